@@ -1,0 +1,137 @@
+//! Durations as Istio writes them: Go's syntax (`10s`, `0.5s`, `1m30s`,
+//! `250ms`), which is what Istio's own YAML accepts.
+
+use std::time::Duration;
+
+/// Parses a Go-style duration. Negative durations are refused.
+pub fn parse(text: &str) -> Result<Duration, String> {
+    let s = text.trim();
+    if s.is_empty() {
+        return Err("empty duration".into());
+    }
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if s.starts_with('-') {
+        return Err(format!("'{text}' is negative"));
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("'{text}' has no unit (use e.g. 2s, 500ms, 1m)"))?;
+        if num_len == 0 {
+            return Err(format!("'{text}' is not a duration (use e.g. 2s, 500ms, 1m)"));
+        }
+        let value: f64 = rest[..num_len]
+            .parse()
+            .map_err(|_| format!("'{text}' has a bad number"))?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            unit => {
+                return Err(format!(
+                    "'{text}' has unknown unit '{unit}' (use ns, us, ms, s, m or h)"
+                ))
+            }
+        };
+        total += value * scale;
+        rest = &rest[unit_len..];
+    }
+    if !total.is_finite() || total > 1e9 {
+        return Err(format!("'{text}' is too long"));
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+/// Formats a duration the way Istio users write it (`2s`, `250ms`, `1.5s`).
+pub fn format(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if d.is_zero() {
+        "0s".into()
+    } else if ms < 1.0 {
+        format!("{}us", d.as_micros())
+    } else if ms < 1000.0 {
+        let s = format!("{ms:.3}");
+        format!("{}ms", s.trim_end_matches('0').trim_end_matches('.'))
+    } else {
+        let s = format!("{:.3}", d.as_secs_f64());
+        format!("{}s", s.trim_end_matches('0').trim_end_matches('.'))
+    }
+}
+
+/// Serde for `Duration` fields written as Go durations.
+pub mod serde_go {
+    use super::*;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serializes as `2s`.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*d))
+    }
+
+    /// Deserializes from `2s`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serde for `Option<Duration>` fields written as Go durations.
+pub mod serde_go_opt {
+    use super::*;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serializes as `2s` or null.
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&format(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Deserializes from `2s` or null.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| parse(&t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_go_durations() {
+        assert_eq!(parse("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse("0.5s"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse("0"), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn rejects_with_reasons() {
+        assert!(parse("10").unwrap_err().contains("no unit"));
+        assert!(parse("5x").unwrap_err().contains("unknown unit 'x'"));
+        assert!(parse("-1s").unwrap_err().contains("negative"));
+        assert!(parse("").is_err());
+    }
+
+    #[test]
+    fn formats_back() {
+        assert_eq!(format(Duration::from_millis(250)), "250ms");
+        assert_eq!(format(Duration::from_secs(2)), "2s");
+        assert_eq!(format(Duration::from_millis(1500)), "1.5s");
+    }
+}

@@ -1,0 +1,297 @@
+//! rustls verifiers for SPIFFE mTLS.
+//!
+//! rustls's stock verifiers check DNS names and IP addresses, not URI SANs, so
+//! each direction has its own verifier: RFC 5280 chain validation (webpki)
+//! against the roots of the peer's own trust domain, then the X.509-SVID leaf
+//! rules, then (for the client side) secure naming: the server's SPIFFE ID must
+//! be one the destination is allowed to run as.
+//!
+//! The roots live in a [`TrustStore`] that the control plane updates in place;
+//! verifiers hold it by `Arc`, so a new trust bundle takes effect for the next
+//! handshake without rebuilding any TLS configuration.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, OtherError};
+
+use super::{certinfo, IdentityError, SpiffeId};
+
+/// The roots of one trust domain.
+#[derive(Debug, Clone)]
+pub struct DomainRoots {
+    /// Root certificates, DER.
+    pub roots: Vec<CertificateDer<'static>>,
+    anchors: Vec<TrustAnchor<'static>>,
+}
+
+/// Trust bundles by trust domain: whom a proxy accepts as a peer.
+#[derive(Debug, Default, Clone)]
+pub struct TrustSet {
+    domains: BTreeMap<String, DomainRoots>,
+}
+
+impl TrustSet {
+    /// Builds a set from PEM roots per trust domain.
+    pub fn from_pem(
+        bundles: impl IntoIterator<Item = (String, Vec<String>)>,
+    ) -> Result<Self, IdentityError> {
+        let mut set = TrustSet::default();
+        for (td, pems) in bundles {
+            let mut roots = Vec::new();
+            for pem in pems {
+                roots.extend(super::ca::pem_to_ders(&pem)?);
+            }
+            set.insert(td, roots)?;
+        }
+        Ok(set)
+    }
+
+    /// Adds (or replaces) the roots of one trust domain.
+    pub fn insert(
+        &mut self,
+        trust_domain: String,
+        roots: Vec<CertificateDer<'static>>,
+    ) -> Result<(), IdentityError> {
+        let anchors = roots
+            .iter()
+            .map(|der| {
+                webpki::anchor_from_trusted_cert(der)
+                    .map(|a| a.to_owned())
+                    .map_err(|e| IdentityError::Certificate(format!("bad root for {trust_domain}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.domains
+            .insert(trust_domain, DomainRoots { roots, anchors });
+        Ok(())
+    }
+
+    /// The trust domains in the set.
+    pub fn trust_domains(&self) -> impl Iterator<Item = &str> {
+        self.domains.keys().map(String::as_str)
+    }
+
+    /// The roots of a trust domain.
+    pub fn roots(&self, trust_domain: &str) -> Option<&DomainRoots> {
+        self.domains.get(trust_domain)
+    }
+
+    /// SHA-256 fingerprints of every root, by trust domain.
+    pub fn fingerprints(&self) -> BTreeMap<String, Vec<String>> {
+        self.domains
+            .iter()
+            .map(|(td, r)| (td.clone(), r.roots.iter().map(certinfo::fingerprint).collect()))
+            .collect()
+    }
+}
+
+/// The live trust bundles of a proxy, swapped atomically on updates.
+#[derive(Debug, Default)]
+pub struct TrustStore {
+    current: ArcSwap<TrustSet>,
+}
+
+impl TrustStore {
+    /// A store holding `set`.
+    pub fn new(set: TrustSet) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(set),
+        }
+    }
+
+    /// Replaces the bundles; the next handshake uses them.
+    pub fn replace(&self, set: TrustSet) {
+        self.current.store(Arc::new(set));
+    }
+
+    /// The bundles now in force.
+    pub fn load(&self) -> Arc<TrustSet> {
+        self.current.load_full()
+    }
+
+    /// Validates a peer's chain and SVID rules and returns its SPIFFE ID.
+    pub fn verify_peer(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+        usage: webpki::KeyUsage,
+        algs: &WebPkiSupportedAlgorithms,
+    ) -> Result<SpiffeId, IdentityError> {
+        let id = certinfo::svid_id(end_entity)?;
+        let set = self.load();
+        let roots = set.roots(id.trust_domain()).ok_or_else(|| {
+            IdentityError::Untrusted(format!(
+                "trust domain {} is not federated with this mesh (peer {id})",
+                id.trust_domain()
+            ))
+        })?;
+        let cert = webpki::EndEntityCert::try_from(end_entity)
+            .map_err(|e| IdentityError::Certificate(e.to_string()))?;
+        cert.verify_for_usage(
+            algs.all,
+            &roots.anchors,
+            intermediates,
+            now,
+            usage,
+            None,
+            None,
+        )
+        .map_err(|e| {
+            IdentityError::Untrusted(format!(
+                "{id} does not chain to the {} trust bundle: {e:?}",
+                id.trust_domain()
+            ))
+        })?;
+        Ok(id)
+    }
+}
+
+fn rustls_error(e: IdentityError) -> rustls::Error {
+    rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(e))))
+}
+
+fn algorithms() -> WebPkiSupportedAlgorithms {
+    rustls::crypto::ring::default_provider().signature_verification_algorithms
+}
+
+/// The client-side verifier: chain, SVID rules and secure naming.
+#[derive(Debug)]
+pub struct SpiffeServerVerifier {
+    trust: Arc<TrustStore>,
+    /// The identities the destination may present; empty accepts any trusted SVID.
+    expected: Vec<SpiffeId>,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl SpiffeServerVerifier {
+    /// A verifier that accepts only `expected` (any trusted identity if empty).
+    pub fn new(trust: Arc<TrustStore>, expected: Vec<SpiffeId>) -> Self {
+        Self {
+            trust,
+            expected,
+            algs: algorithms(),
+        }
+    }
+}
+
+impl ServerCertVerifier for SpiffeServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let id = self
+            .trust
+            .verify_peer(
+                end_entity,
+                intermediates,
+                now,
+                webpki::KeyUsage::server_auth(),
+                &self.algs,
+            )
+            .map_err(rustls_error)?;
+        if !self.expected.is_empty() && !self.expected.contains(&id) {
+            let want: Vec<String> = self.expected.iter().map(ToString::to_string).collect();
+            return Err(rustls_error(IdentityError::SecureNaming {
+                got: id.to_string(),
+                want: want.join(" or "),
+            }));
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algs.supported_schemes()
+    }
+}
+
+/// The server-side verifier: any SVID that chains to a federated trust
+/// domain. Who may call what is authorization's business, not the handshake's.
+#[derive(Debug)]
+pub struct SpiffeClientVerifier {
+    trust: Arc<TrustStore>,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl SpiffeClientVerifier {
+    /// A verifier over the given trust store.
+    pub fn new(trust: Arc<TrustStore>) -> Self {
+        Self {
+            trust,
+            algs: algorithms(),
+        }
+    }
+}
+
+impl ClientCertVerifier for SpiffeClientVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.trust
+            .verify_peer(
+                end_entity,
+                intermediates,
+                now,
+                webpki::KeyUsage::client_auth(),
+                &self.algs,
+            )
+            .map_err(rustls_error)?;
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algs.supported_schemes()
+    }
+}

@@ -1,0 +1,429 @@
+//! YAML with positions: documents become `serde_json::Value`s plus a span
+//! index from each node's path to its line and column.
+//!
+//! Validation findings must point at individual nodes (an unknown field, a bad
+//! weight), not only at parse errors, so we build our own tree from the
+//! parser's spanned events instead of using a serde YAML deserializer that
+//! forgets where things were. Paths use the same spelling as
+//! `serde_path_to_error` (`spec.http[0].route[1].weight`), so a typed
+//! deserialization error can be traced back to its line.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span, SpannedEventReceiver};
+use serde_json::{Map, Number, Value};
+
+/// A line and column, both 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Pos {
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub col: u32,
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}
+
+/// A YAML syntax error with its position.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{pos}: {message}")]
+pub struct YamlError {
+    /// Where the parser stopped.
+    pub pos: Pos,
+    /// What the parser said.
+    pub message: String,
+}
+
+/// One YAML document: its value and where each node of it was.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// The content as JSON values (YAML 1.2 core schema for plain scalars).
+    pub value: Value,
+    /// Node positions by path.
+    pub spans: SpanIndex,
+    /// Where the document starts.
+    pub start: Pos,
+}
+
+/// Positions of the nodes of one document, by path.
+#[derive(Debug, Clone, Default)]
+pub struct SpanIndex {
+    values: HashMap<String, Pos>,
+    keys: HashMap<String, Pos>,
+}
+
+impl SpanIndex {
+    /// The position of the value at `path` ("" is the document root).
+    pub fn value(&self, path: &str) -> Option<Pos> {
+        self.values.get(path).copied()
+    }
+
+    /// The position of the key that introduces `path`, falling back to the value.
+    pub fn key(&self, path: &str) -> Option<Pos> {
+        self.keys.get(path).copied().or_else(|| self.value(path))
+    }
+
+    /// The best position for `path`: its key, else the nearest ancestor's.
+    pub fn nearest(&self, path: &str) -> Pos {
+        let mut p = path.to_string();
+        loop {
+            if let Some(pos) = self.key(&p) {
+                return pos;
+            }
+            match p.rfind(['.', '[']) {
+                Some(i) => p.truncate(i),
+                None => return self.value("").unwrap_or_default(),
+            }
+        }
+    }
+}
+
+/// Appends a map key to a path.
+pub fn join_key(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// Appends a sequence index to a path.
+pub fn join_index(path: &str, index: usize) -> String {
+    format!("{path}[{index}]")
+}
+
+/// Parses every document of a (multi-document) YAML text. Empty documents are
+/// skipped, as `kubectl apply` does.
+pub fn parse_documents(src: &str) -> Result<Vec<Document>, YamlError> {
+    let mut builder = Builder::default();
+    let mut parser = Parser::new_from_str(src);
+    parser.load(&mut builder, true).map_err(|e| YamlError {
+        pos: Pos {
+            line: e.marker().line() as u32,
+            col: e.marker().col() as u32 + 1,
+        },
+        message: e.info().to_string(),
+    })?;
+    if let Some(err) = builder.error {
+        return Err(err);
+    }
+    Ok(builder
+        .docs
+        .into_iter()
+        .filter(|d| !d.value.is_null())
+        .collect())
+}
+
+/// Parses a text that must hold exactly one document (an empty text is `null`).
+pub fn parse_one(src: &str) -> Result<Document, YamlError> {
+    let mut docs = parse_documents(src)?;
+    match docs.len() {
+        0 => Ok(Document {
+            value: Value::Null,
+            spans: SpanIndex::default(),
+            start: Pos { line: 1, col: 1 },
+        }),
+        1 => Ok(docs.remove(0)),
+        _ => Err(YamlError {
+            pos: docs[1].start,
+            message: "expected a single YAML document, found several".into(),
+        }),
+    }
+}
+
+fn pos_of(span: &Span) -> Pos {
+    Pos {
+        line: span.start.line() as u32,
+        col: span.start.col() as u32 + 1,
+    }
+}
+
+enum Frame {
+    Seq {
+        items: Vec<Value>,
+        path: String,
+        anchor: usize,
+    },
+    Map {
+        entries: Map<String, Value>,
+        path: String,
+        pending_key: Option<(String, Pos)>,
+        anchor: usize,
+    },
+}
+
+#[derive(Default)]
+struct Builder {
+    docs: Vec<Document>,
+    stack: Vec<Frame>,
+    spans: SpanIndex,
+    anchors: HashMap<usize, Value>,
+    doc_start: Pos,
+    root: Option<Value>,
+    error: Option<YamlError>,
+}
+
+impl Builder {
+    /// The path the next value will have, or `None` if it is a map key.
+    fn next_path(&self) -> Option<String> {
+        match self.stack.last() {
+            None => Some(String::new()),
+            Some(Frame::Seq { items, path, .. }) => Some(join_index(path, items.len())),
+            Some(Frame::Map {
+                path, pending_key, ..
+            }) => pending_key.as_ref().map(|(k, _)| join_key(path, k)),
+        }
+    }
+
+    fn push_value(&mut self, value: Value, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, value.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.root = Some(value),
+            Some(Frame::Seq { items, .. }) => items.push(value),
+            Some(Frame::Map {
+                entries,
+                pending_key,
+                path,
+                ..
+            }) => match pending_key.take() {
+                Some((k, kpos)) => {
+                    if entries.contains_key(&k) && self.error.is_none() {
+                        self.error = Some(YamlError {
+                            pos: kpos,
+                            message: format!("duplicate key '{k}' in {}", describe(path)),
+                        });
+                    }
+                    entries.insert(k, value);
+                }
+                None => {
+                    // A complex (non-scalar) map key: YAML allows it, Istio never uses it.
+                    if self.error.is_none() {
+                        self.error = Some(YamlError {
+                            pos: self.spans.value(path).unwrap_or_default(),
+                            message: "a mapping or sequence cannot be used as a key".into(),
+                        });
+                    }
+                }
+            },
+        }
+    }
+}
+
+fn describe(path: &str) -> String {
+    if path.is_empty() {
+        "the document".to_string()
+    } else {
+        format!("'{path}'")
+    }
+}
+
+impl<'input> SpannedEventReceiver<'input> for Builder {
+    fn on_event(&mut self, ev: Event<'input>, span: Span) {
+        let pos = pos_of(&span);
+        match ev {
+            Event::DocumentStart(_) => {
+                self.spans = SpanIndex::default();
+                self.anchors.clear();
+                self.root = None;
+                self.doc_start = pos;
+            }
+            Event::DocumentEnd => {
+                let value = self.root.take().unwrap_or(Value::Null);
+                self.docs.push(Document {
+                    value,
+                    spans: std::mem::take(&mut self.spans),
+                    start: self.doc_start,
+                });
+            }
+            Event::Scalar(text, style, anchor, _tag) => {
+                // A scalar in key position of a map becomes the pending key.
+                if let Some(Frame::Map {
+                    pending_key, path, ..
+                }) = self.stack.last_mut()
+                {
+                    if pending_key.is_none() {
+                        let key = text.to_string();
+                        self.spans.keys.insert(join_key(path, &key), pos);
+                        *pending_key = Some((key, pos));
+                        return;
+                    }
+                }
+                if let Some(path) = self.next_path() {
+                    self.spans.values.insert(path, pos);
+                }
+                let value = scalar_value(&text, style);
+                self.push_value(value, anchor);
+            }
+            Event::SequenceStart(anchor, _) => {
+                let path = self.next_path().unwrap_or_default();
+                self.spans.values.insert(path.clone(), pos);
+                self.stack.push(Frame::Seq {
+                    items: Vec::new(),
+                    path,
+                    anchor,
+                });
+            }
+            Event::MappingStart(anchor, _) => {
+                let path = self.next_path().unwrap_or_default();
+                self.spans.values.insert(path.clone(), pos);
+                self.stack.push(Frame::Map {
+                    entries: Map::new(),
+                    path,
+                    pending_key: None,
+                    anchor,
+                });
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (value, anchor) = match self.stack.pop() {
+                    Some(Frame::Seq { items, anchor, .. }) => (Value::Array(items), anchor),
+                    Some(Frame::Map {
+                        entries, anchor, ..
+                    }) => (Value::Object(entries), anchor),
+                    None => return,
+                };
+                self.push_value(value, anchor);
+            }
+            Event::Alias(id) => {
+                let value = self.anchors.get(&id).cloned().unwrap_or(Value::Null);
+                if let Some(Frame::Map { pending_key, .. }) = self.stack.last() {
+                    if pending_key.is_none() {
+                        if let Value::String(k) = value {
+                            if let Some(Frame::Map {
+                                pending_key, path, ..
+                            }) = self.stack.last_mut()
+                            {
+                                self.spans.keys.insert(join_key(path, &k), pos);
+                                *pending_key = Some((k, pos));
+                            }
+                        }
+                        return;
+                    }
+                }
+                if let Some(path) = self.next_path() {
+                    self.spans.values.insert(path, pos);
+                }
+                self.push_value(value, 0);
+            }
+            Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
+        }
+    }
+}
+
+/// Resolves a scalar by the YAML 1.2 core schema: only plain scalars can be
+/// null, booleans or numbers; quoted ones are always strings.
+fn scalar_value(text: &str, style: ScalarStyle) -> Value {
+    if style != ScalarStyle::Plain {
+        return Value::String(text.to_string());
+    }
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    if let Some(n) = parse_int(text) {
+        return Value::Number(n);
+    }
+    let looks_float = text
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'))
+        && text.chars().any(|c| c.is_ascii_digit());
+    if looks_float {
+        if let Ok(f) = text.parse::<f64>() {
+            if let Some(n) = Number::from_f64(f) {
+                return Value::Number(n);
+            }
+        }
+    }
+    Value::String(text.to_string())
+}
+
+fn parse_int(text: &str) -> Option<Number> {
+    let (neg, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    if neg {
+        text.parse::<i64>().ok().map(Number::from)
+    } else {
+        digits.parse::<u64>().ok().map(Number::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_of_nested_nodes_are_recorded() {
+        let src = "apiVersion: v1\nspec:\n  http:\n  - route:\n    - destination:\n        host: reviews\n      weight: 90\n";
+        let docs = parse_documents(src).expect("parses");
+        assert_eq!(docs.len(), 1);
+        let spans = &docs[0].spans;
+        assert_eq!(spans.key("spec.http[0].route[0].weight").map(|p| p.line), Some(7));
+        assert_eq!(
+            spans.value("spec.http[0].route[0].destination.host"),
+            Some(Pos { line: 6, col: 15 })
+        );
+        assert_eq!(docs[0].value["spec"]["http"][0]["route"][0]["weight"], 90);
+    }
+
+    #[test]
+    fn multi_document_streams_skip_empty_documents() {
+        let src = "---\na: 1\n---\n---\nb: 'x'\n...\n";
+        let docs = parse_documents(src).expect("parses");
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].value["b"], "x");
+        assert_eq!(docs[1].start.line, 4);
+    }
+
+    #[test]
+    fn core_schema_scalars() {
+        let doc = parse_one("a: true\nb: '5'\nc: 5\nd: 1.5\ne: ~\nf: 10s\ng: -3").expect("parses");
+        let v = &doc.value;
+        assert_eq!(v["a"], true);
+        assert_eq!(v["b"], "5");
+        assert_eq!(v["c"], 5);
+        assert_eq!(v["d"], 1.5);
+        assert!(v["e"].is_null());
+        assert_eq!(v["f"], "10s");
+        assert_eq!(v["g"], -3);
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_position() {
+        let err = parse_documents("a: [1, 2\nb: 3\n").expect_err("unclosed flow sequence");
+        assert!(err.pos.line >= 1, "{err}");
+        assert!(!err.message.is_empty());
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let err = parse_documents("a: 1\nb: 2\na: 3\n").expect_err("duplicate");
+        assert_eq!(err.pos.line, 3);
+        assert!(err.message.contains("duplicate key 'a'"), "{err}");
+    }
+
+    #[test]
+    fn nearest_falls_back_to_ancestors() {
+        let doc = parse_one("spec:\n  hosts:\n  - a\n").expect("parses");
+        assert_eq!(doc.spans.nearest("spec.hosts[0].missing").line, 3);
+        assert_eq!(doc.spans.nearest("spec.nothere").line, 1);
+    }
+
+    #[test]
+    fn anchors_and_aliases_resolve() {
+        let doc = parse_one("a: &x {k: 1}\nb: *x\n").expect("parses");
+        assert_eq!(doc.value["b"]["k"], 1);
+    }
+}

@@ -1,0 +1,410 @@
+//! The console API (gRPC): everything the TUI and the CLI know of a mesh
+//! comes through here, the same whether the console runs the mesh in its own
+//! process or attaches to one started elsewhere.
+//!
+//! Mesh-specific operations (workload addresses, chaos, proxies' latency
+//! histograms and taps) come from a [`Backend`]; configuration (validate,
+//! apply, history, diff, rollback) is handled here over the store and the
+//! control planes.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::Stream;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use super::events::EventBus;
+use super::store::ConfigStore;
+use super::ControlPlane;
+use crate::config::{self, model::Resource, Finding};
+use crate::proto::console_server::{Console, ConsoleServer};
+use crate::proto::*;
+use crate::telemetry::collector::{self, TraceStore};
+use crate::telemetry::exact::EdgeStat;
+use crate::topology::Topology;
+
+/// What the console API needs from the running mesh.
+#[tonic::async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Every workload instance and gateway.
+    async fn workloads(&self) -> WorkloadList;
+    /// The topology.
+    fn topology(&self) -> &Topology;
+    /// The config store.
+    fn store(&self) -> Arc<ConfigStore>;
+    /// The event bus.
+    fn events(&self) -> Arc<EventBus>;
+    /// Every control plane.
+    fn control_planes(&self) -> Vec<ControlPlane>;
+    /// Runs a chaos action; returns what happened.
+    async fn chaos(&self, req: ChaosRequest) -> Result<String, String>;
+    /// Exact per-edge latencies of every proxy.
+    async fn latency(&self) -> Vec<EdgeStat>;
+    /// Recent requests and a live feed of every proxy.
+    async fn taps(&self) -> Vec<(Vec<TapEntry>, broadcast::Receiver<TapEntry>)>;
+    /// Federation status as JSON.
+    async fn federation(&self) -> serde_json::Value;
+}
+
+/// How long an apply waits for proxies to ACK.
+pub const CONVERGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The console service.
+pub struct ConsoleService<B> {
+    backend: Arc<B>,
+}
+
+impl<B> Clone for ConsoleService<B> {
+    fn clone(&self) -> Self {
+        Self {
+            backend: Arc::clone(&self.backend),
+        }
+    }
+}
+
+/// Serves the console API on `listener` until `cancel`.
+pub async fn serve<B: Backend>(listener: TcpListener, backend: B, cancel: CancellationToken) -> Result<(), tonic::transport::Error> {
+    let svc = ConsoleService {
+        backend: Arc::new(backend),
+    };
+    tonic::transport::Server::builder()
+        .add_service(ConsoleServer::new(svc).max_decoding_message_size(16 * 1024 * 1024))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), cancel.cancelled())
+        .await
+}
+
+fn finding_proto(f: &Finding) -> crate::proto::Finding {
+    crate::proto::Finding {
+        code: f.code.to_string(),
+        level: f.level.as_str().to_string(),
+        resource: f.resource.clone(),
+        message: f.message.clone(),
+        fix: f.fix.clone(),
+        file: f.file.clone(),
+        line: f.pos.line,
+        column: f.pos.col,
+    }
+}
+
+impl<B: Backend> ConsoleService<B> {
+    fn validate(&self, req: &ApplyRequest) -> (Vec<Resource>, Vec<Finding>) {
+        let file = if req.file.is_empty() { "-" } else { req.file.as_str() };
+        let current = self.backend.store().current();
+        config::check(file, &req.yaml, self.backend.topology(), &current.resources)
+    }
+
+    /// Commits `resources` as the next version and waits for every control
+    /// plane's proxies to ACK or NACK it.
+    async fn commit(&self, resources: Vec<Resource>, summary: &str, findings: Vec<Finding>) -> Result<ApplyReply, Status> {
+        let store = self.backend.store();
+        let started = Instant::now();
+        let version = store
+            .commit(resources, summary)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        self.backend.events().emit("config", "", "console", format!("v{version}: {summary}"));
+        let mut reply = ApplyReply {
+            applied: true,
+            version,
+            findings: findings.iter().map(finding_proto).collect(),
+            ..Default::default()
+        };
+        let waits = self
+            .backend
+            .control_planes()
+            .into_iter()
+            .map(|cp| async move { cp.wait_converged(version, CONVERGE_TIMEOUT).await });
+        for c in futures::future::join_all(waits).await {
+            reply.proxies_total += c.total;
+            reply.proxies_pushed += c.pushed;
+            reply.proxies_acked += c.acked;
+            reply.nacks.extend(c.nacked.into_iter().map(|(p, r)| format!("{p}: {r}")));
+        }
+        reply.converge_micros = started.elapsed().as_micros() as u64;
+        let ms = reply.converge_micros as f64 / 1000.0;
+        reply.summary = if reply.nacks.is_empty() {
+            format!(
+                "v{version} applied: {}/{} proxies ACKed in {ms:.1} ms ({} pushed, the rest unaffected)",
+                reply.proxies_acked, reply.proxies_total, reply.proxies_pushed
+            )
+        } else {
+            format!(
+                "v{version} applied: {}/{} proxies ACKed, {} NACKed (they keep their previous config)",
+                reply.proxies_acked,
+                reply.proxies_total,
+                reply.nacks.len()
+            )
+        };
+        Ok(reply)
+    }
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl<B: Backend> Console for ConsoleService<B> {
+    async fn workloads(&self, _r: Request<Empty>) -> Result<Response<WorkloadList>, Status> {
+        Ok(Response::new(self.backend.workloads().await))
+    }
+
+    async fn topology(&self, _r: Request<Empty>) -> Result<Response<Text>, Status> {
+        Ok(Response::new(Text {
+            text: self.backend.topology().to_yaml(),
+        }))
+    }
+
+    async fn validate(&self, r: Request<ApplyRequest>) -> Result<Response<ApplyReply>, Status> {
+        let (_, findings) = self.validate(r.get_ref());
+        let errors = findings.iter().any(Finding::is_error);
+        Ok(Response::new(ApplyReply {
+            applied: false,
+            version: self.backend.store().current().version,
+            summary: if errors { "invalid".into() } else { "valid".into() },
+            findings: findings.iter().map(finding_proto).collect(),
+            ..Default::default()
+        }))
+    }
+
+    async fn apply(&self, r: Request<ApplyRequest>) -> Result<Response<ApplyReply>, Status> {
+        let req = r.into_inner();
+        let (resources, findings) = self.validate(&req);
+        if findings.iter().any(Finding::is_error) {
+            let n = findings.iter().filter(|f| f.is_error()).count();
+            let version = self.backend.store().current().version;
+            return Ok(Response::new(ApplyReply {
+                applied: false,
+                version,
+                summary: format!("rejected: {n} error(s); nothing changed, v{version} stays current"),
+                findings: findings.iter().map(finding_proto).collect(),
+                ..Default::default()
+            }));
+        }
+        let current = self.backend.store().current();
+        let (merged, summary) = config::merge(&current.resources, resources);
+        let reply = self.commit(merged, &summary, findings).await?;
+        Ok(Response::new(reply))
+    }
+
+    async fn delete(&self, r: Request<DeleteRequest>) -> Result<Response<ApplyReply>, Status> {
+        let req = r.into_inner();
+        let ns = if req.namespace.is_empty() { "default".to_string() } else { req.namespace.clone() };
+        let current = self.backend.store().current();
+        let before = current.resources.len();
+        let kept: Vec<Resource> = current
+            .resources
+            .iter()
+            .filter(|res| {
+                let k = res.key();
+                !(k.kind.eq_ignore_ascii_case(&req.kind) && k.namespace == ns && k.name == req.name)
+            })
+            .cloned()
+            .collect();
+        if kept.len() == before {
+            return Err(Status::not_found(format!(
+                "no {} {ns}/{} in the current config (see `meshcon get routes`)",
+                req.kind, req.name
+            )));
+        }
+        let reply = self
+            .commit(kept, &format!("delete {} {ns}/{}", req.kind, req.name), Vec::new())
+            .await?;
+        Ok(Response::new(reply))
+    }
+
+    async fn resources(&self, r: Request<ResourcesRequest>) -> Result<Response<Text>, Status> {
+        let req = r.into_inner();
+        let store = self.backend.store();
+        let resources = if req.version == 0 {
+            store.current().resources.as_ref().clone()
+        } else {
+            store.at(req.version).map_err(|e| Status::not_found(e.to_string()))?
+        };
+        let picked: Vec<Resource> = resources
+            .into_iter()
+            .filter(|res| req.kind.is_empty() || config::kind_matches(&req.kind, res.kind()))
+            .collect();
+        Ok(Response::new(Text {
+            text: config::to_yaml(&picked),
+        }))
+    }
+
+    async fn history(&self, _r: Request<Empty>) -> Result<Response<HistoryList>, Status> {
+        let h = self
+            .backend
+            .store()
+            .history()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(HistoryList {
+            entries: h
+                .into_iter()
+                .map(|e| HistoryEntry {
+                    version: e.version,
+                    unix_time: e.unix_ms.to_string(),
+                    summary: e.summary,
+                    resources: e.resources,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn diff(&self, r: Request<DiffRequest>) -> Result<Response<Text>, Status> {
+        let req = r.into_inner();
+        let store = self.backend.store();
+        let current = store.current().version;
+        let to = if req.to == 0 { current } else { req.to };
+        let a = store.at(req.from).map_err(|e| Status::not_found(e.to_string()))?;
+        let b = store.at(to).map_err(|e| Status::not_found(e.to_string()))?;
+        Ok(Response::new(Text {
+            text: config::diff(&config::to_yaml(&a), &config::to_yaml(&b), &format!("v{}", req.from), &format!("v{to}")),
+        }))
+    }
+
+    async fn rollback(&self, r: Request<RollbackRequest>) -> Result<Response<ApplyReply>, Status> {
+        let v = r.get_ref().version;
+        let store = self.backend.store();
+        let old = store.at(v).map_err(|e| Status::not_found(e.to_string()))?;
+        let reply = self.commit(old, &format!("rollback to v{v}"), Vec::new()).await?;
+        Ok(Response::new(reply))
+    }
+
+    async fn proxies(&self, _r: Request<Empty>) -> Result<Response<ProxyList>, Status> {
+        let mut proxies = Vec::new();
+        for cp in self.backend.control_planes() {
+            for p in cp.proxies() {
+                proxies.push(ProxyState {
+                    id: p.id,
+                    kind: p.kind.as_str().into(),
+                    cluster: p.cluster,
+                    service: p.service,
+                    instance: p.instance,
+                    connected: p.connected,
+                    acked_version: p.acked_version,
+                    sent_version: p.sent_version,
+                    nack_reason: match &p.state {
+                        super::server::AckState::Nacked(r) => r.clone(),
+                        _ => String::new(),
+                    },
+                    state: p.state.as_str().into(),
+                    pushes: p.pushes,
+                });
+            }
+        }
+        Ok(Response::new(ProxyList {
+            proxies,
+            version: self.backend.store().current().version,
+        }))
+    }
+
+    type EventsStream = BoxStream<Event>;
+
+    async fn events(&self, r: Request<EventsRequest>) -> Result<Response<Self::EventsStream>, Status> {
+        let req = r.into_inner();
+        let bus = self.backend.events();
+        let past = bus.recent(if req.last == 0 { 100 } else { req.last as usize });
+        let rx = req.follow.then(|| bus.subscribe());
+        let stream = async_stream(past, rx);
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn chaos(&self, r: Request<ChaosRequest>) -> Result<Response<Text>, Status> {
+        let req = r.into_inner();
+        match self.backend.chaos(req.clone()).await {
+            Ok(text) => {
+                self.backend.events().emit("chaos", "", "console", format!("{} {}: {text}", req.action, req.target));
+                Ok(Response::new(Text { text }))
+            }
+            Err(e) => Err(Status::invalid_argument(e)),
+        }
+    }
+
+    async fn traces(&self, r: Request<TraceQuery>) -> Result<Response<Text>, Status> {
+        let q = r.into_inner();
+        let stores: Vec<TraceStore> = self.backend.control_planes().iter().map(|c| c.traces().clone()).collect();
+        let found = collector::query_all(
+            &stores,
+            &collector::Query {
+                trace_id: (!q.trace_id.is_empty()).then(|| q.trace_id.clone()),
+                service: (!q.service.is_empty()).then(|| q.service.clone()),
+                min_duration_ms: q.min_duration_ms as f64,
+                errors_only: q.errors_only,
+                limit: q.limit as usize,
+            },
+        );
+        Ok(Response::new(Text {
+            text: serde_json::to_string(&found).unwrap_or_else(|_| "[]".into()),
+        }))
+    }
+
+    async fn latency(&self, _r: Request<Empty>) -> Result<Response<Text>, Status> {
+        let stats = self.backend.latency().await;
+        Ok(Response::new(Text {
+            text: serde_json::to_string(&stats).unwrap_or_else(|_| "[]".into()),
+        }))
+    }
+
+    async fn federation(&self, _r: Request<Empty>) -> Result<Response<Text>, Status> {
+        Ok(Response::new(Text {
+            text: self.backend.federation().await.to_string(),
+        }))
+    }
+
+    type TapStream = BoxStream<TapEntry>;
+
+    async fn tap(&self, _r: Request<TapRequest>) -> Result<Response<Self::TapStream>, Status> {
+        let taps = self.backend.taps().await;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<TapEntry, Status>>(1024);
+        let mut recent: Vec<TapEntry> = taps.iter().flat_map(|(r, _)| r.iter().cloned()).collect();
+        recent.sort_by_key(|e| e.unix_ms);
+        let recent: Vec<TapEntry> = recent.into_iter().rev().take(200).rev().collect();
+        for e in recent {
+            let _ = tx.try_send(Ok(e));
+        }
+        for (_, mut sub) in taps {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    match sub.recv().await {
+                        Ok(e) => {
+                            if tx.send(Ok(e)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(_) => return,
+                    }
+                }
+            });
+        }
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+}
+
+fn async_stream(past: Vec<Event>, rx: Option<broadcast::Receiver<Event>>) -> impl Stream<Item = Result<Event, Status>> + Send {
+    let (tx, out) = tokio::sync::mpsc::channel::<Result<Event, Status>>(256);
+    tokio::spawn(async move {
+        let last = past.last().map_or(0, |e| e.seq);
+        for e in past {
+            if tx.send(Ok(e)).await.is_err() {
+                return;
+            }
+        }
+        let Some(mut rx) = rx else { return };
+        loop {
+            match rx.recv().await {
+                Ok(e) if e.seq > last => {
+                    if tx.send(Ok(e)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(out)
+}

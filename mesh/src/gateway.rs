@@ -1,0 +1,4 @@
+//! Gateways: the ingress gateway (TLS termination for outside clients) and
+//! the east-west gateway (SNI passthrough between clusters).
+
+pub mod ingress;

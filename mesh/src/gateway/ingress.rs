@@ -1,0 +1,65 @@
+//! The ingress gateway: terminates TLS from outside clients with a
+//! certificate for the topology's hosts, then routes each request into the
+//! mesh over mTLS through the same outbound stack a sidecar uses (Gateway +
+//! VirtualService routes when bound, else the topology's default service).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use crate::proto::ProxyEvent;
+use crate::proxy::context::ProxyContext;
+use crate::proxy::outbound::{self, serve_stack};
+use crate::proxy::sidecar::{start_agent, AgentSpec, ProxyHandle};
+use crate::proxy::admin;
+use crate::telemetry::access::ConnInfo;
+
+/// Starts an ingress gateway on `listener` (TLS) and `admin`.
+pub fn start(
+    ctx: Arc<ProxyContext>,
+    events: tokio::sync::mpsc::Receiver<ProxyEvent>,
+    spec: &AgentSpec,
+    listener: TcpListener,
+    admin_listener: TcpListener,
+    tls: Arc<ServerConfig>,
+) -> ProxyHandle {
+    let cancel = CancellationToken::new();
+    let mut tasks = start_agent(&ctx, events, spec, &cancel);
+    tasks.push(tokio::spawn(admin::serve(admin_listener, Arc::clone(&ctx), cancel.clone())));
+    let svc = outbound::stack(Arc::clone(&ctx));
+    let acceptor = TlsAcceptor::from(tls);
+    let c = cancel.clone();
+    tasks.push(tokio::spawn(async move {
+        loop {
+            let (stream, remote) = tokio::select! {
+                _ = c.cancelled() => return,
+                r = listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let svc = svc.clone();
+            let c = c.clone();
+            tokio::spawn(async move {
+                let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await else {
+                    return;
+                };
+                let conn = ConnInfo {
+                    peer_id: None,
+                    remote: Some(remote),
+                };
+                serve_stack(tls, svc, conn, c).await;
+            });
+        }
+    }));
+    ProxyHandle::new(ctx, cancel, tasks)
+}

@@ -1,0 +1,288 @@
+//! The inbound side: connections from peers, mTLS by default. The first
+//! byte tells a TLS handshake from plaintext; plaintext is refused under
+//! PeerAuthentication STRICT and served (labelled `none`) under PERMISSIVE.
+//! TLS peers must present an SVID that chains to a federated trust bundle.
+//! Requests then pass authorization and go to the local app over HTTP/1.1,
+//! with the peer's identity in `x-forwarded-client-cert`.
+//!
+//! ```text
+//! telemetry → authorization → app
+//! ```
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, Service, ServiceBuilder};
+
+use super::authz::{self, Subject, Verdict};
+use super::context::{ProxyContext, PEER_HEADER};
+use super::forward::strip_hop_by_hop;
+use super::outbound::{serve_stack, MeshService};
+use crate::identity::{certinfo, tls, SpiffeId};
+use crate::svc::{ProxyError, Req, Resp, SvcFuture};
+use crate::telemetry::access::{ConnInfo, Direction, TelemetryLayer};
+
+/// The inbound stack of a sidecar in front of `app`.
+pub fn stack(ctx: Arc<ProxyContext>, app: Option<std::net::SocketAddr>) -> MeshService {
+    let svc = ServiceBuilder::new()
+        // Outermost: records every request, denied ones included.
+        .layer(TelemetryLayer::new(Arc::clone(&ctx), Direction::Inbound))
+        // Authorization decides before the app sees anything.
+        .layer(AuthzLayer { ctx: Arc::clone(&ctx) })
+        .service(AppService::new(ctx, app));
+    BoxCloneSyncService::new(svc)
+}
+
+/// Layer for [`Authz`].
+#[derive(Debug, Clone)]
+pub struct AuthzLayer {
+    ctx: Arc<ProxyContext>,
+}
+
+impl<S> Layer<S> for AuthzLayer {
+    type Service = Authz<S>;
+    fn layer(&self, inner: S) -> Authz<S> {
+        Authz {
+            inner,
+            ctx: Arc::clone(&self.ctx),
+        }
+    }
+}
+
+/// Enforces the AuthorizationPolicies that select this workload.
+#[derive(Debug, Clone)]
+pub struct Authz<S> {
+    inner: S,
+    ctx: Arc<ProxyContext>,
+}
+
+impl<S> Service<Req> for Authz<S>
+where
+    S: Service<Req, Response = Resp, Error = ProxyError, Future = SvcFuture>,
+{
+    type Response = Resp;
+    type Error = ProxyError;
+    type Future = SvcFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Req) -> SvcFuture {
+        let cfg = self.ctx.config();
+        if !cfg.authorization.is_empty() {
+            let peer = req.extensions().get::<ConnInfo>().and_then(|c| c.peer_id.clone());
+            let id = peer.as_deref().and_then(|p| p.parse::<SpiffeId>().ok());
+            let principal = id.as_ref().map(SpiffeId::principal);
+            let subject = Subject {
+                principal: principal.as_deref(),
+                namespace: id.as_ref().and_then(|i| i.namespace()),
+                method: req.method().as_str(),
+                path: req.uri().path(),
+            };
+            if let Verdict::Deny(reason) = authz::evaluate(&cfg.authorization, &subject) {
+                self.ctx.emit(
+                    "denied",
+                    format!(
+                        "{} {} from {} denied: {reason}",
+                        req.method(),
+                        req.uri().path(),
+                        peer.as_deref().unwrap_or("a plaintext peer")
+                    ),
+                );
+                return Box::pin(async move { Err(ProxyError::Denied { reason }) });
+            }
+        }
+        self.inner.call(req)
+    }
+}
+
+/// Forwards to the local application.
+#[derive(Clone)]
+pub struct AppService {
+    ctx: Arc<ProxyContext>,
+    app: Option<std::net::SocketAddr>,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl std::fmt::Debug for AppService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppService").field("app", &self.app).finish()
+    }
+}
+
+impl AppService {
+    fn new(ctx: Arc<ProxyContext>, app: Option<std::net::SocketAddr>) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(http);
+        Self { ctx, app, client }
+    }
+}
+
+impl Service<Req> for AppService {
+    type Response = Resp;
+    type Error = ProxyError;
+    type Future = SvcFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Req) -> SvcFuture {
+        let Some(app) = self.app else {
+            return Box::pin(async {
+                Err(ProxyError::ConnectFailure {
+                    endpoint: "local app".into(),
+                    reason: "this workload has no app to receive requests".into(),
+                })
+            });
+        };
+        let client = self.client.clone();
+        let me = self.ctx.info.spiffe_id.to_string();
+        Box::pin(async move {
+            let peer = req.extensions().get::<ConnInfo>().and_then(|c| c.peer_id.clone());
+            let (parts, body) = req.into_parts();
+            let authority = parts
+                .uri
+                .authority()
+                .map(|a| a.to_string())
+                .or_else(|| parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string))
+                .unwrap_or_else(|| app.to_string());
+            let pq = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let uri: http::Uri = format!("http://{app}{pq}")
+                .parse()
+                .map_err(|e| ProxyError::BadRequest(format!("bad path: {e}")))?;
+            let mut out = http::Request::new(Full::new(body));
+            *out.method_mut() = parts.method;
+            *out.uri_mut() = uri;
+            let mut headers = parts.headers;
+            strip_hop_by_hop(&mut headers);
+            headers.remove(PEER_HEADER);
+            if let Ok(v) = http::HeaderValue::from_str(&authority) {
+                headers.insert(http::header::HOST, v);
+            }
+            let xfcc = match &peer {
+                Some(p) => format!("By={me};URI={p}"),
+                None => format!("By={me}"),
+            };
+            if let Ok(v) = http::HeaderValue::from_str(&xfcc) {
+                headers.insert("x-forwarded-client-cert", v);
+            }
+            *out.headers_mut() = headers;
+            match client.request(out).await {
+                Ok(resp) => {
+                    let mut resp = resp.map(crate::http::incoming);
+                    strip_hop_by_hop(resp.headers_mut());
+                    Ok(resp)
+                }
+                Err(e) if e.is_connect() => Err(ProxyError::ConnectFailure {
+                    endpoint: app.to_string(),
+                    reason: format!("local app unreachable: {e}"),
+                }),
+                Err(e) => Err(ProxyError::Reset {
+                    reason: format!("local app: {e}"),
+                }),
+            }
+        })
+    }
+}
+
+/// Serves the inbound listener until `cancel`.
+pub async fn serve(listener: TcpListener, ctx: Arc<ProxyContext>, app: Option<std::net::SocketAddr>, cancel: CancellationToken) {
+    let svc = stack(Arc::clone(&ctx), app);
+    let tls = match tls::inbound_server_config(Arc::clone(&ctx.identity), Arc::clone(&ctx.trust)) {
+        Ok(c) => TlsAcceptor::from(c),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build inbound TLS; inbound listener stays closed");
+            return;
+        }
+    };
+    loop {
+        let (stream, remote) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "inbound accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let ctx = Arc::clone(&ctx);
+        let svc = svc.clone();
+        let tls = tls.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            handle(stream, remote, ctx, svc, tls, cancel).await;
+        });
+    }
+}
+
+async fn handle(
+    stream: TcpStream,
+    remote: std::net::SocketAddr,
+    ctx: Arc<ProxyContext>,
+    svc: MeshService,
+    tls: TlsAcceptor,
+    cancel: CancellationToken,
+) {
+    let mut first = [0u8; 1];
+    let peeked = tokio::time::timeout(Duration::from_secs(10), stream.peek(&mut first)).await;
+    if !matches!(peeked, Ok(Ok(1))) {
+        return;
+    }
+    if first[0] == 0x16 {
+        let accepted = tokio::time::timeout(Duration::from_secs(10), tls.accept(stream)).await;
+        let tls_stream = match accepted {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                let reason = e.get_ref().map(|i| i.to_string()).unwrap_or_else(|| e.to_string());
+                ctx.emit("denied", format!("mTLS handshake from {remote} refused: {reason}"));
+                return;
+            }
+            Err(_) => return,
+        };
+        let peer_id = tls_stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .and_then(|c| certinfo::svid_id(c).ok())
+            .map(|id| id.to_string());
+        let conn = ConnInfo {
+            peer_id,
+            remote: Some(remote),
+        };
+        serve_stack(tls_stream, svc, conn, cancel).await;
+    } else {
+        let mode = ctx.config().mtls_mode.clone();
+        if mode == "STRICT" || mode.is_empty() {
+            ctx.emit(
+                "denied",
+                format!("plaintext connection from {remote} refused: PeerAuthentication is STRICT"),
+            );
+            return;
+        }
+        let conn = ConnInfo {
+            peer_id: None,
+            remote: Some(remote),
+        };
+        serve_stack(stream, svc, conn, cancel).await;
+    }
+}

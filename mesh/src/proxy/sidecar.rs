@@ -1,0 +1,167 @@
+//! Starting a proxy: the agent part every proxy shares (first certificate,
+//! rotation, discovery stream) and the listeners of a sidecar (inbound,
+//! outbound, admin). Gateways reuse the agent with their own listeners.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::context::ProxyContext;
+use super::{admin, inbound, outbound};
+use crate::control::client::{self, GrpcSigner};
+use crate::identity::CertificateSigner;
+use crate::proto::{Node, ProxyEvent};
+
+/// How a proxy reaches its control plane.
+#[derive(Debug, Clone)]
+pub struct AgentSpec {
+    /// The cluster's control plane (Discovery and Certificates).
+    pub control_plane: SocketAddr,
+    /// The bootstrap token that proves the workload's identity.
+    pub token: String,
+    /// Requested certificate lifetime.
+    pub cert_ttl: Duration,
+}
+
+/// A running proxy.
+#[derive(Debug)]
+pub struct ProxyHandle {
+    /// Its shared state.
+    pub ctx: Arc<ProxyContext>,
+    /// Stops it.
+    pub cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl ProxyHandle {
+    /// A handle over tasks started elsewhere (gateways).
+    pub fn new(ctx: Arc<ProxyContext>, cancel: CancellationToken, tasks: Vec<JoinHandle<()>>) -> Self {
+        Self { ctx, cancel, tasks }
+    }
+
+    /// Waits until the proxy has a certificate and a config.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let mut rx = self.ctx.ready.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|r| *r)).await.is_ok_and(|r| r.is_ok())
+    }
+
+    /// Stops every task and waits for the listeners to close.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(6), t).await;
+        }
+    }
+}
+
+/// Starts the agent: certificate (then rotation) and the discovery stream.
+pub fn start_agent(
+    ctx: &Arc<ProxyContext>,
+    events: tokio::sync::mpsc::Receiver<ProxyEvent>,
+    spec: &AgentSpec,
+    cancel: &CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    let channel = client::channel(spec.control_plane);
+    let configured = Arc::new(AtomicBool::new(false));
+    let signer: Arc<dyn CertificateSigner> = Arc::new(GrpcSigner::new(channel.clone(), spec.token.clone()));
+    let mut tasks = Vec::new();
+
+    let cert_ctx = Arc::clone(ctx);
+    let cert_cancel = cancel.clone();
+    let ttl = spec.cert_ttl;
+    let cert_configured = Arc::clone(&configured);
+    tasks.push(tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match cert_ctx.identity.renew(signer.as_ref(), ttl).await {
+                Ok(svid) => {
+                    cert_ctx.metrics.set_cert_expiry(svid.not_after.unix_timestamp().max(0) as u64);
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, proxy = %cert_ctx.info.id, "first certificate not yet signed");
+                    tokio::select! {
+                        _ = cert_cancel.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+        if cert_configured.load(Ordering::Acquire) {
+            cert_ctx.ready.send_replace(true);
+        }
+        let rot_ctx = Arc::clone(&cert_ctx);
+        let rotation = cert_ctx.identity.spawn_rotation(signer, ttl, cert_cancel.clone(), move |svid| {
+            rot_ctx.metrics.set_cert_expiry(svid.not_after.unix_timestamp().max(0) as u64);
+        });
+        let _ = rotation.await;
+    }));
+
+    let node = Node {
+        id: ctx.info.id.clone(),
+        kind: ctx.info.kind.as_str().to_string(),
+        cluster: ctx.info.cluster.clone(),
+        namespace: ctx.info.namespace.clone(),
+        service: ctx.info.service.clone(),
+        version: ctx.info.version.clone(),
+        instance: ctx.info.instance.clone(),
+        token: spec.token.clone(),
+    };
+    let apply_ctx = Arc::clone(ctx);
+    let connected = ctx.control_plane.clone();
+    let cancel = cancel.clone();
+    tasks.push(tokio::spawn(async move {
+        client::run_discovery(
+            channel,
+            node,
+            move |snap| {
+                apply_ctx.apply(snap)?;
+                configured.store(true, Ordering::Release);
+                if apply_ctx.identity.current().is_some() {
+                    apply_ctx.ready.send_replace(true);
+                }
+                Ok(())
+            },
+            events,
+            connected,
+            cancel,
+        )
+        .await;
+    }));
+    tasks
+}
+
+/// The listeners of a sidecar, already bound.
+#[derive(Debug)]
+pub struct SidecarListeners {
+    /// mTLS from peers (absent for client-only external workloads).
+    pub inbound: Option<TcpListener>,
+    /// Plain HTTP from the app.
+    pub outbound: TcpListener,
+    /// Admin.
+    pub admin: TcpListener,
+}
+
+/// Starts a sidecar in front of `app`.
+pub fn start_sidecar(
+    ctx: Arc<ProxyContext>,
+    events: tokio::sync::mpsc::Receiver<ProxyEvent>,
+    spec: &AgentSpec,
+    app: Option<SocketAddr>,
+    listeners: SidecarListeners,
+) -> ProxyHandle {
+    let cancel = CancellationToken::new();
+    let mut tasks = start_agent(&ctx, events, spec, &cancel);
+    if let Some(l) = listeners.inbound {
+        tasks.push(tokio::spawn(inbound::serve(l, Arc::clone(&ctx), app, cancel.clone())));
+    }
+    tasks.push(tokio::spawn(outbound::serve(listeners.outbound, Arc::clone(&ctx), cancel.clone())));
+    tasks.push(tokio::spawn(admin::serve(listeners.admin, Arc::clone(&ctx), cancel.clone())));
+    ProxyHandle { ctx, cancel, tasks }
+}

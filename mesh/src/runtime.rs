@@ -1,0 +1,858 @@
+//! Launches a whole mesh from a topology, in one process: per cluster a CA,
+//! a control plane and its collector; per instance a demo app (or an
+//! external one) and its sidecar; the ingress gateway; the console API; and
+//! the load generator. Also the operations the console's chaos controls
+//! need: kill and restart instances, slow them, make them fail, stop and
+//! start control planes.
+
+pub mod backend;
+pub mod plan;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::control::events::EventBus;
+use crate::control::registry::{Addresses, ProxyKind, WorkloadEntry};
+use crate::control::store::ConfigStore;
+use crate::control::ControlPlane;
+use crate::gateway::ingress;
+use crate::identity::{tls, CertificateAuthority, SpiffeId};
+use crate::proxy::context::{ProxyContext, ProxyInfo};
+use crate::proxy::sidecar::{start_sidecar, AgentSpec, ProxyHandle, SidecarListeners};
+use crate::telemetry::trace::SpanSink;
+use crate::topology::{Instance, Topology};
+use crate::workload::app::{App, AppSpec, Chaos};
+use crate::workload::loadgen::{self, IngressClient, LoadStats};
+pub use plan::AddressPlan;
+use plan::{Bound, WorkloadListeners};
+
+/// What can stop a mesh from starting or an operation from completing.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A listener could not be bound.
+    #[error("cannot bind {0}")]
+    Bind(#[from] std::io::Error),
+    /// The state directory or a CA could not be used.
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
+    /// The config history could not be opened.
+    #[error(transparent)]
+    Store(#[from] crate::control::store::StoreError),
+    /// Something did not become ready in time.
+    #[error("{0}")]
+    NotReady(String),
+    /// An operation named something that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// How to start a mesh.
+#[derive(Debug, Clone)]
+pub struct MeshOptions {
+    /// The topology.
+    pub topology: Topology,
+    /// CA keys, ingress CA, config history.
+    pub state_dir: PathBuf,
+    /// Address plan to try first.
+    pub plan: AddressPlan,
+    /// Console API address (default per plan).
+    pub api: Option<SocketAddr>,
+    /// Ingress address (default per plan).
+    pub ingress: Option<SocketAddr>,
+    /// Workload certificate lifetime.
+    pub cert_ttl: Duration,
+    /// Load generator rate (None: the topology's).
+    pub rps: Option<f64>,
+    /// Percentage of new traces sampled.
+    pub trace_sampling: f64,
+    /// Outside OTLP/gRPC collectors that also get every span.
+    pub otlp: Vec<SocketAddr>,
+}
+
+impl MeshOptions {
+    /// Options for a topology with meshcon's defaults.
+    pub fn new(topology: Topology, state_dir: PathBuf) -> Self {
+        Self {
+            topology,
+            state_dir,
+            plan: AddressPlan::Loopback,
+            api: None,
+            ingress: None,
+            cert_ttl: Duration::from_secs(3600),
+            rps: None,
+            trace_sampling: 100.0,
+            otlp: Vec::new(),
+        }
+    }
+}
+
+struct ClusterRt {
+    cp: ControlPlane,
+    addr: SocketAddr,
+    serving: Mutex<Option<(CancellationToken, JoinHandle<()>)>>,
+}
+
+struct WorkloadRt {
+    instance: Instance,
+    addresses: Addresses,
+    pod_ip: IpAddr,
+    external: bool,
+    proxy: Option<ProxyHandle>,
+    app: Option<(Arc<App>, CancellationToken, JoinHandle<()>)>,
+}
+
+struct Inner {
+    topology: Topology,
+    opts: MeshOptions,
+    plan: AddressPlan,
+    store: Arc<ConfigStore>,
+    events: Arc<EventBus>,
+    clusters: BTreeMap<String, ClusterRt>,
+    workloads: tokio::sync::Mutex<BTreeMap<String, WorkloadRt>>,
+    gateways: tokio::sync::Mutex<BTreeMap<String, ProxyHandle>>,
+    gateway_addrs: Mutex<BTreeMap<String, (ProxyKind, String, Addresses)>>,
+    api_addr: SocketAddr,
+    ingress_addr: Option<SocketAddr>,
+    ingress_host: Option<String>,
+    ingress_ca_pem: String,
+    cancel: CancellationToken,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    load: Mutex<Option<Arc<LoadStats>>>,
+}
+
+/// A running mesh. Cheap to clone.
+#[derive(Clone)]
+pub struct Mesh {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Mesh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mesh").field("api", &self.inner.api_addr).finish()
+    }
+}
+
+fn token() -> String {
+    crate::identity::certinfo::hex(&crate::telemetry::trace::random_id::<16>())
+}
+
+/// The SPIFFE ID of a gateway.
+pub fn gateway_identity(trust_domain: &str, kind: ProxyKind) -> Result<SpiffeId, crate::identity::IdentityError> {
+    let sa = match kind {
+        ProxyKind::IngressGateway => "istio-ingressgateway-service-account",
+        _ => "istio-eastwestgateway-service-account",
+    };
+    SpiffeId::workload(trust_domain, "istio-system", sa)
+}
+
+fn gateway_instance(cluster: &str, kind: ProxyKind) -> Instance {
+    let service = match kind {
+        ProxyKind::IngressGateway => "istio-ingressgateway",
+        _ => "istio-eastwestgateway",
+    };
+    Instance {
+        cluster: cluster.to_string(),
+        namespace: "istio-system".into(),
+        service: service.into(),
+        version: "gateway".into(),
+        index: 0,
+        name: format!("{service}-0"),
+        service_account: format!("{service}-service-account"),
+    }
+}
+
+impl Mesh {
+    /// Starts a mesh and returns when it serves traffic.
+    pub async fn start(opts: MeshOptions) -> Result<Mesh, RuntimeError> {
+        std::fs::create_dir_all(&opts.state_dir)?;
+        let topology = opts.topology.clone();
+        let bound = match plan::bind_all(&topology, opts.plan, opts.api, opts.ingress).await {
+            Ok(b) => b,
+            Err(e) if opts.plan == AddressPlan::Loopback => {
+                tracing::info!(error = %e, "loopback address plan unavailable; using ephemeral ports");
+                eprintln!("meshcon: the per-pod loopback addresses are taken ({e}); using ephemeral ports on 127.0.0.1");
+                let api = opts.api;
+                let ingress = opts.ingress;
+                plan::bind_all(&topology, AddressPlan::Ephemeral, api, ingress).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Self::start_bound(opts, bound).await
+    }
+
+    async fn start_bound(opts: MeshOptions, mut bound: Bound) -> Result<Mesh, RuntimeError> {
+        let topology = opts.topology.clone();
+        let store = Arc::new(ConfigStore::open(Some(&opts.state_dir.join("config.db")))?);
+        let events = Arc::new(EventBus::default());
+        let cancel = CancellationToken::new();
+        let ca_dir = opts.state_dir.join("ca");
+
+        let mut clusters = BTreeMap::new();
+        for c in &topology.clusters {
+            let ca = Arc::new(CertificateAuthority::load_or_create(&ca_dir, &c.name, Some(&c.trust_domain))?);
+            let cp = ControlPlane::new(&c.name, ca, store.subscribe(), Arc::clone(&events));
+            let listener = bound
+                .control_planes
+                .remove(&c.name)
+                .ok_or_else(|| RuntimeError::NotReady(format!("no listener for control plane {}", c.name)))?;
+            let addr = listener.local_addr()?;
+            let rt = ClusterRt {
+                cp,
+                addr,
+                serving: Mutex::new(None),
+            };
+            rt.serve(listener, &cancel);
+            clusters.insert(c.name.clone(), rt);
+        }
+
+        // Ingress CA: what outside clients trust (`<state>/ingress-ca.pem`).
+        let ingress_ca = CertificateAuthority::load_or_create(&opts.state_dir, "ingress-ca", None)?;
+        let ingress_cluster = topology.clusters.iter().find(|c| c.ingress.is_some());
+        let ingress_host = ingress_cluster.and_then(|c| c.ingress.as_ref()).and_then(|i| i.hosts.first().cloned());
+        let ingress_addr = ingress_cluster.and_then(|c| bound.ingress.get(&c.name)).and_then(|g| g.main.local_addr().ok());
+        let api_addr = bound.api.local_addr()?;
+
+        let inner = Arc::new(Inner {
+            topology: topology.clone(),
+            plan: bound.plan,
+            opts: opts.clone(),
+            store,
+            events,
+            clusters,
+            workloads: tokio::sync::Mutex::new(BTreeMap::new()),
+            gateways: tokio::sync::Mutex::new(BTreeMap::new()),
+            gateway_addrs: Mutex::new(BTreeMap::new()),
+            api_addr,
+            ingress_addr,
+            ingress_host: ingress_host.clone(),
+            ingress_ca_pem: ingress_ca.root_pem().to_string(),
+            cancel: cancel.clone(),
+            tasks: Mutex::new(Vec::new()),
+            load: Mutex::new(None),
+        });
+        let mesh = Mesh { inner };
+        mesh.spawn_federation_bridge();
+
+        // Workloads: register, then start apps and sidecars.
+        let mut waits = Vec::new();
+        for inst in topology.instances() {
+            let Some(listeners) = bound.workloads.remove(&inst.id()) else { continue };
+            let id = mesh.start_workload(&inst, listeners).await?;
+            waits.push(id);
+        }
+        // Gateways.
+        for c in &topology.clusters {
+            if let (Some(ing), Some(l)) = (&c.ingress, bound.ingress.remove(&c.name)) {
+                let (cert, key) = ingress_ca.issue_server(&ing.hosts, Duration::from_secs(30 * 24 * 3600))?;
+                let tls = tls::edge_server_config(&cert, &key)?;
+                mesh.start_ingress(&c.name, &ing.hosts, &ing.service, l, tls).await?;
+            }
+        }
+
+        // Ready: every proxy has a certificate and a config; then endpoints are pushed.
+        let deadline = Duration::from_secs(30);
+        {
+            let wl = mesh.inner.workloads.lock().await;
+            for (id, w) in wl.iter() {
+                if let Some(p) = &w.proxy {
+                    if !p.wait_ready(deadline).await {
+                        return Err(RuntimeError::NotReady(format!("sidecar {id} did not become ready within {deadline:?}")));
+                    }
+                }
+            }
+        }
+        for (id, g) in mesh.inner.gateways.lock().await.iter() {
+            if !g.wait_ready(deadline).await {
+                return Err(RuntimeError::NotReady(format!("gateway {id} did not become ready")));
+            }
+        }
+        mesh.mark_all_ready().await;
+        mesh.wait_settled(Duration::from_secs(10)).await;
+
+        // The console API.
+        let api_listener = bound.api;
+        let backend = backend::MeshBackend::new(mesh.clone());
+        let api_cancel = cancel.clone();
+        let api_task = tokio::spawn(async move {
+            if let Err(e) = crate::control::console::serve(api_listener, backend, api_cancel).await {
+                tracing::error!(error = %e, "console API stopped");
+            }
+        });
+        mesh.track(api_task);
+
+        // Prove the path works end to end before calling the mesh ready.
+        if let Some(client) = mesh.ingress_client() {
+            let probe_deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                match client.get("/", &[("user-agent", "meshcon-readiness")]).await {
+                    Ok(a) if a.status == 200 => break,
+                    _ if tokio::time::Instant::now() > probe_deadline => {
+                        return Err(RuntimeError::NotReady("the ingress did not answer 200 within 10 s".into()))
+                    }
+                    _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+            let rps = opts.rps.unwrap_or(topology.load.rps);
+            let stats = loadgen::spawn(client, rps, topology.load.paths.clone(), cancel.child_token());
+            if let Ok(mut l) = mesh.inner.load.lock() {
+                *l = Some(stats);
+            }
+        }
+        mesh.inner.events.emit("mesh", "", "runtime", "mesh ready");
+        Ok(mesh)
+    }
+
+    fn track(&self, task: JoinHandle<()>) {
+        if let Ok(mut t) = self.inner.tasks.lock() {
+            t.push(task);
+        }
+    }
+
+    fn span_sink(&self, info: &ProxyInfo) -> SpanSink {
+        let Some(rt) = self.inner.clusters.get(&info.cluster) else {
+            return SpanSink::disabled();
+        };
+        if self.inner.opts.trace_sampling <= 0.0 {
+            return SpanSink::disabled();
+        }
+        let mut targets = vec![crate::control::client::channel(rt.addr)];
+        targets.extend(self.inner.opts.otlp.iter().map(|a| crate::control::client::channel(*a)));
+        SpanSink::spawn_exporter(
+            vec![
+                ("service.name".into(), info.workload()),
+                ("service.namespace".into(), info.namespace.clone()),
+                ("service.instance.id".into(), info.instance.clone()),
+                ("k8s.cluster.name".into(), info.cluster.clone()),
+            ],
+            targets,
+            self.inner.opts.trace_sampling,
+            self.inner.cancel.child_token(),
+        )
+    }
+
+    async fn start_workload(&self, inst: &Instance, l: WorkloadListeners) -> Result<String, RuntimeError> {
+        let topo = &self.inner.topology;
+        let svc = topo
+            .service_of(inst)
+            .ok_or_else(|| RuntimeError::NotFound(format!("no service for {}", inst.name)))?;
+        let rt = self
+            .inner
+            .clusters
+            .get(&inst.cluster)
+            .ok_or_else(|| RuntimeError::NotFound(format!("no cluster {}", inst.cluster)))?;
+        let td = rt.cp.trust_domain().to_string();
+        let spiffe_id = SpiffeId::workload(&td, &inst.namespace, &inst.service_account)?;
+        let external = svc.external.clone();
+        let app_addr = match (&l.app, &external) {
+            (Some(a), _) => Some(a.local_addr()?),
+            (None, Some(e)) => e.app,
+            _ => None,
+        };
+        let addresses = Addresses {
+            app: app_addr,
+            inbound: l.inbound.as_ref().map(|x| x.local_addr()).transpose()?,
+            outbound: Some(l.outbound.local_addr()?),
+            admin: Some(l.admin.local_addr()?),
+        };
+        let tok = token();
+        rt.cp.update_registry(|r| {
+            r.upsert(WorkloadEntry {
+                kind: ProxyKind::Sidecar,
+                instance: inst.clone(),
+                spiffe_id: spiffe_id.clone(),
+                token: tok.clone(),
+                addresses: addresses.clone(),
+                port: svc.port,
+                ready: false,
+                external: external.is_some(),
+                cert_serial: String::new(),
+                cert_not_after: String::new(),
+                certs_issued: 0,
+                issuer: String::new(),
+                scope: if external.is_some() { None } else { Some(svc.calls.clone()) },
+            })
+        });
+        let info = ProxyInfo {
+            id: inst.id(),
+            kind: ProxyKind::Sidecar,
+            cluster: inst.cluster.clone(),
+            namespace: inst.namespace.clone(),
+            service: inst.service.clone(),
+            version: inst.version.clone(),
+            instance: inst.name.clone(),
+            spiffe_id,
+            pod_ip: (self.inner.plan == AddressPlan::Loopback).then_some(l.pod_ip),
+        };
+        let (ctx, events) = ProxyContext::new(info.clone(), self.span_sink(&info));
+        let app = match (l.app, topo.version_of(inst)) {
+            (Some(listener), Some(version)) => {
+                let app = App::new(AppSpec {
+                    service: inst.service.clone(),
+                    version: inst.version.clone(),
+                    instance: inst.name.clone(),
+                    cluster: inst.cluster.clone(),
+                    latency: version.latency,
+                    error_rate: version.error_rate,
+                    calls: svc.calls.clone(),
+                    outbound: addresses.outbound.unwrap_or(SocketAddr::new(l.pod_ip, plan::OUTBOUND_PORT)),
+                });
+                let c = self.inner.cancel.child_token();
+                let task = tokio::spawn(Arc::clone(&app).serve(listener, c.clone()));
+                Some((app, c, task))
+            }
+            _ => None,
+        };
+        let proxy = start_sidecar(
+            ctx,
+            events,
+            &AgentSpec {
+                control_plane: rt.addr,
+                token: tok,
+                cert_ttl: self.inner.opts.cert_ttl,
+            },
+            app_addr,
+            SidecarListeners {
+                inbound: l.inbound,
+                outbound: l.outbound,
+                admin: l.admin,
+            },
+        );
+        let id = inst.id();
+        self.inner.workloads.lock().await.insert(
+            id.clone(),
+            WorkloadRt {
+                instance: inst.clone(),
+                addresses,
+                pod_ip: l.pod_ip,
+                external: external.is_some(),
+                proxy: Some(proxy),
+                app,
+            },
+        );
+        Ok(id)
+    }
+
+    async fn start_ingress(
+        &self,
+        cluster: &str,
+        hosts: &[String],
+        service: &str,
+        l: plan::GatewayListeners,
+        tls: Arc<rustls::ServerConfig>,
+    ) -> Result<(), RuntimeError> {
+        let rt = self
+            .inner
+            .clusters
+            .get(cluster)
+            .ok_or_else(|| RuntimeError::NotFound(format!("no cluster {cluster}")))?;
+        let inst = gateway_instance(cluster, ProxyKind::IngressGateway);
+        let spiffe_id = gateway_identity(rt.cp.trust_domain(), ProxyKind::IngressGateway)?;
+        let addresses = Addresses {
+            app: None,
+            inbound: Some(l.main.local_addr()?),
+            outbound: None,
+            admin: Some(l.admin.local_addr()?),
+        };
+        let tok = token();
+        rt.cp.update_registry(|r| {
+            r.upsert(WorkloadEntry {
+                kind: ProxyKind::IngressGateway,
+                instance: inst.clone(),
+                spiffe_id: spiffe_id.clone(),
+                token: tok.clone(),
+                addresses: addresses.clone(),
+                port: 443,
+                ready: false,
+                external: false,
+                cert_serial: String::new(),
+                cert_not_after: String::new(),
+                certs_issued: 0,
+                issuer: String::new(),
+                scope: None,
+            })
+        });
+        let info = ProxyInfo {
+            id: inst.id(),
+            kind: ProxyKind::IngressGateway,
+            cluster: cluster.to_string(),
+            namespace: inst.namespace.clone(),
+            service: inst.service.clone(),
+            version: inst.version.clone(),
+            instance: inst.name.clone(),
+            spiffe_id,
+            pod_ip: None,
+        };
+        let (ctx, events) = ProxyContext::new(info.clone(), self.span_sink(&info));
+        let ctx = ctx.with_default_ingress(hosts.to_vec(), service.to_string());
+        let handle = ingress::start(
+            ctx,
+            events,
+            &AgentSpec {
+                control_plane: rt.addr,
+                token: tok,
+                cert_ttl: self.inner.opts.cert_ttl,
+            },
+            l.main,
+            l.admin,
+            tls,
+        );
+        if let Ok(mut g) = self.inner.gateway_addrs.lock() {
+            g.insert(inst.id(), (ProxyKind::IngressGateway, cluster.to_string(), addresses));
+        }
+        self.inner.gateways.lock().await.insert(inst.id(), handle);
+        Ok(())
+    }
+
+    /// Issue 2's federation: each control plane hands its exported services
+    /// and root to the others in-process. Replaced by gateway peering when
+    /// the topology has east-west gateways.
+    fn spawn_federation_bridge(&self) {
+        let names: Vec<String> = self.inner.clusters.keys().cloned().collect();
+        for from in &names {
+            for to in names.iter().filter(|n| *n != from) {
+                let (Some(src), Some(dst)) = (self.inner.clusters.get(from), self.inner.clusters.get(to)) else {
+                    continue;
+                };
+                let src = src.cp.clone();
+                let dst = dst.cp.clone();
+                let mut rx = src.watch_exports();
+                let cancel = self.inner.cancel.clone();
+                let from = from.clone();
+                self.track(tokio::spawn(async move {
+                    loop {
+                        dst.set_remote(&from, Some(src.exported()));
+                        tokio::select! {
+                            _ = cancel.cancelled() => return,
+                            r = rx.changed() => if r.is_err() { return },
+                        }
+                    }
+                }));
+            }
+        }
+    }
+
+    async fn mark_all_ready(&self) {
+        for rt in self.inner.clusters.values() {
+            rt.cp.update_registry(|r| {
+                let ids: Vec<String> = r.entries().map(|e| e.id()).collect();
+                for id in ids {
+                    r.update(&id, |e| e.ready = true);
+                }
+            });
+        }
+    }
+
+    /// Waits until every control plane has pushed and heard back.
+    pub async fn wait_settled(&self, timeout: Duration) -> bool {
+        let mut ok = true;
+        for rt in self.inner.clusters.values() {
+            ok &= rt.cp.wait_settled(timeout).await;
+        }
+        ok
+    }
+
+    /// The console API address.
+    pub fn api_addr(&self) -> SocketAddr {
+        self.inner.api_addr
+    }
+
+    /// The ingress address, if there is an ingress.
+    pub fn ingress_addr(&self) -> Option<SocketAddr> {
+        self.inner.ingress_addr
+    }
+
+    /// The ingress host name.
+    pub fn ingress_host(&self) -> Option<&str> {
+        self.inner.ingress_host.as_deref()
+    }
+
+    /// The address plan in use.
+    pub fn plan(&self) -> AddressPlan {
+        self.inner.plan
+    }
+
+    /// The topology.
+    pub fn topology(&self) -> &Topology {
+        &self.inner.topology
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.inner.opts.state_dir
+    }
+
+    /// The config store.
+    pub fn store(&self) -> &Arc<ConfigStore> {
+        &self.inner.store
+    }
+
+    /// The event bus.
+    pub fn events(&self) -> &Arc<EventBus> {
+        &self.inner.events
+    }
+
+    /// Every control plane.
+    pub fn control_planes(&self) -> Vec<ControlPlane> {
+        self.inner.clusters.values().map(|c| c.cp.clone()).collect()
+    }
+
+    /// A client of the ingress, trusting the ingress CA.
+    pub fn ingress_client(&self) -> Option<IngressClient> {
+        let addr = self.inner.ingress_addr?;
+        let host = self.inner.ingress_host.as_deref()?;
+        IngressClient::new(addr, host, &self.inner.ingress_ca_pem).ok()
+    }
+
+    /// The load generator's counters.
+    pub fn load_stats(&self) -> Option<Arc<LoadStats>> {
+        self.inner.load.lock().ok().and_then(|l| l.clone())
+    }
+
+    /// The shared state of every running proxy.
+    pub async fn proxy_contexts(&self) -> Vec<Arc<ProxyContext>> {
+        let mut out: Vec<Arc<ProxyContext>> = self
+            .inner
+            .workloads
+            .lock()
+            .await
+            .values()
+            .filter_map(|w| w.proxy.as_ref().map(|p| Arc::clone(&p.ctx)))
+            .collect();
+        out.extend(self.inner.gateways.lock().await.values().map(|g| Arc::clone(&g.ctx)));
+        out
+    }
+
+    /// Gateway addresses by proxy id.
+    pub fn gateway_addresses(&self) -> BTreeMap<String, (ProxyKind, String, Addresses)> {
+        self.inner.gateway_addrs.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    /// Workload addresses by proxy id, for instances that are not running too.
+    pub async fn workload_addresses(&self) -> BTreeMap<String, (Instance, Addresses, bool, bool)> {
+        self.inner
+            .workloads
+            .lock()
+            .await
+            .iter()
+            .map(|(id, w)| (id.clone(), (w.instance.clone(), w.addresses.clone(), w.external, w.proxy.is_some())))
+            .collect()
+    }
+
+    async fn matching(&self, target: &str) -> Vec<String> {
+        self.inner
+            .workloads
+            .lock()
+            .await
+            .iter()
+            .filter(|(id, w)| {
+                *id == target
+                    || w.instance.name == target
+                    || w.instance.service == target
+                    || w.instance.workload() == target
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Sets chaos on every instance `target` names (instance, `service-version`, or service).
+    pub async fn set_chaos(&self, target: &str, chaos: Chaos) -> Result<Vec<String>, RuntimeError> {
+        let ids = self.matching(target).await;
+        let wl = self.inner.workloads.lock().await;
+        let mut done = Vec::new();
+        for id in &ids {
+            if let Some((app, _, _)) = wl.get(id).and_then(|w| w.app.as_ref()) {
+                app.set_chaos(chaos.clone());
+                done.push(wl.get(id).map(|w| w.instance.name.clone()).unwrap_or_default());
+            }
+        }
+        if done.is_empty() {
+            return Err(RuntimeError::NotFound(format!(
+                "no demo workload matches '{target}' (use an instance like billing-v1-0, a workload like billing-v1, or a service)"
+            )));
+        }
+        Ok(done)
+    }
+
+    /// Kills an instance: its app and sidecar stop and it leaves the registry.
+    pub async fn kill(&self, target: &str) -> Result<Vec<String>, RuntimeError> {
+        let ids = self.matching(target).await;
+        if ids.is_empty() {
+            return Err(RuntimeError::NotFound(format!("no workload matches '{target}'")));
+        }
+        let mut done = Vec::new();
+        for id in ids {
+            let (proxy, app, inst) = {
+                let mut wl = self.inner.workloads.lock().await;
+                let Some(w) = wl.get_mut(&id) else { continue };
+                (w.proxy.take(), w.app.take(), w.instance.clone())
+            };
+            if proxy.is_none() {
+                continue;
+            }
+            if let Some(rt) = self.inner.clusters.get(&inst.cluster) {
+                rt.cp.update_registry(|r| r.remove(&id));
+            }
+            if let Some((_, c, t)) = app {
+                c.cancel();
+                let _ = t.await;
+            }
+            if let Some(p) = proxy {
+                p.shutdown().await;
+            }
+            done.push(inst.name.clone());
+        }
+        Ok(done)
+    }
+
+    /// Starts a killed instance again on the same addresses.
+    pub async fn restart(&self, target: &str) -> Result<Vec<String>, RuntimeError> {
+        let ids = self.matching(target).await;
+        let mut done = Vec::new();
+        for id in ids {
+            let (inst, addrs, pod_ip, running) = {
+                let wl = self.inner.workloads.lock().await;
+                let Some(w) = wl.get(&id) else { continue };
+                (w.instance.clone(), w.addresses.clone(), w.pod_ip, w.proxy.is_some())
+            };
+            if running {
+                continue;
+            }
+            let bind = |a: Option<SocketAddr>| async move {
+                match a {
+                    Some(a) => plan::bind(a).await.map(Some),
+                    None => Ok(None),
+                }
+            };
+            let ext = self.inner.topology.service_of(&inst).and_then(|s| s.external.clone());
+            let listeners = WorkloadListeners {
+                pod_ip,
+                app: if ext.is_some() { None } else { bind(addrs.app).await? },
+                inbound: bind(addrs.inbound).await?,
+                outbound: bind(addrs.outbound).await?.ok_or_else(|| RuntimeError::NotFound("no outbound address".into()))?,
+                admin: bind(addrs.admin).await?.ok_or_else(|| RuntimeError::NotFound("no admin address".into()))?,
+            };
+            self.start_workload(&inst, listeners).await?;
+            let ready = {
+                let wl = self.inner.workloads.lock().await;
+                match wl.get(&id).and_then(|w| w.proxy.as_ref()) {
+                    Some(p) => p.wait_ready(Duration::from_secs(15)).await,
+                    None => false,
+                }
+            };
+            if !ready {
+                return Err(RuntimeError::NotReady(format!("{} did not become ready", inst.name)));
+            }
+            if let Some(rt) = self.inner.clusters.get(&inst.cluster) {
+                rt.cp.update_registry(|r| r.update(&id, |e| e.ready = true));
+            }
+            done.push(inst.name.clone());
+        }
+        if done.is_empty() {
+            return Err(RuntimeError::NotFound(format!("no stopped workload matches '{target}'")));
+        }
+        Ok(done)
+    }
+
+    /// Stops a cluster's control plane (its proxies keep their last config).
+    pub fn stop_control_plane(&self, cluster: &str) -> Result<(), RuntimeError> {
+        let rt = self
+            .inner
+            .clusters
+            .get(cluster)
+            .ok_or_else(|| RuntimeError::NotFound(format!("no cluster '{cluster}'")))?;
+        let serving = rt.serving.lock().ok().and_then(|mut s| s.take());
+        match serving {
+            Some((c, _)) => {
+                c.cancel();
+                Ok(())
+            }
+            None => Err(RuntimeError::NotFound(format!("the control plane of {cluster} is not running"))),
+        }
+    }
+
+    /// Starts a stopped control plane on its old address.
+    pub async fn start_control_plane(&self, cluster: &str) -> Result<(), RuntimeError> {
+        let rt = self
+            .inner
+            .clusters
+            .get(cluster)
+            .ok_or_else(|| RuntimeError::NotFound(format!("no cluster '{cluster}'")))?;
+        if rt.serving.lock().map(|s| s.is_some()).unwrap_or(false) {
+            return Err(RuntimeError::NotFound(format!("the control plane of {cluster} is already running")));
+        }
+        // The old server may still be releasing the port.
+        let mut tries = 0;
+        let listener = loop {
+            match plan::bind(rt.addr).await {
+                Ok(l) => break l,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    tracing::debug!(error = %e, "control plane port busy; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        rt.serve(listener, &self.inner.cancel);
+        Ok(())
+    }
+
+    /// Stops everything and waits for every listener to close.
+    pub async fn shutdown(self) {
+        if let Ok(Some(stats)) = self.inner.load.lock().map(|l| l.clone()) {
+            drop(stats);
+        }
+        self.inner.cancel.cancel();
+        let proxies: Vec<ProxyHandle> = {
+            let mut wl = self.inner.workloads.lock().await;
+            wl.values_mut().filter_map(|w| w.proxy.take()).collect()
+        };
+        let apps: Vec<_> = {
+            let mut wl = self.inner.workloads.lock().await;
+            wl.values_mut().filter_map(|w| w.app.take()).collect()
+        };
+        let gateways: Vec<ProxyHandle> = {
+            let mut g = self.inner.gateways.lock().await;
+            std::mem::take(&mut *g).into_values().collect()
+        };
+        futures::future::join_all(proxies.into_iter().chain(gateways).map(|p| p.shutdown())).await;
+        for (_, c, t) in apps {
+            c.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
+        }
+        for rt in self.inner.clusters.values() {
+            let serving = rt.serving.lock().ok().and_then(|mut s| s.take());
+            if let Some((c, t)) = serving {
+                c.cancel();
+                let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
+            }
+        }
+        let tasks: Vec<JoinHandle<()>> = self.inner.tasks.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default();
+        for t in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
+        }
+    }
+}
+
+impl ClusterRt {
+    fn serve(&self, listener: TcpListener, parent: &CancellationToken) {
+        let c = parent.child_token();
+        let cp = self.cp.clone();
+        let token = c.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = cp.serve(listener, token).await {
+                tracing::error!(error = %e, "control plane server failed");
+            }
+        });
+        if let Ok(mut s) = self.serving.lock() {
+            *s = Some((c, task));
+        }
+    }
+}

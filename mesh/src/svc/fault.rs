@@ -1,0 +1,69 @@
+//! Fault injection: delay some requests, abort some with a status, as the
+//! route's `fault` says. Aborts never reach the upstream; both are flagged
+//! (DI, FI) so metrics and the tap show what the mesh did on purpose.
+
+use std::task::{Context, Poll};
+
+use tower::{Layer, Service};
+
+use super::{add_flags, Flags, ProxyError, Req, Resp, RoutePolicy, SvcFuture};
+use crate::http::text_response;
+
+/// Layer for [`Fault`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FaultLayer;
+
+impl<S> Layer<S> for FaultLayer {
+    type Service = Fault<S>;
+    fn layer(&self, inner: S) -> Fault<S> {
+        Fault { inner }
+    }
+}
+
+/// Injects the route's faults.
+#[derive(Debug, Clone)]
+pub struct Fault<S> {
+    inner: S,
+}
+
+fn hit(percent: f64) -> bool {
+    percent >= 100.0 || rand::random::<f64>() * 100.0 < percent
+}
+
+impl<S> Service<Req> for Fault<S>
+where
+    S: Service<Req, Response = Resp, Error = ProxyError, Future = SvcFuture> + Clone + Send + 'static,
+{
+    type Response = Resp;
+    type Error = ProxyError;
+    type Future = SvcFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Req) -> SvcFuture {
+        let Some(fault) = req.extensions().get::<RoutePolicy>().and_then(|p| p.fault.clone()) else {
+            return self.inner.call(req);
+        };
+        let delay = fault.delay.filter(|(_, pct)| hit(*pct)).map(|(d, _)| d);
+        let abort = fault.abort.filter(|(_, pct)| hit(*pct)).map(|(s, _)| s);
+        let mut inner = self.inner.clone();
+        Box::pin(async move {
+            let mut flags = Flags::default();
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+                flags.insert(Flags::DI);
+            }
+            let mut resp = match abort {
+                Some(status) => {
+                    flags.insert(Flags::FI);
+                    text_response(status, "fault filter abort\n")
+                }
+                None => inner.call(req).await?,
+            };
+            add_flags(&mut resp, flags);
+            Ok(resp)
+        })
+    }
+}

@@ -1,0 +1,17 @@
+//! Telemetry: what the mesh tells about its traffic.
+//!
+//! - [`metrics`]: Istio's standard metrics and Prometheus exposition.
+//! - [`exact`]: exact per-edge percentiles from HDR histograms.
+//! - [`access`]: the telemetry layer that feeds all sinks per request.
+//! - [`tap`]: recent requests for the console.
+//! - [`trace`]: trace context propagation, spans, OTLP export.
+//! - [`collector`]: the OTLP collector and bounded trace store.
+//! - [`golden`]: golden signals computed from Prometheus text.
+
+pub mod access;
+pub mod collector;
+pub mod exact;
+
+pub mod metrics;
+pub mod tap;
+pub mod trace;

@@ -1,0 +1,287 @@
+//! The trace collector in each control plane: an OTLP/gRPC `TraceService`
+//! that files spans by trace id into a bounded store (oldest traces go
+//! first), and answers queries by trace id, service, minimum duration and
+//! errors.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService;
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use serde::{Deserialize, Serialize};
+use tonic::{Request, Response, Status};
+
+use super::trace::hex;
+
+/// Traces kept.
+pub const MAX_TRACES: usize = 2000;
+/// Spans kept per trace.
+pub const MAX_SPANS_PER_TRACE: usize = 256;
+
+/// One span as stored and served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredSpan {
+    /// Hex span id.
+    pub span_id: String,
+    /// Hex parent span id, empty for roots.
+    pub parent_span_id: String,
+    /// Name.
+    pub name: String,
+    /// `client` or `server`.
+    pub kind: String,
+    /// The proxy's workload (resource `service.name`).
+    pub service: String,
+    /// The proxy's cluster.
+    pub cluster: String,
+    /// Start, ms since the epoch.
+    pub start_unix_ms: f64,
+    /// Duration, ms.
+    pub duration_ms: f64,
+    /// Whether the span failed.
+    pub error: bool,
+    /// Attributes.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A whole trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trace {
+    /// Hex trace id.
+    pub trace_id: String,
+    /// Earliest span start, ms since the epoch.
+    pub start_unix_ms: f64,
+    /// From earliest start to latest end, ms.
+    pub duration_ms: f64,
+    /// Workloads involved.
+    pub services: Vec<String>,
+    /// Clusters crossed.
+    pub clusters: Vec<String>,
+    /// Any span failed.
+    pub error: bool,
+    /// The spans, by start time.
+    pub spans: Vec<StoredSpan>,
+}
+
+/// What to look for.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// Exact trace id.
+    pub trace_id: Option<String>,
+    /// A workload or service that appears in the trace.
+    pub service: Option<String>,
+    /// Minimum duration.
+    pub min_duration_ms: f64,
+    /// Only failed traces.
+    pub errors_only: bool,
+    /// At most this many (newest first).
+    pub limit: usize,
+}
+
+#[derive(Default)]
+struct Inner {
+    traces: HashMap<String, Vec<StoredSpan>>,
+    order: VecDeque<String>,
+}
+
+/// A bounded store of traces.
+#[derive(Default, Clone)]
+pub struct TraceStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl std::fmt::Debug for TraceStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TraceStore")
+    }
+}
+
+fn attr_text(kv: &KeyValue) -> Option<(String, String)> {
+    let v = kv.value.as_ref()?.value.as_ref()?;
+    let text = match v {
+        any_value::Value::StringValue(s) => s.clone(),
+        any_value::Value::IntValue(i) => i.to_string(),
+        any_value::Value::BoolValue(b) => b.to_string(),
+        any_value::Value::DoubleValue(d) => d.to_string(),
+        _ => return None,
+    };
+    Some((kv.key.clone(), text))
+}
+
+impl TraceStore {
+    /// Files the spans of an OTLP export.
+    pub fn add(&self, req: &ExportTraceServiceRequest) {
+        let Ok(mut inner) = self.inner.lock() else { return };
+        for rs in &req.resource_spans {
+            let res: BTreeMap<String, String> = rs
+                .resource
+                .as_ref()
+                .map(|r| r.attributes.iter().filter_map(attr_text).collect())
+                .unwrap_or_default();
+            let service = res.get("service.name").cloned().unwrap_or_else(|| "unknown".into());
+            let cluster = res.get("k8s.cluster.name").cloned().unwrap_or_default();
+            for ss in &rs.scope_spans {
+                for s in &ss.spans {
+                    let tid = hex(&s.trace_id);
+                    if tid.len() != 32 {
+                        continue;
+                    }
+                    let span = StoredSpan {
+                        span_id: hex(&s.span_id),
+                        parent_span_id: hex(&s.parent_span_id),
+                        name: s.name.clone(),
+                        kind: match s.kind {
+                            2 => "server",
+                            3 => "client",
+                            4 => "producer",
+                            5 => "consumer",
+                            _ => "internal",
+                        }
+                        .into(),
+                        service: service.clone(),
+                        cluster: cluster.clone(),
+                        start_unix_ms: s.start_time_unix_nano as f64 / 1e6,
+                        duration_ms: s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano) as f64 / 1e6,
+                        error: s.status.as_ref().is_some_and(|st| st.code == StatusCode::Error as i32),
+                        attributes: s.attributes.iter().filter_map(attr_text).collect(),
+                    };
+                    if !inner.traces.contains_key(&tid) {
+                        if inner.order.len() >= MAX_TRACES {
+                            if let Some(old) = inner.order.pop_front() {
+                                inner.traces.remove(&old);
+                            }
+                        }
+                        inner.order.push_back(tid.clone());
+                    }
+                    let spans = inner.traces.entry(tid).or_default();
+                    if spans.len() < MAX_SPANS_PER_TRACE {
+                        spans.push(span);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Traces that match, newest first.
+    pub fn query(&self, q: &Query) -> Vec<Trace> {
+        query_all(std::slice::from_ref(self), q)
+    }
+
+    fn ids_newest_first(&self) -> Vec<(String, f64)> {
+        let Ok(inner) = self.inner.lock() else { return Vec::new() };
+        inner
+            .order
+            .iter()
+            .rev()
+            .map(|id| {
+                let start = inner
+                    .traces
+                    .get(id)
+                    .map(|s| s.iter().map(|x| x.start_unix_ms).fold(f64::INFINITY, f64::min))
+                    .unwrap_or(0.0);
+                (id.clone(), start)
+            })
+            .collect()
+    }
+
+    fn spans_of(&self, id: &str) -> Vec<StoredSpan> {
+        self.inner
+            .lock()
+            .ok()
+            .and_then(|i| i.traces.get(id).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Traces held.
+    pub fn len(&self) -> usize {
+        self.inner.lock().map(|i| i.order.len()).unwrap_or(0)
+    }
+
+    /// Whether the store is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Queries several stores (one per cluster's collector) as one: a trace that
+/// crossed clusters has spans in each, and comes back whole.
+pub fn query_all(stores: &[TraceStore], q: &Query) -> Vec<Trace> {
+    let limit = if q.limit == 0 { 50 } else { q.limit };
+    let mut ids: Vec<(String, f64)> = Vec::new();
+    for s in stores {
+        for (id, start) in s.ids_newest_first() {
+            if !ids.iter().any(|(i, _)| *i == id) {
+                ids.push((id, start));
+            }
+        }
+    }
+    ids.sort_by(|a, b| b.1.total_cmp(&a.1));
+    if let Some(want) = &q.trace_id {
+        let want = want.to_ascii_lowercase();
+        ids.retain(|(i, _)| *i == want);
+    }
+    let mut out = Vec::new();
+    for (id, _) in ids {
+        let spans: Vec<StoredSpan> = stores.iter().flat_map(|s| s.spans_of(&id)).collect();
+        let t = assemble(&id, &spans);
+        if let Some(s) = &q.service {
+            let hit = t.services.iter().any(|w| w == s || w.starts_with(&format!("{s}-")))
+                || t.spans.iter().any(|sp| sp.attributes.get("istio.canonical_service") == Some(s));
+            if !hit {
+                continue;
+            }
+        }
+        if t.duration_ms < q.min_duration_ms || (q.errors_only && !t.error) {
+            continue;
+        }
+        out.push(t);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    out
+}
+
+fn assemble(id: &str, spans: &[StoredSpan]) -> Trace {
+    let mut spans = spans.to_vec();
+    spans.sort_by(|a, b| a.start_unix_ms.total_cmp(&b.start_unix_ms));
+    let start = spans.iter().map(|s| s.start_unix_ms).fold(f64::INFINITY, f64::min);
+    let end = spans
+        .iter()
+        .map(|s| s.start_unix_ms + s.duration_ms)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let mut services: Vec<String> = spans.iter().map(|s| s.service.clone()).collect();
+    services.sort();
+    services.dedup();
+    let mut clusters: Vec<String> = spans.iter().map(|s| s.cluster.clone()).filter(|c| !c.is_empty()).collect();
+    clusters.sort();
+    clusters.dedup();
+    Trace {
+        trace_id: id.to_string(),
+        start_unix_ms: if start.is_finite() { start } else { 0.0 },
+        duration_ms: if end.is_finite() && start.is_finite() { end - start } else { 0.0 },
+        services,
+        clusters,
+        error: spans.iter().any(|s| s.error),
+        spans,
+    }
+}
+
+/// The OTLP/gRPC endpoint in front of a store.
+#[derive(Debug, Clone)]
+pub struct Collector {
+    /// Where spans go.
+    pub store: TraceStore,
+}
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        self.store.add(request.get_ref());
+        Ok(Response::new(ExportTraceServiceResponse { partial_success: None }))
+    }
+}

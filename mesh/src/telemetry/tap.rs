@@ -1,0 +1,54 @@
+//! The tap: a bounded ring of a proxy's most recent requests plus a
+//! broadcast for live followers, what the console's "live requests" view
+//! and access logs read.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use tokio::sync::broadcast;
+
+use crate::proto::TapEntry;
+
+const KEEP: usize = 512;
+
+/// Recent requests of one proxy.
+#[derive(Debug)]
+pub struct Tap {
+    ring: Mutex<VecDeque<TapEntry>>,
+    tx: broadcast::Sender<TapEntry>,
+}
+
+impl Default for Tap {
+    fn default() -> Self {
+        Self {
+            ring: Mutex::new(VecDeque::with_capacity(KEEP)),
+            tx: broadcast::channel(1024).0,
+        }
+    }
+}
+
+impl Tap {
+    /// Records a request.
+    pub fn push(&self, entry: TapEntry) {
+        if let Ok(mut r) = self.ring.lock() {
+            if r.len() == KEEP {
+                r.pop_front();
+            }
+            r.push_back(entry.clone());
+        }
+        let _ = self.tx.send(entry);
+    }
+
+    /// The most recent `n` entries, oldest first.
+    pub fn recent(&self, n: usize) -> Vec<TapEntry> {
+        self.ring
+            .lock()
+            .map(|r| r.iter().skip(r.len().saturating_sub(n)).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Follows new entries.
+    pub fn subscribe(&self) -> broadcast::Receiver<TapEntry> {
+        self.tx.subscribe()
+    }
+}

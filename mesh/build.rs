@@ -7,10 +7,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .type_attribute(".", "#[derive(serde::Serialize, serde::Deserialize)]")
         .type_attribute(".", "#[serde(default)]")
-        .field_attribute("Addresses.app", "#[serde(skip_serializing_if = \"Option::is_none\")]")
-        .field_attribute("Addresses.inbound", "#[serde(skip_serializing_if = \"Option::is_none\")]")
-        .field_attribute("Addresses.outbound", "#[serde(skip_serializing_if = \"Option::is_none\")]")
-        .field_attribute("Addresses.admin", "#[serde(skip_serializing_if = \"Option::is_none\")]")
+        .field_attribute(
+            "Addresses.app",
+            "#[serde(skip_serializing_if = \"Option::is_none\")]",
+        )
+        .field_attribute(
+            "Addresses.inbound",
+            "#[serde(skip_serializing_if = \"Option::is_none\")]",
+        )
+        .field_attribute(
+            "Addresses.outbound",
+            "#[serde(skip_serializing_if = \"Option::is_none\")]",
+        )
+        .field_attribute(
+            "Addresses.admin",
+            "#[serde(skip_serializing_if = \"Option::is_none\")]",
+        )
         .compile_fds(descriptors)?;
     Ok(())
 }

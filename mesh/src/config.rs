@@ -1,5 +1,273 @@
 //! Istio resources: the typed model, which resources concern which workload,
 //! YAML parsing with positions, and `istioctl analyze`-style validation.
+//!
+//! - [`model`]: VirtualService, DestinationRule, Gateway, PeerAuthentication,
+//!   AuthorizationPolicy as Rust types with Istio's field names.
+//! - [`parse`]: YAML to resources, with schema findings at `file:line:col`.
+//! - [`analyze`]: cross-resource checks against the mesh.
+//! - [`scope`]: host names, gateway binding, policy precedence.
 
+pub mod analyze;
 pub mod model;
+pub mod parse;
 pub mod scope;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::topology::Topology;
+use crate::yaml::Pos;
+use model::{Metadata, Resource};
+
+/// Finding codes: Istio's where Istio has one, `MC…` for meshcon's own.
+pub mod codes {
+    /// A deprecated field or API version.
+    pub const DEPRECATED: &str = "IST0002";
+    /// A referenced host, subset, gateway or selector does not exist.
+    pub const REFERENCED_NOT_FOUND: &str = "IST0101";
+    /// The resource breaks the schema.
+    pub const SCHEMA: &str = "IST0106";
+    /// Several mesh VirtualServices define one host.
+    pub const CONFLICTING_MESH_HOSTS: &str = "IST0109";
+    /// A multi-port destination without a port.
+    pub const PORT_SELECTOR_REQUIRED: &str = "IST0112";
+    /// DestinationRule TLS without server verification.
+    pub const NO_SERVER_CERT_VERIFICATION_DEST: &str = "IST0128";
+    /// The same, at port level.
+    pub const NO_SERVER_CERT_VERIFICATION_PORT: &str = "IST0129";
+    /// A rule that can never match.
+    pub const UNREACHABLE_RULE: &str = "IST0130";
+    /// A match covered by an earlier one.
+    pub const INEFFECTIVE_MATCH: &str = "IST0131";
+    /// A VirtualService host its Gateway does not serve.
+    pub const HOST_NOT_IN_GATEWAY: &str = "IST0132";
+    /// Gateways with the same selector, port and hosts.
+    pub const CONFLICTING_GATEWAYS: &str = "IST0145";
+    /// A Gateway port the gateway's service does not expose.
+    pub const GATEWAY_PORT_NOT_ON_SERVICE: &str = "IST0162";
+    /// A setting that has no effect.
+    pub const INEFFECTIVE: &str = "IST0167";
+    /// A subset that selects no pods.
+    pub const SUBSET_NO_PODS: &str = "IST0173";
+    /// A DestinationRule for a host that does not exist.
+    pub const UNKNOWN_DR_HOST: &str = "IST0174";
+    /// YAML that does not parse.
+    pub const SYNTAX: &str = "MC0001";
+    /// An Istio field meshcon does not implement.
+    pub const UNSUPPORTED_FIELD: &str = "MC0002";
+    /// An Istio kind meshcon does not implement.
+    pub const UNSUPPORTED_KIND: &str = "MC0003";
+    /// Where meshcon's behaviour differs from Istio's.
+    pub const MESHCON_SEMANTICS: &str = "MC0004";
+}
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Level {
+    /// Blocks an apply.
+    Error,
+    /// Applies, but probably not what was meant.
+    Warning,
+    /// For information.
+    Info,
+}
+
+impl Level {
+    /// `Error`, `Warning` or `Info`, as istioctl prints them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Error => "Error",
+            Level::Warning => "Warning",
+            Level::Info => "Info",
+        }
+    }
+}
+
+/// One validation finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// `IST0101`, `MC0002`...
+    pub code: &'static str,
+    /// Severity.
+    pub level: Level,
+    /// `Kind namespace/name`.
+    pub resource: String,
+    /// What is wrong.
+    pub message: String,
+    /// What to do.
+    pub fix: String,
+    /// The file.
+    pub file: String,
+    /// Where.
+    pub pos: Pos,
+}
+
+impl Finding {
+    /// A finding.
+    pub fn new(
+        code: &'static str,
+        level: Level,
+        resource: &str,
+        message: String,
+        fix: &str,
+        file: &str,
+        pos: Pos,
+    ) -> Self {
+        Self {
+            code,
+            level,
+            resource: resource.to_string(),
+            message,
+            fix: fix.to_string(),
+            file: file.to_string(),
+            pos,
+        }
+    }
+
+    /// Whether it blocks an apply.
+    pub fn is_error(&self) -> bool {
+        self.level == Level::Error
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {} [{}] ({}) {}\n    fix: {}",
+            self.file,
+            self.pos.line,
+            self.pos.col,
+            self.level.as_str(),
+            self.code,
+            self.resource,
+            self.message,
+            self.fix
+        )
+    }
+}
+
+/// Parses and analyses `src` against the mesh and its current config.
+/// Returns the resources and every finding, sorted by position.
+pub fn check(
+    file: &str,
+    src: &str,
+    topology: &Topology,
+    current: &[Resource],
+) -> (Vec<Resource>, Vec<Finding>) {
+    let out = parse::parse(file, src);
+    let mut ctx = analyze::Context::from_topology(topology);
+    ctx.add_kube(&out.kube);
+    let mut findings = out.findings;
+    findings.extend(analyze::analyze(file, &out.resources, current, &ctx));
+    findings.sort_by_key(|f| (f.pos.line, f.pos.col, f.level));
+    let resources = out.resources.into_iter().map(|p| p.resource).collect();
+    if findings.is_empty() && src.trim().is_empty() {
+        findings.push(Finding::new(
+            codes::SYNTAX,
+            Level::Error,
+            "-",
+            "the input holds no resources".into(),
+            "pass a file with Istio YAML",
+            file,
+            Pos { line: 1, col: 1 },
+        ));
+    }
+    (resources, findings)
+}
+
+/// Analyses a file on its own, as `istioctl analyze <file>` without a cluster.
+pub fn analyze_standalone(file: &str, src: &str) -> Vec<Finding> {
+    let out = parse::parse(file, src);
+    let mut ctx = analyze::Context::default();
+    ctx.add_kube(&out.kube);
+    let mut findings = out.findings;
+    findings.extend(analyze::analyze(file, &out.resources, &[], &ctx));
+    findings
+}
+
+/// `kubectl apply`: new resources replace those with the same kind,
+/// namespace and name. Returns the result and a summary of the change.
+pub fn merge(current: &[Resource], new: Vec<Resource>) -> (Vec<Resource>, String) {
+    let mut by_key: BTreeMap<model::ResourceKey, Resource> =
+        current.iter().map(|r| (r.key(), r.clone())).collect();
+    let mut parts = Vec::new();
+    for r in new {
+        let key = r.key();
+        let verb = match by_key.get(&key) {
+            None => "created",
+            Some(old) if *old == r => "unchanged",
+            Some(_) => "configured",
+        };
+        parts.push(format!("{key} {verb}"));
+        by_key.insert(key, r);
+    }
+    (
+        by_key.into_values().collect(),
+        format!("apply: {}", parts.join(", ")),
+    )
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Out<'a, S: Serialize> {
+    api_version: &'a str,
+    kind: &'a str,
+    metadata: &'a Metadata,
+    spec: &'a S,
+}
+
+fn out<S: Serialize>(o: &model::Object<S>, kind: &str) -> String {
+    let v = Out {
+        api_version: &o.api_version,
+        kind,
+        metadata: &o.metadata,
+        spec: &o.spec,
+    };
+    serde_saphyr::to_string(&v).unwrap_or_default()
+}
+
+/// Resources as a multi-document YAML text.
+pub fn to_yaml(resources: &[Resource]) -> String {
+    resources
+        .iter()
+        .map(|r| match r {
+            Resource::VirtualService(o) => out(o, "VirtualService"),
+            Resource::DestinationRule(o) => out(o, "DestinationRule"),
+            Resource::Gateway(o) => out(o, "Gateway"),
+            Resource::PeerAuthentication(o) => out(o, "PeerAuthentication"),
+            Resource::AuthorizationPolicy(o) => out(o, "AuthorizationPolicy"),
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+/// Whether a user's kind word (`vs`, `virtualservices`, `dr`...) names `kind`.
+pub fn kind_matches(word: &str, kind: &str) -> bool {
+    let w = word.to_ascii_lowercase();
+    let short = match kind {
+        "VirtualService" => "vs",
+        "DestinationRule" => "dr",
+        "Gateway" => "gw",
+        "PeerAuthentication" => "pa",
+        "AuthorizationPolicy" => "ap",
+        _ => "",
+    };
+    let k = kind.to_ascii_lowercase();
+    w == short
+        || w == k
+        || w == format!("{k}s")
+        || w == format!("{k}es")
+        || (w == "routes" && matches!(kind, "VirtualService" | "DestinationRule" | "Gateway"))
+}
+
+/// A unified diff of two texts.
+pub fn diff(a: &str, b: &str, label_a: &str, label_b: &str) -> String {
+    similar::TextDiff::from_lines(a, b)
+        .unified_diff()
+        .context_radius(3)
+        .header(label_a, label_b)
+        .to_string()
+}

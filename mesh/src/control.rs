@@ -10,6 +10,7 @@
 //! - [`console`]: the console API served to the TUI and CLI.
 
 pub mod client;
+pub mod console;
 
 pub mod events;
 pub mod registry;

@@ -22,7 +22,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .ok_or_else(|| format!("'{text}' has no unit (use e.g. 2s, 500ms, 1m)"))?;
         if num_len == 0 {
-            return Err(format!("'{text}' is not a duration (use e.g. 2s, 500ms, 1m)"));
+            return Err(format!(
+                "'{text}' is not a duration (use e.g. 2s, 500ms, 1m)"
+            ));
         }
         let value: f64 = rest[..num_len]
             .parse()

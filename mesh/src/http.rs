@@ -41,7 +41,8 @@ pub fn incoming(body: Incoming) -> Body {
 /// A plain-text response.
 pub fn text_response(status: u16, text: impl Into<String>) -> http::Response<Body> {
     let mut resp = http::Response::new(full(text.into()));
-    *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("text/plain; charset=utf-8"),
@@ -76,8 +77,12 @@ where
 
 /// Serves HTTP/1.1 and HTTP/2 (by preface or ALPN) on one connection until it
 /// ends or `cancel` fires, after which in-flight requests get `grace` to finish.
-pub async fn serve_connection<IO, S, F>(io: IO, service: S, cancel: CancellationToken, grace: Duration)
-where
+pub async fn serve_connection<IO, S, F>(
+    io: IO,
+    service: S,
+    cancel: CancellationToken,
+    grace: Duration,
+) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: Fn(http::Request<Incoming>) -> F + Send + Sync + Clone + 'static,
     F: Future<Output = Result<http::Response<Body>, Infallible>> + Send + 'static,

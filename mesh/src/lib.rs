@@ -16,13 +16,16 @@
 pub mod config;
 pub mod control;
 pub mod duration;
+pub mod gateway;
 pub mod http;
 pub mod identity;
 pub mod proxy;
+pub mod runtime;
 pub mod state;
 pub mod svc;
 pub mod telemetry;
 pub mod topology;
+pub mod workload;
 pub mod yaml;
 
 /// Generated gRPC contracts (`proto/meshcon.proto`).

@@ -22,7 +22,7 @@ use crate::control::events::EventBus;
 use crate::control::registry::{Addresses, ProxyKind, WorkloadEntry};
 use crate::control::store::ConfigStore;
 use crate::control::ControlPlane;
-use crate::gateway::ingress;
+use crate::gateway::{eastwest, ingress};
 use crate::identity::{tls, CertificateAuthority, SpiffeId};
 use crate::proxy::context::{ProxyContext, ProxyInfo};
 use crate::proxy::sidecar::{start_sidecar, AgentSpec, ProxyHandle, SidecarListeners};
@@ -135,7 +135,9 @@ pub struct Mesh {
 
 impl std::fmt::Debug for Mesh {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mesh").field("api", &self.inner.api_addr).finish()
+        f.debug_struct("Mesh")
+            .field("api", &self.inner.api_addr)
+            .finish()
     }
 }
 
@@ -144,7 +146,10 @@ fn token() -> String {
 }
 
 /// The SPIFFE ID of a gateway.
-pub fn gateway_identity(trust_domain: &str, kind: ProxyKind) -> Result<SpiffeId, crate::identity::IdentityError> {
+pub fn gateway_identity(
+    trust_domain: &str,
+    kind: ProxyKind,
+) -> Result<SpiffeId, crate::identity::IdentityError> {
     let sa = match kind {
         ProxyKind::IngressGateway => "istio-ingressgateway-service-account",
         _ => "istio-eastwestgateway-service-account",
@@ -196,12 +201,15 @@ impl Mesh {
 
         let mut clusters = BTreeMap::new();
         for c in &topology.clusters {
-            let ca = Arc::new(CertificateAuthority::load_or_create(&ca_dir, &c.name, Some(&c.trust_domain))?);
+            let ca = Arc::new(CertificateAuthority::load_or_create(
+                &ca_dir,
+                &c.name,
+                Some(&c.trust_domain),
+            )?);
             let cp = ControlPlane::new(&c.name, ca, store.subscribe(), Arc::clone(&events));
-            let listener = bound
-                .control_planes
-                .remove(&c.name)
-                .ok_or_else(|| RuntimeError::NotReady(format!("no listener for control plane {}", c.name)))?;
+            let listener = bound.control_planes.remove(&c.name).ok_or_else(|| {
+                RuntimeError::NotReady(format!("no listener for control plane {}", c.name))
+            })?;
             let addr = listener.local_addr()?;
             let rt = ClusterRt {
                 cp,
@@ -215,8 +223,12 @@ impl Mesh {
         // Ingress CA: what outside clients trust (`<state>/ingress-ca.pem`).
         let ingress_ca = CertificateAuthority::load_or_create(&opts.state_dir, "ingress-ca", None)?;
         let ingress_cluster = topology.clusters.iter().find(|c| c.ingress.is_some());
-        let ingress_host = ingress_cluster.and_then(|c| c.ingress.as_ref()).and_then(|i| i.hosts.first().cloned());
-        let ingress_addr = ingress_cluster.and_then(|c| bound.ingress.get(&c.name)).and_then(|g| g.main.local_addr().ok());
+        let ingress_host = ingress_cluster
+            .and_then(|c| c.ingress.as_ref())
+            .and_then(|i| i.hosts.first().cloned());
+        let ingress_addr = ingress_cluster
+            .and_then(|c| bound.ingress.get(&c.name))
+            .and_then(|g| g.main.local_addr().ok());
         let api_addr = bound.api.local_addr()?;
 
         let inner = Arc::new(Inner {
@@ -243,16 +255,23 @@ impl Mesh {
         // Workloads: register, then start apps and sidecars.
         let mut waits = Vec::new();
         for inst in topology.instances() {
-            let Some(listeners) = bound.workloads.remove(&inst.id()) else { continue };
+            let Some(listeners) = bound.workloads.remove(&inst.id()) else {
+                continue;
+            };
             let id = mesh.start_workload(&inst, listeners).await?;
             waits.push(id);
         }
         // Gateways.
         for c in &topology.clusters {
             if let (Some(ing), Some(l)) = (&c.ingress, bound.ingress.remove(&c.name)) {
-                let (cert, key) = ingress_ca.issue_server(&ing.hosts, Duration::from_secs(30 * 24 * 3600))?;
+                let (cert, key) =
+                    ingress_ca.issue_server(&ing.hosts, Duration::from_secs(30 * 24 * 3600))?;
                 let tls = tls::edge_server_config(&cert, &key)?;
-                mesh.start_ingress(&c.name, &ing.hosts, &ing.service, l, tls).await?;
+                mesh.start_ingress(&c.name, &ing.hosts, &ing.service, l, tls)
+                    .await?;
+            }
+            if let Some(l) = bound.eastwest.remove(&c.name) {
+                mesh.start_eastwest_gateway(&c.name, l).await?;
             }
         }
 
@@ -263,14 +282,18 @@ impl Mesh {
             for (id, w) in wl.iter() {
                 if let Some(p) = &w.proxy {
                     if !p.wait_ready(deadline).await {
-                        return Err(RuntimeError::NotReady(format!("sidecar {id} did not become ready within {deadline:?}")));
+                        return Err(RuntimeError::NotReady(format!(
+                            "sidecar {id} did not become ready within {deadline:?}"
+                        )));
                     }
                 }
             }
         }
         for (id, g) in mesh.inner.gateways.lock().await.iter() {
             if !g.wait_ready(deadline).await {
-                return Err(RuntimeError::NotReady(format!("gateway {id} did not become ready")));
+                return Err(RuntimeError::NotReady(format!(
+                    "gateway {id} did not become ready"
+                )));
             }
         }
         mesh.mark_all_ready().await;
@@ -281,7 +304,8 @@ impl Mesh {
         let backend = backend::MeshBackend::new(mesh.clone());
         let api_cancel = cancel.clone();
         let api_task = tokio::spawn(async move {
-            if let Err(e) = crate::control::console::serve(api_listener, backend, api_cancel).await {
+            if let Err(e) = crate::control::console::serve(api_listener, backend, api_cancel).await
+            {
                 tracing::error!(error = %e, "console API stopped");
             }
         });
@@ -291,16 +315,26 @@ impl Mesh {
         if let Some(client) = mesh.ingress_client() {
             let probe_deadline = tokio::time::Instant::now() + Duration::from_secs(10);
             loop {
-                match client.get("/", &[("user-agent", "meshcon-readiness")]).await {
+                match client
+                    .get("/", &[("user-agent", "meshcon-readiness")])
+                    .await
+                {
                     Ok(a) if a.status == 200 => break,
                     _ if tokio::time::Instant::now() > probe_deadline => {
-                        return Err(RuntimeError::NotReady("the ingress did not answer 200 within 10 s".into()))
+                        return Err(RuntimeError::NotReady(
+                            "the ingress did not answer 200 within 10 s".into(),
+                        ))
                     }
                     _ => tokio::time::sleep(Duration::from_millis(20)).await,
                 }
             }
             let rps = opts.rps.unwrap_or(topology.load.rps);
-            let stats = loadgen::spawn(client, rps, topology.load.paths.clone(), cancel.child_token());
+            let stats = loadgen::spawn(
+                client,
+                rps,
+                topology.load.paths.clone(),
+                cancel.child_token(),
+            );
             if let Ok(mut l) = mesh.inner.load.lock() {
                 *l = Some(stats);
             }
@@ -323,7 +357,13 @@ impl Mesh {
             return SpanSink::disabled();
         }
         let mut targets = vec![crate::control::client::channel(rt.addr)];
-        targets.extend(self.inner.opts.otlp.iter().map(|a| crate::control::client::channel(*a)));
+        targets.extend(
+            self.inner
+                .opts
+                .otlp
+                .iter()
+                .map(|a| crate::control::client::channel(*a)),
+        );
         SpanSink::spawn_exporter(
             vec![
                 ("service.name".into(), info.workload()),
@@ -337,7 +377,11 @@ impl Mesh {
         )
     }
 
-    async fn start_workload(&self, inst: &Instance, l: WorkloadListeners) -> Result<String, RuntimeError> {
+    async fn start_workload(
+        &self,
+        inst: &Instance,
+        l: WorkloadListeners,
+    ) -> Result<String, RuntimeError> {
         let topo = &self.inner.topology;
         let svc = topo
             .service_of(inst)
@@ -376,7 +420,11 @@ impl Mesh {
                 cert_not_after: String::new(),
                 certs_issued: 0,
                 issuer: String::new(),
-                scope: if external.is_some() { None } else { Some(svc.calls.clone()) },
+                scope: if external.is_some() {
+                    None
+                } else {
+                    Some(svc.calls.clone())
+                },
             })
         });
         let info = ProxyInfo {
@@ -401,7 +449,9 @@ impl Mesh {
                     latency: version.latency,
                     error_rate: version.error_rate,
                     calls: svc.calls.clone(),
-                    outbound: addresses.outbound.unwrap_or(SocketAddr::new(l.pod_ip, plan::OUTBOUND_PORT)),
+                    outbound: addresses
+                        .outbound
+                        .unwrap_or(SocketAddr::new(l.pod_ip, plan::OUTBOUND_PORT)),
                 });
                 let c = self.inner.cancel.child_token();
                 let task = tokio::spawn(Arc::clone(&app).serve(listener, c.clone()));
@@ -504,7 +554,10 @@ impl Mesh {
             tls,
         );
         if let Ok(mut g) = self.inner.gateway_addrs.lock() {
-            g.insert(inst.id(), (ProxyKind::IngressGateway, cluster.to_string(), addresses));
+            g.insert(
+                inst.id(),
+                (ProxyKind::IngressGateway, cluster.to_string(), addresses),
+            );
         }
         self.inner.gateways.lock().await.insert(inst.id(), handle);
         Ok(())
@@ -517,7 +570,9 @@ impl Mesh {
         let names: Vec<String> = self.inner.clusters.keys().cloned().collect();
         for from in &names {
             for to in names.iter().filter(|n| *n != from) {
-                let (Some(src), Some(dst)) = (self.inner.clusters.get(from), self.inner.clusters.get(to)) else {
+                let (Some(src), Some(dst)) =
+                    (self.inner.clusters.get(from), self.inner.clusters.get(to))
+                else {
                     continue;
                 };
                 let src = src.cp.clone();
@@ -625,13 +680,24 @@ impl Mesh {
             .values()
             .filter_map(|w| w.proxy.as_ref().map(|p| Arc::clone(&p.ctx)))
             .collect();
-        out.extend(self.inner.gateways.lock().await.values().map(|g| Arc::clone(&g.ctx)));
+        out.extend(
+            self.inner
+                .gateways
+                .lock()
+                .await
+                .values()
+                .map(|g| Arc::clone(&g.ctx)),
+        );
         out
     }
 
     /// Gateway addresses by proxy id.
     pub fn gateway_addresses(&self) -> BTreeMap<String, (ProxyKind, String, Addresses)> {
-        self.inner.gateway_addrs.lock().map(|g| g.clone()).unwrap_or_default()
+        self.inner
+            .gateway_addrs
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default()
     }
 
     /// Workload addresses by proxy id, for instances that are not running too.
@@ -641,7 +707,17 @@ impl Mesh {
             .lock()
             .await
             .iter()
-            .map(|(id, w)| (id.clone(), (w.instance.clone(), w.addresses.clone(), w.external, w.proxy.is_some())))
+            .map(|(id, w)| {
+                (
+                    id.clone(),
+                    (
+                        w.instance.clone(),
+                        w.addresses.clone(),
+                        w.external,
+                        w.proxy.is_some(),
+                    ),
+                )
+            })
             .collect()
     }
 
@@ -669,7 +745,11 @@ impl Mesh {
         for id in &ids {
             if let Some((app, _, _)) = wl.get(id).and_then(|w| w.app.as_ref()) {
                 app.set_chaos(chaos.clone());
-                done.push(wl.get(id).map(|w| w.instance.name.clone()).unwrap_or_default());
+                done.push(
+                    wl.get(id)
+                        .map(|w| w.instance.name.clone())
+                        .unwrap_or_default(),
+                );
             }
         }
         if done.is_empty() {
@@ -684,7 +764,9 @@ impl Mesh {
     pub async fn kill(&self, target: &str) -> Result<Vec<String>, RuntimeError> {
         let ids = self.matching(target).await;
         if ids.is_empty() {
-            return Err(RuntimeError::NotFound(format!("no workload matches '{target}'")));
+            return Err(RuntimeError::NotFound(format!(
+                "no workload matches '{target}'"
+            )));
         }
         let mut done = Vec::new();
         for id in ids {
@@ -719,7 +801,12 @@ impl Mesh {
             let (inst, addrs, pod_ip, running) = {
                 let wl = self.inner.workloads.lock().await;
                 let Some(w) = wl.get(&id) else { continue };
-                (w.instance.clone(), w.addresses.clone(), w.pod_ip, w.proxy.is_some())
+                (
+                    w.instance.clone(),
+                    w.addresses.clone(),
+                    w.pod_ip,
+                    w.proxy.is_some(),
+                )
             };
             if running {
                 continue;
@@ -730,13 +817,25 @@ impl Mesh {
                     None => Ok(None),
                 }
             };
-            let ext = self.inner.topology.service_of(&inst).and_then(|s| s.external.clone());
+            let ext = self
+                .inner
+                .topology
+                .service_of(&inst)
+                .and_then(|s| s.external.clone());
             let listeners = WorkloadListeners {
                 pod_ip,
-                app: if ext.is_some() { None } else { bind(addrs.app).await? },
+                app: if ext.is_some() {
+                    None
+                } else {
+                    bind(addrs.app).await?
+                },
                 inbound: bind(addrs.inbound).await?,
-                outbound: bind(addrs.outbound).await?.ok_or_else(|| RuntimeError::NotFound("no outbound address".into()))?,
-                admin: bind(addrs.admin).await?.ok_or_else(|| RuntimeError::NotFound("no admin address".into()))?,
+                outbound: bind(addrs.outbound)
+                    .await?
+                    .ok_or_else(|| RuntimeError::NotFound("no outbound address".into()))?,
+                admin: bind(addrs.admin)
+                    .await?
+                    .ok_or_else(|| RuntimeError::NotFound("no admin address".into()))?,
             };
             self.start_workload(&inst, listeners).await?;
             let ready = {
@@ -747,7 +846,10 @@ impl Mesh {
                 }
             };
             if !ready {
-                return Err(RuntimeError::NotReady(format!("{} did not become ready", inst.name)));
+                return Err(RuntimeError::NotReady(format!(
+                    "{} did not become ready",
+                    inst.name
+                )));
             }
             if let Some(rt) = self.inner.clusters.get(&inst.cluster) {
                 rt.cp.update_registry(|r| r.update(&id, |e| e.ready = true));
@@ -755,7 +857,9 @@ impl Mesh {
             done.push(inst.name.clone());
         }
         if done.is_empty() {
-            return Err(RuntimeError::NotFound(format!("no stopped workload matches '{target}'")));
+            return Err(RuntimeError::NotFound(format!(
+                "no stopped workload matches '{target}'"
+            )));
         }
         Ok(done)
     }
@@ -773,7 +877,9 @@ impl Mesh {
                 c.cancel();
                 Ok(())
             }
-            None => Err(RuntimeError::NotFound(format!("the control plane of {cluster} is not running"))),
+            None => Err(RuntimeError::NotFound(format!(
+                "the control plane of {cluster} is not running"
+            ))),
         }
     }
 
@@ -785,7 +891,9 @@ impl Mesh {
             .get(cluster)
             .ok_or_else(|| RuntimeError::NotFound(format!("no cluster '{cluster}'")))?;
         if rt.serving.lock().map(|s| s.is_some()).unwrap_or(false) {
-            return Err(RuntimeError::NotFound(format!("the control plane of {cluster} is already running")));
+            return Err(RuntimeError::NotFound(format!(
+                "the control plane of {cluster} is already running"
+            )));
         }
         // The old server may still be releasing the port.
         let mut tries = 0;
@@ -834,7 +942,12 @@ impl Mesh {
                 let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
             }
         }
-        let tasks: Vec<JoinHandle<()>> = self.inner.tasks.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default();
+        let tasks: Vec<JoinHandle<()>> = self
+            .inner
+            .tasks
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
         for t in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
         }
@@ -854,5 +967,354 @@ impl ClusterRt {
         if let Ok(mut s) = self.serving.lock() {
             *s = Some((c, task));
         }
+    }
+}
+
+impl Mesh {
+    /// Changes the chaos of every instance `target` names.
+    pub async fn update_chaos(
+        &self,
+        target: &str,
+        f: impl Fn(&mut Chaos),
+    ) -> Result<Vec<String>, RuntimeError> {
+        let ids = self.matching(target).await;
+        let wl = self.inner.workloads.lock().await;
+        let mut done = Vec::new();
+        for id in &ids {
+            if let Some(w) = wl.get(id) {
+                if let Some((app, _, _)) = &w.app {
+                    let mut c = (*app.chaos()).clone();
+                    f(&mut c);
+                    app.set_chaos(c);
+                    done.push(w.instance.name.clone());
+                }
+            }
+        }
+        if done.is_empty() {
+            return Err(RuntimeError::NotFound(format!(
+                "no running demo workload matches '{target}' (use an instance like billing-v1-0, a workload like billing-v1, or a service)"
+            )));
+        }
+        Ok(done)
+    }
+
+    /// Plays a rogue workload against `service`: first plaintext, then mTLS
+    /// with a self-made certificate that claims a legitimate identity.
+    /// Reports what the service's sidecar did with each.
+    pub async fn rogue(&self, service: &str) -> Result<String, RuntimeError> {
+        let (inst, inbound) = {
+            let wl = self.inner.workloads.lock().await;
+            wl.values()
+                .filter(|w| w.instance.service == service && w.proxy.is_some())
+                .find_map(|w| w.addresses.inbound.map(|a| (w.instance.clone(), a)))
+                .ok_or_else(|| {
+                    RuntimeError::NotFound(format!("no running instance of service '{service}'"))
+                })?
+        };
+        let td = self
+            .inner
+            .topology
+            .cluster(&inst.cluster)
+            .map(|c| c.trust_domain.clone())
+            .unwrap_or_default();
+        let claimed = SpiffeId::workload(&td, "default", "frontend")?;
+        let plaintext = rogue::plaintext(inbound).await;
+        let mtls = rogue::self_signed(inbound, &claimed).await;
+        Ok(format!(
+            "rogue workload vs {} ({inbound}):\n  plaintext HTTP: {plaintext}\n  mTLS with a self-made certificate claiming {claimed}: {mtls}",
+            inst.name
+        ))
+    }
+}
+
+mod rogue {
+    //! A rogue workload: what an attacker inside the network could try.
+
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use crate::identity::{tls, verify, SpiffeId, Svid, TrustStore, WorkloadIdentity};
+
+    /// Sends a plaintext request; says what came back.
+    pub async fn plaintext(addr: SocketAddr) -> String {
+        let attempt = async {
+            let mut s = TcpStream::connect(addr).await?;
+            s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await?;
+            let mut buf = vec![0u8; 256];
+            let n = s.read(&mut buf).await?;
+            Ok::<_, std::io::Error>(
+                String::from_utf8_lossy(&buf[..n])
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        };
+        match tokio::time::timeout(Duration::from_secs(3), attempt).await {
+            Ok(Ok(line)) if line.is_empty() => {
+                "REFUSED (connection closed without an answer)".into()
+            }
+            Ok(Ok(line)) => format!("ACCEPTED: {line}"),
+            Ok(Err(e)) => format!("REFUSED ({e})"),
+            Err(_) => "REFUSED (no answer)".into(),
+        }
+    }
+
+    /// Tries mTLS with a self-signed SVID; says what happened.
+    pub async fn self_signed(addr: SocketAddr, claimed: &SpiffeId) -> String {
+        let made = tls::self_signed_svid(claimed)
+            .and_then(|(cert, key)| Svid::from_parts(vec![cert], key));
+        let svid = match made {
+            Ok(s) => s,
+            Err(e) => return format!("could not make the certificate: {e}"),
+        };
+        let ident = WorkloadIdentity::new();
+        ident.install(svid);
+        // The rogue does not care who the server is.
+        let trust = Arc::new(TrustStore::default());
+        let cfg = match tls::outbound_client_config(ident, trust, Vec::new()) {
+            Ok(c) => c,
+            Err(e) => return format!("TLS setup failed: {e}"),
+        };
+        let mut cfg = (*cfg).clone();
+        cfg.dangerous()
+            .set_certificate_verifier(Arc::new(verify::AcceptAnyServer::new()));
+        let attempt = async {
+            let tcp = TcpStream::connect(addr).await?;
+            let name = rustls::pki_types::ServerName::try_from("rogue.invalid")
+                .map_err(std::io::Error::other)?;
+            let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+                .connect(name, tcp)
+                .await?;
+            tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await?;
+            let mut buf = vec![0u8; 64];
+            let n = tls.read(&mut buf).await?;
+            Ok::<_, std::io::Error>(n)
+        };
+        match tokio::time::timeout(Duration::from_secs(3), attempt).await {
+            Ok(Ok(0)) => "REFUSED (the sidecar closed the connection)".into(),
+            Ok(Ok(_)) => "ACCEPTED — mTLS is not enforced!".into(),
+            Ok(Err(e)) => format!("REFUSED ({e})"),
+            Err(_) => "REFUSED (no answer)".into(),
+        }
+    }
+}
+
+impl Mesh {
+    async fn start_eastwest_gateway(
+        &self,
+        cluster: &str,
+        l: plan::GatewayListeners,
+    ) -> Result<(), RuntimeError> {
+        let rt = self
+            .inner
+            .clusters
+            .get(cluster)
+            .ok_or_else(|| RuntimeError::NotFound(format!("no cluster {cluster}")))?;
+        let inst = gateway_instance(cluster, ProxyKind::EastwestGateway);
+        let spiffe_id = gateway_identity(rt.cp.trust_domain(), ProxyKind::EastwestGateway)?;
+        let main = l.main.local_addr()?;
+        let addresses = Addresses {
+            app: None,
+            inbound: Some(main),
+            outbound: None,
+            admin: Some(l.admin.local_addr()?),
+        };
+        let tok = token();
+        rt.cp.update_registry(|r| {
+            r.upsert(WorkloadEntry {
+                kind: ProxyKind::EastwestGateway,
+                instance: inst.clone(),
+                spiffe_id: spiffe_id.clone(),
+                token: tok.clone(),
+                addresses: addresses.clone(),
+                port: plan::EASTWEST_PORT,
+                ready: false,
+                external: false,
+                cert_serial: String::new(),
+                cert_not_after: String::new(),
+                certs_issued: 0,
+                issuer: String::new(),
+                scope: None,
+            })
+        });
+        let info = ProxyInfo {
+            id: inst.id(),
+            kind: ProxyKind::EastwestGateway,
+            cluster: cluster.to_string(),
+            namespace: inst.namespace.clone(),
+            service: inst.service.clone(),
+            version: inst.version.clone(),
+            instance: inst.name.clone(),
+            spiffe_id,
+            pod_ip: None,
+        };
+        let (ctx, events) = ProxyContext::new(info, SpanSink::disabled());
+        let handle = eastwest::start(
+            ctx,
+            events,
+            &AgentSpec {
+                control_plane: rt.addr,
+                token: tok,
+                cert_ttl: self.inner.opts.cert_ttl,
+            },
+            l.main,
+            l.admin,
+        );
+        if let Ok(mut g) = self.inner.gateway_addrs.lock() {
+            g.insert(
+                inst.id(),
+                (ProxyKind::EastwestGateway, cluster.to_string(), addresses),
+            );
+        }
+        self.inner.gateways.lock().await.insert(inst.id(), handle);
+        rt.cp.set_gateway(Some(main));
+        Ok(())
+    }
+
+    /// Stops a cluster's east-west gateway (a network partition between clusters).
+    pub async fn stop_eastwest(&self, cluster: &str) -> Result<(), RuntimeError> {
+        let id = gateway_instance(cluster, ProxyKind::EastwestGateway).id();
+        let handle = self.inner.gateways.lock().await.remove(&id);
+        match handle {
+            Some(h) => {
+                if let Some(rt) = self.inner.clusters.get(cluster) {
+                    rt.cp.update_registry(|r| r.remove(&id));
+                }
+                h.shutdown().await;
+                Ok(())
+            }
+            None => Err(RuntimeError::NotFound(format!(
+                "cluster '{cluster}' has no running east-west gateway"
+            ))),
+        }
+    }
+
+    /// Starts a stopped east-west gateway on its old addresses.
+    pub async fn start_eastwest(&self, cluster: &str) -> Result<(), RuntimeError> {
+        let id = gateway_instance(cluster, ProxyKind::EastwestGateway).id();
+        if self.inner.gateways.lock().await.contains_key(&id) {
+            return Err(RuntimeError::NotFound(format!(
+                "the east-west gateway of {cluster} is already running"
+            )));
+        }
+        let addrs = self
+            .gateway_addresses()
+            .get(&id)
+            .map(|(_, _, a)| a.clone())
+            .ok_or_else(|| {
+                RuntimeError::NotFound(format!("cluster '{cluster}' has no east-west gateway"))
+            })?;
+        let (Some(main), Some(admin)) = (addrs.inbound, addrs.admin) else {
+            return Err(RuntimeError::NotFound("gateway addresses unknown".into()));
+        };
+        let l = plan::GatewayListeners {
+            main: plan::bind(main).await?,
+            admin: plan::bind(admin).await?,
+        };
+        self.start_eastwest_gateway(cluster, l).await?;
+        let ready = match self.inner.gateways.lock().await.get(&id) {
+            Some(h) => h.wait_ready(Duration::from_secs(15)).await,
+            None => false,
+        };
+        if let Some(rt) = self.inner.clusters.get(cluster) {
+            rt.cp
+                .update_registry(|r| r.update(&id, |e| e.ready = ready));
+        }
+        Ok(())
+    }
+
+    /// What each cluster trusts, exports and can reach, with warnings for
+    /// the checks Istio's multicluster docs make people do by hand.
+    pub async fn federation_status(&self) -> serde_json::Value {
+        let cps = self.control_planes();
+        let mut clusters = Vec::new();
+        let mut warnings = Vec::new();
+        for cp in &cps {
+            let exported = cp.exported();
+            let remotes = cp.remotes();
+            let gw = cp.gateway();
+            let reachable = match gw {
+                Some(a) => {
+                    tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(a))
+                        .await
+                        .is_ok_and(|r| r.is_ok())
+                }
+                None => false,
+            };
+            let mut bundles = serde_json::Map::new();
+            bundles.insert(
+                cp.trust_domain().to_string(),
+                serde_json::json!([cp.ca().fingerprint()]),
+            );
+            for (name, r) in &remotes {
+                let fps: Vec<String> = r
+                    .roots_pem
+                    .iter()
+                    .filter_map(|p| crate::identity::ca::pem_to_der(p).ok())
+                    .map(|d| crate::identity::certinfo::fingerprint(&d))
+                    .collect();
+                if let Some(peer) = cps.iter().find(|c| c.cluster() == name) {
+                    if !fps.contains(&peer.ca().fingerprint()) {
+                        warnings.push(format!(
+                            "{} trusts a root for {} that is not the root {} uses now: cross-cluster mTLS to {} will fail",
+                            cp.cluster(),
+                            r.trust_domain,
+                            name,
+                            name
+                        ));
+                    }
+                }
+                bundles.insert(r.trust_domain.clone(), serde_json::json!(fps));
+            }
+            for other in cps.iter().filter(|o| o.cluster() != cp.cluster()) {
+                if !remotes.contains_key(other.cluster()) {
+                    warnings.push(format!(
+                        "{} has no trust bundle or endpoints from {}",
+                        cp.cluster(),
+                        other.cluster()
+                    ));
+                }
+            }
+            if gw.is_some() && !reachable {
+                warnings.push(format!("the east-west gateway of {} is not reachable: other clusters cannot reach its services", cp.cluster()));
+            }
+            let remote_endpoints: serde_json::Map<String, serde_json::Value> = remotes
+                .iter()
+                .map(|(name, r)| {
+                    let svcs: serde_json::Map<String, serde_json::Value> = r
+                        .services
+                        .iter()
+                        .map(|s| {
+                            (
+                                s.name.clone(),
+                                serde_json::json!({
+                                    "endpoints": s.endpoints.len(),
+                                    "via": s.endpoints.iter().filter_map(|e| e.gateway.clone()).next(),
+                                }),
+                            )
+                        })
+                        .collect();
+                    (name.clone(), serde_json::Value::Object(svcs))
+                })
+                .collect();
+            clusters.push(serde_json::json!({
+                "cluster": cp.cluster(),
+                "trust_domain": cp.trust_domain(),
+                "root_fingerprint": cp.ca().fingerprint(),
+                "trust_bundles": bundles,
+                "exported_services": exported.services.iter().map(|s| serde_json::json!({
+                    "service": s.name, "namespace": s.namespace, "endpoints": s.endpoints.len(),
+                })).collect::<Vec<_>>(),
+                "remote_endpoints": remote_endpoints,
+                "eastwest_gateway": gw.map(|a| a.to_string()),
+                "gateway_reachable": reachable,
+            }));
+        }
+        serde_json::json!({ "clusters": clusters, "warnings": warnings })
     }
 }

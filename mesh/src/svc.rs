@@ -106,7 +106,10 @@ impl TriedHosts {
 
     /// Whether `host` was tried.
     pub fn contains(&self, host: &str) -> bool {
-        self.0.lock().map(|v| v.iter().any(|h| h == host)).unwrap_or(false)
+        self.0
+            .lock()
+            .map(|v| v.iter().any(|h| h == host))
+            .unwrap_or(false)
     }
 }
 
@@ -123,14 +126,21 @@ pub fn clone_request(req: &Req) -> Req {
 
 /// Adds flags to a response.
 pub fn add_flags(resp: &mut Resp, flags: Flags) {
-    let mut f = resp.extensions().get::<Flags>().copied().unwrap_or_default();
+    let mut f = resp
+        .extensions()
+        .get::<Flags>()
+        .copied()
+        .unwrap_or_default();
     f.insert(flags);
     resp.extensions_mut().insert(f);
 }
 
 /// The flags a response carries.
 pub fn flags_of(resp: &Resp) -> Flags {
-    resp.extensions().get::<Flags>().copied().unwrap_or_default()
+    resp.extensions()
+        .get::<Flags>()
+        .copied()
+        .unwrap_or_default()
 }
 
 /// Envoy-style per-cluster counters, also used as the retry budget's gauge.

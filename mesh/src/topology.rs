@@ -286,7 +286,10 @@ impl Topology {
     fn check(&self, spans: &SpanIndex) -> Result<(), (Pos, String)> {
         let at = |path: String| spans.nearest(&path);
         if self.clusters.is_empty() {
-            return Err((at("clusters".into()), "at least one cluster is needed".into()));
+            return Err((
+                at("clusters".into()),
+                "at least one cluster is needed".into(),
+            ));
         }
         let mut names = BTreeSet::new();
         let mut tds = BTreeSet::new();
@@ -295,11 +298,17 @@ impl Topology {
             if !is_dns_label(&c.name) {
                 return Err((
                     at(format!("{p}.name")),
-                    format!("cluster name '{}' must be a DNS label (a-z, 0-9, -)", c.name),
+                    format!(
+                        "cluster name '{}' must be a DNS label (a-z, 0-9, -)",
+                        c.name
+                    ),
                 ));
             }
             if !names.insert(c.name.as_str()) {
-                return Err((at(format!("{p}.name")), format!("cluster '{}' is defined twice", c.name)));
+                return Err((
+                    at(format!("{p}.name")),
+                    format!("cluster '{}' is defined twice", c.name),
+                ));
             }
             if let Err(e) = crate::identity::SpiffeId::trust_domain_id(&c.trust_domain) {
                 return Err((at(format!("{p}.trustDomain")), e.to_string()));
@@ -307,17 +316,26 @@ impl Topology {
             if !tds.insert(c.trust_domain.as_str()) {
                 return Err((
                     at(format!("{p}.trustDomain")),
-                    format!("trust domain '{}' is used by two clusters; each cluster needs its own", c.trust_domain),
+                    format!(
+                        "trust domain '{}' is used by two clusters; each cluster needs its own",
+                        c.trust_domain
+                    ),
                 ));
             }
             if let Some(ing) = &c.ingress {
                 if ing.hosts.is_empty() {
-                    return Err((at(format!("{p}.ingress.hosts")), "an ingress needs at least one host".into()));
+                    return Err((
+                        at(format!("{p}.ingress.hosts")),
+                        "an ingress needs at least one host".into(),
+                    ));
                 }
                 if !self.services.iter().any(|s| s.name == ing.service) {
                     return Err((
                         at(format!("{p}.ingress.service")),
-                        format!("ingress service '{}' is not defined under services", ing.service),
+                        format!(
+                            "ingress service '{}' is not defined under services",
+                            ing.service
+                        ),
                     ));
                 }
             }
@@ -338,13 +356,20 @@ impl Topology {
                 let list: Vec<&str> = names.iter().copied().collect();
                 return Err((
                     at(format!("{p}.cluster")),
-                    format!("cluster '{}' is not defined (clusters: {})", s.cluster, list.join(", ")),
+                    format!(
+                        "cluster '{}' is not defined (clusters: {})",
+                        s.cluster,
+                        list.join(", ")
+                    ),
                 ));
             }
             if !seen.insert((s.name.as_str(), s.namespace.as_str(), s.cluster.as_str())) {
                 return Err((
                     at(format!("{p}.name")),
-                    format!("service '{}' is defined twice in cluster '{}'", s.name, s.cluster),
+                    format!(
+                        "service '{}' is defined twice in cluster '{}'",
+                        s.name, s.cluster
+                    ),
                 ));
             }
             if s.port == 0 {
@@ -354,7 +379,10 @@ impl Topology {
                 if !known.contains(call.as_str()) {
                     return Err((
                         at(format!("{p}.calls[{j}]")),
-                        format!("'{}' calls '{call}', which is not defined under services", s.name),
+                        format!(
+                            "'{}' calls '{call}', which is not defined under services",
+                            s.name
+                        ),
                     ));
                 }
             }
@@ -377,10 +405,16 @@ impl Topology {
             for (j, v) in s.versions.iter().enumerate() {
                 let vp = format!("{p}.versions[{j}]");
                 if !is_dns_label(&v.name) {
-                    return Err((at(format!("{vp}.name")), format!("version '{}' must be a DNS label", v.name)));
+                    return Err((
+                        at(format!("{vp}.name")),
+                        format!("version '{}' must be a DNS label", v.name),
+                    ));
                 }
                 if !vnames.insert(v.name.as_str()) {
-                    return Err((at(format!("{vp}.name")), format!("version '{}' is defined twice", v.name)));
+                    return Err((
+                        at(format!("{vp}.name")),
+                        format!("version '{}' is defined twice", v.name),
+                    ));
                 }
                 if !(0.0..=1.0).contains(&v.error_rate) {
                     return Err((
@@ -390,11 +424,17 @@ impl Topology {
                 }
                 if let Latency::Distribution { p50, p99 } = v.latency {
                     if p99 < p50 {
-                        return Err((at(format!("{vp}.latency")), "latency p99 must not be below p50".into()));
+                        return Err((
+                            at(format!("{vp}.latency")),
+                            "latency p99 must not be below p50".into(),
+                        ));
                     }
                 }
                 if v.replicas > 64 {
-                    return Err((at(format!("{vp}.replicas")), "at most 64 replicas per version".into()));
+                    return Err((
+                        at(format!("{vp}.replicas")),
+                        "at most 64 replicas per version".into(),
+                    ));
                 }
             }
             if let Some(ext) = &s.external {
@@ -407,7 +447,10 @@ impl Topology {
             }
         }
         if !(0.0..=10_000.0).contains(&self.load.rps) {
-            return Err((at("load.rps".into()), "load.rps must be between 0 and 10000".into()));
+            return Err((
+                at("load.rps".into()),
+                "load.rps must be between 0 and 10000".into(),
+            ));
         }
         Ok(())
     }
@@ -451,9 +494,9 @@ impl Topology {
 
     /// The definition of the service behind an instance.
     pub fn service_of(&self, inst: &Instance) -> Option<&Service> {
-        self.services
-            .iter()
-            .find(|s| s.name == inst.service && s.namespace == inst.namespace && s.cluster == inst.cluster)
+        self.services.iter().find(|s| {
+            s.name == inst.service && s.namespace == inst.namespace && s.cluster == inst.cluster
+        })
     }
 
     /// The version definition behind an instance (None for external ones).
@@ -482,7 +525,8 @@ impl Topology {
 pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }

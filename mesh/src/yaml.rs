@@ -370,7 +370,10 @@ mod tests {
         let docs = parse_documents(src).expect("parses");
         assert_eq!(docs.len(), 1);
         let spans = &docs[0].spans;
-        assert_eq!(spans.key("spec.http[0].route[0].weight").map(|p| p.line), Some(7));
+        assert_eq!(
+            spans.key("spec.http[0].route[0].weight").map(|p| p.line),
+            Some(7)
+        );
         assert_eq!(
             spans.value("spec.http[0].route[0].destination.host"),
             Some(Pos { line: 6, col: 15 })

@@ -156,7 +156,11 @@ pub struct HttpRoute {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rewrite: Option<HttpRewrite>,
     /// Total time for the request, retries included.
-    #[serde(default, with = "serde_go_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "serde_go_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timeout: Option<Duration>,
     /// Retry policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -303,7 +307,11 @@ pub struct HttpRetry {
     #[serde(default)]
     pub attempts: i64,
     /// Timeout of each try.
-    #[serde(default, with = "serde_go_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "serde_go_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub per_try_timeout: Option<Duration>,
     /// Comma-separated conditions: 5xx, gateway-error, reset, connect-failure,
     /// retriable-4xx, refused-stream, retriable-status-codes, or status codes.
@@ -331,7 +339,11 @@ pub struct HttpFaultInjection {
 #[serde(rename_all = "camelCase")]
 pub struct FaultDelay {
     /// How long.
-    #[serde(default, with = "serde_go_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "serde_go_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub fixed_delay: Option<Duration>,
     /// Share of requests delayed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -439,6 +451,30 @@ pub struct TrafficPolicy {
     /// TLS towards the destination.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ClientTlsSettings>,
+    /// Per-port overrides (analysed; meshcon applies the destination-level policy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub port_level_settings: Vec<PortTrafficPolicy>,
+}
+
+/// Policies for one port of the destination.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortTrafficPolicy {
+    /// The port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<PortSelector>,
+    /// Load balancing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<LoadBalancerSettings>,
+    /// Connection pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_pool: Option<ConnectionPoolSettings>,
+    /// Outlier detection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier_detection: Option<OutlierDetection>,
+    /// TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ClientTlsSettings>,
 }
 
 /// Load balancer settings.
@@ -544,7 +580,11 @@ pub struct TcpSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<i64>,
     /// TCP connect timeout (default 10s).
-    #[serde(default, with = "serde_go_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "serde_go_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub connect_timeout: Option<Duration>,
 }
 
@@ -565,7 +605,11 @@ pub struct HttpSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<i64>,
     /// Idle time before a connection is closed.
-    #[serde(default, with = "serde_go_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "serde_go_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub idle_timeout: Option<Duration>,
 }
 
@@ -583,10 +627,18 @@ pub struct OutlierDetection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consecutive_errors: Option<u32>,
     /// How often ejections are re-examined.
-    #[serde(default, with = "serde_go_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "serde_go_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub interval: Option<Duration>,
     /// Ejection time, multiplied by the number of times ejected.
-    #[serde(default, with = "serde_go_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "serde_go_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub base_ejection_time: Option<Duration>,
     /// At most this share of endpoints ejected at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]

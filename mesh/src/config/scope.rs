@@ -80,7 +80,10 @@ pub fn vs_applies_to_mesh(vs: &VirtualService) -> bool {
 
 /// Whether a VirtualService is bound to a Gateway that exists.
 pub fn vs_bound_to_ingress(vs: &Object<VirtualService>, resources: &[Resource]) -> bool {
-    vs.spec.gateways.iter().any(|g| gateway_exists(g, vs.metadata.ns(), resources))
+    vs.spec
+        .gateways
+        .iter()
+        .any(|g| gateway_exists(g, vs.metadata.ns(), resources))
 }
 
 /// Whether a gateway reference (`name` or `ns/name`) names an existing Gateway.
@@ -92,9 +95,9 @@ pub fn gateway_exists(reference: &str, vs_ns: &str, resources: &[Resource]) -> b
         Some((ns, name)) => (ns, name),
         None => (vs_ns, reference),
     };
-    resources.iter().any(|r| {
-        matches!(r, Resource::Gateway(g) if g.metadata.name == name && g.metadata.ns() == ns)
-    })
+    resources.iter().any(
+        |r| matches!(r, Resource::Gateway(g) if g.metadata.name == name && g.metadata.ns() == ns),
+    )
 }
 
 fn selects(selector: Option<&BTreeMap<String, String>>, labels: &BTreeMap<String, String>) -> bool {
@@ -105,7 +108,11 @@ fn selects(selector: Option<&BTreeMap<String, String>>, labels: &BTreeMap<String
 }
 
 /// The effective inbound mTLS mode of a workload.
-pub fn mtls_mode_for(resources: &[Resource], ns: &str, labels: &BTreeMap<String, String>) -> String {
+pub fn mtls_mode_for(
+    resources: &[Resource],
+    ns: &str,
+    labels: &BTreeMap<String, String>,
+) -> String {
     let mut workload = None;
     let mut namespace = None;
     let mut mesh = None;
@@ -155,7 +162,8 @@ pub fn authz_for(
             Resource::AuthorizationPolicy(ap) => {
                 let pns = ap.metadata.ns();
                 let sel = ap.spec.selector.as_ref().map(|s| &s.match_labels);
-                let applies = (pns == ns && selects(sel, labels)) || (pns == ROOT_NAMESPACE && sel.is_none());
+                let applies =
+                    (pns == ns && selects(sel, labels)) || (pns == ROOT_NAMESPACE && sel.is_none());
                 applies.then(|| ap.clone())
             }
             _ => None,
@@ -170,18 +178,37 @@ mod tests {
     #[test]
     fn short_and_long_hosts_match() {
         assert!(host_matches("reviews", "default", "reviews", "default"));
-        assert!(host_matches("reviews.default.svc.cluster.local", "x", "reviews", "default"));
+        assert!(host_matches(
+            "reviews.default.svc.cluster.local",
+            "x",
+            "reviews",
+            "default"
+        ));
         assert!(host_matches("reviews.default", "x", "reviews", "default"));
         assert!(!host_matches("reviews", "prod", "reviews", "default"));
-        assert!(host_matches("*.default.svc.cluster.local", "x", "reviews", "default"));
+        assert!(host_matches(
+            "*.default.svc.cluster.local",
+            "x",
+            "reviews",
+            "default"
+        ));
         assert!(host_matches("*", "x", "reviews", "default"));
         assert!(!host_matches("ratings", "default", "reviews", "default"));
     }
 
     #[test]
     fn normalize_keeps_external_names() {
-        assert_eq!(normalize_host("shop.example.com", "default"), "shop.example.com");
-        assert_eq!(normalize_host("billing", "default"), "billing.default.svc.cluster.local");
-        assert_eq!(normalize_host("billing.default.svc", "x"), "billing.default.svc.cluster.local");
+        assert_eq!(
+            normalize_host("shop.example.com", "default"),
+            "shop.example.com"
+        );
+        assert_eq!(
+            normalize_host("billing", "default"),
+            "billing.default.svc.cluster.local"
+        );
+        assert_eq!(
+            normalize_host("billing.default.svc", "x"),
+            "billing.default.svc.cluster.local"
+        );
     }
 }

@@ -146,7 +146,11 @@ impl GrpcSigner {
 }
 
 impl CertificateSigner for GrpcSigner {
-    fn sign(&self, csr_pem: String, ttl: Duration) -> BoxFuture<'static, Result<Vec<String>, IdentityError>> {
+    fn sign(
+        &self,
+        csr_pem: String,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<Vec<String>, IdentityError>> {
         let mut client = CertificatesClient::new(self.channel.clone());
         let req = SignRequest {
             csr_pem,
@@ -156,7 +160,9 @@ impl CertificateSigner for GrpcSigner {
         Box::pin(async move {
             match client.sign(req).await {
                 Ok(resp) => Ok(resp.into_inner().cert_chain_pem),
-                Err(s) if s.code() == tonic::Code::Unauthenticated => Err(IdentityError::Token(s.message().to_string())),
+                Err(s) if s.code() == tonic::Code::Unauthenticated => {
+                    Err(IdentityError::Token(s.message().to_string()))
+                }
                 Err(s) => Err(IdentityError::Unavailable(s.message().to_string())),
             }
         })

@@ -68,7 +68,11 @@ impl<B> Clone for ConsoleService<B> {
 }
 
 /// Serves the console API on `listener` until `cancel`.
-pub async fn serve<B: Backend>(listener: TcpListener, backend: B, cancel: CancellationToken) -> Result<(), tonic::transport::Error> {
+pub async fn serve<B: Backend>(
+    listener: TcpListener,
+    backend: B,
+    cancel: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
     let svc = ConsoleService {
         backend: Arc::new(backend),
     };
@@ -93,20 +97,31 @@ fn finding_proto(f: &Finding) -> crate::proto::Finding {
 
 impl<B: Backend> ConsoleService<B> {
     fn validate(&self, req: &ApplyRequest) -> (Vec<Resource>, Vec<Finding>) {
-        let file = if req.file.is_empty() { "-" } else { req.file.as_str() };
+        let file = if req.file.is_empty() {
+            "-"
+        } else {
+            req.file.as_str()
+        };
         let current = self.backend.store().current();
         config::check(file, &req.yaml, self.backend.topology(), &current.resources)
     }
 
     /// Commits `resources` as the next version and waits for every control
     /// plane's proxies to ACK or NACK it.
-    async fn commit(&self, resources: Vec<Resource>, summary: &str, findings: Vec<Finding>) -> Result<ApplyReply, Status> {
+    async fn commit(
+        &self,
+        resources: Vec<Resource>,
+        summary: &str,
+        findings: Vec<Finding>,
+    ) -> Result<ApplyReply, Status> {
         let store = self.backend.store();
         let started = Instant::now();
         let version = store
             .commit(resources, summary)
             .map_err(|e| Status::internal(e.to_string()))?;
-        self.backend.events().emit("config", "", "console", format!("v{version}: {summary}"));
+        self.backend
+            .events()
+            .emit("config", "", "console", format!("v{version}: {summary}"));
         let mut reply = ApplyReply {
             applied: true,
             version,
@@ -122,7 +137,9 @@ impl<B: Backend> ConsoleService<B> {
             reply.proxies_total += c.total;
             reply.proxies_pushed += c.pushed;
             reply.proxies_acked += c.acked;
-            reply.nacks.extend(c.nacked.into_iter().map(|(p, r)| format!("{p}: {r}")));
+            reply
+                .nacks
+                .extend(c.nacked.into_iter().map(|(p, r)| format!("{p}: {r}")));
         }
         reply.converge_micros = started.elapsed().as_micros() as u64;
         let ms = reply.converge_micros as f64 / 1000.0;
@@ -163,7 +180,11 @@ impl<B: Backend> Console for ConsoleService<B> {
         Ok(Response::new(ApplyReply {
             applied: false,
             version: self.backend.store().current().version,
-            summary: if errors { "invalid".into() } else { "valid".into() },
+            summary: if errors {
+                "invalid".into()
+            } else {
+                "valid".into()
+            },
             findings: findings.iter().map(finding_proto).collect(),
             ..Default::default()
         }))
@@ -178,7 +199,9 @@ impl<B: Backend> Console for ConsoleService<B> {
             return Ok(Response::new(ApplyReply {
                 applied: false,
                 version,
-                summary: format!("rejected: {n} error(s); nothing changed, v{version} stays current"),
+                summary: format!(
+                    "rejected: {n} error(s); nothing changed, v{version} stays current"
+                ),
                 findings: findings.iter().map(finding_proto).collect(),
                 ..Default::default()
             }));
@@ -191,7 +214,11 @@ impl<B: Backend> Console for ConsoleService<B> {
 
     async fn delete(&self, r: Request<DeleteRequest>) -> Result<Response<ApplyReply>, Status> {
         let req = r.into_inner();
-        let ns = if req.namespace.is_empty() { "default".to_string() } else { req.namespace.clone() };
+        let ns = if req.namespace.is_empty() {
+            "default".to_string()
+        } else {
+            req.namespace.clone()
+        };
         let current = self.backend.store().current();
         let before = current.resources.len();
         let kept: Vec<Resource> = current
@@ -210,7 +237,11 @@ impl<B: Backend> Console for ConsoleService<B> {
             )));
         }
         let reply = self
-            .commit(kept, &format!("delete {} {ns}/{}", req.kind, req.name), Vec::new())
+            .commit(
+                kept,
+                &format!("delete {} {ns}/{}", req.kind, req.name),
+                Vec::new(),
+            )
             .await?;
         Ok(Response::new(reply))
     }
@@ -221,7 +252,9 @@ impl<B: Backend> Console for ConsoleService<B> {
         let resources = if req.version == 0 {
             store.current().resources.as_ref().clone()
         } else {
-            store.at(req.version).map_err(|e| Status::not_found(e.to_string()))?
+            store
+                .at(req.version)
+                .map_err(|e| Status::not_found(e.to_string()))?
         };
         let picked: Vec<Resource> = resources
             .into_iter()
@@ -256,10 +289,17 @@ impl<B: Backend> Console for ConsoleService<B> {
         let store = self.backend.store();
         let current = store.current().version;
         let to = if req.to == 0 { current } else { req.to };
-        let a = store.at(req.from).map_err(|e| Status::not_found(e.to_string()))?;
+        let a = store
+            .at(req.from)
+            .map_err(|e| Status::not_found(e.to_string()))?;
         let b = store.at(to).map_err(|e| Status::not_found(e.to_string()))?;
         Ok(Response::new(Text {
-            text: config::diff(&config::to_yaml(&a), &config::to_yaml(&b), &format!("v{}", req.from), &format!("v{to}")),
+            text: config::diff(
+                &config::to_yaml(&a),
+                &config::to_yaml(&b),
+                &format!("v{}", req.from),
+                &format!("v{to}"),
+            ),
         }))
     }
 
@@ -267,7 +307,9 @@ impl<B: Backend> Console for ConsoleService<B> {
         let v = r.get_ref().version;
         let store = self.backend.store();
         let old = store.at(v).map_err(|e| Status::not_found(e.to_string()))?;
-        let reply = self.commit(old, &format!("rollback to v{v}"), Vec::new()).await?;
+        let reply = self
+            .commit(old, &format!("rollback to v{v}"), Vec::new())
+            .await?;
         Ok(Response::new(reply))
     }
 
@@ -301,10 +343,17 @@ impl<B: Backend> Console for ConsoleService<B> {
 
     type EventsStream = BoxStream<Event>;
 
-    async fn events(&self, r: Request<EventsRequest>) -> Result<Response<Self::EventsStream>, Status> {
+    async fn events(
+        &self,
+        r: Request<EventsRequest>,
+    ) -> Result<Response<Self::EventsStream>, Status> {
         let req = r.into_inner();
         let bus = self.backend.events();
-        let past = bus.recent(if req.last == 0 { 100 } else { req.last as usize });
+        let past = bus.recent(if req.last == 0 {
+            100
+        } else {
+            req.last as usize
+        });
         let rx = req.follow.then(|| bus.subscribe());
         let stream = async_stream(past, rx);
         Ok(Response::new(Box::pin(stream)))
@@ -314,7 +363,12 @@ impl<B: Backend> Console for ConsoleService<B> {
         let req = r.into_inner();
         match self.backend.chaos(req.clone()).await {
             Ok(text) => {
-                self.backend.events().emit("chaos", "", "console", format!("{} {}: {text}", req.action, req.target));
+                self.backend.events().emit(
+                    "chaos",
+                    "",
+                    "console",
+                    format!("{} {}: {text}", req.action, req.target),
+                );
                 Ok(Response::new(Text { text }))
             }
             Err(e) => Err(Status::invalid_argument(e)),
@@ -323,7 +377,12 @@ impl<B: Backend> Console for ConsoleService<B> {
 
     async fn traces(&self, r: Request<TraceQuery>) -> Result<Response<Text>, Status> {
         let q = r.into_inner();
-        let stores: Vec<TraceStore> = self.backend.control_planes().iter().map(|c| c.traces().clone()).collect();
+        let stores: Vec<TraceStore> = self
+            .backend
+            .control_planes()
+            .iter()
+            .map(|c| c.traces().clone())
+            .collect();
         let found = collector::query_all(
             &stores,
             &collector::Query {
@@ -379,11 +438,16 @@ impl<B: Backend> Console for ConsoleService<B> {
                 }
             });
         }
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 }
 
-fn async_stream(past: Vec<Event>, rx: Option<broadcast::Receiver<Event>>) -> impl Stream<Item = Result<Event, Status>> + Send {
+fn async_stream(
+    past: Vec<Event>,
+    rx: Option<broadcast::Receiver<Event>>,
+) -> impl Stream<Item = Result<Event, Status>> + Send {
     let (tx, out) = tokio::sync::mpsc::channel::<Result<Event, Status>>(256);
     tokio::spawn(async move {
         let last = past.last().map_or(0, |e| e.seq);

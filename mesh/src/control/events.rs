@@ -47,7 +47,14 @@ impl EventBus {
     }
 
     /// Records an event that happened at `unix_ms` (events reported by proxies).
-    pub fn emit_at(&self, unix_ms: i64, kind: &str, cluster: &str, source: &str, message: impl Into<String>) {
+    pub fn emit_at(
+        &self,
+        unix_ms: i64,
+        kind: &str,
+        cluster: &str,
+        source: &str,
+        message: impl Into<String>,
+    ) {
         let ev = Event {
             seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1,
             unix_ms,
@@ -69,7 +76,11 @@ impl EventBus {
     /// The last `n` events, oldest first.
     pub fn recent(&self, n: usize) -> Vec<Event> {
         match self.ring.lock() {
-            Ok(ring) => ring.iter().skip(ring.len().saturating_sub(n)).cloned().collect(),
+            Ok(ring) => ring
+                .iter()
+                .skip(ring.len().saturating_sub(n))
+                .cloned()
+                .collect(),
             Err(_) => Vec::new(),
         }
     }

@@ -89,7 +89,10 @@ impl WorkloadEntry {
         BTreeMap::from([
             ("app".to_string(), self.instance.service.clone()),
             ("version".to_string(), self.instance.version.clone()),
-            ("topology.istio.io/cluster".to_string(), self.instance.cluster.clone()),
+            (
+                "topology.istio.io/cluster".to_string(),
+                self.instance.cluster.clone(),
+            ),
         ])
     }
 }

@@ -26,11 +26,11 @@ use super::registry::{ProxyKind, Registry, WorkloadEntry};
 use super::snapshot::{self, MeshView, ProxySnapshot, RemoteCluster};
 use super::store::ConfigState;
 use crate::identity::{certinfo, CertificateAuthority};
-use crate::telemetry::collector::{Collector, TraceStore};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
 use crate::proto::certificates_server::{Certificates, CertificatesServer};
 use crate::proto::discovery_server::{Discovery, DiscoveryServer};
 use crate::proto::{DiscoveryRequest, DiscoveryResponse, SignRequest, SignResponse};
+use crate::telemetry::collector::{Collector, TraceStore};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
 
 /// How long changes are gathered before a push.
 pub const DEBOUNCE: Duration = Duration::from_millis(2);
@@ -141,6 +141,7 @@ struct Inner {
     exports: watch::Sender<u64>,
     generation: AtomicU64,
     pushed_generation: AtomicU64,
+    gateway: RwLock<Option<std::net::SocketAddr>>,
 }
 
 /// A cluster's control plane. Cheap to clone.
@@ -151,7 +152,9 @@ pub struct ControlPlane {
 
 impl std::fmt::Debug for ControlPlane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ControlPlane").field("cluster", &self.inner.cluster).finish()
+        f.debug_struct("ControlPlane")
+            .field("cluster", &self.inner.cluster)
+            .finish()
     }
 }
 
@@ -183,6 +186,7 @@ impl ControlPlane {
                 exports: watch::channel(0).0,
                 generation: AtomicU64::new(0),
                 pushed_generation: AtomicU64::new(0),
+                gateway: RwLock::new(None),
             }),
         };
         cp.spawn_push_loop();
@@ -258,12 +262,37 @@ impl ControlPlane {
 
     /// What other clusters export to this one.
     pub fn remotes(&self) -> BTreeMap<String, RemoteCluster> {
-        self.inner.remote.read().map(|r| r.clone()).unwrap_or_default()
+        self.inner
+            .remote
+            .read()
+            .map(|r| r.clone())
+            .unwrap_or_default()
     }
 
-    /// Local services and endpoints, as exported to peers.
+    /// Sets the east-west gateway peers reach this cluster's endpoints through.
+    pub fn set_gateway(&self, addr: Option<std::net::SocketAddr>) {
+        if let Ok(mut g) = self.inner.gateway.write() {
+            *g = addr;
+        }
+        self.inner.exports.send_modify(|g| *g += 1);
+    }
+
+    /// The east-west gateway address, if any.
+    pub fn gateway(&self) -> Option<std::net::SocketAddr> {
+        self.inner.gateway.read().ok().and_then(|g| *g)
+    }
+
+    /// Local services and endpoints, as exported to peers: with an east-west
+    /// gateway, every endpoint is reached through it.
     pub fn exported(&self) -> RemoteCluster {
-        let services = self.with_registry(|r| snapshot::local_services(r, &self.inner.cluster));
+        let mut services = self.with_registry(|r| snapshot::local_services(r, &self.inner.cluster));
+        if let Some(gw) = self.gateway() {
+            for s in &mut services {
+                for e in &mut s.endpoints {
+                    e.gateway = Some(gw.to_string());
+                }
+            }
+        }
         RemoteCluster {
             trust_domain: self.inner.trust_domain.clone(),
             roots_pem: vec![self.inner.ca.root_pem().to_string()],
@@ -279,13 +308,19 @@ impl ControlPlane {
 
     /// No change waits for a push, and every connected proxy answered its last one.
     pub fn settled(&self) -> bool {
-        if self.inner.pushed_generation.load(Ordering::Acquire) != self.inner.generation.load(Ordering::Acquire) {
+        if self.inner.pushed_generation.load(Ordering::Acquire)
+            != self.inner.generation.load(Ordering::Acquire)
+        {
             return false;
         }
         self.inner
             .proxies
             .lock()
-            .map(|p| p.values().filter(|c| c.tx.is_some()).all(|c| c.state != AckState::Pending))
+            .map(|p| {
+                p.values()
+                    .filter(|c| c.tx.is_some())
+                    .all(|c| c.state != AckState::Pending)
+            })
             .unwrap_or(false)
     }
 
@@ -297,7 +332,10 @@ impl ControlPlane {
             if self.settled() {
                 return true;
             }
-            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
                 return self.settled();
             }
         }
@@ -347,9 +385,14 @@ impl ControlPlane {
         if let Ok(mut proxies) = self.inner.proxies.lock() {
             for (id, conn) in proxies.iter_mut() {
                 let Some(tx) = conn.tx.clone() else { continue };
-                let Some(entry) = registry.get(id) else { continue };
+                let Some(entry) = registry.get(id) else {
+                    continue;
+                };
                 let snap = snapshot::build(&view, entry, &services);
-                let unchanged = conn.last_sent.as_ref().is_some_and(|s| s.same_content(&snap));
+                let unchanged = conn
+                    .last_sent
+                    .as_ref()
+                    .is_some_and(|s| s.same_content(&snap));
                 if unchanged {
                     if conn.state == AckState::Acked {
                         conn.acked_version = conn.acked_version.max(snap.version);
@@ -363,7 +406,9 @@ impl ControlPlane {
             }
         }
         drop(registry);
-        self.inner.pushed_generation.store(generation, Ordering::Release);
+        self.inner
+            .pushed_generation
+            .store(generation, Ordering::Release);
         self.inner.progress.send_modify(|p| *p += 1);
         for (id, tx, resp) in sends {
             let cluster = self.inner.cluster.clone();
@@ -396,16 +441,22 @@ impl ControlPlane {
 
     fn on_request(&self, id: &str, seq: u64, req: DiscoveryRequest) {
         for ev in &req.events {
-            self.inner
-                .events
-                .emit_at(ev.unix_ms, &ev.kind, &self.inner.cluster, id, ev.message.clone());
+            self.inner.events.emit_at(
+                ev.unix_ms,
+                &ev.kind,
+                &self.inner.cluster,
+                id,
+                ev.message.clone(),
+            );
         }
         if req.response_nonce.is_empty() {
             return;
         }
         let mut nack = None;
         if let Ok(mut proxies) = self.inner.proxies.lock() {
-            let Some(conn) = proxies.get_mut(id) else { return };
+            let Some(conn) = proxies.get_mut(id) else {
+                return;
+            };
             if conn.stream_seq != seq || conn.sent_nonce != req.response_nonce {
                 return; // an answer to an older push
             }
@@ -417,7 +468,10 @@ impl ControlPlane {
                 conn.state = AckState::Nacked(req.error_detail.clone());
                 // A NACKed snapshot must be sent again once the config changes.
                 conn.last_sent = None;
-                nack = Some(format!("v{} NACKed: {}", conn.sent_version, req.error_detail));
+                nack = Some(format!(
+                    "v{} NACKed: {}",
+                    conn.sent_version, req.error_detail
+                ));
             }
         }
         if let Some(msg) = nack {
@@ -504,18 +558,27 @@ impl ControlPlane {
 
     /// Serves Discovery and Certificates on `listener` until `cancel`. Streams
     /// end with the session, so proxies notice at once and reconnect later.
-    pub async fn serve(&self, listener: TcpListener, cancel: CancellationToken) -> Result<(), tonic::transport::Error> {
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        cancel: CancellationToken,
+    ) -> Result<(), tonic::transport::Error> {
         let session = cancel.child_token();
         if let Ok(mut s) = self.inner.session.lock() {
             *s = session.clone();
         }
-        self.inner
-            .events
-            .emit("control-plane", &self.inner.cluster, "istiod", "control plane serving");
+        self.inner.events.emit(
+            "control-plane",
+            &self.inner.cluster,
+            "istiod",
+            "control plane serving",
+        );
         let res = tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .add_service(DiscoveryServer::new(DiscoveryService { cp: self.clone() }))
-            .add_service(CertificatesServer::new(CertificateService { cp: self.clone() }))
+            .add_service(CertificatesServer::new(CertificateService {
+                cp: self.clone(),
+            }))
             .add_service(TraceServiceServer::new(Collector {
                 store: self.inner.traces.clone(),
             }))
@@ -528,15 +591,22 @@ impl ControlPlane {
                 conn.state = AckState::Disconnected;
             }
         }
-        self.inner
-            .events
-            .emit("control-plane", &self.inner.cluster, "istiod", "control plane stopped");
+        self.inner.events.emit(
+            "control-plane",
+            &self.inner.cluster,
+            "istiod",
+            "control plane stopped",
+        );
         res
     }
 
     fn authenticate(&self, token: &str) -> Result<WorkloadEntry, Status> {
         self.with_registry(|r| r.by_token(token).cloned())
-            .ok_or_else(|| Status::unauthenticated("unknown bootstrap token: this workload is not registered in the cluster"))
+            .ok_or_else(|| {
+                Status::unauthenticated(
+                    "unknown bootstrap token: this workload is not registered in the cluster",
+                )
+            })
     }
 }
 
@@ -555,14 +625,12 @@ impl Discovery for DiscoveryService {
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
         let mut incoming = request.into_inner();
-        let first = incoming
-            .message()
-            .await?
-            .ok_or_else(|| Status::invalid_argument("the stream must start with the proxy's Node"))?;
-        let node = first
-            .node
-            .clone()
-            .ok_or_else(|| Status::invalid_argument("the first message must carry the proxy's Node"))?;
+        let first = incoming.message().await?.ok_or_else(|| {
+            Status::invalid_argument("the stream must start with the proxy's Node")
+        })?;
+        let node = first.node.clone().ok_or_else(|| {
+            Status::invalid_argument("the first message must carry the proxy's Node")
+        })?;
         let entry = self.cp.authenticate(&node.token)?;
         if entry.id() != node.id {
             return Err(Status::permission_denied(format!(
@@ -600,7 +668,13 @@ impl Discovery for DiscoveryService {
             .emit("connect", &self.cp.inner.cluster, &id, "proxy connected");
         self.cp.mark_dirty();
         let cp = self.cp.clone();
-        let session = self.cp.inner.session.lock().map(|s| s.clone()).unwrap_or_default();
+        let session = self
+            .cp
+            .inner
+            .session
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
         tokio::spawn(async move {
             cp.on_request(&id, seq, first);
             loop {
@@ -648,12 +722,20 @@ impl Certificates for CertificateService {
                 e.issuer = issuer.clone();
             });
         }
-        let kind = if rotated { "cert-rotated" } else { "cert-issued" };
+        let kind = if rotated {
+            "cert-rotated"
+        } else {
+            "cert-issued"
+        };
         self.cp.inner.events.emit(
             kind,
             &self.cp.inner.cluster,
             &id,
-            format!("{} serial {} until {not_after}", entry.spiffe_id, &issued.serial[..issued.serial.len().min(16)]),
+            format!(
+                "{} serial {} until {not_after}",
+                entry.spiffe_id,
+                &issued.serial[..issued.serial.len().min(16)]
+            ),
         );
         Ok(Response::new(SignResponse {
             cert_chain_pem: issued.chain_pem,

@@ -146,8 +146,14 @@ pub fn local_services(registry: &Registry, cluster: &str) -> Vec<ServiceEntry> {
 /// Merges local and remote services by name and namespace.
 pub fn merged_services(view: &MeshView<'_>) -> Vec<ServiceEntry> {
     let mut by_key: BTreeMap<(String, String), ServiceEntry> = BTreeMap::new();
-    let remote = view.remote.values().flat_map(|r| r.services.iter().cloned());
-    for s in local_services(view.local, view.cluster).into_iter().chain(remote) {
+    let remote = view
+        .remote
+        .values()
+        .flat_map(|r| r.services.iter().cloned());
+    for s in local_services(view.local, view.cluster)
+        .into_iter()
+        .chain(remote)
+    {
         match by_key.get_mut(&(s.name.clone(), s.namespace.clone())) {
             Some(have) => {
                 for id in s.identities {
@@ -171,9 +177,16 @@ pub fn merged_services(view: &MeshView<'_>) -> Vec<ServiceEntry> {
 }
 
 /// Builds the snapshot of one proxy.
-pub fn build(view: &MeshView<'_>, proxy: &WorkloadEntry, services: &[ServiceEntry]) -> ProxySnapshot {
+pub fn build(
+    view: &MeshView<'_>,
+    proxy: &WorkloadEntry,
+    services: &[ServiceEntry],
+) -> ProxySnapshot {
     let mut trust_bundles = BTreeMap::new();
-    trust_bundles.insert(view.trust_domain.to_string(), vec![view.root_pem.to_string()]);
+    trust_bundles.insert(
+        view.trust_domain.to_string(),
+        vec![view.root_pem.to_string()],
+    );
     for r in view.remote.values() {
         trust_bundles.insert(r.trust_domain.clone(), r.roots_pem.clone());
     }
@@ -186,7 +199,10 @@ pub fn build(view: &MeshView<'_>, proxy: &WorkloadEntry, services: &[ServiceEntr
             let ns = proxy.instance.namespace.as_str();
             for r in view.resources {
                 if let Resource::VirtualService(vs) = r {
-                    if vs.spec.hosts.iter().any(|h| set.iter().any(|c| scope::host_matches(h, vs.metadata.ns(), c, ns))) {
+                    if vs.spec.hosts.iter().any(|h| {
+                        set.iter()
+                            .any(|c| scope::host_matches(h, vs.metadata.ns(), c, ns))
+                    }) {
                         set.extend(scope::vs_destination_names(&vs.spec));
                     }
                 }
@@ -198,7 +214,9 @@ pub fn build(view: &MeshView<'_>, proxy: &WorkloadEntry, services: &[ServiceEntr
     let services: Vec<ServiceEntry> = services
         .iter()
         .filter(|s| match (&wanted, proxy.kind) {
-            (_, ProxyKind::EastwestGateway) => !s.endpoints.iter().all(|e| e.cluster != view.cluster),
+            (_, ProxyKind::EastwestGateway) => {
+                !s.endpoints.iter().all(|e| e.cluster != view.cluster)
+            }
             (Some(w), _) => w.contains(&s.name),
             (None, _) => true,
         })
@@ -211,7 +229,15 @@ pub fn build(view: &MeshView<'_>, proxy: &WorkloadEntry, services: &[ServiceEntr
         .collect();
     let mut routing = Vec::new();
     let mut gateways = Vec::new();
-    if proxy.kind != ProxyKind::EastwestGateway {
+    if proxy.kind == ProxyKind::EastwestGateway {
+        // The east-west gateway needs subsets (SNI names them), nothing else.
+        routing.extend(
+            view.resources
+                .iter()
+                .filter(|r| matches!(r, Resource::DestinationRule(_)))
+                .cloned(),
+        );
+    } else {
         for r in view.resources {
             match r {
                 Resource::VirtualService(vs) => {
@@ -220,7 +246,9 @@ pub fn build(view: &MeshView<'_>, proxy: &WorkloadEntry, services: &[ServiceEntr
                         _ => scope::vs_applies_to_mesh(&vs.spec),
                     };
                     let relevant = vs.spec.hosts.iter().any(|h| {
-                        names.iter().any(|(n, ns)| scope::host_matches(h, vs.metadata.ns(), n, ns))
+                        names
+                            .iter()
+                            .any(|(n, ns)| scope::host_matches(h, vs.metadata.ns(), n, ns))
                     }) || proxy.kind == ProxyKind::IngressGateway;
                     if applies && relevant {
                         routing.push(r.clone());
@@ -234,7 +262,9 @@ pub fn build(view: &MeshView<'_>, proxy: &WorkloadEntry, services: &[ServiceEntr
                         routing.push(r.clone());
                     }
                 }
-                Resource::Gateway(_) if proxy.kind == ProxyKind::IngressGateway => gateways.push(r.clone()),
+                Resource::Gateway(_) if proxy.kind == ProxyKind::IngressGateway => {
+                    gateways.push(r.clone())
+                }
                 _ => {}
             }
         }

@@ -62,7 +62,9 @@ pub struct ConfigStore {
 
 impl std::fmt::Debug for ConfigStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConfigStore").field("version", &self.current().version).finish()
+        f.debug_struct("ConfigStore")
+            .field("version", &self.current().version)
+            .finish()
     }
 }
 
@@ -104,7 +106,10 @@ impl ConfigStore {
             None => ConfigState::default(),
         };
         let (tx, _) = watch::channel(Arc::new(state));
-        Ok(Self { tx, db: Mutex::new(db) })
+        Ok(Self {
+            tx,
+            db: Mutex::new(db),
+        })
     }
 
     /// The configuration now in force.
@@ -148,10 +153,13 @@ impl ConfigStore {
             Ok(db) => db,
             Err(p) => p.into_inner(),
         };
-        let mut stmt = db.prepare("SELECT version, unix_ms, summary, resources FROM versions ORDER BY version")?;
+        let mut stmt = db.prepare(
+            "SELECT version, unix_ms, summary, resources FROM versions ORDER BY version",
+        )?;
         let rows = stmt.query_map([], |row| {
             let json: String = row.get(3)?;
-            let count = serde_json::from_str::<Vec<serde_json::Value>>(&json).map_or(0, |v| v.len() as u32);
+            let count =
+                serde_json::from_str::<Vec<serde_json::Value>>(&json).map_or(0, |v| v.len() as u32);
             Ok(HistoryEntry {
                 version: row.get::<_, i64>(0)? as u64,
                 unix_ms: row.get(1)?,

@@ -12,10 +12,10 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::proto::ProxyEvent;
+use crate::proxy::admin;
 use crate::proxy::context::ProxyContext;
 use crate::proxy::outbound::{self, serve_stack};
 use crate::proxy::sidecar::{start_agent, AgentSpec, ProxyHandle};
-use crate::proxy::admin;
 use crate::telemetry::access::ConnInfo;
 
 /// Starts an ingress gateway on `listener` (TLS) and `admin`.
@@ -29,7 +29,11 @@ pub fn start(
 ) -> ProxyHandle {
     let cancel = CancellationToken::new();
     let mut tasks = start_agent(&ctx, events, spec, &cancel);
-    tasks.push(tokio::spawn(admin::serve(admin_listener, Arc::clone(&ctx), cancel.clone())));
+    tasks.push(tokio::spawn(admin::serve(
+        admin_listener,
+        Arc::clone(&ctx),
+        cancel.clone(),
+    )));
     let svc = outbound::stack(Arc::clone(&ctx));
     let acceptor = TlsAcceptor::from(tls);
     let c = cancel.clone();
@@ -50,7 +54,9 @@ pub fn start(
             let svc = svc.clone();
             let c = c.clone();
             tokio::spawn(async move {
-                let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await else {
+                let Ok(Ok(tls)) =
+                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
+                else {
                     return;
                 };
                 let conn = ConnInfo {

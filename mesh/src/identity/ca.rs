@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
-    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
-    SerialNumber,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 use rustls::pki_types::CertificateDer;
 use time::OffsetDateTime;
@@ -92,8 +91,8 @@ impl CertificateAuthority {
         let key_path = dir.join(format!("{file_stem}-key.pem"));
         let cert_path = dir.join(format!("{file_stem}.pem"));
         if key_path.exists() && cert_path.exists() {
-            let key_pem = std::fs::read_to_string(&key_path)
-                .map_err(|e| IdentityError::io(&key_path, e))?;
+            let key_pem =
+                std::fs::read_to_string(&key_path).map_err(|e| IdentityError::io(&key_path, e))?;
             let cert_pem = std::fs::read_to_string(&cert_path)
                 .map_err(|e| IdentityError::io(&cert_path, e))?;
             let key = KeyPair::from_pem(&key_pem)?;

@@ -86,7 +86,11 @@ impl Svid {
 /// Certificates service, or a CA directly in tests.
 pub trait CertificateSigner: Send + Sync {
     /// Signs `csr_pem` for a lifetime of `ttl`, returning the chain (leaf first).
-    fn sign(&self, csr_pem: String, ttl: Duration) -> BoxFuture<'static, Result<Vec<String>, IdentityError>>;
+    fn sign(
+        &self,
+        csr_pem: String,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<Vec<String>, IdentityError>>;
 }
 
 /// The identity of one proxy, rotated in place.
@@ -210,8 +214,15 @@ pub struct LocalSigner {
 }
 
 impl CertificateSigner for LocalSigner {
-    fn sign(&self, csr_pem: String, ttl: Duration) -> BoxFuture<'static, Result<Vec<String>, IdentityError>> {
-        let res = self.ca.sign_csr(&csr_pem, &self.id, ttl).map(|c| c.chain_pem);
+    fn sign(
+        &self,
+        csr_pem: String,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<Vec<String>, IdentityError>> {
+        let res = self
+            .ca
+            .sign_csr(&csr_pem, &self.id, ttl)
+            .map(|c| c.chain_pem);
         Box::pin(async move { res })
     }
 }

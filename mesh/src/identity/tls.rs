@@ -53,7 +53,10 @@ pub fn outbound_client_config(
 }
 
 /// Edge TLS for the ingress gateway, from PEM certificate and key.
-pub fn edge_server_config(cert_pem: &str, key_pem: &str) -> Result<Arc<ServerConfig>, IdentityError> {
+pub fn edge_server_config(
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<Arc<ServerConfig>, IdentityError> {
     let certs: Vec<CertificateDer<'static>> = super::ca::pem_to_ders(cert_pem)?;
     let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_bytes())
         .map_err(|e| IdentityError::Pem(e.to_string()))?

@@ -63,7 +63,9 @@ impl TrustSet {
             .map(|der| {
                 webpki::anchor_from_trusted_cert(der)
                     .map(|a| a.to_owned())
-                    .map_err(|e| IdentityError::Certificate(format!("bad root for {trust_domain}: {e}")))
+                    .map_err(|e| {
+                        IdentityError::Certificate(format!("bad root for {trust_domain}: {e}"))
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.domains
@@ -85,7 +87,12 @@ impl TrustSet {
     pub fn fingerprints(&self) -> BTreeMap<String, Vec<String>> {
         self.domains
             .iter()
-            .map(|(td, r)| (td.clone(), r.roots.iter().map(certinfo::fingerprint).collect()))
+            .map(|(td, r)| {
+                (
+                    td.clone(),
+                    r.roots.iter().map(certinfo::fingerprint).collect(),
+                )
+            })
             .collect()
     }
 }
@@ -271,6 +278,61 @@ impl ClientCertVerifier for SpiffeClientVerifier {
             )
             .map_err(rustls_error)?;
         Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algs.supported_schemes()
+    }
+}
+
+/// A client-side verifier that accepts any server: only for playing a rogue
+/// workload, which does not care whom it talks to.
+#[derive(Debug)]
+pub struct AcceptAnyServer {
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl AcceptAnyServer {
+    /// The verifier.
+    pub fn new() -> Self {
+        Self { algs: algorithms() }
+    }
+}
+
+impl Default for AcceptAnyServer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServerCertVerifier for AcceptAnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(

@@ -61,9 +61,11 @@ fn rule_matches(rule: &AuthzRule, s: &Subject<'_>) -> bool {
         || rule.from.iter().any(|f| {
             let src = &f.source;
             (src.principals.is_empty() || any(&src.principals, s.principal, principal_matches))
-                && (src.not_principals.is_empty() || !any(&src.not_principals, s.principal, principal_matches))
+                && (src.not_principals.is_empty()
+                    || !any(&src.not_principals, s.principal, principal_matches))
                 && (src.namespaces.is_empty() || any(&src.namespaces, s.namespace, wildcard))
-                && (src.not_namespaces.is_empty() || !any(&src.not_namespaces, s.namespace, wildcard))
+                && (src.not_namespaces.is_empty()
+                    || !any(&src.not_namespaces, s.namespace, wildcard))
         });
     let to_ok = rule.to.is_empty()
         || rule.to.iter().any(|t| {
@@ -82,17 +84,25 @@ fn policy_matches(p: &AuthorizationPolicy, s: &Subject<'_>) -> bool {
 
 /// Decides a request against the policies that select the workload.
 pub fn evaluate(policies: &[Object<AuthorizationPolicy>], s: &Subject<'_>) -> Verdict {
-    let action = |p: &Object<AuthorizationPolicy>| p.spec.action.clone().unwrap_or_else(|| "ALLOW".into());
+    let action =
+        |p: &Object<AuthorizationPolicy>| p.spec.action.clone().unwrap_or_else(|| "ALLOW".into());
     for p in policies.iter().filter(|p| action(p) == "DENY") {
         if policy_matches(&p.spec, s) {
-            return Verdict::Deny(format!("DENY policy {}/{}", p.metadata.ns(), p.metadata.name));
+            return Verdict::Deny(format!(
+                "DENY policy {}/{}",
+                p.metadata.ns(),
+                p.metadata.name
+            ));
         }
     }
     let allows: Vec<_> = policies.iter().filter(|p| action(p) == "ALLOW").collect();
     if allows.is_empty() || allows.iter().any(|p| policy_matches(&p.spec, s)) {
         return Verdict::Allow;
     }
-    let names: Vec<String> = allows.iter().map(|p| format!("{}/{}", p.metadata.ns(), p.metadata.name)).collect();
+    let names: Vec<String> = allows
+        .iter()
+        .map(|p| format!("{}/{}", p.metadata.ns(), p.metadata.name))
+        .collect();
     Verdict::Deny(format!("no ALLOW policy matched ({})", names.join(", ")))
 }
 
@@ -106,29 +116,56 @@ mod tests {
     }
 
     fn subject(principal: &str) -> Subject<'_> {
-        Subject { principal: Some(principal), namespace: Some("default"), method: "GET", path: "/pay" }
+        Subject {
+            principal: Some(principal),
+            namespace: Some("default"),
+            method: "GET",
+            path: "/pay",
+        }
     }
 
     #[test]
     fn deny_by_principal() {
         let p = policy("apiVersion: security.istio.io/v1\nmetadata: {name: no-user}\nspec:\n  action: DENY\n  rules:\n  - from:\n    - source:\n        principals: [eu.mesh/ns/default/sa/user]\n");
-        assert!(matches!(evaluate(std::slice::from_ref(&p), &subject("eu.mesh/ns/default/sa/user")), Verdict::Deny(_)));
-        assert_eq!(evaluate(&[p], &subject("eu.mesh/ns/default/sa/frontend")), Verdict::Allow);
+        assert!(matches!(
+            evaluate(
+                std::slice::from_ref(&p),
+                &subject("eu.mesh/ns/default/sa/user")
+            ),
+            Verdict::Deny(_)
+        ));
+        assert_eq!(
+            evaluate(&[p], &subject("eu.mesh/ns/default/sa/frontend")),
+            Verdict::Allow
+        );
     }
 
     #[test]
     fn allow_lists_deny_everything_else() {
         let p = policy("apiVersion: security.istio.io/v1\nmetadata: {name: only-get}\nspec:\n  rules:\n  - to:\n    - operation:\n        methods: [GET]\n        paths: ['/pay*']\n");
-        assert_eq!(evaluate(std::slice::from_ref(&p), &subject("a/ns/b/sa/c")), Verdict::Allow);
-        let post = Subject { method: "POST", ..subject("a/ns/b/sa/c") };
+        assert_eq!(
+            evaluate(std::slice::from_ref(&p), &subject("a/ns/b/sa/c")),
+            Verdict::Allow
+        );
+        let post = Subject {
+            method: "POST",
+            ..subject("a/ns/b/sa/c")
+        };
         assert!(matches!(evaluate(&[p], &post), Verdict::Deny(_)));
     }
 
     #[test]
     fn allow_nothing_denies_all_and_cluster_local_aliases() {
-        let nothing = policy("apiVersion: security.istio.io/v1\nmetadata: {name: allow-nothing}\nspec: {}\n");
-        assert!(matches!(evaluate(&[nothing], &subject("x")), Verdict::Deny(_)));
+        let nothing =
+            policy("apiVersion: security.istio.io/v1\nmetadata: {name: allow-nothing}\nspec: {}\n");
+        assert!(matches!(
+            evaluate(&[nothing], &subject("x")),
+            Verdict::Deny(_)
+        ));
         let p = policy("apiVersion: security.istio.io/v1\nmetadata: {name: a}\nspec:\n  rules:\n  - from:\n    - source:\n        principals: [cluster.local/ns/default/sa/user]\n");
-        assert_eq!(evaluate(&[p], &subject("us.mesh/ns/default/sa/user")), Verdict::Allow);
+        assert_eq!(
+            evaluate(&[p], &subject("us.mesh/ns/default/sa/user")),
+            Verdict::Allow
+        );
     }
 }

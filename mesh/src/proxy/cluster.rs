@@ -58,13 +58,23 @@ impl LocalityPolicy {
         Self {
             enabled,
             failover: setting
-                .map(|s| s.failover.iter().map(|f| (f.from.clone(), f.to.clone())).collect())
+                .map(|s| {
+                    s.failover
+                        .iter()
+                        .map(|f| (f.from.clone(), f.to.clone()))
+                        .collect()
+                })
                 .unwrap_or_default(),
             distribute: setting
                 .map(|s| {
                     s.distribute
                         .iter()
-                        .map(|d| (d.from.clone(), d.to.iter().map(|(k, v)| (k.clone(), *v)).collect()))
+                        .map(|d| {
+                            (
+                                d.from.clone(),
+                                d.to.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default(),
@@ -87,7 +97,9 @@ impl ClusterState {
     fn new() -> Self {
         Self {
             rr: AtomicUsize::new(rand::random::<u32>() as usize),
-            outlier: Mutex::new(OutlierDetector::new(OutlierPolicy::from_config(&Default::default()))),
+            outlier: Mutex::new(OutlierDetector::new(OutlierPolicy::from_config(
+                &Default::default(),
+            ))),
             counters: Arc::new(ClusterCounters::default()),
             limiter: Mutex::new(Arc::new(Limiter::new(PoolLimits::default()))),
             load: Mutex::new(HashMap::new()),
@@ -113,7 +125,10 @@ impl ClusterManager {
     /// The state of a cluster, created on first use.
     pub fn state(&self, name: &str) -> Arc<ClusterState> {
         match self.states.lock() {
-            Ok(mut m) => Arc::clone(m.entry(name.to_string()).or_insert_with(|| Arc::new(ClusterState::new()))),
+            Ok(mut m) => Arc::clone(
+                m.entry(name.to_string())
+                    .or_insert_with(|| Arc::new(ClusterState::new())),
+            ),
             Err(_) => Arc::new(ClusterState::new()),
         }
     }
@@ -182,7 +197,10 @@ impl UpstreamCluster {
     ) -> Self {
         let name = cluster_name(port, subset, host);
         let state = manager.state(&name);
-        let outlier = policy.outlier_detection.as_ref().map(OutlierPolicy::from_config);
+        let outlier = policy
+            .outlier_detection
+            .as_ref()
+            .map(OutlierPolicy::from_config);
         if let Ok(mut det) = state.outlier.lock() {
             if let Some(p) = &outlier {
                 if det.policy() != p {
@@ -211,7 +229,10 @@ impl UpstreamCluster {
             port,
             subset: subset.map(str::to_string),
             algorithm: Algorithm::from_config(&lb),
-            locality: LocalityPolicy::from_config(lb.locality_lb_setting.as_ref(), outlier.is_some()),
+            locality: LocalityPolicy::from_config(
+                lb.locality_lb_setting.as_ref(),
+                outlier.is_some(),
+            ),
             outlier,
             limits,
             connect_timeout: policy
@@ -244,7 +265,9 @@ impl UpstreamCluster {
 
     /// Hosts currently ejected.
     pub fn ejected(&self, now: Instant) -> Vec<String> {
-        let Ok(det) = self.state.outlier.lock() else { return Vec::new() };
+        let Ok(det) = self.state.outlier.lock() else {
+            return Vec::new();
+        };
         self.endpoints
             .iter()
             .filter(|e| det.is_ejected(&e.address, now))
@@ -269,7 +292,13 @@ impl UpstreamCluster {
 
     /// Picks an endpoint: not ejected, of the best locality priority that has
     /// any, preferring hosts this request has not tried, by the algorithm.
-    pub fn pick(&self, local_cluster: &str, tried: Option<&TriedHosts>, hash: Option<u64>, now: Instant) -> Option<Pick> {
+    pub fn pick(
+        &self,
+        local_cluster: &str,
+        tried: Option<&TriedHosts>,
+        hash: Option<u64>,
+        now: Instant,
+    ) -> Option<Pick> {
         let healthy: Vec<&Endpoint> = {
             let det = self.state.outlier.lock().ok()?;
             self.endpoints
@@ -280,7 +309,10 @@ impl UpstreamCluster {
         let group: Vec<&Endpoint> = match self.distribute_pick(local_cluster, &healthy) {
             Some(g) => g,
             None => {
-                let best = healthy.iter().map(|e| self.priority(e, local_cluster)).min()?;
+                let best = healthy
+                    .iter()
+                    .map(|e| self.priority(e, local_cluster))
+                    .min()?;
                 healthy
                     .iter()
                     .copied()
@@ -289,11 +321,18 @@ impl UpstreamCluster {
             }
         };
         let fresh: Vec<&Endpoint> = match tried {
-            Some(t) => group.iter().copied().filter(|e| !t.contains(&e.address)).collect(),
+            Some(t) => group
+                .iter()
+                .copied()
+                .filter(|e| !t.contains(&e.address))
+                .collect(),
             None => Vec::new(),
         };
         let pool = if fresh.is_empty() { group } else { fresh };
-        let loads: Vec<Arc<AtomicUsize>> = pool.iter().map(|e| self.state.load_of(&e.address)).collect();
+        let loads: Vec<Arc<AtomicUsize>> = pool
+            .iter()
+            .map(|e| self.state.load_of(&e.address))
+            .collect();
         let candidates: Vec<Candidate> = pool
             .iter()
             .zip(&loads)
@@ -309,7 +348,11 @@ impl UpstreamCluster {
         })
     }
 
-    fn distribute_pick<'a>(&self, local: &str, healthy: &[&'a Endpoint]) -> Option<Vec<&'a Endpoint>> {
+    fn distribute_pick<'a>(
+        &self,
+        local: &str,
+        healthy: &[&'a Endpoint],
+    ) -> Option<Vec<&'a Endpoint>> {
         if !self.locality.enabled {
             return None;
         }
@@ -321,7 +364,11 @@ impl UpstreamCluster {
         let groups: Vec<(Vec<&Endpoint>, u32)> = to
             .iter()
             .map(|(loc, w)| {
-                let members: Vec<&Endpoint> = healthy.iter().copied().filter(|e| locality_matches(loc, &e.cluster)).collect();
+                let members: Vec<&Endpoint> = healthy
+                    .iter()
+                    .copied()
+                    .filter(|e| locality_matches(loc, &e.cluster))
+                    .collect();
                 (members, *w)
             })
             .filter(|(m, w)| !m.is_empty() && *w > 0)
@@ -345,11 +392,16 @@ impl UpstreamCluster {
         if self.outlier.is_none() {
             return Vec::new();
         }
-        let Ok(mut det) = self.state.outlier.lock() else { return Vec::new() };
+        let Ok(mut det) = self.state.outlier.lock() else {
+            return Vec::new();
+        };
         let decisions = det.record(host, outcome, now, self.endpoints.len());
         for d in &decisions {
             if matches!(d, Decision::Ejected { .. }) {
-                self.state.counters.ejections_enforced.fetch_add(1, Ordering::Relaxed);
+                self.state
+                    .counters
+                    .ejections_enforced
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
         self.state
@@ -376,7 +428,11 @@ mod tests {
         assert_eq!(s, "outbound_.8080_.v2_.billing.default.svc.cluster.local");
         assert_eq!(
             parse_sni(&s),
-            Some((8080, Some("v2".into()), "billing.default.svc.cluster.local".into()))
+            Some((
+                8080,
+                Some("v2".into()),
+                "billing.default.svc.cluster.local".into()
+            ))
         );
         assert_eq!(
             parse_sni("outbound_.8080_._.billing.default.svc.cluster.local"),

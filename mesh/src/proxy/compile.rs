@@ -11,7 +11,10 @@ use rustls::ClientConfig;
 
 use super::cluster::{cluster_name, ClusterManager, UpstreamCluster};
 use super::routes::CompiledRoute;
-use crate::config::model::{AuthorizationPolicy, Destination, DestinationRule, Object, Resource, TrafficPolicy, VirtualService};
+use crate::config::model::{
+    AuthorizationPolicy, Destination, DestinationRule, Object, Resource, TrafficPolicy,
+    VirtualService,
+};
 use crate::config::scope;
 use crate::control::snapshot::{ProxySnapshot, ServiceEntry};
 use crate::identity::{tls, SpiffeId, TrustSet, TrustStore, WorkloadIdentity};
@@ -80,7 +83,11 @@ impl CompiledConfig {
 
     /// Short names of every known service, for "did you mean" hints.
     pub fn known_services(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.services.values().map(|s| s.entry.name.clone()).collect();
+        let mut v: Vec<String> = self
+            .services
+            .values()
+            .map(|s| s.entry.name.clone())
+            .collect();
         v.sort();
         v.dedup();
         v
@@ -126,7 +133,8 @@ fn merge_policy(base: Option<&TrafficPolicy>, over: Option<&TrafficPolicy>) -> T
 
 /// Compiles a snapshot.
 pub fn compile(snap: &ProxySnapshot, inputs: &CompileInputs<'_>) -> Result<CompiledConfig, String> {
-    let trust = TrustSet::from_pem(snap.trust_bundles.clone()).map_err(|e| format!("trust bundle: {e}"))?;
+    let trust =
+        TrustSet::from_pem(snap.trust_bundles.clone()).map_err(|e| format!("trust bundle: {e}"))?;
 
     let mut hosts: HashMap<String, String> = HashMap::new();
     // The proxy's own namespace wins short names, as the Kubernetes DNS search path does.
@@ -174,8 +182,12 @@ pub fn compile(snap: &ProxySnapshot, inputs: &CompileInputs<'_>) -> Result<Compi
             .map(|i| i.parse::<SpiffeId>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("service {}: {e}", s.hostname))?;
-        let tls = tls::outbound_client_config(Arc::clone(inputs.identity), Arc::clone(inputs.trust), expected)
-            .map_err(|e| format!("TLS for {}: {e}", s.hostname))?;
+        let tls = tls::outbound_client_config(
+            Arc::clone(inputs.identity),
+            Arc::clone(inputs.trust),
+            expected,
+        )
+        .map_err(|e| format!("TLS for {}: {e}", s.hostname))?;
         tls_by_service.insert(s.hostname.clone(), Arc::clone(&tls));
         let dr = drs
             .iter()
@@ -198,7 +210,12 @@ pub fn compile(snap: &ProxySnapshot, inputs: &CompileInputs<'_>) -> Result<Compi
                 let members = s
                     .endpoints
                     .iter()
-                    .filter(|e| subset.labels.iter().all(|(k, v)| e.labels.get(k) == Some(v)))
+                    .filter(|e| {
+                        subset
+                            .labels
+                            .iter()
+                            .all(|(k, v)| e.labels.get(k) == Some(v))
+                    })
                     .cloned()
                     .collect();
                 let c = UpstreamCluster::new(
@@ -222,7 +239,11 @@ pub fn compile(snap: &ProxySnapshot, inputs: &CompileInputs<'_>) -> Result<Compi
         let ns = ns.to_string();
         move |d: &Destination| -> String {
             let fq = scope::normalize_host(&d.host, &ns);
-            let fq = hosts.get(&fq).or_else(|| hosts.get(&normalize_authority(&d.host))).cloned().unwrap_or(fq);
+            let fq = hosts
+                .get(&fq)
+                .or_else(|| hosts.get(&normalize_authority(&d.host)))
+                .cloned()
+                .unwrap_or(fq);
             let port = d
                 .port
                 .as_ref()
@@ -237,15 +258,28 @@ pub fn compile(snap: &ProxySnapshot, inputs: &CompileInputs<'_>) -> Result<Compi
     for s in &snap.services {
         let vs = vss.iter().find(|v| {
             scope::vs_applies_to_mesh(&v.spec)
-                && v.spec.hosts.iter().any(|h| scope::host_matches(h, v.metadata.ns(), &s.name, &s.namespace))
+                && v.spec
+                    .hosts
+                    .iter()
+                    .any(|h| scope::host_matches(h, v.metadata.ns(), &s.name, &s.namespace))
         });
         let (routes, vs_name) = match vs {
             Some(v) => {
                 let r = resolve(v.metadata.ns());
                 let routes = compile_routes(v, &r)?;
-                (routes, Some(format!("{}/{}", v.metadata.ns(), v.metadata.name)))
+                (
+                    routes,
+                    Some(format!("{}/{}", v.metadata.ns(), v.metadata.name)),
+                )
             }
-            None => (vec![CompiledRoute::default_to(cluster_name(s.port, None, &s.hostname))], None),
+            None => (
+                vec![CompiledRoute::default_to(cluster_name(
+                    s.port,
+                    None,
+                    &s.hostname,
+                ))],
+                None,
+            ),
         };
         services.insert(
             s.hostname.clone(),
@@ -284,7 +318,10 @@ pub fn compile(snap: &ProxySnapshot, inputs: &CompileInputs<'_>) -> Result<Compi
     })
 }
 
-fn compile_routes(v: &Object<VirtualService>, resolve: &dyn Fn(&Destination) -> String) -> Result<Vec<CompiledRoute>, String> {
+fn compile_routes(
+    v: &Object<VirtualService>,
+    resolve: &dyn Fn(&Destination) -> String,
+) -> Result<Vec<CompiledRoute>, String> {
     v.spec
         .http
         .iter()
@@ -294,8 +331,13 @@ fn compile_routes(v: &Object<VirtualService>, resolve: &dyn Fn(&Destination) -> 
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("{}/{}#{i}", v.metadata.ns(), v.metadata.name));
-            CompiledRoute::compile(h, name, resolve)
-                .map_err(|e| format!("VirtualService {}/{}: {e}", v.metadata.ns(), v.metadata.name))
+            CompiledRoute::compile(h, name, resolve).map_err(|e| {
+                format!(
+                    "VirtualService {}/{}: {e}",
+                    v.metadata.ns(),
+                    v.metadata.name
+                )
+            })
         })
         .collect()
 }
@@ -307,7 +349,10 @@ mod tests {
     #[test]
     fn authorities_are_normalized() {
         assert_eq!(normalize_authority("Billing:8080"), "billing");
-        assert_eq!(normalize_authority("billing.default.svc.cluster.local."), "billing.default.svc.cluster.local");
+        assert_eq!(
+            normalize_authority("billing.default.svc.cluster.local."),
+            "billing.default.svc.cluster.local"
+        );
         assert_eq!(normalize_authority("[::1]:80"), "[::1]");
     }
 }

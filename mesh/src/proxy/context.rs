@@ -64,7 +64,10 @@ impl ProxyInfo {
         let mut l = BTreeMap::from([
             ("app".to_string(), self.service.clone()),
             ("version".to_string(), self.version.clone()),
-            ("topology.istio.io/cluster".to_string(), self.cluster.clone()),
+            (
+                "topology.istio.io/cluster".to_string(),
+                self.cluster.clone(),
+            ),
         ]);
         match self.kind {
             ProxyKind::IngressGateway => {
@@ -107,7 +110,9 @@ impl ProxyInfo {
 pub fn parse_peer_header(value: &str) -> Peer {
     let mut p = Peer::unknown();
     for part in value.split(';') {
-        let Some((k, v)) = part.split_once('=') else { continue };
+        let Some((k, v)) = part.split_once('=') else {
+            continue;
+        };
         let v = v.to_string();
         match k {
             "workload" => p.workload = v,
@@ -157,7 +162,9 @@ pub struct ProxyContext {
 
 impl std::fmt::Debug for ProxyContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProxyContext").field("id", &self.info.id).finish()
+        f.debug_struct("ProxyContext")
+            .field("id", &self.info.id)
+            .finish()
     }
 }
 
@@ -202,7 +209,11 @@ impl ProxyContext {
     }
 
     /// Sets the ingress defaults (call before sharing the context).
-    pub fn with_default_ingress(mut self: Arc<Self>, hosts: Vec<String>, service: String) -> Arc<Self> {
+    pub fn with_default_ingress(
+        mut self: Arc<Self>,
+        hosts: Vec<String>,
+        service: String,
+    ) -> Arc<Self> {
         if let Some(me) = Arc::get_mut(&mut self) {
             me.default_ingress = Some((hosts, service));
         }
@@ -231,7 +242,8 @@ impl ProxyContext {
             },
         )?;
         for (name, c) in &compiled.clusters {
-            self.metrics.register_cluster(name, Arc::clone(&c.state.counters));
+            self.metrics
+                .register_cluster(name, Arc::clone(&c.state.counters));
         }
         self.trust.replace(compiled.trust.clone());
         self.config.store(Arc::new(compiled));

@@ -82,9 +82,15 @@ impl Drop for Gauge {
 }
 
 fn hash_key(req: &Req, alg: &Algorithm) -> Option<u64> {
-    let Algorithm::ConsistentHash(key) = alg else { return None };
+    let Algorithm::ConsistentHash(key) = alg else {
+        return None;
+    };
     match key {
-        HashKey::Header(h) => req.headers().get(h.as_str()).and_then(|v| v.to_str().ok()).map(hash_of),
+        HashKey::Header(h) => req
+            .headers()
+            .get(h.as_str())
+            .and_then(|v| v.to_str().ok())
+            .map(hash_of),
         HashKey::Cookie(name) => req
             .headers()
             .get_all(http::header::COOKIE)
@@ -133,12 +139,17 @@ impl Service<Req> for ClusterService {
             let limiter = cluster.limiter();
             let Some(_admitted) = limiter.admit().await else {
                 counters.pending_overflow.fetch_add(1, Ordering::Relaxed);
-                return Err(ProxyError::Overflow { cluster: cluster.name.clone() });
+                return Err(ProxyError::Overflow {
+                    cluster: cluster.name.clone(),
+                });
             };
             let tried = req.extensions().get::<TriedHosts>().cloned();
             let hash = hash_key(&req, &cluster.algorithm);
-            let Some(pick) = cluster.pick(&ctx.info.cluster, tried.as_ref(), hash, Instant::now()) else {
-                return Err(ProxyError::NoHealthyUpstream { cluster: cluster.name.clone() });
+            let Some(pick) = cluster.pick(&ctx.info.cluster, tried.as_ref(), hash, Instant::now())
+            else {
+                return Err(ProxyError::NoHealthyUpstream {
+                    cluster: cluster.name.clone(),
+                });
             };
             let ep = pick.endpoint;
             if let Some(t) = &tried {
@@ -146,11 +157,20 @@ impl Service<Req> for ClusterService {
             }
             let _load = Gauge::up(pick.load);
 
-            let attempt = req.extensions().get::<Attempt>().copied().unwrap_or_default().0;
+            let attempt = req
+                .extensions()
+                .get::<Attempt>()
+                .copied()
+                .unwrap_or_default()
+                .0;
             let log = req.extensions().get::<RequestLog>().cloned();
             let span = req.extensions().get::<ProxySpan>().cloned();
             let (parts, body) = req.into_parts();
-            let pq = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let pq = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
             let authority = parts
                 .headers
                 .get(http::header::HOST)
@@ -204,7 +224,11 @@ impl Service<Req> for ClusterService {
             let outcome = Outcome::of(&result);
             for d in cluster.record(&ep.address, outcome, Instant::now()) {
                 match d {
-                    Decision::Ejected { host, duration, times } => ctx.emit(
+                    Decision::Ejected {
+                        host,
+                        duration,
+                        times,
+                    } => ctx.emit(
                         "ejection",
                         format!(
                             "{} ({}) ejected from {} for {}s (ejection #{times})",

@@ -38,7 +38,9 @@ pub fn stack(ctx: Arc<ProxyContext>, app: Option<std::net::SocketAddr>) -> MeshS
         // Outermost: records every request, denied ones included.
         .layer(TelemetryLayer::new(Arc::clone(&ctx), Direction::Inbound))
         // Authorization decides before the app sees anything.
-        .layer(AuthzLayer { ctx: Arc::clone(&ctx) })
+        .layer(AuthzLayer {
+            ctx: Arc::clone(&ctx),
+        })
         .service(AppService::new(ctx, app));
     BoxCloneSyncService::new(svc)
 }
@@ -81,7 +83,10 @@ where
     fn call(&mut self, req: Req) -> SvcFuture {
         let cfg = self.ctx.config();
         if !cfg.authorization.is_empty() {
-            let peer = req.extensions().get::<ConnInfo>().and_then(|c| c.peer_id.clone());
+            let peer = req
+                .extensions()
+                .get::<ConnInfo>()
+                .and_then(|c| c.peer_id.clone());
             let id = peer.as_deref().and_then(|p| p.parse::<SpiffeId>().ok());
             let principal = id.as_ref().map(SpiffeId::principal);
             let subject = Subject {
@@ -117,7 +122,9 @@ pub struct AppService {
 
 impl std::fmt::Debug for AppService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppService").field("app", &self.app).finish()
+        f.debug_struct("AppService")
+            .field("app", &self.app)
+            .finish()
     }
 }
 
@@ -154,15 +161,28 @@ impl Service<Req> for AppService {
         let client = self.client.clone();
         let me = self.ctx.info.spiffe_id.to_string();
         Box::pin(async move {
-            let peer = req.extensions().get::<ConnInfo>().and_then(|c| c.peer_id.clone());
+            let peer = req
+                .extensions()
+                .get::<ConnInfo>()
+                .and_then(|c| c.peer_id.clone());
             let (parts, body) = req.into_parts();
             let authority = parts
                 .uri
                 .authority()
                 .map(|a| a.to_string())
-                .or_else(|| parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string))
+                .or_else(|| {
+                    parts
+                        .headers
+                        .get(http::header::HOST)
+                        .and_then(|h| h.to_str().ok())
+                        .map(str::to_string)
+                })
                 .unwrap_or_else(|| app.to_string());
-            let pq = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let pq = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
             let uri: http::Uri = format!("http://{app}{pq}")
                 .parse()
                 .map_err(|e| ProxyError::BadRequest(format!("bad path: {e}")))?;
@@ -202,7 +222,12 @@ impl Service<Req> for AppService {
 }
 
 /// Serves the inbound listener until `cancel`.
-pub async fn serve(listener: TcpListener, ctx: Arc<ProxyContext>, app: Option<std::net::SocketAddr>, cancel: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    ctx: Arc<ProxyContext>,
+    app: Option<std::net::SocketAddr>,
+    cancel: CancellationToken,
+) {
     let svc = stack(Arc::clone(&ctx), app);
     let tls = match tls::inbound_server_config(Arc::clone(&ctx.identity), Arc::clone(&ctx.trust)) {
         Ok(c) => TlsAcceptor::from(c),
@@ -252,8 +277,14 @@ async fn handle(
         let tls_stream = match accepted {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
-                let reason = e.get_ref().map(|i| i.to_string()).unwrap_or_else(|| e.to_string());
-                ctx.emit("denied", format!("mTLS handshake from {remote} refused: {reason}"));
+                let reason = e
+                    .get_ref()
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| e.to_string());
+                ctx.emit(
+                    "denied",
+                    format!("mTLS handshake from {remote} refused: {reason}"),
+                );
                 return;
             }
             Err(_) => return,

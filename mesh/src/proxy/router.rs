@@ -69,8 +69,15 @@ pub fn authority_of<B>(req: &http::Request<B>) -> String {
 }
 
 fn host_pattern_matches(pattern: &str, host: &str) -> bool {
-    let p = pattern.rsplit('/').next().unwrap_or(pattern).to_ascii_lowercase();
-    p == "*" || p == host || p.strip_prefix('*').is_some_and(|suffix| host.ends_with(suffix))
+    let p = pattern
+        .rsplit('/')
+        .next()
+        .unwrap_or(pattern)
+        .to_ascii_lowercase();
+    p == "*"
+        || p == host
+        || p.strip_prefix('*')
+            .is_some_and(|suffix| host.ends_with(suffix))
 }
 
 /// The routes that apply to a request, and what they are called.
@@ -80,7 +87,11 @@ pub fn routes_for<'a>(
     host: &str,
 ) -> Result<(&'a [CompiledRoute], Option<String>), ProxyError> {
     if ctx.info.kind == ProxyKind::IngressGateway {
-        if let Some(b) = cfg.ingress.iter().find(|b| b.hosts.iter().any(|p| host_pattern_matches(p, host))) {
+        if let Some(b) = cfg
+            .ingress
+            .iter()
+            .find(|b| b.hosts.iter().any(|p| host_pattern_matches(p, host)))
+        {
             return Ok((&b.routes, Some(b.virtual_service.clone())));
         }
         if let Some((hosts, service)) = &ctx.default_ingress {
@@ -99,7 +110,10 @@ pub fn routes_for<'a>(
         Some(svc) => Ok((&svc.routes, svc.virtual_service.clone())),
         None => Err(ProxyError::NoRoute {
             host: host.to_string(),
-            hint: format!("this proxy knows the services {}", cfg.known_services().join(", ")),
+            hint: format!(
+                "this proxy knows the services {}",
+                cfg.known_services().join(", ")
+            ),
         }),
     }
 }
@@ -142,7 +156,10 @@ fn rewrite(req: &mut Req, route: &CompiledRoute, block: Option<usize>) {
 
 impl<S> Service<Req> for Router<S>
 where
-    S: Service<Req, Response = Resp, Error = ProxyError, Future = SvcFuture> + Clone + Send + 'static,
+    S: Service<Req, Response = Resp, Error = ProxyError, Future = SvcFuture>
+        + Clone
+        + Send
+        + 'static,
 {
     type Response = Resp;
     type Error = ProxyError;
@@ -164,10 +181,10 @@ where
             Ok(r) => r,
             Err(e) => return Box::pin(async move { Err(e) }),
         };
-        let Some((route, block)) = routes
-            .iter()
-            .find_map(|r| r.matched(&req, &authority, port, &self.ctx.source).map(|b| (r, b)))
-        else {
+        let Some((route, block)) = routes.iter().find_map(|r| {
+            r.matched(&req, &authority, port, &self.ctx.source)
+                .map(|b| (r, b))
+        }) else {
             let e = ProxyError::NoRoute {
                 host,
                 hint: "no route of its VirtualService matched the request".into(),
@@ -178,7 +195,9 @@ where
             let location = format!(
                 "http://{}{}",
                 r.authority.clone().unwrap_or(authority),
-                r.uri.clone().unwrap_or_else(|| req.uri().path().to_string())
+                r.uri
+                    .clone()
+                    .unwrap_or_else(|| req.uri().path().to_string())
             );
             let mut resp = crate::http::text_response(r.redirect_code.unwrap_or(301), "");
             if let Ok(v) = http::HeaderValue::from_str(&location) {
@@ -201,13 +220,21 @@ where
             return Box::pin(async move { Err(e) });
         };
         rewrite(&mut req, route, block);
-        apply_header_ops(req.headers_mut(), route.headers.as_ref().and_then(|h| h.request.as_ref()));
-        apply_header_ops(req.headers_mut(), dest_headers.as_ref().and_then(|h| h.request.as_ref()));
+        apply_header_ops(
+            req.headers_mut(),
+            route.headers.as_ref().and_then(|h| h.request.as_ref()),
+        );
+        apply_header_ops(
+            req.headers_mut(),
+            dest_headers.as_ref().and_then(|h| h.request.as_ref()),
+        );
         if let Some(log) = req.extensions().get::<RequestLog>() {
             let svc = cfg.services.get(&cluster.host);
             log.update(|l| {
                 l.service = Some(ServiceRef {
-                    name: svc.map(|s| s.entry.name.clone()).unwrap_or_else(|| cluster.host.clone()),
+                    name: svc
+                        .map(|s| s.entry.name.clone())
+                        .unwrap_or_else(|| cluster.host.clone()),
                     namespace: svc.map(|s| s.entry.namespace.clone()).unwrap_or_default(),
                     fqdn: cluster.host.clone(),
                 });
@@ -216,8 +243,10 @@ where
             });
         }
         req.extensions_mut().insert(route.policy.clone());
-        req.extensions_mut().insert(ClusterStats(Arc::clone(&cluster.state.counters)));
-        req.extensions_mut().insert(RouteTarget(Arc::clone(&cluster)));
+        req.extensions_mut()
+            .insert(ClusterStats(Arc::clone(&cluster.state.counters)));
+        req.extensions_mut()
+            .insert(RouteTarget(Arc::clone(&cluster)));
 
         if let Some((mirror_cluster, pct)) = &route.mirror {
             if let Some(mc) = cfg.clusters.get(mirror_cluster).cloned() {

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use regex::Regex;
 
-use crate::config::model::{Headers, HttpMatchRequest, HttpRedirect, HttpRewrite, HttpRoute, StringMatch};
+use crate::config::model::{
+    Headers, HttpMatchRequest, HttpRedirect, HttpRewrite, HttpRoute, StringMatch,
+};
 use crate::svc::{FaultPolicy, RetryOn, RetryPolicy, RoutePolicy};
 
 /// A compiled string condition.
@@ -30,7 +32,11 @@ impl Matcher {
             StringMatch::Prefix(s) if ignore_case => Matcher::Prefix(s.to_lowercase()),
             StringMatch::Prefix(s) => Matcher::Prefix(s.clone()),
             StringMatch::Regex(r) => {
-                let pattern = if ignore_case { format!("(?i)^(?:{r})$") } else { format!("^(?:{r})$") };
+                let pattern = if ignore_case {
+                    format!("(?i)^(?:{r})$")
+                } else {
+                    format!("^(?:{r})$")
+                };
                 Matcher::Regex(
                     regex::RegexBuilder::new(&pattern)
                         .size_limit(1 << 20)
@@ -92,7 +98,9 @@ fn query_param(req: &http::Request<bytes::Bytes>, name: &str) -> Option<String> 
 
 impl CompiledMatch {
     fn compile(m: &HttpMatchRequest) -> Result<Self, String> {
-        let one = |s: &Option<StringMatch>, ic: bool| s.as_ref().map(|s| Matcher::compile(s, ic)).transpose();
+        let one = |s: &Option<StringMatch>, ic: bool| {
+            s.as_ref().map(|s| Matcher::compile(s, ic)).transpose()
+        };
         let many = |map: &BTreeMap<String, StringMatch>| {
             map.iter()
                 .map(|(k, v)| Ok((k.to_ascii_lowercase(), Matcher::compile(v, false)?)))
@@ -119,10 +127,20 @@ impl CompiledMatch {
     }
 
     /// Whether a request from `source` matches every condition.
-    pub fn matches(&self, req: &http::Request<bytes::Bytes>, authority: &str, port: u16, source: &Source) -> bool {
+    pub fn matches(
+        &self,
+        req: &http::Request<bytes::Bytes>,
+        authority: &str,
+        port: u16,
+        source: &Source,
+    ) -> bool {
         if let Some(u) = &self.uri {
             let path = req.uri().path();
-            let ok = if self.ignore_uri_case { u.matches(&path.to_lowercase()) } else { u.matches(path) };
+            let ok = if self.ignore_uri_case {
+                u.matches(&path.to_lowercase())
+            } else {
+                u.matches(path)
+            };
             if !ok {
                 return false;
             }
@@ -159,7 +177,11 @@ impl CompiledMatch {
                 _ => return false,
             }
         }
-        if !self.source_labels.iter().all(|(k, v)| source.labels.get(k) == Some(v)) {
+        if !self
+            .source_labels
+            .iter()
+            .all(|(k, v)| source.labels.get(k) == Some(v))
+        {
             return false;
         }
         if let Some(ns) = &self.source_namespace {
@@ -294,7 +316,11 @@ impl CompiledRoute {
             }),
         });
         let mirror = route.mirror.as_ref().map(|m| {
-            let pct = route.mirror_percentage.as_ref().map(|p| p.value).unwrap_or(100.0);
+            let pct = route
+                .mirror_percentage
+                .as_ref()
+                .map(|p| p.value)
+                .unwrap_or(100.0);
             (resolve(m), pct)
         });
         Ok(Self {
@@ -314,7 +340,13 @@ impl CompiledRoute {
     }
 
     /// Which match block matched (None: no match; Some(None): no conditions).
-    pub fn matched(&self, req: &http::Request<bytes::Bytes>, authority: &str, port: u16, source: &Source) -> Option<Option<usize>> {
+    pub fn matched(
+        &self,
+        req: &http::Request<bytes::Bytes>,
+        authority: &str,
+        port: u16,
+        source: &Source,
+    ) -> Option<Option<usize>> {
         if self.matches.is_empty() {
             return Some(None);
         }
@@ -326,12 +358,16 @@ impl CompiledRoute {
 
     /// The prefix of the matched block, for prefix rewrites.
     pub fn matched_prefix(&self, block: Option<usize>) -> Option<&str> {
-        block.and_then(|i| self.prefixes.get(i)).and_then(|p| p.as_deref())
+        block
+            .and_then(|i| self.prefixes.get(i))
+            .and_then(|p| p.as_deref())
     }
 
     /// Picks a destination by weight.
     pub fn pick_destination(&self) -> Option<&(String, u32, Option<Headers>)> {
-        let Action::Route(dests) = &self.action else { return None };
+        let Action::Route(dests) = &self.action else {
+            return None;
+        };
         let total: u32 = dests.iter().map(|d| d.1).sum();
         if total == 0 {
             return dests.first();
@@ -348,15 +384,24 @@ impl CompiledRoute {
 }
 
 /// Applies `set`, `add` and `remove` to a header map.
-pub fn apply_header_ops(headers: &mut http::HeaderMap, ops: Option<&crate::config::model::HeaderOperations>) {
+pub fn apply_header_ops(
+    headers: &mut http::HeaderMap,
+    ops: Option<&crate::config::model::HeaderOperations>,
+) {
     let Some(ops) = ops else { return };
     for (k, v) in &ops.set {
-        if let (Ok(k), Ok(v)) = (http::HeaderName::from_bytes(k.as_bytes()), http::HeaderValue::from_str(v)) {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_str(v),
+        ) {
             headers.insert(k, v);
         }
     }
     for (k, v) in &ops.add {
-        if let (Ok(k), Ok(v)) = (http::HeaderName::from_bytes(k.as_bytes()), http::HeaderValue::from_str(v)) {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_str(v),
+        ) {
             headers.append(k, v);
         }
     }
@@ -381,16 +426,22 @@ mod tests {
     fn route(yaml: &str) -> CompiledRoute {
         let doc = crate::yaml::parse_one(yaml).expect("yaml");
         let r: HttpRoute = serde_json::from_value(doc.value).expect("route");
-        CompiledRoute::compile(&r, "r".into(), &|d: &Destination| format!("{}|{}", d.host, d.subset.clone().unwrap_or_default()))
-            .expect("compiles")
+        CompiledRoute::compile(&r, "r".into(), &|d: &Destination| {
+            format!("{}|{}", d.host, d.subset.clone().unwrap_or_default())
+        })
+        .expect("compiles")
     }
 
     #[test]
     fn header_match_selects_the_route() {
         let r = route("match:\n- headers:\n    end-user: {exact: tester}\nroute:\n- destination: {host: billing, subset: v2}\n");
         let src = Source::default();
-        assert!(r.matched(&req("/", &[("end-user", "tester")]), "billing", 8080, &src).is_some());
-        assert!(r.matched(&req("/", &[("end-user", "other")]), "billing", 8080, &src).is_none());
+        assert!(r
+            .matched(&req("/", &[("end-user", "tester")]), "billing", 8080, &src)
+            .is_some());
+        assert!(r
+            .matched(&req("/", &[("end-user", "other")]), "billing", 8080, &src)
+            .is_none());
         assert!(r.matched(&req("/", &[]), "billing", 8080, &src).is_none());
     }
 
@@ -399,8 +450,15 @@ mod tests {
         let r = route("match:\n- uri: {prefix: /api}\n- uri: {regex: '/v[0-9]+/items'}\nroute:\n- destination: {host: a}\n");
         let src = Source::default();
         assert_eq!(r.matched(&req("/api/x", &[]), "a", 80, &src), Some(Some(0)));
-        assert_eq!(r.matched(&req("/v2/items", &[]), "a", 80, &src), Some(Some(1)));
-        assert_eq!(r.matched(&req("/v2/items/extra", &[]), "a", 80, &src), None, "regex is a full match");
+        assert_eq!(
+            r.matched(&req("/v2/items", &[]), "a", 80, &src),
+            Some(Some(1))
+        );
+        assert_eq!(
+            r.matched(&req("/v2/items/extra", &[]), "a", 80, &src),
+            None,
+            "regex is a full match"
+        );
         assert_eq!(r.matched_prefix(Some(0)), Some("/api"));
     }
 
@@ -409,8 +467,24 @@ mod tests {
         let r = CompiledRoute::compile(
             &HttpRoute {
                 route: vec![
-                    HttpRouteDestination { destination: Destination { host: "b".into(), subset: Some("v1".into()), port: None }, weight: Some(90), headers: None },
-                    HttpRouteDestination { destination: Destination { host: "b".into(), subset: Some("v2".into()), port: None }, weight: Some(10), headers: None },
+                    HttpRouteDestination {
+                        destination: Destination {
+                            host: "b".into(),
+                            subset: Some("v1".into()),
+                            port: None,
+                        },
+                        weight: Some(90),
+                        headers: None,
+                    },
+                    HttpRouteDestination {
+                        destination: Destination {
+                            host: "b".into(),
+                            subset: Some("v2".into()),
+                            port: None,
+                        },
+                        weight: Some(10),
+                        headers: None,
+                    },
                 ],
                 ..Default::default()
             },
@@ -418,15 +492,21 @@ mod tests {
             &|d| d.subset.clone().unwrap_or_default(),
         )
         .expect("compiles");
-        let v2 = (0..10_000).filter(|_| r.pick_destination().map(|d| d.0.as_str()) == Some("v2")).count();
+        let v2 = (0..10_000)
+            .filter(|_| r.pick_destination().map(|d| d.0.as_str()) == Some("v2"))
+            .count();
         assert!((800..1200).contains(&v2), "v2 got {v2} of 10000");
     }
 
     #[test]
     fn bad_regex_is_an_error() {
-        let doc = crate::yaml::parse_one("match:\n- uri: {regex: '(unclosed'}\nroute:\n- destination: {host: a}\n").expect("yaml");
+        let doc = crate::yaml::parse_one(
+            "match:\n- uri: {regex: '(unclosed'}\nroute:\n- destination: {host: a}\n",
+        )
+        .expect("yaml");
         let r: HttpRoute = serde_json::from_value(doc.value).expect("route");
-        let err = CompiledRoute::compile(&r, "r".into(), &|d| d.host.clone()).expect_err("bad regex");
+        let err =
+            CompiledRoute::compile(&r, "r".into(), &|d| d.host.clone()).expect_err("bad regex");
         assert!(err.contains("regex"), "{err}");
     }
 }

@@ -40,14 +40,20 @@ pub struct ProxyHandle {
 
 impl ProxyHandle {
     /// A handle over tasks started elsewhere (gateways).
-    pub fn new(ctx: Arc<ProxyContext>, cancel: CancellationToken, tasks: Vec<JoinHandle<()>>) -> Self {
+    pub fn new(
+        ctx: Arc<ProxyContext>,
+        cancel: CancellationToken,
+        tasks: Vec<JoinHandle<()>>,
+    ) -> Self {
         Self { ctx, cancel, tasks }
     }
 
     /// Waits until the proxy has a certificate and a config.
     pub async fn wait_ready(&self, timeout: Duration) -> bool {
         let mut rx = self.ctx.ready.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|r| *r)).await.is_ok_and(|r| r.is_ok())
+        tokio::time::timeout(timeout, rx.wait_for(|r| *r))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// Stops every task and waits for the listeners to close.
@@ -68,7 +74,8 @@ pub fn start_agent(
 ) -> Vec<JoinHandle<()>> {
     let channel = client::channel(spec.control_plane);
     let configured = Arc::new(AtomicBool::new(false));
-    let signer: Arc<dyn CertificateSigner> = Arc::new(GrpcSigner::new(channel.clone(), spec.token.clone()));
+    let signer: Arc<dyn CertificateSigner> =
+        Arc::new(GrpcSigner::new(channel.clone(), spec.token.clone()));
     let mut tasks = Vec::new();
 
     let cert_ctx = Arc::clone(ctx);
@@ -159,9 +166,22 @@ pub fn start_sidecar(
     let cancel = CancellationToken::new();
     let mut tasks = start_agent(&ctx, events, spec, &cancel);
     if let Some(l) = listeners.inbound {
-        tasks.push(tokio::spawn(inbound::serve(l, Arc::clone(&ctx), app, cancel.clone())));
+        tasks.push(tokio::spawn(inbound::serve(
+            l,
+            Arc::clone(&ctx),
+            app,
+            cancel.clone(),
+        )));
     }
-    tasks.push(tokio::spawn(outbound::serve(listeners.outbound, Arc::clone(&ctx), cancel.clone())));
-    tasks.push(tokio::spawn(admin::serve(listeners.admin, Arc::clone(&ctx), cancel.clone())));
+    tasks.push(tokio::spawn(outbound::serve(
+        listeners.outbound,
+        Arc::clone(&ctx),
+        cancel.clone(),
+    )));
+    tasks.push(tokio::spawn(admin::serve(
+        listeners.admin,
+        Arc::clone(&ctx),
+        cancel.clone(),
+    )));
     ProxyHandle { ctx, cancel, tasks }
 }

@@ -81,10 +81,9 @@ impl UpstreamPool {
             sni: dial.sni.to_string(),
         };
         let slot = {
-            let mut slots = self
-                .slots
-                .lock()
-                .map_err(|_| ProxyError::Reset { reason: "pool lock poisoned".into() })?;
+            let mut slots = self.slots.lock().map_err(|_| ProxyError::Reset {
+                reason: "pool lock poisoned".into(),
+            })?;
             Arc::clone(slots.entry(key).or_default())
         };
         let mut sender = {
@@ -102,15 +101,22 @@ impl UpstreamPool {
                     c.used += 1;
                     c.sender.clone()
                 }
-                None => return Err(ProxyError::Reset { reason: "connection vanished".into() }),
+                None => {
+                    return Err(ProxyError::Reset {
+                        reason: "connection vanished".into(),
+                    })
+                }
             }
         };
         sender.ready().await.map_err(|e| ProxyError::Reset {
             reason: format!("connection closed: {e}"),
         })?;
-        sender.send_request(req).await.map_err(|e| ProxyError::Reset {
-            reason: reset_reason(&e),
-        })
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| ProxyError::Reset {
+                reason: reset_reason(&e),
+            })
     }
 
     async fn connect(&self, dial: &Dial<'_>) -> Result<SendRequest<Full<Bytes>>, ProxyError> {
@@ -126,7 +132,8 @@ impl UpstreamPool {
             .map_err(|_| fail(format!("connect timeout after {:?}", dial.connect_timeout)))?
             .map_err(|e| fail(e.to_string()))?;
         let _ = tcp.set_nodelay(true);
-        let name = ServerName::try_from(dial.sni.to_string()).map_err(|e| fail(format!("bad SNI {}: {e}", dial.sni)))?;
+        let name = ServerName::try_from(dial.sni.to_string())
+            .map_err(|e| fail(format!("bad SNI {}: {e}", dial.sni)))?;
         let tls = tokio::time::timeout(
             dial.connect_timeout,
             TlsConnector::from(Arc::clone(&dial.tls)).connect(name, tcp),

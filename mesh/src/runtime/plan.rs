@@ -82,11 +82,17 @@ pub struct Bound {
 
 /// Binds an address now.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| std::io::Error::new(e.kind(), format!("{addr}: {e}")))
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{addr}: {e}")))
 }
 
 fn cluster_octet(topology: &Topology, cluster: &str) -> u8 {
-    topology.clusters.iter().position(|c| c.name == cluster).map_or(9, |i| (i + 1).min(250) as u8)
+    topology
+        .clusters
+        .iter()
+        .position(|c| c.name == cluster)
+        .map_or(9, |i| (i + 1).min(250) as u8)
 }
 
 /// The pod IP of an instance under the loopback plan.
@@ -101,7 +107,9 @@ pub fn pod_ip(topology: &Topology, inst: &Instance) -> IpAddr {
     let ordinal = topology
         .instances()
         .iter()
-        .filter(|i| i.cluster == inst.cluster && i.service == inst.service && i.namespace == inst.namespace)
+        .filter(|i| {
+            i.cluster == inst.cluster && i.service == inst.service && i.namespace == inst.namespace
+        })
         .position(|i| i == inst)
         .map_or(250, |i| (i + 1).min(250) as u8);
     IpAddr::V4(Ipv4Addr::new(127, c, svc, ordinal))
@@ -109,7 +117,12 @@ pub fn pod_ip(topology: &Topology, inst: &Instance) -> IpAddr {
 
 /// A gateway's IP under the loopback plan (`.0.10` ingress, `.0.20` east-west).
 pub fn gateway_ip(topology: &Topology, cluster: &str, last: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, cluster_octet(topology, cluster), 0, last))
+    IpAddr::V4(Ipv4Addr::new(
+        127,
+        cluster_octet(topology, cluster),
+        0,
+        last,
+    ))
 }
 
 /// Binds every listener of `topology` under `plan`.
@@ -131,7 +144,9 @@ pub async fn bind_all(
     }
     let mut workloads = BTreeMap::new();
     for inst in topology.instances() {
-        let Some(svc) = topology.service_of(&inst) else { continue };
+        let Some(svc) = topology.service_of(&inst) else {
+            continue;
+        };
         let ip = match plan {
             AddressPlan::Loopback => pod_ip(topology, &inst),
             AddressPlan::Ephemeral => local,
@@ -167,7 +182,9 @@ pub async fn bind_all(
         if c.ingress.is_some() {
             let main = match (ingress, plan) {
                 (Some(a), _) if ingress_l.is_empty() => bind(a).await?,
-                (None, AddressPlan::Loopback) if ingress_l.is_empty() => bind(DEFAULT_INGRESS).await?,
+                (None, AddressPlan::Loopback) if ingress_l.is_empty() => {
+                    bind(DEFAULT_INGRESS).await?
+                }
                 _ => bind(SocketAddr::new(local, 0)).await?,
             };
             let admin = bind(at(gateway_ip(topology, &c.name, 10), ADMIN_PORT)).await?;

@@ -71,7 +71,12 @@ pub struct Candidate<'a> {
 }
 
 /// Picks one of `hosts` (never empty when called by the cluster).
-pub fn pick(algorithm: &Algorithm, hosts: &[Candidate<'_>], rr: &AtomicUsize, hash: Option<u64>) -> Option<usize> {
+pub fn pick(
+    algorithm: &Algorithm,
+    hosts: &[Candidate<'_>],
+    rr: &AtomicUsize,
+    hash: Option<u64>,
+) -> Option<usize> {
     if hosts.is_empty() {
         return None;
     }
@@ -121,9 +126,17 @@ mod tests {
     #[test]
     fn round_robin_visits_every_host_in_turn() {
         let h = hosts(3);
-        let c: Vec<Candidate> = h.iter().map(|a| Candidate { addr: a, in_flight: 0 }).collect();
+        let c: Vec<Candidate> = h
+            .iter()
+            .map(|a| Candidate {
+                addr: a,
+                in_flight: 0,
+            })
+            .collect();
         let rr = AtomicUsize::new(0);
-        let picks: Vec<usize> = (0..6).filter_map(|_| pick(&Algorithm::RoundRobin, &c, &rr, None)).collect();
+        let picks: Vec<usize> = (0..6)
+            .filter_map(|_| pick(&Algorithm::RoundRobin, &c, &rr, None))
+            .collect();
         assert_eq!(picks, [0, 1, 2, 0, 1, 2]);
     }
 
@@ -131,8 +144,14 @@ mod tests {
     fn least_request_avoids_the_busy_host() {
         let h = hosts(2);
         let c = vec![
-            Candidate { addr: &h[0], in_flight: 50 },
-            Candidate { addr: &h[1], in_flight: 0 },
+            Candidate {
+                addr: &h[0],
+                in_flight: 50,
+            },
+            Candidate {
+                addr: &h[1],
+                in_flight: 0,
+            },
         ];
         let rr = AtomicUsize::new(0);
         let busy = (0..200)
@@ -145,7 +164,13 @@ mod tests {
     #[test]
     fn consistent_hash_is_stable_and_moves_few_keys() {
         let h = hosts(4);
-        let c: Vec<Candidate> = h.iter().map(|a| Candidate { addr: a, in_flight: 0 }).collect();
+        let c: Vec<Candidate> = h
+            .iter()
+            .map(|a| Candidate {
+                addr: a,
+                in_flight: 0,
+            })
+            .collect();
         let rr = AtomicUsize::new(0);
         let alg = Algorithm::ConsistentHash(HashKey::Header("x-user".into()));
         let keys: Vec<u64> = (0..200).map(|i| hash_of(&format!("user-{i}"))).collect();

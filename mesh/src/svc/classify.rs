@@ -199,7 +199,8 @@ impl ProxyError {
         let mut resp = text_response(self.status(), format!("meshcon proxy: {self}\n"));
         resp.headers_mut().insert(
             "x-meshcon-flags",
-            http::HeaderValue::from_str(&flags.to_string()).unwrap_or(http::HeaderValue::from_static("-")),
+            http::HeaderValue::from_str(&flags.to_string())
+                .unwrap_or(http::HeaderValue::from_static("-")),
         );
         resp.extensions_mut().insert(flags);
         resp
@@ -249,7 +250,10 @@ impl Outcome {
     pub fn is_gateway_error(self) -> bool {
         matches!(
             self,
-            Outcome::Status5xx(502..=504) | Outcome::ConnectFailure | Outcome::Reset | Outcome::Timeout
+            Outcome::Status5xx(502..=504)
+                | Outcome::ConnectFailure
+                | Outcome::Reset
+                | Outcome::Timeout
         )
     }
 }
@@ -302,8 +306,12 @@ impl RetryOn {
                 "refused-stream" => r.refused_stream = true,
                 "retriable-4xx" => r.retriable_4xx = true,
                 // gRPC conditions and the status-code switch have no effect on plain HTTP.
-                "retriable-status-codes" | "unavailable" | "cancelled" | "deadline-exceeded"
-                | "internal" | "resource-exhausted" => {}
+                "retriable-status-codes"
+                | "unavailable"
+                | "cancelled"
+                | "deadline-exceeded"
+                | "internal"
+                | "resource-exhausted" => {}
                 code => match code.parse::<u16>() {
                     Ok(c) if (100..600).contains(&c) => r.statuses.push(c),
                     _ => {
@@ -339,7 +347,9 @@ impl RetryOn {
                     || self.statuses.contains(&code)
             }
             Outcome::ConnectFailure => self.any_5xx || self.gateway_error || self.connect_failure,
-            Outcome::Reset => self.any_5xx || self.gateway_error || self.reset || self.refused_stream,
+            Outcome::Reset => {
+                self.any_5xx || self.gateway_error || self.reset || self.refused_stream
+            }
             Outcome::Timeout => self.any_5xx || self.gateway_error,
             Outcome::Local => false,
         }

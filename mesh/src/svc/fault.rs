@@ -32,7 +32,10 @@ fn hit(percent: f64) -> bool {
 
 impl<S> Service<Req> for Fault<S>
 where
-    S: Service<Req, Response = Resp, Error = ProxyError, Future = SvcFuture> + Clone + Send + 'static,
+    S: Service<Req, Response = Resp, Error = ProxyError, Future = SvcFuture>
+        + Clone
+        + Send
+        + 'static,
 {
     type Response = Resp;
     type Error = ProxyError;
@@ -43,7 +46,11 @@ where
     }
 
     fn call(&mut self, req: Req) -> SvcFuture {
-        let Some(fault) = req.extensions().get::<RoutePolicy>().and_then(|p| p.fault.clone()) else {
+        let Some(fault) = req
+            .extensions()
+            .get::<RoutePolicy>()
+            .and_then(|p| p.fault.clone())
+        else {
             return self.inner.call(req);
         };
         let delay = fault.delay.filter(|(_, pct)| hit(*pct)).map(|(d, _)| d);

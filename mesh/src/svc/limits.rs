@@ -103,8 +103,14 @@ mod tests {
     #[tokio::test]
     async fn overflow_beyond_in_flight_and_pending() {
         let limits = PoolLimits::from_config(&ConnectionPoolSettings {
-            tcp: Some(TcpSettings { max_connections: Some(1), ..Default::default() }),
-            http: Some(HttpSettings { http1_max_pending_requests: Some(1), ..Default::default() }),
+            tcp: Some(TcpSettings {
+                max_connections: Some(1),
+                ..Default::default()
+            }),
+            http: Some(HttpSettings {
+                http1_max_pending_requests: Some(1),
+                ..Default::default()
+            }),
         });
         let l = Arc::new(Limiter::new(limits));
         let first = l.admit().await.expect("first runs");
@@ -114,7 +120,10 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         assert!(l.admit().await.is_none(), "third overflows");
         drop(first);
-        assert!(waiter.await.expect("joins"), "the pending one runs once a slot frees");
+        assert!(
+            waiter.await.expect("joins"),
+            "the pending one runs once a slot frees"
+        );
     }
 
     #[tokio::test]

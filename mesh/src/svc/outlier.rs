@@ -43,7 +43,10 @@ impl OutlierPolicy {
     pub fn from_config(od: &OutlierDetection) -> Self {
         Self {
             consecutive_5xx: od.consecutive_5xx_errors.unwrap_or(5),
-            consecutive_gateway: od.consecutive_gateway_errors.or(od.consecutive_errors).unwrap_or(0),
+            consecutive_gateway: od
+                .consecutive_gateway_errors
+                .or(od.consecutive_errors)
+                .unwrap_or(0),
             interval: od.interval.unwrap_or(Duration::from_secs(10)),
             base_ejection: od.base_ejection_time.unwrap_or(Duration::from_secs(30)),
             max_ejection_percent: od.max_ejection_percent.unwrap_or(10).min(100),
@@ -114,7 +117,13 @@ impl OutlierDetector {
     }
 
     /// Records an attempt's outcome on `host`; `hosts` is the pool size.
-    pub fn record(&mut self, host: &str, outcome: Outcome, now: Instant, hosts: usize) -> Vec<Decision> {
+    pub fn record(
+        &mut self,
+        host: &str,
+        outcome: Outcome,
+        now: Instant,
+        hosts: usize,
+    ) -> Vec<Decision> {
         let mut out = self.sweep(now);
         if matches!(outcome, Outcome::Local) {
             return out;
@@ -137,16 +146,19 @@ impl OutlierDetector {
             st.consecutive_gateway = 0;
         }
         let tripped = (policy.consecutive_5xx > 0 && st.consecutive_5xx >= policy.consecutive_5xx)
-            || (policy.consecutive_gateway > 0 && st.consecutive_gateway >= policy.consecutive_gateway);
+            || (policy.consecutive_gateway > 0
+                && st.consecutive_gateway >= policy.consecutive_gateway);
         if !tripped {
             return out;
         }
         st.consecutive_5xx = 0;
         st.consecutive_gateway = 0;
         let hosts = hosts.max(1);
-        let within_max = ejected_now == 0 || (ejected_now + 1) * 100 <= hosts * policy.max_ejection_percent as usize;
+        let within_max = ejected_now == 0
+            || (ejected_now + 1) * 100 <= hosts * policy.max_ejection_percent as usize;
         let healthy_after = (hosts - ejected_now).saturating_sub(1);
-        let health_ok = healthy_after * 100 >= hosts * policy.min_health_percent as usize || policy.min_health_percent == 0;
+        let health_ok = healthy_after * 100 >= hosts * policy.min_health_percent as usize
+            || policy.min_health_percent == 0;
         if !within_max || !health_ok {
             return out;
         }
@@ -224,12 +236,19 @@ mod tests {
         let mut d = OutlierDetector::new(policy());
         let t0 = Instant::now();
         for i in 0..4 {
-            assert!(d.record("a", Outcome::Status5xx(503), t0, 3).is_empty(), "attempt {i}");
+            assert!(
+                d.record("a", Outcome::Status5xx(503), t0, 3).is_empty(),
+                "attempt {i}"
+            );
         }
         let dec = d.record("a", Outcome::Status5xx(503), t0, 3);
         assert_eq!(
             dec,
-            vec![Decision::Ejected { host: "a".into(), duration: Duration::from_secs(30), times: 1 }]
+            vec![Decision::Ejected {
+                host: "a".into(),
+                duration: Duration::from_secs(30),
+                times: 1
+            }]
         );
         assert!(d.is_ejected("a", t0 + Duration::from_secs(29)));
         assert!(!d.is_ejected("a", t0 + Duration::from_secs(30)));
@@ -261,7 +280,11 @@ mod tests {
             }
             assert_eq!(
                 last,
-                vec![Decision::Ejected { host: "a".into(), duration: Duration::from_secs(30) * round, times: round }]
+                vec![Decision::Ejected {
+                    host: "a".into(),
+                    duration: Duration::from_secs(30) * round,
+                    times: round
+                }]
             );
             now += Duration::from_secs(30) * round;
         }
@@ -319,6 +342,9 @@ mod tests {
         for _ in 0..5 {
             last = d.record("a", Outcome::Status5xx(503), now, 2);
         }
-        assert!(matches!(last.last(), Some(Decision::Ejected { times: 1, .. })), "{last:?}");
+        assert!(
+            matches!(last.last(), Some(Decision::Ejected { times: 1, .. })),
+            "{last:?}"
+        );
     }
 }

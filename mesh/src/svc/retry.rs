@@ -12,8 +12,8 @@ use tower::{Layer, Service};
 
 use super::timeout::Deadline;
 use super::{
-    add_flags, clone_request, Attempt, ClusterStats, Flags, Outcome, ProxyError, Req, Resp, RoutePolicy,
-    SvcFuture, TriedHosts,
+    add_flags, clone_request, Attempt, ClusterStats, Flags, Outcome, ProxyError, Req, Resp,
+    RoutePolicy, SvcFuture, TriedHosts,
 };
 
 /// How many attempts a request took, on the response.
@@ -46,7 +46,9 @@ pub fn backoff(n: u32, base: Duration, cap: Duration) -> Duration {
 }
 
 fn budget_allows(stats: Option<&ClusterStats>) -> bool {
-    let Some(ClusterStats(c)) = stats else { return true };
+    let Some(ClusterStats(c)) = stats else {
+        return true;
+    };
     let active = c.retries_active.load(Ordering::Relaxed);
     let in_flight = c.in_flight.load(Ordering::Relaxed);
     let max = c.max_retries.load(Ordering::Relaxed);
@@ -78,7 +80,10 @@ impl Drop for ActiveRetry {
 
 impl<S> Service<Req> for Retry<S>
 where
-    S: Service<Req, Response = Resp, Error = ProxyError, Future = SvcFuture> + Clone + Send + 'static,
+    S: Service<Req, Response = Resp, Error = ProxyError, Future = SvcFuture>
+        + Clone
+        + Send
+        + 'static,
 {
     type Response = Resp;
     type Error = ProxyError;

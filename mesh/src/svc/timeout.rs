@@ -28,7 +28,10 @@ pub struct TimeoutLayer(pub Which);
 impl<S> Layer<S> for TimeoutLayer {
     type Service = Timeout<S>;
     fn layer(&self, inner: S) -> Timeout<S> {
-        Timeout { inner, which: self.0 }
+        Timeout {
+            inner,
+            which: self.0,
+        }
     }
 }
 
@@ -66,7 +69,8 @@ where
             return self.inner.call(req);
         };
         if self.which == Which::Route {
-            req.extensions_mut().insert(Deadline(tokio::time::Instant::now() + t));
+            req.extensions_mut()
+                .insert(Deadline(tokio::time::Instant::now() + t));
         }
         let stats = req.extensions().get::<ClusterStats>().cloned();
         let fut = self.inner.call(req);

@@ -17,8 +17,8 @@ use tower::{Layer, Service};
 use super::exact::EdgeKey;
 use super::metrics::{Observation, Peer, RequestLabels};
 use super::trace::{self, SpanBuilder, TraceContext};
-use crate::proxy::context::{parse_peer_header, ProxyContext, PEER_HEADER};
 use crate::proto::TapEntry;
+use crate::proxy::context::{parse_peer_header, ProxyContext, PEER_HEADER};
 use crate::svc::{flags_of, Flags, ProxyError, Req, Resp, SvcFuture};
 
 /// Which side of the proxy a request crosses.
@@ -133,12 +133,22 @@ pub struct Telemetry<S> {
 fn new_request_id() -> String {
     let b = trace::random_id::<16>();
     let h = trace::hex(&b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 impl<S> Service<Req> for Telemetry<S>
 where
-    S: Service<Req, Response = Resp, Error = ProxyError, Future = SvcFuture> + Clone + Send + 'static,
+    S: Service<Req, Response = Resp, Error = ProxyError, Future = SvcFuture>
+        + Clone
+        + Send
+        + 'static,
 {
     type Response = Resp;
     type Error = ProxyError;
@@ -193,10 +203,19 @@ where
             .uri()
             .authority()
             .map(|a| a.to_string())
-            .or_else(|| req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string))
+            .or_else(|| {
+                req.headers()
+                    .get(http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_string)
+            })
             .unwrap_or_default();
         let request_bytes = req.body().len() as u64;
-        let conn = req.extensions().get::<ConnInfo>().cloned().unwrap_or_default();
+        let conn = req
+            .extensions()
+            .get::<ConnInfo>()
+            .cloned()
+            .unwrap_or_default();
         let caller = req
             .headers()
             .get(PEER_HEADER)
@@ -266,7 +285,11 @@ where
                 response_code: status,
                 response_flags: flags.to_string(),
                 connection_security_policy: if direction == Direction::Inbound {
-                    if mtls { "mutual_tls" } else { "none" }
+                    if mtls {
+                        "mutual_tls"
+                    } else {
+                        "none"
+                    }
                 } else {
                     "unknown"
                 },
@@ -325,11 +348,17 @@ where
                     .attr("http.url", path)
                     .attr("http.status_code", status.to_string())
                     .attr("response_flags", flags.to_string())
-                    .attr("upstream_cluster", fields.cluster.clone().unwrap_or_default())
-                    .attr("peer.spiffe_id", match direction {
-                        Direction::Outbound => destination.principal.clone(),
-                        Direction::Inbound => source.principal.clone(),
-                    })
+                    .attr(
+                        "upstream_cluster",
+                        fields.cluster.clone().unwrap_or_default(),
+                    )
+                    .attr(
+                        "peer.spiffe_id",
+                        match direction {
+                            Direction::Outbound => destination.principal.clone(),
+                            Direction::Inbound => source.principal.clone(),
+                        },
+                    )
                     .int("attempts", fields.attempts.max(1) as i64);
                 ctx.spans.record(b.finish(status >= 500 || status == 0));
             }

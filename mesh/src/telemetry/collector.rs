@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService;
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -112,14 +114,19 @@ fn attr_text(kv: &KeyValue) -> Option<(String, String)> {
 impl TraceStore {
     /// Files the spans of an OTLP export.
     pub fn add(&self, req: &ExportTraceServiceRequest) {
-        let Ok(mut inner) = self.inner.lock() else { return };
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
         for rs in &req.resource_spans {
             let res: BTreeMap<String, String> = rs
                 .resource
                 .as_ref()
                 .map(|r| r.attributes.iter().filter_map(attr_text).collect())
                 .unwrap_or_default();
-            let service = res.get("service.name").cloned().unwrap_or_else(|| "unknown".into());
+            let service = res
+                .get("service.name")
+                .cloned()
+                .unwrap_or_else(|| "unknown".into());
             let cluster = res.get("k8s.cluster.name").cloned().unwrap_or_default();
             for ss in &rs.scope_spans {
                 for s in &ss.spans {
@@ -142,8 +149,13 @@ impl TraceStore {
                         service: service.clone(),
                         cluster: cluster.clone(),
                         start_unix_ms: s.start_time_unix_nano as f64 / 1e6,
-                        duration_ms: s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano) as f64 / 1e6,
-                        error: s.status.as_ref().is_some_and(|st| st.code == StatusCode::Error as i32),
+                        duration_ms: s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano)
+                            as f64
+                            / 1e6,
+                        error: s
+                            .status
+                            .as_ref()
+                            .is_some_and(|st| st.code == StatusCode::Error as i32),
                         attributes: s.attributes.iter().filter_map(attr_text).collect(),
                     };
                     if !inner.traces.contains_key(&tid) {
@@ -169,7 +181,9 @@ impl TraceStore {
     }
 
     fn ids_newest_first(&self) -> Vec<(String, f64)> {
-        let Ok(inner) = self.inner.lock() else { return Vec::new() };
+        let Ok(inner) = self.inner.lock() else {
+            return Vec::new();
+        };
         inner
             .order
             .iter()
@@ -178,7 +192,11 @@ impl TraceStore {
                 let start = inner
                     .traces
                     .get(id)
-                    .map(|s| s.iter().map(|x| x.start_unix_ms).fold(f64::INFINITY, f64::min))
+                    .map(|s| {
+                        s.iter()
+                            .map(|x| x.start_unix_ms)
+                            .fold(f64::INFINITY, f64::min)
+                    })
                     .unwrap_or(0.0);
                 (id.clone(), start)
             })
@@ -226,8 +244,13 @@ pub fn query_all(stores: &[TraceStore], q: &Query) -> Vec<Trace> {
         let spans: Vec<StoredSpan> = stores.iter().flat_map(|s| s.spans_of(&id)).collect();
         let t = assemble(&id, &spans);
         if let Some(s) = &q.service {
-            let hit = t.services.iter().any(|w| w == s || w.starts_with(&format!("{s}-")))
-                || t.spans.iter().any(|sp| sp.attributes.get("istio.canonical_service") == Some(s));
+            let hit = t
+                .services
+                .iter()
+                .any(|w| w == s || w.starts_with(&format!("{s}-")))
+                || t.spans
+                    .iter()
+                    .any(|sp| sp.attributes.get("istio.canonical_service") == Some(s));
             if !hit {
                 continue;
             }
@@ -246,7 +269,10 @@ pub fn query_all(stores: &[TraceStore], q: &Query) -> Vec<Trace> {
 fn assemble(id: &str, spans: &[StoredSpan]) -> Trace {
     let mut spans = spans.to_vec();
     spans.sort_by(|a, b| a.start_unix_ms.total_cmp(&b.start_unix_ms));
-    let start = spans.iter().map(|s| s.start_unix_ms).fold(f64::INFINITY, f64::min);
+    let start = spans
+        .iter()
+        .map(|s| s.start_unix_ms)
+        .fold(f64::INFINITY, f64::min);
     let end = spans
         .iter()
         .map(|s| s.start_unix_ms + s.duration_ms)
@@ -254,13 +280,21 @@ fn assemble(id: &str, spans: &[StoredSpan]) -> Trace {
     let mut services: Vec<String> = spans.iter().map(|s| s.service.clone()).collect();
     services.sort();
     services.dedup();
-    let mut clusters: Vec<String> = spans.iter().map(|s| s.cluster.clone()).filter(|c| !c.is_empty()).collect();
+    let mut clusters: Vec<String> = spans
+        .iter()
+        .map(|s| s.cluster.clone())
+        .filter(|c| !c.is_empty())
+        .collect();
     clusters.sort();
     clusters.dedup();
     Trace {
         trace_id: id.to_string(),
         start_unix_ms: if start.is_finite() { start } else { 0.0 },
-        duration_ms: if end.is_finite() && start.is_finite() { end - start } else { 0.0 },
+        duration_ms: if end.is_finite() && start.is_finite() {
+            end - start
+        } else {
+            0.0
+        },
         services,
         clusters,
         error: spans.iter().any(|s| s.error),
@@ -282,6 +316,8 @@ impl TraceService for Collector {
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         self.store.add(request.get_ref());
-        Ok(Response::new(ExportTraceServiceResponse { partial_success: None }))
+        Ok(Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
     }
 }

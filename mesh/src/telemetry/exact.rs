@@ -76,7 +76,10 @@ fn new_hist() -> Option<Histogram<u64>> {
 
 impl Edge {
     fn slot(&mut self, now: Instant) -> Option<&mut Slot> {
-        let fresh = self.slots.last().is_none_or(|s| now.duration_since(s.start) >= SLOT);
+        let fresh = self
+            .slots
+            .last()
+            .is_none_or(|s| now.duration_since(s.start) >= SLOT);
         if fresh {
             if self.slots.len() == SLOTS {
                 self.slots.remove(0);
@@ -111,8 +114,12 @@ impl EdgeLatencies {
 
     /// Records one request at a given time (tests).
     pub fn record_at(&self, key: EdgeKey, latency: Duration, error: bool, now: Instant) {
-        let Ok(mut edges) = self.edges.lock() else { return };
-        let edge = edges.entry(key).or_insert_with(|| Edge { slots: Vec::new() });
+        let Ok(mut edges) = self.edges.lock() else {
+            return;
+        };
+        let edge = edges
+            .entry(key)
+            .or_insert_with(|| Edge { slots: Vec::new() });
         if let Some(slot) = edge.slot(now) {
             let micros = (latency.as_micros() as u64).clamp(1, 3_600_000_000);
             let _ = slot.hist.record(micros);
@@ -129,12 +136,20 @@ impl EdgeLatencies {
 
     /// Exact percentiles at a given time (tests).
     pub fn stats_at(&self, window: Duration, now: Instant) -> Vec<EdgeStat> {
-        let Ok(edges) = self.edges.lock() else { return Vec::new() };
+        let Ok(edges) = self.edges.lock() else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for (key, edge) in edges.iter() {
-            let Some(mut merged) = new_hist() else { continue };
+            let Some(mut merged) = new_hist() else {
+                continue;
+            };
             let mut errors = 0;
-            for s in edge.slots.iter().filter(|s| now.duration_since(s.start) < window) {
+            for s in edge
+                .slots
+                .iter()
+                .filter(|s| now.duration_since(s.start) < window)
+            {
                 let _ = merged.add(&s.hist);
                 errors += s.errors;
             }

@@ -83,14 +83,33 @@ pub fn duration_buckets() -> &'static [f64] {
             v.push(round_sig(x, 3));
             x *= 1.1;
         }
-        v.extend([10_000.0, 15_000.0, 30_000.0, 60_000.0, 300_000.0, 600_000.0, 1_800_000.0, 3_600_000.0]);
+        v.extend([
+            10_000.0,
+            15_000.0,
+            30_000.0,
+            60_000.0,
+            300_000.0,
+            600_000.0,
+            1_800_000.0,
+            3_600_000.0,
+        ]);
         v.dedup();
         v
     })
 }
 
 /// Upper bounds (bytes) of the size histograms, as Istio uses.
-pub const SIZE_BUCKETS: &[f64] = &[1.0, 10.0, 100.0, 1000.0, 10_000.0, 100_000.0, 1_000_000.0, 10_000_000.0, 100_000_000.0];
+pub const SIZE_BUCKETS: &[f64] = &[
+    1.0,
+    10.0,
+    100.0,
+    1000.0,
+    10_000.0,
+    100_000.0,
+    1_000_000.0,
+    10_000_000.0,
+    100_000_000.0,
+];
 
 fn round_sig(x: f64, digits: i32) -> f64 {
     let mag = 10f64.powi(digits - 1 - x.log10().floor() as i32);
@@ -124,16 +143,22 @@ impl Histogram {
             c.fetch_add(1, Ordering::Relaxed);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        let _ = self.sum_bits.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-            Some((f64::from_bits(bits) + v).to_bits())
-        });
+        let _ = self
+            .sum_bits
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                Some((f64::from_bits(bits) + v).to_bits())
+            });
     }
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let mut cum = 0;
         for (b, c) in self.bounds.iter().zip(&self.counts) {
             cum += c.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{}\"}} {cum}", fmt_f64(*b));
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels},le=\"{}\"}} {cum}",
+                fmt_f64(*b)
+            );
         }
         let total = self.count.load(Ordering::Relaxed);
         let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {total}");
@@ -183,13 +208,16 @@ pub struct Metrics {
     clusters: Mutex<Vec<(String, ClusterCountersRef)>>,
     cert_expiry_unix: AtomicU64,
     build: Mutex<String>,
+    tcp: Mutex<std::collections::BTreeMap<(String, String, String), [u64; 3]>>,
 }
 
 impl Metrics {
     /// Records a completed request.
     pub fn record(&self, obs: &Observation) {
         let series = {
-            let Ok(mut map) = self.series.lock() else { return };
+            let Ok(mut map) = self.series.lock() else {
+                return;
+            };
             Arc::clone(map.entry(obs.labels.clone()).or_insert_with(|| {
                 Arc::new(Series {
                     requests: AtomicU64::new(0),
@@ -211,6 +239,19 @@ impl Metrics {
             if !c.iter().any(|(n, _)| n == name) {
                 c.push((name.to_string(), counters));
             }
+        }
+    }
+
+    /// Records a finished TCP connection (gateways): destination service and
+    /// cluster, flags, bytes sent upstream and received back.
+    pub fn record_tcp(&self, service: &str, cluster: &str, flags: &str, sent: u64, received: u64) {
+        if let Ok(mut t) = self.tcp.lock() {
+            let e = t
+                .entry((service.to_string(), cluster.to_string(), flags.to_string()))
+                .or_insert([0; 3]);
+            e[0] += 1;
+            e[1] += sent;
+            e[2] += received;
         }
     }
 
@@ -250,46 +291,96 @@ impl Metrics {
         series.sort_by(|a, b| label_text(&a.0).cmp(&label_text(&b.0)));
         let texts: Vec<String> = series.iter().map(|(l, _)| label_text(l)).collect();
 
-        out.push_str("# HELP istio_requests_total Requests handled, by source, destination and response.\n");
+        out.push_str(
+            "# HELP istio_requests_total Requests handled, by source, destination and response.\n",
+        );
         out.push_str("# TYPE istio_requests_total counter\n");
         for ((_, s), labels) in series.iter().zip(&texts) {
-            let _ = writeln!(out, "istio_requests_total{{{labels}}} {}", s.requests.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "istio_requests_total{{{labels}}} {}",
+                s.requests.load(Ordering::Relaxed)
+            );
         }
-        out.push_str("# HELP istio_request_duration_milliseconds Request duration in milliseconds.\n");
+        out.push_str(
+            "# HELP istio_request_duration_milliseconds Request duration in milliseconds.\n",
+        );
         out.push_str("# TYPE istio_request_duration_milliseconds histogram\n");
         for ((_, s), labels) in series.iter().zip(&texts) {
-            s.duration.render(&mut out, "istio_request_duration_milliseconds", labels);
+            s.duration
+                .render(&mut out, "istio_request_duration_milliseconds", labels);
         }
         out.push_str("# HELP istio_request_bytes Request body sizes in bytes.\n");
         out.push_str("# TYPE istio_request_bytes histogram\n");
         for ((_, s), labels) in series.iter().zip(&texts) {
-            s.request_bytes.render(&mut out, "istio_request_bytes", labels);
+            s.request_bytes
+                .render(&mut out, "istio_request_bytes", labels);
         }
         out.push_str("# HELP istio_response_bytes Response body sizes in bytes.\n");
         out.push_str("# TYPE istio_response_bytes histogram\n");
         for ((_, s), labels) in series.iter().zip(&texts) {
-            s.response_bytes.render(&mut out, "istio_response_bytes", labels);
+            s.response_bytes
+                .render(&mut out, "istio_response_bytes", labels);
         }
 
         let clusters = self.clusters.lock().map(|c| c.clone()).unwrap_or_default();
         let counters: [(&str, &str, fn(&crate::svc::ClusterCounters) -> u64); 8] = [
-            ("envoy_cluster_upstream_rq_retry_total", "Retries sent to the cluster.", |c| c.retry.load(Ordering::Relaxed)),
-            ("envoy_cluster_upstream_rq_retry_success_total", "Requests that succeeded after a retry.", |c| c.retry_success.load(Ordering::Relaxed)),
-            ("envoy_cluster_upstream_rq_retry_overflow_total", "Retries refused by the retry budget.", |c| c.retry_overflow.load(Ordering::Relaxed)),
-            ("envoy_cluster_upstream_rq_timeout_total", "Requests that timed out.", |c| c.timeout.load(Ordering::Relaxed)),
-            ("envoy_cluster_upstream_rq_pending_overflow_total", "Requests refused by the connection pool limit.", |c| c.pending_overflow.load(Ordering::Relaxed)),
-            ("envoy_cluster_upstream_cx_connect_fail_total", "Connection attempts that failed.", |c| c.connect_fail.load(Ordering::Relaxed)),
-            ("envoy_cluster_upstream_cx_total", "Connections opened.", |c| c.cx_total.load(Ordering::Relaxed)),
-            ("envoy_cluster_outlier_detection_ejections_enforced_total", "Hosts ejected by outlier detection.", |c| c.ejections_enforced.load(Ordering::Relaxed)),
+            (
+                "envoy_cluster_upstream_rq_retry_total",
+                "Retries sent to the cluster.",
+                |c| c.retry.load(Ordering::Relaxed),
+            ),
+            (
+                "envoy_cluster_upstream_rq_retry_success_total",
+                "Requests that succeeded after a retry.",
+                |c| c.retry_success.load(Ordering::Relaxed),
+            ),
+            (
+                "envoy_cluster_upstream_rq_retry_overflow_total",
+                "Retries refused by the retry budget.",
+                |c| c.retry_overflow.load(Ordering::Relaxed),
+            ),
+            (
+                "envoy_cluster_upstream_rq_timeout_total",
+                "Requests that timed out.",
+                |c| c.timeout.load(Ordering::Relaxed),
+            ),
+            (
+                "envoy_cluster_upstream_rq_pending_overflow_total",
+                "Requests refused by the connection pool limit.",
+                |c| c.pending_overflow.load(Ordering::Relaxed),
+            ),
+            (
+                "envoy_cluster_upstream_cx_connect_fail_total",
+                "Connection attempts that failed.",
+                |c| c.connect_fail.load(Ordering::Relaxed),
+            ),
+            (
+                "envoy_cluster_upstream_cx_total",
+                "Connections opened.",
+                |c| c.cx_total.load(Ordering::Relaxed),
+            ),
+            (
+                "envoy_cluster_outlier_detection_ejections_enforced_total",
+                "Hosts ejected by outlier detection.",
+                |c| c.ejections_enforced.load(Ordering::Relaxed),
+            ),
         ];
         for (name, help, get) in counters {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} counter");
             for (cluster, c) in &clusters {
-                let _ = writeln!(out, "{name}{{cluster_name=\"{}\"}} {}", escape(cluster), get(c));
+                let _ = writeln!(
+                    out,
+                    "{name}{{cluster_name=\"{}\"}} {}",
+                    escape(cluster),
+                    get(c)
+                );
             }
         }
-        out.push_str("# HELP envoy_cluster_outlier_detection_ejections_active Hosts ejected right now.\n");
+        out.push_str(
+            "# HELP envoy_cluster_outlier_detection_ejections_active Hosts ejected right now.\n",
+        );
         out.push_str("# TYPE envoy_cluster_outlier_detection_ejections_active gauge\n");
         for (cluster, c) in &clusters {
             let _ = writeln!(
@@ -299,9 +390,44 @@ impl Metrics {
                 c.ejections_active.load(Ordering::Relaxed)
             );
         }
+        let tcp = self.tcp.lock().map(|t| t.clone()).unwrap_or_default();
+        for (i, (name, help)) in [
+            (
+                "istio_tcp_connections_closed_total",
+                "TCP connections passed through and closed.",
+            ),
+            (
+                "istio_tcp_sent_bytes_total",
+                "Bytes sent to the destination.",
+            ),
+            (
+                "istio_tcp_received_bytes_total",
+                "Bytes received from the destination.",
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            for ((svc, cluster, flags), v) in &tcp {
+                let _ = writeln!(
+                    out,
+                    "{name}{{destination_service=\"{}\",destination_cluster=\"{}\",response_flags=\"{}\"}} {}",
+                    escape(svc),
+                    escape(cluster),
+                    escape(flags),
+                    v[i]
+                );
+            }
+        }
         out.push_str("# HELP istio_agent_cert_expiry_seconds When the workload certificate expires, seconds since the epoch.\n");
         out.push_str("# TYPE istio_agent_cert_expiry_seconds gauge\n");
-        let _ = writeln!(out, "istio_agent_cert_expiry_seconds {}", self.cert_expiry_unix.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "istio_agent_cert_expiry_seconds {}",
+            self.cert_expiry_unix.load(Ordering::Relaxed)
+        );
         let component = self.build.lock().map(|b| b.clone()).unwrap_or_default();
         out.push_str("# HELP istio_build The build of the proxy.\n");
         out.push_str("# TYPE istio_build gauge\n");
@@ -317,7 +443,9 @@ impl Metrics {
 
 /// Escapes a label value for the text format.
 pub fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn label_text(l: &RequestLabels) -> String {
@@ -344,7 +472,10 @@ fn label_text(l: &RequestLabels) -> String {
     put("destination_version", &l.destination.version);
     put("destination_service", &l.destination_service);
     put("destination_service_name", &l.destination_service_name);
-    put("destination_service_namespace", &l.destination_service_namespace);
+    put(
+        "destination_service_namespace",
+        &l.destination_service_namespace,
+    );
     put("destination_cluster", &l.destination.cluster);
     put("destination_canonical_service", &l.destination.app);
     put("destination_canonical_revision", &l.destination.version);
@@ -385,7 +516,12 @@ mod tests {
             connection_security_policy: "unknown",
         };
         for ms in [1.0, 2.0, 50.0] {
-            m.record(&Observation { labels: labels.clone(), duration_ms: ms, request_bytes: 0, response_bytes: 10 });
+            m.record(&Observation {
+                labels: labels.clone(),
+                duration_ms: ms,
+                request_bytes: 0,
+                response_bytes: 10,
+            });
         }
         let text = m.render();
         assert!(text.contains("# TYPE istio_requests_total counter"));

@@ -10,7 +10,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, ResourceSpans, ScopeSpans, Span, Status};
+use opentelemetry_proto::tonic::trace::v1::{
+    span::SpanKind, status::StatusCode, ResourceSpans, ScopeSpans, Span, Status,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -61,7 +63,11 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    if s.len() != N * 2 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if s.len() != N * 2
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     let mut out = [0u8; N];
@@ -137,8 +143,14 @@ fn valid_key(k: &str) -> bool {
     let simple = |s: &str, first_digit_ok: bool, max: usize| {
         !s.is_empty()
             && s.len() <= max
-            && s.bytes().next().is_some_and(|c| c.is_ascii_lowercase() || (first_digit_ok && c.is_ascii_digit()))
-            && s.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'*' | b'/'))
+            && s.bytes()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase() || (first_digit_ok && c.is_ascii_digit()))
+            && s.bytes().all(|c| {
+                c.is_ascii_lowercase()
+                    || c.is_ascii_digit()
+                    || matches!(c, b'_' | b'-' | b'*' | b'/')
+            })
     };
     match k.split_once('@') {
         Some((tenant, system)) => simple(tenant, true, 241) && simple(system, false, 14),
@@ -149,7 +161,8 @@ fn valid_key(k: &str) -> bool {
 fn valid_value(v: &str) -> bool {
     !v.is_empty()
         && v.len() <= 256
-        && v.bytes().all(|c| (0x20..=0x7e).contains(&c) && c != b',' && c != b'=')
+        && v.bytes()
+            .all(|c| (0x20..=0x7e).contains(&c) && c != b',' && c != b'=')
         && !v.ends_with(' ')
 }
 
@@ -185,7 +198,8 @@ pub fn extract(headers: &http::HeaderMap) -> Option<TraceContext> {
             _ => unhex::<16>(&t.to_ascii_lowercase())?,
         };
         let span_id = unhex::<8>(&s.to_ascii_lowercase())?;
-        let sampled = get("x-b3-flags") == Some("1") || !matches!(get("x-b3-sampled"), Some("0") | Some("false"));
+        let sampled = get("x-b3-flags") == Some("1")
+            || !matches!(get("x-b3-sampled"), Some("0") | Some("false"));
         return (nonzero(&trace_id) && nonzero(&span_id)).then_some(TraceContext {
             trace_id,
             span_id,
@@ -237,7 +251,12 @@ pub const TRACE_HEADERS: &[&str] = &[
 
 /// Writes the context for a child whose parent span is `span_id`: always
 /// W3C, and B3 in the form the trace arrived in (or multi-header if new).
-pub fn inject(headers: &mut http::HeaderMap, ctx: &TraceContext, span_id: &[u8; 8], parent: Option<&[u8; 8]>) {
+pub fn inject(
+    headers: &mut http::HeaderMap,
+    ctx: &TraceContext,
+    span_id: &[u8; 8],
+    parent: Option<&[u8; 8]>,
+) {
     for h in TRACE_HEADERS.iter().filter(|h| **h != "x-request-id") {
         headers.remove(*h);
     }
@@ -285,7 +304,13 @@ pub struct SpanBuilder {
 
 impl SpanBuilder {
     /// Starts a span now.
-    pub fn start(name: impl Into<String>, kind: SpanKind, trace_id: [u8; 16], span_id: [u8; 8], parent: Option<[u8; 8]>) -> Self {
+    pub fn start(
+        name: impl Into<String>,
+        kind: SpanKind,
+        trace_id: [u8; 16],
+        span_id: [u8; 8],
+        parent: Option<[u8; 8]>,
+    ) -> Self {
         Self {
             span: Span {
                 trace_id: trace_id.to_vec(),
@@ -352,7 +377,10 @@ pub struct SpanSink {
 impl SpanSink {
     /// Spans are dropped.
     pub fn disabled() -> Self {
-        Self { tx: None, sampling: 0.0 }
+        Self {
+            tx: None,
+            sampling: 0.0,
+        }
     }
 
     /// Whether spans are recorded at all.
@@ -362,7 +390,8 @@ impl SpanSink {
 
     /// Decides sampling for a new trace.
     pub fn sample_new(&self) -> bool {
-        self.tx.is_some() && (self.sampling >= 100.0 || rand::random::<f64>() * 100.0 < self.sampling)
+        self.tx.is_some()
+            && (self.sampling >= 100.0 || rand::random::<f64>() * 100.0 < self.sampling)
     }
 
     /// Hands a finished span to the exporter (dropped if it is behind).
@@ -374,7 +403,12 @@ impl SpanSink {
 
     /// Starts an exporter that batches spans (up to 256, or every 200 ms) and
     /// sends them with OTLP/gRPC to every collector in `targets`.
-    pub fn spawn_exporter(resource: Vec<(String, String)>, targets: Vec<tonic::transport::Channel>, sampling: f64, cancel: CancellationToken) -> Self {
+    pub fn spawn_exporter(
+        resource: Vec<(String, String)>,
+        targets: Vec<tonic::transport::Channel>,
+        sampling: f64,
+        cancel: CancellationToken,
+    ) -> Self {
         let (tx, mut rx) = mpsc::channel::<Span>(4096);
         let resource = Resource {
             attributes: resource
@@ -429,7 +463,11 @@ impl SpanSink {
                     }],
                 };
                 for c in clients.iter_mut() {
-                    if let Err(e) = tokio::time::timeout(Duration::from_secs(2), c.export(req.clone())).await.unwrap_or(Err(tonic::Status::deadline_exceeded("export"))) {
+                    if let Err(e) =
+                        tokio::time::timeout(Duration::from_secs(2), c.export(req.clone()))
+                            .await
+                            .unwrap_or(Err(tonic::Status::deadline_exceeded("export")))
+                    {
                         tracing::debug!(error = %e, "span export failed");
                     }
                 }
@@ -463,33 +501,58 @@ mod tests {
         ] {
             assert!(parse_traceparent(bad).is_none(), "{bad}");
         }
-        assert!(parse_traceparent("cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-what-the-future-holds").is_some());
+        assert!(parse_traceparent(
+            "cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-what-the-future-holds"
+        )
+        .is_some());
     }
 
     #[test]
     fn duplicate_traceparent_restarts() {
         let mut h = http::HeaderMap::new();
-        h.append("traceparent", http::HeaderValue::from_static("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
-        h.append("traceparent", http::HeaderValue::from_static("00-0af7651916cd43dd8448eb211c80319d-b7ad6b7169203331-01"));
+        h.append(
+            "traceparent",
+            http::HeaderValue::from_static(
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ),
+        );
+        h.append(
+            "traceparent",
+            http::HeaderValue::from_static(
+                "00-0af7651916cd43dd8448eb211c80319d-b7ad6b7169203331-01",
+            ),
+        );
         assert!(extract(&h).is_none());
     }
 
     #[test]
     fn b3_forms_are_read() {
         let mut h = http::HeaderMap::new();
-        h.insert("x-b3-traceid", http::HeaderValue::from_static("463ac35c9f6413ad48485a3953bb6124"));
-        h.insert("x-b3-spanid", http::HeaderValue::from_static("a2fb4a1d1a96d312"));
+        h.insert(
+            "x-b3-traceid",
+            http::HeaderValue::from_static("463ac35c9f6413ad48485a3953bb6124"),
+        );
+        h.insert(
+            "x-b3-spanid",
+            http::HeaderValue::from_static("a2fb4a1d1a96d312"),
+        );
         h.insert("x-b3-sampled", http::HeaderValue::from_static("1"));
         let c = extract(&h).expect("b3 multi");
         assert_eq!(c.format, Format::B3Multi);
         let mut s = http::HeaderMap::new();
-        s.insert("b3", http::HeaderValue::from_static("80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"));
+        s.insert(
+            "b3",
+            http::HeaderValue::from_static("80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"),
+        );
         assert_eq!(extract(&s).expect("b3 single").format, Format::B3Single);
     }
 
     #[test]
     fn tracestate_validation() {
-        assert_eq!(valid_tracestate("foo=1, bar=2").as_deref(), Some("foo=1,bar=2"));
+        assert_eq!(
+            valid_tracestate("foo=1, bar=2").as_deref(),
+            Some("foo=1,bar=2")
+        );
         assert!(valid_tracestate("foo=1,foo=2").is_none(), "duplicate key");
         assert!(valid_tracestate("Foo=1").is_none(), "uppercase key");
         let many: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
@@ -499,12 +562,22 @@ mod tests {
 
     #[test]
     fn inject_makes_a_child_context() {
-        let ctx = parse_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").expect("valid");
+        let ctx = parse_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+            .expect("valid");
         let mut h = http::HeaderMap::new();
         let child = random_id::<8>();
         inject(&mut h, &ctx, &child, Some(&ctx.span_id));
-        let tp = h.get("traceparent").and_then(|v| v.to_str().ok()).expect("set");
-        assert_eq!(tp, format!("00-0af7651916cd43dd8448eb211c80319c-{}-01", hex(&child)));
-        assert_eq!(h.get("x-b3-parentspanid").and_then(|v| v.to_str().ok()), Some("b7ad6b7169203331"));
+        let tp = h
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .expect("set");
+        assert_eq!(
+            tp,
+            format!("00-0af7651916cd43dd8448eb211c80319c-{}-01", hex(&child))
+        );
+        assert_eq!(
+            h.get("x-b3-parentspanid").and_then(|v| v.to_str().ok()),
+            Some("b7ad6b7169203331")
+        );
     }
 }

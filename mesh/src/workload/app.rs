@@ -69,7 +69,9 @@ pub struct App {
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App").field("instance", &self.spec.instance).finish()
+        f.debug_struct("App")
+            .field("instance", &self.spec.instance)
+            .finish()
     }
 }
 
@@ -79,7 +81,8 @@ pub fn sample_latency(l: &Latency) -> Duration {
         Latency::Fixed(d) => d,
         Latency::Distribution { p50, p99 } => {
             let mu = p50.as_secs_f64().max(1e-6).ln();
-            let sigma = ((p99.as_secs_f64().max(1e-6) / p50.as_secs_f64().max(1e-6)).ln() / 2.326).max(0.0);
+            let sigma =
+                ((p99.as_secs_f64().max(1e-6) / p50.as_secs_f64().max(1e-6)).ln() / 2.326).max(0.0);
             // Box–Muller.
             let u1: f64 = rand::random::<f64>().max(1e-12);
             let u2: f64 = rand::random();
@@ -136,9 +139,15 @@ impl App {
                     .get("x-meshcon-flags")
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
-                let body = resp.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-                let mut v: Value = serde_json::from_slice(&body)
-                    .unwrap_or_else(|_| json!({"service": service, "body": String::from_utf8_lossy(&body).trim()}));
+                let body = resp
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|c| c.to_bytes())
+                    .unwrap_or_default();
+                let mut v: Value = serde_json::from_slice(&body).unwrap_or_else(
+                    |_| json!({"service": service, "body": String::from_utf8_lossy(&body).trim()}),
+                );
                 if let Some(o) = v.as_object_mut() {
                     o.insert("status".into(), json!(status));
                     if let Some(f) = flags {
@@ -168,15 +177,27 @@ impl App {
             v["error"] = json!("injected failure (errorRate)");
             return json_response(503, &v);
         }
-        let path = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
         let peer = req
             .headers()
             .get("x-forwarded-client-cert")
             .and_then(|v| v.to_str().ok())
             .and_then(|x| x.split(';').find_map(|p| p.strip_prefix("URI=")))
             .map(str::to_string);
-        let calls = futures::future::join_all(self.spec.calls.iter().map(|s| self.call(s, &path, req.headers()))).await;
-        let failed = calls.iter().any(|c| !matches!(c["status"].as_u64(), Some(200..=299)));
+        let calls = futures::future::join_all(
+            self.spec
+                .calls
+                .iter()
+                .map(|s| self.call(s, &path, req.headers())),
+        )
+        .await;
+        let failed = calls
+            .iter()
+            .any(|c| !matches!(c["status"].as_u64(), Some(200..=299)));
         let mut v = me;
         v["path"] = json!(path);
         if let Some(p) = peer {
@@ -230,7 +251,9 @@ mod tests {
             p50: Duration::from_millis(10),
             p99: Duration::from_millis(40),
         };
-        let mut v: Vec<f64> = (0..20_000).map(|_| sample_latency(&l).as_secs_f64() * 1000.0).collect();
+        let mut v: Vec<f64> = (0..20_000)
+            .map(|_| sample_latency(&l).as_secs_f64() * 1000.0)
+            .collect();
         v.sort_by(f64::total_cmp);
         let p50 = v[10_000];
         let p99 = v[19_800];

@@ -32,7 +32,10 @@ pub struct IngressClient {
 
 impl std::fmt::Debug for IngressClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IngressClient").field("addr", &self.addr).field("host", &self.host).finish()
+        f.debug_struct("IngressClient")
+            .field("addr", &self.addr)
+            .field("host", &self.host)
+            .finish()
     }
 }
 
@@ -54,11 +57,12 @@ impl IngressClient {
         for der in crate::identity::ca::pem_to_ders(ca_pem).map_err(|e| e.to_string())? {
             roots.add(der).map_err(|e| e.to_string())?;
         }
-        let cfg = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let cfg =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
         Ok(Self {
             addr,
             host: host.to_string(),
@@ -68,10 +72,16 @@ impl IngressClient {
     }
 
     async fn connect(&self) -> Result<SendRequest<Empty<Bytes>>, String> {
-        let tcp = TcpStream::connect(self.addr).await.map_err(|e| format!("connect {}: {e}", self.addr))?;
+        let tcp = TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| format!("connect {}: {e}", self.addr))?;
         let _ = tcp.set_nodelay(true);
         let name = ServerName::try_from(self.host.clone()).map_err(|e| e.to_string())?;
-        let tls = self.tls.connect(name, tcp).await.map_err(|e| format!("TLS: {e}"))?;
+        let tls = self
+            .tls
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS: {e}"))?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(|e| e.to_string())?;
@@ -96,20 +106,32 @@ impl IngressClient {
             http::HeaderValue::from_str(&self.host).map_err(|e| e.to_string())?,
         );
         for (k, v) in headers {
-            if let (Ok(k), Ok(v)) = (http::HeaderName::from_bytes(k.as_bytes()), http::HeaderValue::from_str(v)) {
+            if let (Ok(k), Ok(v)) = (
+                http::HeaderName::from_bytes(k.as_bytes()),
+                http::HeaderValue::from_str(v),
+            ) {
                 req.headers_mut().insert(k, v);
             }
         }
         let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
         if let Ok(mut idle) = self.idle.lock() {
             if idle.len() < MAX_CONNECTIONS {
                 idle.push(sender);
             }
         }
-        Ok(Answer { status, body, headers })
+        Ok(Answer {
+            status,
+            body,
+            headers,
+        })
     }
 }
 
@@ -126,7 +148,12 @@ pub struct LoadStats {
 
 /// Runs steady load until `cancel`: `rps` requests a second cycling through
 /// `paths`; every tenth request carries `end-user: tester`.
-pub fn spawn(client: IngressClient, rps: f64, paths: Vec<String>, cancel: CancellationToken) -> Arc<LoadStats> {
+pub fn spawn(
+    client: IngressClient,
+    rps: f64,
+    paths: Vec<String>,
+    cancel: CancellationToken,
+) -> Arc<LoadStats> {
     let stats = Arc::new(LoadStats::default());
     if rps <= 0.0 || paths.is_empty() {
         return stats;
@@ -148,16 +175,26 @@ pub fn spawn(client: IngressClient, rps: f64, paths: Vec<String>, cancel: Cancel
             }
             n += 1;
             let path = paths[(n as usize) % paths.len()].clone();
-            let user = if n % 10 == 0 { "tester".to_string() } else { format!("user-{}", n % 7) };
+            let user = if n % 10 == 0 {
+                "tester".to_string()
+            } else {
+                format!("user-{}", n % 7)
+            };
             let client = client.clone();
             let stats = Arc::clone(&stats);
             let in_flight = Arc::clone(&in_flight);
             in_flight.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(async move {
                 stats.sent.fetch_add(1, Ordering::Relaxed);
-                let r = tokio::time::timeout(Duration::from_secs(30), client.get(&path, &[("end-user", &user)])).await;
+                let r = tokio::time::timeout(
+                    Duration::from_secs(30),
+                    client.get(&path, &[("end-user", &user)]),
+                )
+                .await;
                 match r {
-                    Ok(Ok(a)) if (200..300).contains(&a.status) => stats.ok.fetch_add(1, Ordering::Relaxed),
+                    Ok(Ok(a)) if (200..300).contains(&a.status) => {
+                        stats.ok.fetch_add(1, Ordering::Relaxed)
+                    }
                     _ => stats.failed.fetch_add(1, Ordering::Relaxed),
                 };
                 in_flight.fetch_sub(1, Ordering::Relaxed);

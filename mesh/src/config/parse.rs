@@ -1,0 +1,468 @@
+//! Parsing Istio YAML into typed resources, keeping positions: schema
+//! errors (wrong types, bad durations, unknown fields) become findings with
+//! `file:line:col`, and fields Istio has but meshcon does not implement are
+//! reported as warnings, never dropped in silence.
+//!
+//! Kubernetes objects (Service, Pod, Namespace, Deployment) are read too:
+//! they are never applied, but analysis uses them the way `istioctl analyze`
+//! uses files that carry the services and pods they refer to.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::model::{Metadata, Object, Resource};
+use super::{codes, Finding, Level};
+use crate::yaml::{self, Document, Pos, SpanIndex};
+
+/// A resource and where it came from.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// The resource.
+    pub resource: Resource,
+    /// Positions in its document.
+    pub spans: SpanIndex,
+    /// Where its document starts.
+    pub start: Pos,
+}
+
+/// A Kubernetes object found among the resources (analysis context only).
+#[derive(Debug, Clone)]
+pub enum KubeObject {
+    /// A Service: name, namespace, ports, selector.
+    Service {
+        /// Name.
+        name: String,
+        /// Namespace.
+        namespace: String,
+        /// Ports.
+        ports: Vec<u16>,
+        /// Pod selector.
+        selector: BTreeMap<String, String>,
+    },
+    /// A pod (or a Deployment's pod template): namespace and labels.
+    Pod {
+        /// Namespace.
+        namespace: String,
+        /// Labels.
+        labels: BTreeMap<String, String>,
+    },
+}
+
+/// Everything read from one text.
+#[derive(Debug, Default)]
+pub struct ParseOutput {
+    /// Istio resources.
+    pub resources: Vec<Parsed>,
+    /// Kubernetes objects.
+    pub kube: Vec<KubeObject>,
+    /// Problems.
+    pub findings: Vec<Finding>,
+}
+
+const NETWORKING: &[&str] = &[
+    "networking.istio.io/v1",
+    "networking.istio.io/v1beta1",
+    "networking.istio.io/v1alpha3",
+];
+const SECURITY: &[&str] = &["security.istio.io/v1", "security.istio.io/v1beta1"];
+
+/// Istio fields meshcon accepts but does not implement, by the field name.
+/// An unknown field that is not on this list is an error.
+const ISTIO_ONLY_FIELDS: &[&str] = &[
+    "tcp",
+    "tls",
+    "corsPolicy",
+    "delegate",
+    "directResponse",
+    "mirrors",
+    "mirror_percent",
+    "mirrorPercent",
+    "retryRemoteLocalities",
+    "route_headers",
+    "sni",
+    "sniHosts",
+    "destinationSubnets",
+    "sourceSubnet",
+    "workloadSelector",
+    "trafficPolicy.proxyProtocol",
+    "proxyProtocol",
+    "tunnel",
+    "warmup",
+    "warmupDurationSecs",
+    "h2UpgradePolicy",
+    "useClientProtocol",
+    "maxConcurrentStreams",
+    "tcpKeepalive",
+    "maxConnectionDuration",
+    "idleTimeout",
+    "splitExternalLocalOriginErrors",
+    "consecutiveLocalOriginFailures",
+    "failoverPriority",
+    "localityLbSetting.failoverPriority",
+    "minimumRingSize",
+    "ringHash",
+    "maglev",
+    "defaultEndpoint",
+    "captureMode",
+    "defaultEndpoint",
+    "exportTo",
+    "insecureSkipVerify",
+    "requestPrincipals",
+    "notRequestPrincipals",
+    "ipBlocks",
+    "notIpBlocks",
+    "remoteIpBlocks",
+    "notRemoteIpBlocks",
+    "hosts",
+    "notHosts",
+    "ports",
+    "notPorts",
+    "when",
+    "provider",
+    "targetRef",
+    "targetRefs",
+    "sourceLabels",
+    "statPrefix",
+    "allowOrigins",
+    "timeout",
+    "abort",
+    "grpcStatus",
+    "http2Error",
+    "minHealthPercent",
+    "credentialNames",
+    "minProtocolVersion",
+    "maxProtocolVersion",
+    "cipherSuites",
+    "subjectAltNames",
+    "verifyCertificateSpki",
+    "verifyCertificateHash",
+    "httpsRedirect",
+    "serverCertificate",
+    "privateKey",
+    "caCertificates",
+    "caCrl",
+    "defaultDestination",
+    "scheme",
+    "derivePort",
+    "regexRewrite",
+    "uriRegexRewrite",
+    "port",
+    "protocol",
+    "targetPort",
+];
+
+/// Renders a serde_ignored path in our `a.b[0].c` form.
+fn ignored_path(p: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path as P;
+    match p {
+        P::Root => String::new(),
+        P::Seq { parent, index } => format!("{}[{index}]", ignored_path(parent)),
+        P::Map { parent, key } => yaml::join_key(&ignored_path(parent), key),
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            ignored_path(parent)
+        }
+    }
+}
+
+/// Renders a serde_path_to_error path in our form.
+fn error_path(p: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment as S;
+    let mut out = String::new();
+    for seg in p.iter() {
+        match seg {
+            S::Seq { index } => out = yaml::join_index(&out, *index),
+            S::Map { key } => out = yaml::join_key(&out, key),
+            S::Enum { variant } => out = yaml::join_key(&out, variant),
+            S::Unknown => {}
+        }
+    }
+    out
+}
+
+fn kind_name(doc: &Document) -> String {
+    let v = &doc.value;
+    format!(
+        "{} {}/{}",
+        v["kind"].as_str().unwrap_or("?"),
+        v["metadata"]["namespace"].as_str().unwrap_or("default"),
+        v["metadata"]["name"].as_str().unwrap_or("?")
+    )
+}
+
+/// Deserializes a document as `Object<S>`, reporting type errors and every
+/// unknown field with its position.
+fn typed<S: DeserializeOwned>(
+    file: &str,
+    doc: &Document,
+    findings: &mut Vec<Finding>,
+) -> Option<Object<S>> {
+    let resource = kind_name(doc);
+    let mut value = doc.value.clone();
+    if let Some(o) = value.as_object_mut() {
+        o.remove("kind");
+        o.remove("status");
+        o.remove("_err");
+    }
+    let first: Result<Object<S>, _> = serde_path_to_error::deserialize(value.clone());
+    if let Err(e) = first {
+        let path = error_path(e.path());
+        let pos = doc.spans.nearest(&path);
+        let inner = e.into_inner().to_string();
+        let message = if path.is_empty() {
+            inner
+        } else {
+            format!("{path}: {inner}")
+        };
+        findings.push(Finding::new(
+            codes::SCHEMA,
+            Level::Error,
+            &resource,
+            message,
+            "fix the field's type or value (see the Istio reference for this kind)",
+            file,
+            pos,
+        ));
+        return None;
+    }
+    let mut unknown = Vec::new();
+    let obj: Result<Object<S>, _> =
+        serde_ignored::deserialize(value, |p| unknown.push(ignored_path(&p)));
+    for path in unknown {
+        let field = path.rsplit(['.', '[']).next().unwrap_or(&path).to_string();
+        let pos = doc
+            .spans
+            .key(&path)
+            .unwrap_or_else(|| doc.spans.nearest(&path));
+        if ISTIO_ONLY_FIELDS.contains(&field.as_str()) {
+            findings.push(Finding::new(
+                codes::UNSUPPORTED_FIELD,
+                Level::Warning,
+                &resource,
+                format!(
+                    "{path}: Istio supports `{field}` here but meshcon does not; it is ignored"
+                ),
+                "remove it, or expect it to have no effect in meshcon",
+                file,
+                pos,
+            ));
+        } else {
+            findings.push(Finding::new(
+                codes::SCHEMA,
+                Level::Error,
+                &resource,
+                format!("{path}: unknown field `{field}`"),
+                "check the spelling against the Istio reference (field names are camelCase)",
+                file,
+                pos,
+            ));
+        }
+    }
+    obj.ok()
+}
+
+fn str_map(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| {
+                    let s = match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    Some((k.clone(), s))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn kube_object(doc: &Document) -> Option<Vec<KubeObject>> {
+    let v = &doc.value;
+    let ns = v["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("default")
+        .to_string();
+    match v["kind"].as_str()? {
+        "Service" => Some(vec![KubeObject::Service {
+            name: v["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            namespace: ns,
+            ports: v["spec"]["ports"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|p| p["port"].as_u64())
+                        .map(|p| p as u16)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            selector: str_map(&v["spec"]["selector"]),
+        }]),
+        "Pod" => Some(vec![KubeObject::Pod {
+            namespace: ns,
+            labels: str_map(&v["metadata"]["labels"]),
+        }]),
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => Some(vec![KubeObject::Pod {
+            namespace: ns,
+            labels: str_map(&v["spec"]["template"]["metadata"]["labels"]),
+        }]),
+        "Namespace" | "ServiceAccount" | "ConfigMap" | "Secret" | "Node" => Some(Vec::new()),
+        _ => None,
+    }
+}
+
+/// Parses a (multi-document) YAML text of Istio resources.
+pub fn parse(file: &str, src: &str) -> ParseOutput {
+    let mut out = ParseOutput::default();
+    let docs = match yaml::parse_documents(src) {
+        Ok(d) => d,
+        Err(e) => {
+            out.findings.push(Finding::new(
+                codes::SYNTAX,
+                Level::Error,
+                "-",
+                format!("YAML syntax error: {}", e.message),
+                "fix the YAML (indentation, quotes, a missing ':'?)",
+                file,
+                e.pos,
+            ));
+            return out;
+        }
+    };
+    for doc in docs {
+        let v = &doc.value;
+        if !v.is_object() {
+            out.findings.push(Finding::new(
+                codes::SCHEMA,
+                Level::Error,
+                "-",
+                "a resource must be a mapping with apiVersion, kind, metadata and spec".to_string(),
+                "start the document with `apiVersion:`",
+                file,
+                doc.start,
+            ));
+            continue;
+        }
+        let api = v["apiVersion"].as_str().unwrap_or("").to_string();
+        let kind = v["kind"].as_str().unwrap_or("").to_string();
+        let resource = kind_name(&doc);
+        let at = |p: &str| doc.spans.nearest(p);
+        if kind.is_empty() || api.is_empty() {
+            let missing = if kind.is_empty() {
+                "kind"
+            } else {
+                "apiVersion"
+            };
+            out.findings.push(Finding::new(
+                codes::SCHEMA,
+                Level::Error,
+                &resource,
+                format!("`{missing}` is missing"),
+                "every resource needs apiVersion and kind",
+                file,
+                doc.start,
+            ));
+            continue;
+        }
+        if api == "v1" || api.starts_with("apps/") {
+            if let Some(objs) = kube_object(&doc) {
+                out.kube.extend(objs);
+                continue;
+            }
+        }
+        let group_ok = match kind.as_str() {
+            "VirtualService" | "DestinationRule" | "Gateway" => NETWORKING.contains(&api.as_str()),
+            "PeerAuthentication" | "AuthorizationPolicy" => SECURITY.contains(&api.as_str()),
+            _ => {
+                out.findings.push(Finding::new(
+                    codes::UNSUPPORTED_KIND,
+                    Level::Warning,
+                    &resource,
+                    format!("kind {kind} ({api}) is not implemented by meshcon; the document is skipped"),
+                    "meshcon implements VirtualService, DestinationRule, Gateway, PeerAuthentication and AuthorizationPolicy",
+                    file,
+                    at("kind"),
+                ));
+                continue;
+            }
+        };
+        if !group_ok {
+            out.findings.push(Finding::new(
+                codes::SCHEMA,
+                Level::Error,
+                &resource,
+                format!("apiVersion {api} does not serve {kind}"),
+                match kind.as_str() {
+                    "PeerAuthentication" | "AuthorizationPolicy" => "use security.istio.io/v1",
+                    _ => "use networking.istio.io/v1",
+                },
+                file,
+                at("apiVersion"),
+            ));
+            continue;
+        }
+        if api.ends_with("v1alpha3") || (api.ends_with("v1beta1") && kind != "Gateway") {
+            out.findings.push(Finding::new(
+                codes::DEPRECATED,
+                Level::Info,
+                &resource,
+                format!("{api} is an older version of the API; it is read as v1"),
+                "write apiVersion: networking.istio.io/v1 (or security.istio.io/v1)",
+                file,
+                at("apiVersion"),
+            ));
+        }
+        let meta: Metadata = serde_json::from_value(v["metadata"].clone()).unwrap_or_default();
+        if meta.name.is_empty() {
+            out.findings.push(Finding::new(
+                codes::SCHEMA,
+                Level::Error,
+                &resource,
+                "metadata.name is required".to_string(),
+                "give the resource a name",
+                file,
+                at("metadata"),
+            ));
+            continue;
+        }
+        if !is_dns_subdomain(&meta.name) {
+            out.findings.push(Finding::new(
+                codes::SCHEMA,
+                Level::Error,
+                &resource,
+                format!(
+                    "metadata.name '{}' must be a DNS-1123 subdomain (a-z, 0-9, '-', '.')",
+                    meta.name
+                ),
+                "use lowercase letters, digits and dashes",
+                file,
+                at("metadata.name"),
+            ));
+            continue;
+        }
+        let f = &mut out.findings;
+        let resource = match kind.as_str() {
+            "VirtualService" => typed(file, &doc, f).map(Resource::VirtualService),
+            "DestinationRule" => typed(file, &doc, f).map(Resource::DestinationRule),
+            "Gateway" => typed(file, &doc, f).map(Resource::Gateway),
+            "PeerAuthentication" => typed(file, &doc, f).map(Resource::PeerAuthentication),
+            _ => typed(file, &doc, f).map(Resource::AuthorizationPolicy),
+        };
+        if let Some(resource) = resource {
+            out.resources.push(Parsed {
+                resource,
+                spans: doc.spans.clone(),
+                start: doc.start,
+            });
+        }
+    }
+    out
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(crate::topology::is_dns_label)
+}

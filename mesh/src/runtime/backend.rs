@@ -1,0 +1,219 @@
+//! The running mesh as the console API sees it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+use super::Mesh;
+use crate::config::scope;
+use crate::control::console::Backend;
+use crate::control::events::EventBus;
+use crate::control::store::ConfigStore;
+use crate::control::ControlPlane;
+use crate::identity::certinfo;
+use crate::proto::{self, ChaosRequest, TapEntry, TrustDomain, WorkloadList};
+use crate::telemetry::exact::EdgeStat;
+use crate::topology::Topology;
+use crate::workload::app::Chaos;
+
+/// Adapts a [`Mesh`] to the console API.
+#[derive(Debug, Clone)]
+pub struct MeshBackend {
+    mesh: Mesh,
+}
+
+impl MeshBackend {
+    /// A backend over `mesh`.
+    pub fn new(mesh: Mesh) -> Self {
+        Self { mesh }
+    }
+}
+
+fn addr(a: Option<std::net::SocketAddr>) -> Option<String> {
+    a.map(|a| a.to_string())
+}
+
+#[tonic::async_trait]
+impl Backend for MeshBackend {
+    async fn workloads(&self) -> WorkloadList {
+        let mut out = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for cp in self.mesh.control_planes() {
+            let entries = cp.with_registry(|r| r.entries().cloned().collect::<Vec<_>>());
+            for e in entries {
+                seen.insert(e.id());
+                out.push(proto::Workload {
+                    kind: e.kind.as_str().into(),
+                    cluster: e.instance.cluster.clone(),
+                    namespace: e.instance.namespace.clone(),
+                    service: e.instance.service.clone(),
+                    version: e.instance.version.clone(),
+                    instance: e.instance.name.clone(),
+                    spiffe_id: e.spiffe_id.to_string(),
+                    addresses: Some(proto::Addresses {
+                        app: addr(e.addresses.app),
+                        inbound: addr(e.addresses.inbound),
+                        outbound: addr(e.addresses.outbound),
+                        admin: addr(e.addresses.admin),
+                    }),
+                    ready: e.ready,
+                    cert_not_after: e.cert_not_after.clone(),
+                    cert_serial: e.cert_serial.clone(),
+                    rotations: e.certs_issued.saturating_sub(1),
+                    issuer: e.issuer.clone(),
+                    external: e.external,
+                });
+            }
+        }
+        // Killed instances stay listed, not ready, so the console can show them.
+        for (id, (inst, addrs, external, _running)) in self.mesh.workload_addresses().await {
+            if seen.contains(&id) {
+                continue;
+            }
+            let td = self
+                .mesh
+                .topology()
+                .cluster(&inst.cluster)
+                .map(|c| c.trust_domain.clone())
+                .unwrap_or_default();
+            out.push(proto::Workload {
+                kind: "sidecar".into(),
+                cluster: inst.cluster.clone(),
+                namespace: inst.namespace.clone(),
+                service: inst.service.clone(),
+                version: inst.version.clone(),
+                instance: inst.name.clone(),
+                spiffe_id: format!(
+                    "spiffe://{td}/ns/{}/sa/{}",
+                    inst.namespace, inst.service_account
+                ),
+                addresses: Some(proto::Addresses {
+                    app: addr(addrs.app),
+                    inbound: addr(addrs.inbound),
+                    outbound: addr(addrs.outbound),
+                    admin: addr(addrs.admin),
+                }),
+                ready: false,
+                external,
+                ..Default::default()
+            });
+        }
+        out.sort_by(|a, b| {
+            (&a.cluster, &a.kind, &a.service, &a.instance).cmp(&(
+                &b.cluster,
+                &b.kind,
+                &b.service,
+                &b.instance,
+            ))
+        });
+        let resources = self.mesh.store().current().resources.clone();
+        let mode = scope::mtls_mode_for(&resources, "default", &Default::default());
+        let trust_domains = self
+            .mesh
+            .control_planes()
+            .iter()
+            .map(|cp| {
+                let info = certinfo::inspect(cp.ca().root_der()).ok();
+                TrustDomain {
+                    cluster: cp.cluster().to_string(),
+                    trust_domain: cp.trust_domain().to_string(),
+                    root_fingerprint: cp.ca().fingerprint(),
+                    root_not_after: info
+                        .map(|i| certinfo::rfc3339(i.not_after))
+                        .unwrap_or_default(),
+                    mtls_mode: mode.clone(),
+                }
+            })
+            .collect();
+        WorkloadList {
+            workloads: out,
+            mesh: self.mesh.topology().mesh.clone(),
+            trust_domains,
+        }
+    }
+
+    fn topology(&self) -> &Topology {
+        self.mesh.topology()
+    }
+
+    fn store(&self) -> Arc<ConfigStore> {
+        Arc::clone(self.mesh.store())
+    }
+
+    fn events(&self) -> Arc<EventBus> {
+        Arc::clone(self.mesh.events())
+    }
+
+    fn control_planes(&self) -> Vec<ControlPlane> {
+        self.mesh.control_planes()
+    }
+
+    async fn chaos(&self, req: ChaosRequest) -> Result<String, String> {
+        let target = req.target.as_str();
+        let list = |v: Vec<String>| v.join(", ");
+        match req.action.as_str() {
+            "slow" => {
+                let delay = if req.delay_ms == 0 { 200 } else { req.delay_ms };
+                self.mesh
+                    .update_chaos(target, |c| c.delay_ms = delay)
+                    .await
+                    .map(|v| format!("{} now answer{} {delay} ms slower", list(v.clone()), if v.len() == 1 { "s" } else { "" }))
+            }
+            "fail" => {
+                let rate = if req.error_rate <= 0.0 { 1.0 } else { req.error_rate.min(1.0) };
+                self.mesh
+                    .update_chaos(target, |c| c.error_rate = Some(rate))
+                    .await
+                    .map(|v| format!("{} now fail {:.0}% of requests with 503", list(v), rate * 100.0))
+            }
+            "heal" => self
+                .mesh
+                .update_chaos(target, |c| *c = Chaos::default())
+                .await
+                .map(|v| format!("{} healed", list(v))),
+            "kill" => self.mesh.kill(target).await.map(|v| format!("killed {}", list(v))),
+            "restart" => self.mesh.restart(target).await.map(|v| format!("restarted {}", list(v))),
+            "stop-control-plane" => self
+                .mesh
+                .stop_control_plane(target)
+                .map(|_| format!("control plane of {target} stopped; its proxies keep their last config")),
+            "start-control-plane" => self
+                .mesh
+                .start_control_plane(target)
+                .await
+                .map(|_| format!("control plane of {target} started; proxies reconnect and resync")),
+            "stop-gateway" => self.mesh.stop_eastwest(target).await.map(|_| format!("east-west gateway of {target} stopped")),
+            "start-gateway" => self.mesh.start_eastwest(target).await.map(|_| format!("east-west gateway of {target} started")),
+            "rogue" => self.mesh.rogue(target).await,
+            other => {
+                return Err(format!(
+                    "unknown chaos action '{other}' (slow, fail, heal, kill, restart, stop-control-plane, start-control-plane, stop-gateway, start-gateway, rogue)"
+                ))
+            }
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    async fn latency(&self) -> Vec<EdgeStat> {
+        self.mesh
+            .proxy_contexts()
+            .await
+            .iter()
+            .flat_map(|c| c.latencies.stats(Duration::from_secs(60)))
+            .collect()
+    }
+
+    async fn taps(&self) -> Vec<(Vec<TapEntry>, broadcast::Receiver<TapEntry>)> {
+        self.mesh
+            .proxy_contexts()
+            .await
+            .iter()
+            .map(|c| (c.tap.recent(100), c.tap.subscribe()))
+            .collect()
+    }
+
+    async fn federation(&self) -> serde_json::Value {
+        self.mesh.federation_status().await
+    }
+}

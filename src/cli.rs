@@ -1,0 +1,280 @@
+//! The command line. `meshcon` alone is `meshcon up`: the demo mesh and the
+//! console on it.
+//!
+//! Exit codes: 0 success; 1 the mesh refused or the operation failed (bad
+//! config, unknown target); 2 a usage error; 3 no mesh answered.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::commands;
+use crate::output::Format;
+
+/// A terminal console for service meshes, with a real two-cluster mini-mesh inside.
+#[derive(Debug, Parser)]
+#[command(name = "meshcon", version, propagate_version = true)]
+#[command(
+    about = "A terminal console for service meshes, with a real two-cluster mini-mesh inside"
+)]
+#[command(
+    after_help = "Run `meshcon` alone to start the demo mesh and open the console.\n\
+Exit codes: 0 ok, 1 refused or failed, 2 usage error, 3 no mesh answered."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    up: UpArgs,
+    /// The mesh to talk to (HOST:PORT of its console API); default: the local one.
+    #[arg(long, global = true, env = "MESHCON_MESH", value_name = "ADDR")]
+    mesh: Option<String>,
+}
+
+/// Options of `meshcon up`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct UpArgs {
+    /// Topology file (default: the embedded two-cluster demo).
+    #[arg(short = 'f', long = "file", value_name = "TOPOLOGY")]
+    pub file: Option<PathBuf>,
+    /// Run the mesh without the console, until Ctrl-C or SIGTERM.
+    #[arg(long)]
+    pub headless: bool,
+    /// Where CA keys, config history and progress are kept.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Address of the console API.
+    #[arg(long, value_name = "ADDR")]
+    pub api: Option<std::net::SocketAddr>,
+    /// Address of the ingress gateway (HTTPS).
+    #[arg(long, value_name = "ADDR")]
+    pub ingress: Option<std::net::SocketAddr>,
+    /// Lifetime of workload certificates (e.g. 1h, 10s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1h")]
+    pub cert_ttl: std::time::Duration,
+    /// Demo traffic, requests per second (default: the topology's).
+    #[arg(long, value_name = "N")]
+    pub rps: Option<f64>,
+    /// Use 127.0.0.1 with ephemeral ports instead of a loopback IP per pod.
+    #[arg(long)]
+    pub ephemeral: bool,
+    /// Percentage of new traces recorded.
+    #[arg(long, value_name = "PCT", default_value_t = 100.0)]
+    pub trace_sampling: f64,
+    /// Also export every span with OTLP/gRPC to this collector.
+    #[arg(long, value_name = "ADDR")]
+    pub otlp: Vec<std::net::SocketAddr>,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    mesh::duration::parse(s)
+}
+
+/// What `meshcon get` can show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GetWhat {
+    /// Golden signals per service and version.
+    Services,
+    /// Workload instances and gateways.
+    Workloads,
+    /// SPIFFE identities and certificates.
+    Identities,
+    /// Applied routing resources.
+    Routes,
+    /// Every applied resource.
+    Resources,
+    /// Recent traces.
+    Traces,
+    /// The event stream.
+    Events,
+    /// Each proxy's config version and ACK state.
+    Proxies,
+    /// Trust bundles, exported services, gateway reachability.
+    Federation,
+    /// Exact per-edge latency percentiles.
+    Latency,
+    /// A Prometheus scrape configuration for this mesh.
+    ScrapeConfig,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start a mesh (the demo by default) and open the console on it.
+    Up(UpArgs),
+    /// Open the console on a mesh started elsewhere.
+    Attach {
+        /// Console API address (default: the local mesh).
+        addr: Option<String>,
+    },
+    /// Validate and apply Istio resources; prints the version and its convergence.
+    Apply {
+        /// YAML file, or - for standard input.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: String,
+    },
+    /// Check Istio resources without applying them.
+    Validate {
+        /// YAML file, or - for standard input.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: String,
+    },
+    /// Delete an applied resource.
+    Delete {
+        /// Kind (VirtualService, vs, DestinationRule, dr, ...).
+        kind: String,
+        /// Name.
+        name: String,
+        /// Namespace.
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+    },
+    /// Show mesh state.
+    Get {
+        /// What to show.
+        what: GetWhat,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: Format,
+        /// Traces: one trace id.
+        #[arg(long)]
+        trace_id: Option<String>,
+        /// Traces: only those through this service.
+        #[arg(long)]
+        service: Option<String>,
+        /// Traces: only those slower than this (ms).
+        #[arg(long, default_value_t = 0)]
+        min_ms: u64,
+        /// Traces: only failed ones.
+        #[arg(long)]
+        errors: bool,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Services: the rate and percentile window, in seconds.
+        #[arg(long, default_value_t = 30)]
+        window: u64,
+        /// Events: keep following.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// List config versions.
+    History {
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: Format,
+    },
+    /// Show what changed between two config versions.
+    Diff {
+        /// From this version.
+        from: u64,
+        /// To this version (default: the current one).
+        to: Option<u64>,
+    },
+    /// Make an old config version current again.
+    Rollback {
+        /// The version to restore.
+        version: u64,
+    },
+    /// Break things on purpose: slow, fail, heal, kill, restart, stop-control-plane,
+    /// start-control-plane, stop-gateway, start-gateway, rogue.
+    Chaos {
+        /// The action.
+        action: String,
+        /// Instance (billing-v1-0), workload (billing-v1), service, or cluster.
+        target: String,
+        /// slow: extra latency in ms.
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
+        /// fail: share of requests answered 503 (0-1).
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
+    },
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("meshcon: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mesh = cli.mesh.clone();
+    let result = rt.block_on(async move {
+        match cli.command {
+            None => commands::up::run(cli.up).await,
+            Some(Command::Up(args)) => commands::up::run(args).await,
+            Some(Command::Attach { addr }) => commands::up::attach(addr.or(mesh)).await,
+            Some(Command::Apply { file }) => {
+                commands::config::apply(mesh.as_deref(), &file, false).await
+            }
+            Some(Command::Validate { file }) => {
+                commands::config::apply(mesh.as_deref(), &file, true).await
+            }
+            Some(Command::Delete {
+                kind,
+                name,
+                namespace,
+            }) => commands::config::delete(mesh.as_deref(), &kind, &name, &namespace).await,
+            Some(Command::Get {
+                what,
+                output,
+                trace_id,
+                service,
+                min_ms,
+                errors,
+                limit,
+                window,
+                follow,
+            }) => {
+                let opts = commands::get::GetOptions {
+                    output,
+                    trace_id,
+                    service,
+                    min_ms,
+                    errors,
+                    limit,
+                    window,
+                    follow,
+                };
+                commands::get::run(mesh.as_deref(), what, opts).await
+            }
+            Some(Command::History { output }) => {
+                commands::config::history(mesh.as_deref(), output).await
+            }
+            Some(Command::Diff { from, to }) => {
+                commands::config::diff(mesh.as_deref(), from, to).await
+            }
+            Some(Command::Rollback { version }) => {
+                commands::config::rollback(mesh.as_deref(), version).await
+            }
+            Some(Command::Chaos {
+                action,
+                target,
+                delay_ms,
+                rate,
+            }) => commands::config::chaos(mesh.as_deref(), &action, &target, delay_ms, rate).await,
+        }
+    });
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("meshcon: {e:#}");
+            if e.to_string().contains("cannot reach a meshcon mesh") {
+                ExitCode::from(3)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! The subcommands.
+
+pub mod config;
+pub mod get;
+pub mod up;

@@ -1,0 +1,192 @@
+//! Config commands: apply, validate, delete, history, diff, rollback; and chaos.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use mesh::proto::{ApplyRequest, ChaosRequest, DeleteRequest, DiffRequest, Empty, RollbackRequest};
+
+use crate::client::{resolve_addr, status_error, MeshClient};
+use crate::output::{self, Format};
+
+async fn client(mesh: Option<&str>) -> anyhow::Result<MeshClient> {
+    MeshClient::connect(&resolve_addr(mesh)).await
+}
+
+/// Prints findings as `file:line:col: Level [CODE] (resource) message` with the fix.
+pub fn print_findings(findings: &[mesh::proto::Finding]) {
+    for f in findings {
+        eprintln!(
+            "{}:{}:{}: {} [{}] ({}) {}\n    fix: {}",
+            f.file, f.line, f.column, f.level, f.code, f.resource, f.message, f.fix
+        );
+    }
+}
+
+/// `meshcon apply -f FILE` (or `validate` with `dry_run`).
+pub async fn apply(mesh: Option<&str>, file: &str, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let (name, yaml) = if file == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("cannot read standard input")?;
+        ("-".to_string(), s)
+    } else {
+        let s = std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
+        (file.to_string(), s)
+    };
+    let mut c = client(mesh).await?;
+    let req = ApplyRequest { yaml, file: name };
+    let reply = if dry_run {
+        c.console.validate(req).await
+    } else {
+        c.console.apply(req).await
+    }
+    .map_err(status_error)?
+    .into_inner();
+    print_findings(&reply.findings);
+    let errors = reply.findings.iter().filter(|f| f.level == "Error").count();
+    if dry_run {
+        if errors > 0 {
+            eprintln!("{errors} error(s); `meshcon apply` would change nothing");
+            return Ok(ExitCode::from(1));
+        }
+        println!(
+            "valid ({} finding(s) below error level)",
+            reply.findings.len()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !reply.applied {
+        eprintln!("{}", reply.summary);
+        return Ok(ExitCode::from(1));
+    }
+    println!("{}", reply.summary);
+    for n in &reply.nacks {
+        println!("  NACK {n}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `meshcon delete KIND NAME`.
+pub async fn delete(
+    mesh: Option<&str>,
+    kind: &str,
+    name: &str,
+    namespace: &str,
+) -> anyhow::Result<ExitCode> {
+    let mut c = client(mesh).await?;
+    let reply = c
+        .console
+        .delete(DeleteRequest {
+            kind: kind.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    println!("{}", reply.summary);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `meshcon history`.
+pub async fn history(mesh: Option<&str>, format: Format) -> anyhow::Result<ExitCode> {
+    let mut c = client(mesh).await?;
+    let h = c
+        .console
+        .history(Empty {})
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    match format {
+        Format::Table => {
+            let rows: Vec<Vec<String>> = h
+                .entries
+                .iter()
+                .map(|e| {
+                    let when = e
+                        .unix_time
+                        .parse::<i64>()
+                        .ok()
+                        .and_then(|ms| time::OffsetDateTime::from_unix_timestamp(ms / 1000).ok())
+                        .map(mesh::identity::certinfo::rfc3339)
+                        .unwrap_or_default();
+                    vec![
+                        format!("v{}", e.version),
+                        when,
+                        e.resources.to_string(),
+                        e.summary.clone(),
+                    ]
+                })
+                .collect();
+            if rows.is_empty() {
+                println!("no config applied yet (version 0: no rules)");
+            } else {
+                print!(
+                    "{}",
+                    output::table(&["VERSION", "APPLIED", "RESOURCES", "CHANGE"], &rows)
+                );
+            }
+        }
+        f => print!("{}", output::structured(&h.entries, f)?),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `meshcon diff V1 [V2]`.
+pub async fn diff(mesh: Option<&str>, from: u64, to: Option<u64>) -> anyhow::Result<ExitCode> {
+    let mut c = client(mesh).await?;
+    let d = c
+        .console
+        .diff(DiffRequest {
+            from,
+            to: to.unwrap_or(0),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    if d.text.is_empty() {
+        println!("no difference");
+    } else {
+        print!("{}", d.text);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `meshcon rollback V`.
+pub async fn rollback(mesh: Option<&str>, version: u64) -> anyhow::Result<ExitCode> {
+    let mut c = client(mesh).await?;
+    let reply = c
+        .console
+        .rollback(RollbackRequest { version })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    println!("{}", reply.summary);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `meshcon chaos ACTION TARGET`.
+pub async fn chaos(
+    mesh: Option<&str>,
+    action: &str,
+    target: &str,
+    delay_ms: u64,
+    rate: f64,
+) -> anyhow::Result<ExitCode> {
+    let mut c = client(mesh).await?;
+    let reply = c
+        .console
+        .chaos(ChaosRequest {
+            action: action.to_string(),
+            target: target.to_string(),
+            delay_ms,
+            error_rate: rate,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    println!("{}", reply.text);
+    Ok(ExitCode::SUCCESS)
+}

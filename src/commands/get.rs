@@ -1,0 +1,461 @@
+//! `meshcon get ...`: mesh state as tables for people, JSON/YAML for scripts.
+
+use std::process::ExitCode;
+
+use mesh::proto::{Empty, EventsRequest, ResourcesRequest, TraceQuery};
+
+use crate::cli::GetWhat;
+use crate::client::{resolve_addr, status_error, MeshClient};
+use crate::output::{self, Format};
+
+/// Options of `meshcon get`.
+#[derive(Debug, Clone)]
+pub struct GetOptions {
+    /// Output format.
+    pub output: Format,
+    /// Traces: trace id.
+    pub trace_id: Option<String>,
+    /// Traces: service.
+    pub service: Option<String>,
+    /// Traces: minimum duration.
+    pub min_ms: u64,
+    /// Traces: failed only.
+    pub errors: bool,
+    /// How many.
+    pub limit: u32,
+    /// Services: window, s.
+    pub window: u64,
+    /// Events: follow.
+    pub follow: bool,
+}
+
+/// Time left until an RFC 3339 instant, for people.
+pub fn until(rfc3339: &str) -> String {
+    let Ok(t) =
+        time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+    else {
+        return "-".into();
+    };
+    let secs = (t - time::OffsetDateTime::now_utc()).whole_seconds();
+    if secs < 0 {
+        return "expired".into();
+    }
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s => format!("{}h", s / 3600),
+    }
+}
+
+/// The workloads table of a mesh.
+pub async fn workloads_table(addr: &str) -> anyhow::Result<String> {
+    let mut c = MeshClient::connect(addr).await?;
+    let list = c
+        .console
+        .workloads(Empty {})
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let rows: Vec<Vec<String>> = list
+        .workloads
+        .iter()
+        .map(|w| {
+            let a = w.addresses.clone().unwrap_or_default();
+            vec![
+                w.kind.clone(),
+                w.cluster.clone(),
+                format!("{}/{}", w.namespace, w.service),
+                w.version.clone(),
+                w.instance.clone(),
+                if w.ready { "yes".into() } else { "no".into() },
+                a.inbound.unwrap_or_else(|| "-".into()),
+                a.admin.unwrap_or_else(|| "-".into()),
+                w.spiffe_id.clone(),
+            ]
+        })
+        .collect();
+    Ok(output::table(
+        &[
+            "KIND",
+            "CLUSTER",
+            "SERVICE",
+            "VERSION",
+            "INSTANCE",
+            "READY",
+            "INBOUND",
+            "ADMIN",
+            "SPIFFE ID",
+        ],
+        &rows,
+    ))
+}
+
+/// `meshcon get WHAT`.
+pub async fn run(mesh: Option<&str>, what: GetWhat, o: GetOptions) -> anyhow::Result<ExitCode> {
+    let addr = resolve_addr(mesh);
+    let mut c = MeshClient::connect(&addr).await?;
+    let out = match what {
+        GetWhat::Workloads => match o.output {
+            Format::Table => workloads_table(&addr).await?,
+            f => {
+                let list = c
+                    .console
+                    .workloads(Empty {})
+                    .await
+                    .map_err(status_error)?
+                    .into_inner();
+                output::structured(&list.workloads, f)?
+            }
+        },
+        GetWhat::Identities => {
+            let list = c
+                .console
+                .workloads(Empty {})
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            match o.output {
+                Format::Table => {
+                    let rows: Vec<Vec<String>> = list
+                        .workloads
+                        .iter()
+                        .map(|w| {
+                            vec![
+                                w.instance.clone(),
+                                w.spiffe_id.clone(),
+                                w.cert_serial.chars().take(16).collect(),
+                                until(&w.cert_not_after),
+                                w.rotations.to_string(),
+                            ]
+                        })
+                        .collect();
+                    let mut s = output::table(
+                        &["INSTANCE", "SPIFFE ID", "SERIAL", "EXPIRES IN", "ROTATIONS"],
+                        &rows,
+                    );
+                    s.push('\n');
+                    let tds: Vec<Vec<String>> = list
+                        .trust_domains
+                        .iter()
+                        .map(|t| {
+                            vec![
+                                t.cluster.clone(),
+                                t.trust_domain.clone(),
+                                t.root_fingerprint.chars().take(23).collect(),
+                                t.mtls_mode.clone(),
+                            ]
+                        })
+                        .collect();
+                    s.push_str(&output::table(
+                        &["CLUSTER", "TRUST DOMAIN", "ROOT SHA-256", "mTLS"],
+                        &tds,
+                    ));
+                    s
+                }
+                f => output::structured(&list, f)?,
+            }
+        }
+        GetWhat::Routes | GetWhat::Resources => {
+            let kind = if what == GetWhat::Routes {
+                "routes"
+            } else {
+                ""
+            };
+            let text = c
+                .console
+                .resources(ResourcesRequest {
+                    kind: kind.into(),
+                    version: 0,
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner()
+                .text;
+            match o.output {
+                Format::Yaml => text,
+                Format::Json => {
+                    let out = mesh::config::parse::parse("-", &text);
+                    let values: Vec<_> = out.resources.iter().map(|p| &p.resource).collect();
+                    output::structured(&values, Format::Json)?
+                }
+                Format::Table => {
+                    let out = mesh::config::parse::parse("-", &text);
+                    let rows: Vec<Vec<String>> = out
+                        .resources
+                        .iter()
+                        .map(|p| {
+                            let k = p.resource.key();
+                            vec![k.kind, k.namespace, k.name]
+                        })
+                        .collect();
+                    if rows.is_empty() {
+                        "no resources applied (every service uses its default route)\n".into()
+                    } else {
+                        output::table(&["KIND", "NAMESPACE", "NAME"], &rows)
+                    }
+                }
+            }
+        }
+        GetWhat::Proxies => {
+            let list = c
+                .console
+                .proxies(Empty {})
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            match o.output {
+                Format::Table => {
+                    let rows: Vec<Vec<String>> = list
+                        .proxies
+                        .iter()
+                        .map(|p| {
+                            vec![
+                                p.id.clone(),
+                                p.kind.clone(),
+                                format!("v{}", p.acked_version),
+                                p.state.clone(),
+                                p.pushes.to_string(),
+                                p.nack_reason.clone(),
+                            ]
+                        })
+                        .collect();
+                    format!(
+                        "config version v{}\n{}",
+                        list.version,
+                        output::table(
+                            &["PROXY", "KIND", "ACKED", "STATE", "PUSHES", "NACK"],
+                            &rows
+                        )
+                    )
+                }
+                f => output::structured(&list.proxies, f)?,
+            }
+        }
+        GetWhat::Events => {
+            let mut stream = c
+                .console
+                .events(EventsRequest {
+                    follow: o.follow,
+                    last: o.limit.max(1) * 5,
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            let mut events = Vec::new();
+            while let Some(ev) = stream.message().await.map_err(status_error)? {
+                if o.follow {
+                    println!("{}", event_line(&ev));
+                } else {
+                    events.push(ev);
+                }
+            }
+            match o.output {
+                Format::Table => events
+                    .iter()
+                    .map(|e| format!("{}\n", event_line(e)))
+                    .collect(),
+                f => output::structured(&events, f)?,
+            }
+        }
+        GetWhat::Traces => {
+            let text = c
+                .console
+                .traces(TraceQuery {
+                    trace_id: o.trace_id.clone().unwrap_or_default(),
+                    service: o.service.clone().unwrap_or_default(),
+                    min_duration_ms: o.min_ms,
+                    errors_only: o.errors,
+                    limit: o.limit,
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner()
+                .text;
+            let traces: Vec<mesh::telemetry::collector::Trace> = serde_json::from_str(&text)?;
+            match o.output {
+                Format::Table => traces_table(&traces),
+                f => output::structured(&traces, f)?,
+            }
+        }
+        GetWhat::Federation => {
+            let text = c
+                .console
+                .federation(Empty {})
+                .await
+                .map_err(status_error)?
+                .into_inner()
+                .text;
+            let v: serde_json::Value = serde_json::from_str(&text)?;
+            match o.output {
+                Format::Table => federation_text(&v),
+                f => output::structured(&v, f)?,
+            }
+        }
+        GetWhat::Latency => {
+            let text = c
+                .console
+                .latency(Empty {})
+                .await
+                .map_err(status_error)?
+                .into_inner()
+                .text;
+            let stats: Vec<mesh::telemetry::exact::EdgeStat> = serde_json::from_str(&text)?;
+            match o.output {
+                Format::Table => {
+                    let rows: Vec<Vec<String>> = stats
+                        .iter()
+                        .filter_map(|s| {
+                            let e = s.edge.as_ref()?;
+                            Some(vec![
+                                e.reporter.clone(),
+                                e.source_workload.clone(),
+                                format!("{} ({})", e.destination_workload, e.destination_service),
+                                s.count.to_string(),
+                                format!("{:.2}", s.p50_ms),
+                                format!("{:.2}", s.p90_ms),
+                                format!("{:.2}", s.p99_ms),
+                                format!("{:.2}", s.p999_ms),
+                            ])
+                        })
+                        .collect();
+                    output::table(
+                        &[
+                            "REPORTER",
+                            "SOURCE",
+                            "DESTINATION",
+                            "N",
+                            "P50 ms",
+                            "P90 ms",
+                            "P99 ms",
+                            "P99.9 ms",
+                        ],
+                        &rows,
+                    )
+                }
+                f => output::structured(&stats, f)?,
+            }
+        }
+        GetWhat::Services | GetWhat::ScrapeConfig => {
+            anyhow::bail!("`meshcon get {what:?}` is not available in this build yet")
+        }
+    };
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn event_line(e: &mesh::proto::Event) -> String {
+    let when = time::OffsetDateTime::from_unix_timestamp_nanos(e.unix_ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::macros::format_description!(
+                "[hour]:[minute]:[second].[subsecond digits:3]"
+            ))
+            .ok()
+        })
+        .unwrap_or_default();
+    format!(
+        "{when}  {:<14} {:<4} {:<40} {}",
+        e.kind, e.cluster, e.source, e.message
+    )
+}
+
+fn traces_table(traces: &[mesh::telemetry::collector::Trace]) -> String {
+    let rows: Vec<Vec<String>> = traces
+        .iter()
+        .map(|t| {
+            vec![
+                t.trace_id.clone(),
+                format!("{:.1}", t.duration_ms),
+                t.spans.len().to_string(),
+                t.clusters.join(","),
+                if t.error { "error".into() } else { "ok".into() },
+                t.spans.first().map(|s| s.name.clone()).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    output::table(
+        &["TRACE ID", "MS", "SPANS", "CLUSTERS", "STATUS", "ROOT"],
+        &rows,
+    )
+}
+
+fn federation_text(v: &serde_json::Value) -> String {
+    let mut s = String::new();
+    for c in v["clusters"].as_array().into_iter().flatten() {
+        s.push_str(&format!(
+            "cluster {} (trust domain {}, root {}...)\n",
+            c["cluster"].as_str().unwrap_or("?"),
+            c["trust_domain"].as_str().unwrap_or("?"),
+            c["root_fingerprint"]
+                .as_str()
+                .unwrap_or("")
+                .chars()
+                .take(16)
+                .collect::<String>()
+        ));
+        s.push_str(&format!(
+            "  east-west gateway: {} ({})\n",
+            c["eastwest_gateway"].as_str().unwrap_or("none"),
+            if c["gateway_reachable"].as_bool() == Some(true) {
+                "reachable"
+            } else {
+                "NOT reachable"
+            }
+        ));
+        if let Some(b) = c["trust_bundles"].as_object() {
+            for (td, fps) in b {
+                let fp: Vec<String> = fps
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| f.as_str())
+                    .map(|f| f.chars().take(16).collect())
+                    .collect();
+                s.push_str(&format!("  trusts {td}: {}\n", fp.join(", ")));
+            }
+        }
+        let exported: Vec<String> = c["exported_services"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                format!(
+                    "{} ({} endpoints)",
+                    e["service"].as_str().unwrap_or("?"),
+                    e["endpoints"]
+                )
+            })
+            .collect();
+        s.push_str(&format!("  exports: {}\n", exported.join(", ")));
+        if let Some(r) = c["remote_endpoints"].as_object() {
+            for (cluster, svcs) in r {
+                let list: Vec<String> = svcs
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(n, v)| {
+                        format!(
+                            "{n} ×{} via {}",
+                            v["endpoints"],
+                            v["via"].as_str().unwrap_or("direct")
+                        )
+                    })
+                    .collect();
+                s.push_str(&format!("  from {cluster}: {}\n", list.join(", ")));
+            }
+        }
+    }
+    let warnings: Vec<&str> = v["warnings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w.as_str())
+        .collect();
+    if warnings.is_empty() {
+        s.push_str("no warnings: roots agree, bundles exchanged, gateways reachable\n");
+    }
+    for w in warnings {
+        s.push_str(&format!("WARNING: {w}\n"));
+    }
+    s
+}

@@ -1,0 +1,173 @@
+//! `meshcon up`: start a mesh, then open the console on it (or, with
+//! `--headless`, serve until Ctrl-C/SIGTERM).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use mesh::runtime::{AddressPlan, Mesh, MeshOptions};
+use mesh::topology::Topology;
+
+use crate::cli::UpArgs;
+use crate::client::api_file;
+
+/// Sends logs to `<state>/meshcon.log`, never to the screen.
+pub fn init_logging(state_dir: &std::path::Path) {
+    let _ = std::fs::create_dir_all(state_dir);
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state_dir.join("meshcon.log"))
+    else {
+        return;
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MESHCON_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,h2=warn,hyper=warn,tower=warn,tonic=warn")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(Arc::new(file))
+        .try_init();
+}
+
+/// Reads the topology: a file, or the embedded demo.
+pub fn load_topology(args: &UpArgs) -> anyhow::Result<Topology> {
+    match &args.file {
+        Some(path) => {
+            let src = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read topology file {}", path.display()))?;
+            Ok(Topology::parse(&path.display().to_string(), &src)?)
+        }
+        None => Ok(Topology::demo()),
+    }
+}
+
+/// Starts the mesh the options describe.
+pub async fn start(args: &UpArgs) -> anyhow::Result<Mesh> {
+    let topology = load_topology(args)?;
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(mesh::state::default_dir);
+    init_logging(&state_dir);
+    let instances = topology.instances().len();
+    eprintln!(
+        "meshcon: starting mesh '{}': {} clusters, {} workload instances...",
+        topology.mesh,
+        topology.clusters.len(),
+        instances
+    );
+    let mut opts = MeshOptions::new(topology, state_dir.clone());
+    opts.plan = if args.ephemeral {
+        AddressPlan::Ephemeral
+    } else {
+        AddressPlan::Loopback
+    };
+    opts.api = args.api;
+    opts.ingress = args.ingress;
+    opts.cert_ttl = args.cert_ttl;
+    opts.rps = args.rps;
+    opts.trace_sampling = args.trace_sampling;
+    opts.otlp = args.otlp.clone();
+    let started = std::time::Instant::now();
+    let mesh = Mesh::start(opts).await.context("the mesh did not start")?;
+    let _ = mesh::state::write_atomic(
+        &api_file(&state_dir),
+        mesh.api_addr().to_string().as_bytes(),
+        0o644,
+    );
+    eprintln!(
+        "meshcon: mesh ready in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(mesh)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn summary(mesh: &Mesh) -> String {
+    let state = mesh.state_dir().display().to_string();
+    let mut s = String::from("ready\n");
+    let t = mesh.topology();
+    s.push_str(&format!(
+        "mesh {}: {} clusters ({}), {} workload instances, address plan {}\n",
+        t.mesh,
+        t.clusters.len(),
+        t.clusters
+            .iter()
+            .map(|c| format!("{} = {}", c.name, c.trust_domain))
+            .collect::<Vec<_>>()
+            .join(", "),
+        t.instances().len(),
+        match mesh.plan() {
+            AddressPlan::Loopback => "loopback (a 127.x.y.z address per pod)",
+            AddressPlan::Ephemeral => "ephemeral (127.0.0.1, kernel-chosen ports)",
+        }
+    ));
+    s.push_str(&format!(
+        "console API: {}   (meshcon get workloads --mesh {})\n",
+        mesh.api_addr(),
+        mesh.api_addr()
+    ));
+    if let (Some(addr), Some(host)) = (mesh.ingress_addr(), mesh.ingress_host()) {
+        s.push_str(&format!(
+            "ingress:     https://{host}:{}  (CA: {state}/ingress-ca.pem)\n",
+            addr.port()
+        ));
+        s.push_str(&format!(
+            "try:         curl --cacert {state}/ingress-ca.pem --resolve {host}:{port}:{ip} https://{host}:{port}/\n",
+            port = addr.port(),
+            ip = addr.ip()
+        ));
+    }
+    s
+}
+
+/// `meshcon up`.
+pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
+    let mesh = start(&args).await?;
+    if args.headless {
+        print!("{}", summary(&mesh));
+        let workloads = crate::commands::get::workloads_table(&mesh.api_addr().to_string()).await;
+        if let Ok(t) = workloads {
+            print!("{t}");
+        }
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        wait_for_signal().await;
+        eprintln!("meshcon: shutting down...");
+        mesh.shutdown().await;
+        eprintln!("meshcon: stopped");
+        return Ok(ExitCode::SUCCESS);
+    }
+    anyhow::bail!(
+        "the console view is not available in this build yet; run `meshcon up --headless`"
+    )
+}
+
+/// `meshcon attach`.
+pub async fn attach(addr: Option<String>) -> anyhow::Result<ExitCode> {
+    let addr = crate::client::resolve_addr(addr.as_deref());
+    crate::client::MeshClient::connect(&addr).await?;
+    anyhow::bail!(
+        "the console view is not available in this build yet; use `meshcon get` against {addr}"
+    )
+}

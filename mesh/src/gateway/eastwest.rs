@@ -5,10 +5,11 @@
 //! without terminating TLS. The client's sidecar and the server's sidecar do
 //! mTLS end to end; the gateway never sees plaintext or holds their keys.
 
+use std::collections::HashMap;
 use std::io::Cursor;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls::server::Acceptor;
@@ -77,7 +78,7 @@ pub fn start(
     )));
     let c = cancel.clone();
     let gw = Arc::clone(&ctx);
-    let rr = Arc::new(AtomicUsize::new(0));
+    let load = Arc::new(Load::default());
     tasks.push(tokio::spawn(async move {
         loop {
             let (stream, remote) = tokio::select! {
@@ -92,12 +93,12 @@ pub fn start(
             };
             let _ = stream.set_nodelay(true);
             let ctx = Arc::clone(&gw);
-            let rr = Arc::clone(&rr);
+            let load = Arc::clone(&load);
             let c = c.clone();
             tokio::spawn(async move {
                 tokio::select! {
                     _ = c.cancelled() => {}
-                    _ = splice(stream, remote, ctx, rr) => {}
+                    _ = splice(stream, remote, ctx, load) => {}
                 }
             });
         }
@@ -105,11 +106,48 @@ pub fn start(
     ProxyHandle::new(ctx, cancel, tasks)
 }
 
+/// Connections spliced to each local endpoint: a new connection goes to the
+/// least loaded one, so every instance behind the gateway gets its share
+/// even though callers keep their connections for a long time.
+#[derive(Default)]
+struct Load {
+    active: Mutex<HashMap<String, usize>>,
+    rr: AtomicUsize,
+}
+
+impl Load {
+    fn order(&self, endpoints: &[&str]) -> Vec<String> {
+        let active = self.active.lock().map(|a| a.clone()).unwrap_or_default();
+        let n = endpoints.len().max(1);
+        let start = self.rr.fetch_add(1, Ordering::Relaxed) % n;
+        let mut v: Vec<(usize, usize, String)> = endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                (
+                    active.get(*e).copied().unwrap_or(0),
+                    (i + n - start) % n,
+                    e.to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v.into_iter().map(|(_, _, e)| e).collect()
+    }
+
+    fn add(&self, endpoint: &str, delta: isize) {
+        if let Ok(mut a) = self.active.lock() {
+            let n = a.entry(endpoint.to_string()).or_insert(0);
+            *n = n.saturating_add_signed(delta);
+        }
+    }
+}
+
 async fn splice(
     mut inbound: TcpStream,
     remote: SocketAddr,
     ctx: Arc<ProxyContext>,
-    rr: Arc<AtomicUsize>,
+    load: Arc<Load>,
 ) {
     let (sni, hello) =
         match tokio::time::timeout(Duration::from_secs(10), read_sni(&mut inbound)).await {
@@ -146,21 +184,20 @@ async fn splice(
         ctx.metrics.record_tcp(&host, &ctx.info.cluster, "UH", 0, 0);
         return;
     }
-    let start = rr.fetch_add(1, Ordering::Relaxed);
+    let addrs: Vec<&str> = local.iter().map(|e| e.address.as_str()).collect();
     let mut upstream = None;
-    for i in 0..local.len() {
-        let ep = local[(start + i) % local.len()];
-        let Ok(addr) = ep.address.parse::<SocketAddr>() else {
+    for a in load.order(&addrs) {
+        let Ok(addr) = a.parse::<SocketAddr>() else {
             continue;
         };
         if let Ok(Ok(s)) =
             tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await
         {
-            upstream = Some(s);
+            upstream = Some((s, a));
             break;
         }
     }
-    let Some(mut up) = upstream else {
+    let Some((mut up, chosen)) = upstream else {
         ctx.metrics.record_tcp(&host, &ctx.info.cluster, "UF", 0, 0);
         return;
     };
@@ -168,9 +205,11 @@ async fn splice(
     if up.write_all(&hello).await.is_err() {
         return;
     }
+    load.add(&chosen, 1);
     let (sent, received) = tokio::io::copy_bidirectional(&mut inbound, &mut up)
         .await
         .unwrap_or((0, 0));
+    load.add(&chosen, -1);
     ctx.metrics.record_tcp(
         &host,
         &ctx.info.cluster,

@@ -42,6 +42,8 @@ pub struct Svid {
     pub not_after: OffsetDateTime,
     /// The issuer's distinguished name.
     pub issuer: String,
+    /// When this process received it.
+    pub received: OffsetDateTime,
 }
 
 impl Svid {
@@ -70,15 +72,17 @@ impl Svid {
             not_before: info.not_before,
             not_after: info.not_after,
             issuer: info.issuer,
+            received: OffsetDateTime::now_utc(),
         })
     }
 
-    /// The instant at which a rotation should happen: about half-life, with a
-    /// little jitter so a thousand sidecars do not all call the CA at once.
+    /// The instant at which a rotation should happen: about half of the
+    /// remaining life at receipt (the CA back-dates `not_before` a little),
+    /// with jitter so a thousand sidecars do not all call the CA at once.
     pub fn refresh_at(&self) -> OffsetDateTime {
-        let life = self.not_after - self.not_before;
+        let life = self.not_after - self.received.max(self.not_before);
         let frac = 0.45 + rand::random::<f64>() * 0.1;
-        self.not_before + life * frac
+        self.received + life * frac
     }
 }
 

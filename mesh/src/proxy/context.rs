@@ -96,17 +96,19 @@ impl ProxyInfo {
     /// The value of [`PEER_HEADER`] for outgoing requests.
     pub fn peer_header(&self) -> String {
         format!(
-            "workload={};namespace={};app={};version={};cluster={}",
+            "workload={};namespace={};app={};version={};cluster={};principal={}",
             self.workload(),
             self.namespace,
             self.service,
             self.version,
-            self.cluster
+            self.cluster,
+            self.spiffe_id
         )
     }
 }
 
-/// Reads a [`PEER_HEADER`] value; the principal is filled in by the caller.
+/// Reads a [`PEER_HEADER`] value. On requests the principal it claims is
+/// replaced by the one the peer's certificate proves.
 pub fn parse_peer_header(value: &str) -> Peer {
     let mut p = Peer::unknown();
     for part in value.split(';') {
@@ -120,6 +122,7 @@ pub fn parse_peer_header(value: &str) -> Peer {
             "app" => p.app = v,
             "version" => p.version = v,
             "cluster" => p.cluster = v,
+            "principal" => p.principal = v,
             _ => {}
         }
     }

@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use tokio::time::Instant;
 use tower::Service;
 
-use super::context::{ProxyContext, PEER_HEADER};
+use super::context::{parse_peer_header, ProxyContext, PEER_HEADER};
 use super::router::RouteTarget;
 use super::upstream::Dial;
 use crate::svc::balance::{hash_of, Algorithm, HashKey};
@@ -210,6 +210,7 @@ impl Service<Req> for ClusterService {
                 .send(
                     Dial {
                         addr,
+                        endpoint: &ep.address,
                         sni: &sni,
                         tls: Arc::clone(&cluster.tls),
                         max_requests_per_connection: cluster.limits.max_requests_per_connection,
@@ -221,6 +222,16 @@ impl Service<Req> for ClusterService {
                 .await
                 .map(|r| r.map(crate::http::incoming));
 
+            // The answering sidecar says who it is (through a gateway, the
+            // connection may have reached another instance than `ep`).
+            let mut result = result;
+            let answered = match &mut result {
+                Ok(resp) => {
+                    let v = resp.headers_mut().remove(PEER_HEADER);
+                    v.and_then(|v| v.to_str().ok().map(parse_peer_header))
+                }
+                Err(_) => None,
+            };
             let outcome = Outcome::of(&result);
             for d in cluster.record(&ep.address, outcome, Instant::now()) {
                 match d {
@@ -243,7 +254,7 @@ impl Service<Req> for ClusterService {
                     }
                 }
             }
-            let peer = Peer {
+            let fallback = Peer {
                 workload: format!(
                     "{}-{}",
                     ep.labels.get("app").cloned().unwrap_or_default(),
@@ -260,6 +271,7 @@ impl Service<Req> for ClusterService {
                 version: ep.labels.get("version").cloned().unwrap_or_default(),
                 cluster: ep.cluster.clone(),
             };
+            let peer = answered.unwrap_or(fallback);
             if let Some(l) = &log {
                 l.update(|f| {
                     f.upstream_host = Some(ep.address.clone());

@@ -160,6 +160,7 @@ impl Service<Req> for AppService {
         };
         let client = self.client.clone();
         let me = self.ctx.info.spiffe_id.to_string();
+        let me_header = self.ctx.info.peer_header();
         Box::pin(async move {
             let peer = req
                 .extensions()
@@ -207,6 +208,9 @@ impl Service<Req> for AppService {
                 Ok(resp) => {
                     let mut resp = resp.map(crate::http::incoming);
                     strip_hop_by_hop(resp.headers_mut());
+                    if let Ok(v) = http::HeaderValue::from_str(&me_header) {
+                        resp.headers_mut().insert(PEER_HEADER, v);
+                    }
                     Ok(resp)
                 }
                 Err(e) if e.is_connect() => Err(ProxyError::ConnectFailure {

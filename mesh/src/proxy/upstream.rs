@@ -26,6 +26,9 @@ use crate::svc::{ClusterCounters, ProxyError};
 struct PoolKey {
     addr: SocketAddr,
     sni: String,
+    /// Remote endpoints share their gateway's address and SNI; each still
+    /// gets its own connection, so the gateway spreads them over its backends.
+    endpoint: String,
 }
 
 struct Conn {
@@ -42,6 +45,8 @@ struct Slot {
 pub struct Dial<'a> {
     /// Address to connect to (the endpoint, or an east-west gateway).
     pub addr: SocketAddr,
+    /// The endpoint this connection is for.
+    pub endpoint: &'a str,
     /// SNI naming the destination (`outbound_.8080_.v2_.billing...`).
     pub sni: &'a str,
     /// mTLS configuration with the expected server identities.
@@ -79,6 +84,7 @@ impl UpstreamPool {
         let key = PoolKey {
             addr: dial.addr,
             sni: dial.sni.to_string(),
+            endpoint: dial.endpoint.to_string(),
         };
         let slot = {
             let mut slots = self.slots.lock().map_err(|_| ProxyError::Reset {

@@ -1,0 +1,7 @@
+//! Integration tests of the whole mesh on real sockets, with real outside
+//! clients (curl, openssl, promtool). One binary, one module per capability.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod foundation;

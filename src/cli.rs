@@ -176,6 +176,11 @@ enum Command {
         /// The version to restore.
         version: u64,
     },
+    /// Measure the data plane or config convergence (see `meshcon bench --help`).
+    Bench {
+        #[command(subcommand)]
+        what: crate::commands::bench::BenchWhat,
+    },
     /// Break things on purpose: slow, fail, heal, kill, restart, stop-control-plane,
     /// start-control-plane, stop-gateway, start-gateway, rogue.
     Chaos {
@@ -248,6 +253,7 @@ pub fn main() -> ExitCode {
                 };
                 commands::get::run(mesh.as_deref(), what, opts).await
             }
+            Some(Command::Bench { what }) => commands::bench::run(what).await,
             Some(Command::History { output }) => {
                 commands::config::history(mesh.as_deref(), output).await
             }

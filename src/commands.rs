@@ -1,5 +1,6 @@
 //! The subcommands.
 
+pub mod bench;
 pub mod config;
 pub mod get;
 pub mod up;

@@ -11,8 +11,10 @@
 //! - [`telemetry`]: Istio metrics, exact percentiles, traces, the tap, golden signals.
 //! - [`workload`]: the demo apps and the load generator.
 //! - [`runtime`]: launches a whole mesh from a topology, in one process.
+//! - [`bench`]: load scenarios (data-plane latency, config convergence).
 //! - [`yaml`], [`duration`], [`state`], [`http`]: YAML with positions, Go durations, the state directory, HTTP plumbing.
 
+pub mod bench;
 pub mod config;
 pub mod control;
 pub mod duration;

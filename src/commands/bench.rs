@@ -1,0 +1,133 @@
+//! `meshcon bench`: the data-plane and convergence benchmarks.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Subcommand;
+use mesh::bench;
+
+use crate::output::{self, Format};
+
+/// Which benchmark.
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Latency added by two sidecars doing mTLS, against a direct call.
+    Dataplane {
+        /// Requests per second.
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        /// Length of each phase.
+        #[arg(long, default_value = "10s", value_parser = mesh::duration::parse)]
+        duration: Duration,
+        /// Request and response body, bytes.
+        #[arg(long, default_value_t = 1024)]
+        body: usize,
+        /// Trace sampling in the sidecars, percent.
+        #[arg(long, default_value_t = 100.0)]
+        trace_sampling: f64,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: Format,
+    },
+    /// Apply → every proxy ACKed, over a generated mesh.
+    Convergence {
+        /// Services (one proxy each).
+        #[arg(long, default_value_t = 200)]
+        services: usize,
+        /// Applies to measure.
+        #[arg(long, default_value_t = 50)]
+        applies: usize,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: Format,
+    },
+}
+
+fn row(r: &bench::LatencyReport) -> Vec<String> {
+    let ms = |us: u64| format!("{:.3}", us as f64 / 1000.0);
+    vec![
+        r.label.clone(),
+        format!("{:.0}", r.rps),
+        r.errors.to_string(),
+        ms(r.p50_us),
+        ms(r.p90_us),
+        ms(r.p99_us),
+        ms(r.p999_us),
+    ]
+}
+
+/// Runs a benchmark.
+pub async fn run(what: BenchWhat) -> anyhow::Result<ExitCode> {
+    let dir = tempfile_dir()?;
+    match what {
+        BenchWhat::Dataplane {
+            rate,
+            duration,
+            body,
+            trace_sampling,
+            output: fmt,
+        } => {
+            eprintln!("meshcon bench: {rate} req/s for {duration:?} per phase, {body}-byte bodies, tracing {trace_sampling}%");
+            let r = bench::dataplane(
+                &bench::DataplaneOptions {
+                    rate,
+                    duration,
+                    body,
+                    trace_sampling,
+                },
+                &dir,
+            )
+            .await?;
+            match fmt {
+                Format::Table => {
+                    let mut rows = vec![row(&r.direct), row(&r.meshed)];
+                    let added = |a: u64, b: u64| format!("{:+.3}", (b as f64 - a as f64) / 1000.0);
+                    rows.push(vec![
+                        "added by the sidecars".into(),
+                        String::new(),
+                        String::new(),
+                        added(r.direct.p50_us, r.meshed.p50_us),
+                        added(r.direct.p90_us, r.meshed.p90_us),
+                        added(r.direct.p99_us, r.meshed.p99_us),
+                        added(r.direct.p999_us, r.meshed.p999_us),
+                    ]);
+                    print!(
+                        "{}",
+                        output::table(
+                            &["PATH", "RPS", "ERRORS", "P50 ms", "P90 ms", "P99 ms", "P99.9 ms"],
+                            &rows
+                        )
+                    );
+                    println!(
+                        "sidecar CPU: {:.4} CPU-seconds per 1000 requests (both sidecars)",
+                        r.sidecar_cpu_per_1000
+                    );
+                }
+                f => print!("{}", output::structured(&r, f)?),
+            }
+        }
+        BenchWhat::Convergence {
+            services,
+            applies,
+            output: fmt,
+        } => {
+            eprintln!("meshcon bench: {services} services, {applies} applies");
+            let r = bench::convergence(services, applies, &dir).await?;
+            match fmt {
+                Format::Table => println!(
+                    "{} proxies: apply → all ACKed P50 {:.1} ms, P99 {:.1} ms, max {:.1} ms over {} applies",
+                    r.proxies, r.p50_ms, r.p99_ms, r.max_ms, r.applies
+                ),
+                f => print!("{}", output::structured(&r, f)?),
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("meshcon-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

@@ -123,13 +123,29 @@ pub async fn http_get_with(addr: &str, path: &str, headers: &[(&str, &str)]) -> 
     (status, body)
 }
 
+/// An HTTP answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Status (0: no answer).
+    pub status: u16,
+    /// Header lines, lowercased names.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: String,
+}
+
+impl Reply {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// Sends a request through a sidecar's outbound listener with `Host: service`.
-pub async fn via_sidecar(
-    outbound: &str,
-    service: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> (u16, String) {
+pub async fn request(outbound: &str, service: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
     let mut s = tokio::net::TcpStream::connect(outbound)
         .await
         .expect("connect outbound");
@@ -145,16 +161,33 @@ pub async fn via_sidecar(
         .expect("answer in time")
         .expect("read");
     let text = String::from_utf8_lossy(&buf).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+/// Sends a request through a sidecar's outbound listener; status and body.
+pub async fn via_sidecar(
+    outbound: &str,
+    service: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let r = request(outbound, service, path, headers).await;
+    (r.status, r.body)
 }
 
 /// Runs an outside tool; a missing tool is a test failure that says what to install.
@@ -207,4 +240,96 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Applies YAML through the console API.
+pub async fn apply(m: &TestMesh, yaml: &str) -> mesh::proto::ApplyReply {
+    m.console()
+        .await
+        .apply(mesh::proto::ApplyRequest {
+            yaml: yaml.to_string(),
+            file: "test.yaml".into(),
+        })
+        .await
+        .expect("apply answered")
+        .into_inner()
+}
+
+/// Applies a file of `demo/rules/`, which must be accepted.
+pub async fn apply_rule(m: &TestMesh, name: &str) -> mesh::proto::ApplyReply {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("demo/rules")
+        .join(name);
+    let yaml = std::fs::read_to_string(&path).expect("demo rule");
+    let r = apply(m, &yaml).await;
+    assert!(r.applied, "{name} rejected: {:?}", r.findings);
+    assert!(r.nacks.is_empty(), "{name} NACKed: {:?}", r.nacks);
+    r
+}
+
+/// Runs a chaos action.
+pub async fn chaos(
+    m: &TestMesh,
+    action: &str,
+    target: &str,
+    error_rate: f64,
+    delay_ms: u64,
+) -> String {
+    m.console()
+        .await
+        .chaos(mesh::proto::ChaosRequest {
+            action: action.into(),
+            target: target.into(),
+            delay_ms,
+            error_rate,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("chaos {action} {target}: {e}"))
+        .into_inner()
+        .text
+}
+
+/// The outbound address of an instance's sidecar.
+pub async fn outbound_of(m: &TestMesh, instance: &str) -> String {
+    m.workload(instance)
+        .await
+        .addresses
+        .and_then(|a| a.outbound)
+        .expect("outbound address")
+}
+
+/// Sends `n` requests through `outbound` to `service`, `concurrency` at a time.
+pub async fn burst(
+    outbound: &str,
+    service: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    n: usize,
+    concurrency: usize,
+) -> Vec<(u16, String)> {
+    let mut out = Vec::with_capacity(n);
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(concurrency);
+        let batch = (0..k).map(|_| via_sidecar(outbound, service, path, headers));
+        out.extend(futures::future::join_all(batch).await);
+        left -= k;
+    }
+    out
+}
+
+/// The `version` field of a demo app's JSON answer.
+pub fn version_of(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["version"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The `instance` field of a demo app's JSON answer.
+pub fn instance_of(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["instance"].as_str().map(str::to_string))
+        .unwrap_or_default()
 }

@@ -26,8 +26,31 @@ use crate::proxy::sidecar::{start_agent, AgentSpec, ProxyHandle};
 /// The largest ClientHello the gateway buffers.
 const MAX_HELLO: usize = 16 * 1024;
 
-/// Reads the ClientHello and returns its SNI and every byte read so far.
-pub async fn read_sni(stream: &mut TcpStream) -> Result<(String, Vec<u8>), String> {
+/// The ALPN value by which a sidecar asks the gateway for one endpoint.
+///
+/// Istio's gateway balances passthrough connections on its own, so a caller
+/// cannot eject or hash to a single remote instance. meshcon's sidecars add
+/// `meshcon-ep=<address>` to the ClientHello's ALPN list (the destination
+/// sidecar ignores it and picks h2); the gateway honours it when the
+/// address is one of its local endpoints for that SNI. Per-endpoint policies
+/// (outlier detection, consistent hashing) then work across clusters.
+pub fn endpoint_hint(endpoint: &str) -> Vec<u8> {
+    format!("meshcon-ep={endpoint}").into_bytes()
+}
+
+/// What the gateway reads from a ClientHello.
+#[derive(Debug, Clone)]
+pub struct Hello {
+    /// SNI.
+    pub sni: String,
+    /// The endpoint hint, if any.
+    pub endpoint: Option<String>,
+    /// Every byte read so far (to be replayed upstream).
+    pub bytes: Vec<u8>,
+}
+
+/// Reads the ClientHello: its SNI, endpoint hint and every byte read so far.
+pub async fn read_hello(stream: &mut TcpStream) -> Result<Hello, String> {
     let mut acceptor = Acceptor::default();
     let mut buf = Vec::with_capacity(1024);
     let mut fed = 0;
@@ -48,12 +71,22 @@ pub async fn read_sni(stream: &mut TcpStream) -> Result<(String, Vec<u8>), Strin
         fed += cursor.position() as usize;
         match acceptor.accept() {
             Ok(Some(accepted)) => {
-                let sni = accepted
-                    .client_hello()
+                let hello = accepted.client_hello();
+                let sni = hello
                     .server_name()
                     .map(str::to_string)
                     .ok_or_else(|| "the ClientHello carries no SNI".to_string())?;
-                return Ok((sni, buf));
+                let endpoint = hello.alpn().into_iter().flatten().find_map(|p| {
+                    std::str::from_utf8(p)
+                        .ok()?
+                        .strip_prefix("meshcon-ep=")
+                        .map(str::to_string)
+                });
+                return Ok(Hello {
+                    sni,
+                    endpoint,
+                    bytes: buf,
+                });
             }
             Ok(None) => continue,
             Err((e, _)) => return Err(format!("bad ClientHello: {e}")),
@@ -116,7 +149,8 @@ struct Load {
 }
 
 impl Load {
-    fn order(&self, endpoints: &[&str]) -> Vec<String> {
+    /// Endpoints of one cluster (SNI), least loaded first.
+    fn order(&self, cluster: &str, endpoints: &[&str]) -> Vec<String> {
         let active = self.active.lock().map(|a| a.clone()).unwrap_or_default();
         let n = endpoints.len().max(1);
         let start = self.rr.fetch_add(1, Ordering::Relaxed) % n;
@@ -124,20 +158,17 @@ impl Load {
             .iter()
             .enumerate()
             .map(|(i, e)| {
-                (
-                    active.get(*e).copied().unwrap_or(0),
-                    (i + n - start) % n,
-                    e.to_string(),
-                )
+                let load = active.get(&format!("{cluster}|{e}")).copied().unwrap_or(0);
+                (load, (i + n - start) % n, e.to_string())
             })
             .collect();
         v.sort();
         v.into_iter().map(|(_, _, e)| e).collect()
     }
 
-    fn add(&self, endpoint: &str, delta: isize) {
+    fn add(&self, key: &str, delta: isize) {
         if let Ok(mut a) = self.active.lock() {
-            let n = a.entry(endpoint.to_string()).or_insert(0);
+            let n = a.entry(key.to_string()).or_insert(0);
             *n = n.saturating_add_signed(delta);
         }
     }
@@ -149,18 +180,19 @@ async fn splice(
     ctx: Arc<ProxyContext>,
     load: Arc<Load>,
 ) {
-    let (sni, hello) =
-        match tokio::time::timeout(Duration::from_secs(10), read_sni(&mut inbound)).await {
-            Ok(Ok(x)) => x,
-            Ok(Err(e)) => {
-                ctx.emit(
-                    "denied",
-                    format!("east-west connection from {remote} dropped: {e}"),
-                );
-                return;
-            }
-            Err(_) => return,
-        };
+    let hello = match tokio::time::timeout(Duration::from_secs(10), read_hello(&mut inbound)).await
+    {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => {
+            ctx.emit(
+                "denied",
+                format!("east-west connection from {remote} dropped: {e}"),
+            );
+            return;
+        }
+        Err(_) => return,
+    };
+    let sni = hello.sni.clone();
     let Some((port, subset, host)) = parse_sni(&sni) else {
         ctx.emit(
             "denied",
@@ -185,8 +217,17 @@ async fn splice(
         return;
     }
     let addrs: Vec<&str> = local.iter().map(|e| e.address.as_str()).collect();
+    let mut order = load.order(&name, &addrs);
+    if let Some(hint) = hello
+        .endpoint
+        .as_ref()
+        .filter(|h| addrs.contains(&h.as_str()))
+    {
+        order.retain(|a| a != hint);
+        order.insert(0, hint.clone());
+    }
     let mut upstream = None;
-    for a in load.order(&addrs) {
+    for a in order {
         let Ok(addr) = a.parse::<SocketAddr>() else {
             continue;
         };
@@ -202,19 +243,20 @@ async fn splice(
         return;
     };
     let _ = up.set_nodelay(true);
-    if up.write_all(&hello).await.is_err() {
+    if up.write_all(&hello.bytes).await.is_err() {
         return;
     }
-    load.add(&chosen, 1);
+    let key = format!("{name}|{chosen}");
+    load.add(&key, 1);
     let (sent, received) = tokio::io::copy_bidirectional(&mut inbound, &mut up)
         .await
         .unwrap_or((0, 0));
-    load.add(&chosen, -1);
+    load.add(&key, -1);
     ctx.metrics.record_tcp(
         &host,
         &ctx.info.cluster,
         "-",
-        sent + hello.len() as u64,
+        sent + hello.bytes.len() as u64,
         received,
     );
 }

@@ -211,6 +211,7 @@ impl Service<Req> for ClusterService {
                     Dial {
                         addr,
                         endpoint: &ep.address,
+                        via_gateway: ep.gateway.is_some(),
                         sni: &sni,
                         tls: Arc::clone(&cluster.tls),
                         max_requests_per_connection: cluster.limits.max_requests_per_connection,

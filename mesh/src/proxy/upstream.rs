@@ -47,6 +47,9 @@ pub struct Dial<'a> {
     pub addr: SocketAddr,
     /// The endpoint this connection is for.
     pub endpoint: &'a str,
+    /// For endpoints behind an east-west gateway: which one this connection
+    /// should reach (see `gateway::eastwest`).
+    pub via_gateway: bool,
     /// SNI naming the destination (`outbound_.8080_.v2_.billing...`).
     pub sni: &'a str,
     /// mTLS configuration with the expected server identities.
@@ -140,9 +143,17 @@ impl UpstreamPool {
         let _ = tcp.set_nodelay(true);
         let name = ServerName::try_from(dial.sni.to_string())
             .map_err(|e| fail(format!("bad SNI {}: {e}", dial.sni)))?;
+        let config = if dial.via_gateway {
+            let mut c = (*dial.tls).clone();
+            c.alpn_protocols
+                .push(crate::gateway::eastwest::endpoint_hint(dial.endpoint));
+            Arc::new(c)
+        } else {
+            Arc::clone(&dial.tls)
+        };
         let tls = tokio::time::timeout(
             dial.connect_timeout,
-            TlsConnector::from(Arc::clone(&dial.tls)).connect(name, tcp),
+            TlsConnector::from(config).connect(name, tcp),
         )
         .await
         .map_err(|_| fail("TLS handshake timeout".into()))?

@@ -4,5 +4,6 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod analyze;
 mod foundation;
 mod rules;

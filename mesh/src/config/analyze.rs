@@ -42,6 +42,8 @@ pub struct Context {
     pub services: Vec<SvcInfo>,
     /// Pods (workload instances and gateways).
     pub pods: Vec<PodInfo>,
+    /// Hosts outside the mesh that ServiceEntries name.
+    pub external: Vec<SvcInfo>,
 }
 
 impl Context {
@@ -84,7 +86,7 @@ impl Context {
             ctx.services.push(SvcInfo {
                 name: "istio-ingressgateway".into(),
                 namespace: ROOT_NAMESPACE.into(),
-                ports: vec![80, 443],
+                ports: vec![80, 443, 8080, 8443],
                 selector: BTreeMap::from([("istio".to_string(), "ingressgateway".to_string())]),
             });
         }
@@ -116,6 +118,16 @@ impl Context {
                     ports: ports.clone(),
                     selector: selector.clone(),
                 }),
+                KubeObject::ExternalHosts { hosts, ports } => {
+                    for h in hosts {
+                        self.external.push(SvcInfo {
+                            name: h.clone(),
+                            namespace: String::new(),
+                            ports: ports.clone(),
+                            selector: BTreeMap::new(),
+                        });
+                    }
+                }
                 KubeObject::Pod { namespace, labels } => self.pods.push(PodInfo {
                     namespace: namespace.clone(),
                     labels: labels.clone(),
@@ -129,6 +141,7 @@ impl Context {
         self.services
             .iter()
             .find(|s| crate::topology::fqdn(&s.name, &s.namespace) == fq)
+            .or_else(|| self.external.iter().find(|s| s.name == host))
     }
 }
 
@@ -757,6 +770,19 @@ impl Checker<'_> {
                     );
                 }
             }
+            if let Some(w) = &lb.warmup {
+                let wp = format!("{path}.loadBalancer.warmup");
+                if w.duration.is_none() {
+                    self.push(p, codes::SCHEMA, Level::Error, &wp, format!("{wp}.duration: Required value"), "add duration: 60s");
+                }
+                if w.minimum_percent.is_some_and(|v| !(0.0..=100.0).contains(&v)) {
+                    self.push(p, codes::SCHEMA, Level::Error, &format!("{wp}.minimumPercent"), format!("{wp}.minimumPercent: Invalid value (0-100)"), "use a percentage");
+                }
+                if w.aggression.is_some_and(|v| v < 1.0) {
+                    self.push(p, codes::SCHEMA, Level::Error, &format!("{wp}.aggression"), format!("{wp}.aggression: Invalid value (at least 1)"), "use 1.0 for a linear ramp");
+                }
+                self.push(p, codes::UNSUPPORTED_FIELD, Level::Warning, &wp, "warmup is validated but not applied by meshcon (new endpoints get full traffic at once)".into(), "remove it, or expect no slow start");
+            }
             if let Some(l) = &lb.locality_lb_setting {
                 if !l.failover.is_empty() && !l.distribute.is_empty() {
                     self.push(
@@ -1060,6 +1086,7 @@ impl Checker<'_> {
             pa.spec
                 .port_level_mtls
                 .iter()
+                .flatten()
                 .map(|(port, m)| (format!("spec.portLevelMtls.{port}.mode"), m)),
         );
         for (path, m) in modes {
@@ -1076,16 +1103,22 @@ impl Checker<'_> {
                 Some(other) => self.push(p, codes::SCHEMA, Level::Error, &path, format!("unknown mTLS mode '{other}'"), "use STRICT, PERMISSIVE, DISABLE or UNSET"),
             }
         }
-        if !pa.spec.port_level_mtls.is_empty() {
-            self.push(
-                p,
-                codes::UNSUPPORTED_FIELD,
-                Level::Warning,
-                "spec.portLevelMtls",
-                "portLevelMtls is analysed but not applied: meshcon sidecars have one inbound port"
-                    .into(),
-                "use spec.mtls.mode",
-            );
+        if let Some(plm) = &pa.spec.port_level_mtls {
+            if plm.is_empty() {
+                self.push(p, codes::SCHEMA, Level::Error, "spec.portLevelMtls", "spec.portLevelMtls in body should have at least 1 properties".into(), "remove portLevelMtls or list a port");
+            } else if pa.spec.selector.is_none() {
+                self.push(p, codes::SCHEMA, Level::Error, "spec.portLevelMtls", "portLevelMtls requires selector".into(), "add selector.matchLabels, or use spec.mtls for every port");
+            }
+            for port in plm.keys() {
+                match port.parse::<u64>() {
+                    Ok(n) if (1..=65535).contains(&n) => {}
+                    Ok(_) => self.push(p, codes::SCHEMA, Level::Error, &format!("spec.portLevelMtls.{port}"), format!("port {port}: port must be between 1-65535"), "use a port number"),
+                    Err(_) => self.push(p, codes::SCHEMA, Level::Error, &format!("spec.portLevelMtls.{port}"), format!("'{port}': type conversion error from string to port number"), "use a port number as the key"),
+                }
+            }
+            if !plm.is_empty() {
+                self.push(p, codes::UNSUPPORTED_FIELD, Level::Warning, "spec.portLevelMtls", "portLevelMtls is analysed but not applied: meshcon sidecars have one inbound port".into(), "use spec.mtls.mode");
+            }
         }
     }
 

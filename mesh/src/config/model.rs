@@ -490,6 +490,24 @@ pub struct LoadBalancerSettings {
     /// Locality preferences and failover.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locality_lb_setting: Option<LocalityLbSetting>,
+    /// Slow start for new endpoints (validated; not applied by meshcon).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<Warmup>,
+}
+
+/// `loadBalancer.warmup`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Warmup {
+    /// How long the ramp lasts (required).
+    #[serde(default, with = "serde_go_opt", skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Duration>,
+    /// Starting share of traffic, percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_percent: Option<f64>,
+    /// Curve of the ramp (at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggression: Option<f64>,
 }
 
 /// Consistent hashing key.
@@ -777,8 +795,8 @@ pub struct PeerAuthentication {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtls: Option<MtlsSetting>,
     /// Per-port modes.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub port_level_mtls: BTreeMap<String, MtlsSetting>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_level_mtls: Option<BTreeMap<String, MtlsSetting>>,
 }
 
 /// `mtls: {mode: STRICT}`.

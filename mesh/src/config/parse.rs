@@ -41,6 +41,13 @@ pub enum KubeObject {
         /// Pod selector.
         selector: BTreeMap<String, String>,
     },
+    /// Hosts a ServiceEntry adds to the registry.
+    ExternalHosts {
+        /// Host names.
+        hosts: Vec<String>,
+        /// Ports.
+        ports: Vec<u16>,
+    },
     /// A pod (or a Deployment's pod template): namespace and labels.
     Pod {
         /// Namespace.
@@ -373,6 +380,28 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
                 out.kube.extend(objs);
                 continue;
             }
+        }
+        if kind == "ServiceEntry" && NETWORKING.contains(&api.as_str()) {
+            out.kube.push(KubeObject::ExternalHosts {
+                hosts: v["spec"]["hosts"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|h| h.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default(),
+                ports: v["spec"]["ports"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|p| p["number"].as_u64()).map(|p| p as u16).collect())
+                    .unwrap_or_default(),
+            });
+            out.findings.push(Finding::new(
+                codes::UNSUPPORTED_KIND,
+                Level::Warning,
+                &resource,
+                "ServiceEntry is read for analysis (its hosts count as known) but meshcon does not route to outside hosts".into(),
+                "traffic to these hosts will get 404 NR from meshcon sidecars",
+                file,
+                at("kind"),
+            ));
+            continue;
         }
         let group_ok = match kind.as_str() {
             "VirtualService" | "DestinationRule" | "Gateway" => NETWORKING.contains(&api.as_str()),

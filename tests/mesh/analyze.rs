@@ -1,0 +1,211 @@
+//! Validation against Istio's own material (../shared/peers/istio): the
+//! samples apply to a topology that has their services, and the analyzer
+//! and validation test inputs give the findings Istio's tools give.
+
+use std::path::PathBuf;
+
+use mesh::config::{self, Finding, Level};
+use mesh::topology::Topology;
+
+fn peers() -> PathBuf {
+    let p = std::env::var_os("MESHCON_PEERS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/peers"));
+    assert!(p.join("SOURCES.md").exists(), "Istio reference material not found at {} (set MESHCON_PEERS)", p.display());
+    p
+}
+
+fn read(rel: &str) -> String {
+    let path = peers().join("istio").join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn bookinfo() -> Topology {
+    let src = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/bookinfo.yaml")).expect("demo/bookinfo.yaml");
+    Topology::parse("demo/bookinfo.yaml", &src).expect("valid")
+}
+
+fn errors(f: &[Finding]) -> Vec<String> {
+    f.iter().filter(|f| f.level == Level::Error).map(ToString::to_string).collect()
+}
+
+#[test]
+fn istio_bookinfo_samples_apply_to_the_bookinfo_topology() {
+    let topo = bookinfo();
+    let base_src = read("samples/bookinfo/networking/destination-rule-all.yaml");
+    let (base, f) = config::check("destination-rule-all.yaml", &base_src, &topo, &[]);
+    assert!(errors(&f).is_empty(), "{:?}", errors(&f));
+    assert_eq!(base.len(), 4);
+    let valid = [
+        "bookinfo-gateway.yaml",
+        "destination-rule-all-mtls.yaml",
+        "destination-rule-reviews.yaml",
+        "egress-rule-google-apis.yaml",
+        "fault-injection-details-v1.yaml",
+        "virtual-service-all-v1.yaml",
+        "virtual-service-details-v2.yaml",
+        "virtual-service-ratings-test-abort.yaml",
+        "virtual-service-ratings-test-delay.yaml",
+        "virtual-service-reviews-50-v3.yaml",
+        "virtual-service-reviews-80-20.yaml",
+        "virtual-service-reviews-90-10.yaml",
+        "virtual-service-reviews-jason-v2-v3.yaml",
+        "virtual-service-reviews-test-v2.yaml",
+        "virtual-service-reviews-v2-v3.yaml",
+        "virtual-service-reviews-v3.yaml",
+    ];
+    for name in valid {
+        let src = read(&format!("samples/bookinfo/networking/{name}"));
+        let (res, f) = config::check(name, &src, &topo, &base);
+        assert!(!res.is_empty(), "{name}: nothing parsed");
+        assert!(errors(&f).is_empty(), "{name} should apply: {:#?}", errors(&f));
+    }
+    // These need services Bookinfo's base topology lacks; Istio reports them the same way.
+    for name in ["virtual-service-ratings-db.yaml", "virtual-service-ratings-mysql.yaml", "virtual-service-ratings-mysql-vm.yaml", "certmanager-gateway.yaml"] {
+        let src = read(&format!("samples/bookinfo/networking/{name}"));
+        let (_, f) = config::check(name, &src, &topo, &base);
+        assert!(f.iter().any(|f| f.code == "IST0101"), "{name}: expected IST0101, got {f:#?}");
+    }
+}
+
+/// Expected (code, resource name) pairs for Istio's analyzer test inputs
+/// (SOURCES.md §5b), for the analyzers meshcon implements.
+fn expectations() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
+    vec![
+        (
+            "virtualservice_destinationrules.yaml",
+            vec![("IST0101", "reviews-bogussubset"), ("IST0101", "reviews-mirror-bogussubset")],
+        ),
+        (
+            "virtualservice_destinationhosts.yaml",
+            vec![
+                ("IST0101", "reviews-bogushost"),
+                ("IST0101", "reviews-bookinfo-other"),
+                ("IST0101", "reviews-mirror-bogushost"),
+                ("IST0101", "reviews-bogusport"),
+                ("IST0101", "cross-namespace-details"),
+                ("IST0112", "reviews-2port-missing"),
+            ],
+        ),
+        ("virtualservice_gateways.yaml", vec![("IST0101", "httpbin-bogus"), ("IST0132", "cross-test"), ("IST0132", "httpbin")]),
+        (
+            "virtualservice_conflictingmeshgatewayhosts.yaml",
+            vec![("IST0109", "team3/ratings"), ("IST0109", "team4/ratings"), ("IST0109", "foo/productpage"), ("IST0109", "foo/bogus-productpage")],
+        ),
+        ("virtualservice_host_not_found_gateway.yaml", vec![("IST0132", "testing-service-02-test-01"), ("IST0132", "testing-service-03-test-04")]),
+        ("virtualservice_host_not_found_gateway_with_ns_prefix.yaml", vec![("IST0132", "testing-service-01-test-01")]),
+        ("destinationrule-simple-destination.yaml", vec![("IST0128", "db-tls")]),
+        ("destinationrule-mutual-destination.yaml", vec![("IST0128", "db-mtls")]),
+        ("destinationrule-simple-port.yaml", vec![("IST0129", "")]),
+        ("destinationrule-mutual-port.yaml", vec![("IST0129", "")]),
+        ("destinationrule-compound-simple-mutual.yaml", vec![("IST0128", "db-mtls"), ("IST0129", "db-mtls")]),
+        ("destinationrule-compound-mutual-simple.yaml", vec![("IST0128", "db-mtls"), ("IST0129", "db-mtls")]),
+        ("destinationrule-with-fake-host.yaml", vec![("IST0174", "fake-host")]),
+        ("destinationrule-subsets-not-select-pods.yaml", vec![("IST0173", "subsets-not-select-pods")]),
+        ("destinationrule-empty-topology-labels.yaml", vec![("IST0173", "empty-topology-labels")]),
+        ("gateway-no-workload.yaml", vec![("IST0101", "httpbin-gateway")]),
+        ("gateway-no-port.yaml", vec![("IST0162", "httpbin-gateway")]),
+        ("conflicting-gateways.yaml", vec![("IST0145", "alpha"), ("IST0145", "beta")]),
+        ("conflicting-gateways-multiple-ports.yaml", vec![("IST0145", "alpha"), ("IST0145", "beta")]),
+    ]
+}
+
+const CLEAN: &[&str] = &[
+    "destinationrule-with-ca.yaml",
+    "destinationrule-simple-destination-credentialname-selector.yaml",
+    "destinationrule-simple-port-credentialname-selector.yaml",
+    "gateway-correct-port.yaml",
+    "gateway-different-port.yaml",
+];
+
+#[test]
+fn istio_analyzer_inputs_yield_istios_findings() {
+    for (file, expected) in expectations() {
+        let src = read(&format!("pkg/config/analysis/analyzers/testdata/{file}"));
+        let found = config::analyze_standalone(file, &src);
+        for (code, resource) in expected {
+            assert!(
+                found.iter().any(|f| f.code == code && f.resource.contains(resource)),
+                "{file}: expected {code} for {resource}; got:\n{}",
+                found.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
+    for file in CLEAN {
+        let src = read(&format!("pkg/config/analysis/analyzers/testdata/{file}"));
+        let found = config::analyze_standalone(file, &src);
+        let istio_codes: Vec<String> = found
+            .iter()
+            .filter(|f| f.code.starts_with("IST") && f.code != "IST0002" && f.level != Level::Info)
+            .map(ToString::to_string)
+            .collect();
+        assert!(istio_codes.is_empty(), "{file}: Istio finds nothing here, meshcon found {istio_codes:#?}");
+    }
+}
+
+#[test]
+fn istio_rule_overlap_inputs_yield_unreachable_and_ineffective_findings() {
+    let mut src = read("pkg/config/analysis/analyzers/testdata/virtualservice_dupmatches.yaml");
+    src.push_str("\n---\n");
+    src.push_str(&read("pkg/config/analysis/analyzers/testdata/virtualservice_overlappingmatches.yaml"));
+    let found = config::analyze_standalone("dupmatches+overlapping", &src);
+    for (code, resource) in [
+        ("IST0130", "duplicate-match"),
+        ("IST0131", "almost-duplicate-match"),
+        ("IST0131", "non-method-get"),
+        ("IST0131", "overlapping-in-single-match"),
+        ("IST0131", "overlapping-in-two-matches"),
+    ] {
+        assert!(
+            found.iter().any(|f| f.code == code && f.resource.contains(resource)),
+            "expected {code} for {resource}; got:\n{}",
+            found.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
+#[test]
+fn istio_validation_inputs_are_accepted_or_rejected_as_istio_does() {
+    for kind in ["destinationrule", "peerauth"] {
+        let valid = read(&format!("pkg/config/validation/testdata/crds/{kind}-valid.yaml"));
+        let f = config::analyze_standalone("valid.yaml", &valid);
+        let schema: Vec<String> = f.iter().filter(|f| f.code == "IST0106").map(ToString::to_string).collect();
+        assert!(schema.is_empty(), "{kind}-valid: {schema:#?}");
+
+        let invalid = read(&format!("pkg/config/validation/testdata/crds/{kind}-invalid.yaml"));
+        for (i, doc) in invalid.split("\n---").enumerate() {
+            let f = config::analyze_standalone("invalid.yaml", doc);
+            assert!(f.iter().any(|f| f.level == Level::Error), "{kind}-invalid document {i} should be rejected:\n{doc}\nfindings: {f:#?}");
+        }
+    }
+    for name in ["networking-v1-VirtualService.yaml", "networking-v1-DestinationRule.yaml", "networking-v1-Gateway.yaml", "security-v1-PeerAuthentication.yaml"] {
+        let src = read(&format!("pkg/test/datasets/validation/dataset/{name}"));
+        let f = config::analyze_standalone(name, &src);
+        let schema: Vec<String> = f.iter().filter(|f| f.code == "IST0106").map(ToString::to_string).collect();
+        assert!(schema.is_empty(), "{name}: {schema:#?}");
+    }
+}
+
+#[test]
+fn every_demo_file_is_valid() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let demo = Topology::demo();
+    for entry in std::fs::read_dir(root.join("rules")).expect("demo/rules") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let src = std::fs::read_to_string(&path).expect("read");
+        let (res, f) = config::check(&name, &src, &demo, &[]);
+        if name.starts_with("broken") {
+            assert!(!errors(&f).is_empty(), "{name} is broken on purpose");
+        } else {
+            assert!(!res.is_empty() && errors(&f).is_empty(), "{name}: {:#?}", errors(&f));
+        }
+    }
+    for entry in std::fs::read_dir(&root).expect("demo") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) == Some("yaml") {
+            let src = std::fs::read_to_string(&path).expect("read");
+            Topology::parse(&path.display().to_string(), &src).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}

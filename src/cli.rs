@@ -151,8 +151,9 @@ enum Command {
         /// How many.
         #[arg(long, default_value_t = 20)]
         limit: u32,
-        /// Services: the rate and percentile window, in seconds.
-        #[arg(long, default_value_t = 30)]
+        /// Services: how long to sample, in seconds (rates and percentiles cover it).
+        /// Scrape-config: the scrape interval.
+        #[arg(long, default_value_t = 5)]
         window: u64,
         /// Events: keep following.
         #[arg(long)]

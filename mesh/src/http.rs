@@ -103,3 +103,31 @@ pub async fn serve_connection<IO, S, F>(
         }
     }
 }
+
+/// A plain HTTP/1.1 GET (admin endpoints, scrapes): the body as text.
+pub async fn get_text(addr: &str, path: &str, timeout: Duration) -> Result<String, String> {
+    let fut = async {
+        let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("{addr}: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let req = http::Request::get(path)
+            .header(http::header::HOST, addr)
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| e.to_string())?;
+        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        if !status.is_success() {
+            return Err(format!("{addr}{path}: HTTP {status}"));
+        }
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    };
+    tokio::time::timeout(timeout, fut)
+        .await
+        .map_err(|_| format!("{addr}{path}: no answer within {timeout:?}"))?
+}

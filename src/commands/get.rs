@@ -23,7 +23,7 @@ pub struct GetOptions {
     pub errors: bool,
     /// How many.
     pub limit: u32,
-    /// Services: window, s.
+    /// Services: the sampling window, s (scrape-config: the scrape interval).
     pub window: u64,
     /// Events: follow.
     pub follow: bool,
@@ -294,7 +294,7 @@ pub async fn run(mesh: Option<&str>, what: GetWhat, o: GetOptions) -> anyhow::Re
         GetWhat::Latency => {
             let text = c
                 .console
-                .latency(Empty {})
+                .latency(mesh::proto::LatencyRequest { window_s: o.window.clamp(1, 60) as u32 })
                 .await
                 .map_err(status_error)?
                 .into_inner()
@@ -335,12 +335,99 @@ pub async fn run(mesh: Option<&str>, what: GetWhat, o: GetOptions) -> anyhow::Re
                 f => output::structured(&stats, f)?,
             }
         }
-        GetWhat::Services | GetWhat::ScrapeConfig => {
-            anyhow::bail!("`meshcon get {what:?}` is not available in this build yet")
+        GetWhat::ScrapeConfig => {
+            let list = c.console.workloads(Empty {}).await.map_err(status_error)?.into_inner();
+            mesh::telemetry::golden::scrape_config(&list.mesh, &list.workloads, o.window.clamp(1, 60))
+        }
+        GetWhat::Services => {
+            let rows = services(&mut c, o.window.max(2)).await?;
+            match o.output {
+                Format::Table => services_table(&rows),
+                f => output::structured(&rows, f)?,
+            }
         }
     };
     print!("{out}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Seconds since the epoch.
+pub fn now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Scrapes every proxy once a second for `window` seconds and computes the
+/// golden signals as Prometheus would over that window.
+pub async fn services(c: &mut MeshClient, window: u64) -> anyhow::Result<Vec<mesh::telemetry::golden::ServiceSignal>> {
+    let list = c.console.workloads(Empty {}).await.map_err(status_error)?.into_inner();
+    let admins: Vec<String> = list
+        .workloads
+        .iter()
+        .filter(|w| w.ready)
+        .filter_map(|w| w.addresses.as_ref().and_then(|a| a.admin.clone()))
+        .collect();
+    let mut signals = mesh::telemetry::golden::Signals::new(window as f64 + 5.0);
+    let started = now_s();
+    for i in 0..=window {
+        let at = now_s();
+        let scrapes = futures::future::join_all(
+            admins
+                .iter()
+                .map(|a| mesh::http::get_text(a, "/stats/prometheus", std::time::Duration::from_secs(2))),
+        )
+        .await;
+        for (a, text) in admins.iter().zip(scrapes) {
+            if let Ok(t) = text {
+                let _ = signals.ingest(a, at, &t);
+            }
+        }
+        if i < window {
+            let next = started + (i + 1) as f64;
+            let wait = (next - now_s()).max(0.0);
+            tokio::time::sleep(std::time::Duration::from_secs_f64(wait)).await;
+        }
+    }
+    let now = now_s() + 0.001;
+    let mut rows = signals.services(now - started + 0.5, now);
+    let latency = c
+        .console
+        .latency(mesh::proto::LatencyRequest { window_s: window.clamp(1, 60) as u32 })
+        .await
+        .map_err(status_error)?
+        .into_inner()
+        .text;
+    let exact: Vec<mesh::telemetry::exact::EdgeStat> = serde_json::from_str(&latency).unwrap_or_default();
+    mesh::telemetry::golden::merge_exact(&mut rows, &exact);
+    Ok(rows)
+}
+
+fn services_table(rows: &[mesh::telemetry::golden::ServiceSignal]) -> String {
+    let ms = |v: f64| format!("{v:.1}");
+    let exact = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.cluster.clone(),
+                format!("{}/{}", r.namespace, r.service),
+                r.version.clone(),
+                format!("{:.1}", r.rps),
+                format!("{:.1}%", r.success_rate * 100.0),
+                ms(r.p50_ms),
+                ms(r.p90_ms),
+                ms(r.p99_ms),
+                exact(r.exact_p99_ms),
+                format!("{:.0}%", r.mtls_ratio * 100.0),
+            ]
+        })
+        .collect();
+    output::table(
+        &["CLUSTER", "SERVICE", "VERSION", "RPS", "SUCCESS", "P50 ms", "P90 ms", "P99 ms", "P99 exact", "mTLS"],
+        &table,
+    )
 }
 
 fn event_line(e: &mesh::proto::Event) -> String {

@@ -43,8 +43,8 @@ pub trait Backend: Send + Sync + 'static {
     fn control_planes(&self) -> Vec<ControlPlane>;
     /// Runs a chaos action; returns what happened.
     async fn chaos(&self, req: ChaosRequest) -> Result<String, String>;
-    /// Exact per-edge latencies of every proxy.
-    async fn latency(&self) -> Vec<EdgeStat>;
+    /// Exact per-edge latencies over `window`, merged across proxies.
+    async fn latency(&self, window: Duration) -> Vec<EdgeStat>;
     /// Recent requests and a live feed of every proxy.
     async fn taps(&self) -> Vec<(Vec<TapEntry>, broadcast::Receiver<TapEntry>)>;
     /// Federation status as JSON.
@@ -398,8 +398,10 @@ impl<B: Backend> Console for ConsoleService<B> {
         }))
     }
 
-    async fn latency(&self, _r: Request<Empty>) -> Result<Response<Text>, Status> {
-        let stats = self.backend.latency().await;
+    async fn latency(&self, r: Request<LatencyRequest>) -> Result<Response<Text>, Status> {
+        let w = r.get_ref().window_s;
+        let window = Duration::from_secs(if w == 0 { 60 } else { u64::from(w).clamp(1, 60) });
+        let stats = self.backend.latency(window).await;
         Ok(Response::new(Text {
             text: serde_json::to_string(&stats).unwrap_or_else(|_| "[]".into()),
         }))

@@ -195,13 +195,9 @@ impl Backend for MeshBackend {
         .map_err(|e| e.to_string())
     }
 
-    async fn latency(&self) -> Vec<EdgeStat> {
-        self.mesh
-            .proxy_contexts()
-            .await
-            .iter()
-            .flat_map(|c| c.latencies.stats(Duration::from_secs(60)))
-            .collect()
+    async fn latency(&self, window: Duration) -> Vec<EdgeStat> {
+        let contexts = self.mesh.proxy_contexts().await;
+        crate::telemetry::exact::merged(contexts.iter().map(|c| &c.latencies), window)
     }
 
     async fn taps(&self) -> Vec<(Vec<TapEntry>, broadcast::Receiver<TapEntry>)> {

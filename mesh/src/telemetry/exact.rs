@@ -129,6 +129,25 @@ impl EdgeLatencies {
         }
     }
 
+    /// The merged histogram and error count of every edge over `window`.
+    pub fn histograms(&self, window: Duration) -> Vec<(EdgeKey, Histogram<u64>, u64)> {
+        let now = Instant::now();
+        let Ok(edges) = self.edges.lock() else { return Vec::new() };
+        let mut out = Vec::new();
+        for (key, edge) in edges.iter() {
+            let Some(mut merged) = new_hist() else { continue };
+            let mut errors = 0;
+            for s in edge.slots.iter().filter(|s| now.duration_since(s.start) < window) {
+                let _ = merged.add(&s.hist);
+                errors += s.errors;
+            }
+            if !merged.is_empty() {
+                out.push((key.clone(), merged, errors));
+            }
+        }
+        out
+    }
+
     /// Exact percentiles of every edge over the last `window`.
     pub fn stats(&self, window: Duration) -> Vec<EdgeStat> {
         self.stats_at(window, Instant::now())
@@ -172,6 +191,42 @@ impl EdgeLatencies {
         out.sort_by(|a, b| a.edge.cmp(&b.edge));
         out
     }
+}
+
+fn stat_of(key: EdgeKey, h: &Histogram<u64>, errors: u64, window: Duration) -> EdgeStat {
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    EdgeStat {
+        edge: Some(key),
+        count: h.len(),
+        errors,
+        p50_ms: ms(0.5),
+        p90_ms: ms(0.9),
+        p99_ms: ms(0.99),
+        p999_ms: ms(0.999),
+        max_ms: h.max() as f64 / 1000.0,
+        window_s: window.as_secs_f64(),
+    }
+}
+
+/// Exact percentiles per edge across several proxies: the histograms of one
+/// edge (e.g. every instance of a version) are added before percentiles are
+/// taken, so the result is exact for the edge as a whole.
+pub fn merged<'a>(all: impl Iterator<Item = &'a EdgeLatencies>, window: Duration) -> Vec<EdgeStat> {
+    let mut by: std::collections::BTreeMap<EdgeKey, (Histogram<u64>, u64)> = std::collections::BTreeMap::new();
+    for l in all {
+        for (k, h, e) in l.histograms(window) {
+            match by.get_mut(&k) {
+                Some((acc, errs)) => {
+                    let _ = acc.add(&h);
+                    *errs += e;
+                }
+                None => {
+                    by.insert(k, (h, e));
+                }
+            }
+        }
+    }
+    by.into_iter().map(|(k, (h, e))| stat_of(k, &h, e, window)).collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,506 @@
+//! Golden signals, computed the way Prometheus computes them: `rate()` over
+//! a window (with Prometheus's extrapolation to the window's edges and
+//! counter-reset handling) and `histogram_quantile()` (linear interpolation
+//! inside the bucket that holds the rank). The input is the Prometheus text
+//! the proxies serve, scraped repeatedly; the TUI and `meshcon get services`
+//! both use this module, so they can never disagree.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+/// The labels golden signals are grouped by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SeriesKey {
+    /// `source` or `destination`.
+    pub reporter: String,
+    /// Calling workload.
+    pub source_workload: String,
+    /// Caller's cluster.
+    pub source_cluster: String,
+    /// Destination service short name.
+    pub destination_service: String,
+    /// Destination namespace.
+    pub destination_namespace: String,
+    /// Destination workload.
+    pub destination_workload: String,
+    /// Destination version.
+    pub destination_version: String,
+    /// Destination cluster.
+    pub destination_cluster: String,
+    /// Status code.
+    pub response_code: String,
+    /// Envoy flags.
+    pub response_flags: String,
+    /// `mutual_tls`, `none` or `unknown`.
+    pub security: String,
+}
+
+#[derive(Debug, Clone, Default)]
+struct SeriesValue {
+    requests: f64,
+    /// (upper bound, cumulative count).
+    buckets: Vec<(f64, f64)>,
+}
+
+#[derive(Debug, Clone)]
+struct Sample {
+    at: f64,
+    series: HashMap<SeriesKey, SeriesValue>,
+}
+
+/// Scrape history of every target, and the signals derived from it.
+#[derive(Debug, Default)]
+pub struct Signals {
+    targets: BTreeMap<String, VecDeque<Sample>>,
+    /// History kept, seconds.
+    pub max_age: f64,
+}
+
+/// Golden signals of one service version (reported by its destination side).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceSignal {
+    /// Cluster.
+    pub cluster: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Service.
+    pub service: String,
+    /// Version.
+    pub version: String,
+    /// Requests per second received (attempts, retries included).
+    pub rps: f64,
+    /// Share of non-5xx answers, 0-1 (1 when idle).
+    pub success_rate: f64,
+    /// Median latency from the buckets, ms.
+    pub p50_ms: f64,
+    /// P90 from the buckets, ms.
+    pub p90_ms: f64,
+    /// P99 from the buckets, ms.
+    pub p99_ms: f64,
+    /// Share of requests over mutual TLS, 0-1.
+    pub mtls_ratio: f64,
+    /// Requests per second callers made to the service (logical requests).
+    pub effective_rps: f64,
+    /// Exact P50 from the sidecars' HDR histograms, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact_p50_ms: Option<f64>,
+    /// Exact P90.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact_p90_ms: Option<f64>,
+    /// Exact P99.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact_p99_ms: Option<f64>,
+    /// Exact P99.9.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact_p999_ms: Option<f64>,
+}
+
+/// Signals of one edge (caller workload → service version), from the caller's side.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EdgeSignal {
+    /// Calling workload.
+    pub source: String,
+    /// Caller's cluster.
+    pub source_cluster: String,
+    /// Destination service.
+    pub service: String,
+    /// Destination version (`unknown` when no instance answered).
+    pub version: String,
+    /// Destination cluster.
+    pub destination_cluster: String,
+    /// Requests per second.
+    pub rps: f64,
+    /// Share of 5xx and local failures, 0-1.
+    pub error_rate: f64,
+    /// P99 from the buckets, ms.
+    pub p99_ms: f64,
+    /// Share over mutual TLS, 0-1.
+    pub mtls_ratio: f64,
+}
+
+/// Prometheus's `extrapolatedRate` for a counter: the per-second increase
+/// over `[start, end]` from samples `(t, v)` in that range.
+pub fn prometheus_rate(samples: &[(f64, f64)], start: f64, end: f64) -> Option<f64> {
+    if samples.len() < 2 {
+        return None;
+    }
+    let first = samples[0];
+    let last = samples[samples.len() - 1];
+    let mut result = last.1 - first.1;
+    for w in samples.windows(2) {
+        if w[1].1 < w[0].1 {
+            result += w[0].1; // a counter reset
+        }
+    }
+    let sampled = last.0 - first.0;
+    if sampled <= 0.0 {
+        return None;
+    }
+    let mut to_start = first.0 - start;
+    let to_end = end - last.0;
+    let avg = sampled / (samples.len() - 1) as f64;
+    if result > 0.0 && first.1 >= 0.0 {
+        let to_zero = sampled * (first.1 / result);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    let threshold = avg * 1.1;
+    let mut interval = sampled;
+    interval += if to_start < threshold { to_start } else { avg / 2.0 };
+    interval += if to_end < threshold { to_end } else { avg / 2.0 };
+    Some(result * (interval / sampled) / (end - start))
+}
+
+/// Prometheus's `histogram_quantile` over cumulative `(upper bound, count)`
+/// buckets (the last must be `+Inf`).
+pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
+    if buckets.len() < 2 || !buckets[buckets.len() - 1].0.is_infinite() {
+        return None;
+    }
+    let mut b: Vec<(f64, f64)> = buckets.to_vec();
+    b.sort_by(|x, y| x.0.total_cmp(&y.0));
+    // Counts must not decrease; fix what rates of scrapes taken apart can do.
+    for i in 1..b.len() {
+        if b[i].1 < b[i - 1].1 {
+            b[i].1 = b[i - 1].1;
+        }
+    }
+    let total = b[b.len() - 1].1;
+    if total <= 0.0 || !(0.0..=1.0).contains(&q) {
+        return None;
+    }
+    let mut rank = q * total;
+    let i = b.iter().position(|(_, c)| *c >= rank).unwrap_or(b.len() - 1);
+    if i == b.len() - 1 {
+        return Some(b[b.len() - 2].0);
+    }
+    if i == 0 && b[0].0 <= 0.0 {
+        return Some(b[0].0);
+    }
+    let (start, mut count) = if i == 0 { (0.0, b[0].1) } else { (b[i - 1].0, b[i].1 - b[i - 1].1) };
+    if i > 0 {
+        rank -= b[i - 1].1;
+    }
+    if count <= 0.0 {
+        count = 1.0;
+    }
+    Some(start + (b[i].0 - start) * (rank / count))
+}
+
+fn key_of(labels: &prometheus_parse::Labels) -> SeriesKey {
+    let g = |k: &str| labels.get(k).unwrap_or("").to_string();
+    SeriesKey {
+        reporter: g("reporter"),
+        source_workload: g("source_workload"),
+        source_cluster: g("source_cluster"),
+        destination_service: g("destination_service_name"),
+        destination_namespace: g("destination_service_namespace"),
+        destination_workload: g("destination_workload"),
+        destination_version: g("destination_version"),
+        destination_cluster: g("destination_cluster"),
+        response_code: g("response_code"),
+        response_flags: g("response_flags"),
+        security: g("connection_security_policy"),
+    }
+}
+
+/// Reads the Istio series of one exposition.
+fn parse(text: &str) -> Result<HashMap<SeriesKey, SeriesValue>, String> {
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).map_err(|e| e.to_string())?;
+    let mut out: HashMap<SeriesKey, SeriesValue> = HashMap::new();
+    for s in scrape.samples {
+        match (s.metric.as_str(), &s.value) {
+            ("istio_requests_total", prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v)) => {
+                out.entry(key_of(&s.labels)).or_default().requests += v;
+            }
+            ("istio_request_duration_milliseconds", prometheus_parse::Value::Histogram(h)) => {
+                let e = out.entry(key_of(&s.labels)).or_default();
+                if e.buckets.is_empty() {
+                    e.buckets = h.iter().map(|c| (c.less_than, c.count)).collect();
+                } else {
+                    for c in h {
+                        if let Some(b) = e.buckets.iter_mut().find(|b| b.0 == c.less_than) {
+                            b.1 += c.count;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+impl Signals {
+    /// An empty history keeping `max_age` seconds.
+    pub fn new(max_age: f64) -> Self {
+        Self {
+            targets: BTreeMap::new(),
+            max_age,
+        }
+    }
+
+    /// Adds a scrape of `target` taken at `at` (seconds).
+    pub fn ingest(&mut self, target: &str, at: f64, text: &str) -> Result<(), String> {
+        let series = parse(text)?;
+        let q = self.targets.entry(target.to_string()).or_default();
+        q.push_back(Sample { at, series });
+        while q.front().is_some_and(|s| at - s.at > self.max_age) {
+            q.pop_front();
+        }
+        Ok(())
+    }
+
+    /// Forgets a target (a proxy that is gone).
+    pub fn forget(&mut self, target: &str) {
+        self.targets.remove(target);
+    }
+
+    /// Targets with history.
+    pub fn targets(&self) -> impl Iterator<Item = &str> {
+        self.targets.keys().map(String::as_str)
+    }
+
+    /// Per-series rates over `[now - window, now]`: request rate and bucket rates.
+    fn rates(&self, window: f64, now: f64) -> Vec<(SeriesKey, f64, Vec<(f64, f64)>)> {
+        let start = now - window;
+        let mut out = Vec::new();
+        for samples in self.targets.values() {
+            let in_range: Vec<&Sample> = samples.iter().filter(|s| s.at > start && s.at <= now).collect();
+            if in_range.len() < 2 {
+                continue;
+            }
+            let mut keys: Vec<&SeriesKey> = in_range.iter().flat_map(|s| s.series.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                // A series that appears mid-window starts from zero, as a new counter would.
+                let points = |f: &dyn Fn(&SeriesValue) -> f64| -> Vec<(f64, f64)> {
+                    in_range
+                        .iter()
+                        .map(|s| (s.at, s.series.get(k).map_or(0.0, f)))
+                        .collect()
+                };
+                let rps = prometheus_rate(&points(&|v| v.requests), start, now).unwrap_or(0.0);
+                let bounds: Vec<f64> = in_range
+                    .iter()
+                    .rev()
+                    .find_map(|s| s.series.get(k).map(|v| v.buckets.iter().map(|b| b.0).collect()))
+                    .unwrap_or_default();
+                let buckets = bounds
+                    .iter()
+                    .map(|le| {
+                        let pts = points(&|v| v.buckets.iter().find(|b| b.0 == *le).map_or(0.0, |b| b.1));
+                        (*le, prometheus_rate(&pts, start, now).unwrap_or(0.0))
+                    })
+                    .collect();
+                out.push((k.clone(), rps, buckets));
+            }
+        }
+        out
+    }
+
+    /// Golden signals per service version, over `window` seconds ending `now`.
+    pub fn services(&self, window: f64, now: f64) -> Vec<ServiceSignal> {
+        let rates = self.rates(window, now);
+        struct Acc {
+            rps: f64,
+            ok: f64,
+            mtls: f64,
+            buckets: BTreeMap<u64, f64>,
+        }
+        let mut by: BTreeMap<(String, String, String, String), Acc> = BTreeMap::new();
+        let mut effective: BTreeMap<(String, String), f64> = BTreeMap::new();
+        for (k, rps, buckets) in &rates {
+            if k.reporter == "source" {
+                *effective.entry((k.destination_namespace.clone(), k.destination_service.clone())).or_default() += rps;
+                continue;
+            }
+            if k.reporter != "destination" {
+                continue;
+            }
+            let acc = by
+                .entry((
+                    k.destination_cluster.clone(),
+                    k.destination_namespace.clone(),
+                    k.destination_service.clone(),
+                    k.destination_version.clone(),
+                ))
+                .or_insert(Acc {
+                    rps: 0.0,
+                    ok: 0.0,
+                    mtls: 0.0,
+                    buckets: BTreeMap::new(),
+                });
+            acc.rps += rps;
+            if !k.response_code.starts_with('5') && k.response_code != "0" {
+                acc.ok += rps;
+            }
+            if k.security == "mutual_tls" {
+                acc.mtls += rps;
+            }
+            for (le, v) in buckets {
+                *acc.buckets.entry(le.to_bits()).or_default() += v;
+            }
+        }
+        by.into_iter()
+            .map(|((cluster, namespace, service, version), a)| {
+                let buckets: Vec<(f64, f64)> = a.buckets.iter().map(|(le, v)| (f64::from_bits(*le), *v)).collect();
+                let q = |p: f64| histogram_quantile(p, &buckets).unwrap_or(0.0);
+                ServiceSignal {
+                    effective_rps: effective.get(&(namespace.clone(), service.clone())).copied().unwrap_or(0.0),
+                    cluster,
+                    namespace,
+                    service,
+                    version,
+                    success_rate: if a.rps > 0.0 { a.ok / a.rps } else { 1.0 },
+                    mtls_ratio: if a.rps > 0.0 { a.mtls / a.rps } else { 0.0 },
+                    rps: a.rps,
+                    p50_ms: q(0.5),
+                    p90_ms: q(0.9),
+                    p99_ms: q(0.99),
+                    ..Default::default()
+                }
+            })
+            .collect()
+    }
+
+    /// Signals per edge (caller workload → service version), from callers' reports.
+    pub fn edges(&self, window: f64, now: f64) -> Vec<EdgeSignal> {
+        let rates = self.rates(window, now);
+        let mut by: BTreeMap<(String, String, String, String, String), (f64, f64, f64, BTreeMap<u64, f64>)> = BTreeMap::new();
+        for (k, rps, buckets) in rates.iter().filter(|(k, _, _)| k.reporter == "source") {
+            let e = by
+                .entry((
+                    k.source_workload.clone(),
+                    k.source_cluster.clone(),
+                    k.destination_service.clone(),
+                    k.destination_version.clone(),
+                    k.destination_cluster.clone(),
+                ))
+                .or_default();
+            e.0 += rps;
+            if k.response_code.starts_with('5') || k.response_code == "0" {
+                e.1 += rps;
+            }
+            // Source sidecars originate mTLS to every endpoint they reach.
+            if k.destination_workload != "unknown" {
+                e.2 += rps;
+            }
+            for (le, v) in buckets {
+                *e.3.entry(le.to_bits()).or_default() += v;
+            }
+        }
+        by.into_iter()
+            .map(|((source, source_cluster, service, version, destination_cluster), (rps, err, mtls, b))| {
+                let buckets: Vec<(f64, f64)> = b.iter().map(|(le, v)| (f64::from_bits(*le), *v)).collect();
+                EdgeSignal {
+                    source,
+                    source_cluster,
+                    service,
+                    version,
+                    destination_cluster,
+                    error_rate: if rps > 0.0 { err / rps } else { 0.0 },
+                    mtls_ratio: if rps > 0.0 { mtls / rps } else { 0.0 },
+                    p99_ms: histogram_quantile(0.99, &buckets).unwrap_or(0.0),
+                    rps,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Merges exact percentiles (destination-side HDR windows) into service signals.
+pub fn merge_exact(signals: &mut [ServiceSignal], exact: &[super::exact::EdgeStat]) {
+    for s in signals.iter_mut() {
+        let mut merged: Vec<&super::exact::EdgeStat> = exact
+            .iter()
+            .filter(|e| {
+                e.edge.as_ref().is_some_and(|k| {
+                    k.reporter == "destination"
+                        && k.destination_service == s.service
+                        && k.destination_version == s.version
+                        && k.destination_cluster == s.cluster
+                })
+            })
+            .collect();
+        // Several callers: the one with the most samples speaks for the version.
+        merged.sort_by_key(|e| std::cmp::Reverse(e.count));
+        if let Some(e) = merged.first() {
+            s.exact_p50_ms = Some(e.p50_ms);
+            s.exact_p90_ms = Some(e.p90_ms);
+            s.exact_p99_ms = Some(e.p99_ms);
+            s.exact_p999_ms = Some(e.p999_ms);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_matches_prometheus_on_a_steady_counter() {
+        // 10 requests a second, scraped every second, in a 10 s window.
+        let samples: Vec<(f64, f64)> = (1..=10).map(|i| (i as f64, 10.0 * i as f64)).collect();
+        let r = prometheus_rate(&samples, 0.5, 10.5).expect("rate");
+        assert!((r - 10.0).abs() < 0.01, "{r}");
+    }
+
+    #[test]
+    fn rate_handles_counter_resets() {
+        let samples = [(1.0, 90.0), (2.0, 100.0), (3.0, 5.0), (4.0, 15.0)];
+        let r = prometheus_rate(&samples, 0.5, 4.5).expect("rate");
+        // Increase: 10 + (100 reset) 5 + 10 = 25 over the samples; extrapolated.
+        assert!(r > 6.0 && r < 9.0, "{r}");
+    }
+
+    #[test]
+    fn quantile_interpolates_inside_the_bucket() {
+        let buckets = [(10.0, 0.0), (20.0, 50.0), (30.0, 100.0), (f64::INFINITY, 100.0)];
+        assert_eq!(histogram_quantile(0.5, &buckets), Some(20.0));
+        assert_eq!(histogram_quantile(0.75, &buckets), Some(25.0));
+        assert_eq!(histogram_quantile(0.99, &buckets), Some(29.8));
+        let all_inf = [(10.0, 0.0), (f64::INFINITY, 5.0)];
+        assert_eq!(histogram_quantile(0.5, &all_inf), Some(10.0));
+        assert_eq!(histogram_quantile(0.5, &[(f64::INFINITY, 0.0)]), None);
+    }
+
+    #[test]
+    fn services_come_from_scrapes() {
+        let mk = |n: u64| {
+            format!(
+                "# TYPE istio_requests_total counter\nistio_requests_total{{reporter=\"destination\",destination_service_name=\"b\",destination_service_namespace=\"default\",destination_version=\"v1\",destination_cluster=\"eu\",response_code=\"200\",connection_security_policy=\"mutual_tls\"}} {n}\n# TYPE istio_request_duration_milliseconds histogram\nistio_request_duration_milliseconds_bucket{{reporter=\"destination\",destination_service_name=\"b\",destination_service_namespace=\"default\",destination_version=\"v1\",destination_cluster=\"eu\",response_code=\"200\",connection_security_policy=\"mutual_tls\",le=\"50\"}} 0\nistio_request_duration_milliseconds_bucket{{reporter=\"destination\",destination_service_name=\"b\",destination_service_namespace=\"default\",destination_version=\"v1\",destination_cluster=\"eu\",response_code=\"200\",connection_security_policy=\"mutual_tls\",le=\"55\"}} {n}\nistio_request_duration_milliseconds_bucket{{reporter=\"destination\",destination_service_name=\"b\",destination_service_namespace=\"default\",destination_version=\"v1\",destination_cluster=\"eu\",response_code=\"200\",connection_security_policy=\"mutual_tls\",le=\"+Inf\"}} {n}\n"
+            )
+        };
+        let mut s = Signals::new(60.0);
+        for i in 0..=10u64 {
+            s.ingest("a", i as f64, &mk(i * 20)).expect("parses");
+        }
+        let out = s.services(10.0, 10.0);
+        assert_eq!(out.len(), 1);
+        let b = &out[0];
+        assert!((b.rps - 20.0).abs() < 0.5, "{}", b.rps);
+        assert!((b.p99_ms - 54.95).abs() < 0.1, "{}", b.p99_ms);
+        assert_eq!(b.success_rate, 1.0);
+        assert_eq!(b.mtls_ratio, 1.0);
+    }
+}
+
+/// A Prometheus configuration that scrapes every proxy of a mesh.
+pub fn scrape_config(mesh: &str, workloads: &[crate::proto::Workload], interval_s: u64) -> String {
+    let mut out = format!(
+        "# Prometheus scrape configuration for meshcon mesh '{mesh}'.\n# prometheus --config.file=<this file>\nglobal:\n  scrape_interval: {interval_s}s\n  evaluation_interval: {interval_s}s\nscrape_configs:\n- job_name: meshcon-{mesh}\n  metrics_path: /stats/prometheus\n  scrape_interval: {interval_s}s\n  static_configs:\n"
+    );
+    for w in workloads {
+        let Some(admin) = w.addresses.as_ref().and_then(|a| a.admin.clone()) else { continue };
+        out.push_str(&format!(
+            "  - targets: ['{admin}']\n    labels: {{kind: {}, cluster: {}, namespace: {}, workload: {}, pod: {}}}\n",
+            w.kind, w.cluster, w.namespace, w.service, w.instance
+        ));
+    }
+    out
+}

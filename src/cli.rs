@@ -106,6 +106,15 @@ enum Command {
     Attach {
         /// Console API address (default: the local mesh).
         addr: Option<String>,
+        /// Where practice progress is kept.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Practise the vocabulary of service meshes (works without a mesh).
+    Practice {
+        /// Where progress is kept.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
     },
     /// Validate and apply Istio resources; prints the version and its convergence.
     Apply {
@@ -219,7 +228,10 @@ pub fn main() -> ExitCode {
         match cli.command {
             None => commands::up::run(cli.up).await,
             Some(Command::Up(args)) => commands::up::run(args).await,
-            Some(Command::Attach { addr }) => commands::up::attach(addr.or(mesh)).await,
+            Some(Command::Attach { addr, state_dir }) => {
+                commands::up::attach(addr.or(mesh), state_dir).await
+            }
+            Some(Command::Practice { state_dir }) => commands::up::practice(mesh, state_dir).await,
             Some(Command::Apply { file }) => {
                 commands::config::apply(mesh.as_deref(), &file, false).await
             }

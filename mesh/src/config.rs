@@ -53,6 +53,18 @@ pub mod codes {
     pub const SUBSET_NO_PODS: &str = "IST0173";
     /// A DestinationRule for a host that does not exist.
     pub const UNKNOWN_DR_HOST: &str = "IST0174";
+    /// The resource breaks a schema recommendation.
+    pub const SCHEMA_WARNING: &str = "IST0133";
+    /// A subset route that ingress gateway requests bypass.
+    pub const INGRESS_ROUTE_NOT_AFFECTED: &str = "IST0140";
+    /// Routing on JWT claims with nothing to validate the JWT.
+    pub const JWT_CLAIM_ROUTE_WITHOUT_AUTHN: &str = "IST0149";
+    /// A reference to a Gateway an implementation generated.
+    pub const REFERENCED_INTERNAL_GATEWAY: &str = "IST0165";
+    /// Error-level codes that describe the mesh's current state rather than
+    /// the resource: they are reported but do not block an apply, since a
+    /// subset may be defined before its pods are deployed.
+    pub const ADVISORY: &[&str] = &[SUBSET_NO_PODS];
     /// YAML that does not parse.
     pub const SYNTAX: &str = "MC0001";
     /// An Istio field meshcon does not implement.
@@ -61,6 +73,9 @@ pub mod codes {
     pub const UNSUPPORTED_KIND: &str = "MC0003";
     /// Where meshcon's behaviour differs from Istio's.
     pub const MESHCON_SEMANTICS: &str = "MC0004";
+    /// A route to a subset that selects no pods (Istio reports IST0173 on
+    /// the DestinationRule only; the route is where the 503s come from).
+    pub const ROUTE_TO_EMPTY_SUBSET: &str = "MC0005";
 }
 
 /// How serious a finding is.
@@ -115,6 +130,18 @@ impl Finding {
         file: &str,
         pos: Pos,
     ) -> Self {
+        // Istio's templates for these codes wrap the detail in a fixed phrase.
+        let prefix = match code {
+            codes::SCHEMA => "Schema validation error: ",
+            codes::SCHEMA_WARNING => "Schema validation warning: ",
+            codes::DEPRECATED => "Deprecated: ",
+            _ => "",
+        };
+        let message = if message.starts_with(prefix) {
+            message
+        } else {
+            format!("{prefix}{message}")
+        };
         Self {
             code,
             level,
@@ -126,9 +153,15 @@ impl Finding {
         }
     }
 
-    /// Whether it blocks an apply.
+    /// Whether its level is `Error`, as istioctl would print it.
     pub fn is_error(&self) -> bool {
         self.level == Level::Error
+    }
+
+    /// Whether it blocks an apply: an error that is not advisory
+    /// ([`codes::ADVISORY`]).
+    pub fn blocks(&self) -> bool {
+        self.is_error() && !codes::ADVISORY.contains(&self.code)
     }
 }
 
@@ -178,11 +211,17 @@ pub fn check(
     (resources, findings)
 }
 
-/// Analyses a file on its own, as `istioctl analyze <file>` without a cluster.
+/// Analyses a file on its own, as `istioctl analyze <file>` without a cluster:
+/// the registry is what the file holds plus the default ingress gateway
+/// istioctl assumes, and hosts in namespaces the file never mentions are
+/// not reported as missing (see [`analyze::Context::standalone`]).
 pub fn analyze_standalone(file: &str, src: &str) -> Vec<Finding> {
     let out = parse::parse(file, src);
-    let mut ctx = analyze::Context::default();
+    let mut ctx = analyze::Context::standalone();
     ctx.add_kube(&out.kube);
+    for p in &out.resources {
+        ctx.add_namespace(p.resource.metadata().ns());
+    }
     let mut findings = out.findings;
     findings.extend(analyze::analyze(file, &out.resources, &[], &ctx));
     findings

@@ -107,7 +107,9 @@ pub async fn serve_connection<IO, S, F>(
 /// A plain HTTP/1.1 GET (admin endpoints, scrapes): the body as text.
 pub async fn get_text(addr: &str, path: &str, timeout: Duration) -> Result<String, String> {
     let fut = async {
-        let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("{addr}: {e}"))?;
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("{addr}: {e}"))?;
         let _ = stream.set_nodelay(true);
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -121,7 +123,12 @@ pub async fn get_text(addr: &str, path: &str, timeout: Duration) -> Result<Strin
             .map_err(|e| e.to_string())?;
         let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
         let status = resp.status();
-        let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
         if !status.is_success() {
             return Err(format!("{addr}{path}: HTTP {status}"));
         }

@@ -15,6 +15,7 @@ pub mod authz;
 pub mod cluster;
 pub mod compile;
 pub mod context;
+pub mod explain;
 pub mod forward;
 pub mod inbound;
 pub mod outbound;

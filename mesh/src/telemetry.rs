@@ -11,6 +11,7 @@
 pub mod access;
 pub mod collector;
 pub mod exact;
+pub mod golden;
 
 pub mod metrics;
 pub mod tap;

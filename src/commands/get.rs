@@ -294,7 +294,9 @@ pub async fn run(mesh: Option<&str>, what: GetWhat, o: GetOptions) -> anyhow::Re
         GetWhat::Latency => {
             let text = c
                 .console
-                .latency(mesh::proto::LatencyRequest { window_s: o.window.clamp(1, 60) as u32 })
+                .latency(mesh::proto::LatencyRequest {
+                    window_s: o.window.clamp(1, 60) as u32,
+                })
                 .await
                 .map_err(status_error)?
                 .into_inner()
@@ -336,8 +338,17 @@ pub async fn run(mesh: Option<&str>, what: GetWhat, o: GetOptions) -> anyhow::Re
             }
         }
         GetWhat::ScrapeConfig => {
-            let list = c.console.workloads(Empty {}).await.map_err(status_error)?.into_inner();
-            mesh::telemetry::golden::scrape_config(&list.mesh, &list.workloads, o.window.clamp(1, 60))
+            let list = c
+                .console
+                .workloads(Empty {})
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            mesh::telemetry::golden::scrape_config(
+                &list.mesh,
+                &list.workloads,
+                o.window.clamp(1, 60),
+            )
         }
         GetWhat::Services => {
             let rows = services(&mut c, o.window.max(2)).await?;
@@ -361,8 +372,16 @@ pub fn now_s() -> f64 {
 
 /// Scrapes every proxy once a second for `window` seconds and computes the
 /// golden signals as Prometheus would over that window.
-pub async fn services(c: &mut MeshClient, window: u64) -> anyhow::Result<Vec<mesh::telemetry::golden::ServiceSignal>> {
-    let list = c.console.workloads(Empty {}).await.map_err(status_error)?.into_inner();
+pub async fn services(
+    c: &mut MeshClient,
+    window: u64,
+) -> anyhow::Result<Vec<mesh::telemetry::golden::ServiceSignal>> {
+    let list = c
+        .console
+        .workloads(Empty {})
+        .await
+        .map_err(status_error)?
+        .into_inner();
     let admins: Vec<String> = list
         .workloads
         .iter()
@@ -373,11 +392,9 @@ pub async fn services(c: &mut MeshClient, window: u64) -> anyhow::Result<Vec<mes
     let started = now_s();
     for i in 0..=window {
         let at = now_s();
-        let scrapes = futures::future::join_all(
-            admins
-                .iter()
-                .map(|a| mesh::http::get_text(a, "/stats/prometheus", std::time::Duration::from_secs(2))),
-        )
+        let scrapes = futures::future::join_all(admins.iter().map(|a| {
+            mesh::http::get_text(a, "/stats/prometheus", std::time::Duration::from_secs(2))
+        }))
         .await;
         for (a, text) in admins.iter().zip(scrapes) {
             if let Ok(t) = text {
@@ -394,12 +411,15 @@ pub async fn services(c: &mut MeshClient, window: u64) -> anyhow::Result<Vec<mes
     let mut rows = signals.services(now - started + 0.5, now);
     let latency = c
         .console
-        .latency(mesh::proto::LatencyRequest { window_s: window.clamp(1, 60) as u32 })
+        .latency(mesh::proto::LatencyRequest {
+            window_s: window.clamp(1, 60) as u32,
+        })
         .await
         .map_err(status_error)?
         .into_inner()
         .text;
-    let exact: Vec<mesh::telemetry::exact::EdgeStat> = serde_json::from_str(&latency).unwrap_or_default();
+    let exact: Vec<mesh::telemetry::exact::EdgeStat> =
+        serde_json::from_str(&latency).unwrap_or_default();
     mesh::telemetry::golden::merge_exact(&mut rows, &exact);
     Ok(rows)
 }
@@ -425,7 +445,18 @@ fn services_table(rows: &[mesh::telemetry::golden::ServiceSignal]) -> String {
         })
         .collect();
     output::table(
-        &["CLUSTER", "SERVICE", "VERSION", "RPS", "SUCCESS", "P50 ms", "P90 ms", "P99 ms", "P99 exact", "mTLS"],
+        &[
+            "CLUSTER",
+            "SERVICE",
+            "VERSION",
+            "RPS",
+            "SUCCESS",
+            "P50 ms",
+            "P90 ms",
+            "P99 ms",
+            "P99 exact",
+            "mTLS",
+        ],
         &table,
     )
 }

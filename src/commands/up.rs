@@ -158,16 +158,40 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         eprintln!("meshcon: stopped");
         return Ok(ExitCode::SUCCESS);
     }
-    anyhow::bail!(
-        "the console view is not available in this build yet; run `meshcon up --headless`"
+    let state_dir = mesh.state_dir().to_path_buf();
+    let result = crate::tui::run(
+        &mesh.api_addr().to_string(),
+        true,
+        crate::tui::action::View::Graph,
+        &state_dir,
     )
+    .await;
+    eprintln!("meshcon: stopping the mesh...");
+    mesh.shutdown().await;
+    result?;
+    Ok(ExitCode::SUCCESS)
 }
 
-/// `meshcon attach`.
-pub async fn attach(addr: Option<String>) -> anyhow::Result<ExitCode> {
+/// `meshcon attach`: the console on a mesh started elsewhere.
+pub async fn attach(
+    addr: Option<String>,
+    state_dir: Option<std::path::PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let addr = crate::client::resolve_addr(addr.as_deref());
+    // Fail early and clearly when nothing answers; once running, the console reconnects by itself.
     crate::client::MeshClient::connect(&addr).await?;
-    anyhow::bail!(
-        "the console view is not available in this build yet; use `meshcon get` against {addr}"
-    )
+    let state_dir = state_dir.unwrap_or_else(mesh::state::default_dir);
+    crate::tui::run(&addr, false, crate::tui::action::View::Graph, &state_dir).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `meshcon practice`: works without a mesh, and links to the local one if it runs.
+pub async fn practice(
+    addr: Option<String>,
+    state_dir: Option<std::path::PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let addr = crate::client::resolve_addr(addr.as_deref());
+    let state_dir = state_dir.unwrap_or_else(mesh::state::default_dir);
+    crate::tui::run(&addr, false, crate::tui::action::View::Practice, &state_dir).await?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -11,7 +11,11 @@ fn peers() -> PathBuf {
     let p = std::env::var_os("MESHCON_PEERS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/peers"));
-    assert!(p.join("SOURCES.md").exists(), "Istio reference material not found at {} (set MESHCON_PEERS)", p.display());
+    assert!(
+        p.join("SOURCES.md").exists(),
+        "Istio reference material not found at {} (set MESHCON_PEERS)",
+        p.display()
+    );
     p
 }
 
@@ -21,12 +25,19 @@ fn read(rel: &str) -> String {
 }
 
 fn bookinfo() -> Topology {
-    let src = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/bookinfo.yaml")).expect("demo/bookinfo.yaml");
+    let src = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/bookinfo.yaml"),
+    )
+    .expect("demo/bookinfo.yaml");
     Topology::parse("demo/bookinfo.yaml", &src).expect("valid")
 }
 
+/// Findings that would block an apply.
 fn errors(f: &[Finding]) -> Vec<String> {
-    f.iter().filter(|f| f.level == Level::Error).map(ToString::to_string).collect()
+    f.iter()
+        .filter(|f| f.blocks())
+        .map(ToString::to_string)
+        .collect()
 }
 
 #[test]
@@ -34,7 +45,17 @@ fn istio_bookinfo_samples_apply_to_the_bookinfo_topology() {
     let topo = bookinfo();
     let base_src = read("samples/bookinfo/networking/destination-rule-all.yaml");
     let (base, f) = config::check("destination-rule-all.yaml", &base_src, &topo, &[]);
+    // Istio reports the subsets Bookinfo's topology does not run (ratings v2,
+    // details v2...) as IST0173, an Error; a subset may be defined before its
+    // pods exist, so the finding is advisory and the rules apply.
     assert!(errors(&f).is_empty(), "{:?}", errors(&f));
+    assert!(
+        f.iter().any(|f| f.code == "IST0173"
+            && f.resource.contains("ratings")
+            && f.level == Level::Error
+            && !f.blocks()),
+        "ratings v2 selects no pod: {f:#?}"
+    );
     assert_eq!(base.len(), 4);
     let valid = [
         "bookinfo-gateway.yaml",
@@ -58,14 +79,42 @@ fn istio_bookinfo_samples_apply_to_the_bookinfo_topology() {
         let src = read(&format!("samples/bookinfo/networking/{name}"));
         let (res, f) = config::check(name, &src, &topo, &base);
         assert!(!res.is_empty(), "{name}: nothing parsed");
-        assert!(errors(&f).is_empty(), "{name} should apply: {:#?}", errors(&f));
+        assert!(
+            errors(&f).is_empty(),
+            "{name} should apply: {:#?}",
+            errors(&f)
+        );
     }
-    // These need services Bookinfo's base topology lacks; Istio reports them the same way.
-    for name in ["virtual-service-ratings-db.yaml", "virtual-service-ratings-mysql.yaml", "virtual-service-ratings-mysql-vm.yaml", "certmanager-gateway.yaml"] {
+    // These route to ratings subsets whose pods Bookinfo's base topology
+    // lacks (v2 needs MongoDB, v2-mysql MySQL, v2-mysql-vm a VM). The subsets
+    // exist in destination-rule-all.yaml, so Istio reports nothing on these
+    // VirtualServices (its IST0173 is on the DestinationRule, checked above);
+    // meshcon warns at the route, where the 503s would come from.
+    for name in [
+        "virtual-service-ratings-db.yaml",
+        "virtual-service-ratings-mysql.yaml",
+        "virtual-service-ratings-mysql-vm.yaml",
+    ] {
         let src = read(&format!("samples/bookinfo/networking/{name}"));
         let (_, f) = config::check(name, &src, &topo, &base);
-        assert!(f.iter().any(|f| f.code == "IST0101"), "{name}: expected IST0101, got {f:#?}");
+        assert!(
+            errors(&f).is_empty(),
+            "{name} should apply: {:#?}",
+            errors(&f)
+        );
+        assert!(
+            f.iter()
+                .any(|f| f.code == "MC0005" && f.resource.contains("ratings")),
+            "{name}: expected a warning that the ratings subset runs no pods, got {f:#?}"
+        );
     }
+    // This needs a service Bookinfo lacks (cert-manager's resolver); Istio reports it the same way.
+    let src = read("samples/bookinfo/networking/certmanager-gateway.yaml");
+    let (_, f) = config::check("certmanager-gateway.yaml", &src, &topo, &base);
+    assert!(
+        f.iter().any(|f| f.code == "IST0101"),
+        "certmanager-gateway.yaml: expected IST0101, got {f:#?}"
+    );
 }
 
 /// Expected (code, resource name) pairs for Istio's analyzer test inputs
@@ -74,7 +123,10 @@ fn expectations() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
     vec![
         (
             "virtualservice_destinationrules.yaml",
-            vec![("IST0101", "reviews-bogussubset"), ("IST0101", "reviews-mirror-bogussubset")],
+            vec![
+                ("IST0101", "reviews-bogussubset"),
+                ("IST0101", "reviews-mirror-bogussubset"),
+            ],
         ),
         (
             "virtualservice_destinationhosts.yaml",
@@ -87,26 +139,77 @@ fn expectations() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
                 ("IST0112", "reviews-2port-missing"),
             ],
         ),
-        ("virtualservice_gateways.yaml", vec![("IST0101", "httpbin-bogus"), ("IST0132", "cross-test"), ("IST0132", "httpbin")]),
+        (
+            "virtualservice_gateways.yaml",
+            vec![
+                ("IST0101", "httpbin-bogus"),
+                ("IST0132", "cross-test"),
+                ("IST0132", "httpbin"),
+            ],
+        ),
         (
             "virtualservice_conflictingmeshgatewayhosts.yaml",
-            vec![("IST0109", "team3/ratings"), ("IST0109", "team4/ratings"), ("IST0109", "foo/productpage"), ("IST0109", "foo/bogus-productpage")],
+            vec![
+                ("IST0109", "team3/ratings"),
+                ("IST0109", "team4/ratings"),
+                ("IST0109", "foo/productpage"),
+                ("IST0109", "foo/bogus-productpage"),
+            ],
         ),
-        ("virtualservice_host_not_found_gateway.yaml", vec![("IST0132", "testing-service-02-test-01"), ("IST0132", "testing-service-03-test-04")]),
-        ("virtualservice_host_not_found_gateway_with_ns_prefix.yaml", vec![("IST0132", "testing-service-01-test-01")]),
-        ("destinationrule-simple-destination.yaml", vec![("IST0128", "db-tls")]),
-        ("destinationrule-mutual-destination.yaml", vec![("IST0128", "db-mtls")]),
+        (
+            "virtualservice_host_not_found_gateway.yaml",
+            vec![
+                ("IST0132", "testing-service-02-test-01"),
+                ("IST0132", "testing-service-03-test-04"),
+            ],
+        ),
+        (
+            "virtualservice_host_not_found_gateway_with_ns_prefix.yaml",
+            vec![("IST0132", "testing-service-01-test-01")],
+        ),
+        (
+            "destinationrule-simple-destination.yaml",
+            vec![("IST0128", "db-tls")],
+        ),
+        (
+            "destinationrule-mutual-destination.yaml",
+            vec![("IST0128", "db-mtls")],
+        ),
         ("destinationrule-simple-port.yaml", vec![("IST0129", "")]),
         ("destinationrule-mutual-port.yaml", vec![("IST0129", "")]),
-        ("destinationrule-compound-simple-mutual.yaml", vec![("IST0128", "db-mtls"), ("IST0129", "db-mtls")]),
-        ("destinationrule-compound-mutual-simple.yaml", vec![("IST0128", "db-mtls"), ("IST0129", "db-mtls")]),
-        ("destinationrule-with-fake-host.yaml", vec![("IST0174", "fake-host")]),
-        ("destinationrule-subsets-not-select-pods.yaml", vec![("IST0173", "subsets-not-select-pods")]),
-        ("destinationrule-empty-topology-labels.yaml", vec![("IST0173", "empty-topology-labels")]),
-        ("gateway-no-workload.yaml", vec![("IST0101", "httpbin-gateway")]),
+        (
+            "destinationrule-compound-simple-mutual.yaml",
+            vec![("IST0128", "db-mtls"), ("IST0129", "db-mtls")],
+        ),
+        (
+            "destinationrule-compound-mutual-simple.yaml",
+            vec![("IST0128", "db-mtls"), ("IST0129", "db-mtls")],
+        ),
+        (
+            "destinationrule-with-fake-host.yaml",
+            vec![("IST0174", "fake-host")],
+        ),
+        (
+            "destinationrule-subsets-not-select-pods.yaml",
+            vec![("IST0173", "subsets-not-select-pods")],
+        ),
+        (
+            "destinationrule-empty-topology-labels.yaml",
+            vec![("IST0173", "empty-topology-labels")],
+        ),
+        (
+            "gateway-no-workload.yaml",
+            vec![("IST0101", "httpbin-gateway")],
+        ),
         ("gateway-no-port.yaml", vec![("IST0162", "httpbin-gateway")]),
-        ("conflicting-gateways.yaml", vec![("IST0145", "alpha"), ("IST0145", "beta")]),
-        ("conflicting-gateways-multiple-ports.yaml", vec![("IST0145", "alpha"), ("IST0145", "beta")]),
+        (
+            "conflicting-gateways.yaml",
+            vec![("IST0145", "alpha"), ("IST0145", "beta")],
+        ),
+        (
+            "conflicting-gateways-multiple-ports.yaml",
+            vec![("IST0145", "alpha"), ("IST0145", "beta")],
+        ),
     ]
 }
 
@@ -125,9 +228,15 @@ fn istio_analyzer_inputs_yield_istios_findings() {
         let found = config::analyze_standalone(file, &src);
         for (code, resource) in expected {
             assert!(
-                found.iter().any(|f| f.code == code && f.resource.contains(resource)),
+                found
+                    .iter()
+                    .any(|f| f.code == code && f.resource.contains(resource)),
                 "{file}: expected {code} for {resource}; got:\n{}",
-                found.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+                found
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
             );
         }
     }
@@ -139,7 +248,10 @@ fn istio_analyzer_inputs_yield_istios_findings() {
             .filter(|f| f.code.starts_with("IST") && f.code != "IST0002" && f.level != Level::Info)
             .map(ToString::to_string)
             .collect();
-        assert!(istio_codes.is_empty(), "{file}: Istio finds nothing here, meshcon found {istio_codes:#?}");
+        assert!(
+            istio_codes.is_empty(),
+            "{file}: Istio finds nothing here, meshcon found {istio_codes:#?}"
+        );
     }
 }
 
@@ -147,7 +259,9 @@ fn istio_analyzer_inputs_yield_istios_findings() {
 fn istio_rule_overlap_inputs_yield_unreachable_and_ineffective_findings() {
     let mut src = read("pkg/config/analysis/analyzers/testdata/virtualservice_dupmatches.yaml");
     src.push_str("\n---\n");
-    src.push_str(&read("pkg/config/analysis/analyzers/testdata/virtualservice_overlappingmatches.yaml"));
+    src.push_str(&read(
+        "pkg/config/analysis/analyzers/testdata/virtualservice_overlappingmatches.yaml",
+    ));
     let found = config::analyze_standalone("dupmatches+overlapping", &src);
     for (code, resource) in [
         ("IST0130", "duplicate-match"),
@@ -157,9 +271,15 @@ fn istio_rule_overlap_inputs_yield_unreachable_and_ineffective_findings() {
         ("IST0131", "overlapping-in-two-matches"),
     ] {
         assert!(
-            found.iter().any(|f| f.code == code && f.resource.contains(resource)),
+            found
+                .iter()
+                .any(|f| f.code == code && f.resource.contains(resource)),
             "expected {code} for {resource}; got:\n{}",
-            found.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+            found
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
 }
@@ -167,21 +287,41 @@ fn istio_rule_overlap_inputs_yield_unreachable_and_ineffective_findings() {
 #[test]
 fn istio_validation_inputs_are_accepted_or_rejected_as_istio_does() {
     for kind in ["destinationrule", "peerauth"] {
-        let valid = read(&format!("pkg/config/validation/testdata/crds/{kind}-valid.yaml"));
+        let valid = read(&format!(
+            "pkg/config/validation/testdata/crds/{kind}-valid.yaml"
+        ));
         let f = config::analyze_standalone("valid.yaml", &valid);
-        let schema: Vec<String> = f.iter().filter(|f| f.code == "IST0106").map(ToString::to_string).collect();
+        let schema: Vec<String> = f
+            .iter()
+            .filter(|f| f.code == "IST0106")
+            .map(ToString::to_string)
+            .collect();
         assert!(schema.is_empty(), "{kind}-valid: {schema:#?}");
 
-        let invalid = read(&format!("pkg/config/validation/testdata/crds/{kind}-invalid.yaml"));
+        let invalid = read(&format!(
+            "pkg/config/validation/testdata/crds/{kind}-invalid.yaml"
+        ));
         for (i, doc) in invalid.split("\n---").enumerate() {
             let f = config::analyze_standalone("invalid.yaml", doc);
-            assert!(f.iter().any(|f| f.level == Level::Error), "{kind}-invalid document {i} should be rejected:\n{doc}\nfindings: {f:#?}");
+            assert!(
+                f.iter().any(|f| f.level == Level::Error),
+                "{kind}-invalid document {i} should be rejected:\n{doc}\nfindings: {f:#?}"
+            );
         }
     }
-    for name in ["networking-v1-VirtualService.yaml", "networking-v1-DestinationRule.yaml", "networking-v1-Gateway.yaml", "security-v1-PeerAuthentication.yaml"] {
+    for name in [
+        "networking-v1-VirtualService.yaml",
+        "networking-v1-DestinationRule.yaml",
+        "networking-v1-Gateway.yaml",
+        "security-v1-PeerAuthentication.yaml",
+    ] {
         let src = read(&format!("pkg/test/datasets/validation/dataset/{name}"));
         let f = config::analyze_standalone(name, &src);
-        let schema: Vec<String> = f.iter().filter(|f| f.code == "IST0106").map(ToString::to_string).collect();
+        let schema: Vec<String> = f
+            .iter()
+            .filter(|f| f.code == "IST0106")
+            .map(ToString::to_string)
+            .collect();
         assert!(schema.is_empty(), "{name}: {schema:#?}");
     }
 }
@@ -192,13 +332,21 @@ fn every_demo_file_is_valid() {
     let demo = Topology::demo();
     for entry in std::fs::read_dir(root.join("rules")).expect("demo/rules") {
         let path = entry.expect("entry").path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         let src = std::fs::read_to_string(&path).expect("read");
         let (res, f) = config::check(&name, &src, &demo, &[]);
         if name.starts_with("broken") {
             assert!(!errors(&f).is_empty(), "{name} is broken on purpose");
         } else {
-            assert!(!res.is_empty() && errors(&f).is_empty(), "{name}: {:#?}", errors(&f));
+            assert!(
+                !res.is_empty() && errors(&f).is_empty(),
+                "{name}: {:#?}",
+                errors(&f)
+            );
         }
     }
     for entry in std::fs::read_dir(&root).expect("demo") {

@@ -366,8 +366,8 @@ async fn certificates_rotate_under_steady_traffic_without_a_failed_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn promtool_accepts_every_stats_endpoint() {
-    let m = support::demo().await;
+async fn promtool_accepts_every_stats_endpoint_under_load() {
+    let m = support::start(mesh::topology::Topology::demo(), |o| o.rps = Some(50.0)).await;
     let client = m.mesh.ingress_client().expect("client");
     for _ in 0..20 {
         client.get("/cart", &[]).await.expect("request");

@@ -7,3 +7,4 @@ mod support;
 mod analyze;
 mod foundation;
 mod rules;
+mod telemetry;

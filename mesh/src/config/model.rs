@@ -39,6 +39,9 @@ impl Metadata {
 }
 
 /// One resource, typed by kind.
+// A mesh holds a handful of resources and the data plane matches on these
+// variants everywhere; boxing the large DestinationRule would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind")]
 pub enum Resource {
@@ -134,6 +137,87 @@ pub struct VirtualService {
     /// Namespaces the resource is visible to (accepted; meshcon exports everywhere).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub export_to: Vec<String>,
+    /// TCP routes (analysed; meshcon sidecars route HTTP only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tcp: Vec<TcpRoute>,
+    /// TLS (SNI) routes (analysed; meshcon sidecars route HTTP only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls: Vec<TlsRoute>,
+}
+
+/// A TCP route: L4 matches and weighted destinations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TcpRoute {
+    /// Conditions, OR-ed; empty matches every connection.
+    #[serde(rename = "match", default, skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<L4MatchAttributes>,
+    /// Weighted destinations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub route: Vec<RouteDestination>,
+}
+
+/// A TLS route: SNI matches and weighted destinations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsRoute {
+    /// Conditions, OR-ed.
+    #[serde(rename = "match", default, skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<TlsMatchAttributes>,
+    /// Weighted destinations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub route: Vec<RouteDestination>,
+}
+
+/// L4 match conditions, AND-ed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct L4MatchAttributes {
+    /// Destination port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u32>,
+    /// Labels of the calling workload.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub source_labels: BTreeMap<String, String>,
+    /// Namespace of the calling workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_namespace: Option<String>,
+    /// Gateways this match applies to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<String>,
+}
+
+/// TLS match conditions, AND-ed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsMatchAttributes {
+    /// SNI values to match.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sni_hosts: Vec<String>,
+    /// Destination port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u32>,
+    /// Labels of the calling workload.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub source_labels: BTreeMap<String, String>,
+    /// Namespace of the calling workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_namespace: Option<String>,
+    /// Gateways this match applies to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<String>,
+}
+
+/// A weighted L4 destination.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteDestination {
+    /// Where to; a missing destination is reported, not a parse failure.
+    #[serde(default)]
+    pub destination: Destination,
+    /// Share of traffic, 0-100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<i64>,
 }
 
 /// One HTTP route rule.
@@ -240,7 +324,8 @@ pub enum StringMatch {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpRouteDestination {
-    /// Where to.
+    /// Where to; a missing destination (`- {}`) is reported, not a parse failure.
+    #[serde(default)]
     pub destination: Destination,
     /// Share of traffic, 0-100; one destination alone may omit it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -254,7 +339,8 @@ pub struct HttpRouteDestination {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Destination {
-    /// Service host (short or fully qualified).
+    /// Service host (short or fully qualified); empty is reported by analysis.
+    #[serde(default)]
     pub host: String,
     /// Subset name from a DestinationRule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -419,6 +505,9 @@ pub struct DestinationRule {
     /// Visibility (accepted; meshcon exports everywhere).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub export_to: Vec<String>,
+    /// Workloads whose sidecars use the rule (analysed; meshcon applies it to every sidecar).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_selector: Option<WorkloadSelector>,
 }
 
 /// A subset.
@@ -500,7 +589,11 @@ pub struct LoadBalancerSettings {
 #[serde(rename_all = "camelCase")]
 pub struct Warmup {
     /// How long the ramp lasts (required).
-    #[serde(default, with = "serde_go_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "serde_go_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub duration: Option<Duration>,
     /// Starting share of traffic, percent.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -30,7 +30,7 @@ pub struct Parsed {
 /// A Kubernetes object found among the resources (analysis context only).
 #[derive(Debug, Clone)]
 pub enum KubeObject {
-    /// A Service: name, namespace, ports, selector.
+    /// A Service: name, namespace, ports, selector, visibility.
     Service {
         /// Name.
         name: String,
@@ -40,6 +40,8 @@ pub enum KubeObject {
         ports: Vec<u16>,
         /// Pod selector.
         selector: BTreeMap<String, String>,
+        /// The `networking.istio.io/exportTo` annotation, split; empty means everywhere.
+        export_to: Vec<String>,
     },
     /// Hosts a ServiceEntry adds to the registry.
     ExternalHosts {
@@ -47,13 +49,43 @@ pub enum KubeObject {
         hosts: Vec<String>,
         /// Ports.
         ports: Vec<u16>,
+        /// The ServiceEntry's namespace.
+        namespace: String,
+        /// `spec.exportTo`; empty means everywhere.
+        export_to: Vec<String>,
     },
     /// A pod (or a Deployment's pod template): namespace and labels.
     Pod {
+        /// Name (the Deployment's, for a pod template).
+        name: String,
         /// Namespace.
         namespace: String,
         /// Labels.
         labels: BTreeMap<String, String>,
+        /// `spec.nodeName`, whose topology labels the pod's endpoints carry.
+        node: Option<String>,
+    },
+    /// A node: its labels give pods their region and zone.
+    Node {
+        /// Name.
+        name: String,
+        /// Labels.
+        labels: BTreeMap<String, String>,
+    },
+    /// A namespace the input declares.
+    Namespace {
+        /// Name.
+        name: String,
+    },
+    /// A Kubernetes Gateway API Gateway (`gateway.networking.k8s.io`):
+    /// VirtualServices may bind to it, so analysis knows its hostnames.
+    KubeGateway {
+        /// Name.
+        name: String,
+        /// Namespace.
+        namespace: String,
+        /// Listener hostnames; a listener without one accepts any host.
+        hostnames: Vec<String>,
     },
 }
 
@@ -75,90 +107,178 @@ const NETWORKING: &[&str] = &[
 ];
 const SECURITY: &[&str] = &["security.istio.io/v1", "security.istio.io/v1beta1"];
 
-/// Istio fields meshcon accepts but does not implement, by the field name.
-/// An unknown field that is not on this list is an error.
-const ISTIO_ONLY_FIELDS: &[&str] = &[
-    "tcp",
-    "tls",
-    "corsPolicy",
-    "delegate",
-    "directResponse",
-    "mirrors",
-    "mirror_percent",
-    "mirrorPercent",
-    "retryRemoteLocalities",
-    "route_headers",
-    "sni",
-    "sniHosts",
-    "destinationSubnets",
-    "sourceSubnet",
-    "workloadSelector",
-    "trafficPolicy.proxyProtocol",
-    "proxyProtocol",
-    "tunnel",
-    "warmup",
-    "warmupDurationSecs",
-    "h2UpgradePolicy",
-    "useClientProtocol",
-    "maxConcurrentStreams",
-    "tcpKeepalive",
-    "maxConnectionDuration",
-    "idleTimeout",
-    "splitExternalLocalOriginErrors",
-    "consecutiveLocalOriginFailures",
-    "failoverPriority",
-    "localityLbSetting.failoverPriority",
-    "minimumRingSize",
-    "ringHash",
-    "maglev",
-    "defaultEndpoint",
-    "captureMode",
-    "defaultEndpoint",
-    "exportTo",
-    "insecureSkipVerify",
-    "requestPrincipals",
-    "notRequestPrincipals",
-    "ipBlocks",
-    "notIpBlocks",
-    "remoteIpBlocks",
-    "notRemoteIpBlocks",
-    "hosts",
-    "notHosts",
-    "ports",
-    "notPorts",
-    "when",
-    "provider",
-    "targetRef",
-    "targetRefs",
-    "sourceLabels",
-    "statPrefix",
-    "allowOrigins",
-    "timeout",
-    "abort",
-    "grpcStatus",
-    "http2Error",
-    "minHealthPercent",
-    "credentialNames",
-    "minProtocolVersion",
-    "maxProtocolVersion",
-    "cipherSuites",
-    "subjectAltNames",
-    "verifyCertificateSpki",
-    "verifyCertificateHash",
-    "httpsRedirect",
-    "serverCertificate",
-    "privateKey",
-    "caCertificates",
-    "caCrl",
-    "defaultDestination",
-    "scheme",
-    "derivePort",
-    "regexRewrite",
-    "uriRegexRewrite",
-    "port",
-    "protocol",
-    "targetPort",
+/// Istio fields meshcon accepts but does not implement, by kind and by the
+/// object they belong to: `parent` is matched against the end of the
+/// field's parent path with list indices dropped, so `trafficPolicy` covers
+/// `spec.trafficPolicy` and `spec.subsets[2].trafficPolicy` alike. A field
+/// Istio does not have at that place is a schema error, even when Istio has
+/// a field of that name elsewhere.
+const ISTIO_ONLY_FIELDS: &[(&str, &str, &[&str])] = &[
+    (
+        "VirtualService",
+        "spec.http",
+        &[
+            "directResponse",
+            "delegate",
+            "mirrors",
+            "mirrorPercent",
+            "mirror_percent",
+            "corsPolicy",
+        ],
+    ),
+    ("VirtualService", "spec.http.match", &["statPrefix"]),
+    (
+        "VirtualService",
+        "spec.http.redirect",
+        &["port", "derivePort", "scheme"],
+    ),
+    ("VirtualService", "spec.http.rewrite", &["uriRegexRewrite"]),
+    (
+        "VirtualService",
+        "spec.http.retries",
+        &["retryIgnorePreviousHosts", "backoff"],
+    ),
+    (
+        "VirtualService",
+        "spec.http.fault.delay",
+        &["exponentialDelay"],
+    ),
+    (
+        "VirtualService",
+        "spec.http.fault.abort",
+        &["grpcStatus", "http2Error"],
+    ),
+    (
+        "VirtualService",
+        "spec.tcp.match",
+        &["destinationSubnets", "sourceSubnet"],
+    ),
+    ("VirtualService", "spec.tls.match", &["destinationSubnets"]),
+    (
+        "DestinationRule",
+        "trafficPolicy",
+        &["tunnel", "proxyProtocol", "retryBudget"],
+    ),
+    ("DestinationRule", "loadBalancer", &["warmupDurationSecs"]),
+    (
+        "DestinationRule",
+        "consistentHash",
+        &["ringHash", "maglev", "minimumRingSize"],
+    ),
+    ("DestinationRule", "httpCookie", &["attributes"]),
+    (
+        "DestinationRule",
+        "localityLbSetting",
+        &["failoverPriority"],
+    ),
+    (
+        "DestinationRule",
+        "connectionPool.tcp",
+        &["tcpKeepalive", "maxConnectionDuration", "idleTimeout"],
+    ),
+    (
+        "DestinationRule",
+        "connectionPool.http",
+        &[
+            "h2UpgradePolicy",
+            "useClientProtocol",
+            "maxConcurrentStreams",
+            "http2KeepAlive",
+        ],
+    ),
+    (
+        "DestinationRule",
+        "outlierDetection",
+        &[
+            "splitExternalLocalOriginErrors",
+            "consecutiveLocalOriginFailures",
+        ],
+    ),
+    ("DestinationRule", "tls", &["caCrl"]),
+    ("Gateway", "spec.servers", &["defaultEndpoint"]),
+    (
+        "Gateway",
+        "spec.servers.tls",
+        &[
+            "caCrl",
+            "credentialNames",
+            "tlsCertificates",
+            "subjectAltNames",
+            "verifyCertificateSpki",
+            "verifyCertificateHash",
+            "minProtocolVersion",
+            "maxProtocolVersion",
+            "cipherSuites",
+        ],
+    ),
+    (
+        "AuthorizationPolicy",
+        "spec",
+        &["targetRef", "targetRefs", "provider"],
+    ),
+    ("AuthorizationPolicy", "spec.rules", &["when"]),
+    (
+        "AuthorizationPolicy",
+        "spec.rules.from.source",
+        &[
+            "requestPrincipals",
+            "notRequestPrincipals",
+            "serviceAccounts",
+            "notServiceAccounts",
+            "ipBlocks",
+            "notIpBlocks",
+            "remoteIpBlocks",
+            "notRemoteIpBlocks",
+        ],
+    ),
+    (
+        "AuthorizationPolicy",
+        "spec.rules.to.operation",
+        &["hosts", "notHosts", "ports", "notPorts"],
+    ),
+    ("PeerAuthentication", "spec", &["targetRef", "targetRefs"]),
 ];
+
+/// Kubernetes object metadata meshcon has no use for; `kubectl get -o yaml`
+/// output carries them, so they are accepted without a word.
+const KUBE_METADATA_FIELDS: &[&str] = &[
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generateName",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+    "selfLink",
+];
+
+/// Whether `field` under `parent` (indices already dropped) is an Istio
+/// field of `kind` that meshcon does not implement.
+fn istio_only(kind: &str, parent: &str, field: &str) -> bool {
+    ISTIO_ONLY_FIELDS.iter().any(|(k, at, fields)| {
+        *k == kind
+            && (parent == *at || parent.ends_with(&format!(".{at}")))
+            && fields.contains(&field)
+    })
+}
+
+/// `spec.http[0].match[1]` to `spec.http.match`.
+fn without_indices(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut depth = 0;
+    for c in path.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
 
 /// Renders a serde_ignored path in our `a.b[0].c` form.
 fn ignored_path(p: &serde_ignored::Path<'_>) -> String {
@@ -236,13 +356,22 @@ fn typed<S: DeserializeOwned>(
     let mut unknown = Vec::new();
     let obj: Result<Object<S>, _> =
         serde_ignored::deserialize(value, |p| unknown.push(ignored_path(&p)));
+    let kind = doc.value["kind"].as_str().unwrap_or_default();
     for path in unknown {
         let field = path.rsplit(['.', '[']).next().unwrap_or(&path).to_string();
+        let plain = without_indices(&path);
+        let parent = plain
+            .strip_suffix(&field)
+            .unwrap_or_default()
+            .trim_end_matches('.');
+        if parent == "metadata" && KUBE_METADATA_FIELDS.contains(&field.as_str()) {
+            continue;
+        }
         let pos = doc
             .spans
             .key(&path)
             .unwrap_or_else(|| doc.spans.nearest(&path));
-        if ISTIO_ONLY_FIELDS.contains(&field.as_str()) {
+        if istio_only(kind, parent, &field) {
             findings.push(Finding::new(
                 codes::UNSUPPORTED_FIELD,
                 Level::Warning,
@@ -260,7 +389,7 @@ fn typed<S: DeserializeOwned>(
                 Level::Error,
                 &resource,
                 format!("{path}: unknown field `{field}`"),
-                "check the spelling against the Istio reference (field names are camelCase)",
+                "check the spelling and the place against the Istio reference (field names are camelCase)",
                 file,
                 pos,
             ));
@@ -273,13 +402,34 @@ fn str_map(v: &Value) -> BTreeMap<String, String> {
     v.as_object()
         .map(|m| {
             m.iter()
-                .filter_map(|(k, v)| {
+                .map(|(k, v)| {
                     let s = match v {
                         Value::String(s) => s.clone(),
                         other => other.to_string(),
                     };
-                    Some((k.clone(), s))
+                    (k.clone(), s)
                 })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn str_list(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|h| h.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn ports(v: &Value, key: &str) -> Vec<u16> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p[key].as_u64())
+                .filter_map(|p| u16::try_from(p).ok())
                 .collect()
         })
         .unwrap_or_default()
@@ -291,33 +441,45 @@ fn kube_object(doc: &Document) -> Option<Vec<KubeObject>> {
         .as_str()
         .unwrap_or("default")
         .to_string();
+    let name = v["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     match v["kind"].as_str()? {
         "Service" => Some(vec![KubeObject::Service {
-            name: v["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
+            name,
             namespace: ns,
-            ports: v["spec"]["ports"]
-                .as_array()
+            ports: ports(&v["spec"]["ports"], "port"),
+            selector: str_map(&v["spec"]["selector"]),
+            export_to: v["metadata"]["annotations"]["networking.istio.io/exportTo"]
+                .as_str()
                 .map(|a| {
-                    a.iter()
-                        .filter_map(|p| p["port"].as_u64())
-                        .map(|p| p as u16)
+                    a.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
                         .collect()
                 })
                 .unwrap_or_default(),
-            selector: str_map(&v["spec"]["selector"]),
         }]),
         "Pod" => Some(vec![KubeObject::Pod {
+            name,
             namespace: ns,
             labels: str_map(&v["metadata"]["labels"]),
+            node: v["spec"]["nodeName"].as_str().map(str::to_string),
         }]),
         "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => Some(vec![KubeObject::Pod {
+            name,
             namespace: ns,
             labels: str_map(&v["spec"]["template"]["metadata"]["labels"]),
+            node: None,
         }]),
-        "Namespace" | "ServiceAccount" | "ConfigMap" | "Secret" | "Node" => Some(Vec::new()),
+        "Node" => Some(vec![KubeObject::Node {
+            name,
+            labels: str_map(&v["metadata"]["labels"]),
+        }]),
+        "Namespace" => Some(vec![KubeObject::Namespace { name }]),
+        "ServiceAccount" | "ConfigMap" | "Secret" => Some(Vec::new()),
         _ => None,
     }
 }
@@ -383,14 +545,13 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
         }
         if kind == "ServiceEntry" && NETWORKING.contains(&api.as_str()) {
             out.kube.push(KubeObject::ExternalHosts {
-                hosts: v["spec"]["hosts"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|h| h.as_str().map(str::to_string)).collect())
-                    .unwrap_or_default(),
-                ports: v["spec"]["ports"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|p| p["number"].as_u64()).map(|p| p as u16).collect())
-                    .unwrap_or_default(),
+                hosts: str_list(&v["spec"]["hosts"]),
+                ports: ports(&v["spec"]["ports"], "number"),
+                namespace: v["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("default")
+                    .to_string(),
+                export_to: str_list(&v["spec"]["exportTo"]),
             });
             out.findings.push(Finding::new(
                 codes::UNSUPPORTED_KIND,
@@ -398,6 +559,36 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
                 &resource,
                 "ServiceEntry is read for analysis (its hosts count as known) but meshcon does not route to outside hosts".into(),
                 "traffic to these hosts will get 404 NR from meshcon sidecars",
+                file,
+                at("kind"),
+            ));
+            continue;
+        }
+        if kind == "Gateway" && api.starts_with("gateway.networking.k8s.io/") {
+            let listeners = v["spec"]["listeners"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            out.kube.push(KubeObject::KubeGateway {
+                name: v["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                namespace: v["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("default")
+                    .to_string(),
+                hostnames: listeners
+                    .iter()
+                    .map(|l| l["hostname"].as_str().unwrap_or("*").to_string())
+                    .collect(),
+            });
+            out.findings.push(Finding::new(
+                codes::UNSUPPORTED_KIND,
+                Level::Warning,
+                &resource,
+                format!("the Kubernetes Gateway API ({api}) is read for analysis (VirtualServices may name it) but meshcon does not serve it"),
+                "use a networking.istio.io/v1 Gateway for meshcon's ingress",
                 file,
                 at("kind"),
             ));

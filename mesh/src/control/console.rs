@@ -49,6 +49,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn taps(&self) -> Vec<(Vec<TapEntry>, broadcast::Receiver<TapEntry>)>;
     /// Federation status as JSON.
     async fn federation(&self) -> serde_json::Value;
+    /// Explains a request's path from a workload.
+    async fn explain(&self, req: ExplainRequest) -> Result<String, String>;
 }
 
 /// How long an apply waits for proxies to ACK.
@@ -176,7 +178,7 @@ impl<B: Backend> Console for ConsoleService<B> {
 
     async fn validate(&self, r: Request<ApplyRequest>) -> Result<Response<ApplyReply>, Status> {
         let (_, findings) = self.validate(r.get_ref());
-        let errors = findings.iter().any(Finding::is_error);
+        let errors = findings.iter().any(Finding::blocks);
         Ok(Response::new(ApplyReply {
             applied: false,
             version: self.backend.store().current().version,
@@ -193,8 +195,8 @@ impl<B: Backend> Console for ConsoleService<B> {
     async fn apply(&self, r: Request<ApplyRequest>) -> Result<Response<ApplyReply>, Status> {
         let req = r.into_inner();
         let (resources, findings) = self.validate(&req);
-        if findings.iter().any(Finding::is_error) {
-            let n = findings.iter().filter(|f| f.is_error()).count();
+        if findings.iter().any(Finding::blocks) {
+            let n = findings.iter().filter(|f| f.blocks()).count();
             let version = self.backend.store().current().version;
             return Ok(Response::new(ApplyReply {
                 applied: false,
@@ -400,7 +402,11 @@ impl<B: Backend> Console for ConsoleService<B> {
 
     async fn latency(&self, r: Request<LatencyRequest>) -> Result<Response<Text>, Status> {
         let w = r.get_ref().window_s;
-        let window = Duration::from_secs(if w == 0 { 60 } else { u64::from(w).clamp(1, 60) });
+        let window = Duration::from_secs(if w == 0 {
+            60
+        } else {
+            u64::from(w).clamp(1, 60)
+        });
         let stats = self.backend.latency(window).await;
         Ok(Response::new(Text {
             text: serde_json::to_string(&stats).unwrap_or_else(|_| "[]".into()),
@@ -411,6 +417,13 @@ impl<B: Backend> Console for ConsoleService<B> {
         Ok(Response::new(Text {
             text: self.backend.federation().await.to_string(),
         }))
+    }
+
+    async fn explain(&self, r: Request<ExplainRequest>) -> Result<Response<Text>, Status> {
+        match self.backend.explain(r.into_inner()).await {
+            Ok(text) => Ok(Response::new(Text { text })),
+            Err(e) => Err(Status::invalid_argument(e)),
+        }
     }
 
     type TapStream = BoxStream<TapEntry>;

@@ -209,6 +209,20 @@ impl Backend for MeshBackend {
             .collect()
     }
 
+    async fn explain(&self, req: crate::proto::ExplainRequest) -> Result<String, String> {
+        let contexts = self.mesh.proxy_contexts().await;
+        let ctx = contexts
+            .iter()
+            .find(|c| c.info.instance == req.source || c.info.id == req.source)
+            .ok_or_else(|| {
+                format!(
+                    "no running workload '{}' (pick one from `meshcon get workloads`)",
+                    req.source
+                )
+            })?;
+        Ok(crate::proxy::explain::explain(ctx, &req))
+    }
+
     async fn federation(&self) -> serde_json::Value {
         self.mesh.federation_status().await
     }

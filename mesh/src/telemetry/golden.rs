@@ -148,8 +148,16 @@ pub fn prometheus_rate(samples: &[(f64, f64)], start: f64, end: f64) -> Option<f
     }
     let threshold = avg * 1.1;
     let mut interval = sampled;
-    interval += if to_start < threshold { to_start } else { avg / 2.0 };
-    interval += if to_end < threshold { to_end } else { avg / 2.0 };
+    interval += if to_start < threshold {
+        to_start
+    } else {
+        avg / 2.0
+    };
+    interval += if to_end < threshold {
+        to_end
+    } else {
+        avg / 2.0
+    };
     Some(result * (interval / sampled) / (end - start))
 }
 
@@ -172,14 +180,21 @@ pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
         return None;
     }
     let mut rank = q * total;
-    let i = b.iter().position(|(_, c)| *c >= rank).unwrap_or(b.len() - 1);
+    let i = b
+        .iter()
+        .position(|(_, c)| *c >= rank)
+        .unwrap_or(b.len() - 1);
     if i == b.len() - 1 {
         return Some(b[b.len() - 2].0);
     }
     if i == 0 && b[0].0 <= 0.0 {
         return Some(b[0].0);
     }
-    let (start, mut count) = if i == 0 { (0.0, b[0].1) } else { (b[i - 1].0, b[i].1 - b[i - 1].1) };
+    let (start, mut count) = if i == 0 {
+        (0.0, b[0].1)
+    } else {
+        (b[i - 1].0, b[i].1 - b[i - 1].1)
+    };
     if i > 0 {
         rank -= b[i - 1].1;
     }
@@ -213,7 +228,10 @@ fn parse(text: &str) -> Result<HashMap<SeriesKey, SeriesValue>, String> {
     let mut out: HashMap<SeriesKey, SeriesValue> = HashMap::new();
     for s in scrape.samples {
         match (s.metric.as_str(), &s.value) {
-            ("istio_requests_total", prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v)) => {
+            (
+                "istio_requests_total",
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v),
+            ) => {
                 out.entry(key_of(&s.labels)).or_default().requests += v;
             }
             ("istio_request_duration_milliseconds", prometheus_parse::Value::Histogram(h)) => {
@@ -269,7 +287,10 @@ impl Signals {
         let start = now - window;
         let mut out = Vec::new();
         for samples in self.targets.values() {
-            let in_range: Vec<&Sample> = samples.iter().filter(|s| s.at > start && s.at <= now).collect();
+            let in_range: Vec<&Sample> = samples
+                .iter()
+                .filter(|s| s.at > start && s.at <= now)
+                .collect();
             if in_range.len() < 2 {
                 continue;
             }
@@ -288,12 +309,17 @@ impl Signals {
                 let bounds: Vec<f64> = in_range
                     .iter()
                     .rev()
-                    .find_map(|s| s.series.get(k).map(|v| v.buckets.iter().map(|b| b.0).collect()))
+                    .find_map(|s| {
+                        s.series
+                            .get(k)
+                            .map(|v| v.buckets.iter().map(|b| b.0).collect())
+                    })
                     .unwrap_or_default();
                 let buckets = bounds
                     .iter()
                     .map(|le| {
-                        let pts = points(&|v| v.buckets.iter().find(|b| b.0 == *le).map_or(0.0, |b| b.1));
+                        let pts =
+                            points(&|v| v.buckets.iter().find(|b| b.0 == *le).map_or(0.0, |b| b.1));
                         (*le, prometheus_rate(&pts, start, now).unwrap_or(0.0))
                     })
                     .collect();
@@ -316,7 +342,12 @@ impl Signals {
         let mut effective: BTreeMap<(String, String), f64> = BTreeMap::new();
         for (k, rps, buckets) in &rates {
             if k.reporter == "source" {
-                *effective.entry((k.destination_namespace.clone(), k.destination_service.clone())).or_default() += rps;
+                *effective
+                    .entry((
+                        k.destination_namespace.clone(),
+                        k.destination_service.clone(),
+                    ))
+                    .or_default() += rps;
                 continue;
             }
             if k.reporter != "destination" {
@@ -348,10 +379,17 @@ impl Signals {
         }
         by.into_iter()
             .map(|((cluster, namespace, service, version), a)| {
-                let buckets: Vec<(f64, f64)> = a.buckets.iter().map(|(le, v)| (f64::from_bits(*le), *v)).collect();
+                let buckets: Vec<(f64, f64)> = a
+                    .buckets
+                    .iter()
+                    .map(|(le, v)| (f64::from_bits(*le), *v))
+                    .collect();
                 let q = |p: f64| histogram_quantile(p, &buckets).unwrap_or(0.0);
                 ServiceSignal {
-                    effective_rps: effective.get(&(namespace.clone(), service.clone())).copied().unwrap_or(0.0),
+                    effective_rps: effective
+                        .get(&(namespace.clone(), service.clone()))
+                        .copied()
+                        .unwrap_or(0.0),
                     cluster,
                     namespace,
                     service,
@@ -371,7 +409,10 @@ impl Signals {
     /// Signals per edge (caller workload → service version), from callers' reports.
     pub fn edges(&self, window: f64, now: f64) -> Vec<EdgeSignal> {
         let rates = self.rates(window, now);
-        let mut by: BTreeMap<(String, String, String, String, String), (f64, f64, f64, BTreeMap<u64, f64>)> = BTreeMap::new();
+        let mut by: BTreeMap<
+            (String, String, String, String, String),
+            (f64, f64, f64, BTreeMap<u64, f64>),
+        > = BTreeMap::new();
         for (k, rps, buckets) in rates.iter().filter(|(k, _, _)| k.reporter == "source") {
             let e = by
                 .entry((
@@ -395,20 +436,26 @@ impl Signals {
             }
         }
         by.into_iter()
-            .map(|((source, source_cluster, service, version, destination_cluster), (rps, err, mtls, b))| {
-                let buckets: Vec<(f64, f64)> = b.iter().map(|(le, v)| (f64::from_bits(*le), *v)).collect();
-                EdgeSignal {
-                    source,
-                    source_cluster,
-                    service,
-                    version,
-                    destination_cluster,
-                    error_rate: if rps > 0.0 { err / rps } else { 0.0 },
-                    mtls_ratio: if rps > 0.0 { mtls / rps } else { 0.0 },
-                    p99_ms: histogram_quantile(0.99, &buckets).unwrap_or(0.0),
-                    rps,
-                }
-            })
+            .map(
+                |(
+                    (source, source_cluster, service, version, destination_cluster),
+                    (rps, err, mtls, b),
+                )| {
+                    let buckets: Vec<(f64, f64)> =
+                        b.iter().map(|(le, v)| (f64::from_bits(*le), *v)).collect();
+                    EdgeSignal {
+                        source,
+                        source_cluster,
+                        service,
+                        version,
+                        destination_cluster,
+                        error_rate: if rps > 0.0 { err / rps } else { 0.0 },
+                        mtls_ratio: if rps > 0.0 { mtls / rps } else { 0.0 },
+                        p99_ms: histogram_quantile(0.99, &buckets).unwrap_or(0.0),
+                        rps,
+                    }
+                },
+            )
             .collect()
     }
 }
@@ -460,7 +507,12 @@ mod tests {
 
     #[test]
     fn quantile_interpolates_inside_the_bucket() {
-        let buckets = [(10.0, 0.0), (20.0, 50.0), (30.0, 100.0), (f64::INFINITY, 100.0)];
+        let buckets = [
+            (10.0, 0.0),
+            (20.0, 50.0),
+            (30.0, 100.0),
+            (f64::INFINITY, 100.0),
+        ];
         assert_eq!(histogram_quantile(0.5, &buckets), Some(20.0));
         assert_eq!(histogram_quantile(0.75, &buckets), Some(25.0));
         assert_eq!(histogram_quantile(0.99, &buckets), Some(29.8));
@@ -496,7 +548,9 @@ pub fn scrape_config(mesh: &str, workloads: &[crate::proto::Workload], interval_
         "# Prometheus scrape configuration for meshcon mesh '{mesh}'.\n# prometheus --config.file=<this file>\nglobal:\n  scrape_interval: {interval_s}s\n  evaluation_interval: {interval_s}s\nscrape_configs:\n- job_name: meshcon-{mesh}\n  metrics_path: /stats/prometheus\n  scrape_interval: {interval_s}s\n  static_configs:\n"
     );
     for w in workloads {
-        let Some(admin) = w.addresses.as_ref().and_then(|a| a.admin.clone()) else { continue };
+        let Some(admin) = w.addresses.as_ref().and_then(|a| a.admin.clone()) else {
+            continue;
+        };
         out.push_str(&format!(
             "  - targets: ['{admin}']\n    labels: {{kind: {}, cluster: {}, namespace: {}, workload: {}, pod: {}}}\n",
             w.kind, w.cluster, w.namespace, w.service, w.instance

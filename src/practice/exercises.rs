@@ -1,0 +1,299 @@
+//! The exercises' content and checkers: fill-in-the-blank sentences, the
+//! diagram to label, the ~100-word explanation checker, and live drills.
+
+/// A sentence with a blank and the answers that fill it.
+#[derive(Debug, Clone, Copy)]
+pub struct Blank {
+    /// The sentence, with `____` for the blank.
+    pub sentence: &'static str,
+    /// Accepted answers.
+    pub answers: &'static [&'static str],
+    /// The glossary term it practises.
+    pub term: &'static str,
+}
+
+/// Fill-in-the-blank sentences.
+pub const BLANKS: &[Blank] = &[
+    Blank { sentence: "The ____ pushes configuration to every proxy but never sees a request.", answers: &["control plane", "istiod"], term: "control plane" },
+    Blank { sentence: "Each pod runs a ____ next to the application, which talks plain HTTP to it.", answers: &["sidecar", "sidecar proxy", "proxy", "envoy"], term: "sidecar proxy" },
+    Blank { sentence: "With ____, both sides present certificates and verify each other.", answers: &["mtls", "mutual tls", "mutual tls (mtls)"], term: "mTLS" },
+    Blank { sentence: "A workload's identity looks like spiffe://us.mesh/ns/default/sa/billing; this format comes from ____.", answers: &["spiffe"], term: "SPIFFE" },
+    Blank { sentence: "To send 10% of traffic to v2, put weights on the routes of a ____.", answers: &["virtualservice", "virtual service"], term: "VirtualService" },
+    Blank { sentence: "Subsets, load balancing and outlier detection are set in a ____.", answers: &["destinationrule", "destination rule"], term: "DestinationRule" },
+    Blank { sentence: "An instance that fails five times in a row is ejected by ____.", answers: &["outlier detection", "outlier-detection", "passive health checking"], term: "outlier detection" },
+    Blank { sentence: "Traffic from outside the mesh enters through the ____.", answers: &["ingress gateway", "ingressgateway", "ingress"], term: "Ingress Gateway" },
+    Blank { sentence: "Releasing v2 to 5% of users first is called a ____ release.", answers: &["canary"], term: "canary" },
+    Blank { sentence: "99% of requests were faster than the ____ latency.", answers: &["p99", "99th percentile", "p 99"], term: "P99" },
+    Blank { sentence: "Waiting 25 ms, then 50, then 100 before retries is ____.", answers: &["exponential backoff", "backoff"], term: "exponential backoff" },
+    Blank { sentence: "One timed operation inside a trace is a ____.", answers: &["span"], term: "span" },
+    Blank { sentence: "The header 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 is a W3C ____.", answers: &["traceparent", "trace parent", "w3c traceparent"], term: "W3C traceparent" },
+    Blank { sentence: "Latency, traffic, errors and saturation are the four ____.", answers: &["golden signals"], term: "golden signals" },
+    Blank { sentence: "Proxies get routes, clusters and endpoints from the control plane over ____.", answers: &["xds", "ads", "grpc"], term: "xDS" },
+    Blank { sentence: "Calls between clusters of one mesh cross through the ____ gateway.", answers: &["east-west", "eastwest", "east west"], term: "east-west gateway" },
+    Blank { sentence: "Requests between services inside the system are ____ traffic.", answers: &["east-west", "east west", "eastwest"], term: "east-west traffic" },
+    Blank { sentence: "Refusing plaintext peers is PeerAuthentication mode ____.", answers: &["strict"], term: "PeerAuthentication" },
+];
+
+/// Normalises an answer: lowercase, no surrounding punctuation, hyphens
+/// and repeated spaces as single spaces.
+pub fn normalize(s: &str) -> String {
+    s.trim()
+        .trim_matches(|c: char| c.is_ascii_punctuation() && c != '-')
+        .to_lowercase()
+        .replace(['-', '_'], " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether `answer` fills the blank.
+pub fn check_blank(b: &Blank, answer: &str) -> bool {
+    let a = normalize(answer);
+    !a.is_empty() && b.answers.iter().any(|x| normalize(x) == a)
+}
+
+/// The five labels of the diagram.
+pub const LABELS: [&str; 5] = [
+    "data plane",
+    "control plane",
+    "sidecar proxy",
+    "mTLS connection",
+    "Ingress Gateway",
+];
+
+/// The diagram: slots A–E and which label belongs in each.
+pub const DIAGRAM: &str = "\
+                 ┌──────────────────── [B] ─────────────────────┐
+                 │ config + certificates, pushed to every proxy │
+                 └──────────────┬─────────────────┬─────────────┘
+                                ▼                 ▼
+ client ──HTTPS──▶ [E] ────▶ ┌─────────────────┐ [D] ┌─────────────────┐
+                              │ [C]  │ frontend │═════│ proxy │ billing │
+                              └─────────────────┘     └─────────────────┘
+                 └────────────────────── [A] ─────────────────────────┘
+";
+
+/// The right label index (into [`LABELS`]) for slots A–E.
+pub const ANSWER: [usize; 5] = [0, 1, 2, 3, 4];
+
+/// What each slot is, for feedback.
+pub const SLOT_HINTS: [&str; 5] = [
+    "A spans every proxy that carries requests: the data plane.",
+    "B configures the proxies and signs certificates but carries no request: the control plane.",
+    "C runs next to the frontend app in its pod: a sidecar proxy.",
+    "D joins two sidecars with mutual certificates: an mTLS connection.",
+    "E takes HTTPS from outside and routes it in: the Ingress Gateway.",
+];
+
+/// Feedback on one slot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlotResult {
+    /// Slot letter.
+    pub slot: char,
+    /// Whether it is right.
+    pub correct: bool,
+    /// What it should be and why.
+    pub feedback: String,
+}
+
+/// Scores an assignment of labels (indices into [`LABELS`]) to slots A–E.
+pub fn score_diagram(assigned: &[Option<usize>; 5]) -> (usize, Vec<SlotResult>) {
+    let mut score = 0;
+    let mut out = Vec::new();
+    for (i, a) in assigned.iter().enumerate() {
+        let slot = (b'A' + i as u8) as char;
+        let correct = *a == Some(ANSWER[i]);
+        if correct {
+            score += 1;
+        }
+        let feedback = match a {
+            Some(x) if correct => format!("{slot}: {} ✓", LABELS[*x]),
+            Some(x) => format!("{slot}: not {} — {}", LABELS[*x], SLOT_HINTS[i]),
+            None => format!("{slot}: empty — {}", SLOT_HINTS[i]),
+        };
+        out.push(SlotResult {
+            slot,
+            correct,
+            feedback,
+        });
+    }
+    (score, out)
+}
+
+/// The words an explanation should use.
+pub const REQUIRED: &[(&str, &[&str])] = &[
+    ("data plane", &["data plane"]),
+    ("control plane", &["control plane"]),
+    ("sidecar", &["sidecar"]),
+    ("mTLS", &["mtls", "mutual tls"]),
+    ("Ingress Gateway", &["ingress gateway", "ingress"]),
+];
+
+/// Sentences that show a term misunderstood, and why.
+const MISUSES: &[(&[&str], &[&str], &str)] = &[
+    (&["control plane"], &["every request", "each request", "handles request", "handles the request", "forwards request", "routes every", "proxies request", "carries"], "the control plane configures proxies; it never handles requests"),
+    (&["sidecar"], &["signs certificate", "issues certificate", "is the ca", "acts as the ca"], "sidecars ask the mesh CA to sign their certificates; they do not issue them"),
+    (&["mtls", "mutual tls"], &["only the server", "one side", "just encrypt", "only encrypt"], "in mTLS both sides present and verify certificates; it is identity, not only encryption"),
+    (&["ingress gateway", "ingress"], &["between services", "east-west", "inside the mesh"], "the Ingress Gateway takes traffic from outside; calls between services go sidecar to sidecar"),
+    (&["data plane"], &["pushes config", "stores config", "signs"], "the data plane carries requests; configuration comes from the control plane"),
+];
+
+/// The checker's verdict on an explanation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// Words counted.
+    pub words: usize,
+    /// Whether the count is within 90–110.
+    pub length_ok: bool,
+    /// Required terms used.
+    pub used: Vec<&'static str>,
+    /// Required terms missing.
+    pub missing: Vec<&'static str>,
+    /// Sentences that misuse a term, with the correction.
+    pub misuses: Vec<(String, &'static str)>,
+}
+
+impl Verdict {
+    /// Everything right.
+    pub fn passed(&self) -> bool {
+        self.length_ok && self.missing.is_empty() && self.misuses.is_empty()
+    }
+}
+
+/// Checks an explanation of about 100 words.
+pub fn check_explanation(text: &str) -> Verdict {
+    let words = text
+        .split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .count();
+    let lower = text.to_lowercase();
+    let mut used = Vec::new();
+    let mut missing = Vec::new();
+    for (name, forms) in REQUIRED {
+        if forms.iter().any(|f| lower.contains(f)) {
+            used.push(*name);
+        } else {
+            missing.push(*name);
+        }
+    }
+    let mut misuses = Vec::new();
+    for sentence in text
+        .split(['.', '!', '?', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let s = sentence.to_lowercase();
+        for (subjects, wrong, why) in MISUSES {
+            if subjects.iter().any(|x| s.contains(x)) && wrong.iter().any(|w| s.contains(w)) {
+                misuses.push((sentence.to_string(), *why));
+            }
+        }
+    }
+    Verdict {
+        words,
+        length_ok: (90..=110).contains(&words),
+        used,
+        missing,
+        misuses,
+    }
+}
+
+/// A fault a live drill hides in the mesh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrillKind {
+    /// One service answers much slower.
+    LatencyRegression,
+    /// One instance fails every request.
+    FailingInstance,
+    /// A canary got far too much traffic.
+    BadCanaryWeight,
+    /// Plaintext peers are accepted again.
+    PlaintextPeer,
+}
+
+impl DrillKind {
+    /// Every drill.
+    pub const ALL: [DrillKind; 4] = [
+        DrillKind::LatencyRegression,
+        DrillKind::FailingInstance,
+        DrillKind::BadCanaryWeight,
+        DrillKind::PlaintextPeer,
+    ];
+
+    /// The question the user answers first.
+    pub fn question(self) -> &'static str {
+        match self {
+            DrillKind::LatencyRegression => "One service's P99 just rose. Which service? (look at Services or Graph)",
+            DrillKind::FailingInstance => "One instance now fails every request. Which instance? (look at Tap, Events or Services)",
+            DrillKind::BadCanaryWeight => "A routing change sent too much traffic somewhere. Which service and version? (e.g. billing v2)",
+            DrillKind::PlaintextPeer => "Something lets plaintext peers in again. What changed? (name the mTLS mode)",
+        }
+    }
+
+    /// The resources that fix it (accepted answers to the second question).
+    pub fn fixes(self) -> &'static [&'static str] {
+        match self {
+            DrillKind::LatencyRegression => &["virtualservice"],
+            DrillKind::FailingInstance => &["destinationrule", "virtualservice"],
+            DrillKind::BadCanaryWeight => &["virtualservice"],
+            DrillKind::PlaintextPeer => &["peerauthentication"],
+        }
+    }
+
+    /// Why those resources.
+    pub fn explain_fix(self) -> &'static str {
+        match self {
+            DrillKind::LatencyRegression => "A VirtualService timeout (and retries) protects callers from a slow service until it is rolled back.",
+            DrillKind::FailingInstance => "A DestinationRule's outlierDetection ejects the failing instance (VirtualService retries also hide it from callers).",
+            DrillKind::BadCanaryWeight => "The weights live in the VirtualService's route: set them back to 90/10.",
+            DrillKind::PlaintextPeer => "A PeerAuthentication with mtls.mode STRICT refuses plaintext peers again.",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blanks_accept_variants() {
+        let b = &BLANKS[4];
+        assert!(check_blank(b, "Virtual Service"));
+        assert!(check_blank(b, " virtualservice. "));
+        assert!(!check_blank(b, "gateway"));
+        assert!(!check_blank(b, ""));
+        assert!(check_blank(&BLANKS[15], "East-West"));
+    }
+
+    #[test]
+    fn diagram_scores_each_slot() {
+        let (score, r) = score_diagram(&[Some(0), Some(1), Some(2), Some(3), Some(4)]);
+        assert_eq!(score, 5);
+        assert!(r.iter().all(|s| s.correct));
+        let (score, r) = score_diagram(&[Some(1), Some(0), Some(2), None, Some(4)]);
+        assert_eq!(score, 2);
+        assert!(
+            r[0].feedback.contains("not control plane"),
+            "{}",
+            r[0].feedback
+        );
+        assert!(r[3].feedback.contains("empty"));
+    }
+
+    #[test]
+    fn explanations_are_checked_for_length_terms_and_misuse() {
+        let good = "A service mesh has two parts. The data plane is made of sidecar proxies that sit next to every service instance and carry its requests, applying retries, timeouts and routing rules. The control plane watches the services and rules, turns them into proxy configuration, pushes it to every sidecar, and runs the certificate authority. Sidecars use mTLS with each other, so every connection is encrypted and both ends prove their identity with certificates. Traffic from outside enters through the Ingress Gateway, which terminates the client's TLS and routes requests into the mesh over mTLS. Because the control plane is not on the request path, traffic keeps flowing when it restarts.";
+        let v = check_explanation(good);
+        assert!(v.length_ok, "{} words", v.words);
+        assert!(v.missing.is_empty(), "{:?}", v.missing);
+        assert!(v.misuses.is_empty(), "{:?}", v.misuses);
+        assert!(v.passed());
+        let bad = check_explanation(
+            "The control plane handles every request. Sidecars sign certificates.",
+        );
+        assert!(!bad.length_ok);
+        assert_eq!(bad.misuses.len(), 2, "{:?}", bad.misuses);
+        assert!(bad.missing.contains(&"mTLS"));
+        assert_eq!(check_explanation("émoji 🚀 ünïcödé words").words, 3);
+    }
+}

@@ -1,0 +1,155 @@
+//! The console: a live TUI over a mesh, through its public interfaces only.
+//!
+//! - [`action`]: the verbs; [`app`]: state and `update`, the only place it changes;
+//! - [`event`]: every input in one enum; [`keys`]: keys and mouse to actions;
+//! - [`data`]: background tasks that talk to the mesh;
+//! - [`ui`]: one pure draw function per view;
+//! - [`editor`], [`scenario`], [`practice`]: the YAML editor, demo scenarios, practice.
+//!
+//! The loop is generic over the ratatui backend and takes its events from a
+//! channel, so tests drive the real loop on a `TestBackend`.
+
+pub mod action;
+pub mod app;
+pub mod data;
+pub mod editor;
+pub mod event;
+pub mod keys;
+pub mod practice;
+pub mod scenario;
+pub mod ui;
+
+use std::io::Write;
+use std::path::Path;
+
+use ratatui::backend::Backend;
+use ratatui::crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use ratatui::crossterm::execute;
+use ratatui::crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
+use ratatui::Terminal;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use action::{Action, View};
+use app::{update, App};
+use data::Command;
+use event::Event;
+
+/// Puts the terminal back: raw mode off, main screen, no mouse capture.
+pub fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let mut out = std::io::stdout();
+    let _ = execute!(
+        out,
+        LeaveAlternateScreen,
+        DisableMouseCapture,
+        ratatui::crossterm::cursor::Show
+    );
+    let _ = out.flush();
+}
+
+/// Restores the terminal when dropped, whatever the exit path.
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+/// Turns one input into actions.
+pub fn actions(app: &App, ev: Event) -> Vec<Action> {
+    match ev {
+        Event::Key(k) => keys::key(app, k).into_iter().collect(),
+        Event::Mouse(m) => keys::mouse(m).into_iter().collect(),
+        Event::Resize(w, h) => vec![Action::Resize(w, h)],
+        Event::Tick => vec![Action::Tick],
+        Event::Data(d) => vec![Action::Data(d)],
+    }
+}
+
+fn now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The main loop: read events, update, send commands, draw (once per batch
+/// of events, so a burst of data costs one frame).
+pub async fn run_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    mut events: mpsc::Receiver<Event>,
+    commands: mpsc::Sender<Command>,
+) -> anyhow::Result<()> {
+    let size = terminal
+        .size()
+        .map_err(|e| anyhow::anyhow!("terminal size: {e:?}"))?;
+    app.size = (size.width, size.height);
+    app.now = now_s();
+    terminal
+        .draw(|f| ui::draw(f, app))
+        .map_err(|e| anyhow::anyhow!("draw: {e:?}"))?;
+    while let Some(first) = events.recv().await {
+        let mut batch = vec![first];
+        while let Ok(more) = events.try_recv() {
+            batch.push(more);
+            if batch.len() > 256 {
+                break;
+            }
+        }
+        for ev in batch {
+            if matches!(ev, Event::Tick) {
+                app.now = now_s();
+            }
+            for a in actions(app, ev) {
+                for c in update(app, a) {
+                    let _ = commands.try_send(c);
+                }
+            }
+            if app.quit {
+                return Ok(());
+            }
+        }
+        terminal
+            .draw(|f| ui::draw(f, app))
+            .map_err(|e| anyhow::anyhow!("draw: {e:?}"))?;
+    }
+    Ok(())
+}
+
+/// Opens the console on the mesh at `addr` and runs until the user quits.
+pub async fn run(addr: &str, embedded: bool, start: View, state_dir: &Path) -> anyhow::Result<()> {
+    let progress = crate::practice::progress::Progress::open(&state_dir.join("practice.db"))
+        .or_else(|_| crate::practice::progress::Progress::in_memory())
+        .map_err(|e| anyhow::anyhow!("practice progress store: {e}"))?;
+    let mut app = App::new(addr, embedded, practice::Practice::new(progress));
+    app.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    app.view = start;
+
+    // Restore the terminal before a panic message is printed.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        previous(info);
+    }));
+    enable_raw_mode()?;
+    let guard = TerminalGuard;
+    execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture)?;
+    let mut terminal = Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))?;
+    terminal.clear()?;
+
+    let (tx, rx) = mpsc::channel(1024);
+    event::spawn_terminal_input(tx.clone());
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let cancel = CancellationToken::new();
+    data::spawn(addr, tx, cmd_rx, cancel.clone())?;
+    let result = run_loop(&mut terminal, &mut app, rx, cmd_tx).await;
+    cancel.cancel();
+    drop(terminal);
+    drop(guard);
+    result
+}

@@ -1,0 +1,175 @@
+//! What can happen to the console's state: the verbs `update` understands.
+//! Keys and clicks become actions in `keys.rs`; data becomes `Data`.
+
+use ratatui::crossterm::event::KeyEvent;
+
+use super::data::DataEvent;
+
+/// The views, in tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum View {
+    /// Services and edges by cluster.
+    Graph,
+    /// Golden signals per service version.
+    Services,
+    /// Live requests.
+    Tap,
+    /// SPIFFE IDs, certificates, trust domains.
+    Identities,
+    /// Traces and waterfalls.
+    Traces,
+    /// Applied resources, the editor, history.
+    Routing,
+    /// Which route a request would take, and why.
+    Why,
+    /// The control plane's event stream.
+    Events,
+    /// Vocabulary practice.
+    Practice,
+}
+
+impl View {
+    /// Every view, in tab order.
+    pub const ALL: [View; 9] = [
+        View::Graph,
+        View::Services,
+        View::Tap,
+        View::Identities,
+        View::Traces,
+        View::Routing,
+        View::Why,
+        View::Events,
+        View::Practice,
+    ];
+
+    /// Tab title.
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Graph => "Graph",
+            View::Services => "Services",
+            View::Tap => "Tap",
+            View::Identities => "Identities",
+            View::Traces => "Traces",
+            View::Routing => "Routing",
+            View::Why => "Why",
+            View::Events => "Events",
+            View::Practice => "Practice",
+        }
+    }
+
+    /// Its number key.
+    pub fn index(self) -> usize {
+        Self::ALL.iter().position(|v| *v == self).unwrap_or(0)
+    }
+}
+
+/// A request for confirmation before something destructive.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Confirm {
+    /// Quit (and stop the embedded mesh).
+    Quit,
+    /// Apply the editor's YAML.
+    Apply,
+    /// Roll back to a version.
+    Rollback(u64),
+    /// Run a scenario (it changes config and injects chaos).
+    Scenario(String),
+    /// Run a chaos action.
+    Chaos {
+        /// Action.
+        action: String,
+        /// Target.
+        target: String,
+    },
+}
+
+/// Everything that changes state.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Leave (asks first when the mesh runs in this process).
+    Quit,
+    /// Leave now.
+    ForceQuit,
+    /// Answer a confirmation.
+    Confirm(bool),
+    /// Switch to a view.
+    Show(View),
+    /// Next view.
+    NextView,
+    /// Previous view.
+    PrevView,
+    /// Selection up.
+    Up,
+    /// Selection down.
+    Down,
+    /// Left (columns, fields, workloads).
+    Left,
+    /// Right.
+    Right,
+    /// A page up.
+    PageUp,
+    /// A page down.
+    PageDown,
+    /// Drill down.
+    Enter,
+    /// Back out.
+    Back,
+    /// Open the `:` command palette.
+    OpenPalette,
+    /// Open the `/` filter.
+    OpenFilter,
+    /// Show or hide the help overlay.
+    ToggleHelp,
+    /// A character typed into the palette, filter or a form field.
+    Input(char),
+    /// Backspace in the palette, filter or a form field.
+    Backspace,
+    /// Tab completion (palette) or next field (forms).
+    Complete,
+    /// Enter in the palette, filter or a form.
+    Submit,
+    /// Services: exact vs bucketed percentiles.
+    ToggleExact,
+    /// Services: next sort column.
+    SortNext,
+    /// Tap: pause or resume.
+    TogglePause,
+    /// Graph: hide or show idle nodes and edges.
+    ToggleIdle,
+    /// Routing: open the selected resource in the editor.
+    EditSelected,
+    /// Routing: start a new resource.
+    NewResource,
+    /// A key for the editor.
+    EditorKey(KeyEvent),
+    /// Routing: apply the editor's YAML (asks first).
+    ApplyEditor,
+    /// Routing: shift billing's canary weight by this many points.
+    ShiftCanary(i32),
+    /// Routing: retries on billing on or off.
+    ToggleRetries,
+    /// Routing: a delay fault on auth on or off.
+    ToggleFault,
+    /// Routing: outlier detection on billing on or off.
+    ToggleBreaker,
+    /// Routing: show history.
+    ShowHistory,
+    /// Routing: roll back to the selected history version (asks first).
+    Rollback,
+    /// Run a scenario by name (asks first).
+    RunScenario(String),
+    /// Run a chaos action (asks first).
+    Chaos(String, String),
+    /// A mouse click at (column, row).
+    Click(u16, u16),
+    /// Mouse wheel: lines to scroll.
+    Scroll(i32),
+    /// Practice: the key goes to the practice screen.
+    PracticeKey(KeyEvent),
+    /// Time passed.
+    Tick,
+    /// The terminal was resized.
+    Resize(u16, u16),
+    /// Data from the mesh.
+    Data(Box<DataEvent>),
+}

@@ -1,0 +1,1176 @@
+//! The console's state and `update`, the only place it changes. Views read
+//! `&App`; the loop turns inputs into [`Action`]s, calls `update`, and sends
+//! the [`Command`]s it returns to the data tasks.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use mesh::proto::{ChaosRequest, ExplainRequest};
+use mesh::telemetry::golden::{EdgeSignal, ServiceSignal};
+
+use super::action::{Action, Confirm, View};
+use super::data::{Command, DataEvent};
+use super::editor::Editor;
+use super::practice::Practice;
+use super::scenario;
+
+/// Events kept for the events view.
+const KEEP_EVENTS: usize = 1000;
+/// Requests kept for the tap view.
+const KEEP_TAP: usize = 500;
+/// Points kept per sparkline.
+const KEEP_POINTS: usize = 60;
+
+/// The connection to the mesh.
+#[derive(Debug, Clone, Default)]
+pub struct Conn {
+    /// Console API address.
+    pub addr: String,
+    /// Mesh name.
+    pub mesh: String,
+    /// Whether the last call succeeded.
+    pub connected: bool,
+    /// The last error.
+    pub error: Option<String>,
+    /// When data last arrived, seconds since the epoch.
+    pub last_data: Option<f64>,
+}
+
+/// Everything learned from the mesh.
+#[derive(Debug, Clone, Default)]
+pub struct MeshData {
+    /// Workloads and gateways.
+    pub workloads: Vec<mesh::proto::Workload>,
+    /// Trust domains.
+    pub trust_domains: Vec<mesh::proto::TrustDomain>,
+    /// Proxies' config state.
+    pub proxies: Vec<mesh::proto::ProxyState>,
+    /// Current config version.
+    pub version: u64,
+    /// Golden signals per service version.
+    pub services: Vec<ServiceSignal>,
+    /// Per edge.
+    pub edges: Vec<EdgeSignal>,
+    /// Exact percentiles.
+    pub latency: Vec<mesh::telemetry::exact::EdgeStat>,
+    /// Control-plane events, oldest first.
+    pub events: VecDeque<mesh::proto::Event>,
+    /// Tapped requests, oldest first.
+    pub tap: VecDeque<mesh::proto::TapEntry>,
+    /// Recent traces, newest first.
+    pub traces: Vec<mesh::telemetry::collector::Trace>,
+    /// Applied resources as YAML.
+    pub resources_yaml: String,
+    /// Applied resources: (kind, namespace, name, YAML).
+    pub resources: Vec<(String, String, String, String)>,
+    /// Config history.
+    pub history: Vec<mesh::proto::HistoryEntry>,
+    /// Federation status.
+    pub federation: serde_json::Value,
+    /// The topology.
+    pub topology: Option<mesh::topology::Topology>,
+    /// Sparkline points per key (`service` or `source>service`): (rps, p99).
+    pub series: HashMap<String, VecDeque<(f64, f64)>>,
+}
+
+/// How services are sorted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    /// By name.
+    #[default]
+    Name,
+    /// Busiest first.
+    Rps,
+    /// Worst success first.
+    Success,
+    /// Slowest P99 first.
+    P99,
+}
+
+/// Which pane of the routing view has focus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RoutingPane {
+    /// The applied resources.
+    #[default]
+    List,
+    /// The YAML editor.
+    Editor,
+    /// Config history.
+    History,
+}
+
+/// Traffic on the edges a change touched, before and after it.
+#[derive(Debug, Clone, Default)]
+pub struct BeforeAfter {
+    /// Services the change named.
+    pub services: Vec<String>,
+    /// When it was applied.
+    pub at: f64,
+    /// Edges just before.
+    pub before: Vec<EdgeSignal>,
+    /// Edges ten seconds later (None until then).
+    pub after: Option<Vec<EdgeSignal>>,
+}
+
+/// The routing view's state.
+#[derive(Debug, Clone, Default)]
+pub struct Routing {
+    /// Focused pane.
+    pub pane: RoutingPane,
+    /// Selected resource.
+    pub selected: usize,
+    /// The editor.
+    pub editor: Editor,
+    /// Findings for the editor's text.
+    pub findings: Vec<mesh::proto::Finding>,
+    /// The edit the findings belong to.
+    pub validated_seq: u64,
+    /// The edit a validation was last asked for, and when the text last changed.
+    pub pending: Option<(u64, f64)>,
+    /// Selected history entry.
+    pub history_selected: usize,
+    /// A diff being shown.
+    pub diff: Option<String>,
+    /// The last apply's summary and NACKs.
+    pub last_apply: Option<(String, Vec<String>, bool)>,
+    /// Before/after of the last change.
+    pub before_after: Option<BeforeAfter>,
+}
+
+/// The why view's form.
+#[derive(Debug, Clone)]
+pub struct Why {
+    /// Focused field: 0 source, 1 host, 2 path, 3 method, 4 headers.
+    pub field: usize,
+    /// Typing into the focused field.
+    pub editing: bool,
+    /// Index into the sidecars.
+    pub source: usize,
+    /// Host.
+    pub host: String,
+    /// Path.
+    pub path: String,
+    /// Method.
+    pub method: String,
+    /// Headers, `name: value; name: value`.
+    pub headers: String,
+    /// The answer.
+    pub result: Option<Result<String, String>>,
+}
+
+impl Default for Why {
+    fn default() -> Self {
+        Self {
+            field: 1,
+            editing: false,
+            source: 0,
+            host: "billing".into(),
+            path: "/".into(),
+            method: "GET".into(),
+            headers: "end-user: tester".into(),
+            result: None,
+        }
+    }
+}
+
+/// The console's whole state.
+#[derive(Debug)]
+pub struct App {
+    /// Current view.
+    pub view: View,
+    /// The mesh runs in this process (quitting stops it).
+    pub embedded: bool,
+    /// Connection state.
+    pub conn: Conn,
+    /// Now, seconds since the epoch (set on ticks, so views stay pure).
+    pub now: f64,
+    /// Terminal size.
+    pub size: (u16, u16),
+    /// Help overlay shown.
+    pub help: bool,
+    /// A pending confirmation.
+    pub confirm: Option<Confirm>,
+    /// The `:` palette's input, when open.
+    pub palette: Option<String>,
+    /// The `/` filter being typed.
+    pub filter_input: Option<String>,
+    /// Filters per view.
+    pub filters: HashMap<View, String>,
+    /// A message for the status line (text, is error).
+    pub status: Option<(String, bool)>,
+    /// What a scenario asks the user to look at.
+    pub look: Option<(String, String)>,
+    /// Quit now.
+    pub quit: bool,
+    /// Data from the mesh.
+    pub d: MeshData,
+    /// Selected row per list view.
+    pub selected: HashMap<View, usize>,
+    /// Graph: hide idle edges.
+    pub hide_idle: bool,
+    /// Graph: collapsed services.
+    pub collapsed: BTreeSet<String>,
+    /// Services: sort key.
+    pub sort: SortKey,
+    /// Services: show exact percentiles.
+    pub exact: bool,
+    /// Tap: paused.
+    pub paused: bool,
+    /// Traces: the trace whose waterfall is open.
+    pub open_trace: Option<String>,
+    /// Routing view.
+    pub routing: Routing,
+    /// Why view.
+    pub why: Why,
+    /// Practice view.
+    pub practice: Practice,
+    /// No colours (NO_COLOR).
+    pub no_color: bool,
+}
+
+impl App {
+    /// A fresh console for the mesh at `addr`.
+    pub fn new(addr: &str, embedded: bool, practice: Practice) -> Self {
+        Self {
+            view: View::Graph,
+            embedded,
+            conn: Conn {
+                addr: addr.to_string(),
+                ..Default::default()
+            },
+            now: 0.0,
+            size: (80, 24),
+            help: false,
+            confirm: None,
+            palette: None,
+            filter_input: None,
+            filters: HashMap::new(),
+            status: None,
+            look: None,
+            quit: false,
+            d: MeshData::default(),
+            selected: HashMap::new(),
+            hide_idle: false,
+            collapsed: BTreeSet::new(),
+            sort: SortKey::default(),
+            exact: false,
+            paused: false,
+            open_trace: None,
+            routing: Routing::default(),
+            why: Why::default(),
+            practice,
+            no_color: false,
+        }
+    }
+
+    /// The filter of a view.
+    pub fn filter(&self, v: View) -> &str {
+        self.filters.get(&v).map(String::as_str).unwrap_or("")
+    }
+
+    /// The selected row of a view.
+    pub fn sel(&self, v: View) -> usize {
+        self.selected.get(&v).copied().unwrap_or(0)
+    }
+
+    fn set_sel(&mut self, v: View, i: usize) {
+        self.selected.insert(v, i);
+    }
+
+    /// How many rows the current view lists (for selection bounds).
+    pub fn rows(&self) -> usize {
+        match self.view {
+            View::Graph => super::ui::graph::rows(self).len(),
+            View::Services => super::ui::services::rows(self).len(),
+            View::Tap => super::ui::tap::rows(self).len(),
+            View::Identities => super::ui::identities::rows(self).len(),
+            View::Traces => match &self.open_trace {
+                Some(_) => 0,
+                None => super::ui::traces::rows(self).len(),
+            },
+            View::Routing => match self.routing.pane {
+                RoutingPane::History => self.d.history.len(),
+                _ => self.d.resources.len(),
+            },
+            View::Events => super::ui::events::rows(self).len(),
+            View::Why | View::Practice => 0,
+        }
+    }
+
+    /// Sidecar workloads, for the why view's source.
+    pub fn sources(&self) -> Vec<&mesh::proto::Workload> {
+        self.d
+            .workloads
+            .iter()
+            .filter(|w| w.kind == "sidecar" || w.kind == "ingress-gateway")
+            .collect()
+    }
+
+    fn say(&mut self, text: impl Into<String>, error: bool) {
+        self.status = Some((text.into(), error));
+    }
+}
+
+/// The palette's commands, for help and completion.
+pub const PALETTE: &[(&str, &str)] = &[
+    ("graph", "the service graph"),
+    ("svc", "golden signals per service"),
+    ("tap", "live requests"),
+    ("identities", "SPIFFE IDs and certificates"),
+    ("traces", "recent traces"),
+    ("routing", "applied rules and the editor"),
+    ("why", "which route a request takes"),
+    ("events", "the control plane's events"),
+    ("practice", "vocabulary practice"),
+    ("vs", "vs NAME: edit a VirtualService"),
+    ("dr", "dr NAME: edit a DestinationRule"),
+    ("scenario", "scenario NAME: run a demo scenario"),
+    ("apply", "apply RULE: apply a file of demo/rules"),
+    (
+        "chaos",
+        "chaos ACTION TARGET: slow, fail, heal, kill, restart, rogue...",
+    ),
+    ("rollback", "rollback N: make version N current again"),
+    ("help", "every key"),
+    ("quit", "leave"),
+];
+
+/// Completions of a palette input.
+pub fn completions(app: &App, input: &str) -> Vec<String> {
+    let words: Vec<&str> = input.split_whitespace().collect();
+    let trailing = input.ends_with(' ');
+    if words.is_empty() || (words.len() == 1 && !trailing) {
+        let prefix = words.first().copied().unwrap_or("");
+        return PALETTE
+            .iter()
+            .map(|(c, _)| c.to_string())
+            .filter(|c| c.starts_with(prefix))
+            .collect();
+    }
+    let arg = if trailing {
+        ""
+    } else {
+        words.last().copied().unwrap_or("")
+    };
+    let options: Vec<String> = match words[0] {
+        "scenario" => scenario::all().into_iter().map(|s| s.name).collect(),
+        "apply" => scenario::RULES.iter().map(|(n, _)| n.to_string()).collect(),
+        "vs" | "dr" => {
+            let mut v: Vec<String> = app
+                .d
+                .topology
+                .as_ref()
+                .map(|t| t.services.iter().map(|s| s.name.clone()).collect())
+                .unwrap_or_default();
+            v.sort();
+            v.dedup();
+            v
+        }
+        "chaos" if words.len() == 1 || (words.len() == 2 && !trailing) => [
+            "slow",
+            "fail",
+            "heal",
+            "kill",
+            "restart",
+            "rogue",
+            "stop-control-plane",
+            "start-control-plane",
+            "stop-gateway",
+            "start-gateway",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        "chaos" => {
+            let mut v: Vec<String> = app
+                .d
+                .workloads
+                .iter()
+                .filter(|w| w.kind == "sidecar")
+                .flat_map(|w| [w.instance.clone(), w.service.clone()])
+                .collect();
+            v.extend(app.d.trust_domains.iter().map(|t| t.cluster.clone()));
+            v.sort();
+            v.dedup();
+            v
+        }
+        "rollback" => app
+            .d
+            .history
+            .iter()
+            .map(|h| h.version.to_string())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let head: String = if trailing {
+        input.to_string()
+    } else {
+        input[..input.len() - arg.len()].to_string()
+    };
+    options
+        .into_iter()
+        .filter(|o| o.starts_with(arg))
+        .map(|o| format!("{head}{o}"))
+        .collect()
+}
+
+fn resource_rows(yaml: &str) -> Vec<(String, String, String, String)> {
+    let out = mesh::config::parse::parse("-", yaml);
+    out.resources
+        .iter()
+        .map(|p| {
+            let k = p.resource.key();
+            let text = mesh::config::to_yaml(std::slice::from_ref(&p.resource));
+            (k.kind, k.namespace, k.name, text)
+        })
+        .collect()
+}
+
+fn services_named(yaml: &str) -> Vec<String> {
+    let out = mesh::config::parse::parse("-", yaml);
+    let mut v: Vec<String> = out
+        .resources
+        .iter()
+        .flat_map(|p| match &p.resource {
+            mesh::config::model::Resource::VirtualService(vs) => vs
+                .spec
+                .hosts
+                .iter()
+                .map(|h| mesh::config::scope::short_name(h))
+                .collect(),
+            mesh::config::model::Resource::DestinationRule(dr) => {
+                vec![mesh::config::scope::short_name(&dr.spec.host)]
+            }
+            _ => Vec::new(),
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn template(kind: &str, name: &str) -> String {
+    match kind {
+        "dr" => format!(
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  host: {name}\n  trafficPolicy:\n    outlierDetection:\n      consecutive5xxErrors: 5\n      interval: 1s\n      baseEjectionTime: 30s\n"
+        ),
+        _ => format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  hosts:\n  - {name}\n  http:\n  - route:\n    - destination:\n        host: {name}\n"
+        ),
+    }
+}
+
+fn open_editor(app: &mut App, text: &str, seq_base: u64) -> Vec<Command> {
+    app.view = View::Routing;
+    app.routing.pane = RoutingPane::Editor;
+    app.routing.editor = Editor::new(text);
+    app.routing.editor.seq = seq_base + 1;
+    app.routing.findings.clear();
+    app.routing.pending = None;
+    vec![Command::Validate {
+        seq: app.routing.editor.seq,
+        yaml: app.routing.editor.text(),
+    }]
+}
+
+/// Applies YAML now, remembering the traffic it is about to change.
+fn apply(app: &mut App, yaml: String, file: &str) -> Vec<Command> {
+    let services = services_named(&yaml);
+    let before = app
+        .d
+        .edges
+        .iter()
+        .filter(|e| services.contains(&e.service))
+        .cloned()
+        .collect();
+    app.routing.before_after = Some(BeforeAfter {
+        services,
+        at: app.now,
+        before,
+        after: None,
+    });
+    app.say(format!("applying {file}..."), false);
+    vec![Command::Apply {
+        yaml,
+        file: file.to_string(),
+    }]
+}
+
+fn run_palette(app: &mut App, input: &str) -> Vec<Command> {
+    let words: Vec<&str> = input.split_whitespace().collect();
+    let Some(cmd) = words.first() else {
+        return Vec::new();
+    };
+    let arg = words.get(1).copied();
+    let show = |app: &mut App, v: View| {
+        app.view = v;
+        Vec::new()
+    };
+    match (*cmd, arg) {
+        ("graph", _) => show(app, View::Graph),
+        ("svc" | "services", _) => show(app, View::Services),
+        ("tap", _) => show(app, View::Tap),
+        ("id" | "identities", _) => show(app, View::Identities),
+        ("traces", _) => show(app, View::Traces),
+        ("routing" | "routes", _) => {
+            app.routing.pane = RoutingPane::List;
+            show(app, View::Routing)
+        }
+        ("why", _) => show(app, View::Why),
+        ("events", _) => show(app, View::Events),
+        ("practice", _) => show(app, View::Practice),
+        ("help", _) => {
+            app.help = true;
+            Vec::new()
+        }
+        ("quit" | "q", _) => update(app, Action::Quit),
+        ("vs" | "dr", Some(name)) => {
+            let kind = if *cmd == "vs" {
+                "VirtualService"
+            } else {
+                "DestinationRule"
+            };
+            let existing = app
+                .d
+                .resources
+                .iter()
+                .find(|r| r.0 == kind && r.2 == name)
+                .map(|r| r.3.clone());
+            let text = existing.unwrap_or_else(|| template(cmd, name));
+            let seq = app.routing.editor.seq;
+            open_editor(app, &text, seq)
+        }
+        ("scenario", Some(name)) => match scenario::find(name) {
+            Some(_) => {
+                app.confirm = Some(Confirm::Scenario(name.to_string()));
+                Vec::new()
+            }
+            None => {
+                let names: Vec<String> = scenario::all().into_iter().map(|s| s.name).collect();
+                app.say(
+                    format!("no scenario '{name}' (try {})", names.join(", ")),
+                    true,
+                );
+                Vec::new()
+            }
+        },
+        ("apply", Some(name)) => match scenario::rule(name) {
+            Some(text) => {
+                let seq = app.routing.editor.seq;
+                let mut c = open_editor(app, text, seq);
+                app.confirm = Some(Confirm::Apply);
+                c.truncate(1);
+                c
+            }
+            None => {
+                app.say(format!("no rule file '{name}' in demo/rules"), true);
+                Vec::new()
+            }
+        },
+        ("chaos", Some(action)) => match words.get(2) {
+            Some(target) => {
+                app.confirm = Some(Confirm::Chaos {
+                    action: action.to_string(),
+                    target: target.to_string(),
+                });
+                Vec::new()
+            }
+            None => {
+                app.say(
+                    "chaos needs an action and a target, e.g. :chaos slow auth",
+                    true,
+                );
+                Vec::new()
+            }
+        },
+        ("rollback", Some(v)) => match v.trim_start_matches('v').parse::<u64>() {
+            Ok(v) => {
+                app.confirm = Some(Confirm::Rollback(v));
+                Vec::new()
+            }
+            Err(_) => {
+                app.say(format!("'{v}' is not a version number"), true);
+                Vec::new()
+            }
+        },
+        (c, _) => {
+            app.say(
+                format!("unknown command ':{c}' (press : then Tab to see the commands)"),
+                true,
+            );
+            Vec::new()
+        }
+    }
+}
+
+fn run_scenario(app: &mut App, name: &str) -> Vec<Command> {
+    let Some(s) = scenario::find(name) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for step in &s.steps {
+        if step.reset {
+            out.push(Command::Rollback(0));
+            let services: BTreeSet<String> = app
+                .d
+                .workloads
+                .iter()
+                .filter(|w| w.kind == "sidecar")
+                .map(|w| w.service.clone())
+                .collect();
+            for svc in services {
+                out.push(Command::Chaos(ChaosRequest {
+                    action: "heal".into(),
+                    target: svc,
+                    ..Default::default()
+                }));
+            }
+        }
+        if let Some(file) = &step.apply {
+            if let Some(text) = scenario::rule(file) {
+                out.push(Command::Apply {
+                    yaml: text.to_string(),
+                    file: file.clone(),
+                });
+            }
+        }
+        if let Some(c) = &step.chaos {
+            out.push(Command::Chaos(ChaosRequest {
+                action: c.action.clone(),
+                target: c.target.clone(),
+                delay_ms: c.delay_ms,
+                error_rate: c.rate,
+            }));
+        }
+    }
+    app.look = Some((s.title.clone(), s.look.clone()));
+    app.say(format!("scenario {}: {}", s.name, s.title), false);
+    vec![Command::Sequence(out)]
+}
+
+fn move_sel(app: &mut App, delta: i64) {
+    let v = app.view;
+    if v == View::Routing && app.routing.pane == RoutingPane::History {
+        let n = app.d.history.len();
+        let cur = app.routing.history_selected as i64;
+        app.routing.history_selected = (cur + delta).clamp(0, n.saturating_sub(1) as i64) as usize;
+        return;
+    }
+    let n = app.rows();
+    let cur = app.sel(v) as i64;
+    app.set_sel(
+        v,
+        (cur + delta).clamp(0, n.saturating_sub(1) as i64) as usize,
+    );
+}
+
+fn key_for(e: &EdgeSignal) -> String {
+    format!("{}>{}", e.source, e.service)
+}
+
+fn ingest(app: &mut App, ev: DataEvent) -> Vec<Command> {
+    app.conn.last_data = Some(app.now);
+    match ev {
+        DataEvent::Connected { mesh } => {
+            app.conn.connected = true;
+            app.conn.error = None;
+            app.conn.mesh = mesh;
+        }
+        DataEvent::Disconnected(e) => {
+            app.conn.connected = false;
+            app.conn.error = Some(e);
+            app.conn.last_data = None;
+        }
+        DataEvent::Workloads(w) => {
+            app.conn.connected = true;
+            app.conn.error = None;
+            app.d.workloads = w.workloads;
+            app.d.trust_domains = w.trust_domains;
+        }
+        DataEvent::Proxies(p) => {
+            app.d.version = p.version;
+            app.d.proxies = p.proxies;
+        }
+        DataEvent::Signals {
+            services, edges, ..
+        } => {
+            for s in &services {
+                let key = format!("{}/{}", s.service, s.version);
+                let q = app.d.series.entry(key).or_default();
+                q.push_back((s.rps, s.p99_ms));
+                while q.len() > KEEP_POINTS {
+                    q.pop_front();
+                }
+            }
+            for e in &edges {
+                let q = app.d.series.entry(key_for(e)).or_default();
+                q.push_back((e.rps, e.p99_ms));
+                while q.len() > KEEP_POINTS {
+                    q.pop_front();
+                }
+            }
+            app.d.services = services;
+            app.d.edges = edges;
+        }
+        DataEvent::Latency(l) => app.d.latency = l,
+        DataEvent::Events(evs) => {
+            for e in evs {
+                app.d.events.push_back(e);
+            }
+            while app.d.events.len() > KEEP_EVENTS {
+                app.d.events.pop_front();
+            }
+        }
+        DataEvent::Tap(entries) => {
+            if !app.paused {
+                for e in entries {
+                    app.d.tap.push_back(e);
+                }
+                while app.d.tap.len() > KEEP_TAP {
+                    app.d.tap.pop_front();
+                }
+            }
+        }
+        DataEvent::Traces(t) => app.d.traces = t,
+        DataEvent::Resources { yaml, version } => {
+            app.d.resources = resource_rows(&yaml);
+            app.d.resources_yaml = yaml;
+            if version > 0 {
+                app.d.version = version;
+            }
+        }
+        DataEvent::History(h) => app.d.history = h,
+        DataEvent::Federation(f) => app.d.federation = f,
+        DataEvent::Topology(t) => app.d.topology = Some(*t),
+        DataEvent::Applied(r) => match r {
+            Ok(reply) => {
+                let ok = reply.applied && reply.nacks.is_empty();
+                if !reply.applied {
+                    app.routing.findings = reply.findings.clone();
+                    app.routing.before_after = None;
+                }
+                app.routing.last_apply = Some((reply.summary.clone(), reply.nacks.clone(), ok));
+                app.say(reply.summary, !ok);
+            }
+            Err(e) => {
+                app.routing.before_after = None;
+                app.say(format!("apply failed: {e}"), true);
+            }
+        },
+        DataEvent::Validated { seq, findings } => {
+            if seq >= app.routing.validated_seq && seq == app.routing.editor.seq {
+                app.routing.validated_seq = seq;
+                app.routing.findings = findings;
+            }
+        }
+        DataEvent::Diff(d) => match d {
+            Ok(text) => {
+                app.routing.diff = Some(if text.is_empty() {
+                    "no difference".into()
+                } else {
+                    text
+                })
+            }
+            Err(e) => app.say(format!("diff failed: {e}"), true),
+        },
+        DataEvent::Chaos(r) => match r {
+            Ok(t) => app.say(t, false),
+            Err(e) => app.say(e, true),
+        },
+        DataEvent::Explained(r) => app.why.result = Some(r),
+    }
+    Vec::new()
+}
+
+/// The only place state changes. Returns commands for the data tasks.
+pub fn update(app: &mut App, action: Action) -> Vec<Command> {
+    match action {
+        Action::Data(ev) => return ingest(app, *ev),
+        Action::Tick => {
+            if let Some((seq, at)) = app.routing.pending {
+                // Validate 300 ms after the last keystroke.
+                if app.now - at >= 0.3 && seq == app.routing.editor.seq {
+                    app.routing.pending = None;
+                    return vec![Command::Validate {
+                        seq,
+                        yaml: app.routing.editor.text(),
+                    }];
+                }
+            }
+            if let Some(ba) = &mut app.routing.before_after {
+                if ba.after.is_none() && app.now - ba.at >= 10.0 {
+                    let services = ba.services.clone();
+                    ba.after = Some(
+                        app.d
+                            .edges
+                            .iter()
+                            .filter(|e| services.contains(&e.service))
+                            .cloned()
+                            .collect(),
+                    );
+                }
+            }
+            return app.practice.tick(app.now);
+        }
+        Action::Resize(w, h) => app.size = (w, h),
+        Action::ForceQuit => app.quit = true,
+        Action::Quit => {
+            if app.embedded {
+                app.confirm = Some(Confirm::Quit);
+            } else {
+                app.quit = true;
+            }
+        }
+        Action::Confirm(yes) => {
+            let Some(c) = app.confirm.take() else {
+                return Vec::new();
+            };
+            if !yes {
+                app.say("cancelled", false);
+                return Vec::new();
+            }
+            return match c {
+                Confirm::Quit => {
+                    app.quit = true;
+                    Vec::new()
+                }
+                Confirm::Apply => {
+                    let yaml = app.routing.editor.text();
+                    apply(app, yaml, "editor")
+                }
+                Confirm::Rollback(v) => {
+                    app.say(format!("rolling back to v{v}..."), false);
+                    vec![Command::Rollback(v)]
+                }
+                Confirm::Scenario(name) => run_scenario(app, &name),
+                Confirm::Chaos { action, target } => vec![Command::Chaos(ChaosRequest {
+                    action,
+                    target,
+                    delay_ms: 250,
+                    error_rate: 0.5,
+                })],
+            };
+        }
+        Action::ToggleHelp => app.help = !app.help,
+        Action::Show(v) => {
+            app.view = v;
+            app.open_trace = None;
+        }
+        Action::NextView => {
+            let i = (app.view.index() + 1) % View::ALL.len();
+            app.view = View::ALL[i];
+        }
+        Action::PrevView => {
+            let i = (app.view.index() + View::ALL.len() - 1) % View::ALL.len();
+            app.view = View::ALL[i];
+        }
+        Action::Up => move_sel(app, -1),
+        Action::Down => move_sel(app, 1),
+        Action::PageUp => move_sel(app, -10),
+        Action::PageDown => move_sel(app, 10),
+        Action::Scroll(n) => move_sel(app, n as i64),
+        Action::Left | Action::Right => {
+            let right = matches!(action, Action::Right);
+            if app.view == View::Why && app.why.field == 0 {
+                let n = app.sources().len().max(1);
+                app.why.source = if right {
+                    (app.why.source + 1) % n
+                } else {
+                    (app.why.source + n - 1) % n
+                };
+            } else if app.view == View::Routing {
+                app.routing.pane = match (app.routing.pane, right) {
+                    (RoutingPane::List, true) => RoutingPane::History,
+                    (RoutingPane::History, false) => RoutingPane::List,
+                    (p, _) => p,
+                };
+            }
+        }
+        Action::Enter => match app.view {
+            View::Traces => {
+                if app.open_trace.is_none() {
+                    let rows = super::ui::traces::rows(app);
+                    app.open_trace = rows.get(app.sel(View::Traces)).map(|t| t.trace_id.clone());
+                }
+            }
+            View::Graph => {
+                let rows = super::ui::graph::rows(app);
+                if let Some(r) = rows.get(app.sel(View::Graph)) {
+                    if !app.collapsed.remove(&r.service) {
+                        app.collapsed.insert(r.service.clone());
+                    }
+                }
+            }
+            View::Services => {
+                if let Some(r) = super::ui::services::rows(app).get(app.sel(View::Services)) {
+                    app.filters.insert(View::Traces, r.service.clone());
+                    app.view = View::Traces;
+                    app.say(format!("traces through {}", r.service), false);
+                }
+            }
+            View::Routing => match app.routing.pane {
+                RoutingPane::List => return update(app, Action::EditSelected),
+                RoutingPane::History => {
+                    if let Some(h) = app.d.history.get(app.routing.history_selected) {
+                        return vec![Command::Diff(h.version, 0)];
+                    }
+                }
+                RoutingPane::Editor => {}
+            },
+            View::Why => {
+                if app.why.field == 0 {
+                    return submit_why(app);
+                }
+                app.why.editing = !app.why.editing;
+            }
+            _ => {}
+        },
+        Action::Back => {
+            if app.palette.take().is_some() || app.filter_input.take().is_some() {
+                return Vec::new();
+            }
+            if app.help {
+                app.help = false;
+            } else if app.look.is_some() {
+                app.look = None;
+            } else if app.open_trace.is_some() {
+                app.open_trace = None;
+            } else if app.routing.diff.is_some() && app.view == View::Routing {
+                app.routing.diff = None;
+            } else if app.view == View::Routing && app.routing.pane != RoutingPane::List {
+                app.routing.pane = RoutingPane::List;
+            } else if app.view == View::Why && app.why.editing {
+                app.why.editing = false;
+            } else {
+                app.filters.remove(&app.view);
+                app.status = None;
+            }
+        }
+        Action::OpenPalette => app.palette = Some(String::new()),
+        Action::OpenFilter => app.filter_input = Some(app.filter(app.view).to_string()),
+        Action::Input(c) => {
+            if let Some(p) = &mut app.palette {
+                p.push(c);
+            } else if let Some(f) = &mut app.filter_input {
+                f.push(c);
+                let f = f.clone();
+                app.filters.insert(app.view, f);
+                app.set_sel(app.view, 0);
+            } else if app.view == View::Why && app.why.editing {
+                why_field(app).push(c);
+            }
+        }
+        Action::Backspace => {
+            if let Some(p) = &mut app.palette {
+                p.pop();
+            } else if let Some(f) = &mut app.filter_input {
+                f.pop();
+                let f = f.clone();
+                app.filters.insert(app.view, f);
+            } else if app.view == View::Why && app.why.editing {
+                why_field(app).pop();
+            }
+        }
+        Action::Complete => {
+            if let Some(p) = app.palette.clone() {
+                let options = completions(app, &p);
+                if let Some(first) = options.first() {
+                    let common = options.iter().skip(1).fold(first.clone(), |acc, o| {
+                        acc.chars()
+                            .zip(o.chars())
+                            .take_while(|(a, b)| a == b)
+                            .map(|(a, _)| a)
+                            .collect()
+                    });
+                    let mut next = if common.len() > p.len() {
+                        common
+                    } else {
+                        first.clone()
+                    };
+                    if options.len() == 1 {
+                        next.push(' ');
+                    }
+                    app.palette = Some(next);
+                }
+            } else if app.view == View::Why {
+                app.why.field = (app.why.field + 1) % 5;
+                app.why.editing = app.why.field != 0;
+            }
+        }
+        Action::Submit => {
+            if let Some(p) = app.palette.take() {
+                return run_palette(app, p.trim());
+            }
+            if app.filter_input.take().is_some() {
+                return Vec::new();
+            }
+            if app.view == View::Why {
+                app.why.editing = false;
+                return submit_why(app);
+            }
+        }
+        Action::ToggleExact => app.exact = !app.exact,
+        Action::SortNext => {
+            app.sort = match app.sort {
+                SortKey::Name => SortKey::Rps,
+                SortKey::Rps => SortKey::Success,
+                SortKey::Success => SortKey::P99,
+                SortKey::P99 => SortKey::Name,
+            }
+        }
+        Action::TogglePause => app.paused = !app.paused,
+        Action::ToggleIdle => app.hide_idle = !app.hide_idle,
+        Action::EditSelected => {
+            if let Some(r) = app.d.resources.get(app.sel(View::Routing)).cloned() {
+                let seq = app.routing.editor.seq;
+                return open_editor(app, &r.3, seq);
+            }
+            let seq = app.routing.editor.seq;
+            return open_editor(app, &template("vs", "billing"), seq);
+        }
+        Action::NewResource => {
+            let seq = app.routing.editor.seq;
+            return open_editor(app, &template("vs", "billing"), seq);
+        }
+        Action::EditorKey(k) => {
+            if app.routing.editor.handle(k) {
+                app.routing.pending = Some((app.routing.editor.seq, app.now));
+            }
+            let height = app.size.1.saturating_sub(12) as usize;
+            app.routing.editor.follow(height);
+        }
+        Action::ApplyEditor => app.confirm = Some(Confirm::Apply),
+        Action::ShiftCanary(delta) => {
+            let now = scenario::current_canary(&app.d.resources_yaml) as i32;
+            let next = (now + delta).clamp(0, 100) as u32;
+            let retries = scenario::has_retries(&app.d.resources_yaml);
+            let yaml = scenario::retries_yaml(retries, next);
+            app.routing.editor = Editor::new(&yaml);
+            return apply(app, yaml, &format!("canary {next}% to billing v2"));
+        }
+        Action::ToggleRetries => {
+            let on = !scenario::has_retries(&app.d.resources_yaml);
+            let yaml = scenario::retries_yaml(on, scenario::current_canary(&app.d.resources_yaml));
+            app.routing.editor = Editor::new(&yaml);
+            return apply(
+                app,
+                yaml,
+                if on {
+                    "retries on billing"
+                } else {
+                    "no retries on billing"
+                },
+            );
+        }
+        Action::ToggleFault => {
+            let on = !scenario::has_fault(&app.d.resources_yaml);
+            let yaml = scenario::fault_yaml(on);
+            app.routing.editor = Editor::new(&yaml);
+            return apply(
+                app,
+                yaml,
+                if on {
+                    "500 ms delay on auth"
+                } else {
+                    "no fault on auth"
+                },
+            );
+        }
+        Action::ToggleBreaker => {
+            let on = !scenario::has_breaker(&app.d.resources_yaml);
+            let yaml = scenario::breaker_yaml(on);
+            app.routing.editor = Editor::new(&yaml);
+            return apply(
+                app,
+                yaml,
+                if on {
+                    "circuit breaker on billing"
+                } else {
+                    "no circuit breaker on billing"
+                },
+            );
+        }
+        Action::ShowHistory => {
+            app.routing.pane = RoutingPane::History;
+            return vec![Command::RefreshConfig];
+        }
+        Action::Rollback => {
+            if let Some(h) = app.d.history.get(app.routing.history_selected) {
+                app.confirm = Some(Confirm::Rollback(h.version));
+            }
+        }
+        Action::RunScenario(name) => app.confirm = Some(Confirm::Scenario(name)),
+        Action::Chaos(action, target) => app.confirm = Some(Confirm::Chaos { action, target }),
+        Action::Click(x, y) => {
+            if let Some(hit) = super::ui::hit(app, x, y) {
+                match hit {
+                    super::ui::Hit::Tab(v) => {
+                        app.view = v;
+                        app.open_trace = None;
+                    }
+                    super::ui::Hit::Row(i) => {
+                        if app.view == View::Routing && app.routing.pane == RoutingPane::History {
+                            app.routing.history_selected =
+                                i.min(app.d.history.len().saturating_sub(1));
+                        } else {
+                            let n = app.rows();
+                            app.set_sel(app.view, i.min(n.saturating_sub(1)));
+                        }
+                    }
+                }
+            }
+        }
+        Action::PracticeKey(k) => {
+            let fx = app.practice.key(k, app.now, &app.d, app.conn.connected);
+            if let Some((view, filter, why)) = fx.show {
+                app.view = view;
+                if filter.is_empty() {
+                    app.filters.remove(&view);
+                } else {
+                    app.filters.insert(view, filter);
+                }
+                app.say(
+                    format!("show me · {why} (Esc clears the filter, 9 returns to practice)"),
+                    false,
+                );
+            }
+            return fx.commands;
+        }
+    }
+    Vec::new()
+}
+
+fn why_field(app: &mut App) -> &mut String {
+    match app.why.field {
+        1 => &mut app.why.host,
+        2 => &mut app.why.path,
+        3 => &mut app.why.method,
+        _ => &mut app.why.headers,
+    }
+}
+
+fn submit_why(app: &mut App) -> Vec<Command> {
+    let Some(src) = app
+        .sources()
+        .get(app.why.source)
+        .map(|w| w.instance.clone())
+    else {
+        app.why.result = Some(Err("no workload to ask from yet".into()));
+        return Vec::new();
+    };
+    let headers = app
+        .why
+        .headers
+        .split(';')
+        .filter_map(|h| h.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .collect();
+    app.why.result = None;
+    vec![Command::Explain(ExplainRequest {
+        source: src,
+        host: app.why.host.trim().to_string(),
+        path: app.why.path.trim().to_string(),
+        method: app.why.method.trim().to_string(),
+        headers,
+    })]
+}

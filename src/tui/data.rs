@@ -1,0 +1,471 @@
+//! The console's data sources: background tasks that talk to the mesh only
+//! through its public interfaces (the console API, each proxy's
+//! `/stats/prometheus`, trace queries) and send what they learn to the UI
+//! as events. Nothing here blocks the render loop; a lost connection is
+//! reported and retried by itself.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use mesh::proto::{
+    ApplyReply, ApplyRequest, ChaosRequest, DiffRequest, Empty, EventsRequest, ExplainRequest,
+    LatencyRequest, ResourcesRequest, RollbackRequest, TapRequest, TraceQuery,
+};
+use mesh::telemetry::golden::{EdgeSignal, ServiceSignal, Signals};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::MeshClient;
+
+/// The window golden signals are computed over in the console, seconds.
+pub const WINDOW: f64 = 30.0;
+
+/// What the data tasks report.
+#[derive(Debug, Clone)]
+pub enum DataEvent {
+    /// The console API answered.
+    Connected {
+        /// Mesh name.
+        mesh: String,
+    },
+    /// The console API did not answer.
+    Disconnected(String),
+    /// Workloads and trust domains.
+    Workloads(mesh::proto::WorkloadList),
+    /// Per-proxy config state.
+    Proxies(mesh::proto::ProxyList),
+    /// Golden signals from the latest scrapes.
+    Signals {
+        /// Per service version.
+        services: Vec<ServiceSignal>,
+        /// Per edge.
+        edges: Vec<EdgeSignal>,
+        /// When, seconds since the epoch.
+        at: f64,
+    },
+    /// Exact percentiles.
+    Latency(Vec<mesh::telemetry::exact::EdgeStat>),
+    /// New control-plane events.
+    Events(Vec<mesh::proto::Event>),
+    /// New tapped requests.
+    Tap(Vec<mesh::proto::TapEntry>),
+    /// Recent traces.
+    Traces(Vec<mesh::telemetry::collector::Trace>),
+    /// The applied resources and the version.
+    Resources {
+        /// YAML.
+        yaml: String,
+        /// Version.
+        version: u64,
+    },
+    /// Config history.
+    History(Vec<mesh::proto::HistoryEntry>),
+    /// Federation status.
+    Federation(serde_json::Value),
+    /// The running topology.
+    Topology(Box<mesh::topology::Topology>),
+    /// The answer to an apply (or rollback).
+    Applied(Result<ApplyReply, String>),
+    /// Inline validation findings for the editor.
+    Validated {
+        /// Which edit they belong to.
+        seq: u64,
+        /// Findings.
+        findings: Vec<mesh::proto::Finding>,
+    },
+    /// A diff.
+    Diff(Result<String, String>),
+    /// The answer to a chaos action.
+    Chaos(Result<String, String>),
+    /// The answer to a "why" question.
+    Explained(Result<String, String>),
+}
+
+/// What the UI asks the data tasks to do.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Apply YAML.
+    Apply {
+        /// The text.
+        yaml: String,
+        /// Name for findings.
+        file: String,
+    },
+    /// Validate YAML (dry run) for the editor.
+    Validate {
+        /// Edit sequence number.
+        seq: u64,
+        /// The text.
+        yaml: String,
+    },
+    /// Roll back to a version.
+    Rollback(u64),
+    /// Diff two versions (0: current).
+    Diff(u64, u64),
+    /// Run a chaos action.
+    Chaos(ChaosRequest),
+    /// Explain a request's path.
+    Explain(ExplainRequest),
+    /// Refresh history and resources now.
+    RefreshConfig,
+    /// Run commands one after another (a scenario).
+    Sequence(Vec<Command>),
+}
+
+async fn send(tx: &mpsc::Sender<super::event::Event>, ev: DataEvent) -> bool {
+    tx.send(super::event::Event::Data(Box::new(ev)))
+        .await
+        .is_ok()
+}
+
+fn now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Starts every data task for the mesh at `addr`.
+pub fn spawn(
+    addr: &str,
+    tx: mpsc::Sender<super::event::Event>,
+    mut commands: mpsc::Receiver<Command>,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let client = MeshClient::lazy(addr)?;
+
+    // Commands from the UI.
+    {
+        let client = client.clone();
+        let tx = tx.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            loop {
+                let cmd = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    c = commands.recv() => match c { Some(c) => c, None => return },
+                };
+                let mut c = client.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let ev = run_command(&mut c, cmd).await;
+                    let refresh = matches!(ev, DataEvent::Applied(_));
+                    send(&tx, ev).await;
+                    if refresh {
+                        refresh_config(&mut c, &tx).await;
+                    }
+                });
+            }
+        });
+    }
+
+    // Polling: workloads, proxies, scrapes, latency, traces, config, federation.
+    {
+        let client = client.clone();
+        let tx = tx.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let mut c = client;
+            let mut signals = Signals::new(WINDOW * 2.0 + 5.0);
+            let mut connected = false;
+            let mut tick: u64 = 0;
+            let mut admins: HashMap<String, String> = HashMap::new();
+            loop {
+                match c.console.workloads(Empty {}).await {
+                    Ok(w) => {
+                        let w = w.into_inner();
+                        if !connected {
+                            connected = true;
+                            send(
+                                &tx,
+                                DataEvent::Connected {
+                                    mesh: w.mesh.clone(),
+                                },
+                            )
+                            .await;
+                            if let Ok(t) = c.console.topology(Empty {}).await {
+                                if let Ok(topo) =
+                                    mesh::topology::Topology::parse("mesh", &t.into_inner().text)
+                                {
+                                    send(&tx, DataEvent::Topology(Box::new(topo))).await;
+                                }
+                            }
+                            refresh_config(&mut c, &tx).await;
+                        }
+                        admins = w
+                            .workloads
+                            .iter()
+                            .filter(|x| x.ready)
+                            .filter_map(|x| {
+                                x.addresses
+                                    .as_ref()
+                                    .and_then(|a| a.admin.clone())
+                                    .map(|a| (x.instance.clone() + "." + &x.cluster, a))
+                            })
+                            .collect();
+                        if !send(&tx, DataEvent::Workloads(w)).await {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        if connected || tick == 0 {
+                            send(&tx, DataEvent::Disconnected(e.message().to_string())).await;
+                        }
+                        connected = false;
+                    }
+                }
+                if connected {
+                    if let Ok(p) = c.console.proxies(Empty {}).await {
+                        send(&tx, DataEvent::Proxies(p.into_inner())).await;
+                    }
+                    let at = now_s();
+                    let scrapes = futures::future::join_all(admins.iter().map(|(id, a)| {
+                        let id = id.clone();
+                        let a = a.clone();
+                        async move {
+                            (
+                                id,
+                                mesh::http::get_text(
+                                    &a,
+                                    "/stats/prometheus",
+                                    Duration::from_millis(800),
+                                )
+                                .await,
+                            )
+                        }
+                    }))
+                    .await;
+                    for (id, text) in scrapes {
+                        if let Ok(t) = text {
+                            let _ = signals.ingest(&id, at, &t);
+                        }
+                    }
+                    let gone: Vec<String> = signals
+                        .targets()
+                        .filter(|t| !admins.contains_key(*t))
+                        .map(str::to_string)
+                        .collect();
+                    for g in gone {
+                        signals.forget(&g);
+                    }
+                    let now = now_s();
+                    send(
+                        &tx,
+                        DataEvent::Signals {
+                            services: signals.services(WINDOW, now),
+                            edges: signals.edges(WINDOW, now),
+                            at: now,
+                        },
+                    )
+                    .await;
+                    if tick % 2 == 0 {
+                        if let Ok(l) = c
+                            .console
+                            .latency(LatencyRequest {
+                                window_s: WINDOW as u32,
+                            })
+                            .await
+                        {
+                            if let Ok(stats) = serde_json::from_str(&l.into_inner().text) {
+                                send(&tx, DataEvent::Latency(stats)).await;
+                            }
+                        }
+                        if let Ok(t) = c
+                            .console
+                            .traces(TraceQuery {
+                                limit: 60,
+                                ..Default::default()
+                            })
+                            .await
+                        {
+                            if let Ok(traces) = serde_json::from_str(&t.into_inner().text) {
+                                send(&tx, DataEvent::Traces(traces)).await;
+                            }
+                        }
+                    }
+                    if tick % 5 == 0 {
+                        if let Ok(f) = c.console.federation(Empty {}).await {
+                            if let Ok(v) = serde_json::from_str(&f.into_inner().text) {
+                                send(&tx, DataEvent::Federation(v)).await;
+                            }
+                        }
+                        refresh_config(&mut c, &tx).await;
+                    }
+                }
+                tick += 1;
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        });
+    }
+
+    // Streams: events and the tap, re-subscribed after any failure.
+    {
+        let client = client.clone();
+        let tx = tx.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let mut first = true;
+            loop {
+                let mut c = client.clone();
+                if let Ok(s) = c
+                    .console
+                    .events(EventsRequest {
+                        follow: true,
+                        last: if first { 300 } else { 0 },
+                    })
+                    .await
+                {
+                    first = false;
+                    let mut s = s.into_inner();
+                    loop {
+                        let msg = tokio::select! {
+                            _ = cancel.cancelled() => return,
+                            m = s.message() => m,
+                        };
+                        match msg {
+                            Ok(Some(e)) => {
+                                if !send(&tx, DataEvent::Events(vec![e])).await {
+                                    return;
+                                }
+                            }
+                            _ => break,
+                        }
+                    }
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        });
+    }
+    {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            loop {
+                let mut c = client.clone();
+                if let Ok(s) = c.console.tap(TapRequest::default()).await {
+                    let mut s = s.into_inner();
+                    let mut batch = Vec::new();
+                    let mut flush = tokio::time::interval(Duration::from_millis(250));
+                    loop {
+                        tokio::select! {
+                            _ = cancel.cancelled() => return,
+                            _ = flush.tick() => {
+                                if !batch.is_empty() && !send(&tx, DataEvent::Tap(std::mem::take(&mut batch))).await {
+                                    return;
+                                }
+                            }
+                            m = s.message() => match m {
+                                Ok(Some(e)) => batch.push(e),
+                                _ => break,
+                            }
+                        }
+                    }
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+async fn refresh_config(c: &mut MeshClient, tx: &mpsc::Sender<super::event::Event>) {
+    if let Ok(r) = c.console.resources(ResourcesRequest::default()).await {
+        let yaml = r.into_inner().text;
+        let version = c
+            .console
+            .proxies(Empty {})
+            .await
+            .map(|p| p.into_inner().version)
+            .unwrap_or(0);
+        send(tx, DataEvent::Resources { yaml, version }).await;
+    }
+    if let Ok(h) = c.console.history(Empty {}).await {
+        send(tx, DataEvent::History(h.into_inner().entries)).await;
+    }
+}
+
+async fn run_command(c: &mut MeshClient, cmd: Command) -> DataEvent {
+    if let Command::Sequence(steps) = cmd {
+        let mut last = DataEvent::Chaos(Ok("nothing to do".into()));
+        for step in steps {
+            last = Box::pin(run_command(c, step)).await;
+            if let DataEvent::Applied(Err(e)) | DataEvent::Chaos(Err(e)) = &last {
+                return DataEvent::Chaos(Err(format!("scenario stopped: {e}")));
+            }
+        }
+        return last;
+    }
+    let msg = |s: tonic::Status| s.message().to_string();
+    match cmd {
+        Command::Apply { yaml, file } => DataEvent::Applied(
+            c.console
+                .apply(ApplyRequest { yaml, file })
+                .await
+                .map(|r| r.into_inner())
+                .map_err(msg),
+        ),
+        Command::Validate { seq, yaml } => {
+            let findings = c
+                .console
+                .validate(ApplyRequest {
+                    yaml,
+                    file: "editor".into(),
+                })
+                .await
+                .map(|r| r.into_inner().findings)
+                .unwrap_or_default();
+            DataEvent::Validated { seq, findings }
+        }
+        Command::Rollback(v) => DataEvent::Applied(
+            c.console
+                .rollback(RollbackRequest { version: v })
+                .await
+                .map(|r| r.into_inner())
+                .map_err(msg),
+        ),
+        Command::Diff(from, to) => DataEvent::Diff(
+            c.console
+                .diff(DiffRequest { from, to })
+                .await
+                .map(|r| r.into_inner().text)
+                .map_err(msg),
+        ),
+        Command::Chaos(req) => DataEvent::Chaos(
+            c.console
+                .chaos(req)
+                .await
+                .map(|r| r.into_inner().text)
+                .map_err(msg),
+        ),
+        Command::Explain(req) => DataEvent::Explained(
+            c.console
+                .explain(req)
+                .await
+                .map(|r| r.into_inner().text)
+                .map_err(msg),
+        ),
+        Command::Sequence(_) => DataEvent::Chaos(Ok(String::new())),
+        Command::RefreshConfig => DataEvent::Resources {
+            yaml: c
+                .console
+                .resources(ResourcesRequest::default())
+                .await
+                .map(|r| r.into_inner().text)
+                .unwrap_or_default(),
+            version: c
+                .console
+                .proxies(Empty {})
+                .await
+                .map(|p| p.into_inner().version)
+                .unwrap_or(0),
+        },
+    }
+}

@@ -1,0 +1,148 @@
+//! Keys and mouse to actions, in the k9s habit: `:` commands, `/` filter,
+//! `?` help, Tab and digits switch views, hjkl and arrows move, Enter drills
+//! down, Esc backs out, `q` quits.
+
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+
+use super::action::{Action, View};
+use super::app::{App, RoutingPane};
+
+/// The action a key means in the current state.
+pub fn key(app: &App, k: KeyEvent) -> Option<Action> {
+    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl && k.code == KeyCode::Char('c') {
+        return Some(Action::ForceQuit);
+    }
+    if app.confirm.is_some() {
+        return match k.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => Some(Action::Confirm(true)),
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => Some(Action::Confirm(false)),
+            _ => None,
+        };
+    }
+    if app.palette.is_some() || app.filter_input.is_some() {
+        return match k.code {
+            KeyCode::Esc => Some(Action::Back),
+            KeyCode::Enter => Some(Action::Submit),
+            KeyCode::Tab => Some(Action::Complete),
+            KeyCode::Backspace => Some(Action::Backspace),
+            KeyCode::Char(c) => Some(Action::Input(c)),
+            _ => None,
+        };
+    }
+    if app.help {
+        return match k.code {
+            KeyCode::Char('q') => Some(Action::Quit),
+            _ => Some(Action::ToggleHelp),
+        };
+    }
+    if app.view == View::Routing && app.routing.pane == RoutingPane::Editor {
+        return match (k.code, ctrl) {
+            (KeyCode::Esc, _) => Some(Action::Back),
+            (KeyCode::Char('s'), true) | (KeyCode::F(2), _) => Some(Action::ApplyEditor),
+            _ => Some(Action::EditorKey(k)),
+        };
+    }
+    if app.view == View::Why && app.why.editing {
+        return match k.code {
+            KeyCode::Esc => Some(Action::Back),
+            KeyCode::Enter => Some(Action::Submit),
+            KeyCode::Tab => Some(Action::Complete),
+            KeyCode::Backspace => Some(Action::Backspace),
+            KeyCode::Char(c) => Some(Action::Input(c)),
+            _ => None,
+        };
+    }
+    if app.view == View::Practice {
+        let diagram = matches!(app.practice.screen, super::practice::Screen::Diagram { .. });
+        let global = match k.code {
+            KeyCode::Char('q')
+            | KeyCode::Char('?')
+            | KeyCode::Char(':')
+            | KeyCode::Tab
+            | KeyCode::BackTab => true,
+            KeyCode::Char('1'..='5') => !diagram,
+            KeyCode::Char('6'..='9') => true,
+            _ => false,
+        };
+        if app.practice.captures_keys() || !global {
+            return Some(Action::PracticeKey(k));
+        }
+    }
+    let a = match k.code {
+        KeyCode::Char('q') => Action::Quit,
+        KeyCode::Char('?') => Action::ToggleHelp,
+        KeyCode::Char(':') => Action::OpenPalette,
+        KeyCode::Char('/') => Action::OpenFilter,
+        KeyCode::Tab => Action::NextView,
+        KeyCode::BackTab => Action::PrevView,
+        KeyCode::Char(c @ '1'..='9') => Action::Show(View::ALL[(c as usize) - ('1' as usize)]),
+        KeyCode::Char('j') | KeyCode::Down => Action::Down,
+        KeyCode::Char('k') | KeyCode::Up => Action::Up,
+        KeyCode::Char('h') | KeyCode::Left => Action::Left,
+        KeyCode::Char('l') | KeyCode::Right => Action::Right,
+        KeyCode::PageUp => Action::PageUp,
+        KeyCode::PageDown => Action::PageDown,
+        KeyCode::Enter => Action::Enter,
+        KeyCode::Esc => Action::Back,
+        code => return view_key(app, code),
+    };
+    Some(a)
+}
+
+fn view_key(app: &App, code: KeyCode) -> Option<Action> {
+    Some(match (app.view, code) {
+        (View::Services, KeyCode::Char('e')) => Action::ToggleExact,
+        (View::Services, KeyCode::Char('s')) => Action::SortNext,
+        (View::Tap, KeyCode::Char(' ')) => Action::TogglePause,
+        (View::Graph, KeyCode::Char('i')) => Action::ToggleIdle,
+        (View::Routing, KeyCode::Char('e')) => Action::EditSelected,
+        (View::Routing, KeyCode::Char('n')) => Action::NewResource,
+        (View::Routing, KeyCode::Char('+') | KeyCode::Char('=')) => Action::ShiftCanary(5),
+        (View::Routing, KeyCode::Char('-')) => Action::ShiftCanary(-5),
+        (View::Routing, KeyCode::Char('r')) => Action::ToggleRetries,
+        (View::Routing, KeyCode::Char('f')) => Action::ToggleFault,
+        (View::Routing, KeyCode::Char('c')) => Action::ToggleBreaker,
+        (View::Routing, KeyCode::Char('H')) => Action::ShowHistory,
+        (View::Routing, KeyCode::Char('R')) => Action::Rollback,
+        (View::Routing, KeyCode::Char('a')) => Action::ApplyEditor,
+        (View::Why, KeyCode::Char('i')) => Action::Enter,
+        _ => return None,
+    })
+}
+
+/// The action of a mouse event.
+pub fn mouse(m: MouseEvent) -> Option<Action> {
+    match m.kind {
+        MouseEventKind::Down(MouseButton::Left) => Some(Action::Click(m.column, m.row)),
+        MouseEventKind::ScrollDown => Some(Action::Scroll(3)),
+        MouseEventKind::ScrollUp => Some(Action::Scroll(-3)),
+        _ => None,
+    }
+}
+
+/// Every key, for the help overlay: (keys, what).
+pub const HELP: &[(&str, &str)] = &[
+    ("1-9  Tab  Shift-Tab", "switch view (Graph Services Tap Identities Traces Routing Why Events Practice)"),
+    ("j k  ↓ ↑  PgDn PgUp", "move the selection"),
+    ("h l  ← →", "Routing: list / history; Why: choose the source workload"),
+    ("Enter", "drill down (Graph: fold a service; Services: its traces; Traces: waterfall; Routing: edit)"),
+    ("Esc", "back out, clear the filter"),
+    (":", "command palette (Tab completes): svc, graph, vs billing, scenario canary, chaos slow auth..."),
+    ("/", "filter the current view"),
+    ("?", "this help"),
+    ("q  Ctrl-C", "quit (asks first when the mesh runs in this console)"),
+    ("mouse", "click a tab or a row, scroll lists"),
+    ("Graph: i", "hide idle edges"),
+    ("Services: e  s", "exact / bucketed percentiles; next sort column"),
+    ("Tap: Space", "pause / resume"),
+    ("Routing: e n", "edit the selected resource; new VirtualService"),
+    ("Routing: + -", "shift billing's canary weight by 5%"),
+    ("Routing: r f c", "retries on billing, a delay on auth, circuit breaker on billing (on/off)"),
+    ("Routing: H  R", "history; roll back to the selected version (Enter shows the diff)"),
+    ("Editor: Ctrl-S or F2", "apply (asks first); findings appear as you type"),
+    ("Why: Tab i Enter", "next field, edit a field, ask"),
+    ("Practice: Enter Space", "start, flip a card / check an answer"),
+];

@@ -1,0 +1,325 @@
+//! Drawing: a pure function of `&App` per view, plus the frame around them.
+//!
+//! ```text
+//! meshcon shop │1 Graph│2 Services│3 Tap│4 Identities│5 Traces│6 Routing│7 Why│8 Events│9 Practice
+//! ┌ view ──────────────────────────────────────────────────────────────────┐
+//! │ ...                                                                    │
+//! └────────────────────────────────────────────────────────────────────────┘
+//! ● 127.0.0.1:15700 shop v3 · data 0.4 s old · 11/11 proxies ACKed   ? help  : command  q quit
+//! ```
+
+pub mod events;
+pub mod graph;
+pub mod help;
+pub mod identities;
+pub mod practice;
+pub mod routing;
+pub mod services;
+pub mod tap;
+pub mod traces;
+pub mod why;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::action::{Confirm, View};
+use super::app::App;
+
+/// What a click landed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hit {
+    /// A tab.
+    Tab(View),
+    /// A row of the current list.
+    Row(usize),
+}
+
+/// A colour, or nothing under NO_COLOR.
+pub fn fg(app: &App, c: Color) -> Style {
+    if app.no_color {
+        Style::default()
+    } else {
+        Style::default().fg(c)
+    }
+}
+
+/// Bold.
+pub fn bold() -> Style {
+    Style::default().add_modifier(Modifier::BOLD)
+}
+
+/// The selection highlight (reverse video works without colour too).
+pub fn selected(app: &App) -> Style {
+    if app.no_color {
+        Style::default().add_modifier(Modifier::REVERSED)
+    } else {
+        Style::default()
+            .bg(Color::DarkGray)
+            .add_modifier(Modifier::BOLD)
+    }
+}
+
+/// Health colour of a success rate.
+pub fn health(app: &App, success: f64, rps: f64) -> Style {
+    if rps <= 0.0 {
+        return fg(app, Color::DarkGray);
+    }
+    if success < 0.95 {
+        fg(app, Color::Red)
+    } else if success < 0.995 {
+        fg(app, Color::Yellow)
+    } else {
+        fg(app, Color::Green)
+    }
+}
+
+/// The first row shown so that `sel` is visible in `height` rows.
+pub fn offset(sel: usize, height: usize) -> usize {
+    sel.saturating_sub(height.saturating_sub(1))
+}
+
+/// A bordered block with a title.
+pub fn block(title: impl Into<String>) -> Block<'static> {
+    Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(format!(" {} ", title.into()), bold()))
+}
+
+/// Milliseconds, compact.
+pub fn ms(v: f64) -> String {
+    if v <= 0.0 {
+        "-".into()
+    } else if v < 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// The frame's parts: tabs, body, status.
+pub fn areas(area: Rect) -> (Rect, Rect, Rect) {
+    let [tabs, body, status] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    (tabs, body, status)
+}
+
+fn tab_ranges(app: &App) -> Vec<(u16, u16, View)> {
+    let mut x = format!("meshcon {} ", app.conn.mesh).chars().count() as u16;
+    let mut out = Vec::new();
+    for v in View::ALL {
+        let label = format!("│{} {}", v.index() + 1, v.title());
+        let w = label.chars().count() as u16;
+        out.push((x, x + w, v));
+        x += w;
+    }
+    out
+}
+
+/// The view's list area, where rows start (after a border and a header), for clicks.
+fn list_origin(app: &App, body: Rect) -> Option<(u16, usize)> {
+    let header = match app.view {
+        View::Graph => 2,
+        View::Services | View::Tap | View::Identities | View::Traces | View::Events => 2,
+        View::Routing => 1,
+        _ => return None,
+    };
+    let height = body.height.saturating_sub(header + 1) as usize;
+    Some((body.y + header, height))
+}
+
+/// Which tab or row is at (x, y).
+pub fn hit(app: &App, x: u16, y: u16) -> Option<Hit> {
+    let area = Rect::new(0, 0, app.size.0, app.size.1);
+    let (tabs, body, _) = areas(area);
+    if y == tabs.y {
+        return tab_ranges(app)
+            .into_iter()
+            .find(|(a, b, _)| x >= *a && x < *b)
+            .map(|(_, _, v)| Hit::Tab(v));
+    }
+    let (top, height) = list_origin(app, body)?;
+    if y < top || y >= top + height as u16 {
+        return None;
+    }
+    let sel = if app.view == View::Routing && app.routing.pane == super::app::RoutingPane::History {
+        app.routing.history_selected
+    } else {
+        app.sel(app.view)
+    };
+    Some(Hit::Row(offset(sel, height) + (y - top) as usize))
+}
+
+fn tabs(f: &mut Frame, area: Rect, app: &App) {
+    let mut spans = vec![Span::styled(format!("meshcon {} ", app.conn.mesh), bold())];
+    for v in View::ALL {
+        let label = format!("│{} {}", v.index() + 1, v.title());
+        let style = if v == app.view {
+            selected(app)
+        } else {
+            Style::default()
+        };
+        spans.push(Span::styled(label, style));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn status(f: &mut Frame, area: Rect, app: &App) {
+    let mut spans = Vec::new();
+    if let Some(p) = &app.palette {
+        let hint = super::app::completions(app, p)
+            .into_iter()
+            .take(6)
+            .collect::<Vec<_>>()
+            .join("  ");
+        spans.push(Span::styled(format!(":{p}▏"), bold()));
+        spans.push(Span::styled(format!("  {hint}"), fg(app, Color::DarkGray)));
+    } else if let Some(q) = &app.filter_input {
+        spans.push(Span::styled(format!("/{q}▏"), bold()));
+        spans.push(Span::styled(
+            "  Enter keeps the filter, Esc closes",
+            fg(app, Color::DarkGray),
+        ));
+    } else {
+        let (dot, style) = if app.conn.connected {
+            ("●", fg(app, Color::Green))
+        } else {
+            ("○", fg(app, Color::Red))
+        };
+        spans.push(Span::styled(dot, style));
+        let fresh = match app.conn.last_data {
+            Some(t) if app.now > 0.0 => format!("data {:.1} s old", (app.now - t).max(0.0)),
+            _ => "no data yet".into(),
+        };
+        if app.conn.connected {
+            let acked = app
+                .d
+                .proxies
+                .iter()
+                .filter(|p| p.state == "ACKED" && p.acked_version >= app.d.version)
+                .count();
+            spans.push(Span::raw(format!(
+                " {} · mesh {} · v{} · {fresh} · {acked}/{} proxies ACKed",
+                app.conn.addr,
+                app.conn.mesh,
+                app.d.version,
+                app.d.proxies.len()
+            )));
+        } else {
+            spans.push(Span::styled(
+                format!(
+                    " not connected to {} ({}); retrying",
+                    app.conn.addr,
+                    app.conn
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| "connecting".into())
+                ),
+                fg(app, Color::Red),
+            ));
+        }
+        if let Some((msg, err)) = &app.status {
+            let style = if *err {
+                fg(app, Color::Red)
+            } else {
+                fg(app, Color::Cyan)
+            };
+            spans.push(Span::raw(" │ "));
+            spans.push(Span::styled(msg.clone(), style));
+        }
+        spans.push(Span::styled(
+            "  ? help  : command  q quit",
+            fg(app, Color::DarkGray),
+        ));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// A rectangle of `w`×`h` centred in `area`.
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+fn overlay(f: &mut Frame, area: Rect, title: &str, text: Vec<Line<'static>>) {
+    f.render_widget(Clear, area);
+    f.render_widget(
+        Paragraph::new(text)
+            .block(block(title))
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
+/// Draws the whole console.
+pub fn draw(f: &mut Frame, app: &App) {
+    let (t, body, s) = areas(f.area());
+    tabs(f, t, app);
+    match app.view {
+        View::Graph => graph::draw(f, body, app),
+        View::Services => services::draw(f, body, app),
+        View::Tap => tap::draw(f, body, app),
+        View::Identities => identities::draw(f, body, app),
+        View::Traces => traces::draw(f, body, app),
+        View::Routing => routing::draw(f, body, app),
+        View::Why => why::draw(f, body, app),
+        View::Events => events::draw(f, body, app),
+        View::Practice => practice::draw(f, body, app),
+    }
+    status(f, s, app);
+    if let Some((title, look)) = &app.look {
+        let lines: Vec<Line> = look
+            .lines()
+            .map(|l| Line::raw(l.to_string()))
+            .chain([Line::styled(
+                "Esc closes this note",
+                fg(app, Color::DarkGray),
+            )])
+            .collect();
+        let h = (lines.len() as u16 + 2).min(body.height);
+        let area = Rect::new(
+            body.x + 2,
+            body.bottom().saturating_sub(h),
+            body.width.saturating_sub(4),
+            h,
+        );
+        overlay(f, area, title, lines);
+    }
+    if app.help {
+        help::draw(f, body, app);
+    }
+    if let Some(c) = &app.confirm {
+        let text = match c {
+            Confirm::Quit => "Quit? The mesh running in this console stops too.".to_string(),
+            Confirm::Apply => "Apply the editor's YAML to the mesh?".to_string(),
+            Confirm::Rollback(v) => format!("Make version v{v} current again (as a new version)?"),
+            Confirm::Scenario(n) => {
+                format!("Run scenario '{n}'? It resets the rules and may break things on purpose.")
+            }
+            Confirm::Chaos { action, target } => format!("Run chaos '{action}' on '{target}'?"),
+        };
+        let area = centered(body, 64.min(body.width), 5);
+        overlay(
+            f,
+            area,
+            "confirm",
+            vec![
+                Line::raw(text),
+                Line::raw(""),
+                Line::styled("y / Enter: yes    n / Esc: no", bold()),
+            ],
+        );
+    }
+}

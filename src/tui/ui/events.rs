@@ -1,0 +1,83 @@
+//! The control plane's event stream: pushes, ACKs, NACKs, certificates,
+//! ejections, refused connections, chaos. Newest at the bottom.
+//!
+//! ```text
+//! ┌ Events · 120 · / filter ──────────────────────────────────────────────┐
+//! │ TIME      KIND          CLUSTER SOURCE                  MESSAGE         │
+//! └──────────────────────────────────────────────────────────────────────┘
+//! ```
+
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Color;
+use ratatui::widgets::{Cell, Row, Table, TableState};
+use ratatui::Frame;
+
+use super::{block, fg, offset, selected};
+use crate::tui::action::View;
+use crate::tui::app::App;
+use mesh::proto::Event;
+
+/// Events shown, filtered.
+pub fn rows(app: &App) -> Vec<&Event> {
+    let q = app.filter(View::Events).to_lowercase();
+    app.d
+        .events
+        .iter()
+        .filter(|e| {
+            q.is_empty()
+                || e.kind.contains(&q)
+                || e.source.contains(&q)
+                || e.message.to_lowercase().contains(&q)
+                || e.cluster == q
+        })
+        .collect()
+}
+
+/// Draws the events view.
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let rows = rows(app);
+    let height = area.height.saturating_sub(3) as usize;
+    let sel = match app.selected.get(&View::Events) {
+        Some(s) if *s + 1 < rows.len() => *s,
+        _ => rows.len().saturating_sub(1),
+    };
+    let mut state = TableState::default()
+        .with_selected(Some(sel))
+        .with_offset(offset(sel, height));
+    let body: Vec<Row> = rows
+        .iter()
+        .map(|e| {
+            let style = match e.kind.as_str() {
+                "nack" | "denied" | "ejection" => fg(app, Color::Red),
+                "uneject" | "cert-rotated" => fg(app, Color::Green),
+                "chaos" | "control-plane" => fg(app, Color::Yellow),
+                "config" => fg(app, Color::Cyan),
+                _ => Default::default(),
+            };
+            Row::new(vec![
+                Cell::from(super::tap::clock(e.unix_ms)),
+                Cell::from(e.kind.clone()).style(style),
+                Cell::from(e.cluster.clone()),
+                Cell::from(e.source.clone()),
+                Cell::from(e.message.clone()),
+            ])
+        })
+        .collect();
+    let table = Table::new(
+        body,
+        [
+            Constraint::Length(8),
+            Constraint::Length(13),
+            Constraint::Length(4),
+            Constraint::Length(30),
+            Constraint::Min(20),
+        ],
+    )
+    .header(Row::new(["TIME", "KIND", "CL", "SOURCE", "MESSAGE"]).style(super::bold()))
+    .row_highlight_style(selected(app))
+    .block(block(format!(
+        "Events · {} · / filter (try: nack, ejection, denied, cert)",
+        rows.len()
+    )));
+    f.render_stateful_widget(table, area, &mut state);
+}

@@ -1,0 +1,40 @@
+//! The help overlay: every key.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::{block, bold, centered};
+use crate::tui::app::{App, PALETTE};
+use crate::tui::keys::HELP;
+
+/// Draws the help overlay over `area`.
+pub fn draw(f: &mut Frame, area: Rect, _app: &App) {
+    let mut lines: Vec<Line> = HELP
+        .iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(format!("{k:<24}"), bold()),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("commands after ':'", bold()));
+    for (c, what) in PALETTE {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  :{c:<22}"), bold()),
+            Span::raw(*what),
+        ]));
+    }
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let r = centered(area, area.width.saturating_sub(4).min(100), h);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block("Help · any key closes")),
+        r,
+    );
+}

@@ -1,0 +1,183 @@
+//! SPIFFE identities: who each workload is, its certificate's issuer,
+//! serial, expiry countdown and rotations; the trust domains with their root
+//! fingerprints and mTLS mode; and peers the sidecars refused.
+//!
+//! ```text
+//! ┌ Identities ──────────────────────────────────────────────────────────────┐
+//! │ INSTANCE        SPIFFE ID                             ISSUER  SERIAL  EXPIRES ROT │
+//! ├ Trust domains ──────────────────────┬ Refused peers ──────────────────────┤
+//! │ eu eu.mesh 9c14b8…  STRICT          │ 12:01:02 plaintext from 127.0.0.1…   │
+//! ```
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Color;
+use ratatui::text::Line;
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::Frame;
+
+use super::{block, fg, offset, selected};
+use crate::tui::action::View;
+use crate::tui::app::App;
+use mesh::proto::Workload;
+
+/// Workloads with certificates, filtered.
+pub fn rows(app: &App) -> Vec<&Workload> {
+    let q = app.filter(View::Identities).to_lowercase();
+    app.d
+        .workloads
+        .iter()
+        .filter(|w| {
+            q.is_empty()
+                || w.instance.contains(&q)
+                || w.spiffe_id.contains(&q)
+                || w.cluster.contains(&q)
+        })
+        .collect()
+}
+
+/// Seconds until an RFC 3339 time, relative to `now`.
+pub fn countdown(rfc3339: &str, now: f64) -> (String, f64) {
+    let Ok(t) =
+        time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+    else {
+        return ("-".into(), f64::MAX);
+    };
+    let left = t.unix_timestamp() as f64 - now;
+    let text = if left < 0.0 {
+        "expired".into()
+    } else if left < 120.0 {
+        format!("{left:.0}s")
+    } else if left < 7200.0 {
+        format!("{}m{:02}s", (left / 60.0) as u64, (left % 60.0) as u64)
+    } else {
+        format!("{:.1}h", left / 3600.0)
+    };
+    (text, left)
+}
+
+/// Draws the identities view.
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let [top, bottom] = Layout::vertical([Constraint::Min(5), Constraint::Length(8)]).areas(area);
+    let rows = rows(app);
+    let sel = app.sel(View::Identities).min(rows.len().saturating_sub(1));
+    let height = top.height.saturating_sub(3) as usize;
+    let mut state = TableState::default()
+        .with_selected(Some(sel))
+        .with_offset(offset(sel, height));
+    let body: Vec<Row> = rows
+        .iter()
+        .map(|w| {
+            let (left, secs) = countdown(&w.cert_not_after, app.now);
+            let style = if !w.ready {
+                fg(app, Color::DarkGray)
+            } else if secs < 60.0 {
+                fg(app, Color::Yellow)
+            } else {
+                Default::default()
+            };
+            let issuer = w
+                .issuer
+                .rsplit("CN=")
+                .next()
+                .unwrap_or(&w.issuer)
+                .replace("meshcon ", "")
+                .replace(" root CA", "");
+            Row::new(vec![
+                Cell::from(w.instance.clone()),
+                Cell::from(w.spiffe_id.clone()),
+                Cell::from(issuer),
+                Cell::from(w.cert_serial.chars().take(12).collect::<String>()),
+                Cell::from(left).style(style),
+                Cell::from(w.rotations.to_string()),
+            ])
+            .style(if w.ready {
+                Default::default()
+            } else {
+                fg(app, Color::DarkGray)
+            })
+        })
+        .collect();
+    let table = Table::new(
+        body,
+        [
+            Constraint::Length(24),
+            Constraint::Min(30),
+            Constraint::Length(8),
+            Constraint::Length(13),
+            Constraint::Length(8),
+            Constraint::Length(4),
+        ],
+    )
+    .header(
+        Row::new([
+            "INSTANCE",
+            "SPIFFE ID",
+            "ISSUER",
+            "SERIAL",
+            "EXPIRES",
+            "ROT",
+        ])
+        .style(super::bold()),
+    )
+    .row_highlight_style(selected(app))
+    .block(block("Identities · X.509-SVIDs rotate at half-life"));
+    f.render_stateful_widget(table, top, &mut state);
+
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
+    let mut tds: Vec<Line> = app
+        .d
+        .trust_domains
+        .iter()
+        .map(|t| {
+            Line::raw(format!(
+                "{:<4} {:<10} root {}…  mTLS {}",
+                t.cluster,
+                t.trust_domain,
+                t.root_fingerprint.chars().take(16).collect::<String>(),
+                t.mtls_mode
+            ))
+        })
+        .collect();
+    if let Some(w) = app.d.federation["warnings"].as_array() {
+        for warn in w.iter().filter_map(|w| w.as_str()) {
+            tds.push(Line::styled(format!("⚠ {warn}"), fg(app, Color::Red)));
+        }
+    }
+    f.render_widget(
+        Paragraph::new(tds)
+            .wrap(Wrap { trim: true })
+            .block(block("Trust domains")),
+        left,
+    );
+    let refused: Vec<Line> = app
+        .d
+        .events
+        .iter()
+        .rev()
+        .filter(|e| e.kind == "denied")
+        .take(bottom.height.saturating_sub(2) as usize)
+        .map(|e| {
+            Line::raw(format!(
+                "{} {}: {}",
+                super::tap::clock(e.unix_ms),
+                e.source.split('.').next().unwrap_or(&e.source),
+                e.message
+            ))
+        })
+        .collect();
+    let refused = if refused.is_empty() {
+        vec![Line::styled(
+            "none so far (try :scenario rogue)",
+            fg(app, Color::DarkGray),
+        )]
+    } else {
+        refused
+    };
+    f.render_widget(
+        Paragraph::new(refused)
+            .wrap(Wrap { trim: true })
+            .block(block("Refused peers")),
+        right,
+    );
+}

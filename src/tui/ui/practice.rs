@@ -1,0 +1,496 @@
+//! The practice screens.
+//!
+//! ```text
+//! ┌ Practice ─────────────────────────┐┌ Glossary · / search · s show me ───┐
+//! │ ▶ Glossary                         ││ mTLS  (em-tee-el-ess)               │
+//! │   Flashcards                       ││ Mutual TLS: both sides present ...  │
+//! └────────────────────────────────────┘└─────────────────────────────────────┘
+//! ```
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Color;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::{block, bold, fg, selected};
+use crate::practice::exercises::{self, BLANKS, DIAGRAM};
+use crate::practice::glossary::{self, TERMS};
+use crate::tui::app::App;
+use crate::tui::practice::{Screen, MENU};
+
+fn menu(f: &mut Frame, area: Rect, app: &App) {
+    let p = &app.practice;
+    let mut lines: Vec<Line> = MENU
+        .iter()
+        .enumerate()
+        .map(|(i, (name, what))| {
+            let style = if i == p.menu && p.screen == Screen::Menu {
+                selected(app)
+            } else {
+                Default::default()
+            };
+            Line::from(vec![
+                Span::styled(
+                    format!("{} {name:<24}", if i == p.menu { "▶" } else { " " }),
+                    style,
+                ),
+                Span::styled(*what, fg(app, Color::DarkGray)),
+            ])
+        })
+        .collect();
+    let s = p.summary();
+    lines.push(Line::raw(""));
+    lines.push(Line::raw(format!(
+        "streak {} (best {}) · {} terms",
+        s.streak,
+        s.best,
+        TERMS.len()
+    )));
+    if let Some(n) = &p.note {
+        lines.push(Line::styled(n.clone(), fg(app, Color::Cyan)));
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(block("Practice · j/k Enter · Esc back")),
+        area,
+    );
+}
+
+fn glossary_screen(
+    f: &mut Frame,
+    area: Rect,
+    app: &App,
+    query: &str,
+    typing: bool,
+    sel: usize,
+    open: bool,
+) {
+    let hits = glossary::search(query);
+    let [l, r] = Layout::horizontal([Constraint::Length(26), Constraint::Min(20)]).areas(area);
+    let height = l.height.saturating_sub(2) as usize;
+    let off = super::offset(sel, height);
+    let list: Vec<Line> = hits
+        .iter()
+        .enumerate()
+        .skip(off)
+        .take(height)
+        .map(|(i, t)| {
+            Line::styled(
+                t.term.to_string(),
+                if i == sel {
+                    selected(app)
+                } else {
+                    Default::default()
+                },
+            )
+        })
+        .collect();
+    let title = if typing || !query.is_empty() {
+        format!("/{query}{}", if typing { "▏" } else { "" })
+    } else {
+        "Terms · / search".into()
+    };
+    f.render_widget(Paragraph::new(list).block(block(title)), l);
+    let Some(t) = hits.get(sel) else {
+        f.render_widget(
+            Paragraph::new("no term matches").block(block("Glossary")),
+            r,
+        );
+        return;
+    };
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(t.term.to_string(), bold()),
+            Span::raw(t.say.map(|s| format!("  ({s})")).unwrap_or_default()),
+        ]),
+        Line::raw(""),
+        Line::raw(t.meaning.to_string()),
+        Line::raw(""),
+    ];
+    if open || r.height > 12 {
+        for e in t.examples {
+            lines.push(Line::styled(format!("“{e}”"), fg(app, Color::Cyan)));
+        }
+        lines.push(Line::raw(""));
+        lines.push(Line::raw(format!("related: {}", t.related.join(", "))));
+        if let Some((view, _)) = t.show {
+            lines.push(Line::styled(
+                format!("s: show me in the console ({view:?} view)"),
+                fg(app, Color::Green),
+            ));
+        }
+    } else {
+        lines.push(Line::styled(
+            "Enter: examples, related terms, show me",
+            fg(app, Color::DarkGray),
+        ));
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(block("Glossary · j/k · Enter · s show me · Esc menu")),
+        r,
+    );
+}
+
+/// Draws the practice view.
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let p = &app.practice;
+    match &p.screen {
+        Screen::Menu => menu(f, area, app),
+        Screen::Glossary {
+            query,
+            typing,
+            selected: sel,
+            open,
+        } => glossary_screen(f, area, app, query, *typing, *sel, *open),
+        Screen::Card { term, dir, flipped } => {
+            let t = &TERMS[*term];
+            let (front, back) = if *dir == 0 {
+                (t.term.to_string(), t.meaning.to_string())
+            } else {
+                (t.meaning.to_string(), t.term.to_string())
+            };
+            let mut lines = vec![
+                Line::styled(
+                    if *dir == 0 {
+                        "What does this mean?"
+                    } else {
+                        "Which term is this?"
+                    },
+                    fg(app, Color::DarkGray),
+                ),
+                Line::raw(""),
+                Line::styled(front, bold()),
+                Line::raw(""),
+            ];
+            if *flipped {
+                lines.push(Line::styled(back, fg(app, Color::Green)));
+                lines.push(Line::raw(""));
+                lines.push(Line::styled(
+                    "Did you know it?  y: yes   n: not yet",
+                    bold(),
+                ));
+            } else {
+                lines.push(Line::styled("Space: flip", fg(app, Color::DarkGray)));
+            }
+            let c = p.summary();
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(
+                format!("boxes 1-5: {:?} · streak {}", c.boxes, c.streak),
+                fg(app, Color::DarkGray),
+            ));
+            if let Some(n) = &p.note {
+                lines.push(Line::styled(n.clone(), fg(app, Color::Cyan)));
+            }
+            f.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: true })
+                    .block(block("Flashcards · spaced repetition (Leitner) · Esc menu")),
+                area,
+            );
+        }
+        Screen::Blank {
+            index,
+            answer,
+            result,
+        } => {
+            let b = &BLANKS[*index];
+            let mut lines = vec![
+                Line::raw(b.sentence.replace("____", "______")),
+                Line::raw(""),
+                Line::from(vec![
+                    Span::styled("answer: ", bold()),
+                    Span::raw(format!(
+                        "{answer}{}",
+                        if result.is_none() { "▏" } else { "" }
+                    )),
+                ]),
+            ];
+            match result {
+                Some(true) => lines.push(Line::styled(
+                    format!("✓ right ({})", b.term),
+                    fg(app, Color::Green),
+                )),
+                Some(false) => lines.push(Line::styled(
+                    format!("✗ not quite — accepted: {}", b.answers.join(", ")),
+                    fg(app, Color::Red),
+                )),
+                None => {}
+            }
+            lines.push(Line::styled(
+                if result.is_none() {
+                    "Enter checks"
+                } else {
+                    "Enter: next sentence"
+                },
+                fg(app, Color::DarkGray),
+            ));
+            f.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: true })
+                    .block(block(format!(
+                        "Fill in the blank {}/{} · Esc menu",
+                        index + 1,
+                        BLANKS.len()
+                    ))),
+                area,
+            );
+        }
+        Screen::Diagram {
+            assigned,
+            slot,
+            result,
+        } => {
+            let [d, r] = Layout::vertical([Constraint::Length(10), Constraint::Min(5)]).areas(area);
+            f.render_widget(
+                Paragraph::new(DIAGRAM).block(block(
+                    "Label the diagram · a-e or j/k pick a slot · 1-5 put a label · Enter scores",
+                )),
+                d,
+            );
+            let mut lines: Vec<Line> = (0..5)
+                .map(|i| {
+                    let slot_name = (b'A' + i as u8) as char;
+                    let label = assigned[i].map(|l| exercises::LABELS[l]).unwrap_or("—");
+                    Line::styled(
+                        format!("[{slot_name}] {label}"),
+                        if i == *slot {
+                            selected(app)
+                        } else {
+                            Default::default()
+                        },
+                    )
+                })
+                .collect();
+            lines.push(Line::raw(""));
+            lines.push(Line::raw(
+                exercises::LABELS
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| format!("{}:{l}", i + 1))
+                    .collect::<Vec<_>>()
+                    .join("  "),
+            ));
+            if let Some((score, feedback)) = result {
+                lines.push(Line::styled(
+                    format!("score {score}/5"),
+                    if *score == 5 {
+                        fg(app, Color::Green)
+                    } else {
+                        fg(app, Color::Yellow)
+                    },
+                ));
+                for fb in feedback {
+                    lines.push(Line::styled(
+                        fb.clone(),
+                        if fb.ends_with('✓') {
+                            fg(app, Color::Green)
+                        } else {
+                            fg(app, Color::Red)
+                        },
+                    ));
+                }
+            }
+            f.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: true })
+                    .block(block("Labels")),
+                r,
+            );
+        }
+        Screen::Explain { verdict } => {
+            let [e, v] = Layout::vertical([Constraint::Min(6), Constraint::Length(8)]).areas(area);
+            let ed = &p.editor;
+            let words = ed
+                .text()
+                .split_whitespace()
+                .filter(|w| w.chars().any(char::is_alphanumeric))
+                .count();
+            let lines: Vec<Line> = ed
+                .lines
+                .iter()
+                .enumerate()
+                .skip(ed.scroll)
+                .map(|(i, l)| {
+                    if i == ed.row {
+                        let chars: Vec<char> = l.chars().collect();
+                        let before: String = chars.iter().take(ed.col).collect();
+                        let after: String = chars.iter().skip(ed.col).collect();
+                        Line::raw(format!("{before}▏{after}"))
+                    } else {
+                        Line::raw(l.clone())
+                    }
+                })
+                .collect();
+            f.render_widget(
+                Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(format!("Explain a service mesh in about 100 words ({words} so far) · Ctrl-S or F2 checks · Esc menu"))),
+                e,
+            );
+            let mut out = Vec::new();
+            match verdict {
+                Some(v) => {
+                    out.push(Line::styled(
+                        format!(
+                            "{} words {}",
+                            v.words,
+                            if v.length_ok {
+                                "✓ (90-110)"
+                            } else {
+                                "✗ (aim for 90-110)"
+                            }
+                        ),
+                        if v.length_ok {
+                            fg(app, Color::Green)
+                        } else {
+                            fg(app, Color::Red)
+                        },
+                    ));
+                    out.push(Line::styled(
+                        format!("used: {}", v.used.join(", ")),
+                        fg(app, Color::Green),
+                    ));
+                    if !v.missing.is_empty() {
+                        out.push(Line::styled(
+                            format!("missing: {}", v.missing.join(", ")),
+                            fg(app, Color::Red),
+                        ));
+                    }
+                    for (s, why) in &v.misuses {
+                        out.push(Line::styled(format!("“{s}”: {why}"), fg(app, Color::Red)));
+                    }
+                    out.push(Line::styled(
+                        if v.passed() {
+                            "verdict: PASS"
+                        } else {
+                            "verdict: not yet"
+                        },
+                        bold(),
+                    ));
+                }
+                None => out.push(Line::styled(
+                    "use: data plane, control plane, sidecar, mTLS, Ingress Gateway",
+                    fg(app, Color::DarkGray),
+                )),
+            }
+            f.render_widget(
+                Paragraph::new(out)
+                    .wrap(Wrap { trim: true })
+                    .block(block("Checker")),
+                v,
+            );
+        }
+        Screen::Drill(drill) => {
+            let mut lines = Vec::new();
+            match drill {
+                None => {
+                    lines.push(Line::raw("A fault or rule will be hidden in the running mesh. Find it in the console (Tab to the other views),"));
+                    lines.push(Line::raw("come back with 9, say what happened and which resource fixes it. The drill undoes itself."));
+                    lines.push(Line::raw(""));
+                    lines.push(Line::styled(
+                        if app.conn.connected {
+                            "Enter: start a drill"
+                        } else {
+                            "not connected to a mesh: start `meshcon` first"
+                        },
+                        bold(),
+                    ));
+                }
+                Some(d) => {
+                    lines.push(Line::styled(d.kind.question(), bold()));
+                    lines.push(Line::from(vec![
+                        Span::raw("what happened: "),
+                        Span::styled(
+                            format!(
+                                "{}{}",
+                                d.what,
+                                if d.field == 0 && d.result.is_none() {
+                                    "▏"
+                                } else {
+                                    ""
+                                }
+                            ),
+                            if d.field == 0 {
+                                selected(app)
+                            } else {
+                                Default::default()
+                            },
+                        ),
+                    ]));
+                    lines.push(Line::from(vec![
+                        Span::raw("fixed by (resource kind): "),
+                        Span::styled(
+                            format!(
+                                "{}{}",
+                                d.fix,
+                                if d.field == 1 && d.result.is_none() {
+                                    "▏"
+                                } else {
+                                    ""
+                                }
+                            ),
+                            if d.field == 1 {
+                                selected(app)
+                            } else {
+                                Default::default()
+                            },
+                        ),
+                    ]));
+                    lines.push(Line::raw(""));
+                    match &d.result {
+                        Some((ok, text)) => {
+                            lines.push(Line::styled(text.clone(), if *ok { fg(app, Color::Green) } else { fg(app, Color::Red) }));
+                            lines.push(Line::styled("Enter: another drill", fg(app, Color::DarkGray)));
+                        }
+                        None => lines.push(Line::styled("Tab switches field · Enter answers · Ctrl-G gives up · Esc abandons (and undoes)", fg(app, Color::DarkGray))),
+                    }
+                }
+            }
+            if let Some(n) = &p.note {
+                lines.push(Line::styled(n.clone(), fg(app, Color::Cyan)));
+            }
+            f.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: true })
+                    .block(block("Live drill")),
+                area,
+            );
+        }
+        Screen::Progress(s) => {
+            let mut lines = vec![
+                Line::styled(format!("streak {} · best {}", s.streak, s.best), bold()),
+                Line::raw(""),
+            ];
+            for k in &s.kinds {
+                lines.push(Line::raw(format!(
+                    "{:<10} {:>3}/{:<3} correct",
+                    k.kind, k.correct, k.attempts
+                )));
+            }
+            if s.kinds.is_empty() {
+                lines.push(Line::raw("nothing practised yet"));
+            }
+            lines.push(Line::raw(""));
+            lines.push(Line::raw(format!("flashcards per box 1-5: {:?}", s.boxes)));
+            if !s.weak.is_empty() {
+                lines.push(Line::styled(
+                    format!(
+                        "weak terms: {}",
+                        s.weak
+                            .iter()
+                            .map(|(t, n)| format!("{t} ({n})"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    fg(app, Color::Yellow),
+                ));
+            }
+            f.render_widget(
+                Paragraph::new(lines).block(block("Progress · r refreshes · Esc menu")),
+                area,
+            );
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! Routing: the applied resources, a YAML editor with findings as you type,
+//! quick actions, the last apply's convergence or NACKs, a before/after of
+//! the traffic it changed, and history with diffs and rollback.
+//!
+//! ```text
+//! ┌ Routing · v7 ────────────────────┐┌ Editor (Ctrl-S applies) ────────────────┐
+//! │ VirtualService default/billing    ││  1 apiVersion: networking.istio.io/v1  │
+//! │ DestinationRule default/billing   ││  2 kind: VirtualService                │
+//! └───────────────────────────────────┘└────────────────────────────────────────┘
+//! ┌ findings ─────────────────────────────────────────────────────────────────┐
+//! ┌ last apply · before → after ───────────────────────────────────────────────┐
+//! ```
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::Frame;
+
+use super::{block, fg, ms, offset, selected};
+use crate::tui::action::View;
+use crate::tui::app::{App, RoutingPane};
+
+fn list(f: &mut Frame, area: Rect, app: &App) {
+    let focused = app.routing.pane == RoutingPane::List;
+    if app.routing.pane == RoutingPane::History {
+        let sel = app
+            .routing
+            .history_selected
+            .min(app.d.history.len().saturating_sub(1));
+        let height = area.height.saturating_sub(2) as usize;
+        let mut state = TableState::default()
+            .with_selected(Some(sel))
+            .with_offset(offset(sel, height));
+        let rows: Vec<Row> = app
+            .d
+            .history
+            .iter()
+            .map(|h| {
+                let when = h
+                    .unix_time
+                    .parse::<i64>()
+                    .map(super::tap::clock)
+                    .unwrap_or_default();
+                Row::new(vec![
+                    Cell::from(format!("v{}", h.version)),
+                    Cell::from(when),
+                    Cell::from(h.summary.clone()),
+                ])
+            })
+            .collect();
+        let t = Table::new(
+            rows,
+            [
+                Constraint::Length(5),
+                Constraint::Length(8),
+                Constraint::Min(10),
+            ],
+        )
+        .row_highlight_style(selected(app))
+        .block(block("History · Enter diff · R roll back · ← back"));
+        f.render_stateful_widget(t, area, &mut state);
+        return;
+    }
+    let sel = app
+        .sel(View::Routing)
+        .min(app.d.resources.len().saturating_sub(1));
+    let height = area.height.saturating_sub(2) as usize;
+    let mut state = TableState::default()
+        .with_selected(if focused { Some(sel) } else { None })
+        .with_offset(offset(sel, height));
+    let rows: Vec<Row> = app
+        .d
+        .resources
+        .iter()
+        .map(|r| {
+            Row::new(vec![
+                Cell::from(r.0.clone()),
+                Cell::from(format!("{}/{}", r.1, r.2)),
+            ])
+        })
+        .collect();
+    let empty = rows.is_empty();
+    let t = Table::new(rows, [Constraint::Length(20), Constraint::Min(10)])
+        .row_highlight_style(selected(app))
+        .block(block(format!(
+            "Applied · v{} · e edit n new H history",
+            app.d.version
+        )));
+    f.render_stateful_widget(t, area, &mut state);
+    if empty {
+        let inner = Rect::new(area.x + 2, area.y + 2, area.width.saturating_sub(4), 3);
+        f.render_widget(
+            Paragraph::new("no rules: every service takes its default route.\nn starts a VirtualService; :scenario canary applies one.").wrap(Wrap { trim: true }),
+            inner,
+        );
+    }
+}
+
+fn editor(f: &mut Frame, area: Rect, app: &App) {
+    if let Some(diff) = &app.routing.diff {
+        let lines: Vec<Line> = diff
+            .lines()
+            .map(|l| {
+                let style = if l.starts_with('+') {
+                    fg(app, Color::Green)
+                } else if l.starts_with('-') {
+                    fg(app, Color::Red)
+                } else {
+                    Default::default()
+                };
+                Line::styled(l.to_string(), style)
+            })
+            .collect();
+        f.render_widget(
+            Paragraph::new(lines).block(block("Diff against the current version · Esc closes")),
+            area,
+        );
+        return;
+    }
+    let e = &app.routing.editor;
+    let editing = app.routing.pane == RoutingPane::Editor;
+    let height = area.height.saturating_sub(2) as usize;
+    let error_lines: std::collections::BTreeSet<u32> = app
+        .routing
+        .findings
+        .iter()
+        .filter(|x| x.level == "Error")
+        .map(|x| x.line)
+        .collect();
+    let lines: Vec<Line> = if e.lines.iter().all(|l| l.is_empty()) && !editing {
+        let preview = app
+            .d
+            .resources
+            .get(app.sel(View::Routing))
+            .map(|r| r.3.clone())
+            .unwrap_or_default();
+        preview.lines().map(|l| Line::raw(l.to_string())).collect()
+    } else {
+        e.lines
+            .iter()
+            .enumerate()
+            .skip(e.scroll)
+            .take(height)
+            .map(|(i, l)| {
+                let n = i as u32 + 1;
+                let gutter = if error_lines.contains(&n) {
+                    Span::styled(format!("{n:>3}✗"), fg(app, Color::Red))
+                } else {
+                    Span::styled(format!("{n:>3} "), fg(app, Color::DarkGray))
+                };
+                if editing && i == e.row {
+                    let chars: Vec<char> = l.chars().collect();
+                    let before: String = chars.iter().take(e.col).collect();
+                    let at: String = chars
+                        .get(e.col)
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| " ".into());
+                    let after: String = chars.iter().skip(e.col + 1).collect();
+                    Line::from(vec![
+                        gutter,
+                        Span::raw(before),
+                        Span::styled(
+                            at,
+                            ratatui::style::Style::default().add_modifier(Modifier::REVERSED),
+                        ),
+                        Span::raw(after),
+                    ])
+                } else {
+                    Line::from(vec![gutter, Span::raw(l.clone())])
+                }
+            })
+            .collect()
+    };
+    let title = if editing {
+        "Editor · Ctrl-S (or F2) applies · Esc leaves"
+    } else {
+        "YAML · e edits"
+    };
+    f.render_widget(Paragraph::new(lines).block(block(title)), area);
+}
+
+fn findings(f: &mut Frame, area: Rect, app: &App) {
+    let lines: Vec<Line> = if app.routing.findings.is_empty() {
+        vec![Line::styled(
+            if app.routing.pane == RoutingPane::Editor {
+                "no findings: the YAML is valid"
+            } else {
+                ""
+            },
+            fg(app, Color::Green),
+        )]
+    } else {
+        app.routing
+            .findings
+            .iter()
+            .map(|x| {
+                let style = if x.level == "Error" {
+                    fg(app, Color::Red)
+                } else {
+                    fg(app, Color::Yellow)
+                };
+                Line::from(vec![
+                    Span::styled(
+                        format!("{}:{} {} [{}] ", x.line, x.column, x.level, x.code),
+                        style,
+                    ),
+                    Span::raw(format!("{} — {}", x.message, x.fix)),
+                ])
+            })
+            .collect()
+    };
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(block("Findings")),
+        area,
+    );
+}
+
+fn last(f: &mut Frame, area: Rect, app: &App) {
+    let mut lines = Vec::new();
+    match &app.routing.last_apply {
+        Some((summary, nacks, ok)) => {
+            lines.push(Line::styled(summary.clone(), if *ok { fg(app, Color::Green) } else { fg(app, Color::Red) }));
+            for n in nacks {
+                lines.push(Line::styled(format!("NACK {n}"), fg(app, Color::Red)));
+            }
+        }
+        None => lines.push(Line::styled(
+            "quick actions: + / - canary weight on billing · r retries · f fault on auth · c circuit breaker",
+            fg(app, Color::DarkGray),
+        )),
+    }
+    if let Some(ba) = &app.routing.before_after {
+        let keys: std::collections::BTreeSet<(String, String)> = ba
+            .before
+            .iter()
+            .chain(ba.after.iter().flatten())
+            .map(|e| (e.source.clone(), e.service.clone()))
+            .collect();
+        let cell = |edges: &[mesh::telemetry::golden::EdgeSignal], k: &(String, String)| {
+            let es: Vec<&mesh::telemetry::golden::EdgeSignal> = edges
+                .iter()
+                .filter(|e| e.source == k.0 && e.service == k.1)
+                .collect();
+            let rps: f64 = es.iter().map(|e| e.rps).sum();
+            if rps <= 0.0 {
+                return "idle".to_string();
+            }
+            let split = es
+                .iter()
+                .map(|e| format!("{} {:.0}%", e.version, e.rps / rps * 100.0))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let err = es.iter().map(|e| e.rps * e.error_rate).sum::<f64>() / rps;
+            let p99 = es.iter().map(|e| e.p99_ms).fold(0.0, f64::max);
+            format!("{split} · p99 {} ms · err {:.1}%", ms(p99), err * 100.0)
+        };
+        let waiting = ba.after.is_none();
+        for k in keys.iter().take(area.height.saturating_sub(3) as usize) {
+            let after = match &ba.after {
+                Some(a) => cell(a, k),
+                None => format!("measuring... {:.0} s", (10.0 - (app.now - ba.at)).max(0.0)),
+            };
+            lines.push(Line::raw(format!(
+                "{} → {}: {}  ⇒  {}",
+                k.0,
+                k.1,
+                cell(&ba.before, k),
+                after
+            )));
+        }
+        if keys.is_empty() && waiting {
+            lines.push(Line::raw(
+                "before/after: no traffic on the changed services yet",
+            ));
+        }
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(block("Last apply · before ⇒ after (10 s)")),
+        area,
+    );
+}
+
+/// Draws the routing view.
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let [top, mid, bottom] = Layout::vertical([
+        Constraint::Min(6),
+        Constraint::Length(5),
+        Constraint::Length(6),
+    ])
+    .areas(area);
+    let [l, r] =
+        Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(top);
+    list(f, l, app);
+    editor(f, r, app);
+    findings(f, mid, app);
+    last(f, bottom, app);
+}

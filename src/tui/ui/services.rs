@@ -1,0 +1,149 @@
+//! Golden signals per service and version, sortable, with exact or
+//! bucketed percentiles.
+//!
+//! ```text
+//! ┌ Services · window 30 s · percentiles from buckets (e: exact) · sort: name (s) ┐
+//! │ SERVICE          VER  CLUSTER  RPS    SUCCESS  P50   P90   P99   mTLS  CALLS/RECV │
+//! │ billing          v1   us       6.0    100.0%   4.1   8.9   11    100%  5.9/6.0    │
+//! └──────────────────────────────────────────────────────────────────────────────────┘
+//! ```
+
+use ratatui::layout::{Constraint, Rect};
+use ratatui::widgets::{Cell, Row, Table, TableState};
+use ratatui::Frame;
+
+use super::{block, health, ms, offset, selected};
+use crate::tui::action::View;
+use crate::tui::app::{App, SortKey};
+use mesh::telemetry::golden::ServiceSignal;
+
+/// The table's rows: filtered, sorted, with exact percentiles merged.
+pub fn rows(app: &App) -> Vec<ServiceSignal> {
+    let mut rows = app.d.services.clone();
+    mesh::telemetry::golden::merge_exact(&mut rows, &app.d.latency);
+    // Versions that run but had no traffic in the window still get a row.
+    for w in app.d.workloads.iter().filter(|w| w.kind == "sidecar") {
+        if !rows
+            .iter()
+            .any(|r| r.service == w.service && r.version == w.version && r.cluster == w.cluster)
+        {
+            rows.push(ServiceSignal {
+                cluster: w.cluster.clone(),
+                namespace: w.namespace.clone(),
+                service: w.service.clone(),
+                version: w.version.clone(),
+                success_rate: 1.0,
+                ..Default::default()
+            });
+        }
+    }
+    let q = app.filter(View::Services).to_lowercase();
+    rows.retain(|r| {
+        q.is_empty() || r.service.contains(&q) || r.cluster.contains(&q) || r.version.contains(&q)
+    });
+    match app.sort {
+        SortKey::Name => rows.sort_by(|a, b| {
+            (&a.service, &a.version, &a.cluster).cmp(&(&b.service, &b.version, &b.cluster))
+        }),
+        SortKey::Rps => rows.sort_by(|a, b| b.rps.total_cmp(&a.rps)),
+        SortKey::Success => rows.sort_by(|a, b| a.success_rate.total_cmp(&b.success_rate)),
+        SortKey::P99 => rows.sort_by(|a, b| b.p99_ms.total_cmp(&a.p99_ms)),
+    }
+    rows
+}
+
+/// Draws the services table.
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let rows = rows(app);
+    let sel = app.sel(View::Services).min(rows.len().saturating_sub(1));
+    let height = area.height.saturating_sub(3) as usize;
+    let mut state = TableState::default()
+        .with_selected(Some(sel))
+        .with_offset(offset(sel, height));
+    let pick = |exact: Option<f64>, bucketed: f64| {
+        if app.exact {
+            exact.map(ms).unwrap_or_else(|| "-".into())
+        } else {
+            ms(bucketed)
+        }
+    };
+    let body: Vec<Row> = rows
+        .iter()
+        .map(|r| {
+            let calls = if r.effective_rps > 0.0 {
+                format!("{:.1}/{:.1}", r.effective_rps, r.rps)
+            } else {
+                "-".into()
+            };
+            Row::new(vec![
+                Cell::from(r.service.clone()),
+                Cell::from(r.version.clone()),
+                Cell::from(r.cluster.clone()),
+                Cell::from(format!("{:.1}", r.rps)),
+                Cell::from(if r.rps > 0.0 {
+                    format!("{:.1}%", r.success_rate * 100.0)
+                } else {
+                    "-".into()
+                })
+                .style(health(app, r.success_rate, r.rps)),
+                Cell::from(pick(r.exact_p50_ms, r.p50_ms)),
+                Cell::from(pick(r.exact_p90_ms, r.p90_ms)),
+                Cell::from(pick(r.exact_p99_ms, r.p99_ms)),
+                Cell::from(if r.rps > 0.0 {
+                    format!("{:.0}%", r.mtls_ratio * 100.0)
+                } else {
+                    "-".into()
+                }),
+                Cell::from(calls),
+            ])
+        })
+        .collect();
+    let sort = match app.sort {
+        SortKey::Name => "name",
+        SortKey::Rps => "rps",
+        SortKey::Success => "success",
+        SortKey::P99 => "p99",
+    };
+    let title = format!(
+        "Services · last {} s · percentiles {} (e toggles) · sort {sort} (s) · Enter: traces",
+        crate::tui::data::WINDOW,
+        if app.exact {
+            "exact, HDR"
+        } else {
+            "from buckets, like Prometheus"
+        }
+    );
+    let table = Table::new(
+        body,
+        [
+            Constraint::Min(12),
+            Constraint::Length(5),
+            Constraint::Length(8),
+            Constraint::Length(7),
+            Constraint::Length(8),
+            Constraint::Length(6),
+            Constraint::Length(6),
+            Constraint::Length(6),
+            Constraint::Length(5),
+            Constraint::Length(11),
+        ],
+    )
+    .header(
+        Row::new([
+            "SERVICE",
+            "VER",
+            "CLUSTER",
+            "RPS",
+            "SUCCESS",
+            "P50ms",
+            "P90ms",
+            "P99ms",
+            "mTLS",
+            "SENT/RECV",
+        ])
+        .style(super::bold()),
+    )
+    .row_highlight_style(selected(app))
+    .block(block(title));
+    f.render_stateful_widget(table, area, &mut state);
+}

@@ -1,0 +1,207 @@
+//! Recent traces, filterable; Enter opens a waterfall of one trace across
+//! clusters, with each retry attempt on its own line.
+//!
+//! ```text
+//! ┌ Trace 4bf92f35… · 23.4 ms · eu,us ─────────────────────────────────────┐
+//! │ istio-ingressgateway GET frontend        ██████████████████████  23.4  │
+//! │  frontend-v1 GET /                          ████████████████    18.0  │
+//! │   ...billing attempt 1  503                      ██              1.2  │
+//! │   ...billing attempt 2  200                         ███          2.0  │
+//! └──────────────────────────────────────────────────────────────────────┘
+//! ```
+
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Color;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
+use ratatui::Frame;
+
+use super::{block, fg, offset, selected};
+use crate::tui::action::View;
+use crate::tui::app::App;
+use mesh::telemetry::collector::{StoredSpan, Trace};
+
+/// Traces listed, filtered by service, id or status.
+pub fn rows(app: &App) -> Vec<&Trace> {
+    let q = app.filter(View::Traces).to_lowercase();
+    app.d
+        .traces
+        .iter()
+        .filter(|t| {
+            q.is_empty()
+                || t.trace_id.starts_with(&q)
+                || t.services.iter().any(|s| s.contains(&q))
+                || (q == "error" && t.error)
+        })
+        .collect()
+}
+
+fn depth_order(t: &Trace) -> Vec<(usize, &StoredSpan)> {
+    let ids: std::collections::BTreeSet<&str> =
+        t.spans.iter().map(|s| s.span_id.as_str()).collect();
+    let mut out = Vec::new();
+    fn visit<'a>(t: &'a Trace, parent: &str, depth: usize, out: &mut Vec<(usize, &'a StoredSpan)>) {
+        let mut kids: Vec<&StoredSpan> = t
+            .spans
+            .iter()
+            .filter(|s| s.parent_span_id == parent)
+            .collect();
+        kids.sort_by(|a, b| a.start_unix_ms.total_cmp(&b.start_unix_ms));
+        for k in kids {
+            out.push((depth, k));
+            if depth < 40 {
+                visit(t, &k.span_id, depth + 1, out);
+            }
+        }
+    }
+    let roots: Vec<&StoredSpan> = t
+        .spans
+        .iter()
+        .filter(|s| !ids.contains(s.parent_span_id.as_str()))
+        .collect();
+    let mut parents: Vec<&str> = roots.iter().map(|s| s.parent_span_id.as_str()).collect();
+    parents.sort();
+    parents.dedup();
+    for p in parents {
+        visit(t, p, 0, &mut out);
+    }
+    out
+}
+
+fn waterfall(f: &mut Frame, area: Rect, app: &App, t: &Trace) {
+    let width = area.width.saturating_sub(2) as usize;
+    let label_w = (width / 2).min(56);
+    let bar_w = width.saturating_sub(label_w + 9).max(4);
+    let total = t.duration_ms.max(0.001);
+    let mut lines = Vec::new();
+    for (depth, s) in depth_order(t) {
+        let status = s
+            .attributes
+            .get("http.status_code")
+            .cloned()
+            .unwrap_or_default();
+        let attempt = s
+            .attributes
+            .get("attempt")
+            .map(|a| format!(" #{a}"))
+            .unwrap_or_default();
+        let label: String = format!(
+            "{}{} {}{} {}",
+            " ".repeat(depth.min(12)),
+            s.service,
+            s.name,
+            attempt,
+            status
+        )
+        .chars()
+        .take(label_w)
+        .collect();
+        let start = (((s.start_unix_ms - t.start_unix_ms) / total) * bar_w as f64)
+            .floor()
+            .max(0.0) as usize;
+        let len = ((s.duration_ms / total) * bar_w as f64).ceil().max(1.0) as usize;
+        let start = start.min(bar_w.saturating_sub(1));
+        let len = len.min(bar_w - start);
+        let style = if s.error || status.starts_with('5') {
+            fg(app, Color::Red)
+        } else if s.cluster == "us" {
+            fg(app, Color::Magenta)
+        } else {
+            fg(app, Color::Cyan)
+        };
+        lines.push(Line::from(vec![
+            Span::raw(format!("{label:<label_w$} ")),
+            Span::raw(" ".repeat(start)),
+            Span::styled("█".repeat(len), style),
+            Span::raw(" ".repeat(bar_w - start - len)),
+            Span::raw(format!(" {:>6.1}", s.duration_ms)),
+        ]));
+    }
+    let title = format!(
+        "Trace {} · {:.1} ms · {} spans · clusters {} · Esc back",
+        t.trace_id,
+        t.duration_ms,
+        t.spans.len(),
+        t.clusters.join(",")
+    );
+    f.render_widget(Paragraph::new(lines).block(block(title)), area);
+}
+
+/// Draws the traces view.
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    if let Some(id) = &app.open_trace {
+        if let Some(t) = app.d.traces.iter().find(|t| &t.trace_id == id) {
+            waterfall(f, area, app, t);
+            return;
+        }
+    }
+    let rows = rows(app);
+    let sel = app.sel(View::Traces).min(rows.len().saturating_sub(1));
+    let height = area.height.saturating_sub(3) as usize;
+    let mut state = TableState::default()
+        .with_selected(Some(sel))
+        .with_offset(offset(sel, height));
+    let body: Vec<Row> = rows
+        .iter()
+        .map(|t| {
+            let retries = t
+                .spans
+                .iter()
+                .filter(|s| s.attributes.get("attempt").is_some_and(|a| a != "1"))
+                .count();
+            Row::new(vec![
+                Cell::from(super::tap::clock(t.start_unix_ms as i64)),
+                Cell::from(t.trace_id.chars().take(16).collect::<String>()),
+                Cell::from(format!("{:.1}", t.duration_ms)),
+                Cell::from(t.spans.len().to_string()),
+                Cell::from(t.clusters.join(",")),
+                Cell::from(if retries > 0 {
+                    retries.to_string()
+                } else {
+                    "-".into()
+                })
+                .style(if retries > 0 {
+                    fg(app, Color::Yellow)
+                } else {
+                    Default::default()
+                }),
+                Cell::from(if t.error { "error" } else { "ok" }).style(if t.error {
+                    fg(app, Color::Red)
+                } else {
+                    fg(app, Color::Green)
+                }),
+                Cell::from(
+                    t.spans
+                        .first()
+                        .map(|s| format!("{} {}", s.service, s.name))
+                        .unwrap_or_default(),
+                ),
+            ])
+        })
+        .collect();
+    let table = Table::new(
+        body,
+        [
+            Constraint::Length(8),
+            Constraint::Length(17),
+            Constraint::Length(7),
+            Constraint::Length(5),
+            Constraint::Length(8),
+            Constraint::Length(7),
+            Constraint::Length(6),
+            Constraint::Min(20),
+        ],
+    )
+    .header(
+        Row::new([
+            "TIME", "TRACE", "MS", "SPANS", "CLUSTERS", "RETRIES", "STATUS", "ROOT",
+        ])
+        .style(super::bold()),
+    )
+    .row_highlight_style(selected(app))
+    .block(block(format!(
+        "Traces · {} · Enter: waterfall · / service, id or 'error'",
+        rows.len()
+    )));
+    f.render_stateful_widget(table, area, &mut state);
+}

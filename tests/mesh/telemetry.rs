@@ -1,0 +1,481 @@
+//! Telemetry: traces across every hop and both clusters (one span per retry
+//! attempt), percentiles that match a known latency (exact and from
+//! buckets), agreement with a real Prometheus server, and OTLP export to an
+//! outside collector.
+
+use std::time::Duration;
+
+use mesh::proto::TraceQuery;
+use mesh::telemetry::collector::Trace;
+
+use crate::support::{self, apply, chaos, outbound_of, tool};
+
+async fn trace(m: &support::TestMesh, id: &str, min_spans: usize) -> Trace {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = m
+            .console()
+            .await
+            .traces(TraceQuery {
+                trace_id: id.to_string(),
+                ..Default::default()
+            })
+            .await
+            .expect("traces")
+            .into_inner()
+            .text;
+        let traces: Vec<Trace> = serde_json::from_str(&text).expect("JSON");
+        if let Some(t) = traces
+            .into_iter()
+            .next()
+            .filter(|t| t.spans.len() >= min_spans)
+        {
+            return t;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "trace {id} did not reach the collectors with {min_spans} spans"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_with_a_traceparent_gives_one_trace_across_both_clusters() {
+    let m = support::demo().await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent = "00f067aa0ba902b7";
+    let client = m.mesh.ingress_client().expect("client");
+    let a = client
+        .get(
+            "/checkout",
+            &[("traceparent", &format!("00-{trace_id}-{parent}-01"))],
+        )
+        .await
+        .expect("request");
+    assert_eq!(a.status, 200);
+    // ingress (request, attempt), frontend (server + 3×(request, attempt)), auth, user (server,
+    // request, attempt), catalog, billing: 15 spans.
+    let t = trace(&m, trace_id, 15).await;
+    assert_eq!(t.trace_id, trace_id);
+    assert_eq!(t.clusters, ["eu", "us"]);
+    let ids: std::collections::BTreeSet<&str> =
+        t.spans.iter().map(|s| s.span_id.as_str()).collect();
+    for s in &t.spans {
+        assert!(
+            s.parent_span_id == parent || ids.contains(s.parent_span_id.as_str()),
+            "span {} ({}) has a dangling parent {}",
+            s.name,
+            s.service,
+            s.parent_span_id
+        );
+    }
+    // Walk up from billing's server span: billing ← user ← frontend ← ingress ← the caller.
+    let by_id: std::collections::BTreeMap<&str, &mesh::telemetry::collector::StoredSpan> =
+        t.spans.iter().map(|s| (s.span_id.as_str(), s)).collect();
+    let billing = t
+        .spans
+        .iter()
+        .find(|s| s.kind == "server" && s.service.starts_with("billing-"))
+        .expect("billing server span");
+    assert_eq!(billing.cluster, "us");
+    let mut servers = vec![billing.service.clone()];
+    let mut cur = billing;
+    while let Some(p) = by_id.get(cur.parent_span_id.as_str()) {
+        if p.kind == "server"
+            || p.service == "istio-ingressgateway"
+                && servers.last().map(String::as_str) != Some("istio-ingressgateway")
+        {
+            servers.push(p.service.clone());
+        }
+        cur = p;
+    }
+    assert_eq!(
+        cur.parent_span_id, parent,
+        "the chain ends at the caller's span"
+    );
+    servers.dedup();
+    assert_eq!(
+        servers.first().map(String::as_str),
+        Some(billing.service.as_str())
+    );
+    assert!(
+        servers.contains(&"user-v1".to_string()) && servers.contains(&"frontend-v1".to_string()),
+        "{servers:?}"
+    );
+    assert_eq!(
+        servers.last().map(String::as_str),
+        Some("istio-ingressgateway")
+    );
+    // The CLI prints the same trace.
+    let out = tool(
+        support::meshcon_bin().to_str().expect("path"),
+        &[
+            "get",
+            "traces",
+            "--trace-id",
+            trace_id,
+            "-o",
+            "json",
+            "--mesh",
+            &m.mesh.api_addr().to_string(),
+        ],
+    );
+    let printed: Vec<Trace> = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(printed[0].trace_id, trace_id);
+    m.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_request_shows_each_attempt_as_a_span() {
+    let m = support::demo().await;
+    support::apply_rule(&m, "billing-subsets.yaml").await;
+    apply(
+        &m,
+        "
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: billing, namespace: default}
+spec:
+  hosts: [billing]
+  http:
+  - route:
+    - destination: {host: billing, subset: v1}
+    retries: {attempts: 3, retryOn: 5xx}
+",
+    )
+    .await;
+    chaos(&m, "fail", "billing-v1-0", 1.0, 0).await;
+    let user = outbound_of(&m, "user-v1-0").await;
+    // Find a request whose first try hit the failing instance.
+    let mut retried = None;
+    for i in 0..20 {
+        let id = format!("{:032x}", 0xabc0000 + i);
+        let r = support::request(
+            &user,
+            "billing",
+            "/",
+            &[("traceparent", &format!("00-{id}-00f067aa0ba902b7-01"))],
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        let t = trace(&m, &id, 3).await;
+        if t.spans
+            .iter()
+            .filter(|s| s.name.contains("attempt"))
+            .count()
+            >= 2
+        {
+            retried = Some(t);
+            break;
+        }
+    }
+    let t = retried.expect("a retried request within 20");
+    let attempts: Vec<&mesh::telemetry::collector::StoredSpan> = t
+        .spans
+        .iter()
+        .filter(|s| s.name.contains("attempt"))
+        .collect();
+    let request = t
+        .spans
+        .iter()
+        .find(|s| s.kind == "client" && !s.name.contains("attempt"))
+        .expect("request span");
+    assert!(
+        attempts.iter().all(|a| a.parent_span_id == request.span_id),
+        "attempts hang under the request span"
+    );
+    let first = attempts
+        .iter()
+        .find(|a| a.attributes.get("attempt").map(String::as_str) == Some("1"))
+        .expect("attempt 1");
+    assert_eq!(
+        first.attributes.get("http.status_code").map(String::as_str),
+        Some("503")
+    );
+    assert_eq!(
+        first
+            .attributes
+            .get("upstream_instance")
+            .map(String::as_str),
+        Some("billing-v1-0")
+    );
+    let second = attempts
+        .iter()
+        .find(|a| a.attributes.get("attempt").map(String::as_str) == Some("2"))
+        .expect("attempt 2");
+    assert_eq!(
+        second
+            .attributes
+            .get("http.status_code")
+            .map(String::as_str),
+        Some("200")
+    );
+    assert!(second
+        .attributes
+        .get("peer.spiffe_id")
+        .is_some_and(|p| p.starts_with("spiffe://us.mesh/")));
+    assert_eq!(
+        request.attributes.get("attempts").map(String::as_str),
+        Some("2")
+    );
+    m.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_traceparent_restarts_the_trace_and_never_fails_the_request() {
+    let m = support::demo().await;
+    let client = m.mesh.ingress_client().expect("client");
+    for bad in [
+        "00-zzzz",
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+    ] {
+        let a = client
+            .get("/", &[("traceparent", bad)])
+            .await
+            .expect("request");
+        assert_eq!(a.status, 200, "{bad}");
+    }
+    m.stop().await;
+}
+
+fn slow_topology() -> mesh::topology::Topology {
+    support::topology(
+        "
+mesh: slow
+clusters:
+- name: one
+  trustDomain: one.mesh
+  ingress: {hosts: [slow.example.com], service: front}
+services:
+- name: front
+  cluster: one
+  versions: [{name: v1, latency: 1ms}]
+  calls: [slow]
+- name: slow
+  cluster: one
+  versions: [{name: v1, latency: 50ms, replicas: 2}]
+load: {rps: 20, paths: [/]}
+",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_50ms_service_shows_p99_of_50ms_exact_and_bucketed() {
+    let m = support::start(slow_topology(), |o| o.rps = Some(20.0)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let out = tool(
+        support::meshcon_bin().to_str().expect("path"),
+        &[
+            "get",
+            "services",
+            "-o",
+            "json",
+            "--window",
+            "5",
+            "--mesh",
+            &m.mesh.api_addr().to_string(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+    let slow = rows
+        .iter()
+        .find(|r| r["service"] == "slow")
+        .expect("slow row");
+    for field in [
+        "cluster",
+        "namespace",
+        "service",
+        "version",
+        "rps",
+        "success_rate",
+        "p50_ms",
+        "p90_ms",
+        "p99_ms",
+        "mtls_ratio",
+    ] {
+        assert!(!slow[field].is_null(), "missing {field}: {slow}");
+    }
+    let p99 = slow["p99_ms"].as_f64().expect("p99");
+    let exact = slow["exact_p99_ms"].as_f64().expect("exact p99");
+    assert!((45.0..=55.0).contains(&p99), "bucketed P99 {p99}");
+    assert!((45.0..=55.0).contains(&exact), "exact P99 {exact}");
+    let rps = slow["rps"].as_f64().expect("rps");
+    assert!((14.0..=26.0).contains(&rps), "rps {rps}");
+    assert_eq!(slow["mtls_ratio"].as_f64(), Some(1.0));
+    m.stop().await;
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn prom_query(addr: &str, q: &str) -> Option<f64> {
+    let text = mesh::http::get_text(
+        addr,
+        &format!("/api/v1/query?query={}", encode(q)),
+        Duration::from_secs(5),
+    )
+    .await
+    .ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_and_meshcon_agree_on_rate_and_p99() {
+    let m = support::start(slow_topology(), |o| o.rps = Some(20.0)).await;
+    let dir = tempfile::TempDir::new().expect("dir");
+    let cfg = dir.path().join("prometheus.yml");
+    let out = tool(
+        support::meshcon_bin().to_str().expect("path"),
+        &[
+            "get",
+            "scrape-config",
+            "--window",
+            "1",
+            "--mesh",
+            &m.mesh.api_addr().to_string(),
+        ],
+    );
+    std::fs::write(&cfg, &out.stdout).expect("write config");
+    let check = tool(
+        "promtool",
+        &["check", "config", cfg.to_str().expect("path")],
+    );
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut prom = tokio::process::Command::new("prometheus")
+        .args([
+            &format!("--config.file={}", cfg.display()),
+            &format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+            &format!("--web.listen-address={listen}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the prometheus server (Debian package `prometheus`) runs");
+    support::eventually(Duration::from_secs(30), "prometheus is ready", || {
+        let listen = listen.clone();
+        async move {
+            mesh::http::get_text(&listen, "/-/ready", Duration::from_secs(1))
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    // Scrape alongside Prometheus, once a second, for 15 s.
+    let admins: Vec<String> = m
+        .workloads()
+        .await
+        .into_iter()
+        .filter_map(|w| w.addresses.and_then(|a| a.admin))
+        .collect();
+    let mut signals = mesh::telemetry::golden::Signals::new(60.0);
+    let now_s = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0)
+    };
+    for _ in 0..16 {
+        let at = now_s();
+        for a in &admins {
+            if let Ok(t) =
+                mesh::http::get_text(a, "/stats/prometheus", Duration::from_secs(2)).await
+            {
+                signals.ingest(a, at, &t).expect("parses");
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let now = now_s();
+    let ours = signals.services(10.0, now);
+    let slow = ours.iter().find(|s| s.service == "slow").expect("slow");
+    let rate = prom_query(&listen, "sum(rate(istio_requests_total{reporter=\"destination\",destination_service_name=\"slow\"}[10s]))")
+        .await
+        .expect("prometheus rate");
+    let p99 = prom_query(
+        &listen,
+        "histogram_quantile(0.99, sum by (le) (rate(istio_request_duration_milliseconds_bucket{reporter=\"destination\",destination_service_name=\"slow\"}[10s])))",
+    )
+    .await
+    .expect("prometheus p99");
+    let within = |a: f64, b: f64| (a - b).abs() <= 0.1 * b.abs().max(1e-9);
+    assert!(
+        within(slow.rps, rate),
+        "rate: meshcon {} vs Prometheus {rate}",
+        slow.rps
+    );
+    assert!(
+        within(slow.p99_ms, p99),
+        "P99: meshcon {} vs Prometheus {p99}",
+        slow.p99_ms
+    );
+    let _ = prom.kill().await;
+    m.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_are_also_exported_to_an_outside_otlp_collector() {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
+    let store = mesh::telemetry::collector::TraceStore::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let svc = TraceServiceServer::new(mesh::telemetry::collector::Collector {
+        store: store.clone(),
+    });
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(svc)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let m = support::start(mesh::topology::Topology::demo(), |o| o.otlp = vec![addr]).await;
+    let client = m.mesh.ingress_client().expect("client");
+    client.get("/", &[]).await.expect("request");
+    support::eventually(
+        Duration::from_secs(10),
+        "spans reach the outside collector",
+        || {
+            let store = store.clone();
+            async move {
+                store
+                    .query(&Default::default())
+                    .iter()
+                    .any(|t| t.spans.len() >= 10)
+            }
+        },
+    )
+    .await;
+    m.stop().await;
+    server.abort();
+}

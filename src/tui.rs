@@ -19,6 +19,9 @@ pub mod practice;
 pub mod scenario;
 pub mod ui;
 
+#[cfg(test)]
+mod tests;
+
 use std::io::Write;
 use std::path::Path;
 

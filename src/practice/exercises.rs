@@ -132,7 +132,7 @@ pub const REQUIRED: &[(&str, &[&str])] = &[
 /// Sentences that show a term misunderstood, and why.
 const MISUSES: &[(&[&str], &[&str], &str)] = &[
     (&["control plane"], &["every request", "each request", "handles request", "handles the request", "forwards request", "routes every", "proxies request", "carries"], "the control plane configures proxies; it never handles requests"),
-    (&["sidecar"], &["signs certificate", "issues certificate", "is the ca", "acts as the ca"], "sidecars ask the mesh CA to sign their certificates; they do not issue them"),
+    (&["sidecar"], &["sign certificate", "signs certificate", "issue certificate", "issues certificate", "is the ca", "acts as the ca"], "sidecars ask the mesh CA to sign their certificates; they do not issue them"),
     (&["mtls", "mutual tls"], &["only the server", "one side", "just encrypt", "only encrypt"], "in mTLS both sides present and verify certificates; it is identity, not only encryption"),
     (&["ingress gateway", "ingress"], &["between services", "east-west", "inside the mesh"], "the Ingress Gateway takes traffic from outside; calls between services go sidecar to sidecar"),
     (&["data plane"], &["pushes config", "stores config", "signs"], "the data plane carries requests; configuration comes from the control plane"),

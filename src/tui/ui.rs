@@ -110,11 +110,37 @@ pub fn areas(area: Rect) -> (Rect, Rect, Rect) {
     (tabs, body, status)
 }
 
+/// Narrow terminals get shorter tab titles and status line.
+fn compact(app: &App) -> bool {
+    app.size.0 < 100
+}
+
+fn title_of(app: &App, v: View) -> &'static str {
+    if !compact(app) {
+        return v.title();
+    }
+    match v {
+        View::Services => "Svc",
+        View::Identities => "Ids",
+        View::Routing => "Route",
+        View::Practice => "Learn",
+        other => other.title(),
+    }
+}
+
+fn prefix(app: &App) -> String {
+    if compact(app) {
+        String::new()
+    } else {
+        format!("meshcon {} ", app.conn.mesh)
+    }
+}
+
 fn tab_ranges(app: &App) -> Vec<(u16, u16, View)> {
-    let mut x = format!("meshcon {} ", app.conn.mesh).chars().count() as u16;
+    let mut x = prefix(app).chars().count() as u16;
     let mut out = Vec::new();
     for v in View::ALL {
-        let label = format!("│{} {}", v.index() + 1, v.title());
+        let label = format!("│{} {}", v.index() + 1, title_of(app, v));
         let w = label.chars().count() as u16;
         out.push((x, x + w, v));
         x += w;
@@ -157,9 +183,9 @@ pub fn hit(app: &App, x: u16, y: u16) -> Option<Hit> {
 }
 
 fn tabs(f: &mut Frame, area: Rect, app: &App) {
-    let mut spans = vec![Span::styled(format!("meshcon {} ", app.conn.mesh), bold())];
+    let mut spans = vec![Span::styled(prefix(app), bold())];
     for v in View::ALL {
-        let label = format!("│{} {}", v.index() + 1, v.title());
+        let label = format!("│{} {}", v.index() + 1, title_of(app, v));
         let style = if v == app.view {
             selected(app)
         } else {
@@ -204,13 +230,23 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
                 .iter()
                 .filter(|p| p.state == "ACKED" && p.acked_version >= app.d.version)
                 .count();
-            spans.push(Span::raw(format!(
-                " {} · mesh {} · v{} · {fresh} · {acked}/{} proxies ACKed",
-                app.conn.addr,
-                app.conn.mesh,
-                app.d.version,
-                app.d.proxies.len()
-            )));
+            let text = if compact(app) {
+                format!(
+                    " {} v{} · {fresh} · {acked}/{} ACKed",
+                    app.conn.mesh,
+                    app.d.version,
+                    app.d.proxies.len()
+                )
+            } else {
+                format!(
+                    " {} · mesh {} · v{} · {fresh} · {acked}/{} proxies ACKed",
+                    app.conn.addr,
+                    app.conn.mesh,
+                    app.d.version,
+                    app.d.proxies.len()
+                )
+            };
+            spans.push(Span::raw(text));
         } else {
             spans.push(Span::styled(
                 format!(
@@ -233,10 +269,12 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
             spans.push(Span::raw(" │ "));
             spans.push(Span::styled(msg.clone(), style));
         }
-        spans.push(Span::styled(
-            "  ? help  : command  q quit",
-            fg(app, Color::DarkGray),
-        ));
+        let hint = if compact(app) {
+            "  ? help q quit"
+        } else {
+            "  ? help  : command  q quit"
+        };
+        spans.push(Span::styled(hint, fg(app, Color::DarkGray)));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }

@@ -210,6 +210,78 @@ fn expectations() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
             "conflicting-gateways-multiple-ports.yaml",
             vec![("IST0145", "alpha"), ("IST0145", "beta")],
         ),
+        // The rest of §5b: analyzers meshcon added for Istio's inputs.
+        (
+            "virtualservice_destinationhosts.yaml",
+            vec![("IST0101", "hello/hello-export-to-bogus")],
+        ),
+        (
+            "virtualservice_conflictingmeshgatewayhosts.yaml",
+            vec![
+                ("IST0109", "foo/ratings"),
+                ("IST0109", "bar/ratings"),
+                ("IST0109", "team2/ratings"),
+            ],
+        ),
+        (
+            "virtualservice_conflictingmeshgatewayhosts_with_exportto.yaml",
+            vec![
+                ("IST0109", "foo/productpage"),
+                ("IST0109", "bar/productpage"),
+                ("IST0109", "foo/productpage-c"),
+                ("IST0109", "bar/productpage-c"),
+                ("IST0109", "foo/productpage-d"),
+                ("IST0109", "bar/productpage-d"),
+            ],
+        ),
+        (
+            "virtualservice_host_not_found_gateway.yaml",
+            vec![
+                ("IST0132", "testing-service-02-test-02"),
+                ("IST0132", "testing-service-02-test-03"),
+            ],
+        ),
+        (
+            "virtualservice_host_not_found_gateway_beta.yaml",
+            vec![
+                ("IST0132", "testing-service-02-test-01"),
+                ("IST0132", "testing-service-02-test-02"),
+                ("IST0132", "testing-service-02-test-03"),
+                ("IST0132", "testing-service-03-test-04"),
+            ],
+        ),
+        (
+            "virtualservice_host_not_found_gateway_with_ns_prefix_beta.yaml",
+            vec![("IST0132", "default/testing-service-01-test-01")],
+        ),
+        (
+            "virtualservice_kubernetes_gateways.yaml",
+            vec![("IST0132", "default/my-vs-host-mismatch")],
+        ),
+        (
+            "virtualservice_jwtclaimroute.yaml",
+            vec![("IST0149", "foo")],
+        ),
+        (
+            "virtualservice_internal_gateway_ref.yaml",
+            vec![("IST0165", "httpbin")],
+        ),
+        (
+            "virtualservice_route_rule_no_effects_ingress.yaml",
+            vec![("IST0140", "default/testing-service-01-test-01")],
+        ),
+        (
+            "destinationrule-simple-destination-credentialname.yaml",
+            vec![("IST0128", "db-tls")],
+        ),
+        (
+            "destinationrule-simple-port-credentialname.yaml",
+            vec![("IST0129", "db-tls")],
+        ),
+        (
+            "conflicting-gateways-subSelector.yaml",
+            vec![("IST0145", "alpha"), ("IST0145", "beta")],
+        ),
     ]
 }
 
@@ -219,6 +291,216 @@ const CLEAN: &[&str] = &[
     "destinationrule-simple-port-credentialname-selector.yaml",
     "gateway-correct-port.yaml",
     "gateway-different-port.yaml",
+    "destinationrule-subsets-with-topology-labels.yaml",
+];
+
+/// Findings Istio's analyzer tests rule out (its expectations are exact):
+/// (file, code, resource exactly, a phrase of the message).
+const ABSENT: &[(&str, &str, &str, &str)] = &[
+    (
+        "virtualservice_destinationhosts.yaml",
+        "IST0101",
+        "VirtualService default/reviews-external",
+        "host not found",
+    ),
+    (
+        "virtualservice_destinationhosts.yaml",
+        "IST0101",
+        "VirtualService default/reviews-bookinfo-eu",
+        "host not found",
+    ),
+    (
+        "virtualservice_destinationhosts.yaml",
+        "IST0101",
+        "VirtualService default/reviews-bookinfo-eu-wildcard",
+        "host not found",
+    ),
+    (
+        "virtualservice_destinationhosts.yaml",
+        "IST0101",
+        "VirtualService default/reviews-fqdn",
+        "host not found",
+    ),
+    (
+        "virtualservice_destinationrules.yaml",
+        "IST0101",
+        "VirtualService default/reviews-fqdn",
+        "subset",
+    ),
+    (
+        "virtualservice_destinationrules.yaml",
+        "IST0101",
+        "VirtualService default/reviews-mirror",
+        "subset",
+    ),
+    (
+        "virtualservice_destinationhosts.yaml",
+        "IST0101",
+        "VirtualService default/reviews-2port-present",
+        "host not found",
+    ),
+    (
+        "virtualservice_destinationhosts.yaml",
+        "IST0101",
+        "VirtualService default/reviews-2port-present",
+        "host:port",
+    ),
+    (
+        "virtualservice_destinationhosts.yaml",
+        "IST0112",
+        "VirtualService default/reviews-2port-present",
+        "",
+    ),
+    (
+        "virtualservice_destinationhosts.yaml",
+        "IST0101",
+        "VirtualService istio-system/cross-namespace",
+        "host not found",
+    ),
+    (
+        "virtualservice_destinationhosts.yaml",
+        "IST0101",
+        "VirtualService banana/banana-details",
+        "host not found",
+    ),
+    (
+        "virtualservice_destinationhosts.yaml",
+        "IST0101",
+        "VirtualService hello1/hello",
+        "host not found",
+    ),
+    (
+        "virtualservice_destinationhosts.yaml",
+        "IST0101",
+        "VirtualService hello2/hello",
+        "host not found",
+    ),
+    (
+        "virtualservice_destinationhosts.yaml",
+        "IST0101",
+        "VirtualService hello/hello",
+        "host not found",
+    ),
+    (
+        "virtualservice_destinationhosts.yaml",
+        "IST0101",
+        "VirtualService default/vs-to-extporto-serviceentry",
+        "host not found",
+    ),
+    (
+        "virtualservice_conflictingmeshgatewayhosts.yaml",
+        "IST0109",
+        "VirtualService foo/reviews",
+        "",
+    ),
+    (
+        "virtualservice_conflictingmeshgatewayhosts.yaml",
+        "IST0109",
+        "VirtualService bar/reviews",
+        "",
+    ),
+    (
+        "virtualservice_conflictingmeshgatewayhosts.yaml",
+        "IST0109",
+        "VirtualService team1/ratings",
+        "",
+    ),
+    (
+        "virtualservice_conflictingmeshgatewayhosts_with_exportto.yaml",
+        "IST0109",
+        "VirtualService foo/productpage-b",
+        "",
+    ),
+    (
+        "virtualservice_conflictingmeshgatewayhosts_with_exportto.yaml",
+        "IST0109",
+        "VirtualService bar/productpage-b",
+        "",
+    ),
+    (
+        "virtualservice_gateways.yaml",
+        "IST0132",
+        "VirtualService default/httpbin-mesh",
+        "",
+    ),
+    (
+        "virtualservice_host_not_found_gateway.yaml",
+        "IST0132",
+        "VirtualService default/testing-service-01-test-01",
+        "",
+    ),
+    (
+        "virtualservice_host_not_found_gateway.yaml",
+        "IST0132",
+        "VirtualService default/testing-service-01-test-02",
+        "",
+    ),
+    (
+        "virtualservice_host_not_found_gateway.yaml",
+        "IST0132",
+        "VirtualService default/testing-service-01-test-03",
+        "",
+    ),
+    (
+        "virtualservice_host_not_found_gateway.yaml",
+        "IST0132",
+        "VirtualService default/testing-service-01-test-04",
+        "",
+    ),
+    (
+        "virtualservice_host_not_found_gateway.yaml",
+        "IST0132",
+        "VirtualService default/testing-service-02-test-04",
+        "",
+    ),
+    (
+        "virtualservice_host_not_found_gateway_with_ns_prefix.yaml",
+        "IST0132",
+        "VirtualService istio-system/testing-service-01-test-01",
+        "",
+    ),
+    (
+        "virtualservice_host_not_found_gateway_with_ns_prefix.yaml",
+        "IST0132",
+        "VirtualService default/testing-service-01-test-02",
+        "",
+    ),
+    (
+        "virtualservice_host_not_found_gateway_with_ns_prefix.yaml",
+        "IST0132",
+        "VirtualService default/testing-service-01-test-03",
+        "",
+    ),
+    (
+        "virtualservice_host_not_found_gateway_with_ns_prefix.yaml",
+        "IST0132",
+        "VirtualService default/testing-service-01-test-04",
+        "",
+    ),
+    (
+        "virtualservice_kubernetes_gateways.yaml",
+        "IST0132",
+        "VirtualService default/my-vs",
+        "",
+    ),
+    (
+        "virtualservice_route_rule_no_effects_ingress.yaml",
+        "IST0140",
+        "VirtualService default/testing-service-02-test-02",
+        "",
+    ),
+    (
+        "conflicting-gateways-invalid-port.yaml",
+        "IST0145",
+        "Gateway default/alpha",
+        "",
+    ),
+    (
+        "conflicting-gateways-invalid-port.yaml",
+        "IST0145",
+        "Gateway default/beta",
+        "",
+    ),
 ];
 
 #[test]
@@ -253,6 +535,19 @@ fn istio_analyzer_inputs_yield_istios_findings() {
             "{file}: Istio finds nothing here, meshcon found {istio_codes:#?}"
         );
     }
+    for (file, code, resource, phrase) in ABSENT {
+        let src = read(&format!("pkg/config/analysis/analyzers/testdata/{file}"));
+        let found = config::analyze_standalone(file, &src);
+        let wrong: Vec<String> = found
+            .iter()
+            .filter(|f| f.code == *code && f.resource == *resource && f.message.contains(phrase))
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "{file}: Istio reports no {code} for {resource}: {wrong:#?}"
+        );
+    }
 }
 
 #[test]
@@ -269,6 +564,16 @@ fn istio_rule_overlap_inputs_yield_unreachable_and_ineffective_findings() {
         ("IST0131", "non-method-get"),
         ("IST0131", "overlapping-in-single-match"),
         ("IST0131", "overlapping-in-two-matches"),
+        ("IST0130", "foo/sample-foo-cluster01"),
+        ("IST0131", "default/duplicate-match"),
+        ("IST0131", "overlapping-mathes-with-different-methods"),
+        ("IST0130", "duplicate-tcp-match"),
+        ("IST0130", "duplicate-empty-tcp"),
+        ("IST0131", "almost-duplicate-tcp-match"),
+        ("IST0131", "duplicate-tcp-match"),
+        ("IST0130", "none/tls-routing"),
+        ("IST0131", "none/tls-routing-almostmatch"),
+        ("IST0131", "none/tls-routing"),
     ] {
         assert!(
             found

@@ -525,7 +525,11 @@ mod tests {
         }
         let text = m.render();
         assert!(text.contains("# TYPE istio_requests_total counter"));
-        assert!(text.contains("response_code=\"200\"} 3"), "{text}");
+        assert!(text.contains("response_code=\"200\","), "{text}");
+        assert!(
+            text.contains("connection_security_policy=\"unknown\"} 3"),
+            "{text}"
+        );
         assert!(text.contains("le=\"+Inf\"} 3"));
         assert!(text.contains("istio_request_duration_milliseconds_sum{"));
     }

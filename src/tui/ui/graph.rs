@@ -370,13 +370,13 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let table = Table::new(
         body,
         [
-            Constraint::Min(28),
-            Constraint::Length(8),
-            Constraint::Length(7),
+            Constraint::Min(26),
             Constraint::Length(7),
             Constraint::Length(6),
-            Constraint::Length(5),
-            Constraint::Length(16),
+            Constraint::Length(6),
+            Constraint::Length(6),
+            Constraint::Length(4),
+            Constraint::Length(14),
         ],
     )
     .header(

@@ -86,7 +86,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 Cell::from(w.instance.clone()),
                 Cell::from(w.spiffe_id.clone()),
                 Cell::from(issuer),
-                Cell::from(w.cert_serial.chars().take(12).collect::<String>()),
+                Cell::from(w.cert_serial.chars().take(8).collect::<String>()),
                 Cell::from(left).style(style),
                 Cell::from(w.rotations.to_string()),
             ])
@@ -100,12 +100,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let table = Table::new(
         body,
         [
-            Constraint::Length(24),
-            Constraint::Min(30),
+            Constraint::Length(22),
+            Constraint::Min(40),
             Constraint::Length(8),
-            Constraint::Length(13),
+            Constraint::Length(9),
             Constraint::Length(8),
-            Constraint::Length(4),
+            Constraint::Length(3),
         ],
     )
     .header(
@@ -131,10 +131,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .iter()
         .map(|t| {
             Line::raw(format!(
-                "{:<4} {:<10} root {}…  mTLS {}",
+                "{} {} root {}… {}",
                 t.cluster,
                 t.trust_domain,
-                t.root_fingerprint.chars().take(16).collect::<String>(),
+                t.root_fingerprint.chars().take(12).collect::<String>(),
                 t.mtls_mode
             ))
         })

@@ -7,12 +7,14 @@
 //! - [`client`]: the proxy's side of both.
 //! - [`store`]: versions and history in SQLite.
 //! - [`events`]: the event stream the console shows.
+//! - [`federation`]: peer control planes exchanging trust bundles and endpoints.
 //! - [`console`]: the console API served to the TUI and CLI.
 
 pub mod client;
 pub mod console;
 
 pub mod events;
+pub mod federation;
 pub mod registry;
 pub mod server;
 pub mod snapshot;

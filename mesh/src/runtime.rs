@@ -125,6 +125,8 @@ struct Inner {
     cancel: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     load: Mutex<Option<Arc<LoadStats>>>,
+    federation_token: String,
+    links: Mutex<BTreeMap<(String, String), CancellationToken>>,
 }
 
 /// A running mesh. Cheap to clone.
@@ -199,6 +201,7 @@ impl Mesh {
         let cancel = CancellationToken::new();
         let ca_dir = opts.state_dir.join("ca");
 
+        let federation_token = token();
         let mut clusters = BTreeMap::new();
         for c in &topology.clusters {
             let ca = Arc::new(CertificateAuthority::load_or_create(
@@ -207,6 +210,7 @@ impl Mesh {
                 Some(&c.trust_domain),
             )?);
             let cp = ControlPlane::new(&c.name, ca, store.subscribe(), Arc::clone(&events));
+            cp.set_federation_token(&federation_token);
             let listener = bound.control_planes.remove(&c.name).ok_or_else(|| {
                 RuntimeError::NotReady(format!("no listener for control plane {}", c.name))
             })?;
@@ -248,9 +252,11 @@ impl Mesh {
             cancel: cancel.clone(),
             tasks: Mutex::new(Vec::new()),
             load: Mutex::new(None),
+            federation_token,
+            links: Mutex::new(BTreeMap::new()),
         });
         let mesh = Mesh { inner };
-        mesh.spawn_federation_bridge();
+        mesh.spawn_federation();
 
         // Workloads: register, then start apps and sidecars.
         let mut waits = Vec::new();
@@ -563,34 +569,76 @@ impl Mesh {
         Ok(())
     }
 
-    /// Issue 2's federation: each control plane hands its exported services
-    /// and root to the others in-process. Replaced by gateway peering when
-    /// the topology has east-west gateways.
-    fn spawn_federation_bridge(&self) {
+    /// Federation: every control plane follows every other over gRPC.
+    fn spawn_federation(&self) {
         let names: Vec<String> = self.inner.clusters.keys().cloned().collect();
         for from in &names {
             for to in names.iter().filter(|n| *n != from) {
-                let (Some(src), Some(dst)) =
-                    (self.inner.clusters.get(from), self.inner.clusters.get(to))
-                else {
-                    continue;
-                };
-                let src = src.cp.clone();
-                let dst = dst.cp.clone();
-                let mut rx = src.watch_exports();
-                let cancel = self.inner.cancel.clone();
-                let from = from.clone();
-                self.track(tokio::spawn(async move {
-                    loop {
-                        dst.set_remote(&from, Some(src.exported()));
-                        tokio::select! {
-                            _ = cancel.cancelled() => return,
-                            r = rx.changed() => if r.is_err() { return },
-                        }
-                    }
-                }));
+                self.link(from, to);
             }
         }
+    }
+
+    /// Makes `follower` follow `peer` (until unfederated or shut down).
+    fn link(&self, follower: &str, peer: &str) {
+        let (Some(f), Some(p)) = (
+            self.inner.clusters.get(follower),
+            self.inner.clusters.get(peer),
+        ) else {
+            return;
+        };
+        let cancel = self.inner.cancel.child_token();
+        let task = tokio::spawn(crate::control::federation::follow(
+            f.cp.clone(),
+            peer.to_string(),
+            p.addr,
+            self.inner.federation_token.clone(),
+            cancel.clone(),
+        ));
+        self.track(task);
+        if let Ok(mut links) = self.inner.links.lock() {
+            if let Some(old) = links.insert((follower.to_string(), peer.to_string()), cancel) {
+                old.cancel();
+            }
+        }
+    }
+
+    /// Ends federation between two clusters: each forgets the other's trust
+    /// bundle and endpoints, and its proxies are told at once.
+    pub fn unfederate(&self, a: &str, b: &str) -> Result<(), RuntimeError> {
+        for (x, y) in [(a, b), (b, a)] {
+            let rt = self
+                .inner
+                .clusters
+                .get(x)
+                .ok_or_else(|| RuntimeError::NotFound(format!("no cluster '{x}'")))?;
+            if let Ok(mut links) = self.inner.links.lock() {
+                if let Some(c) = links.remove(&(x.to_string(), y.to_string())) {
+                    c.cancel();
+                }
+            }
+            rt.cp.set_link(y, false);
+            rt.cp.set_remote(y, None);
+            rt.cp.events().emit(
+                "federation",
+                x,
+                "istiod",
+                format!("unfederated from {y}: its trust bundle and endpoints are gone"),
+            );
+        }
+        Ok(())
+    }
+
+    /// Federates two clusters again.
+    pub fn federate(&self, a: &str, b: &str) -> Result<(), RuntimeError> {
+        for c in [a, b] {
+            if !self.inner.clusters.contains_key(c) {
+                return Err(RuntimeError::NotFound(format!("no cluster '{c}'")));
+            }
+        }
+        self.link(a, b);
+        self.link(b, a);
+        Ok(())
     }
 
     async fn mark_all_ready(&self) {
@@ -1280,6 +1328,11 @@ impl Mesh {
                     ));
                 }
             }
+            for (peer, up) in cp.links() {
+                if !up {
+                    warnings.push(format!("the link from {} to {peer}'s control plane is down: {} serves on the last known endpoints", cp.cluster(), cp.cluster()));
+                }
+            }
             if gw.is_some() && !reachable {
                 warnings.push(format!("the east-west gateway of {} is not reachable: other clusters cannot reach its services", cp.cluster()));
             }
@@ -1312,6 +1365,7 @@ impl Mesh {
                 })).collect::<Vec<_>>(),
                 "remote_endpoints": remote_endpoints,
                 "eastwest_gateway": gw.map(|a| a.to_string()),
+                "links": cp.links(),
                 "gateway_reachable": reachable,
             }));
         }

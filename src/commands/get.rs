@@ -520,6 +520,18 @@ fn federation_text(v: &serde_json::Value) -> String {
                 "NOT reachable"
             }
         ));
+        if let Some(l) = c["links"].as_object() {
+            for (peer, up) in l {
+                s.push_str(&format!(
+                    "  control-plane link to {peer}: {}\n",
+                    if up.as_bool() == Some(true) {
+                        "up"
+                    } else {
+                        "DOWN (serving on the last known endpoints)"
+                    }
+                ));
+            }
+        }
         if let Some(b) = c["trust_bundles"].as_object() {
             for (td, fps) in b {
                 let fp: Vec<String> = fps

@@ -142,6 +142,8 @@ struct Inner {
     generation: AtomicU64,
     pushed_generation: AtomicU64,
     gateway: RwLock<Option<std::net::SocketAddr>>,
+    links: Mutex<BTreeMap<String, bool>>,
+    federation_token: RwLock<String>,
 }
 
 /// A cluster's control plane. Cheap to clone.
@@ -187,6 +189,8 @@ impl ControlPlane {
                 generation: AtomicU64::new(0),
                 pushed_generation: AtomicU64::new(0),
                 gateway: RwLock::new(None),
+                links: Mutex::new(BTreeMap::new()),
+                federation_token: RwLock::new(String::new()),
             }),
         };
         cp.spawn_push_loop();
@@ -275,6 +279,29 @@ impl ControlPlane {
             *g = addr;
         }
         self.inner.exports.send_modify(|g| *g += 1);
+    }
+
+    /// Sets the token peers must present to follow this cluster.
+    pub fn set_federation_token(&self, token: &str) {
+        if let Ok(mut t) = self.inner.federation_token.write() {
+            *t = token.to_string();
+        }
+    }
+
+    /// Records whether the link to a peer is up.
+    pub fn set_link(&self, peer: &str, up: bool) {
+        if let Ok(mut l) = self.inner.links.lock() {
+            l.insert(peer.to_string(), up);
+        }
+    }
+
+    /// Peers and whether their links are up.
+    pub fn links(&self) -> BTreeMap<String, bool> {
+        self.inner
+            .links
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
     }
 
     /// The east-west gateway address, if any.
@@ -579,6 +606,18 @@ impl ControlPlane {
             .add_service(CertificatesServer::new(CertificateService {
                 cp: self.clone(),
             }))
+            .add_service(crate::proto::federation_server::FederationServer::new(
+                super::federation::FederationService {
+                    cp: self.clone(),
+                    token: self
+                        .inner
+                        .federation_token
+                        .read()
+                        .map(|t| t.clone())
+                        .unwrap_or_default(),
+                    session: session.clone(),
+                },
+            ))
             .add_service(TraceServiceServer::new(Collector {
                 store: self.inner.traces.clone(),
             }))

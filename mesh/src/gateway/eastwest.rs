@@ -203,7 +203,7 @@ async fn splice(
     let cfg = ctx.config();
     let name = cluster_name(port, subset.as_deref(), &host);
     let Some(cluster) = cfg.clusters.get(&name) else {
-        ctx.metrics.record_tcp(&host, &ctx.info.cluster, "NC", 0, 0);
+        ctx.metrics.tcp_closed(&host, &ctx.info.cluster, "NC", 0, 0);
         ctx.emit("denied", format!("east-west: no cluster {name} here"));
         return;
     };
@@ -213,7 +213,7 @@ async fn splice(
         .filter(|e| e.cluster == ctx.info.cluster && e.gateway.is_none())
         .collect();
     if local.is_empty() {
-        ctx.metrics.record_tcp(&host, &ctx.info.cluster, "UH", 0, 0);
+        ctx.metrics.tcp_closed(&host, &ctx.info.cluster, "UH", 0, 0);
         return;
     }
     let addrs: Vec<&str> = local.iter().map(|e| e.address.as_str()).collect();
@@ -239,7 +239,7 @@ async fn splice(
         }
     }
     let Some((mut up, chosen)) = upstream else {
-        ctx.metrics.record_tcp(&host, &ctx.info.cluster, "UF", 0, 0);
+        ctx.metrics.tcp_closed(&host, &ctx.info.cluster, "UF", 0, 0);
         return;
     };
     let _ = up.set_nodelay(true);
@@ -248,11 +248,12 @@ async fn splice(
     }
     let key = format!("{name}|{chosen}");
     load.add(&key, 1);
+    ctx.metrics.tcp_opened(&host, &ctx.info.cluster);
     let (sent, received) = tokio::io::copy_bidirectional(&mut inbound, &mut up)
         .await
         .unwrap_or((0, 0));
     load.add(&key, -1);
-    ctx.metrics.record_tcp(
+    ctx.metrics.tcp_closed(
         &host,
         &ctx.info.cluster,
         "-",

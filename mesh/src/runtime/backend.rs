@@ -186,9 +186,17 @@ impl Backend for MeshBackend {
             "stop-gateway" => self.mesh.stop_eastwest(target).await.map(|_| format!("east-west gateway of {target} stopped")),
             "start-gateway" => self.mesh.start_eastwest(target).await.map(|_| format!("east-west gateway of {target} started")),
             "rogue" => self.mesh.rogue(target).await,
+            "unfederate" | "federate" => {
+                let (a, b) = target
+                    .split_once(',')
+                    .ok_or_else(|| crate::runtime::RuntimeError::NotFound("give two clusters: eu,us".into()))
+                    .map_err(|e| e.to_string())?;
+                let r = if req.action == "unfederate" { self.mesh.unfederate(a, b) } else { self.mesh.federate(a, b) };
+                r.map(|_| format!("{a} and {b} {}federated", if req.action == "unfederate" { "no longer " } else { "" }))
+            }
             other => {
                 return Err(format!(
-                    "unknown chaos action '{other}' (slow, fail, heal, kill, restart, stop-control-plane, start-control-plane, stop-gateway, start-gateway, rogue)"
+                    "unknown chaos action '{other}' (slow, fail, heal, kill, restart, stop-control-plane, start-control-plane, stop-gateway, start-gateway, rogue, unfederate, federate)"
                 ))
             }
         }

@@ -208,7 +208,7 @@ pub struct Metrics {
     clusters: Mutex<Vec<(String, ClusterCountersRef)>>,
     cert_expiry_unix: AtomicU64,
     build: Mutex<String>,
-    tcp: Mutex<std::collections::BTreeMap<(String, String, String), [u64; 3]>>,
+    tcp: Mutex<std::collections::BTreeMap<(String, String, String), [u64; 4]>>,
 }
 
 impl Metrics {
@@ -242,16 +242,24 @@ impl Metrics {
         }
     }
 
-    /// Records a finished TCP connection (gateways): destination service and
-    /// cluster, flags, bytes sent upstream and received back.
-    pub fn record_tcp(&self, service: &str, cluster: &str, flags: &str, sent: u64, received: u64) {
+    /// Records a TCP connection opened (gateways) to a destination service and cluster.
+    pub fn tcp_opened(&self, service: &str, cluster: &str) {
+        self.tcp_add(service, cluster, "-", [1, 0, 0, 0]);
+    }
+
+    /// Records a TCP connection closed, with its flags and bytes each way.
+    pub fn tcp_closed(&self, service: &str, cluster: &str, flags: &str, sent: u64, received: u64) {
+        self.tcp_add(service, cluster, flags, [0, 1, sent, received]);
+    }
+
+    fn tcp_add(&self, service: &str, cluster: &str, flags: &str, v: [u64; 4]) {
         if let Ok(mut t) = self.tcp.lock() {
             let e = t
                 .entry((service.to_string(), cluster.to_string(), flags.to_string()))
-                .or_insert([0; 3]);
-            e[0] += 1;
-            e[1] += sent;
-            e[2] += received;
+                .or_insert([0; 4]);
+            for (a, b) in e.iter_mut().zip(v) {
+                *a += b;
+            }
         }
     }
 
@@ -392,6 +400,10 @@ impl Metrics {
         }
         let tcp = self.tcp.lock().map(|t| t.clone()).unwrap_or_default();
         for (i, (name, help)) in [
+            (
+                "istio_tcp_connections_opened_total",
+                "TCP connections passed through.",
+            ),
             (
                 "istio_tcp_connections_closed_total",
                 "TCP connections passed through and closed.",

@@ -1,0 +1,454 @@
+//! Federation: two clusters with their own control planes, CAs and trust
+//! domains; cross-cluster calls through the east-west gateways with identity
+//! end to end; foreign CAs refused; locality failover; partitions.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{self, apply, chaos, outbound_of, request, tool, tool_stdin};
+
+fn cluster_of(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["cluster"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_to_billing_path_goes_through_the_east_west_gateway() {
+    let m = support::demo().await;
+    let us_gateway = m
+        .mesh
+        .control_planes()
+        .iter()
+        .find(|c| c.cluster() == "us")
+        .and_then(|c| c.gateway())
+        .expect("us gateway");
+    let admin = m
+        .workload("user-v1-0")
+        .await
+        .addresses
+        .and_then(|a| a.admin)
+        .expect("admin");
+    let (_, dump) = support::http_get(&admin, "/config_dump").await;
+    let dump: serde_json::Value = serde_json::from_str(&dump).expect("json");
+    let billing = dump["clusters"]
+        .as_array()
+        .expect("clusters")
+        .iter()
+        .find(|c| c["name"] == "outbound|8080||billing.default.svc.cluster.local")
+        .expect("billing cluster");
+    let endpoints = billing["endpoints"].as_array().expect("endpoints");
+    assert_eq!(endpoints.len(), 3);
+    for e in endpoints {
+        assert_eq!(e["gateway"], us_gateway.to_string(), "{e}");
+        assert_eq!(e["cluster"], "us");
+    }
+    // And the traffic really crosses it.
+    let user = outbound_of(&m, "user-v1-0").await;
+    for _ in 0..10 {
+        assert_eq!(request(&user, "billing", "/", &[]).await.status, 200);
+    }
+    let gw_admin = m
+        .workloads()
+        .await
+        .into_iter()
+        .find(|w| w.kind == "eastwest-gateway" && w.cluster == "us")
+        .and_then(|w| w.addresses.and_then(|a| a.admin))
+        .expect("gateway admin");
+    support::eventually(Duration::from_secs(5), "the gateway counts the spliced connections", || {
+        let gw_admin = gw_admin.clone();
+        async move {
+            let (_, metrics) = support::http_get(&gw_admin, "/stats/prometheus").await;
+            metrics
+                .lines()
+                .any(|l| l.starts_with("istio_tcp_connections_opened_total{destination_service=\"billing.default.svc.cluster.local\"") && !l.ends_with(" 0"))
+        }
+    })
+    .await;
+    m.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_cluster_calls_carry_both_identities_and_the_gateway_sees_only_tls() {
+    let m = support::demo().await;
+    let port = m
+        .mesh
+        .control_planes()
+        .iter()
+        .find(|c| c.cluster() == "us")
+        .and_then(|c| c.gateway())
+        .expect("us gateway")
+        .port();
+    // Capture the us east-west gateway's port while traffic flows.
+    let dir = tempfile::TempDir::new().expect("dir");
+    let pcap = dir.path().join("gw.pcap");
+    let mut capture = tokio::process::Command::new("tshark")
+        .args([
+            "-i",
+            "lo",
+            "-f",
+            &format!("tcp port {port}"),
+            "-a",
+            "duration:6",
+            "-w",
+            pcap.to_str().expect("path"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tshark runs (Debian package tshark; captures need root)");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // New connections, so the capture holds handshakes too.
+    chaos(&m, "kill", "user-v1-0", 0.0, 0).await;
+    chaos(&m, "restart", "user-v1-0", 0.0, 0).await;
+    m.mesh.wait_settled(Duration::from_secs(5)).await;
+    let client = m.mesh.ingress_client().expect("client");
+    for _ in 0..20 {
+        assert_eq!(
+            client.get("/checkout", &[]).await.expect("request").status,
+            200
+        );
+    }
+    let status = tokio::time::timeout(Duration::from_secs(20), capture.wait())
+        .await
+        .expect("capture ends")
+        .expect("status");
+    assert!(
+        status.success(),
+        "tshark could not capture (run the tests as root)"
+    );
+    let fields = tool(
+        "tshark",
+        &[
+            "-r",
+            pcap.to_str().expect("path"),
+            "-d",
+            &format!("tcp.port=={port},tls"),
+            "-Y",
+            "tcp.len > 0",
+            "-T",
+            "fields",
+            "-e",
+            "frame.protocols",
+            "-e",
+            "tcp.payload",
+        ],
+    );
+    let out = String::from_utf8_lossy(&fields.stdout);
+    let frames: Vec<&str> = out.lines().collect();
+    assert!(
+        frames.len() > 10,
+        "captured {} payload frames",
+        frames.len()
+    );
+    for f in &frames {
+        let (protocols, payload) = f.split_once('\t').unwrap_or((f, ""));
+        assert!(
+            protocols.contains("tls"),
+            "a non-TLS frame crossed the gateway: {protocols}"
+        );
+        // "GET /", "HTTP/" and "PRI *" in hex: no plaintext HTTP anywhere.
+        for needle in ["474554202f", "485454502f", "505249202a"] {
+            assert!(
+                !payload.contains(needle),
+                "plaintext on the wire: {payload}"
+            );
+        }
+    }
+    // billing saw the caller's eu identity, checked by its own sidecar.
+    let admin = m
+        .workload("billing-v1-0")
+        .await
+        .addresses
+        .and_then(|a| a.admin)
+        .expect("admin");
+    let (_, metrics) = support::http_get(&admin, "/stats/prometheus").await;
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("istio_requests_total{reporter=\"destination\"")
+                && l.contains("source_principal=\"spiffe://eu.mesh/ns/default/sa/user\"")
+                && l.contains("connection_security_policy=\"mutual_tls\"")
+                && l.contains("source_cluster=\"eu\"")
+                && l.contains("destination_cluster=\"us\"")
+        ),
+        "billing's metrics name the eu caller"
+    );
+    m.stop().await;
+}
+
+/// A client certificate signed by a CA that no cluster trusts.
+fn foreign_cert(dir: &std::path::Path) -> (String, String) {
+    let ca = mesh::identity::CertificateAuthority::generate("mars.mesh").expect("third CA");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let csr = rcgen::CertificateParams::new(Vec::<String>::new())
+        .expect("params")
+        .serialize_request(&key)
+        .expect("csr")
+        .pem()
+        .expect("pem");
+    let id: mesh::identity::SpiffeId = "spiffe://mars.mesh/ns/default/sa/frontend"
+        .parse()
+        .expect("id");
+    let issued = ca
+        .sign_csr(&csr, &id, Duration::from_secs(600))
+        .expect("signed");
+    let cert = dir.join("mars.pem");
+    let keyf = dir.join("mars-key.pem");
+    std::fs::write(&cert, &issued.chain_pem[0]).expect("write");
+    std::fs::write(&keyf, key.serialize_pem()).expect("write");
+    (cert.to_string_lossy().into(), keyf.to_string_lossy().into())
+}
+
+fn s_client(inbound: &str, cert: &str, key: &str) -> String {
+    let out = tool_stdin(
+        "openssl",
+        &[
+            "s_client", "-connect", inbound, "-quiet", "-alpn", "http/1.1", "-cert", cert, "-key",
+            key,
+        ],
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_from_an_unfederated_third_ca_is_refused_by_both_clusters() {
+    let m = support::demo().await;
+    let dir = tempfile::TempDir::new().expect("dir");
+    let (cert, key) = foreign_cert(dir.path());
+    for instance in ["frontend-v1-0", "billing-v1-0"] {
+        let inbound = m
+            .workload(instance)
+            .await
+            .addresses
+            .and_then(|a| a.inbound)
+            .expect("inbound");
+        let out = s_client(&inbound, &cert, &key);
+        assert!(
+            !out.contains("HTTP/1.1 200"),
+            "{instance} accepted a mars.mesh certificate: {out}"
+        );
+    }
+    let mut c = m.console().await;
+    support::eventually(Duration::from_secs(5), "both refusals are events", || {
+        let mut c = c.clone();
+        async move {
+            let mut s = c
+                .events(mesh::proto::EventsRequest {
+                    follow: false,
+                    last: 500,
+                })
+                .await
+                .expect("events")
+                .into_inner();
+            let mut clusters = std::collections::BTreeSet::new();
+            while let Ok(Some(e)) = s.message().await {
+                if e.kind == "denied" && e.message.contains("mars.mesh") {
+                    clusters.insert(e.cluster);
+                }
+            }
+            clusters.len() == 2
+        }
+    })
+    .await;
+    let _ = &mut c;
+    m.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfederating_removes_the_peer_bundle_at_once_and_refederating_restores_it() {
+    let m = support::demo().await;
+    let user = outbound_of(&m, "user-v1-0").await;
+    assert_eq!(request(&user, "billing", "/", &[]).await.status, 200);
+    let said = chaos(&m, "unfederate", "eu,us", 0.0, 0).await;
+    assert!(said.contains("no longer federated"), "{said}");
+    m.mesh.wait_settled(Duration::from_secs(5)).await;
+    let r = request(&user, "billing", "/", &[]).await;
+    assert_eq!(
+        r.status, 404,
+        "billing is not known in eu any more: {}",
+        r.body
+    );
+    // us proxies no longer trust eu certificates (no restart involved).
+    let admin = m
+        .workload("billing-v1-0")
+        .await
+        .addresses
+        .and_then(|a| a.admin)
+        .expect("admin");
+    let (_, certs) = support::http_get(&admin, "/certs").await;
+    let v: serde_json::Value = serde_json::from_str(&certs).expect("json");
+    assert!(v["trust_domains"].get("eu.mesh").is_none(), "{v}");
+    chaos(&m, "federate", "eu,us", 0.0, 0).await;
+    support::eventually(Duration::from_secs(10), "traffic flows again", || {
+        let user = user.clone();
+        async move { request(&user, "billing", "/", &[]).await.status == 200 }
+    })
+    .await;
+    m.stop().await;
+}
+
+fn failover_topology() -> mesh::topology::Topology {
+    support::topology(
+        "
+mesh: failover
+clusters:
+- name: eu
+  trustDomain: eu.mesh
+- name: us
+  trustDomain: us.mesh
+services:
+- name: web
+  cluster: eu
+  versions: [{name: v1}]
+  calls: [catalog]
+- name: catalog
+  cluster: eu
+  versions: [{name: v1, replicas: 2}]
+- name: catalog
+  cluster: us
+  versions: [{name: v1}]
+load: {rps: 0}
+",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traffic_fails_over_to_the_other_cluster_and_comes_back() {
+    let m = support::start(failover_topology(), |_| {}).await;
+    let r = apply(
+        &m,
+        "
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: catalog, namespace: default}
+spec:
+  host: catalog
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 3s, maxEjectionPercent: 100}
+    loadBalancer:
+      localityLbSetting:
+        enabled: true
+        failover: [{from: eu, to: us}]
+",
+    )
+    .await;
+    assert!(r.applied, "{:?}", r.findings);
+    let web = outbound_of(&m, "web-v1-0").await;
+    // Healthy: locality keeps traffic in eu.
+    let local = support::burst(&web, "catalog", "/", &[], 40, 4).await;
+    assert!(
+        local
+            .iter()
+            .all(|(s, b)| *s == 200 && cluster_of(b) == "eu"),
+        "local first"
+    );
+    // Every local instance fails.
+    chaos(&m, "fail", "catalog-v1-0.default.eu", 1.0, 0).await;
+    chaos(&m, "fail", "catalog-v1-1.default.eu", 1.0, 0).await;
+    let _warmup = support::burst(&web, "catalog", "/", &[], 8, 1).await;
+    let during = support::burst(&web, "catalog", "/", &[], 200, 4).await;
+    let ok = during
+        .iter()
+        .filter(|(s, b)| *s == 200 && cluster_of(b) == "us")
+        .count();
+    assert!(ok >= 198, "after ejection, {ok}/200 succeeded through us");
+    // Local instances recover: traffic returns when their ejection ends.
+    chaos(&m, "heal", "catalog", 0.0, 0).await;
+    let started = Instant::now();
+    support::eventually(Duration::from_secs(20), "traffic returns to eu", || {
+        let web = web.clone();
+        async move {
+            let r = support::burst(&web, "catalog", "/", &[], 10, 2).await;
+            r.iter().all(|(s, b)| *s == 200 && cluster_of(b) == "eu")
+        }
+    })
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(20));
+    m.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_fails_fast_and_heals_without_restarting_anything_else() {
+    let m = support::demo().await;
+    let user = outbound_of(&m, "user-v1-0").await;
+    assert_eq!(request(&user, "billing", "/", &[]).await.status, 200);
+    chaos(&m, "stop-gateway", "us", 0.0, 0).await;
+    for _ in 0..10 {
+        let t0 = Instant::now();
+        let r = request(&user, "billing", "/", &[]).await;
+        let took = t0.elapsed();
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert!(took < Duration::from_secs(2), "a failed call took {took:?}");
+    }
+    let status = tool(
+        support::meshcon_bin().to_str().expect("path"),
+        &[
+            "get",
+            "federation",
+            "--mesh",
+            &m.mesh.api_addr().to_string(),
+        ],
+    );
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("NOT reachable"), "{text}");
+    chaos(&m, "start-gateway", "us", 0.0, 0).await;
+    support::eventually(Duration::from_secs(10), "traffic crosses again", || {
+        let user = user.clone();
+        async move { request(&user, "billing", "/", &[]).await.status == 200 }
+    })
+    .await;
+    m.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_control_plane_link_goes_down_both_clusters_serve_on_the_last_known_endpoints() {
+    let m = support::demo().await;
+    let user = outbound_of(&m, "user-v1-0").await;
+    chaos(&m, "stop-control-plane", "us", 0.0, 0).await;
+    support::eventually(
+        Duration::from_secs(10),
+        "eu notices the link is down",
+        || {
+            let m = &m;
+            async move {
+                m.mesh
+                    .control_planes()
+                    .iter()
+                    .any(|c| c.cluster() == "eu" && c.links().get("us") == Some(&false))
+            }
+        },
+    )
+    .await;
+    for _ in 0..20 {
+        assert_eq!(request(&user, "billing", "/", &[]).await.status, 200);
+    }
+    let f: serde_json::Value = serde_json::from_str(
+        &m.console()
+            .await
+            .federation(mesh::proto::Empty {})
+            .await
+            .expect("federation")
+            .into_inner()
+            .text,
+    )
+    .expect("json");
+    assert!(
+        f["warnings"].as_array().is_some_and(|w| w.iter().any(|x| x
+            .as_str()
+            .is_some_and(|s| s.contains("last known endpoints")))),
+        "{f}"
+    );
+    chaos(&m, "start-control-plane", "us", 0.0, 0).await;
+    support::eventually(Duration::from_secs(10), "the link comes back", || {
+        let m = &m;
+        async move {
+            m.mesh
+                .control_planes()
+                .iter()
+                .any(|c| c.cluster() == "eu" && c.links().get("us") == Some(&true))
+        }
+    })
+    .await;
+    m.stop().await;
+}

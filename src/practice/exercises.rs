@@ -61,28 +61,28 @@ pub const LABELS: [&str; 5] = [
     "Ingress Gateway",
 ];
 
-/// The diagram: slots A–E and which label belongs in each.
-pub const DIAGRAM: &str = "\
-                 ┌──────────────────── [B] ─────────────────────┐
-                 │ config + certificates, pushed to every proxy │
-                 └──────────────┬─────────────────┬─────────────┘
-                                ▼                 ▼
- client ──HTTPS──▶ [E] ────▶ ┌─────────────────┐ [D] ┌─────────────────┐
-                              │ [C]  │ frontend │═════│ proxy │ billing │
-                              └─────────────────┘     └─────────────────┘
-                 └────────────────────── [A] ─────────────────────────┘
-";
+/// The diagram, line by line (leading spaces matter): slots A–E.
+pub const DIAGRAM: [&str; 8] = [
+    "                  ┌─────────────────── [A] ────────────────────┐",
+    "                  │ config and certificates, pushed to proxies │",
+    "                  └──────────────┬──────────────────────────┬──┘",
+    "                                 ▼                          ▼",
+    " client ─HTTPS─▶ [B] ─▶ ┌───────┬──────────┐  [C]  ┌───────┬─────────┐",
+    "                        │  [E]  │ frontend │═══════│ proxy │ billing │",
+    "                        └───────┴──────────┘       └───────┴─────────┘",
+    "                        └─────────────────── [D] ────────────────────┘",
+];
 
 /// The right label index (into [`LABELS`]) for slots A–E.
-pub const ANSWER: [usize; 5] = [0, 1, 2, 3, 4];
+pub const ANSWER: [usize; 5] = [1, 4, 3, 0, 2];
 
 /// What each slot is, for feedback.
 pub const SLOT_HINTS: [&str; 5] = [
-    "A spans every proxy that carries requests: the data plane.",
-    "B configures the proxies and signs certificates but carries no request: the control plane.",
-    "C runs next to the frontend app in its pod: a sidecar proxy.",
-    "D joins two sidecars with mutual certificates: an mTLS connection.",
-    "E takes HTTPS from outside and routes it in: the Ingress Gateway.",
+    "A configures the proxies and signs certificates but carries no request: the control plane.",
+    "B takes HTTPS from outside and routes it in: the Ingress Gateway.",
+    "C joins two sidecars with mutual certificates: an mTLS connection.",
+    "D spans every proxy that carries requests: the data plane.",
+    "E runs next to the frontend app in its pod: a sidecar proxy.",
 ];
 
 /// Feedback on one slot.
@@ -267,13 +267,13 @@ mod tests {
 
     #[test]
     fn diagram_scores_each_slot() {
-        let (score, r) = score_diagram(&[Some(0), Some(1), Some(2), Some(3), Some(4)]);
+        let (score, r) = score_diagram(&[Some(1), Some(4), Some(3), Some(0), Some(2)]);
         assert_eq!(score, 5);
         assert!(r.iter().all(|s| s.correct));
-        let (score, r) = score_diagram(&[Some(1), Some(0), Some(2), None, Some(4)]);
+        let (score, r) = score_diagram(&[Some(0), Some(4), Some(3), None, Some(1)]);
         assert_eq!(score, 2);
         assert!(
-            r[0].feedback.contains("not control plane"),
+            r[0].feedback.contains("not data plane"),
             "{}",
             r[0].feedback
         );

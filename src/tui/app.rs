@@ -134,6 +134,8 @@ pub struct Routing {
     pub last_apply: Option<(String, Vec<String>, bool)>,
     /// Before/after of the last change.
     pub before_after: Option<BeforeAfter>,
+    /// A quick action written into the editor and not yet applied.
+    pub staged: Option<String>,
 }
 
 /// The why view's form.
@@ -463,6 +465,7 @@ fn open_editor(app: &mut App, text: &str, seq_base: u64) -> Vec<Command> {
     app.view = View::Routing;
     app.routing.pane = RoutingPane::Editor;
     app.routing.editor = Editor::new(text);
+    app.routing.staged = None;
     app.routing.editor.seq = seq_base + 1;
     app.routing.findings.clear();
     app.routing.pending = None;
@@ -470,6 +473,27 @@ fn open_editor(app: &mut App, text: &str, seq_base: u64) -> Vec<Command> {
         seq: app.routing.editor.seq,
         yaml: app.routing.editor.text(),
     }]
+}
+
+/// What quick actions build on: the staged YAML while one is pending, else
+/// what the mesh runs.
+fn quick_base(app: &App) -> String {
+    if app.routing.staged.is_some() {
+        app.routing.editor.text()
+    } else {
+        app.d.resources_yaml.clone()
+    }
+}
+
+/// Writes a quick action's YAML into the editor, validated, for `a` to apply:
+/// the user sees the rule before it changes the traffic.
+fn stage(app: &mut App, yaml: String, what: String) -> Vec<Command> {
+    let seq = app.routing.editor.seq;
+    let cmds = open_editor(app, &yaml, seq);
+    app.routing.pane = RoutingPane::List;
+    app.say(format!("staged {what}: a applies, e edits it first"), false);
+    app.routing.staged = Some(what);
+    cmds
 }
 
 /// Applies YAML now, remembering the traffic it is about to change.
@@ -835,7 +859,12 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
                 }
                 Confirm::Apply => {
                     let yaml = app.routing.editor.text();
-                    apply(app, yaml, "editor")
+                    let what = app
+                        .routing
+                        .staged
+                        .take()
+                        .unwrap_or_else(|| "editor".to_string());
+                    apply(app, yaml, &what)
                 }
                 Confirm::Rollback(v) => {
                     app.say(format!("rolling back to v{v}..."), false);
@@ -1040,54 +1069,40 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
         }
         Action::ApplyEditor => app.confirm = Some(Confirm::Apply),
         Action::ShiftCanary(delta) => {
-            let now = scenario::current_canary(&app.d.resources_yaml) as i32;
+            let base = quick_base(app);
+            let now = scenario::current_canary(&base) as i32;
             let next = (now + delta).clamp(0, 100) as u32;
-            let retries = scenario::has_retries(&app.d.resources_yaml);
-            let yaml = scenario::retries_yaml(retries, next);
-            app.routing.editor = Editor::new(&yaml);
-            return apply(app, yaml, &format!("canary {next}% to billing v2"));
+            let yaml = scenario::retries_yaml(scenario::has_retries(&base), next);
+            return stage(app, yaml, format!("canary {next}% to billing v2"));
         }
         Action::ToggleRetries => {
-            let on = !scenario::has_retries(&app.d.resources_yaml);
-            let yaml = scenario::retries_yaml(on, scenario::current_canary(&app.d.resources_yaml));
-            app.routing.editor = Editor::new(&yaml);
-            return apply(
-                app,
-                yaml,
-                if on {
-                    "retries on billing"
-                } else {
-                    "no retries on billing"
-                },
-            );
+            let base = quick_base(app);
+            let on = !scenario::has_retries(&base);
+            let yaml = scenario::retries_yaml(on, scenario::current_canary(&base));
+            let what = if on {
+                "retries on billing"
+            } else {
+                "no retries on billing"
+            };
+            return stage(app, yaml, what.to_string());
         }
         Action::ToggleFault => {
-            let on = !scenario::has_fault(&app.d.resources_yaml);
-            let yaml = scenario::fault_yaml(on);
-            app.routing.editor = Editor::new(&yaml);
-            return apply(
-                app,
-                yaml,
-                if on {
-                    "500 ms delay on auth"
-                } else {
-                    "no fault on auth"
-                },
-            );
+            let on = !scenario::has_fault(&quick_base(app));
+            let what = if on {
+                "500 ms delay on auth"
+            } else {
+                "no fault on auth"
+            };
+            return stage(app, scenario::fault_yaml(on), what.to_string());
         }
         Action::ToggleBreaker => {
-            let on = !scenario::has_breaker(&app.d.resources_yaml);
-            let yaml = scenario::breaker_yaml(on);
-            app.routing.editor = Editor::new(&yaml);
-            return apply(
-                app,
-                yaml,
-                if on {
-                    "circuit breaker on billing"
-                } else {
-                    "no circuit breaker on billing"
-                },
-            );
+            let on = !scenario::has_breaker(&quick_base(app));
+            let what = if on {
+                "circuit breaker on billing"
+            } else {
+                "no circuit breaker on billing"
+            };
+            return stage(app, scenario::breaker_yaml(on), what.to_string());
         }
         Action::ShowHistory => {
             app.routing.pane = RoutingPane::History;

@@ -57,6 +57,9 @@ pub struct Drill {
     pub fix: String,
     /// Which field is being typed (0 what, 1 fix).
     pub field: usize,
+    /// Typing answers; otherwise the user is looking around the console
+    /// and every view key works.
+    pub answering: bool,
     /// The verdict, once answered (and the drill undone).
     pub result: Option<(bool, String)>,
 }
@@ -177,7 +180,7 @@ impl Practice {
             Screen::Glossary { typing, .. } => *typing,
             Screen::Blank { result, .. } => result.is_none(),
             Screen::Explain { .. } => true,
-            Screen::Drill(Some(d)) => d.result.is_none(),
+            Screen::Drill(Some(d)) => d.answering && d.result.is_none(),
             _ => false,
         }
     }
@@ -248,8 +251,13 @@ impl Practice {
         let mut fx = Effect::default();
         let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
         if k.code == KeyCode::Esc && !matches!(self.screen, Screen::Menu) {
-            // Leaving a drill undoes it.
-            if let Screen::Drill(Some(drill)) = &self.screen {
+            // Esc while answering goes back to looking around; Esc while
+            // looking abandons the drill and undoes it.
+            if let Screen::Drill(Some(drill)) = &mut self.screen {
+                if drill.answering && drill.result.is_none() {
+                    drill.answering = false;
+                    return fx;
+                }
                 if drill.result.is_none() {
                     fx.commands = undo(drill);
                     self.note = Some("drill abandoned and undone".into());
@@ -501,6 +509,13 @@ impl Practice {
                     } else {
                         Screen::Drill(Some(drill))
                     }
+                } else if !drill.answering {
+                    match k.code {
+                        KeyCode::Enter => drill.answering = true,
+                        KeyCode::Char('g') if ctrl => give_up(self, &mut drill, &mut fx, now),
+                        _ => {}
+                    }
+                    Screen::Drill(Some(drill))
                 } else {
                     match k.code {
                         KeyCode::Tab | KeyCode::Down | KeyCode::Up => drill.field = 1 - drill.field,
@@ -512,18 +527,7 @@ impl Practice {
                             };
                             f.pop();
                         }
-                        KeyCode::Char('g') if ctrl => {
-                            fx.commands = undo(&drill);
-                            drill.result = Some((
-                                false,
-                                format!(
-                                    "given up. It was: {}. {}",
-                                    drill_answer(&drill),
-                                    drill.kind.explain_fix()
-                                ),
-                            ));
-                            self.save("drill", &format!("{:?}", drill.kind), false, now);
-                        }
+                        KeyCode::Char('g') if ctrl => give_up(self, &mut drill, &mut fx, now),
                         KeyCode::Char(c) => {
                             let f = if drill.field == 0 {
                                 &mut drill.what
@@ -552,6 +556,20 @@ impl Practice {
         };
         fx
     }
+}
+
+/// Ends a drill unanswered: undone, counted as a miss, the answer shown.
+fn give_up(p: &mut Practice, drill: &mut Drill, fx: &mut Effect, now: f64) {
+    fx.commands = undo(drill);
+    drill.result = Some((
+        false,
+        format!(
+            "given up. It was: {}. {}",
+            drill_answer(drill),
+            drill.kind.explain_fix()
+        ),
+    ));
+    p.save("drill", &format!("{:?}", drill.kind), false, now);
 }
 
 fn drill_answer(d: &Drill) -> String {
@@ -634,6 +652,7 @@ pub fn start_drill(n: usize, d: &MeshData) -> (Drill, Vec<Command>) {
             what: String::new(),
             fix: String::new(),
             field: 0,
+            answering: false,
             result: None,
         },
         cmds,

@@ -476,14 +476,33 @@ fn filters_narrow_lists_and_esc_clears_them() {
 }
 
 #[test]
-fn canary_quick_action_applies_the_next_weight() {
+fn canary_quick_action_stages_the_next_weight_and_applies_on_confirm() {
     let mut app = recorded_app();
     show(&mut app, View::Routing);
-    let cmds = update(&mut app, Action::ShiftCanary(5));
-    let Some(Command::Apply { yaml, .. }) = cmds.first() else {
+    // Each press builds on the staged YAML, not on the (unchanged) applied rules.
+    for _ in 0..3 {
+        let cmds = update(&mut app, Action::ShiftCanary(5));
+        assert!(
+            matches!(cmds.as_slice(), [Command::Validate { .. }]),
+            "staging validates and applies nothing: {cmds:?}"
+        );
+    }
+    assert_eq!(
+        super::scenario::current_canary(&app.routing.editor.text()),
+        25
+    );
+    assert_eq!(
+        app.routing.staged.as_deref(),
+        Some("canary 25% to billing v2")
+    );
+    update(&mut app, Action::ApplyEditor);
+    let cmds = update(&mut app, Action::Confirm(true));
+    let Some(Command::Apply { yaml, file }) = cmds.first() else {
         panic!("an apply: {cmds:?}")
     };
-    assert_eq!(super::scenario::current_canary(yaml), 15);
+    assert_eq!(super::scenario::current_canary(yaml), 25);
+    assert_eq!(file, "canary 25% to billing v2");
+    assert!(app.routing.staged.is_none());
     assert!(app
         .routing
         .before_after
@@ -594,7 +613,7 @@ fn practice_flashcards_diagram_and_explanation() {
         update(&mut app, key(KeyCode::Down));
     }
     update(&mut app, key(KeyCode::Enter));
-    for (slot, label) in [('a', '1'), ('b', '2'), ('c', '3'), ('d', '4'), ('e', '5')] {
+    for (slot, label) in [('a', '2'), ('b', '5'), ('c', '4'), ('d', '1'), ('e', '3')] {
         update(&mut app, key(KeyCode::Char(slot)));
         update(&mut app, key(KeyCode::Char(label)));
     }
@@ -680,7 +699,7 @@ async fn the_real_loop_runs_on_a_test_backend_with_scripted_events() {
     let mut terminal = Terminal::new(TestBackend::new(100, 30)).expect("terminal");
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     let (ctx, mut crx) = tokio::sync::mpsc::channel(64);
-    for k in ['2', 's', '6', '+'] {
+    for k in ['2', 's', '6', '+', 'a', 'y'] {
         tx.send(Event::Key(KeyEvent::new(
             KeyCode::Char(k),
             KeyModifiers::NONE,
@@ -699,9 +718,15 @@ async fn the_real_loop_runs_on_a_test_backend_with_scripted_events() {
         .expect("loop");
     assert!(app.quit);
     assert_eq!(app.view, View::Routing);
+    let mut sent = Vec::new();
+    while let Ok(c) = crx.try_recv() {
+        sent.push(c);
+    }
     assert!(
-        matches!(crx.try_recv(), Ok(Command::Apply { .. })),
-        "+ applied a canary step"
+        sent.iter().any(
+            |c| matches!(c, Command::Apply { file, .. } if file == "canary 15% to billing v2")
+        ),
+        "+ staged a canary step and a, y applied it: {sent:?}"
     );
 }
 
@@ -743,4 +768,55 @@ pub fn big_app(n: usize) -> App {
         .collect();
     app.d.topology = Some(topo);
     app
+}
+
+#[test]
+fn practice_drill_lets_the_user_look_around_then_answer() {
+    let mut app = recorded_app();
+    show(&mut app, View::Practice);
+    for _ in 0..5 {
+        update(&mut app, key(KeyCode::Down));
+    }
+    update(&mut app, key(KeyCode::Enter));
+    let cmds = update(&mut app, key(KeyCode::Enter));
+    assert!(
+        matches!(cmds.first(), Some(Command::Chaos(c)) if c.action == "slow"),
+        "the drill injects its fault: {cmds:?}"
+    );
+    insta::assert_snapshot!("practice_drill_looking", text(&render(&app, 100, 30)));
+    // View keys still work while the drill is on, and the drill waits.
+    let press = |app: &mut App, c: char| {
+        let a = super::keys::key(app, KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+            .expect("mapped");
+        update(app, a);
+    };
+    press(&mut app, '2');
+    assert_eq!(app.view, View::Services);
+    press(&mut app, '9');
+    assert_eq!(app.view, View::Practice);
+    update(&mut app, key(KeyCode::Enter));
+    for c in "auth got slow".chars() {
+        update(&mut app, key(KeyCode::Char(c)));
+    }
+    update(&mut app, key(KeyCode::Tab));
+    for c in "VirtualService".chars() {
+        update(&mut app, key(KeyCode::Char(c)));
+    }
+    insta::assert_snapshot!("practice_drill_answering", text(&render(&app, 100, 30)));
+    // The recorded mesh never slowed down: the words alone are not enough,
+    // and answering undoes the drill.
+    let cmds = update(&mut app, key(KeyCode::Enter));
+    assert!(
+        matches!(cmds.first(), Some(Command::Chaos(c)) if c.action == "heal"),
+        "{cmds:?}"
+    );
+    let s = text(&render(&app, 100, 30));
+    assert!(s.contains("Not quite") && s.contains("P99"), "{s}");
+    update(&mut app, key(KeyCode::Enter));
+    update(&mut app, key(KeyCode::Esc));
+    update(&mut app, key(KeyCode::Down));
+    update(&mut app, key(KeyCode::Enter));
+    let s = text(&render(&app, 100, 30));
+    assert!(s.contains("drill"), "{s}");
+    insta::assert_snapshot!("practice_progress", s);
 }

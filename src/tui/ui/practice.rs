@@ -246,7 +246,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         } => {
             let [d, r] = Layout::vertical([Constraint::Length(10), Constraint::Min(5)]).areas(area);
             f.render_widget(
-                Paragraph::new(DIAGRAM).block(block(
+                Paragraph::new(DIAGRAM.iter().map(|l| Line::raw(*l)).collect::<Vec<_>>())
+                    .block(block(
                     "Label the diagram · a-e or j/k pick a slot · 1-5 put a label · Enter scores",
                 )),
                 d,
@@ -406,7 +407,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                             format!(
                                 "{}{}",
                                 d.what,
-                                if d.field == 0 && d.result.is_none() {
+                                if d.answering && d.field == 0 && d.result.is_none() {
                                     "▏"
                                 } else {
                                     ""
@@ -425,7 +426,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                             format!(
                                 "{}{}",
                                 d.fix,
-                                if d.field == 1 && d.result.is_none() {
+                                if d.answering && d.field == 1 && d.result.is_none() {
                                     "▏"
                                 } else {
                                     ""
@@ -444,7 +445,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                             lines.push(Line::styled(text.clone(), if *ok { fg(app, Color::Green) } else { fg(app, Color::Red) }));
                             lines.push(Line::styled("Enter: another drill", fg(app, Color::DarkGray)));
                         }
-                        None => lines.push(Line::styled("Tab switches field · Enter answers · Ctrl-G gives up · Esc abandons (and undoes)", fg(app, Color::DarkGray))),
+                        None if d.answering => lines.push(Line::styled("Tab switches field · Enter answers · Esc goes back to looking · Ctrl-G gives up", fg(app, Color::DarkGray))),
+                        None => lines.push(Line::styled("The drill is on: look around the console (1-8), come back with 9 and press Enter to answer · Ctrl-G gives up · Esc abandons (and undoes)", fg(app, Color::Yellow))),
                     }
                 }
             }

@@ -173,11 +173,13 @@ fn editor(f: &mut Frame, area: Rect, app: &App) {
             .collect()
     };
     let title = if editing {
-        "Editor · Ctrl-S (or F2) applies · Esc leaves"
+        "Editor · Ctrl-S (or F2) applies · Esc leaves".to_string()
+    } else if let Some(what) = &app.routing.staged {
+        format!("Staged: {what} · a applies · e edits")
     } else {
-        "YAML · e edits"
+        "YAML · e edits".to_string()
     };
-    f.render_widget(Paragraph::new(lines).block(block(title)), area);
+    f.render_widget(Paragraph::new(lines).block(block(&title)), area);
 }
 
 fn findings(f: &mut Frame, area: Rect, app: &App) {
@@ -228,7 +230,7 @@ fn last(f: &mut Frame, area: Rect, app: &App) {
             }
         }
         None => lines.push(Line::styled(
-            "quick actions: + / - canary weight on billing · r retries · f fault on auth · c circuit breaker",
+            "quick actions write the YAML, a applies: + / - canary weight on billing · r retries · f fault on auth · c circuit breaker",
             fg(app, Color::DarkGray),
         )),
     }

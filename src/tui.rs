@@ -14,6 +14,7 @@ pub mod app;
 pub mod data;
 pub mod editor;
 pub mod event;
+pub mod fixtures;
 pub mod keys;
 pub mod practice;
 pub mod scenario;

@@ -297,14 +297,11 @@ impl App {
             View::Why | View::Practice => 0,
         }
     }
-
-    /// Sidecar workloads, for the why view's source.
+    /// Workloads the why view can ask from: sidecars first, so the default
+    /// question is one a service asks.
     pub fn sources(&self) -> Vec<&mesh::proto::Workload> {
-        self.d
-            .workloads
-            .iter()
-            .filter(|w| w.kind == "sidecar" || w.kind == "ingress-gateway")
-            .collect()
+        let of = |kind: &'static str| self.d.workloads.iter().filter(move |w| w.kind == kind);
+        of("sidecar").chain(of("ingress-gateway")).collect()
     }
 
     fn say(&mut self, text: impl Into<String>, error: bool) {
@@ -725,9 +722,16 @@ fn ingest(app: &mut App, ev: DataEvent) -> Vec<Command> {
                     q.pop_front();
                 }
             }
+            // One point per caller and service: versions summed, the worst P99.
+            let mut points: HashMap<String, (f64, f64)> = HashMap::new();
             for e in &edges {
-                let q = app.d.series.entry(key_for(e)).or_default();
-                q.push_back((e.rps, e.p99_ms));
+                let p = points.entry(key_for(e)).or_default();
+                p.0 += e.rps;
+                p.1 = p.1.max(e.p99_ms);
+            }
+            for (key, p) in points {
+                let q = app.d.series.entry(key).or_default();
+                q.push_back(p);
                 while q.len() > KEEP_POINTS {
                     q.pop_front();
                 }

@@ -464,3 +464,63 @@ fn practice_drill_lets_the_user_look_around_then_answer() {
     assert!(s.contains("drill"), "{s}");
     insta::assert_snapshot!("practice_progress", s);
 }
+
+#[test]
+fn graph_details_sum_versions_and_show_the_ingress_and_gateways() {
+    let mut app = recorded_app();
+    let edges = app.d.edges.clone();
+    let services = app.d.services.clone();
+    for _ in 0..3 {
+        update(
+            &mut app,
+            Action::Data(Box::new(DataEvent::Signals {
+                services: services.clone(),
+                edges: edges.clone(),
+                at: 0.0,
+            })),
+        );
+    }
+    // One point per refresh, however many versions the edge reaches.
+    let billing = &app.d.series["user-v1>billing"];
+    assert_eq!(billing.len(), 3);
+    let total: f64 = edges
+        .iter()
+        .filter(|e| e.source == "user-v1" && e.service == "billing")
+        .map(|e| e.rps)
+        .sum();
+    assert!(
+        billing.iter().all(|p| (p.0 - total).abs() < 1e-9),
+        "{billing:?}"
+    );
+    let rows = super::ui::graph::rows(&app);
+    let ingress = rows
+        .iter()
+        .find(|r| r.service == "ingress")
+        .expect("ingress row");
+    assert!(
+        ingress.series.iter().any(|k| app.d.series.contains_key(k)),
+        "{:?}",
+        ingress.series
+    );
+    let us_gateway = rows
+        .iter()
+        .find(|r| r.service == "eastwest-us")
+        .expect("gateway row");
+    let crossing: f64 = edges
+        .iter()
+        .filter(|e| e.destination_cluster == "us" && e.source_cluster != "us")
+        .map(|e| e.rps)
+        .sum();
+    assert!(crossing > 0.0 && (us_gateway.rps - crossing).abs() < 1e-9);
+}
+
+#[test]
+fn a_trace_opens_as_a_waterfall_coloured_by_cluster() {
+    let mut app = recorded_app();
+    show(&mut app, View::Traces);
+    update(&mut app, Action::Enter);
+    let t = render(&app, 100, 30);
+    let s = text(&t);
+    assert!(s.contains("(us)") && s.contains("(eu)"), "{s}");
+    insta::assert_snapshot!("traces_waterfall", s);
+}

@@ -50,7 +50,9 @@ pub struct Hello {
 }
 
 /// Reads the ClientHello: its SNI, endpoint hint and every byte read so far.
-pub async fn read_hello(stream: &mut TcpStream) -> Result<Hello, String> {
+/// `None` when the peer closed without sending a byte: a reachability probe,
+/// not a refused peer.
+pub async fn read_hello(stream: &mut TcpStream) -> Result<Option<Hello>, String> {
     let mut acceptor = Acceptor::default();
     let mut buf = Vec::with_capacity(1024);
     let mut fed = 0;
@@ -58,7 +60,10 @@ pub async fn read_hello(stream: &mut TcpStream) -> Result<Hello, String> {
         let mut chunk = [0u8; 2048];
         let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
         if n == 0 {
-            return Err("connection closed before the TLS ClientHello".into());
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            return Err("connection closed in the middle of the TLS ClientHello".into());
         }
         buf.extend_from_slice(&chunk[..n]);
         if buf.len() > MAX_HELLO {
@@ -82,11 +87,11 @@ pub async fn read_hello(stream: &mut TcpStream) -> Result<Hello, String> {
                         .strip_prefix("meshcon-ep=")
                         .map(str::to_string)
                 });
-                return Ok(Hello {
+                return Ok(Some(Hello {
                     sni,
                     endpoint,
                     bytes: buf,
-                });
+                }));
             }
             Ok(None) => continue,
             Err((e, _)) => return Err(format!("bad ClientHello: {e}")),
@@ -182,7 +187,8 @@ async fn splice(
 ) {
     let hello = match tokio::time::timeout(Duration::from_secs(10), read_hello(&mut inbound)).await
     {
-        Ok(Ok(x)) => x,
+        Ok(Ok(Some(x))) => x,
+        Ok(Ok(None)) => return,
         Ok(Err(e)) => {
             ctx.emit(
                 "denied",

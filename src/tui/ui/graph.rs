@@ -31,8 +31,13 @@ pub struct GraphRow {
     pub service: String,
     /// Its cluster(s).
     pub cluster: String,
-    /// The caller's workloads (for sparkline keys).
+    /// The caller's workloads.
     pub callers: Vec<String>,
+    /// Sparkline series summed for the details panel (`caller>service`).
+    pub series: Vec<String>,
+    /// For exact percentiles: the calling workload when the row is about
+    /// what a gateway sends on, else the row's service as destination.
+    pub exact_from: Option<String>,
     /// Requests per second on the edge into it.
     pub rps: f64,
     /// Error share on that edge.
@@ -158,6 +163,8 @@ fn edge_row(
         label,
         service: child.to_string(),
         cluster: cl.join(","),
+        series: callers.iter().map(|c| format!("{c}>{child}")).collect(),
+        exact_from: None,
         callers,
         rps,
         error_rate: err,
@@ -194,6 +201,8 @@ pub fn rows(app: &App) -> Vec<GraphRow> {
         root.error_rate = from_ingress.error_rate;
         root.p99 = from_ingress.p99;
         root.mtls = from_ingress.mtls;
+        root.series = from_ingress.series;
+        root.exact_from = from_ingress.callers.first().cloned();
         out.push(root);
         walk(
             app,
@@ -225,14 +234,33 @@ pub fn rows(app: &App) -> Vec<GraphRow> {
             out.push(r);
         }
         if t.clusters.len() > 1 {
+            // What the gateway carries: every call into this cluster from another.
+            let crossing: Vec<&mesh::telemetry::golden::EdgeSignal> = app
+                .d
+                .edges
+                .iter()
+                .filter(|e| e.destination_cluster == c.name && e.source_cluster != c.name)
+                .collect();
+            let rps: f64 = crossing.iter().map(|e| e.rps).sum();
             out.push(GraphRow {
-                label: "⇄ east-west gateway".into(),
+                label: "⇄ east-west gateway (inbound)".into(),
                 service: format!("eastwest-{}", c.name),
                 cluster: c.name.clone(),
                 callers: Vec::new(),
-                rps: 0.0,
-                error_rate: 0.0,
-                p99: 0.0,
+                series: crossing
+                    .iter()
+                    .map(|e| format!("{}>{}", e.source, e.service))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
+                exact_from: None,
+                rps,
+                error_rate: if rps > 0.0 {
+                    crossing.iter().map(|e| e.rps * e.error_rate).sum::<f64>() / rps
+                } else {
+                    0.0
+                },
+                p99: crossing.iter().map(|e| e.p99_ms).fold(0.0, f64::max),
                 mtls: 1.0,
                 split: String::new(),
                 cross: false,
@@ -395,15 +423,19 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         f.render_widget(Paragraph::new(hint).block(block("details")), bottom);
         return;
     };
-    let key = r
-        .callers
-        .iter()
-        .map(|c| format!("{c}>{}", r.service))
-        .find(|k| app.d.series.contains_key(k));
-    let points: Vec<(f64, f64)> = key
-        .and_then(|k| app.d.series.get(&k))
-        .map(|q| q.iter().copied().collect())
-        .unwrap_or_default();
+    // Sum the row's series point by point, aligned on the newest.
+    let mut points: Vec<(f64, f64)> = Vec::new();
+    for q in r.series.iter().filter_map(|k| app.d.series.get(k)) {
+        if q.len() > points.len() {
+            let missing = q.len() - points.len();
+            points.splice(0..0, std::iter::repeat_n((0.0, 0.0), missing));
+        }
+        let skip = points.len() - q.len();
+        for (p, x) in points[skip..].iter_mut().zip(q) {
+            p.0 += x.0;
+            p.1 = p.1.max(x.1);
+        }
+    }
     let rps: Vec<u64> = points.iter().map(|p| (p.0 * 10.0) as u64).collect();
     let p99: Vec<u64> = points.iter().map(|p| (p.1 * 10.0) as u64).collect();
     let exact = app
@@ -411,9 +443,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .latency
         .iter()
         .filter(|e| {
-            e.edge
-                .as_ref()
-                .is_some_and(|k| k.reporter == "destination" && k.destination_service == r.service)
+            e.edge.as_ref().is_some_and(|k| match &r.exact_from {
+                Some(w) => k.reporter == "source" && &k.source_workload == w,
+                None => k.reporter == "destination" && k.destination_service == r.service,
+            })
         })
         .max_by_key(|e| e.count);
     let title = format!(

@@ -100,7 +100,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let table = Table::new(
         body,
         [
-            Constraint::Length(22),
+            Constraint::Length(24),
             Constraint::Min(40),
             Constraint::Length(8),
             Constraint::Length(9),

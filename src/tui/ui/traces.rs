@@ -86,9 +86,10 @@ fn waterfall(f: &mut Frame, area: Rect, app: &App, t: &Trace) {
             .map(|a| format!(" #{a}"))
             .unwrap_or_default();
         let label: String = format!(
-            "{}{} {}{} {}",
+            "{}{} ({}) {}{} {}",
             " ".repeat(depth.min(12)),
             s.service,
+            s.cluster,
             s.name,
             attempt,
             status
@@ -104,10 +105,8 @@ fn waterfall(f: &mut Frame, area: Rect, app: &App, t: &Trace) {
         let len = len.min(bar_w - start);
         let style = if s.error || status.starts_with('5') {
             fg(app, Color::Red)
-        } else if s.cluster == "us" {
-            fg(app, Color::Magenta)
         } else {
-            fg(app, Color::Cyan)
+            fg(app, cluster_colour(&t.clusters, &s.cluster))
         };
         lines.push(Line::from(vec![
             Span::raw(format!("{label:<label_w$} ")),
@@ -204,4 +203,11 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         rows.len()
     )));
     f.render_stateful_widget(table, area, &mut state);
+}
+
+/// Bars take their cluster's colour, so a hop across clusters shows.
+fn cluster_colour(clusters: &[String], cluster: &str) -> Color {
+    const COLOURS: [Color; 4] = [Color::Cyan, Color::Magenta, Color::Blue, Color::Green];
+    let i = clusters.iter().position(|c| c == cluster).unwrap_or(0);
+    COLOURS[i % COLOURS.len()]
 }

@@ -145,8 +145,10 @@ pub struct Why {
     pub field: usize,
     /// Typing into the focused field.
     pub editing: bool,
-    /// Index into the sidecars.
+    /// Index into [`App::sources`].
     pub source: usize,
+    /// The user picked the source (until then it follows the data).
+    pub source_chosen: bool,
     /// Host.
     pub host: String,
     /// Path.
@@ -165,6 +167,7 @@ impl Default for Why {
             field: 1,
             editing: false,
             source: 0,
+            source_chosen: false,
             host: "billing".into(),
             path: "/".into(),
             method: "GET".into(),
@@ -684,6 +687,23 @@ fn move_sel(app: &mut App, delta: i64) {
     );
 }
 
+/// A workload whose service calls the why view's host, so the first
+/// question asked is one the mesh really answers every second.
+fn default_why_source(app: &App) -> usize {
+    let callers: Vec<&str> = app
+        .d
+        .topology
+        .iter()
+        .flat_map(|t| &t.services)
+        .filter(|s| s.calls.iter().any(|c| c == &app.why.host))
+        .map(|s| s.name.as_str())
+        .collect();
+    app.sources()
+        .iter()
+        .position(|w| callers.contains(&w.service.as_str()))
+        .unwrap_or(0)
+}
+
 fn key_for(e: &EdgeSignal) -> String {
     format!("{}>{}", e.source, e.service)
 }
@@ -706,6 +726,9 @@ fn ingest(app: &mut App, ev: DataEvent) -> Vec<Command> {
             app.conn.error = None;
             app.d.workloads = w.workloads;
             app.d.trust_domains = w.trust_domains;
+            if !app.why.source_chosen {
+                app.why.source = default_why_source(app);
+            }
         }
         DataEvent::Proxies(p) => {
             app.d.version = p.version;
@@ -905,6 +928,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
             let right = matches!(action, Action::Right);
             if app.view == View::Why && app.why.field == 0 {
                 let n = app.sources().len().max(1);
+                app.why.source_chosen = true;
                 app.why.source = if right {
                     (app.why.source + 1) % n
                 } else {

@@ -105,7 +105,7 @@ fn span(
         kind: "client".into(),
         service: service.into(),
         cluster: cluster.into(),
-        start_unix_ms: NOW * 1000.0 + start,
+        start_unix_ms: (NOW - 10.0) * 1000.0 + start,
         duration_ms: dur,
         error: attempt.is_some_and(|(_, s)| s.starts_with('5')),
         attributes,
@@ -228,7 +228,7 @@ pub fn recorded_app() -> App {
     }
     d.traces = vec![Trace {
         trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
-        start_unix_ms: NOW * 1000.0,
+        start_unix_ms: (NOW - 10.0) * 1000.0,
         duration_ms: 40.0,
         services: vec![
             "frontend-v1".into(),

@@ -110,10 +110,13 @@ pub fn routes_for<'a>(
         Some(svc) => Ok((&svc.routes, svc.virtual_service.clone())),
         None => Err(ProxyError::NoRoute {
             host: host.to_string(),
-            hint: format!(
-                "this proxy knows the services {}",
-                cfg.known_services().join(", ")
-            ),
+            hint: match cfg.known_services() {
+                known if known.is_empty() => "this proxy is scoped to the services its workload calls (as an Istio Sidecar resource's egress hosts would scope it), and it calls none".to_string(),
+                known => format!(
+                    "this proxy is scoped to the services its workload calls (as an Istio Sidecar resource's egress hosts would scope it): {}",
+                    known.join(", ")
+                ),
+            },
         }),
     }
 }

@@ -22,11 +22,17 @@ use crate::tui::app::App;
 use mesh::telemetry::collector::{StoredSpan, Trace};
 
 /// Traces listed, filtered by service, id or status.
+/// How long a trace's spans may still be arriving, seconds.
+const SETTLE_S: f64 = 2.0;
+
 pub fn rows(app: &App) -> Vec<&Trace> {
     let q = app.filter(View::Traces).to_lowercase();
     app.d
         .traces
         .iter()
+        // Spans arrive from each proxy in its own batch (flushed every
+        // second): a younger trace may still be missing some.
+        .filter(|t| app.now - t.start_unix_ms / 1000.0 >= SETTLE_S)
         .filter(|t| {
             q.is_empty()
                 || t.trace_id.starts_with(&q)

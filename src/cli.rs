@@ -192,11 +192,12 @@ enum Command {
         what: crate::commands::bench::BenchWhat,
     },
     /// Break things on purpose: slow, fail, heal, kill, restart, stop-control-plane,
-    /// start-control-plane, stop-gateway, start-gateway, rogue.
+    /// start-control-plane, stop-gateway, start-gateway, rogue, unfederate, federate.
     Chaos {
         /// The action.
         action: String,
-        /// Instance (billing-v1-0), workload (billing-v1), service, or cluster.
+        /// Instance (billing-v1-0), workload (billing-v1), service, cluster, or
+        /// for (un)federate two clusters (eu,us).
         target: String,
         /// slow: extra latency in ms.
         #[arg(long, default_value_t = 0)]

@@ -128,7 +128,10 @@ pub fn find(name: &str) -> Option<Scenario> {
 
 /// A rule file's text.
 pub fn rule(name: &str) -> Option<&'static str> {
-    RULES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+    RULES
+        .iter()
+        .find(|(n, _)| *n == name || n.strip_suffix(".yaml") == Some(name))
+        .map(|(_, t)| *t)
 }
 
 /// billing's canary with `v2` percent to v2 (and subsets, so it applies alone).

@@ -124,9 +124,11 @@ mod tests {
 
     #[test]
     fn rejects_with_reasons() {
-        assert!(parse("10").unwrap_err().contains("no unit"));
-        assert!(parse("5x").unwrap_err().contains("unknown unit 'x'"));
-        assert!(parse("-1s").unwrap_err().contains("negative"));
+        assert!(parse("10").expect_err("no unit").contains("no unit"));
+        assert!(parse("5x")
+            .expect_err("unknown unit")
+            .contains("unknown unit 'x'"));
+        assert!(parse("-1s").expect_err("negative").contains("negative"));
         assert!(parse("").is_err());
     }
 

@@ -6,8 +6,8 @@
 //! - [`router`], [`routes`], [`compile`]: from a snapshot to routes and clusters;
 //! - [`cluster`], [`forward`], [`upstream`]: endpoints, balancing, outlier
 //!   detection, pool limits, mTLS HTTP/2 connections;
-//! - [`authz`]: AuthorizationPolicy;
-//! - [`admin`]: Envoy-like admin endpoints;
+//! - [`authz`] enforces AuthorizationPolicy;
+//! - [`admin`] serves Envoy-like admin endpoints;
 //! - [`context`], [`sidecar`]: shared state and start-up.
 
 pub mod admin;

@@ -943,11 +943,9 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
             }
         }
         Action::Enter => match app.view {
-            View::Traces => {
-                if app.open_trace.is_none() {
-                    let rows = super::ui::traces::rows(app);
-                    app.open_trace = rows.get(app.sel(View::Traces)).map(|t| t.trace_id.clone());
-                }
+            View::Traces if app.open_trace.is_none() => {
+                let rows = super::ui::traces::rows(app);
+                app.open_trace = rows.get(app.sel(View::Traces)).map(|t| t.trace_id.clone());
             }
             View::Graph => {
                 let rows = super::ui::graph::rows(app);

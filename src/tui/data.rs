@@ -258,7 +258,7 @@ pub fn spawn(
                         },
                     )
                     .await;
-                    if tick % 2 == 0 {
+                    if tick.is_multiple_of(2) {
                         if let Ok(l) = c
                             .console
                             .latency(LatencyRequest {
@@ -283,7 +283,7 @@ pub fn spawn(
                             }
                         }
                     }
-                    if tick % 5 == 0 {
+                    if tick.is_multiple_of(5) {
                         if let Ok(f) = c.console.federation(Empty {}).await {
                             if let Ok(v) = serde_json::from_str(&f.into_inner().text) {
                                 send(&tx, DataEvent::Federation(v)).await;

@@ -60,16 +60,10 @@ fn signal(
     }
 }
 
-fn edge(
-    source: &str,
-    sc: &str,
-    service: &str,
-    version: &str,
-    dc: &str,
-    rps: f64,
-    err: f64,
-    p99: f64,
-) -> EdgeSignal {
+/// `from` is (workload, cluster); `to` is (service, version, cluster).
+fn edge(from: (&str, &str), to: (&str, &str, &str), rps: f64, err: f64, p99: f64) -> EdgeSignal {
+    let (source, sc) = from;
+    let (service, version, dc) = to;
     EdgeSignal {
         source: source.into(),
         source_cluster: sc.into(),
@@ -83,16 +77,17 @@ fn edge(
     }
 }
 
+/// `ids` is (span, parent); `at` is (service, cluster); `time` is (start, duration) in ms.
 fn span(
-    id: &str,
-    parent: &str,
-    service: &str,
-    cluster: &str,
+    ids: (&str, &str),
+    at: (&str, &str),
     name: &str,
-    start: f64,
-    dur: f64,
+    time: (f64, f64),
     attempt: Option<(&str, &str)>,
 ) -> StoredSpan {
+    let (id, parent) = ids;
+    let (service, cluster) = at;
+    let (start, dur) = time;
     let mut attributes = std::collections::BTreeMap::new();
     if let Some((n, status)) = attempt {
         attributes.insert("attempt".to_string(), n.to_string());
@@ -157,20 +152,23 @@ pub fn recorded_app() -> App {
     ];
     d.edges = vec![
         edge(
-            "istio-ingressgateway",
-            "eu",
-            "frontend",
-            "v1",
-            "eu",
+            ("istio-ingressgateway", "eu"),
+            ("frontend", "v1", "eu"),
             10.0,
             0.0,
             41.0,
         ),
-        edge("frontend-v1", "eu", "auth", "v1", "eu", 10.0, 0.0, 9.0),
-        edge("frontend-v1", "eu", "user", "v1", "eu", 10.0, 0.0, 22.0),
-        edge("frontend-v1", "eu", "catalog", "v1", "us", 10.0, 0.0, 11.0),
-        edge("user-v1", "eu", "billing", "v1", "us", 9.0, 0.08, 13.0),
-        edge("user-v1", "eu", "billing", "v2", "us", 1.0, 0.0, 12.0),
+        edge(("frontend-v1", "eu"), ("auth", "v1", "eu"), 10.0, 0.0, 9.0),
+        edge(("frontend-v1", "eu"), ("user", "v1", "eu"), 10.0, 0.0, 22.0),
+        edge(
+            ("frontend-v1", "eu"),
+            ("catalog", "v1", "us"),
+            10.0,
+            0.0,
+            11.0,
+        ),
+        edge(("user-v1", "eu"), ("billing", "v1", "us"), 9.0, 0.08, 13.0),
+        edge(("user-v1", "eu"), ("billing", "v2", "us"), 1.0, 0.0, 12.0),
     ];
     d.latency = vec![EdgeStat {
         edge: Some(EdgeKey {
@@ -240,47 +238,47 @@ pub fn recorded_app() -> App {
         error: false,
         spans: vec![
             span(
-                "a1",
-                "00f067aa0ba902b7",
-                "istio-ingressgateway",
-                "eu",
+                ("a1", "00f067aa0ba902b7"),
+                ("istio-ingressgateway", "eu"),
                 "GET frontend",
-                0.0,
-                40.0,
+                (0.0, 40.0),
                 None,
             ),
             span(
-                "a2",
-                "a1",
-                "frontend-v1",
-                "eu",
+                ("a2", "a1"),
+                ("frontend-v1", "eu"),
                 "GET /cart",
-                2.0,
-                36.0,
+                (2.0, 36.0),
                 None,
             ),
-            span("a3", "a2", "frontend-v1", "eu", "GET user", 4.0, 30.0, None),
             span(
-                "a4",
-                "a3",
-                "user-v1",
-                "eu",
+                ("a3", "a2"),
+                ("frontend-v1", "eu"),
+                "GET user",
+                (4.0, 30.0),
+                None,
+            ),
+            span(
+                ("a4", "a3"),
+                ("user-v1", "eu"),
                 "outbound|8080||billing attempt 1",
-                6.0,
-                4.0,
+                (6.0, 4.0),
                 Some(("1", "503")),
             ),
             span(
-                "a5",
-                "a3",
-                "user-v1",
-                "eu",
+                ("a5", "a3"),
+                ("user-v1", "eu"),
                 "outbound|8080||billing attempt 2",
-                14.0,
-                12.0,
+                (14.0, 12.0),
                 Some(("2", "200")),
             ),
-            span("a6", "a5", "billing-v2", "us", "GET /cart", 16.0, 9.0, None),
+            span(
+                ("a6", "a5"),
+                ("billing-v2", "us"),
+                "GET /cart",
+                (16.0, 9.0),
+                None,
+            ),
         ],
     }];
     d.resources_yaml = super::scenario::canary_yaml(10);
@@ -346,11 +344,8 @@ pub fn big_app(n: usize) -> App {
     app.d.edges = (0..n.saturating_sub(1))
         .map(|i| {
             edge(
-                &format!("svc-{i}-v1"),
-                "gen",
-                &format!("svc-{}", i + 1),
-                "v1",
-                "gen",
+                (&format!("svc-{i}-v1"), "gen"),
+                (&format!("svc-{}", i + 1), "v1", "gen"),
                 5.0,
                 0.0,
                 10.0,

@@ -699,9 +699,8 @@ pub fn judge(d: &Drill, data: &MeshData) -> (bool, String) {
             let named = what.split_whitespace().any(|w| w == d.target);
             let workload = d
                 .target
-                .rsplitn(2, '-')
-                .nth(1)
-                .unwrap_or(&d.target)
+                .rsplit_once('-')
+                .map_or(d.target.as_str(), |(w, _)| w)
                 .to_string();
             let failing = data
                 .tap

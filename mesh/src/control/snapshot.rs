@@ -254,13 +254,12 @@ pub fn build(
                         routing.push(r.clone());
                     }
                 }
-                Resource::DestinationRule(dr) => {
-                    if names
-                        .iter()
-                        .any(|(n, ns)| scope::host_matches(&dr.spec.host, dr.metadata.ns(), n, ns))
-                    {
-                        routing.push(r.clone());
-                    }
+                Resource::DestinationRule(dr)
+                    if names.iter().any(|(n, ns)| {
+                        scope::host_matches(&dr.spec.host, dr.metadata.ns(), n, ns)
+                    }) =>
+                {
+                    routing.push(r.clone());
                 }
                 Resource::Gateway(_) if proxy.kind == ProxyKind::IngressGateway => {
                     gateways.push(r.clone())

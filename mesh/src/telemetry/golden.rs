@@ -49,6 +49,15 @@ struct Sample {
     series: HashMap<SeriesKey, SeriesValue>,
 }
 
+/// A series' request rate and its buckets' rates, (upper bound, rate).
+type SeriesRate = (SeriesKey, f64, Vec<(f64, f64)>);
+
+/// An edge: source workload, source cluster, service, version, destination cluster.
+type EdgeKey = (String, String, String, String, String);
+
+/// An edge's rates: requests, errors, mTLS, and buckets keyed by upper bound's bits.
+type EdgeSums = (f64, f64, f64, BTreeMap<u64, f64>);
+
 /// Scrape history of every target, and the signals derived from it.
 #[derive(Debug, Default)]
 pub struct Signals {
@@ -283,7 +292,7 @@ impl Signals {
     }
 
     /// Per-series rates over `[now - window, now]`: request rate and bucket rates.
-    fn rates(&self, window: f64, now: f64) -> Vec<(SeriesKey, f64, Vec<(f64, f64)>)> {
+    fn rates(&self, window: f64, now: f64) -> Vec<SeriesRate> {
         let start = now - window;
         let mut out = Vec::new();
         for samples in self.targets.values() {
@@ -409,10 +418,7 @@ impl Signals {
     /// Signals per edge (caller workload → service version), from callers' reports.
     pub fn edges(&self, window: f64, now: f64) -> Vec<EdgeSignal> {
         let rates = self.rates(window, now);
-        let mut by: BTreeMap<
-            (String, String, String, String, String),
-            (f64, f64, f64, BTreeMap<u64, f64>),
-        > = BTreeMap::new();
+        let mut by: BTreeMap<EdgeKey, EdgeSums> = BTreeMap::new();
         for (k, rps, buckets) in rates.iter().filter(|(k, _, _)| k.reporter == "source") {
             let e = by
                 .entry((
@@ -485,6 +491,23 @@ pub fn merge_exact(signals: &mut [ServiceSignal], exact: &[super::exact::EdgeSta
     }
 }
 
+/// A Prometheus configuration that scrapes every proxy of a mesh.
+pub fn scrape_config(mesh: &str, workloads: &[crate::proto::Workload], interval_s: u64) -> String {
+    let mut out = format!(
+        "# Prometheus scrape configuration for meshcon mesh '{mesh}'.\n# prometheus --config.file=<this file>\nglobal:\n  scrape_interval: {interval_s}s\n  evaluation_interval: {interval_s}s\nscrape_configs:\n- job_name: meshcon-{mesh}\n  metrics_path: /stats/prometheus\n  scrape_interval: {interval_s}s\n  static_configs:\n"
+    );
+    for w in workloads {
+        let Some(admin) = w.addresses.as_ref().and_then(|a| a.admin.clone()) else {
+            continue;
+        };
+        out.push_str(&format!(
+            "  - targets: ['{admin}']\n    labels: {{kind: {}, cluster: {}, namespace: {}, workload: {}, pod: {}}}\n",
+            w.kind, w.cluster, w.namespace, w.service, w.instance
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,21 +563,4 @@ mod tests {
         assert_eq!(b.success_rate, 1.0);
         assert_eq!(b.mtls_ratio, 1.0);
     }
-}
-
-/// A Prometheus configuration that scrapes every proxy of a mesh.
-pub fn scrape_config(mesh: &str, workloads: &[crate::proto::Workload], interval_s: u64) -> String {
-    let mut out = format!(
-        "# Prometheus scrape configuration for meshcon mesh '{mesh}'.\n# prometheus --config.file=<this file>\nglobal:\n  scrape_interval: {interval_s}s\n  evaluation_interval: {interval_s}s\nscrape_configs:\n- job_name: meshcon-{mesh}\n  metrics_path: /stats/prometheus\n  scrape_interval: {interval_s}s\n  static_configs:\n"
-    );
-    for w in workloads {
-        let Some(admin) = w.addresses.as_ref().and_then(|a| a.admin.clone()) else {
-            continue;
-        };
-        out.push_str(&format!(
-            "  - targets: ['{admin}']\n    labels: {{kind: {}, cluster: {}, namespace: {}, workload: {}, pod: {}}}\n",
-            w.kind, w.cluster, w.namespace, w.service, w.instance
-        ));
-    }
-    out
 }

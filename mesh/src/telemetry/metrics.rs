@@ -296,7 +296,7 @@ impl Metrics {
             .lock()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), Arc::clone(v))).collect())
             .unwrap_or_default();
-        series.sort_by(|a, b| label_text(&a.0).cmp(&label_text(&b.0)));
+        series.sort_by_cached_key(|(l, _)| label_text(l));
         let texts: Vec<String> = series.iter().map(|(l, _)| label_text(l)).collect();
 
         out.push_str(
@@ -332,7 +332,7 @@ impl Metrics {
         }
 
         let clusters = self.clusters.lock().map(|c| c.clone()).unwrap_or_default();
-        let counters: [(&str, &str, fn(&crate::svc::ClusterCounters) -> u64); 8] = [
+        let counters: [ClusterCounter; 8] = [
             (
                 "envoy_cluster_upstream_rq_retry_total",
                 "Retries sent to the cluster.",
@@ -459,6 +459,13 @@ pub fn escape(v: &str) -> String {
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }
+
+/// An Envoy cluster counter: metric name, help text, and how to read it.
+type ClusterCounter = (
+    &'static str,
+    &'static str,
+    fn(&crate::svc::ClusterCounters) -> u64,
+);
 
 fn label_text(l: &RequestLabels) -> String {
     let mut s = String::with_capacity(700);

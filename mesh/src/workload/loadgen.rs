@@ -175,7 +175,7 @@ pub fn spawn(
             }
             n += 1;
             let path = paths[(n as usize) % paths.len()].clone();
-            let user = if n % 10 == 0 {
+            let user = if n.is_multiple_of(10) {
                 "tester".to_string()
             } else {
                 format!("user-{}", n % 7)

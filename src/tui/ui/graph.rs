@@ -209,7 +209,7 @@ pub fn rows(app: &App) -> Vec<GraphRow> {
             t,
             "ingress",
             &ing.service,
-            &[c.name.clone()],
+            std::slice::from_ref(&c.name),
             "",
             true,
             &mut out,

@@ -192,7 +192,8 @@ enum Command {
         what: crate::commands::bench::BenchWhat,
     },
     /// Break things on purpose: slow, fail, heal, kill, restart, stop-control-plane,
-    /// start-control-plane, stop-gateway, start-gateway, rogue, unfederate, federate.
+    /// start-control-plane, stop-gateway, start-gateway, rogue, unfederate, federate,
+    /// rotate-root.
     Chaos {
         /// The action.
         action: String,

@@ -426,6 +426,7 @@ impl Mesh {
                 cert_not_after: String::new(),
                 certs_issued: 0,
                 issuer: String::new(),
+                cert_root: String::new(),
                 scope: if external.is_some() {
                     None
                 } else {
@@ -531,6 +532,7 @@ impl Mesh {
                 cert_not_after: String::new(),
                 certs_issued: 0,
                 issuer: String::new(),
+                cert_root: String::new(),
                 scope: None,
             })
         });
@@ -601,6 +603,24 @@ impl Mesh {
                 old.cancel();
             }
         }
+    }
+
+    /// Rotates cluster `name`'s root CA: a new root signs from now on and is
+    /// kept in the state directory; the old one stays trusted (here and at
+    /// peers) until every proxy of the cluster has renewed.
+    pub fn rotate_root(&self, name: &str) -> Result<String, RuntimeError> {
+        let rt = self
+            .inner
+            .clusters
+            .get(name)
+            .ok_or_else(|| RuntimeError::NotFound(format!("no cluster '{name}'")))?;
+        let next = rt
+            .cp
+            .ca()
+            .rotated(&self.inner.opts.state_dir.join("ca"), name)?;
+        let fp = next.fingerprint();
+        rt.cp.rotate_root(next);
+        Ok(fp)
     }
 
     /// Ends federation between two clusters: each forgets the other's trust
@@ -1187,6 +1207,7 @@ impl Mesh {
                 cert_not_after: String::new(),
                 certs_issued: 0,
                 issuer: String::new(),
+                cert_root: String::new(),
                 scope: None,
             })
         });

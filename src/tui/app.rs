@@ -329,7 +329,7 @@ pub const PALETTE: &[(&str, &str)] = &[
     ("apply", "apply RULE: apply a file of demo/rules"),
     (
         "chaos",
-        "chaos ACTION TARGET: slow, fail, heal, kill, restart, rogue...",
+        "chaos ACTION TARGET: slow, fail, heal, kill, restart, rogue, rotate-root...",
     ),
     ("rollback", "rollback N: make version N current again"),
     ("help", "every key"),
@@ -378,6 +378,9 @@ pub fn completions(app: &App, input: &str) -> Vec<String> {
             "start-control-plane",
             "stop-gateway",
             "start-gateway",
+            "rotate-root",
+            "unfederate",
+            "federate",
         ]
         .iter()
         .map(|s| s.to_string())

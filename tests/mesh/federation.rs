@@ -452,3 +452,153 @@ async fn when_the_control_plane_link_goes_down_both_clusters_serve_on_the_last_k
     .await;
     m.stop().await;
 }
+
+/// `/certs` of every sidecar and gateway of `cluster`.
+async fn certs_of(m: &support::TestMesh, cluster: &str) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    for w in m
+        .workloads()
+        .await
+        .into_iter()
+        .filter(|w| w.cluster == cluster && w.kind != "rogue")
+    {
+        let Some(admin) = w.addresses.and_then(|a| a.admin) else {
+            continue;
+        };
+        let (status, body) = support::http_get(&admin, "/certs").await;
+        if status == 200 {
+            out.push((
+                w.instance.clone(),
+                serde_json::from_str(&body).expect("json"),
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_rotation_reaches_every_proxy_and_the_peer_without_a_failed_request() {
+    let m = support::demo().await;
+    let eu = m
+        .mesh
+        .control_planes()
+        .iter()
+        .find(|c| c.cluster() == "eu")
+        .cloned()
+        .expect("eu");
+    let old = eu.ca().fingerprint();
+    let old_pem = eu.ca().root_pem().to_string();
+    // Requests that cross both clusters keep flowing the whole time.
+    let client = m.mesh.ingress_client().expect("client");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let traffic = {
+        let stop = std::sync::Arc::clone(&stop);
+        tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && ok < 5000 {
+                match client.get("/checkout", &[]).await {
+                    Ok(r) if r.status == 200 => ok += 1,
+                    Ok(r) => failed.push(format!("{} {:?}", r.status, r.body)),
+                    Err(e) => failed.push(e.to_string()),
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (ok, failed)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let said = chaos(&m, "rotate-root", "eu", 0.0, 0).await;
+    // First the new root is only trusted, everywhere; then it signs.
+    support::eventually(Duration::from_secs(15), "the new eu root signing", || {
+        let (eu, old) = (eu.clone(), old.clone());
+        async move { eu.ca().fingerprint() != old }
+    })
+    .await;
+    let new = eu.ca().fingerprint();
+    assert!(said.contains(&new[..12]), "{said}");
+
+    // Every eu proxy renews at once under the new root, without a restart.
+    support::eventually(
+        Duration::from_secs(30),
+        "every eu proxy holds a certificate from the new root",
+        || {
+            let m = &m;
+            let new = new.clone();
+            async move {
+                let certs = certs_of(m, "eu").await;
+                !certs.is_empty()
+                    && certs
+                        .iter()
+                        .all(|(_, c)| c["root_fingerprint"] == new.as_str())
+            }
+        },
+    )
+    .await;
+    // The peer learns the new root, and once every eu proxy has renewed,
+    // both clusters drop the old one.
+    support::eventually(
+        Duration::from_secs(30),
+        "both clusters trust only the new eu root",
+        || {
+            let m = &m;
+            let (new, old) = (new.clone(), old.clone());
+            async move {
+                let mut all = certs_of(m, "eu").await;
+                all.extend(certs_of(m, "us").await);
+                all.iter().all(|(_, c)| {
+                    let eu_roots = &c["trust_domains"]["eu.mesh"];
+                    eu_roots.as_array().is_some_and(|r| {
+                        r.iter().any(|f| f == new.as_str()) && !r.iter().any(|f| f == old.as_str())
+                    })
+                })
+            }
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = traffic.await.expect("traffic");
+    assert!(ok > 20 && failed.is_empty(), "{ok} ok, failed: {failed:?}");
+
+    // openssl agrees: a leaf now chains to the new root and not to the old.
+    let dir = tempfile::TempDir::new().expect("dir");
+    let (_, user) = certs_of(&m, "eu")
+        .await
+        .into_iter()
+        .find(|(i, _)| i == "user-v1-0")
+        .expect("user");
+    let chain: Vec<&str> = user["chain_pem"]
+        .as_array()
+        .expect("chain")
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    let leaf = dir.path().join("leaf.pem");
+    let new_root = dir.path().join("new.pem");
+    let old_root = dir.path().join("old.pem");
+    std::fs::write(&leaf, chain[0]).expect("write");
+    std::fs::write(&new_root, chain.last().expect("root")).expect("write");
+    std::fs::write(&old_root, &old_pem).expect("write");
+    let path = |p: &std::path::Path| p.to_str().expect("path").to_string();
+    let good = tool(
+        "openssl",
+        &["verify", "-CAfile", &path(&new_root), &path(&leaf)],
+    );
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    let bad = tool(
+        "openssl",
+        &["verify", "-CAfile", &path(&old_root), &path(&leaf)],
+    );
+    assert!(
+        !bad.status.success(),
+        "the old root must not verify the renewed leaf"
+    );
+    // The new root is what the state directory keeps.
+    let kept = std::fs::read_to_string(m.state().join("ca").join("eu.pem")).expect("kept root");
+    assert_eq!(kept.trim(), chain.last().expect("root").trim());
+    m.stop().await;
+}

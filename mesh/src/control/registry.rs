@@ -74,6 +74,8 @@ pub struct WorkloadEntry {
     pub certs_issued: u32,
     /// Issuer of its certificate.
     pub issuer: String,
+    /// SHA-256 fingerprint of the root its certificate chains to.
+    pub cert_root: String,
     /// Services it calls (the config it needs); None: every service.
     pub scope: Option<Vec<String>>,
 }

@@ -37,6 +37,18 @@ pub const DEBOUNCE: Duration = Duration::from_millis(2);
 /// The longest certificate lifetime the CA grants.
 pub const MAX_CERT_TTL: Duration = Duration::from_secs(24 * 3600);
 
+/// How long a new root is only trusted, not yet signing, so that every
+/// proxy and federated peer has it before the first certificate it signs.
+pub const ROOT_PROPAGATION: Duration = Duration::from_secs(2);
+
+/// How long a rotated-out root stays trusted at most while proxies renew.
+const ROOT_RETIREMENT_WAIT: Duration = Duration::from_secs(120);
+
+/// The first 12 hex digits of a fingerprint, for messages.
+fn short_fp(fp: &str) -> &str {
+    &fp[..fp.len().min(12)]
+}
+
 /// ACK state of one proxy, as the console shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AckState {
@@ -126,7 +138,13 @@ impl Convergence {
 struct Inner {
     cluster: String,
     trust_domain: String,
-    ca: Arc<CertificateAuthority>,
+    ca: RwLock<Arc<CertificateAuthority>>,
+    /// A root distributed for trust that does not sign yet (a rotation's
+    /// first phase).
+    next_root: Mutex<Option<Arc<CertificateAuthority>>>,
+    /// Roots still trusted after a rotation, until every proxy of this
+    /// cluster holds a certificate from the current one.
+    retired_roots: Mutex<Vec<String>>,
     registry: RwLock<Registry>,
     remote: RwLock<BTreeMap<String, RemoteCluster>>,
     config: watch::Receiver<Arc<ConfigState>>,
@@ -173,7 +191,9 @@ impl ControlPlane {
             inner: Arc::new(Inner {
                 cluster: cluster.to_string(),
                 trust_domain: ca.trust_domain().unwrap_or_default().to_string(),
-                ca,
+                ca: RwLock::new(ca),
+                next_root: Mutex::new(None),
+                retired_roots: Mutex::new(Vec::new()),
                 registry: RwLock::new(Registry::default()),
                 remote: RwLock::new(BTreeMap::new()),
                 config,
@@ -207,9 +227,122 @@ impl ControlPlane {
         &self.inner.trust_domain
     }
 
-    /// The cluster CA.
-    pub fn ca(&self) -> &Arc<CertificateAuthority> {
-        &self.inner.ca
+    /// The cluster CA (the one that signs now).
+    pub fn ca(&self) -> Arc<CertificateAuthority> {
+        match self.inner.ca.read() {
+            Ok(c) => Arc::clone(&c),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// This cluster's trust bundle: the current root first, then one about
+    /// to sign, then roots retired by a rotation that proxies may still
+    /// chain to.
+    pub fn roots_pem(&self) -> Vec<String> {
+        let mut roots = vec![self.ca().root_pem().to_string()];
+        if let Ok(n) = self.inner.next_root.lock() {
+            roots.extend(n.iter().map(|c| c.root_pem().to_string()));
+        }
+        if let Ok(r) = self.inner.retired_roots.lock() {
+            roots.extend(r.iter().cloned());
+        }
+        roots
+    }
+
+    /// Rotates the root in three steps, as a careful operator would: `next`
+    /// first joins the trust bundle here and at federated peers; after
+    /// [`ROOT_PROPAGATION`] it starts signing, and proxies renew at once
+    /// because their snapshots name the new signing root; the old root
+    /// leaves the bundle when every proxy of this cluster holds a
+    /// certificate from `next`. No handshake ever meets a root its peer
+    /// does not trust yet.
+    pub fn rotate_root(&self, next: CertificateAuthority) {
+        let next = Arc::new(next);
+        if let Ok(mut n) = self.inner.next_root.lock() {
+            *n = Some(Arc::clone(&next));
+        }
+        self.inner.events.emit(
+            "ca",
+            &self.inner.cluster,
+            "istiod",
+            format!(
+                "new root {} for {} added to the trust bundles; it signs in {} s",
+                short_fp(&next.fingerprint()),
+                self.inner.trust_domain,
+                ROOT_PROPAGATION.as_secs_f64()
+            ),
+        );
+        self.exports_changed();
+        self.mark_dirty();
+        let cp = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(ROOT_PROPAGATION).await;
+            let old = cp.ca();
+            if let Ok(mut r) = cp.inner.retired_roots.lock() {
+                r.push(old.root_pem().to_string());
+            }
+            if let Ok(mut c) = cp.inner.ca.write() {
+                *c = Arc::clone(&next);
+            }
+            if let Ok(mut n) = cp.inner.next_root.lock() {
+                *n = None;
+            }
+            cp.inner.events.emit(
+                "ca",
+                &cp.inner.cluster,
+                "istiod",
+                format!(
+                    "root {} signs now; the old root {} stays trusted until every proxy has renewed",
+                    short_fp(&next.fingerprint()),
+                    short_fp(&old.fingerprint())
+                ),
+            );
+            cp.mark_dirty();
+            cp.retire_when_renewed(next.fingerprint()).await;
+        });
+    }
+
+    async fn retire_when_renewed(&self, root: String) {
+        let deadline = tokio::time::Instant::now() + ROOT_RETIREMENT_WAIT;
+        loop {
+            let pending = self.with_registry(|r| {
+                r.entries()
+                    .filter(|e| e.ready && e.cert_root != root)
+                    .count()
+            });
+            if pending == 0 {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                self.inner.events.emit(
+                    "ca",
+                    &self.inner.cluster,
+                    "istiod",
+                    format!("{pending} proxies still hold certificates from the old root: it stays trusted"),
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let retired = match self.inner.retired_roots.lock() {
+            Ok(mut r) => std::mem::take(&mut *r),
+            Err(_) => return,
+        };
+        if retired.is_empty() || self.ca().fingerprint() != root {
+            return;
+        }
+        self.inner.events.emit(
+            "ca",
+            &self.inner.cluster,
+            "istiod",
+            format!(
+                "every proxy holds a certificate from root {}: {} old root(s) retired from the trust bundle",
+                short_fp(&root),
+                retired.len()
+            ),
+        );
+        self.exports_changed();
+        self.mark_dirty();
     }
 
     /// The event bus.
@@ -231,9 +364,14 @@ impl ControlPlane {
             Ok(mut r) => f(&mut r),
             Err(p) => f(&mut p.into_inner()),
         };
-        self.inner.exports.send_modify(|g| *g += 1);
+        self.exports_changed();
         self.mark_dirty();
         out
+    }
+
+    /// Tells federated peers that what this cluster exports changed.
+    fn exports_changed(&self) {
+        self.inner.exports.send_modify(|g| *g += 1);
     }
 
     /// Bumps whenever the local registry (and so the exported services) changes.
@@ -278,7 +416,7 @@ impl ControlPlane {
         if let Ok(mut g) = self.inner.gateway.write() {
             *g = addr;
         }
-        self.inner.exports.send_modify(|g| *g += 1);
+        self.exports_changed();
     }
 
     /// Sets the token peers must present to follow this cluster.
@@ -322,7 +460,7 @@ impl ControlPlane {
         }
         RemoteCluster {
             trust_domain: self.inner.trust_domain.clone(),
-            roots_pem: vec![self.inner.ca.root_pem().to_string()],
+            roots_pem: self.roots_pem(),
             services,
         }
     }
@@ -398,10 +536,13 @@ impl ControlPlane {
             Ok(r) => r,
             Err(p) => p.into_inner(),
         };
+        let roots = self.roots_pem();
+        let signing_root = self.ca().fingerprint();
         let view = MeshView {
             cluster: &self.inner.cluster,
             trust_domain: &self.inner.trust_domain,
-            root_pem: self.inner.ca.root_pem(),
+            roots_pem: &roots,
+            signing_root: &signing_root,
             local: &registry,
             remote: &remote,
             resources: &config.resources,
@@ -742,14 +883,13 @@ impl Certificates for CertificateService {
         let req = request.into_inner();
         let entry = self.cp.authenticate(&req.token)?;
         let ttl = Duration::from_secs(req.ttl_seconds.max(1)).min(MAX_CERT_TTL);
-        let issued = self
-            .cp
-            .inner
-            .ca
+        let ca = self.cp.ca();
+        let issued = ca
             .sign_csr(&req.csr_pem, &entry.spiffe_id, ttl)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let not_after = certinfo::rfc3339(issued.not_after);
-        let issuer = format!("meshcon {} root CA", self.cp.inner.trust_domain);
+        let root = ca.fingerprint();
+        let issuer = format!("{} root {}", self.cp.inner.trust_domain, short_fp(&root));
         let id = entry.id();
         let mut rotated = false;
         if let Ok(mut r) = self.cp.inner.registry.write() {
@@ -759,6 +899,7 @@ impl Certificates for CertificateService {
                 e.cert_serial = issued.serial.clone();
                 e.cert_not_after = not_after.clone();
                 e.issuer = issuer.clone();
+                e.cert_root = root.clone();
             });
         }
         let kind = if rotated {

@@ -28,6 +28,10 @@ pub struct ProxySnapshot {
     pub mtls_mode: String,
     /// Authorization policies that select this workload.
     pub authorization: Vec<Object<AuthorizationPolicy>>,
+    /// Fingerprint of the root that signs this cluster's certificates now:
+    /// a proxy whose certificate chains elsewhere renews at once.
+    #[serde(default)]
+    pub signing_root: String,
 }
 
 impl ProxySnapshot {
@@ -39,6 +43,7 @@ impl ProxySnapshot {
             && self.gateways == other.gateways
             && self.mtls_mode == other.mtls_mode
             && self.authorization == other.authorization
+            && self.signing_root == other.signing_root
     }
 }
 
@@ -95,8 +100,10 @@ pub struct MeshView<'a> {
     pub cluster: &'a str,
     /// This cluster's trust domain.
     pub trust_domain: &'a str,
-    /// This cluster's root, PEM.
-    pub root_pem: &'a str,
+    /// This cluster's trust bundle, PEM: the signing root first.
+    pub roots_pem: &'a [String],
+    /// Fingerprint of the root that signs certificates now.
+    pub signing_root: &'a str,
     /// This cluster's workloads.
     pub local: &'a Registry,
     /// Other clusters' exports, by cluster name.
@@ -183,10 +190,7 @@ pub fn build(
     services: &[ServiceEntry],
 ) -> ProxySnapshot {
     let mut trust_bundles = BTreeMap::new();
-    trust_bundles.insert(
-        view.trust_domain.to_string(),
-        vec![view.root_pem.to_string()],
-    );
+    trust_bundles.insert(view.trust_domain.to_string(), view.roots_pem.to_vec());
     for r in view.remote.values() {
         trust_bundles.insert(r.trust_domain.clone(), r.roots_pem.clone());
     }
@@ -278,5 +282,6 @@ pub fn build(
         gateways,
         mtls_mode: scope::mtls_mode_for(view.resources, &proxy.instance.namespace, &labels),
         authorization: scope::authz_for(view.resources, &proxy.instance.namespace, &labels),
+        signing_root: view.signing_root.to_string(),
     }
 }

@@ -59,9 +59,13 @@ impl std::fmt::Debug for CertificateAuthority {
 impl CertificateAuthority {
     /// Makes a new in-memory CA for a SPIFFE trust domain.
     pub fn generate(trust_domain: &str) -> Result<Self, IdentityError> {
+        Self::generate_named(trust_domain, &format!("meshcon {trust_domain} root CA"))
+    }
+
+    fn generate_named(trust_domain: &str, common_name: &str) -> Result<Self, IdentityError> {
         let td_id = SpiffeId::trust_domain_id(trust_domain)?;
         let key = KeyPair::generate()?;
-        let mut params = ca_params(&format!("meshcon {trust_domain} root CA"));
+        let mut params = ca_params(common_name);
         params
             .subject_alt_names
             .push(SanType::URI(td_id.to_string().try_into()?));
@@ -118,12 +122,31 @@ impl CertificateAuthority {
             Some(td) => Self::generate(td)?,
             None => Self::generate_dns(file_stem)?,
         };
-        std::fs::create_dir_all(dir).map_err(|e| IdentityError::io(dir, e))?;
-        write_private(&key_path, ca.issuer.key().serialize_pem().as_bytes())
-            .map_err(|e| IdentityError::io(&key_path, e))?;
-        write_private(&cert_path, ca.root_pem.as_bytes())
-            .map_err(|e| IdentityError::io(&cert_path, e))?;
+        ca.save(dir, file_stem)?;
         Ok(ca)
+    }
+
+    /// A root rotation: a new key and root for the same trust domain, kept in
+    /// `dir` in place of this one. The new root has its own name, so chains
+    /// never confuse the two while both are trusted.
+    pub fn rotated(&self, dir: &Path, file_stem: &str) -> Result<Self, IdentityError> {
+        let td = self.trust_domain().ok_or_else(|| {
+            IdentityError::Mismatch(format!("{file_stem} is not a SPIFFE CA: nothing to rotate"))
+        })?;
+        let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
+        let ca = Self::generate_named(td, &format!("meshcon {td} root CA (rotated at {stamp})"))?;
+        ca.save(dir, file_stem)?;
+        Ok(ca)
+    }
+
+    fn save(&self, dir: &Path, file_stem: &str) -> Result<(), IdentityError> {
+        let key_path = dir.join(format!("{file_stem}-key.pem"));
+        let cert_path = dir.join(format!("{file_stem}.pem"));
+        std::fs::create_dir_all(dir).map_err(|e| IdentityError::io(dir, e))?;
+        write_private(&key_path, self.issuer.key().serialize_pem().as_bytes())
+            .map_err(|e| IdentityError::io(&key_path, e))?;
+        write_private(&cert_path, self.root_pem.as_bytes())
+            .map_err(|e| IdentityError::io(&cert_path, e))
     }
 
     fn from_parts(

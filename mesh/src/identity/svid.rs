@@ -42,6 +42,9 @@ pub struct Svid {
     pub not_after: OffsetDateTime,
     /// The issuer's distinguished name.
     pub issuer: String,
+    /// SHA-256 fingerprint of the root the chain ends in (empty when the CA
+    /// returned the leaf alone).
+    pub root_fingerprint: String,
     /// When this process received it.
     pub received: OffsetDateTime,
 }
@@ -63,6 +66,10 @@ impl Svid {
             &provider,
         )
         .map_err(|e| IdentityError::Certificate(format!("key does not match certificate: {e}")))?;
+        let root_fingerprint = match chain_pem.get(1..).and_then(<[String]>::last) {
+            Some(root) => certinfo::fingerprint(&pem_to_der(root)?),
+            None => String::new(),
+        };
         Ok(Self {
             id,
             certified: Arc::new(certified),
@@ -72,6 +79,7 @@ impl Svid {
             not_before: info.not_before,
             not_after: info.not_after,
             issuer: info.issuer,
+            root_fingerprint,
             received: OffsetDateTime::now_utc(),
         })
     }
@@ -102,6 +110,7 @@ pub trait CertificateSigner: Send + Sync {
 pub struct WorkloadIdentity {
     current: ArcSwapOption<Svid>,
     rotations: AtomicU32,
+    renew_now: tokio::sync::Notify,
 }
 
 impl WorkloadIdentity {
@@ -118,6 +127,11 @@ impl WorkloadIdentity {
     /// How many times the certificate was replaced after the first one.
     pub fn rotations(&self) -> u32 {
         self.rotations.load(Ordering::Relaxed)
+    }
+
+    /// Asks the rotation task to renew now (the cluster's root changed).
+    pub fn renew_soon(&self) {
+        self.renew_now.notify_one();
     }
 
     /// Puts a certificate in place (the first one, or a rotation).
@@ -141,8 +155,9 @@ impl WorkloadIdentity {
             .ok_or_else(|| IdentityError::Certificate("certificate vanished".into()))
     }
 
-    /// Keeps the certificate fresh until `cancel`: renews at about half-life,
-    /// and retries every second when the CA cannot be reached. `on_rotate` is
+    /// Keeps the certificate fresh until `cancel`: renews at about half-life
+    /// or when asked to ([`Self::renew_soon`]), and retries every second when
+    /// the CA cannot be reached. `on_rotate` is
     /// told of each new certificate.
     pub fn spawn_rotation(
         self: &Arc<Self>,
@@ -164,6 +179,7 @@ impl WorkloadIdentity {
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(wait) => {}
+                    _ = me.renew_now.notified() => {}
                 }
                 match me.renew(signer.as_ref(), ttl).await {
                     Ok(svid) => on_rotate(&svid),

@@ -44,6 +44,7 @@ pub fn handle(ctx: &ProxyContext, req: &http::Request<Incoming>) -> http::Respon
                     "not_after": rfc3339(svid.not_after),
                     "rotations": ctx.identity.rotations(),
                     "chain_pem": svid.chain_pem,
+                    "root_fingerprint": svid.root_fingerprint,
                     "trust_domains": ctx.trust.load().fingerprints(),
                 }),
             ),

@@ -250,6 +250,16 @@ impl ProxyContext {
         }
         self.trust.replace(compiled.trust.clone());
         self.config.store(Arc::new(compiled));
+        // A root rotation: renew now rather than at half-life, so the old
+        // root can be retired soon.
+        if let Some(svid) = self.identity.current() {
+            if !snap.signing_root.is_empty()
+                && !svid.root_fingerprint.is_empty()
+                && svid.root_fingerprint != snap.signing_root
+            {
+                self.identity.renew_soon();
+            }
+        }
         self.snapshot.store(Arc::new(snap));
         Ok(())
     }

@@ -194,9 +194,16 @@ impl Backend for MeshBackend {
                 let r = if req.action == "unfederate" { self.mesh.unfederate(a, b) } else { self.mesh.federate(a, b) };
                 r.map(|_| format!("{a} and {b} {}federated", if req.action == "unfederate" { "no longer " } else { "" }))
             }
+            "rotate-root" => self.mesh.rotate_root(target).map(|fp| {
+                format!(
+                    "{target}: new root {} is in every trust bundle now and signs in {} s; the old root is retired once every proxy has renewed",
+                    &fp[..fp.len().min(12)],
+                    crate::control::server::ROOT_PROPAGATION.as_secs()
+                )
+            }),
             other => {
                 return Err(format!(
-                    "unknown chaos action '{other}' (slow, fail, heal, kill, restart, stop-control-plane, start-control-plane, stop-gateway, start-gateway, rogue, unfederate, federate)"
+                    "unknown chaos action '{other}' (slow, fail, heal, kill, restart, stop-control-plane, start-control-plane, stop-gateway, start-gateway, rogue, unfederate, federate, rotate-root)"
                 ))
             }
         }

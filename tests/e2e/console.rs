@@ -158,3 +158,59 @@ async fn attach_from_a_second_process_shows_the_same_services() {
     let s = attached.wait_text(LONG, "EXITED:").await;
     assert!(s.contains("EXITED:0") && terminal_restored(&s), "{s}");
 }
+
+/// A headless mesh whose console API listens on `api`.
+fn headless(state: &std::path::Path, api: &str) -> tokio::process::Child {
+    tokio::process::Command::new(meshcon_bin())
+        .args([
+            "up",
+            "--headless",
+            "--ephemeral",
+            "--rps",
+            "5",
+            "--api",
+            api,
+            "--state-dir",
+        ])
+        .arg(state)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("meshcon up --headless")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attached_console_shows_a_lost_mesh_and_reconnects_by_itself() {
+    let dir = tempfile::TempDir::new().expect("dir");
+    let api = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        l.local_addr().expect("addr").to_string()
+    };
+    let mut mesh = headless(dir.path(), &api);
+    let t = Tmux::start(
+        &format!("{} attach {api}{AFTER_EXIT}", meshcon_bin().display()),
+        120,
+        40,
+    );
+    t.wait_text(LONG, "proxies ACKed").await;
+    // SIGTERM: the mesh shuts down cleanly and the console notices.
+    let pid = mesh.id().expect("pid").to_string();
+    assert!(std::process::Command::new("kill")
+        .arg(&pid)
+        .status()
+        .expect("kill")
+        .success());
+    let _ = tokio::time::timeout(LONG, mesh.wait()).await;
+    let s = t.wait_text(LONG, "not connected").await;
+    assert!(s.contains(&api), "{s}");
+    // The same mesh comes back: the console reconnects without a key pressed.
+    let _mesh = headless(dir.path(), &api);
+    t.wait_for(LONG, "the console connected again", |s| {
+        s.contains("proxies ACKed") && !s.contains("not connected")
+    })
+    .await;
+    t.keys(&["2"]).await;
+    t.wait_for(LONG, "live services again", all_demo_services_live)
+        .await;
+}

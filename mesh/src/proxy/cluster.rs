@@ -440,4 +440,69 @@ mod tests {
         );
         assert_eq!(parse_sni("billing.default"), None);
     }
+
+    fn catalog(policy: serde_json::Value) -> UpstreamCluster {
+        let endpoints = ["eu", "eu", "us"]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Endpoint {
+                address: format!("127.0.0.{}:15006", i + 1),
+                instance: format!("catalog-v1-{i}"),
+                cluster: c.to_string(),
+                ..Default::default()
+            })
+            .collect();
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        let policy: TrafficPolicy = serde_json::from_value(policy).expect("policy");
+        UpstreamCluster::new(
+            &ClusterManager::default(),
+            "catalog.default.svc.cluster.local",
+            8080,
+            None,
+            endpoints,
+            Arc::new(tls),
+            &policy,
+            None,
+        )
+    }
+
+    fn share_in(c: &UpstreamCluster, cluster: &str, picks: usize) -> f64 {
+        let now = Instant::now();
+        let hits = (0..picks)
+            .filter_map(|_| c.pick("eu", None, None, now))
+            .filter(|p| p.endpoint.cluster == cluster)
+            .count();
+        hits as f64 / picks as f64
+    }
+
+    #[test]
+    fn locality_prefers_the_callers_cluster_only_with_outlier_detection() {
+        let outlier = serde_json::json!({"consecutive5xxErrors": 3, "interval": "1s", "baseEjectionTime": "5s"});
+        let with = catalog(serde_json::json!({"outlierDetection": outlier}));
+        assert_eq!(share_in(&with, "eu", 300), 1.0);
+        // As in Istio: without outlier detection nothing marks a locality
+        // unhealthy, so locality load balancing stays off.
+        let without = catalog(serde_json::json!({}));
+        let us = share_in(&without, "us", 3000);
+        assert!(
+            (0.28..0.39).contains(&us),
+            "round robin over 3 endpoints: {us}"
+        );
+    }
+
+    #[test]
+    fn distribute_sends_fixed_shares_across_localities() {
+        let c = catalog(serde_json::json!({
+            "outlierDetection": {"consecutive5xxErrors": 3, "interval": "1s", "baseEjectionTime": "5s"},
+            "loadBalancer": {"localityLbSetting": {"distribute": [{"from": "eu", "to": {"eu": 80, "us": 20}}]}},
+        }));
+        let us = share_in(&c, "us", 5000);
+        assert!((0.17..0.23).contains(&us), "20% to us: {us}");
+    }
 }

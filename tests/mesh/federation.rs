@@ -23,12 +23,7 @@ async fn the_user_to_billing_path_goes_through_the_east_west_gateway() {
         .find(|c| c.cluster() == "us")
         .and_then(|c| c.gateway())
         .expect("us gateway");
-    let admin = m
-        .workload("user-v1-0")
-        .await
-        .addresses
-        .and_then(|a| a.admin)
-        .expect("admin");
+    let admin = m.admin("user-v1-0").await;
     let (_, dump) = support::http_get(&admin, "/config_dump").await;
     let dump: serde_json::Value = serde_json::from_str(&dump).expect("json");
     let billing = dump["clusters"]
@@ -156,12 +151,7 @@ async fn cross_cluster_calls_carry_both_identities_and_the_gateway_sees_only_tls
         }
     }
     // billing saw the caller's eu identity, checked by its own sidecar.
-    let admin = m
-        .workload("billing-v1-0")
-        .await
-        .addresses
-        .and_then(|a| a.admin)
-        .expect("admin");
+    let admin = m.admin("billing-v1-0").await;
     let (_, metrics) = support::http_get(&admin, "/stats/prometheus").await;
     assert!(
         metrics.lines().any(
@@ -229,29 +219,20 @@ async fn a_certificate_from_an_unfederated_third_ca_is_refused_by_both_clusters(
             "{instance} accepted a mars.mesh certificate: {out}"
         );
     }
-    let mut c = m.console().await;
     support::eventually(Duration::from_secs(5), "both refusals are events", || {
-        let mut c = c.clone();
+        let m = &m;
         async move {
-            let mut s = c
-                .events(mesh::proto::EventsRequest {
-                    follow: false,
-                    last: 500,
-                })
+            let clusters: std::collections::BTreeSet<String> = m
+                .events()
                 .await
-                .expect("events")
-                .into_inner();
-            let mut clusters = std::collections::BTreeSet::new();
-            while let Ok(Some(e)) = s.message().await {
-                if e.kind == "denied" && e.message.contains("mars.mesh") {
-                    clusters.insert(e.cluster);
-                }
-            }
+                .into_iter()
+                .filter(|e| e.kind == "denied" && e.message.contains("mars.mesh"))
+                .map(|e| e.cluster)
+                .collect();
             clusters.len() == 2
         }
     })
     .await;
-    let _ = &mut c;
     m.stop().await;
 }
 
@@ -270,12 +251,7 @@ async fn unfederating_removes_the_peer_bundle_at_once_and_refederating_restores_
         r.body
     );
     // us proxies no longer trust eu certificates (no restart involved).
-    let admin = m
-        .workload("billing-v1-0")
-        .await
-        .addresses
-        .and_then(|a| a.admin)
-        .expect("admin");
+    let admin = m.admin("billing-v1-0").await;
     let (_, certs) = support::http_get(&admin, "/certs").await;
     let v: serde_json::Value = serde_json::from_str(&certs).expect("json");
     assert!(v["trust_domains"].get("eu.mesh").is_none(), "{v}");
@@ -411,12 +387,7 @@ async fn when_the_control_plane_link_goes_down_both_clusters_serve_on_the_last_k
         "eu notices the link is down",
         || {
             let m = &m;
-            async move {
-                m.mesh
-                    .control_planes()
-                    .iter()
-                    .any(|c| c.cluster() == "eu" && c.links().get("us") == Some(&false))
-            }
+            async move { m.link_up("eu", "us") == Some(false) }
         },
     )
     .await;
@@ -442,12 +413,7 @@ async fn when_the_control_plane_link_goes_down_both_clusters_serve_on_the_last_k
     chaos(&m, "start-control-plane", "us", 0.0, 0).await;
     support::eventually(Duration::from_secs(10), "the link comes back", || {
         let m = &m;
-        async move {
-            m.mesh
-                .control_planes()
-                .iter()
-                .any(|c| c.cluster() == "eu" && c.links().get("us") == Some(&true))
-        }
+        async move { m.link_up("eu", "us") == Some(true) }
     })
     .await;
     m.stop().await;

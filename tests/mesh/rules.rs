@@ -111,12 +111,7 @@ async fn retries_on_5xx_raise_success_from_about_half_to_over_99_percent() {
         ok_with * 100.0
     );
     // The retries are visible in the source sidecar's Envoy-style counter.
-    let admin = m
-        .workload("user-v1-0")
-        .await
-        .addresses
-        .and_then(|a| a.admin)
-        .expect("admin");
+    let admin = m.admin("user-v1-0").await;
     let (_, metrics) = support::http_get(&admin, "/stats/prometheus").await;
     let retries: f64 = metrics
         .lines()
@@ -187,12 +182,7 @@ spec:
         "the host should be back after its 3 s ejection"
     );
     // The ejection is an event and a counter.
-    let admin = m
-        .workload("user-v1-0")
-        .await
-        .addresses
-        .and_then(|a| a.admin)
-        .expect("admin");
+    let admin = m.admin("user-v1-0").await;
     let (_, metrics) = support::http_get(&admin, "/stats/prometheus").await;
     assert!(
         metrics.lines().any(|l| l.starts_with("envoy_cluster_outlier_detection_ejections_enforced_total{cluster_name=\"outbound|8080|v1|billing") && !l.ends_with(" 0")),
@@ -223,12 +213,7 @@ spec:
     let r = request(&frontend, "auth", "/", &[]).await;
     assert_eq!(r.status, 503);
     assert_eq!(r.header("x-meshcon-flags"), Some("FI"));
-    let admin = m
-        .workload("frontend-v1-0")
-        .await
-        .addresses
-        .and_then(|a| a.admin)
-        .expect("admin");
+    let admin = m.admin("frontend-v1-0").await;
     let (_, metrics) = support::http_get(&admin, "/stats/prometheus").await;
     assert!(
         metrics.lines().any(
@@ -582,12 +567,7 @@ spec:
     assert!(answers
         .iter()
         .all(|(s, b)| *s == 200 && version_of(b) == "v1"));
-    let admin = m
-        .workload("billing-v2-0")
-        .await
-        .addresses
-        .and_then(|a| a.admin)
-        .expect("admin");
+    let admin = m.admin("billing-v2-0").await;
     support::eventually(
         Duration::from_secs(5),
         "v2 receives the mirrored copies",

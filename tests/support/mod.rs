@@ -59,6 +59,43 @@ impl TestMesh {
             .unwrap_or_else(|| panic!("no workload {instance}"))
     }
 
+    /// The last 500 events of the mesh.
+    pub async fn events(&self) -> Vec<mesh::proto::Event> {
+        let mut s = self
+            .console()
+            .await
+            .events(mesh::proto::EventsRequest {
+                follow: false,
+                last: 500,
+            })
+            .await
+            .expect("events")
+            .into_inner();
+        let mut out = Vec::new();
+        while let Ok(Some(e)) = s.message().await {
+            out.push(e);
+        }
+        out
+    }
+
+    /// The admin address of the proxy of this instance.
+    pub async fn admin(&self, instance: &str) -> String {
+        self.workload(instance)
+            .await
+            .addresses
+            .and_then(|a| a.admin)
+            .unwrap_or_else(|| panic!("{instance} has no admin address"))
+    }
+
+    /// Whether `cluster`'s control plane sees its federation link to `peer` up.
+    pub fn link_up(&self, cluster: &str, peer: &str) -> Option<bool> {
+        self.mesh
+            .control_planes()
+            .iter()
+            .find(|c| c.cluster() == cluster)
+            .and_then(|c| c.links().get(peer).copied())
+    }
+
     /// Stops the mesh.
     pub async fn stop(self) -> TempDir {
         self.mesh.shutdown().await;

@@ -218,14 +218,18 @@ impl Metrics {
             let Ok(mut map) = self.series.lock() else {
                 return;
             };
-            Arc::clone(map.entry(obs.labels.clone()).or_insert_with(|| {
-                Arc::new(Series {
-                    requests: AtomicU64::new(0),
-                    duration: Histogram::new(duration_buckets()),
-                    request_bytes: Histogram::new(SIZE_BUCKETS),
-                    response_bytes: Histogram::new(SIZE_BUCKETS),
-                })
-            }))
+            // Look up first: the labels are cloned only for a new series.
+            match map.get(&obs.labels) {
+                Some(s) => Arc::clone(s),
+                None => Arc::clone(map.entry(obs.labels.clone()).or_insert_with(|| {
+                    Arc::new(Series {
+                        requests: AtomicU64::new(0),
+                        duration: Histogram::new(duration_buckets()),
+                        request_bytes: Histogram::new(SIZE_BUCKETS),
+                        response_bytes: Histogram::new(SIZE_BUCKETS),
+                    })
+                })),
+            }
         };
         series.requests.fetch_add(1, Ordering::Relaxed);
         series.duration.observe(obs.duration_ms);

@@ -34,6 +34,10 @@ impl Tap {
             if r.len() == KEEP {
                 r.pop_front();
             }
+            if self.tx.receiver_count() == 0 {
+                r.push_back(entry);
+                return;
+            }
             r.push_back(entry.clone());
         }
         let _ = self.tx.send(entry);

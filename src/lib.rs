@@ -17,7 +17,7 @@ pub mod tui;
 
 /// Every program built on meshcon (the binary, its tests and benchmarks)
 /// allocates with mimalloc: the sidecars allocate per request from many
-/// threads, where glibc's malloc costs about half their CPU (measured with
-/// `meshcon bench dataplane`).
+/// threads, where glibc's malloc cost about a third of their CPU (measured
+/// with `meshcon bench dataplane`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -33,6 +33,10 @@ use crate::workload::loadgen::{self, IngressClient, LoadStats};
 pub use plan::AddressPlan;
 use plan::{Bound, WorkloadListeners};
 
+/// How long a new root may take to reach every proxy and federated peer
+/// before a rotation is called off.
+const ROOT_PROPAGATION_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// What can stop a mesh from starting or an operation from completing.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -605,22 +609,79 @@ impl Mesh {
         }
     }
 
-    /// Rotates cluster `name`'s root CA: a new root signs from now on and is
-    /// kept in the state directory; the old one stays trusted (here and at
-    /// peers) until every proxy of the cluster has renewed.
-    pub fn rotate_root(&self, name: &str) -> Result<String, RuntimeError> {
+    /// Rotates cluster `name`'s root CA the way a careful operator would:
+    /// the new root joins the trust bundles; it signs only once every proxy
+    /// of the cluster has ACKed a bundle with it and every federated peer
+    /// (and its proxies) trusts it too; proxies then renew at once, and the
+    /// old root is retired when all have. A peer that cannot learn the new
+    /// root (its link is down) aborts the rotation and nothing changes.
+    pub async fn rotate_root(&self, name: &str) -> Result<String, RuntimeError> {
         let rt = self
             .inner
             .clusters
             .get(name)
             .ok_or_else(|| RuntimeError::NotFound(format!("no cluster '{name}'")))?;
-        let next = rt
-            .cp
-            .ca()
-            .rotated(&self.inner.opts.state_dir.join("ca"), name)?;
+        let next = rt.cp.ca().successor()?;
         let fp = next.fingerprint();
-        rt.cp.rotate_root(next);
+        rt.cp.introduce_root(next).map_err(RuntimeError::NotReady)?;
+        let deadline = tokio::time::Instant::now() + ROOT_PROPAGATION_TIMEOUT;
+        loop {
+            match self.root_trusted_everywhere(name, &fp) {
+                Ok(true) => break,
+                Ok(false) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Ok(false) => {
+                    let why = "not every proxy and peer confirmed the new root in time";
+                    rt.cp.withdraw_root(why);
+                    return Err(RuntimeError::NotReady(why.into()));
+                }
+                Err(why) => {
+                    rt.cp.withdraw_root(&why);
+                    return Err(RuntimeError::NotReady(why));
+                }
+            }
+        }
+        let signing = rt
+            .cp
+            .sign_with_introduced_root()
+            .ok_or_else(|| RuntimeError::NotReady("the introduced root vanished".into()))?;
+        signing.save(&self.inner.opts.state_dir.join("ca"), name)?;
         Ok(fp)
+    }
+
+    /// Whether cluster `name`'s proxies, and every cluster federated with it
+    /// (and its proxies), trust the root `fp`; an error when a peer cannot.
+    fn root_trusted_everywhere(&self, name: &str, fp: &str) -> Result<bool, String> {
+        let trusts = |roots: &[String]| {
+            roots
+                .iter()
+                .filter_map(|p| crate::identity::ca::pem_to_der(p).ok())
+                .any(|d| crate::identity::certinfo::fingerprint(&d) == fp)
+        };
+        let mut ok = true;
+        for (other, rt) in &self.inner.clusters {
+            if other == name {
+                ok &= rt.cp.settled();
+                continue;
+            }
+            match rt.cp.links().get(name) {
+                None => continue,
+                Some(false) => {
+                    return Err(format!(
+                        "{other}'s link to {name} is down: it could not learn the new root"
+                    ))
+                }
+                Some(true) => {}
+            }
+            let learned = rt
+                .cp
+                .remotes()
+                .get(name)
+                .is_some_and(|r| trusts(&r.roots_pem));
+            ok &= learned && rt.cp.settled();
+        }
+        Ok(ok)
     }
 
     /// Ends federation between two clusters: each forgets the other's trust
@@ -637,7 +698,7 @@ impl Mesh {
                     c.cancel();
                 }
             }
-            rt.cp.set_link(y, false);
+            rt.cp.remove_link(y);
             rt.cp.set_remote(y, None);
             rt.cp.events().emit(
                 "federation",
@@ -1318,7 +1379,12 @@ impl Mesh {
             let mut bundles = serde_json::Map::new();
             bundles.insert(
                 cp.trust_domain().to_string(),
-                serde_json::json!([cp.ca().fingerprint()]),
+                serde_json::json!(cp
+                    .roots_pem()
+                    .iter()
+                    .filter_map(|p| crate::identity::ca::pem_to_der(p).ok())
+                    .map(|d| crate::identity::certinfo::fingerprint(&d))
+                    .collect::<Vec<_>>()),
             );
             for (name, r) in &remotes {
                 let fps: Vec<String> = r

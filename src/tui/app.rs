@@ -478,11 +478,13 @@ fn open_editor(app: &mut App, text: &str, seq_base: u64) -> Vec<Command> {
     }]
 }
 
-/// What quick actions build on: the staged YAML while one is pending, else
-/// what the mesh runs.
-fn quick_base(app: &App) -> String {
-    if app.routing.staged.is_some() {
-        app.routing.editor.text()
+/// What a quick action reads resource `kind`/`name` from: the staged YAML
+/// when it holds that resource (so repeated presses build on each other),
+/// else what the mesh runs.
+fn quick_base(app: &App, kind: &str, name: &str) -> String {
+    let staged = app.routing.editor.text();
+    if app.routing.staged.is_some() && scenario::defines(&staged, kind, name) {
+        staged
     } else {
         app.d.resources_yaml.clone()
     }
@@ -1078,6 +1080,11 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
         Action::TogglePause => app.paused = !app.paused,
         Action::ToggleIdle => app.hide_idle = !app.hide_idle,
         Action::EditSelected => {
+            // A staged quick action is edited where it stands.
+            if app.routing.staged.is_some() {
+                app.routing.pane = RoutingPane::Editor;
+                return Vec::new();
+            }
             if let Some(r) = app.d.resources.get(app.sel(View::Routing)).cloned() {
                 let seq = app.routing.editor.seq;
                 return open_editor(app, &r.3, seq);
@@ -1092,20 +1099,26 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
         Action::EditorKey(k) => {
             if app.routing.editor.handle(k) {
                 app.routing.pending = Some((app.routing.editor.seq, app.now));
+                // Edited by hand: no longer just the quick action it was.
+                if let Some(what) = &mut app.routing.staged {
+                    if !what.ends_with(", edited") {
+                        what.push_str(", edited");
+                    }
+                }
             }
             let height = app.size.1.saturating_sub(12) as usize;
             app.routing.editor.follow(height);
         }
         Action::ApplyEditor => app.confirm = Some(Confirm::Apply),
         Action::ShiftCanary(delta) => {
-            let base = quick_base(app);
+            let base = quick_base(app, "VirtualService", "billing");
             let now = scenario::current_canary(&base) as i32;
             let next = (now + delta).clamp(0, 100) as u32;
             let yaml = scenario::retries_yaml(scenario::has_retries(&base), next);
             return stage(app, yaml, format!("canary {next}% to billing v2"));
         }
         Action::ToggleRetries => {
-            let base = quick_base(app);
+            let base = quick_base(app, "VirtualService", "billing");
             let on = !scenario::has_retries(&base);
             let yaml = scenario::retries_yaml(on, scenario::current_canary(&base));
             let what = if on {
@@ -1116,7 +1129,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
             return stage(app, yaml, what.to_string());
         }
         Action::ToggleFault => {
-            let on = !scenario::has_fault(&quick_base(app));
+            let on = !scenario::has_fault(&quick_base(app, "VirtualService", "auth"));
             let what = if on {
                 "500 ms delay on auth"
             } else {
@@ -1125,7 +1138,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
             return stage(app, scenario::fault_yaml(on), what.to_string());
         }
         Action::ToggleBreaker => {
-            let on = !scenario::has_breaker(&quick_base(app));
+            let on = !scenario::has_breaker(&quick_base(app, "DestinationRule", "billing"));
             let what = if on {
                 "circuit breaker on billing"
             } else {

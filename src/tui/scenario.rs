@@ -193,6 +193,14 @@ pub fn current_canary(resources_yaml: &str) -> u32 {
     0
 }
 
+/// Whether `yaml` holds a resource of `kind` called `name`.
+pub fn defines(yaml: &str, kind: &str, name: &str) -> bool {
+    mesh::config::parse::parse("-", yaml)
+        .resources
+        .iter()
+        .any(|p| p.resource.kind() == kind && p.resource.metadata().name == name)
+}
+
 /// Whether billing's applied route has retries.
 pub fn has_retries(resources_yaml: &str) -> bool {
     mesh::config::parse::parse("-", resources_yaml).resources.iter().any(|p| {

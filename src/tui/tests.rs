@@ -524,3 +524,37 @@ fn a_trace_opens_as_a_waterfall_coloured_by_cluster() {
     assert!(s.contains("(us)") && s.contains("(eu)"), "{s}");
     insta::assert_snapshot!("traces_waterfall", s);
 }
+
+#[test]
+fn quick_actions_build_on_the_staged_yaml_only_for_the_resource_they_read() {
+    let mut app = recorded_app();
+    show(&mut app, View::Routing);
+    let applied = super::scenario::current_canary(&app.d.resources_yaml);
+    // A fault staged first does not make the canary forget the live weight.
+    update(&mut app, Action::ToggleFault);
+    assert!(super::scenario::has_fault(&app.routing.editor.text()));
+    update(&mut app, Action::ShiftCanary(5));
+    assert_eq!(
+        super::scenario::current_canary(&app.routing.editor.text()),
+        applied + 5
+    );
+    // e edits the staged YAML in place rather than opening another resource.
+    update(&mut app, Action::EditSelected);
+    assert_eq!(app.routing.pane, super::app::RoutingPane::Editor);
+    assert_eq!(
+        super::scenario::current_canary(&app.routing.editor.text()),
+        applied + 5
+    );
+    update(
+        &mut app,
+        Action::EditorKey(KeyEvent::new(KeyCode::Char(' '), KeyModifiers::NONE)),
+    );
+    update(
+        &mut app,
+        Action::EditorKey(KeyEvent::new(KeyCode::Char(' '), KeyModifiers::NONE)),
+    );
+    assert_eq!(
+        app.routing.staged.as_deref(),
+        Some(format!("canary {}% to billing v2, edited", applied + 5).as_str())
+    );
+}

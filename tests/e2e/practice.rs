@@ -169,7 +169,7 @@ async fn a_live_drill_is_found_in_the_console_and_solved() {
         .await;
     assert!(s.contains("Right!") && s.contains("undone"), "{s}");
 
-    // The fault is really gone: the service answers fast again.
+    // The drill undid itself: the mesh reports the instance healed.
     let out = tokio::process::Command::new(meshcon_bin())
         .args(["get", "events", "--mesh"])
         .arg(

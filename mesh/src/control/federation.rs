@@ -30,6 +30,11 @@ pub struct FederationService {
     pub session: CancellationToken,
 }
 
+/// Compares tokens in time that does not depend on where they differ.
+fn same_token(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 type StateStream = Pin<Box<dyn Stream<Item = Result<FederationState, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -41,7 +46,7 @@ impl Federation for FederationService {
         request: Request<FederationHello>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let hello = request.into_inner();
-        if self.token.is_empty() || hello.token != self.token {
+        if self.token.is_empty() || !same_token(hello.token.as_bytes(), self.token.as_bytes()) {
             return Err(Status::unauthenticated(
                 "wrong federation token: this control plane does not federate with you",
             ));
@@ -122,8 +127,7 @@ pub async fn follow(
                                         format!("link to {peer} up"),
                                     );
                                 }
-                                cp.set_link(&peer, true);
-                                cp.set_remote(&peer, Some(remote));
+                                cp.heard_from(&peer, remote, &cancel);
                             }
                             Err(e) => tracing::warn!(error = %e, %peer, "bad federation state"),
                         }

@@ -37,15 +37,8 @@ pub const DEBOUNCE: Duration = Duration::from_millis(2);
 /// The longest certificate lifetime the CA grants.
 pub const MAX_CERT_TTL: Duration = Duration::from_secs(24 * 3600);
 
-/// How long a new root is only trusted, not yet signing, so that every
-/// proxy and federated peer has it before the first certificate it signs.
-pub const ROOT_PROPAGATION: Duration = Duration::from_secs(2);
-
-/// How long a rotated-out root stays trusted at most while proxies renew.
-const ROOT_RETIREMENT_WAIT: Duration = Duration::from_secs(120);
-
 /// The first 12 hex digits of a fingerprint, for messages.
-fn short_fp(fp: &str) -> &str {
+pub fn short_fp(fp: &str) -> &str {
     &fp[..fp.len().min(12)]
 }
 
@@ -135,16 +128,30 @@ impl Convergence {
     }
 }
 
+/// A cluster's roots, changed together so a snapshot never sees half a
+/// rotation.
+struct Roots {
+    /// The root that signs.
+    signing: Arc<CertificateAuthority>,
+    /// A root being introduced: trusted, not signing yet.
+    next: Option<Arc<CertificateAuthority>>,
+    /// Roots being retired (PEM): trusted until every proxy has renewed.
+    retired: Vec<String>,
+}
+
+impl Roots {
+    fn bundle(&self) -> Vec<String> {
+        let mut out = vec![self.signing.root_pem().to_string()];
+        out.extend(self.next.iter().map(|c| c.root_pem().to_string()));
+        out.extend(self.retired.iter().cloned());
+        out
+    }
+}
+
 struct Inner {
     cluster: String,
     trust_domain: String,
-    ca: RwLock<Arc<CertificateAuthority>>,
-    /// A root distributed for trust that does not sign yet (a rotation's
-    /// first phase).
-    next_root: Mutex<Option<Arc<CertificateAuthority>>>,
-    /// Roots still trusted after a rotation, until every proxy of this
-    /// cluster holds a certificate from the current one.
-    retired_roots: Mutex<Vec<String>>,
+    roots: Mutex<Roots>,
     registry: RwLock<Registry>,
     remote: RwLock<BTreeMap<String, RemoteCluster>>,
     config: watch::Receiver<Arc<ConfigState>>,
@@ -191,9 +198,11 @@ impl ControlPlane {
             inner: Arc::new(Inner {
                 cluster: cluster.to_string(),
                 trust_domain: ca.trust_domain().unwrap_or_default().to_string(),
-                ca: RwLock::new(ca),
-                next_root: Mutex::new(None),
-                retired_roots: Mutex::new(Vec::new()),
+                roots: Mutex::new(Roots {
+                    signing: ca,
+                    next: None,
+                    retired: Vec::new(),
+                }),
                 registry: RwLock::new(Registry::default()),
                 remote: RwLock::new(BTreeMap::new()),
                 config,
@@ -229,82 +238,105 @@ impl ControlPlane {
 
     /// The cluster CA (the one that signs now).
     pub fn ca(&self) -> Arc<CertificateAuthority> {
-        match self.inner.ca.read() {
-            Ok(c) => Arc::clone(&c),
-            Err(p) => Arc::clone(&p.into_inner()),
+        Arc::clone(&self.roots().signing)
+    }
+
+    fn roots(&self) -> std::sync::MutexGuard<'_, Roots> {
+        match self.inner.roots.lock() {
+            Ok(r) => r,
+            Err(p) => p.into_inner(),
         }
     }
 
-    /// This cluster's trust bundle: the current root first, then one about
-    /// to sign, then roots retired by a rotation that proxies may still
-    /// chain to.
+    /// This cluster's trust bundle, read at one instant: the signing root
+    /// first, then one being introduced, then ones being retired.
     pub fn roots_pem(&self) -> Vec<String> {
-        let mut roots = vec![self.ca().root_pem().to_string()];
-        if let Ok(n) = self.inner.next_root.lock() {
-            roots.extend(n.iter().map(|c| c.root_pem().to_string()));
-        }
-        if let Ok(r) = self.inner.retired_roots.lock() {
-            roots.extend(r.iter().cloned());
-        }
-        roots
+        self.roots().bundle()
     }
 
-    /// Rotates the root in three steps, as a careful operator would: `next`
-    /// first joins the trust bundle here and at federated peers; after
-    /// [`ROOT_PROPAGATION`] it starts signing, and proxies renew at once
-    /// because their snapshots name the new signing root; the old root
-    /// leaves the bundle when every proxy of this cluster holds a
-    /// certificate from `next`. No handshake ever meets a root its peer
-    /// does not trust yet.
-    pub fn rotate_root(&self, next: CertificateAuthority) {
-        let next = Arc::new(next);
-        if let Ok(mut n) = self.inner.next_root.lock() {
-            *n = Some(Arc::clone(&next));
+    /// The first step of a root rotation: `next` joins this cluster's trust
+    /// bundle (pushed to its proxies and exported to federated peers) but
+    /// does not sign yet. Refused while another rotation is under way.
+    pub fn introduce_root(&self, next: CertificateAuthority) -> Result<(), String> {
+        let fp = next.fingerprint();
+        {
+            let mut r = self.roots();
+            if r.next.is_some() || !r.retired.is_empty() {
+                return Err(format!(
+                    "a root rotation of {} is already under way",
+                    self.inner.cluster
+                ));
+            }
+            r.next = Some(Arc::new(next));
         }
         self.inner.events.emit(
             "ca",
             &self.inner.cluster,
             "istiod",
             format!(
-                "new root {} for {} added to the trust bundles; it signs in {} s",
-                short_fp(&next.fingerprint()),
-                self.inner.trust_domain,
-                ROOT_PROPAGATION.as_secs_f64()
+                "new root {} for {} joins the trust bundles; it signs once every proxy and peer trusts it",
+                short_fp(&fp),
+                self.inner.trust_domain
             ),
         );
         self.exports_changed();
         self.mark_dirty();
+        Ok(())
+    }
+
+    /// Takes an introduced root out again (its propagation failed).
+    pub fn withdraw_root(&self, why: &str) {
+        let Some(next) = self.roots().next.take() else {
+            return;
+        };
+        self.inner.events.emit(
+            "ca",
+            &self.inner.cluster,
+            "istiod",
+            format!(
+                "root rotation aborted, root {} withdrawn: {why}",
+                short_fp(&next.fingerprint())
+            ),
+        );
+        self.exports_changed();
+        self.mark_dirty();
+    }
+
+    /// The second step: the introduced root signs from now on. Proxies renew
+    /// at once (their snapshots name the new signing root); the old root
+    /// leaves the bundle when every proxy of this cluster holds a
+    /// certificate from the new one. Returns the new signing CA.
+    pub fn sign_with_introduced_root(&self) -> Option<Arc<CertificateAuthority>> {
+        let (next, old) = {
+            let mut r = self.roots();
+            let next = r.next.take()?;
+            let old = std::mem::replace(&mut r.signing, Arc::clone(&next));
+            r.retired.push(old.root_pem().to_string());
+            (next, old)
+        };
+        self.inner.events.emit(
+            "ca",
+            &self.inner.cluster,
+            "istiod",
+            format!(
+                "root {} signs now; the old root {} stays trusted until every proxy has renewed",
+                short_fp(&next.fingerprint()),
+                short_fp(&old.fingerprint())
+            ),
+        );
+        self.mark_dirty();
         let cp = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(ROOT_PROPAGATION).await;
-            let old = cp.ca();
-            if let Ok(mut r) = cp.inner.retired_roots.lock() {
-                r.push(old.root_pem().to_string());
-            }
-            if let Ok(mut c) = cp.inner.ca.write() {
-                *c = Arc::clone(&next);
-            }
-            if let Ok(mut n) = cp.inner.next_root.lock() {
-                *n = None;
-            }
-            cp.inner.events.emit(
-                "ca",
-                &cp.inner.cluster,
-                "istiod",
-                format!(
-                    "root {} signs now; the old root {} stays trusted until every proxy has renewed",
-                    short_fp(&next.fingerprint()),
-                    short_fp(&old.fingerprint())
-                ),
-            );
-            cp.mark_dirty();
-            cp.retire_when_renewed(next.fingerprint()).await;
-        });
+        let fp = next.fingerprint();
+        tokio::spawn(async move { cp.retire_when_renewed(fp).await });
+        Some(next)
     }
 
     async fn retire_when_renewed(&self, root: String) {
-        let deadline = tokio::time::Instant::now() + ROOT_RETIREMENT_WAIT;
-        loop {
+        // Certificates from the old root expire within MAX_CERT_TTL at the
+        // latest: by then it can go even if some proxy never renewed.
+        let deadline = tokio::time::Instant::now() + MAX_CERT_TTL;
+        let mut wait = Duration::from_millis(100);
+        while tokio::time::Instant::now() < deadline {
             let pending = self.with_registry(|r| {
                 r.entries()
                     .filter(|e| e.ready && e.cert_root != root)
@@ -313,24 +345,16 @@ impl ControlPlane {
             if pending == 0 {
                 break;
             }
-            if tokio::time::Instant::now() > deadline {
-                self.inner.events.emit(
-                    "ca",
-                    &self.inner.cluster,
-                    "istiod",
-                    format!("{pending} proxies still hold certificates from the old root: it stays trusted"),
-                );
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
+        let retired = {
+            let mut r = self.roots();
+            if r.signing.fingerprint() != root {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        let retired = match self.inner.retired_roots.lock() {
-            Ok(mut r) => std::mem::take(&mut *r),
-            Err(_) => return,
+            std::mem::take(&mut r.retired)
         };
-        if retired.is_empty() || self.ca().fingerprint() != root {
-            return;
-        }
         self.inner.events.emit(
             "ca",
             &self.inner.cluster,
@@ -386,7 +410,30 @@ impl ControlPlane {
 
     /// Replaces what another cluster exports to this one.
     pub fn set_remote(&self, cluster: &str, remote: Option<RemoteCluster>) {
+        self.set_remote_unless(cluster, remote, &CancellationToken::new());
+    }
+
+    /// What a follower heard from its peer: the peer's exports, and its link
+    /// marked up. Unless `cancelled`, checked under the same lock that
+    /// unfederating takes, so a follower that loses the race with unfederate
+    /// can never bring the peer back.
+    pub fn heard_from(&self, cluster: &str, remote: RemoteCluster, cancelled: &CancellationToken) {
+        self.set_remote_unless(cluster, Some(remote), cancelled);
+    }
+
+    fn set_remote_unless(
+        &self,
+        cluster: &str,
+        remote: Option<RemoteCluster>,
+        cancelled: &CancellationToken,
+    ) {
         if let Ok(mut r) = self.inner.remote.write() {
+            if cancelled.is_cancelled() {
+                return;
+            }
+            if remote.is_some() {
+                self.set_link(cluster, true);
+            }
             let changed = match &remote {
                 Some(new) => r.get(cluster) != Some(new),
                 None => r.contains_key(cluster),
@@ -417,6 +464,13 @@ impl ControlPlane {
             *g = addr;
         }
         self.exports_changed();
+    }
+
+    /// Forgets the link to a peer this cluster no longer federates with.
+    pub fn remove_link(&self, peer: &str) {
+        if let Ok(mut l) = self.inner.links.lock() {
+            l.remove(peer);
+        }
     }
 
     /// Sets the token peers must present to follow this cluster.
@@ -536,8 +590,10 @@ impl ControlPlane {
             Ok(r) => r,
             Err(p) => p.into_inner(),
         };
-        let roots = self.roots_pem();
-        let signing_root = self.ca().fingerprint();
+        let (roots, signing_root) = {
+            let r = self.roots();
+            (r.bundle(), r.signing.fingerprint())
+        };
         let view = MeshView {
             cluster: &self.inner.cluster,
             trust_domain: &self.inner.trust_domain,

@@ -206,6 +206,10 @@ async fn splice(
         );
         return;
     };
+    // Opened as soon as the destination is known, so every close below
+    // (NC, UH, UF or a spliced one) has its open: opened minus closed is
+    // what is active.
+    ctx.metrics.tcp_opened(&host, &ctx.info.cluster);
     let cfg = ctx.config();
     let name = cluster_name(port, subset.as_deref(), &host);
     let Some(cluster) = cfg.clusters.get(&name) else {
@@ -250,11 +254,11 @@ async fn splice(
     };
     let _ = up.set_nodelay(true);
     if up.write_all(&hello.bytes).await.is_err() {
+        ctx.metrics.tcp_closed(&host, &ctx.info.cluster, "UC", 0, 0);
         return;
     }
     let key = format!("{name}|{chosen}");
     load.add(&key, 1);
-    ctx.metrics.tcp_opened(&host, &ctx.info.cluster);
     let (sent, received) = tokio::io::copy_bidirectional(&mut inbound, &mut up)
         .await
         .unwrap_or((0, 0));

@@ -126,20 +126,22 @@ impl CertificateAuthority {
         Ok(ca)
     }
 
-    /// A root rotation: a new key and root for the same trust domain, kept in
-    /// `dir` in place of this one. The new root has its own name, so chains
-    /// never confuse the two while both are trusted.
-    pub fn rotated(&self, dir: &Path, file_stem: &str) -> Result<Self, IdentityError> {
+    /// A successor for a root rotation: a new key and root for the same
+    /// trust domain, with its own name so chains never confuse the two
+    /// while both are trusted.
+    pub fn successor(&self) -> Result<Self, IdentityError> {
         let td = self.trust_domain().ok_or_else(|| {
-            IdentityError::Mismatch(format!("{file_stem} is not a SPIFFE CA: nothing to rotate"))
+            IdentityError::Mismatch(format!(
+                "{} is not a SPIFFE CA: nothing to rotate",
+                self.name
+            ))
         })?;
         let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
-        let ca = Self::generate_named(td, &format!("meshcon {td} root CA (rotated at {stamp})"))?;
-        ca.save(dir, file_stem)?;
-        Ok(ca)
+        Self::generate_named(td, &format!("meshcon {td} root CA (rotated at {stamp})"))
     }
 
-    fn save(&self, dir: &Path, file_stem: &str) -> Result<(), IdentityError> {
+    /// Keeps the key (0600) and root in `dir`, replacing what was there.
+    pub fn save(&self, dir: &Path, file_stem: &str) -> Result<(), IdentityError> {
         let key_path = dir.join(format!("{file_stem}-key.pem"));
         let cert_path = dir.join(format!("{file_stem}.pem"));
         std::fs::create_dir_all(dir).map_err(|e| IdentityError::io(dir, e))?;

@@ -194,11 +194,10 @@ impl Backend for MeshBackend {
                 let r = if req.action == "unfederate" { self.mesh.unfederate(a, b) } else { self.mesh.federate(a, b) };
                 r.map(|_| format!("{a} and {b} {}federated", if req.action == "unfederate" { "no longer " } else { "" }))
             }
-            "rotate-root" => self.mesh.rotate_root(target).map(|fp| {
+            "rotate-root" => self.mesh.rotate_root(target).await.map(|fp| {
                 format!(
-                    "{target}: new root {} is in every trust bundle now and signs in {} s; the old root is retired once every proxy has renewed",
-                    &fp[..fp.len().min(12)],
-                    crate::control::server::ROOT_PROPAGATION.as_secs()
+                    "{target}: new root {} is trusted by every proxy and federated peer and signs now; the old root is retired once every proxy of {target} has renewed",
+                    crate::control::server::short_fp(&fp)
                 )
             }),
             other => {

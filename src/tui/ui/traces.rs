@@ -21,10 +21,10 @@ use crate::tui::action::View;
 use crate::tui::app::App;
 use mesh::telemetry::collector::{StoredSpan, Trace};
 
-/// Traces listed, filtered by service, id or status.
 /// How long a trace's spans may still be arriving, seconds.
 const SETTLE_S: f64 = 2.0;
 
+/// Traces listed, filtered by service, id or status.
 pub fn rows(app: &App) -> Vec<&Trace> {
     let q = app.filter(View::Traces).to_lowercase();
     app.d

@@ -558,3 +558,17 @@ fn quick_actions_build_on_the_staged_yaml_only_for_the_resource_they_read() {
         Some(format!("canary {}% to billing v2, edited", applied + 5).as_str())
     );
 }
+
+#[test]
+fn the_help_overlay_lists_every_key_binding() {
+    let mut app = recorded_app();
+    update(&mut app, Action::ToggleHelp);
+    let s = text(&render(&app, 120, 40));
+    for (keys, _) in super::keys::HELP {
+        let first = keys.split_whitespace().next().unwrap_or(keys);
+        assert!(s.contains(first), "help lacks {keys}:\n{s}");
+    }
+    insta::assert_snapshot!("help_overlay", s);
+    update(&mut app, Action::ToggleHelp);
+    assert!(!app.help);
+}

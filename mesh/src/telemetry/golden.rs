@@ -213,8 +213,14 @@ pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
     Some(start + (b[i].0 - start) * (rank / count))
 }
 
-fn key_of(labels: &prometheus_parse::Labels) -> SeriesKey {
-    let g = |k: &str| labels.get(k).unwrap_or("").to_string();
+fn key_of(labels: &[(&str, String)]) -> SeriesKey {
+    let g = |k: &str| {
+        labels
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     SeriesKey {
         reporter: g("reporter"),
         source_workload: g("source_workload"),
@@ -230,33 +236,86 @@ fn key_of(labels: &prometheus_parse::Labels) -> SeriesKey {
     }
 }
 
-/// Reads the Istio series of one exposition.
-fn parse(text: &str) -> Result<HashMap<SeriesKey, SeriesValue>, String> {
-    let lines = text.lines().map(|l| Ok(l.to_string()));
-    let scrape = prometheus_parse::Scrape::parse(lines).map_err(|e| e.to_string())?;
-    let mut out: HashMap<SeriesKey, SeriesValue> = HashMap::new();
-    for s in scrape.samples {
-        match (s.metric.as_str(), &s.value) {
-            (
-                "istio_requests_total",
-                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v),
-            ) => {
-                out.entry(key_of(&s.labels)).or_default().requests += v;
+/// A sample's name, labels and value.
+type SampleLine<'a> = (&'a str, Vec<(&'a str, String)>, f64);
+
+/// One sample line of the Prometheus text format: `name{labels} value`.
+/// Only what golden signals read; a malformed line is an error.
+fn sample(line: &str) -> Result<SampleLine<'_>, String> {
+    let bad = || format!("malformed sample line: {line}");
+    let (name, rest) = match line.find(['{', ' ']) {
+        Some(i) => line.split_at(i),
+        None => return Err(bad()),
+    };
+    let mut labels = Vec::new();
+    let mut rest = rest;
+    if let Some(mut r) = rest.strip_prefix('{') {
+        loop {
+            r = r.trim_start_matches([',', ' ']);
+            if let Some(after) = r.strip_prefix('}') {
+                rest = after;
+                break;
             }
-            ("istio_request_duration_milliseconds", prometheus_parse::Value::Histogram(h)) => {
-                let e = out.entry(key_of(&s.labels)).or_default();
-                if e.buckets.is_empty() {
-                    e.buckets = h.iter().map(|c| (c.less_than, c.count)).collect();
-                } else {
-                    for c in h {
-                        if let Some(b) = e.buckets.iter_mut().find(|b| b.0 == c.less_than) {
-                            b.1 += c.count;
-                        }
-                    }
+            let (key, after) = r.split_once("=\"").ok_or_else(bad)?;
+            let mut value = String::new();
+            let mut chars = after.char_indices();
+            let end = loop {
+                match chars.next().ok_or_else(bad)? {
+                    (i, '"') => break i,
+                    (_, '\\') => match chars.next().ok_or_else(bad)?.1 {
+                        'n' => value.push('\n'),
+                        c => value.push(c),
+                    },
+                    (_, c) => value.push(c),
                 }
-            }
-            _ => {}
+            };
+            labels.push((key.trim(), value));
+            r = &after[end + 1..];
         }
+    }
+    let value = rest.split_whitespace().next().ok_or_else(bad)?;
+    let value = match value {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        v => v.parse().map_err(|_| bad())?,
+    };
+    Ok((name, labels, value))
+}
+
+/// Reads the Istio series of one exposition: request counts, and the
+/// duration histogram's cumulative buckets.
+fn parse(text: &str) -> Result<HashMap<SeriesKey, SeriesValue>, String> {
+    const REQUESTS: &str = "istio_requests_total";
+    const BUCKETS: &str = "istio_request_duration_milliseconds_bucket";
+    let mut out: HashMap<SeriesKey, SeriesValue> = HashMap::new();
+    for line in text.lines() {
+        // Other families (byte sizes, Envoy counters) are most of an
+        // exposition: skip them before reading a single label.
+        if !(line.starts_with(REQUESTS) || line.starts_with(BUCKETS)) {
+            continue;
+        }
+        let (name, mut labels, v) = sample(line)?;
+        if name == REQUESTS {
+            out.entry(key_of(&labels)).or_default().requests += v;
+        } else if name == BUCKETS {
+            let le = labels
+                .iter()
+                .position(|(n, _)| *n == "le")
+                .map(|i| labels.remove(i).1)
+                .ok_or_else(|| format!("a bucket without le: {line}"))?;
+            let le: f64 = match le.as_str() {
+                "+Inf" => f64::INFINITY,
+                x => x.parse().map_err(|_| format!("bad le in {line}"))?,
+            };
+            let e = out.entry(key_of(&labels)).or_default();
+            match e.buckets.iter_mut().find(|b| b.0 == le) {
+                Some(b) => b.1 += v,
+                None => e.buckets.push((le, v)),
+            }
+        }
+    }
+    for v in out.values_mut() {
+        v.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
     }
     Ok(out)
 }
@@ -511,6 +570,26 @@ pub fn scrape_config(mesh: &str, workloads: &[crate::proto::Workload], interval_
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_our_exposition_with_escapes_and_buckets() {
+        let text = concat!(
+            "# TYPE istio_requests_total counter\n",
+            "istio_requests_total{reporter=\"destination\",destination_service_name=\"billing\",response_flags=\"a\\\"b\\\\c\"} 7\n",
+            "istio_request_duration_milliseconds_bucket{reporter=\"destination\",destination_service_name=\"billing\",response_flags=\"a\\\"b\\\\c\",le=\"5\"} 3\n",
+            "istio_request_duration_milliseconds_bucket{reporter=\"destination\",destination_service_name=\"billing\",response_flags=\"a\\\"b\\\\c\",le=\"+Inf\"} 7\n",
+            "istio_request_bytes_bucket{le=\"1\"} 1\n",
+        );
+        let series = parse(text).expect("parses");
+        assert_eq!(series.len(), 1);
+        let (k, v) = series.iter().next().expect("one");
+        assert_eq!(k.destination_service, "billing");
+        assert_eq!(k.response_flags, "a\"b\\c");
+        assert_eq!(v.requests, 7.0);
+        assert_eq!(v.buckets, vec![(5.0, 3.0), (f64::INFINITY, 7.0)]);
+        assert!(parse("istio_requests_total{reporter=\"x} 1\n").is_err());
+        assert!(parse("istio_requests_total 1x\n").is_err());
+    }
 
     #[test]
     fn rate_matches_prometheus_on_a_steady_counter() {

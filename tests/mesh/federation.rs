@@ -668,3 +668,61 @@ async fn a_root_rotation_is_called_off_when_a_peer_cannot_learn_the_new_root() {
     assert!(withdrawn, "the aborted rotation is an event");
     m.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn why_names_the_route_subset_gateway_and_identity_of_a_cross_cluster_call() {
+    let m = support::demo().await;
+    let r = support::apply_rule(&m, "header-routing.yaml").await;
+    assert!(r.applied, "{:?}", r.findings);
+    m.mesh.wait_settled(Duration::from_secs(5)).await;
+    let ask = |headers: &[(&str, &str)]| mesh::proto::ExplainRequest {
+        source: "user-v1-0".into(),
+        host: "billing".into(),
+        path: "/".into(),
+        method: "GET".into(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    let answer = m
+        .console()
+        .await
+        .explain(ask(&[("end-user", "tester")]))
+        .await
+        .expect("explain")
+        .into_inner()
+        .text;
+    assert!(answer.contains("testers-to-canary"), "{answer}");
+    assert!(
+        answer.contains("outbound|8080|v2|billing.default.svc.cluster.local"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("via east-west gateway")
+            && answer.contains("SNI outbound_.8080_.v2_.billing"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("spiffe://us.mesh/ns/default/sa/billing"),
+        "{answer}"
+    );
+    assert!(
+        !answer.contains("{") && !answer.contains("Some("),
+        "no debug output: {answer}"
+    );
+    // Without the header the same request falls through to v1.
+    let other = m
+        .console()
+        .await
+        .explain(ask(&[]))
+        .await
+        .expect("explain")
+        .into_inner()
+        .text;
+    assert!(
+        other.contains("outbound|8080|v1|billing") && !other.contains("|v2|"),
+        "{other}"
+    );
+    m.stop().await;
+}

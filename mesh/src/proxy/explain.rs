@@ -22,7 +22,7 @@ fn policy_text(p: &RoutePolicy) -> String {
     });
     let r = &p.retry;
     parts.push(format!(
-        "{} retr{} on {:?}{}",
+        "{} retr{} on {}{}",
         r.attempts,
         if r.attempts == 1 { "y" } else { "ies" },
         r.retry_on,
@@ -50,7 +50,7 @@ fn cluster_text(out: &mut String, c: &UpstreamCluster, local: &str) {
     let _ = writeln!(out, "  cluster {}", c.name);
     let _ = writeln!(
         out,
-        "    policy: {:?} load balancing{}{}{}",
+        "    policy: {} load balancing{}{}{}",
         c.algorithm,
         c.outlier
             .as_ref()
@@ -61,9 +61,11 @@ fn cluster_text(out: &mut String, c: &UpstreamCluster, local: &str) {
             ))
             .unwrap_or_default(),
         if c.limits.max_in_flight.is_some() || c.limits.max_pending.is_some() {
+            let n = |x: Option<usize>| x.map_or("unlimited".to_string(), |n| n.to_string());
             format!(
-                ", pool limits {:?} in flight / {:?} pending",
-                c.limits.max_in_flight, c.limits.max_pending
+                ", pool limits {} in flight / {} pending",
+                n(c.limits.max_in_flight),
+                n(c.limits.max_pending)
             )
         } else {
             String::new()
@@ -186,10 +188,10 @@ pub fn explain(ctx: &ProxyContext, req: &ExplainRequest) -> String {
         Action::Redirect(r) => {
             let _ = writeln!(
                 out,
-                "3. The route answers with a redirect {} to {:?}{:?}.",
+                "3. The route answers with a redirect {} to {}{}.",
                 r.redirect_code.unwrap_or(301),
-                r.authority,
-                r.uri
+                r.authority.as_deref().unwrap_or("the same host"),
+                r.uri.as_deref().unwrap_or("")
             );
             return out;
         }

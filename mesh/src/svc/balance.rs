@@ -36,6 +36,29 @@ pub enum HashKey {
     QueryParam(String),
 }
 
+impl std::fmt::Display for Algorithm {
+    /// In DestinationRule words.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Algorithm::RoundRobin => f.write_str("ROUND_ROBIN"),
+            Algorithm::LeastRequest => f.write_str("LEAST_REQUEST"),
+            Algorithm::Random => f.write_str("RANDOM"),
+            Algorithm::ConsistentHash(HashKey::Header(h)) => {
+                write!(f, "consistent hash on header {h}")
+            }
+            Algorithm::ConsistentHash(HashKey::Cookie(c)) => {
+                write!(f, "consistent hash on cookie {c}")
+            }
+            Algorithm::ConsistentHash(HashKey::SourceIp) => {
+                f.write_str("consistent hash on the source IP")
+            }
+            Algorithm::ConsistentHash(HashKey::QueryParam(q)) => {
+                write!(f, "consistent hash on query parameter {q}")
+            }
+        }
+    }
+}
+
 impl Algorithm {
     /// From DestinationRule `loadBalancer` settings.
     pub fn from_config(lb: &LoadBalancerSettings) -> Self {

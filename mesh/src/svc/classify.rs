@@ -293,6 +293,31 @@ pub const RETRY_ON_KEYWORDS: &[&str] = &[
     "resource-exhausted",
 ];
 
+impl std::fmt::Display for RetryOn {
+    /// As a `retryOn` value: `connect-failure,refused-stream,503`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let words = [
+            (self.any_5xx, "5xx"),
+            (self.gateway_error, "gateway-error"),
+            (self.reset, "reset"),
+            (self.connect_failure, "connect-failure"),
+            (self.refused_stream, "refused-stream"),
+            (self.retriable_4xx, "retriable-4xx"),
+        ];
+        let mut all: Vec<String> = words
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, w)| w.to_string())
+            .collect();
+        all.extend(self.statuses.iter().map(u16::to_string));
+        if all.is_empty() {
+            f.write_str("nothing")
+        } else {
+            f.write_str(&all.join(","))
+        }
+    }
+}
+
 impl RetryOn {
     /// Parses `5xx,connect-failure,503`. Unknown words are an error.
     pub fn parse(text: &str) -> Result<RetryOn, String> {

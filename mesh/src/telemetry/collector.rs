@@ -114,9 +114,9 @@ fn attr_text(kv: &KeyValue) -> Option<(String, String)> {
 impl TraceStore {
     /// Files the spans of an OTLP export.
     pub fn add(&self, req: &ExportTraceServiceRequest) {
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
-        };
+        // Convert first, then hold the lock only to insert: queries from the
+        // console never wait behind a batch being decoded.
+        let mut spans_in: Vec<(String, StoredSpan)> = Vec::new();
         for rs in &req.resource_spans {
             let res: BTreeMap<String, String> = rs
                 .resource
@@ -158,19 +158,25 @@ impl TraceStore {
                             .is_some_and(|st| st.code == StatusCode::Error as i32),
                         attributes: s.attributes.iter().filter_map(attr_text).collect(),
                     };
-                    if !inner.traces.contains_key(&tid) {
-                        if inner.order.len() >= MAX_TRACES {
-                            if let Some(old) = inner.order.pop_front() {
-                                inner.traces.remove(&old);
-                            }
-                        }
-                        inner.order.push_back(tid.clone());
-                    }
-                    let spans = inner.traces.entry(tid).or_default();
-                    if spans.len() < MAX_SPANS_PER_TRACE {
-                        spans.push(span);
+                    spans_in.push((tid, span));
+                }
+            }
+        }
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        for (tid, span) in spans_in {
+            if !inner.traces.contains_key(&tid) {
+                if inner.order.len() >= MAX_TRACES {
+                    if let Some(old) = inner.order.pop_front() {
+                        inner.traces.remove(&old);
                     }
                 }
+                inner.order.push_back(tid.clone());
+            }
+            let spans = inner.traces.entry(tid).or_default();
+            if spans.len() < MAX_SPANS_PER_TRACE {
+                spans.push(span);
             }
         }
     }

@@ -462,9 +462,15 @@ impl SpanSink {
                         schema_url: String::new(),
                     }],
                 };
-                for c in clients.iter_mut() {
+                // The last target takes the batch itself: no copy with one target.
+                let last = clients.len().saturating_sub(1);
+                let mut req = Some(req);
+                for (i, c) in clients.iter_mut().enumerate() {
+                    let Some(r) = (if i == last { req.take() } else { req.clone() }) else {
+                        break;
+                    };
                     if let Err(e) =
-                        tokio::time::timeout(Duration::from_secs(2), c.export(req.clone()))
+                        tokio::time::timeout(Duration::from_secs(2), c.export(r))
                             .await
                             .unwrap_or(Err(tonic::Status::deadline_exceeded("export")))
                     {

@@ -159,6 +159,19 @@ async fn attach_from_a_second_process_shows_the_same_services() {
     assert!(s.contains("EXITED:0") && terminal_restored(&s), "{s}");
 }
 
+/// Waits until a console API listens on `api` (a cold start on a loaded
+/// machine takes a while; `attach` refuses to start without a mesh).
+async fn wait_for_api(api: &str) {
+    let deadline = tokio::time::Instant::now() + LONG;
+    while tokio::net::TcpStream::connect(api).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no mesh came up on {api}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A headless mesh whose console API listens on `api`.
 fn headless(state: &std::path::Path, api: &str) -> tokio::process::Child {
     tokio::process::Command::new(meshcon_bin())
@@ -188,6 +201,7 @@ async fn an_attached_console_shows_a_lost_mesh_and_reconnects_by_itself() {
         l.local_addr().expect("addr").to_string()
     };
     let mut mesh = headless(dir.path(), &api);
+    wait_for_api(&api).await;
     let t = Tmux::start(
         &format!("{} attach {api}{AFTER_EXIT}", meshcon_bin().display()),
         120,
@@ -206,6 +220,7 @@ async fn an_attached_console_shows_a_lost_mesh_and_reconnects_by_itself() {
     assert!(s.contains(&api), "{s}");
     // The same mesh comes back: the console reconnects without a key pressed.
     let _mesh = headless(dir.path(), &api);
+    wait_for_api(&api).await;
     t.wait_for(LONG, "the console connected again", |s| {
         s.contains("proxies ACKed") && !s.contains("not connected")
     })

@@ -469,10 +469,9 @@ impl SpanSink {
                     let Some(r) = (if i == last { req.take() } else { req.clone() }) else {
                         break;
                     };
-                    if let Err(e) =
-                        tokio::time::timeout(Duration::from_secs(2), c.export(r))
-                            .await
-                            .unwrap_or(Err(tonic::Status::deadline_exceeded("export")))
+                    if let Err(e) = tokio::time::timeout(Duration::from_secs(2), c.export(r))
+                        .await
+                        .unwrap_or(Err(tonic::Status::deadline_exceeded("export")))
                     {
                         tracing::debug!(error = %e, "span export failed");
                     }

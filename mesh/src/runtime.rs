@@ -131,6 +131,8 @@ struct Inner {
     load: Mutex<Option<Arc<LoadStats>>>,
     federation_token: String,
     links: Mutex<BTreeMap<(String, String), CancellationToken>>,
+    /// The addresses of stopped components, held until they start again.
+    held: Mutex<BTreeMap<SocketAddr, plan::Reserved>>,
 }
 
 /// A running mesh. Cheap to clone.
@@ -258,6 +260,7 @@ impl Mesh {
             load: Mutex::new(None),
             federation_token,
             links: Mutex::new(BTreeMap::new()),
+            held: Mutex::new(BTreeMap::new()),
         });
         let mesh = Mesh { inner };
         mesh.spawn_federation();
@@ -899,10 +902,15 @@ impl Mesh {
         }
         let mut done = Vec::new();
         for id in ids {
-            let (proxy, app, inst) = {
+            let (proxy, app, inst, addrs) = {
                 let mut wl = self.inner.workloads.lock().await;
                 let Some(w) = wl.get_mut(&id) else { continue };
-                (w.proxy.take(), w.app.take(), w.instance.clone())
+                (
+                    w.proxy.take(),
+                    w.app.take(),
+                    w.instance.clone(),
+                    w.addresses.clone(),
+                )
             };
             if proxy.is_none() {
                 continue;
@@ -910,6 +918,7 @@ impl Mesh {
             if let Some(rt) = self.inner.clusters.get(&inst.cluster) {
                 rt.cp.update_registry(|r| r.remove(&id));
             }
+            let own_app = app.is_some();
             if let Some((_, c, t)) = app {
                 c.cancel();
                 let _ = t.await;
@@ -917,6 +926,9 @@ impl Mesh {
             if let Some(p) = proxy {
                 p.shutdown().await;
             }
+            let app_addr = addrs.app.filter(|_| own_app);
+            self.hold([app_addr, addrs.inbound, addrs.outbound, addrs.admin])
+                .await;
             done.push(inst.name.clone());
         }
         Ok(done)
@@ -942,7 +954,7 @@ impl Mesh {
             }
             let bind = |a: Option<SocketAddr>| async move {
                 match a {
-                    Some(a) => plan::bind(a).await.map(Some),
+                    Some(a) => self.rebind(a).await.map(Some),
                     None => Ok(None),
                 }
             };
@@ -994,7 +1006,7 @@ impl Mesh {
     }
 
     /// Stops a cluster's control plane (its proxies keep their last config).
-    pub fn stop_control_plane(&self, cluster: &str) -> Result<(), RuntimeError> {
+    pub async fn stop_control_plane(&self, cluster: &str) -> Result<(), RuntimeError> {
         let rt = self
             .inner
             .clusters
@@ -1002,8 +1014,10 @@ impl Mesh {
             .ok_or_else(|| RuntimeError::NotFound(format!("no cluster '{cluster}'")))?;
         let serving = rt.serving.lock().ok().and_then(|mut s| s.take());
         match serving {
-            Some((c, _)) => {
+            Some((c, t)) => {
                 c.cancel();
+                let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+                self.hold([Some(rt.addr)]).await;
                 Ok(())
             }
             None => Err(RuntimeError::NotFound(format!(
@@ -1024,27 +1038,44 @@ impl Mesh {
                 "the control plane of {cluster} is already running"
             )));
         }
-        // The old server may still be releasing the port.
-        let mut tries = 0;
-        let listener = loop {
-            match plan::bind(rt.addr).await {
-                Ok(l) => break l,
-                Err(e) if tries < 50 => {
-                    tries += 1;
-                    tracing::debug!(error = %e, "control plane port busy; retrying");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
+        let listener = self.rebind(rt.addr).await?;
         rt.serve(listener, &self.inner.cancel);
         Ok(())
     }
 
+    /// Holds the addresses of a component that just stopped.
+    async fn hold(&self, addrs: impl IntoIterator<Item = Option<SocketAddr>>) {
+        for a in addrs.into_iter().flatten() {
+            match plan::Reserved::hold(a).await {
+                Ok(r) => {
+                    if let Ok(mut held) = self.inner.held.lock() {
+                        held.insert(a, r);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot hold a stopped listener's address"),
+            }
+        }
+    }
+
+    /// A listener on an address held since its owner stopped, or bound afresh.
+    async fn rebind(&self, addr: SocketAddr) -> Result<TcpListener, RuntimeError> {
+        let held = self
+            .inner
+            .held
+            .lock()
+            .ok()
+            .and_then(|mut h| h.remove(&addr));
+        let reserved = match held {
+            Some(r) => r,
+            None => plan::Reserved::hold(addr).await?,
+        };
+        Ok(reserved.listen()?)
+    }
+
     /// Stops everything and waits for every listener to close.
     pub async fn shutdown(self) {
-        if let Ok(Some(stats)) = self.inner.load.lock().map(|l| l.clone()) {
-            drop(stats);
+        if let Ok(mut held) = self.inner.held.lock() {
+            held.clear();
         }
         self.inner.cancel.cancel();
         let proxies: Vec<ProxyHandle> = {
@@ -1316,6 +1347,10 @@ impl Mesh {
                     rt.cp.update_registry(|r| r.remove(&id));
                 }
                 h.shutdown().await;
+                let addrs = self.gateway_addresses().get(&id).map(|(_, _, a)| a.clone());
+                if let Some(a) = addrs {
+                    self.hold([a.inbound, a.admin]).await;
+                }
                 Ok(())
             }
             None => Err(RuntimeError::NotFound(format!(
@@ -1343,8 +1378,8 @@ impl Mesh {
             return Err(RuntimeError::NotFound("gateway addresses unknown".into()));
         };
         let l = plan::GatewayListeners {
-            main: plan::bind(main).await?,
-            admin: plan::bind(admin).await?,
+            main: self.rebind(main).await?,
+            admin: self.rebind(admin).await?,
         };
         self.start_eastwest_gateway(cluster, l).await?;
         let ready = match self.inner.gateways.lock().await.get(&id) {

@@ -177,6 +177,7 @@ impl Backend for MeshBackend {
             "stop-control-plane" => self
                 .mesh
                 .stop_control_plane(target)
+                .await
                 .map(|_| format!("control plane of {target} stopped; its proxies keep their last config")),
             "start-control-plane" => self
                 .mesh

@@ -11,7 +11,9 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use tokio::net::TcpListener;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpSocket};
 
 use crate::topology::{Instance, Topology};
 
@@ -85,6 +87,45 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .map_err(|e| std::io::Error::new(e.kind(), format!("{addr}: {e}")))
+}
+
+/// A stopped listener's address, kept bound but not listening: connections to
+/// it are refused at once, and neither a client's ephemeral port nor another
+/// listener's port 0 can land on it before its owner starts again.
+#[derive(Debug)]
+pub struct Reserved(TcpSocket);
+
+impl Reserved {
+    /// Holds `addr`, waiting a few seconds for its old listener to close.
+    pub async fn hold(addr: SocketAddr) -> std::io::Result<Reserved> {
+        let mut tries = 0;
+        loop {
+            match Self::try_hold(addr) {
+                Ok(r) => return Ok(r),
+                Err(e) if tries < 50 && e.kind() == std::io::ErrorKind::AddrInUse => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(std::io::Error::new(e.kind(), format!("{addr}: {e}"))),
+            }
+        }
+    }
+
+    fn try_hold(addr: SocketAddr) -> std::io::Result<Reserved> {
+        let s = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        s.set_reuseaddr(true)?;
+        s.bind(addr)?;
+        Ok(Reserved(s))
+    }
+
+    /// Starts listening on the held address.
+    pub fn listen(self) -> std::io::Result<TcpListener> {
+        self.0.listen(1024)
+    }
 }
 
 fn cluster_octet(topology: &Topology, cluster: &str) -> u8 {
@@ -215,6 +256,24 @@ pub async fn bind_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_held_address_refuses_connections_and_cannot_be_taken_until_it_listens() {
+        let l = bind(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0))
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        drop(l);
+        let held = Reserved::hold(addr).await.expect("hold");
+        // A socket without SO_REUSEADDR is what a client's ephemeral port is.
+        let other = TcpSocket::new_v4().expect("socket");
+        assert!(other.bind(addr).is_err(), "another socket took a held port");
+        let refused = tokio::net::TcpStream::connect(addr).await;
+        assert!(refused.is_err(), "a held port accepted a connection");
+        let l = held.listen().expect("listen");
+        let (client, server) = tokio::join!(tokio::net::TcpStream::connect(addr), l.accept());
+        assert!(client.is_ok() && server.is_ok());
+    }
 
     #[test]
     fn pods_get_distinct_addresses_per_cluster() {

@@ -16,13 +16,7 @@ fn cluster_of(body: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_user_to_billing_path_goes_through_the_east_west_gateway() {
     let m = support::demo().await;
-    let us_gateway = m
-        .mesh
-        .control_planes()
-        .iter()
-        .find(|c| c.cluster() == "us")
-        .and_then(|c| c.gateway())
-        .expect("us gateway");
+    let us_gateway = m.control_plane("us").gateway().expect("us gateway");
     let admin = m.admin("user-v1-0").await;
     let (_, dump) = support::http_get(&admin, "/config_dump").await;
     let dump: serde_json::Value = serde_json::from_str(&dump).expect("json");
@@ -66,14 +60,7 @@ async fn the_user_to_billing_path_goes_through_the_east_west_gateway() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_cluster_calls_carry_both_identities_and_the_gateway_sees_only_tls() {
     let m = support::demo().await;
-    let port = m
-        .mesh
-        .control_planes()
-        .iter()
-        .find(|c| c.cluster() == "us")
-        .and_then(|c| c.gateway())
-        .expect("us gateway")
-        .port();
+    let port = m.control_plane("us").gateway().expect("us gateway").port();
     // Capture the us east-west gateway's port while traffic flows.
     let dir = tempfile::TempDir::new().expect("dir");
     let pcap = dir.path().join("gw.pcap");
@@ -493,13 +480,7 @@ async fn a_root_rotation_reaches_every_proxy_and_the_peer_without_a_failed_reque
     .await;
     assert!(r.applied, "{:?}", r.findings);
     m.mesh.wait_settled(Duration::from_secs(5)).await;
-    let eu = m
-        .mesh
-        .control_planes()
-        .iter()
-        .find(|c| c.cluster() == "eu")
-        .cloned()
-        .expect("eu");
+    let eu = m.control_plane("eu");
     let old = eu.ca().fingerprint();
     let old_pem = eu.ca().root_pem().to_string();
     let user = outbound_of(&m, "user-v1-0").await;
@@ -625,13 +606,7 @@ async fn a_root_rotation_reaches_every_proxy_and_the_peer_without_a_failed_reque
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_root_rotation_is_called_off_when_a_peer_cannot_learn_the_new_root() {
     let m = support::demo().await;
-    let eu = m
-        .mesh
-        .control_planes()
-        .iter()
-        .find(|c| c.cluster() == "eu")
-        .cloned()
-        .expect("eu");
+    let eu = m.control_plane("eu");
     let before = eu.roots_pem();
     // With eu's control plane down, us cannot follow it.
     chaos(&m, "stop-control-plane", "eu", 0.0, 0).await;

@@ -87,13 +87,18 @@ impl TestMesh {
             .unwrap_or_else(|| panic!("{instance} has no admin address"))
     }
 
-    /// Whether `cluster`'s control plane sees its federation link to `peer` up.
-    pub fn link_up(&self, cluster: &str, peer: &str) -> Option<bool> {
+    /// The control plane of `cluster`.
+    pub fn control_plane(&self, cluster: &str) -> mesh::control::ControlPlane {
         self.mesh
             .control_planes()
-            .iter()
+            .into_iter()
             .find(|c| c.cluster() == cluster)
-            .and_then(|c| c.links().get(peer).copied())
+            .unwrap_or_else(|| panic!("no cluster {cluster}"))
+    }
+
+    /// Whether `cluster`'s control plane sees its federation link to `peer` up.
+    pub fn link_up(&self, cluster: &str, peer: &str) -> Option<bool> {
+        self.control_plane(cluster).links().get(peer).copied()
     }
 
     /// Stops the mesh.

@@ -6,6 +6,7 @@
 //! and the README.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,6 +22,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::runtime::{AddressPlan, Mesh, MeshOptions};
 use crate::topology::Topology;
+
+mod nginx;
+
+pub use nginx::{NginxPair, SERVER_NAME};
 
 /// Latency of one way of calling the server.
 #[derive(Debug, Clone, Serialize)]
@@ -56,6 +61,8 @@ pub struct DataplaneOptions {
     pub body: usize,
     /// Trace sampling percentage in the sidecars.
     pub trace_sampling: f64,
+    /// The nginx binary to compare against (skipped when None).
+    pub nginx: Option<PathBuf>,
 }
 
 /// The result of the data-plane benchmark.
@@ -67,11 +74,22 @@ pub struct DataplaneReport {
     pub meshed: LatencyReport,
     /// Extra CPU-seconds per 1000 requests spent by the two sidecars.
     pub sidecar_cpu_per_1000: f64,
+    /// Through two nginx proxies doing mTLS, when nginx ran.
+    pub nginx: Option<LatencyReport>,
+    /// CPU-seconds per 1000 requests spent by the two nginx processes.
+    pub nginx_cpu_per_1000: Option<f64>,
+    /// Why the nginx pair did not run.
+    pub nginx_skipped: Option<String>,
 }
 
 /// CPU time (user + system) of this process so far, seconds.
 pub fn process_cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    cpu_seconds(Path::new("/proc/self/stat"))
+}
+
+/// CPU time (user + system) from a `/proc/<pid>/stat` file, seconds.
+fn cpu_seconds(stat: &Path) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(stat) else {
         return 0.0;
     };
     // Fields after the command name (which may hold spaces) start after ')'.
@@ -240,18 +258,44 @@ pub async fn dataplane(
     )
     .await;
     mesh.shutdown().await;
-    cancel.cancel();
-    let per = |r: &LatencyReport| {
+    let per_1000 = |cpu: f64, r: &LatencyReport| {
         if r.ok == 0 {
             0.0
         } else {
-            r.cpu_s / r.ok as f64 * 1000.0
+            cpu / r.ok as f64 * 1000.0
         }
     };
+    let (mut nginx, mut nginx_cpu_per_1000, mut nginx_skipped) = (None, None, None);
+    match &opts.nginx {
+        None => nginx_skipped = Some("not asked for".to_string()),
+        Some(bin) => match NginxPair::start(bin, server, &state_dir.join("nginx")).await {
+            Ok(pair) => {
+                open_loop("warm", pair.entry, "ref", 200, warm, opts.body).await;
+                let cpu0 = pair.cpu_seconds();
+                let r = open_loop(
+                    "two nginx, mTLS",
+                    pair.entry,
+                    "ref",
+                    opts.rate,
+                    opts.duration,
+                    opts.body,
+                )
+                .await;
+                nginx_cpu_per_1000 = Some(per_1000(pair.cpu_seconds() - cpu0, &r));
+                nginx = Some(r);
+            }
+            Err(e) => nginx_skipped = Some(e),
+        },
+    }
+    cancel.cancel();
     Ok(DataplaneReport {
-        sidecar_cpu_per_1000: (per(&meshed) - per(&direct)).max(0.0),
+        sidecar_cpu_per_1000: (per_1000(meshed.cpu_s, &meshed) - per_1000(direct.cpu_s, &direct))
+            .max(0.0),
         direct,
         meshed,
+        nginx,
+        nginx_cpu_per_1000,
+        nginx_skipped,
     })
 }
 

@@ -1,5 +1,6 @@
 //! `meshcon bench`: the data-plane and convergence benchmarks.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -25,6 +26,13 @@ pub enum BenchWhat {
         /// Trace sampling in the sidecars, percent.
         #[arg(long, default_value_t = 100.0)]
         trace_sampling: f64,
+        /// The nginx binary for the comparison pair (DESIGN budget: the
+        /// sidecars must add less than two nginx proxies doing mTLS).
+        #[arg(long, default_value = "nginx")]
+        nginx: PathBuf,
+        /// Skip the nginx comparison.
+        #[arg(long)]
+        no_nginx: bool,
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: Format,
@@ -65,6 +73,8 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<ExitCode> {
             duration,
             body,
             trace_sampling,
+            nginx,
+            no_nginx,
             output: fmt,
         } => {
             eprintln!("meshcon bench: {rate} req/s for {duration:?} per phase, {body}-byte bodies, tracing {trace_sampling}%");
@@ -74,23 +84,33 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<ExitCode> {
                     duration,
                     body,
                     trace_sampling,
+                    nginx: (!no_nginx).then_some(nginx),
                 },
                 &dir,
             )
             .await?;
             match fmt {
                 Format::Table => {
+                    let added = |label: &str, to: &bench::LatencyReport| {
+                        let d = |a: u64, b: u64| format!("{:+.3}", (b as f64 - a as f64) / 1000.0);
+                        vec![
+                            label.to_string(),
+                            String::new(),
+                            String::new(),
+                            d(r.direct.p50_us, to.p50_us),
+                            d(r.direct.p90_us, to.p90_us),
+                            d(r.direct.p99_us, to.p99_us),
+                            d(r.direct.p999_us, to.p999_us),
+                        ]
+                    };
                     let mut rows = vec![row(&r.direct), row(&r.meshed)];
-                    let added = |a: u64, b: u64| format!("{:+.3}", (b as f64 - a as f64) / 1000.0);
-                    rows.push(vec![
-                        "added by the sidecars".into(),
-                        String::new(),
-                        String::new(),
-                        added(r.direct.p50_us, r.meshed.p50_us),
-                        added(r.direct.p90_us, r.meshed.p90_us),
-                        added(r.direct.p99_us, r.meshed.p99_us),
-                        added(r.direct.p999_us, r.meshed.p999_us),
-                    ]);
+                    if let Some(n) = &r.nginx {
+                        rows.push(row(n));
+                    }
+                    rows.push(added("added by the sidecars", &r.meshed));
+                    if let Some(n) = &r.nginx {
+                        rows.push(added("added by nginx", n));
+                    }
                     print!(
                         "{}",
                         output::table(
@@ -102,6 +122,13 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<ExitCode> {
                         "sidecar CPU: {:.4} CPU-seconds per 1000 requests (both sidecars)",
                         r.sidecar_cpu_per_1000
                     );
+                    match (r.nginx_cpu_per_1000, &r.nginx_skipped) {
+                        (Some(cpu), _) => println!(
+                            "nginx CPU:   {cpu:.4} CPU-seconds per 1000 requests (both nginx)"
+                        ),
+                        (None, Some(why)) => println!("nginx pair skipped: {why}"),
+                        (None, None) => {}
+                    }
                 }
                 f => print!("{}", output::structured(&r, f)?),
             }

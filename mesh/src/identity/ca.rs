@@ -250,6 +250,32 @@ impl CertificateAuthority {
         dns_names: &[String],
         ttl: Duration,
     ) -> Result<(String, String), IdentityError> {
+        self.issue_dns(dns_names, ttl, &[ExtendedKeyUsagePurpose::ServerAuth])
+    }
+
+    /// Issues a certificate for DNS names good for both ends of mTLS (the
+    /// nginx pair the data-plane benchmark compares against).
+    pub fn issue_peer(
+        &self,
+        dns_names: &[String],
+        ttl: Duration,
+    ) -> Result<(String, String), IdentityError> {
+        self.issue_dns(
+            dns_names,
+            ttl,
+            &[
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+        )
+    }
+
+    fn issue_dns(
+        &self,
+        dns_names: &[String],
+        ttl: Duration,
+        usages: &[ExtendedKeyUsagePurpose],
+    ) -> Result<(String, String), IdentityError> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(dns_names.to_vec())?;
         let now = OffsetDateTime::now_utc();
@@ -262,7 +288,7 @@ impl CertificateAuthority {
         }
         params.distinguished_name = dn;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.extended_key_usages = usages.to_vec();
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok((cert.pem(), key.serialize_pem()))
     }

@@ -352,15 +352,23 @@ impl Signals {
 
     /// Per-series rates over `[now - window, now]`: request rate and bucket rates.
     fn rates(&self, window: f64, now: f64) -> Vec<SeriesRate> {
-        let start = now - window;
         let mut out = Vec::new();
         for samples in self.targets.values() {
+            let mut start = now - window;
             let in_range: Vec<&Sample> = samples
                 .iter()
                 .filter(|s| s.at > start && s.at <= now)
                 .collect();
-            if in_range.len() < 2 {
+            let [first, .., last] = in_range[..] else {
                 continue;
+            };
+            // A history that begins inside the window (the console has only
+            // just started watching) is rated over the time it covers rather
+            // than diluted by time nobody watched; with a full history this is
+            // exactly Prometheus's rate().
+            let step = (last.at - first.at) / (in_range.len() - 1) as f64;
+            if samples.front().is_some_and(|s| s.at > start + step * 1.1) {
+                start = first.at;
             }
             let mut keys: Vec<&SeriesKey> = in_range.iter().flat_map(|s| s.series.keys()).collect();
             keys.sort();
@@ -597,6 +605,22 @@ mod tests {
         let samples: Vec<(f64, f64)> = (1..=10).map(|i| (i as f64, 10.0 * i as f64)).collect();
         let r = prometheus_rate(&samples, 0.5, 10.5).expect("rate");
         assert!((r - 10.0).abs() < 0.01, "{r}");
+    }
+
+    #[test]
+    fn a_history_shorter_than_the_window_is_rated_over_what_it_covers() {
+        // A counter at 10/s for a long time; the watcher saw its last 5 s.
+        let mut g = Signals::new(60.0);
+        for t in 0..=5 {
+            let v = 5000 + 10 * t;
+            let text = format!(
+                "istio_requests_total{{reporter=\"destination\",destination_service_name=\"auth\",destination_version=\"v1\",response_code=\"200\"}} {v}\n"
+            );
+            g.ingest("auth-0", 100.0 + t as f64, &text).expect("ingest");
+        }
+        let rows = g.services(30.0, 105.0);
+        let auth = rows.iter().find(|r| r.service == "auth").expect("auth row");
+        assert!((auth.rps - 10.0).abs() < 0.01, "{}", auth.rps);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod event;
 pub mod fixtures;
 pub mod keys;
 pub mod practice;
+pub mod quick;
 pub mod scenario;
 pub mod ui;
 

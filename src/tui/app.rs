@@ -11,6 +11,7 @@ use super::action::{Action, Confirm, View};
 use super::data::{Command, DataEvent};
 use super::editor::Editor;
 use super::practice::Practice;
+use super::quick;
 use super::scenario;
 
 /// Events kept for the events view.
@@ -478,16 +479,23 @@ fn open_editor(app: &mut App, text: &str, seq_base: u64) -> Vec<Command> {
     }]
 }
 
-/// What a quick action reads resource `kind`/`name` from: the staged YAML
-/// when it holds that resource (so repeated presses build on each other),
-/// else what the mesh runs.
-fn quick_base(app: &App, kind: &str, name: &str) -> String {
-    let staged = app.routing.editor.text();
-    if app.routing.staged.is_some() && scenario::defines(&staged, kind, name) {
-        staged
-    } else {
-        app.d.resources_yaml.clone()
+/// What quick actions build on: the staged YAML, then what the mesh runs.
+/// None (with the reason said) while the staged YAML has errors, which a
+/// quick action would otherwise silently drop.
+fn draft(app: &mut App) -> Option<quick::Draft> {
+    let staged = app
+        .routing
+        .staged
+        .is_some()
+        .then(|| app.routing.editor.text());
+    if staged.is_some() && app.routing.findings.iter().any(|f| f.level == "Error") {
+        app.say(
+            "the staged YAML has errors: fix them (e) before a quick action builds on it",
+            true,
+        );
+        return None;
     }
+    Some(quick::Draft::new(staged.as_deref(), &app.d.resources_yaml))
 }
 
 /// Writes a quick action's YAML into the editor, validated, for `a` to apply:
@@ -1111,40 +1119,51 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
         }
         Action::ApplyEditor => app.confirm = Some(Confirm::Apply),
         Action::ShiftCanary(delta) => {
-            let base = quick_base(app, "VirtualService", "billing");
-            let now = scenario::current_canary(&base) as i32;
-            let next = (now + delta).clamp(0, 100) as u32;
-            let yaml = scenario::retries_yaml(scenario::has_retries(&base), next);
-            return stage(app, yaml, format!("canary {next}% to billing v2"));
+            let Some(mut d) = draft(app) else {
+                return Vec::new();
+            };
+            let next = (d.canary() as i32 + delta).clamp(0, 100) as u32;
+            d.set_canary(next);
+            return stage(app, d.yaml(), format!("canary {next}% to billing v2"));
         }
         Action::ToggleRetries => {
-            let base = quick_base(app, "VirtualService", "billing");
-            let on = !scenario::has_retries(&base);
-            let yaml = scenario::retries_yaml(on, scenario::current_canary(&base));
+            let Some(mut d) = draft(app) else {
+                return Vec::new();
+            };
+            let on = !d.retries();
+            d.set_retries(on);
             let what = if on {
                 "retries on billing"
             } else {
                 "no retries on billing"
             };
-            return stage(app, yaml, what.to_string());
+            return stage(app, d.yaml(), what.to_string());
         }
         Action::ToggleFault => {
-            let on = !scenario::has_fault(&quick_base(app, "VirtualService", "auth"));
+            let Some(mut d) = draft(app) else {
+                return Vec::new();
+            };
+            let on = !d.fault();
+            d.set_fault(on);
             let what = if on {
                 "500 ms delay on auth"
             } else {
                 "no fault on auth"
             };
-            return stage(app, scenario::fault_yaml(on), what.to_string());
+            return stage(app, d.yaml(), what.to_string());
         }
         Action::ToggleBreaker => {
-            let on = !scenario::has_breaker(&quick_base(app, "DestinationRule", "billing"));
+            let Some(mut d) = draft(app) else {
+                return Vec::new();
+            };
+            let on = !d.breaker();
+            d.set_breaker(on);
             let what = if on {
                 "circuit breaker on billing"
             } else {
                 "no circuit breaker on billing"
             };
-            return stage(app, scenario::breaker_yaml(on), what.to_string());
+            return stage(app, d.yaml(), what.to_string());
         }
         Action::ShowHistory => {
             app.routing.pane = RoutingPane::History;

@@ -144,84 +144,6 @@ pub fn canary_yaml(v2: u32) -> String {
     )
 }
 
-/// billing's VirtualService with or without retries, keeping the canary split.
-pub fn retries_yaml(on: bool, v2: u32) -> String {
-    let mut y = canary_yaml(v2);
-    if on {
-        y.push_str("    retries:\n      attempts: 3\n      perTryTimeout: 1s\n      retryOn: 5xx,connect-failure,reset\n");
-    }
-    y
-}
-
-/// A delay fault on auth, or auth's plain route.
-pub fn fault_yaml(on: bool) -> String {
-    if on {
-        rule("auth-delay.yaml").unwrap_or_default().to_string()
-    } else {
-        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: auth\n  namespace: default\nspec:\n  hosts:\n  - auth\n  http:\n  - route:\n    - destination:\n        host: auth\n".into()
-    }
-}
-
-/// billing's DestinationRule with or without outlier detection.
-pub fn breaker_yaml(on: bool) -> String {
-    if on {
-        rule("circuit-breaker.yaml").unwrap_or_default().to_string()
-    } else {
-        rule("billing-subsets.yaml").unwrap_or_default().to_string()
-    }
-}
-
-/// The v2 weight of billing's route in applied YAML (0 if none).
-pub fn current_canary(resources_yaml: &str) -> u32 {
-    let out = mesh::config::parse::parse("-", resources_yaml);
-    for p in out.resources {
-        if let mesh::config::model::Resource::VirtualService(vs) = p.resource {
-            if vs.metadata.name == "billing" {
-                for r in &vs.spec.http {
-                    for d in &r.route {
-                        if d.destination.subset.as_deref() == Some("v2") {
-                            return d
-                                .weight
-                                .unwrap_or(if r.route.len() == 1 { 100 } else { 0 })
-                                .clamp(0, 100) as u32;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    0
-}
-
-/// Whether `yaml` holds a resource of `kind` called `name`.
-pub fn defines(yaml: &str, kind: &str, name: &str) -> bool {
-    mesh::config::parse::parse("-", yaml)
-        .resources
-        .iter()
-        .any(|p| p.resource.kind() == kind && p.resource.metadata().name == name)
-}
-
-/// Whether billing's applied route has retries.
-pub fn has_retries(resources_yaml: &str) -> bool {
-    mesh::config::parse::parse("-", resources_yaml).resources.iter().any(|p| {
-        matches!(&p.resource, mesh::config::model::Resource::VirtualService(vs) if vs.metadata.name == "billing" && vs.spec.http.iter().any(|h| h.retries.is_some()))
-    })
-}
-
-/// Whether auth has a fault applied.
-pub fn has_fault(resources_yaml: &str) -> bool {
-    mesh::config::parse::parse("-", resources_yaml).resources.iter().any(|p| {
-        matches!(&p.resource, mesh::config::model::Resource::VirtualService(vs) if vs.metadata.name == "auth" && vs.spec.http.iter().any(|h| h.fault.is_some()))
-    })
-}
-
-/// Whether billing has outlier detection applied.
-pub fn has_breaker(resources_yaml: &str) -> bool {
-    mesh::config::parse::parse("-", resources_yaml).resources.iter().any(|p| {
-        matches!(&p.resource, mesh::config::model::Resource::DestinationRule(dr) if dr.spec.host == "billing" && dr.spec.traffic_policy.as_ref().is_some_and(|t| t.outlier_detection.is_some()))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,23 +172,14 @@ mod tests {
     }
 
     #[test]
-    fn quick_actions_write_valid_rules() {
+    fn the_canary_rule_splits_billing() {
         let demo = mesh::topology::Topology::demo();
-        for yaml in [
-            canary_yaml(15),
-            retries_yaml(true, 10),
-            retries_yaml(false, 0),
-            fault_yaml(true),
-            fault_yaml(false),
-            breaker_yaml(true),
-            breaker_yaml(false),
-        ] {
-            let (res, f) = mesh::config::check("quick", &yaml, &demo, &[]);
-            assert!(!res.is_empty());
-            assert!(f.iter().all(|f| !f.is_error()), "{yaml}\n{f:#?}");
-        }
-        assert_eq!(current_canary(&canary_yaml(15)), 15);
-        assert!(has_retries(&retries_yaml(true, 5)));
-        assert!(!has_retries(&retries_yaml(false, 5)));
+        let (res, f) = mesh::config::check("canary", &canary_yaml(15), &demo, &[]);
+        assert!(!res.is_empty());
+        assert!(f.iter().all(|f| !f.is_error()), "{f:#?}");
+        assert_eq!(
+            super::super::quick::Draft::new(None, &canary_yaml(15)).canary(),
+            15
+        );
     }
 }

@@ -162,7 +162,7 @@ fn canary_quick_action_stages_the_next_weight_and_applies_on_confirm() {
         );
     }
     assert_eq!(
-        super::scenario::current_canary(&app.routing.editor.text()),
+        super::quick::Draft::new(None, &app.routing.editor.text()).canary(),
         25
     );
     assert_eq!(
@@ -174,7 +174,7 @@ fn canary_quick_action_stages_the_next_weight_and_applies_on_confirm() {
     let Some(Command::Apply { yaml, file }) = cmds.first() else {
         panic!("an apply: {cmds:?}")
     };
-    assert_eq!(super::scenario::current_canary(yaml), 25);
+    assert_eq!(super::quick::Draft::new(None, yaml).canary(), 25);
     assert_eq!(file, "canary 25% to billing v2");
     assert!(app.routing.staged.is_none());
     assert!(app
@@ -526,23 +526,23 @@ fn a_trace_opens_as_a_waterfall_coloured_by_cluster() {
 }
 
 #[test]
-fn quick_actions_build_on_the_staged_yaml_only_for_the_resource_they_read() {
+fn quick_actions_add_up_in_the_staged_yaml() {
     let mut app = recorded_app();
     show(&mut app, View::Routing);
-    let applied = super::scenario::current_canary(&app.d.resources_yaml);
-    // A fault staged first does not make the canary forget the live weight.
+    let applied = super::quick::Draft::new(None, &app.d.resources_yaml).canary();
+    // A fault staged first stays staged, and the canary starts from the live weight.
     update(&mut app, Action::ToggleFault);
-    assert!(super::scenario::has_fault(&app.routing.editor.text()));
+    let staged = super::quick::Draft::new(Some(&app.routing.editor.text()), "");
+    assert!(staged.fault());
     update(&mut app, Action::ShiftCanary(5));
-    assert_eq!(
-        super::scenario::current_canary(&app.routing.editor.text()),
-        applied + 5
-    );
+    let staged = super::quick::Draft::new(Some(&app.routing.editor.text()), "");
+    assert_eq!(staged.canary(), applied + 5);
+    assert!(staged.fault(), "the canary dropped the staged fault");
     // e edits the staged YAML in place rather than opening another resource.
     update(&mut app, Action::EditSelected);
     assert_eq!(app.routing.pane, super::app::RoutingPane::Editor);
     assert_eq!(
-        super::scenario::current_canary(&app.routing.editor.text()),
+        super::quick::Draft::new(None, &app.routing.editor.text()).canary(),
         applied + 5
     );
     update(

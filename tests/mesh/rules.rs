@@ -399,6 +399,15 @@ async fn traffic_survives_a_dead_control_plane_and_proxies_resync_when_it_return
         "no proxy is connected: {}",
         applied.summary
     );
+    // ...says which proxies have not got it yet...
+    assert_eq!(applied.disconnected.len(), 11, "{:?}", applied.disconnected);
+    assert!(
+        applied
+            .summary
+            .contains("11 not connected to a control plane"),
+        "{}",
+        applied.summary
+    );
     chaos(&m, "start-control-plane", "eu", 0.0, 0).await;
     chaos(&m, "start-control-plane", "us", 0.0, 0).await;
     // ...reaches every proxy when they are back.

@@ -142,6 +142,7 @@ impl<B: Backend> ConsoleService<B> {
             reply
                 .nacks
                 .extend(c.nacked.into_iter().map(|(p, r)| format!("{p}: {r}")));
+            reply.disconnected.extend(c.disconnected);
         }
         reply.converge_micros = started.elapsed().as_micros() as u64;
         let ms = reply.converge_micros as f64 / 1000.0;
@@ -158,6 +159,13 @@ impl<B: Backend> ConsoleService<B> {
                 reply.nacks.len()
             )
         };
+        if !reply.disconnected.is_empty() {
+            reply.summary.push_str(&format!(
+                "; {} not connected to a control plane, they get it when they reconnect: {}",
+                reply.disconnected.len(),
+                reply.disconnected.join(", ")
+            ));
+        }
         Ok(reply)
     }
 }

@@ -119,6 +119,9 @@ pub struct Convergence {
     pub acked: u32,
     /// Proxies that refused it, with reasons.
     pub nacked: Vec<(String, String)>,
+    /// Registered proxies not connected now (their control plane is down, or
+    /// they are restarting): they get the version when they reconnect.
+    pub disconnected: Vec<String>,
 }
 
 impl Convergence {
@@ -743,7 +746,12 @@ impl ControlPlane {
     /// How far `version` has spread among connected proxies.
     pub fn convergence(&self, version: u64) -> Convergence {
         let mut c = Convergence::default();
+        let registered: Vec<String> = self.with_registry(|r| r.entries().map(|e| e.id()).collect());
         if let Ok(proxies) = self.inner.proxies.lock() {
+            c.disconnected = registered
+                .into_iter()
+                .filter(|id| proxies.get(id).is_none_or(|p| p.tx.is_none()))
+                .collect();
             for (id, conn) in proxies.iter() {
                 if conn.tx.is_none() {
                     continue;

@@ -52,14 +52,22 @@ impl Editor {
         self.col = self.col.min(self.line_len(self.row));
     }
 
-    /// Keeps the cursor inside a view of `height` lines.
-    pub fn follow(&mut self, height: usize) {
+    /// The first line a view of `height` lines shows: from `scroll`, moved
+    /// just enough that the cursor is in view.
+    pub fn first_shown(&self, height: usize) -> usize {
         let h = height.max(1);
         if self.row < self.scroll {
-            self.scroll = self.row;
+            self.row
         } else if self.row >= self.scroll + h {
-            self.scroll = self.row + 1 - h;
+            self.row + 1 - h
+        } else {
+            self.scroll
         }
+    }
+
+    /// Keeps the cursor inside a view of `height` lines.
+    pub fn follow(&mut self, height: usize) {
+        self.scroll = self.first_shown(height);
     }
 
     fn insert(&mut self, s: &str) {

@@ -572,3 +572,41 @@ fn the_help_overlay_lists_every_key_binding() {
     update(&mut app, Action::ToggleHelp);
     assert!(!app.help);
 }
+
+#[test]
+fn the_editor_keeps_the_cursor_in_view_at_any_size() {
+    for (w, h) in [(120, 36), (80, 24)] {
+        let mut app = recorded_app();
+        app.size = (w, h);
+        show(&mut app, View::Routing);
+        update(&mut app, Action::ToggleBreaker);
+        update(&mut app, Action::EditSelected);
+        let last = app.routing.editor.lines.len();
+        assert!(last > 15, "a YAML long enough to scroll");
+        for _ in 0..last + 10 {
+            update(
+                &mut app,
+                Action::EditorKey(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE)),
+            );
+        }
+        update(
+            &mut app,
+            Action::EditorKey(KeyEvent::new(KeyCode::Char('X'), KeyModifiers::NONE)),
+        );
+        let mut t = render(&app, w, h);
+        let s = text(&t);
+        let shown = s
+            .lines()
+            .find(|l| l.contains(&format!("{last:>3} ")))
+            .unwrap_or_else(|| panic!("line {last} is not in view at {w}x{h}:\n{s}"));
+        assert!(shown.contains('X'), "{shown}");
+        let cursor = t.get_cursor_position().expect("cursor");
+        let row: String = (0..w)
+            .map(|x| t.backend().buffer()[(x, cursor.y)].symbol().to_string())
+            .collect();
+        assert!(
+            row.contains(&format!("{last:>3} ")),
+            "the terminal cursor is on another line: {row}"
+        );
+    }
+}

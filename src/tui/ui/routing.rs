@@ -140,7 +140,7 @@ fn editor(f: &mut Frame, area: Rect, app: &App) {
         e.lines
             .iter()
             .enumerate()
-            .skip(e.scroll)
+            .skip(e.first_shown(height))
             .take(height)
             .map(|(i, l)| {
                 let n = i as u32 + 1;
@@ -180,6 +180,15 @@ fn editor(f: &mut Frame, area: Rect, app: &App) {
         "YAML · e edits".to_string()
     };
     f.render_widget(Paragraph::new(lines).block(block(&title)), area);
+    if editing {
+        // The terminal's own cursor too, for terminals and screen readers
+        // that follow it. The gutter is four cells wide.
+        let row = e.row - e.first_shown(height);
+        let (x, y) = (area.x + 5 + e.col as u16, area.y + 1 + row as u16);
+        if x < area.right().saturating_sub(1) && y < area.bottom().saturating_sub(1) {
+            f.set_cursor_position((x, y));
+        }
+    }
 }
 
 fn findings(f: &mut Frame, area: Rect, app: &App) {

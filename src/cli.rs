@@ -176,14 +176,17 @@ enum Command {
     },
     /// Show what changed between two config versions.
     Diff {
-        /// From this version.
+        /// From this version (12 or v12).
+        #[arg(value_parser = version)]
         from: u64,
         /// To this version (default: the current one).
+        #[arg(value_parser = version)]
         to: Option<u64>,
     },
     /// Make an old config version current again.
     Rollback {
-        /// The version to restore.
+        /// The version to restore (12 or v12).
+        #[arg(value_parser = version)]
         version: u64,
     },
     /// Measure the data plane or config convergence (see `meshcon bench --help`).
@@ -201,12 +204,32 @@ enum Command {
         /// for (un)federate two clusters (eu,us).
         target: String,
         /// slow: extra latency in ms.
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 200)]
         delay_ms: u64,
-        /// fail: share of requests answered 503 (0-1).
-        #[arg(long, default_value_t = 0.0)]
+        /// fail: share of requests answered 503, above 0 and at most 1.
+        #[arg(long, default_value_t = 1.0, value_parser = share)]
         rate: f64,
     },
+}
+
+/// A config version as `history` prints it (v12) or bare (12).
+fn version(s: &str) -> Result<u64, String> {
+    s.strip_prefix(['v', 'V'])
+        .unwrap_or(s)
+        .parse()
+        .map_err(|_| {
+            format!("'{s}' is not a config version (like 12 or v12; see `meshcon history`)")
+        })
+}
+
+/// A share of requests: above 0, at most 1.
+fn share(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|r| *r > 0.0 && *r <= 1.0)
+        .ok_or_else(|| {
+            format!("'{s}' is not a share of requests above 0 and at most 1 (0.3 is 30%)")
+        })
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {

@@ -75,12 +75,7 @@ pub enum Confirm {
     /// Run a scenario (it changes config and injects chaos).
     Scenario(String),
     /// Run a chaos action.
-    Chaos {
-        /// Action.
-        action: String,
-        /// Target.
-        target: String,
-    },
+    Chaos(mesh::proto::ChaosRequest),
 }
 
 /// Everything that changes state.
@@ -158,8 +153,6 @@ pub enum Action {
     Rollback,
     /// Run a scenario by name (asks first).
     RunScenario(String),
-    /// Run a chaos action (asks first).
-    Chaos(String, String),
     /// A mouse click at (column, row).
     Click(u16, u16),
     /// Mouse wheel: lines to scroll.

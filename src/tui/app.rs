@@ -330,7 +330,7 @@ pub const PALETTE: &[(&str, &str)] = &[
     ("apply", "apply RULE: apply a file of demo/rules"),
     (
         "chaos",
-        "chaos ACTION TARGET: slow, fail, heal, kill, restart, rogue, rotate-root...",
+        "chaos ACTION TARGET [AMOUNT]: slow (ms), fail (share), heal, kill, restart, rogue, rotate-root...",
     ),
     ("rollback", "rollback N: make version N current again"),
     ("help", "every key"),
@@ -532,6 +532,48 @@ fn apply(app: &mut App, yaml: String, file: &str) -> Vec<Command> {
     }]
 }
 
+/// `ACTION TARGET [AMOUNT | --delay-ms N | --rate R]` as the CLI takes it;
+/// an amount is milliseconds for slow and a share (0-1] for fail, and
+/// without one the mesh's defaults apply (200 ms, every request).
+fn chaos_request(words: &[&str]) -> Result<ChaosRequest, String> {
+    let [action, target, rest @ ..] = words else {
+        return Err("chaos needs an action and a target, e.g. :chaos slow auth 300".into());
+    };
+    let mut req = ChaosRequest {
+        action: action.to_string(),
+        target: target.to_string(),
+        ..Default::default()
+    };
+    let amount = match rest {
+        [] => return Ok(req),
+        [n] | ["--delay-ms" | "--rate", n] => *n,
+        _ => {
+            return Err(format!(
+                "chaos {action}: too many words after the target: {}",
+                rest.join(" ")
+            ))
+        }
+    };
+    match *action {
+        "slow" => {
+            req.delay_ms = amount
+                .parse()
+                .map_err(|_| format!("slow takes milliseconds, not '{amount}'"))?
+        }
+        "fail" => {
+            req.error_rate = amount
+                .parse::<f64>()
+                .ok()
+                .filter(|r| *r > 0.0 && *r <= 1.0)
+                .ok_or_else(|| {
+                    format!("fail takes a share of requests in (0, 1], not '{amount}'")
+                })?
+        }
+        _ => return Err(format!("chaos {action} takes no amount")),
+    }
+    Ok(req)
+}
+
 fn run_palette(app: &mut App, input: &str) -> Vec<Command> {
     let words: Vec<&str> = input.split_whitespace().collect();
     let Some(cmd) = words.first() else {
@@ -603,22 +645,13 @@ fn run_palette(app: &mut App, input: &str) -> Vec<Command> {
                 Vec::new()
             }
         },
-        ("chaos", Some(action)) => match words.get(2) {
-            Some(target) => {
-                app.confirm = Some(Confirm::Chaos {
-                    action: action.to_string(),
-                    target: target.to_string(),
-                });
-                Vec::new()
+        ("chaos", Some(_)) => {
+            match chaos_request(&words[1..]) {
+                Ok(req) => app.confirm = Some(Confirm::Chaos(req)),
+                Err(e) => app.say(e, true),
             }
-            None => {
-                app.say(
-                    "chaos needs an action and a target, e.g. :chaos slow auth",
-                    true,
-                );
-                Vec::new()
-            }
-        },
+            Vec::new()
+        }
         ("rollback", Some(v)) => match v.trim_start_matches('v').parse::<u64>() {
             Ok(v) => {
                 app.confirm = Some(Confirm::Rollback(v));
@@ -911,12 +944,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
                     vec![Command::Rollback(v)]
                 }
                 Confirm::Scenario(name) => run_scenario(app, &name),
-                Confirm::Chaos { action, target } => vec![Command::Chaos(ChaosRequest {
-                    action,
-                    target,
-                    delay_ms: 250,
-                    error_rate: 0.5,
-                })],
+                Confirm::Chaos(req) => vec![Command::Chaos(req)],
             };
         }
         Action::ToggleHelp => app.help = !app.help,
@@ -1175,7 +1203,6 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
             }
         }
         Action::RunScenario(name) => app.confirm = Some(Confirm::Scenario(name)),
-        Action::Chaos(action, target) => app.confirm = Some(Confirm::Chaos { action, target }),
         Action::Click(x, y) => {
             if let Some(hit) = super::ui::hit(app, x, y) {
                 match hit {

@@ -8,7 +8,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::style::Color;
 use ratatui::Terminal;
 
-use super::action::{Action, View};
+use super::action::{Action, Confirm, View};
 use super::app::{update, App};
 use super::data::{Command, DataEvent};
 use super::fixtures::{big_app, recorded_app};
@@ -609,4 +609,32 @@ fn the_editor_keeps_the_cursor_in_view_at_any_size() {
             "the terminal cursor is on another line: {row}"
         );
     }
+}
+
+#[test]
+fn the_palette_passes_chaos_amounts_and_refuses_bad_ones() {
+    let mut app = recorded_app();
+    let palette = |app: &mut App, input: &str| {
+        update(app, Action::OpenPalette);
+        for c in input.chars() {
+            update(app, Action::Input(c));
+        }
+        update(app, Action::Submit);
+    };
+    palette(&mut app, "chaos slow auth --delay-ms 900");
+    match &app.confirm {
+        Some(Confirm::Chaos(r)) => assert_eq!((r.action.as_str(), r.delay_ms), ("slow", 900)),
+        other => panic!("{other:?}"),
+    }
+    app.confirm = None;
+    palette(&mut app, "chaos fail billing-v1-0 0.3");
+    match &app.confirm {
+        Some(Confirm::Chaos(r)) => assert_eq!(r.error_rate, 0.3),
+        other => panic!("{other:?}"),
+    }
+    app.confirm = None;
+    palette(&mut app, "chaos fail billing-v1-0 2");
+    assert!(app.confirm.is_none());
+    let s = text(&render(&app, 120, 36));
+    assert!(s.contains("share of requests in (0, 1]"), "{s}");
 }

@@ -346,7 +346,13 @@ pub fn draw(f: &mut Frame, app: &App) {
             Confirm::Scenario(n) => {
                 format!("Run scenario '{n}'? It resets the rules and may break things on purpose.")
             }
-            Confirm::Chaos { action, target } => format!("Run chaos '{action}' on '{target}'?"),
+            Confirm::Chaos(r) => match (r.action.as_str(), r.delay_ms, r.error_rate) {
+                ("slow", ms, _) if ms > 0 => format!("Slow '{}' by {ms} ms?", r.target),
+                ("fail", _, rate) if rate > 0.0 => {
+                    format!("Fail {:.0}% of requests to '{}'?", rate * 100.0, r.target)
+                }
+                (action, ..) => format!("Run chaos '{action}' on '{}'?", r.target),
+            },
         };
         let area = centered(body, 64.min(body.width), 5);
         overlay(

@@ -665,3 +665,37 @@ spec:
     assert!((1..=2).contains(&ok), "{ok} got through");
     m.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_takes_short_kinds_v_versions_and_checks_chaos_amounts() {
+    let m = support::demo().await;
+    let v = apply_rule(&m, "canary-90-10.yaml").await.version;
+    let bin = support::meshcon_bin();
+    let api = m.mesh.api_addr().to_string();
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--mesh", &api]);
+        let out = support::tool(bin.to_str().expect("path"), &all);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, out, err) = run(&["delete", "vs", "billing"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(&format!("v{}", v + 1)), "{out}");
+    let (code, out, err) = run(&["diff", &format!("v{v}"), &format!("v{}", v + 1)]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("-kind: VirtualService"), "{out}");
+    let (code, _, err) = run(&["diff", "latest"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("not a config version"), "{err}");
+    let (code, _, err) = run(&["chaos", "fail", "billing-v1-0", "--rate", "1.5"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("at most 1"), "{err}");
+    let (code, out, err) = run(&["chaos", "fail", "billing-v1-0"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("billing-v1-0 now fails 100%"), "{out}");
+    m.stop().await;
+}

@@ -229,27 +229,37 @@ impl<B: Backend> Console for ConsoleService<B> {
         } else {
             req.namespace.clone()
         };
+        if req.kind.eq_ignore_ascii_case("routes") {
+            return Err(Status::invalid_argument(
+                "name one kind to delete: VirtualService (vs), DestinationRule (dr), Gateway (gw), PeerAuthentication (pa) or AuthorizationPolicy (ap)",
+            ));
+        }
         let current = self.backend.store().current();
-        let before = current.resources.len();
-        let kept: Vec<Resource> = current
+        let named = |res: &Resource| {
+            let k = res.key();
+            config::kind_matches(&req.kind, &k.kind) && k.namespace == ns && k.name == req.name
+        };
+        let Some(gone) = current
             .resources
             .iter()
-            .filter(|res| {
-                let k = res.key();
-                !(k.kind.eq_ignore_ascii_case(&req.kind) && k.namespace == ns && k.name == req.name)
-            })
-            .cloned()
-            .collect();
-        if kept.len() == before {
+            .find(|r| named(r))
+            .map(|r| r.kind())
+        else {
             return Err(Status::not_found(format!(
                 "no {} {ns}/{} in the current config (see `meshcon get routes`)",
                 req.kind, req.name
             )));
-        }
+        };
+        let kept: Vec<Resource> = current
+            .resources
+            .iter()
+            .filter(|r| !named(r))
+            .cloned()
+            .collect();
         let reply = self
             .commit(
                 kept,
-                &format!("delete {} {ns}/{}", req.kind, req.name),
+                &format!("delete {gone} {ns}/{}", req.name),
                 Vec::new(),
             )
             .await?;

@@ -152,20 +152,26 @@ impl Backend for MeshBackend {
     async fn chaos(&self, req: ChaosRequest) -> Result<String, String> {
         let target = req.target.as_str();
         let list = |v: Vec<String>| v.join(", ");
+        // "auth-v1-0 answers", "billing-v1-0, billing-v1-1 answer".
+        let verb =
+            |v: &[String], base: &str| format!("{base}{}", if v.len() == 1 { "s" } else { "" });
         match req.action.as_str() {
             "slow" => {
                 let delay = if req.delay_ms == 0 { 200 } else { req.delay_ms };
                 self.mesh
                     .update_chaos(target, |c| c.delay_ms = delay)
                     .await
-                    .map(|v| format!("{} now answer{} {delay} ms slower", list(v.clone()), if v.len() == 1 { "s" } else { "" }))
+                    .map(|v| format!("{} now {} {delay} ms slower", list(v.clone()), verb(&v, "answer")))
             }
             "fail" => {
-                let rate = if req.error_rate <= 0.0 { 1.0 } else { req.error_rate.min(1.0) };
+                if !(0.0..=1.0).contains(&req.error_rate) {
+                    return Err(format!("fail takes a share of requests above 0 and at most 1, not {}", req.error_rate));
+                }
+                let rate = if req.error_rate == 0.0 { 1.0 } else { req.error_rate };
                 self.mesh
                     .update_chaos(target, |c| c.error_rate = Some(rate))
                     .await
-                    .map(|v| format!("{} now fail {:.0}% of requests with 503", list(v), rate * 100.0))
+                    .map(|v| format!("{} now {} {:.0}% of requests with 503", list(v.clone()), verb(&v, "fail"), rate * 100.0))
             }
             "heal" => self
                 .mesh

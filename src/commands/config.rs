@@ -47,7 +47,7 @@ pub async fn apply(mesh: Option<&str>, file: &str, dry_run: bool) -> anyhow::Res
     print_findings(&reply.findings);
     if dry_run {
         if reply.summary == "invalid" {
-            eprintln!("invalid: `meshcon apply` would change nothing");
+            eprintln!("invalid: `meshcon apply` would refuse this file and change nothing");
             return Ok(ExitCode::from(1));
         }
         println!(

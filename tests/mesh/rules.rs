@@ -667,9 +667,13 @@ spec:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cli_takes_short_kinds_v_versions_and_checks_chaos_amounts() {
+async fn the_cli_takes_short_kinds_v_versions_and_checks_chaos_amounts_and_reapplies_are_no_ops() {
     let m = support::demo().await;
     let v = apply_rule(&m, "canary-90-10.yaml").await.version;
+    // The same file again changes nothing and makes no version.
+    let again = apply_rule(&m, "canary-90-10.yaml").await;
+    assert_eq!(again.version, v);
+    assert!(again.summary.starts_with("unchanged"), "{}", again.summary);
     let bin = support::meshcon_bin();
     let api = m.mesh.api_addr().to_string();
     let run = |args: &[&str]| {

@@ -218,6 +218,21 @@ impl<B: Backend> Console for ConsoleService<B> {
         }
         let current = self.backend.store().current();
         let (merged, summary) = config::merge(&current.resources, resources);
+        let mut before = current.resources.to_vec();
+        before.sort_by_key(Resource::key);
+        if before == merged {
+            // Like `kubectl apply` on an unchanged file: nothing to push, no new version.
+            return Ok(Response::new(ApplyReply {
+                applied: true,
+                version: current.version,
+                summary: format!(
+                    "unchanged: v{} already holds all of this; no new version",
+                    current.version
+                ),
+                findings: findings.iter().map(finding_proto).collect(),
+                ..Default::default()
+            }));
+        }
         let reply = self.commit(merged, &summary, findings).await?;
         Ok(Response::new(reply))
     }

@@ -111,6 +111,8 @@ pub enum Action {
     Back,
     /// Open the `:` command palette.
     OpenPalette,
+    /// Why: type into the focused field.
+    EditField,
     /// Open the `/` filter.
     OpenFilter,
     /// Show or hide the help overlay.

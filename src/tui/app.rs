@@ -160,6 +160,10 @@ pub struct Why {
     pub headers: String,
     /// The answer.
     pub result: Option<Result<String, String>>,
+    /// The config version the answer was asked at.
+    pub asked_at: u64,
+    /// Lines of the answer scrolled past.
+    pub scroll: u16,
 }
 
 impl Default for Why {
@@ -173,6 +177,8 @@ impl Default for Why {
             path: "/".into(),
             method: "GET".into(),
             headers: "end-user: tester".into(),
+            asked_at: 0,
+            scroll: 0,
             result: None,
         }
     }
@@ -193,6 +199,8 @@ pub struct App {
     pub size: (u16, u16),
     /// Help overlay shown.
     pub help: bool,
+    /// Lines of the help overlay scrolled past.
+    pub help_scroll: u16,
     /// A pending confirmation.
     pub confirm: Option<Confirm>,
     /// The `:` palette's input, when open.
@@ -246,6 +254,7 @@ impl App {
             now: 0.0,
             size: (80, 24),
             help: false,
+            help_scroll: 0,
             confirm: None,
             palette: None,
             filter_input: None,
@@ -873,7 +882,10 @@ fn ingest(app: &mut App, ev: DataEvent) -> Vec<Command> {
             Ok(t) => app.say(t, false),
             Err(e) => app.say(e, true),
         },
-        DataEvent::Explained(r) => app.why.result = Some(r),
+        DataEvent::Explained(r) => {
+            app.why.result = Some(r);
+            app.why.scroll = 0;
+        }
     }
     Vec::new()
 }
@@ -947,7 +959,10 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
                 Confirm::Chaos(req) => vec![Command::Chaos(req)],
             };
         }
-        Action::ToggleHelp => app.help = !app.help,
+        Action::ToggleHelp => {
+            app.help = !app.help;
+            app.help_scroll = 0;
+        }
         Action::Show(v) => {
             app.view = v;
             app.open_trace = None;
@@ -959,6 +974,31 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
         Action::PrevView => {
             let i = (app.view.index() + View::ALL.len() - 1) % View::ALL.len();
             app.view = View::ALL[i];
+        }
+        Action::Up | Action::Down | Action::PageUp | Action::PageDown if app.help => {
+            let step = match action {
+                Action::Up => -1,
+                Action::Down => 1,
+                Action::PageUp => -10,
+                _ => 10,
+            };
+            app.help_scroll = (i32::from(app.help_scroll) + step).clamp(0, 200) as u16;
+        }
+        Action::Up | Action::Down if app.view == View::Why => {
+            let down = matches!(action, Action::Down);
+            app.why.field = if down {
+                (app.why.field + 1).min(4)
+            } else {
+                app.why.field.saturating_sub(1)
+            };
+            app.why.editing = false;
+        }
+        Action::PageUp | Action::PageDown if app.view == View::Why => {
+            app.why.scroll = if matches!(action, Action::PageDown) {
+                app.why.scroll.saturating_add(10)
+            } else {
+                app.why.scroll.saturating_sub(10)
+            };
         }
         Action::Up => move_sel(app, -1),
         Action::Down => move_sel(app, 1),
@@ -1012,12 +1052,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
                 }
                 RoutingPane::Editor => {}
             },
-            View::Why => {
-                if app.why.field == 0 {
-                    return submit_why(app);
-                }
-                app.why.editing = !app.why.editing;
-            }
+            View::Why => return submit_why(app),
             _ => {}
         },
         Action::Back => {
@@ -1042,6 +1077,13 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
             }
         }
         Action::OpenPalette => app.palette = Some(String::new()),
+        Action::EditField => {
+            if app.why.field == 0 {
+                app.say("the source is chosen with ← →", false);
+            } else {
+                app.why.editing = true;
+            }
+        }
         Action::OpenFilter => app.filter_input = Some(app.filter(app.view).to_string()),
         Action::Input(c) => {
             if let Some(p) = &mut app.palette {
@@ -1269,6 +1311,7 @@ fn submit_why(app: &mut App) -> Vec<Command> {
         .filter(|(k, _)| !k.is_empty())
         .collect();
     app.why.result = None;
+    app.why.asked_at = app.d.version;
     vec![Command::Explain(ExplainRequest {
         source: src,
         host: app.why.host.trim().to_string(),

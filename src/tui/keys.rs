@@ -35,6 +35,10 @@ pub fn key(app: &App, k: KeyEvent) -> Option<Action> {
     if app.help {
         return match k.code {
             KeyCode::Char('q') => Some(Action::Quit),
+            KeyCode::Char('j') | KeyCode::Down => Some(Action::Down),
+            KeyCode::Char('k') | KeyCode::Up => Some(Action::Up),
+            KeyCode::PageDown => Some(Action::PageDown),
+            KeyCode::PageUp => Some(Action::PageUp),
             _ => Some(Action::ToggleHelp),
         };
     }
@@ -108,7 +112,7 @@ fn view_key(app: &App, code: KeyCode) -> Option<Action> {
         (View::Routing, KeyCode::Char('H')) => Action::ShowHistory,
         (View::Routing, KeyCode::Char('R')) => Action::Rollback,
         (View::Routing, KeyCode::Char('a')) => Action::ApplyEditor,
-        (View::Why, KeyCode::Char('i')) => Action::Enter,
+        (View::Why, KeyCode::Char('i')) => Action::EditField,
         _ => return None,
     })
 }
@@ -144,6 +148,6 @@ pub const HELP: &[(&str, &str)] = &[
     ("Routing: H  R", "history; roll back to the selected version (Enter shows the diff)"),
     ("Routing: a", "apply the editor's YAML (asks first)"),
     ("Editor: Ctrl-S or F2", "apply (asks first); findings appear as you type"),
-    ("Why: Tab i Enter", "next field, edit a field, ask"),
+    ("Why: ↑ ↓  i  Enter", "choose a field, edit it (Enter ends), ask; PgDn PgUp scroll the answer"),
     ("Practice: Enter Space", "start, flip a card / check an answer"),
 ];

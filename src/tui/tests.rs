@@ -638,3 +638,46 @@ fn the_palette_passes_chaos_amounts_and_refuses_bad_ones() {
     let s = text(&render(&app, 120, 36));
     assert!(s.contains("share of requests in (0, 1]"), "{s}");
 }
+
+#[test]
+fn why_asks_on_enter_moves_fields_with_arrows_and_flags_a_stale_answer() {
+    let mut app = recorded_app();
+    show(&mut app, View::Why);
+    let cmds = update(&mut app, Action::Enter);
+    assert!(
+        cmds.iter().any(|c| matches!(c, Command::Explain(_))),
+        "Enter asks from any field"
+    );
+    update(&mut app, Action::Down);
+    update(&mut app, Action::EditField);
+    assert!(app.why.editing && app.why.field == 2);
+    update(&mut app, Action::Back);
+    let answer: String = (0..60).map(|i| format!("line {i}\n")).collect();
+    update(
+        &mut app,
+        Action::Data(Box::new(DataEvent::Explained(Ok(answer)))),
+    );
+    update(&mut app, Action::PageDown);
+    let s = text(&render(&app, 100, 30));
+    assert!(s.contains("line 10") && !s.contains("line 9 "), "{s}");
+    app.d.version += 1;
+    update(&mut app, Action::PageUp);
+    let s = text(&render(&app, 100, 30));
+    assert!(s.contains("this answer is for"), "{s}");
+}
+
+#[test]
+fn the_help_overlay_scrolls_to_its_last_line_at_80x24() {
+    let mut app = recorded_app();
+    update(&mut app, Action::ToggleHelp);
+    let s = text(&render(&app, 80, 24));
+    assert!(s.contains("more lines"), "{s}");
+    assert!(!s.contains(":quit"), "{s}");
+    for _ in 0..5 {
+        let a = super::keys::key(&app, KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE));
+        update(&mut app, a.expect("action"));
+    }
+    assert!(app.help, "scrolling does not close the help");
+    let s = text(&render(&app, 80, 24));
+    assert!(s.contains(":quit"), "{s}");
+}

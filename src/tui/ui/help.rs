@@ -10,7 +10,7 @@ use crate::tui::app::{App, PALETTE};
 use crate::tui::keys::HELP;
 
 /// Draws the help overlay over `area`.
-pub fn draw(f: &mut Frame, area: Rect, _app: &App) {
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let mut lines: Vec<Line> = HELP
         .iter()
         .map(|(k, what)| {
@@ -30,11 +30,21 @@ pub fn draw(f: &mut Frame, area: Rect, _app: &App) {
     }
     let h = (lines.len() as u16 + 2).min(area.height);
     let r = centered(area, area.width.saturating_sub(4).min(100), h);
+    let p = Paragraph::new(lines).wrap(Wrap { trim: false });
+    // Wrapped, the text may need more rows than it has lines.
+    let hidden =
+        (p.line_count(r.width.saturating_sub(2)) as u16).saturating_sub(r.height.saturating_sub(2));
+    let scroll = app.help_scroll.min(hidden);
+    let title = if hidden == 0 {
+        "Help · any key closes".to_string()
+    } else if scroll < hidden {
+        format!(
+            "Help · {} more lines: ↓ PgDn scroll · any other key closes",
+            hidden - scroll
+        )
+    } else {
+        "Help · ↑ PgUp scroll back · any other key closes".to_string()
+    };
     f.render_widget(Clear, r);
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block("Help · any key closes")),
-        r,
-    );
+    f.render_widget(p.scroll((scroll, 0)).block(block(&title)), r);
 }

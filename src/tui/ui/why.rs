@@ -55,21 +55,32 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .collect();
     f.render_widget(
         Paragraph::new(lines).block(block(
-            "Why · Tab next field · i edit · Enter ask · ←/→ source",
+            "Why · ↑/↓ field · i edit · Enter ask · ←/→ source · PgDn/PgUp scroll",
         )),
         form,
     );
-    let text: Vec<Line> = match &w.result {
-        None => vec![Line::styled(
+    let mut text: Vec<Line> = Vec::new();
+    if w.result.is_some() && w.asked_at != app.d.version {
+        text.push(Line::styled(
+            format!(
+                "The config is v{} now; this answer is for v{}. Enter asks again.",
+                app.d.version, w.asked_at
+            ),
+            fg(app, Color::Yellow),
+        ));
+    }
+    match &w.result {
+        None => text.push(Line::styled(
             "Enter asks the mesh which route this request takes from that workload, and why.",
             fg(app, Color::DarkGray),
-        )],
-        Some(Ok(t)) => t.lines().map(|l| Line::raw(l.to_string())).collect(),
-        Some(Err(e)) => vec![Line::styled(e.clone(), fg(app, Color::Red))],
-    };
+        )),
+        Some(Ok(t)) => text.extend(t.lines().map(|l| Line::raw(l.to_string()))),
+        Some(Err(e)) => text.push(Line::styled(e.clone(), fg(app, Color::Red))),
+    }
     f.render_widget(
         Paragraph::new(text)
             .wrap(Wrap { trim: false })
+            .scroll((w.scroll, 0))
             .block(block("Answer")),
         answer,
     );

@@ -1187,7 +1187,22 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
             let height = app.size.1.saturating_sub(12) as usize;
             app.routing.editor.follow(height);
         }
-        Action::ApplyEditor => app.confirm = Some(Confirm::Apply),
+        Action::ApplyEditor => {
+            let errors = app
+                .routing
+                .findings
+                .iter()
+                .filter(|f| f.level == "Error")
+                .count();
+            if errors > 0 {
+                app.say(
+                    format!("the YAML has {errors} error(s), listed under the editor; the mesh would refuse it"),
+                    true,
+                );
+            } else {
+                app.confirm = Some(Confirm::Apply);
+            }
+        }
         Action::ShiftCanary(delta) => {
             let Some(mut d) = draft(app) else {
                 return Vec::new();

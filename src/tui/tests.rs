@@ -681,3 +681,31 @@ fn the_help_overlay_scrolls_to_its_last_line_at_80x24() {
     let s = text(&render(&app, 80, 24));
     assert!(s.contains(":quit"), "{s}");
 }
+
+#[test]
+fn a_long_confirm_question_still_shows_its_keys_at_80x24() {
+    let mut app = recorded_app();
+    app.confirm = Some(Confirm::Scenario("latency-regression".into()));
+    let s = text(&render(&app, 80, 24));
+    assert!(s.contains("on purpose"), "{s}");
+    assert!(s.contains("y / Enter: yes"), "{s}");
+}
+
+#[test]
+fn a_version_without_traffic_shows_dashes_not_perfect_health() {
+    let mut app = recorded_app();
+    let quiet = app.d.services.first_mut().expect("a service row");
+    quiet.rps = 0.01;
+    quiet.success_rate = 1.0;
+    quiet.p50_ms = 4.0;
+    let (svc, ver) = (quiet.service.clone(), quiet.version.clone());
+    app.d.latency.clear();
+    show(&mut app, View::Services);
+    let s = text(&render(&app, 120, 36));
+    let row = s
+        .lines()
+        .find(|l| l.contains(&format!("{svc} ")) && l.contains(&format!(" {ver} ")))
+        .unwrap_or_else(|| panic!("no row for {svc} {ver}:\n{s}"));
+    assert!(!row.contains("100.0%") && !row.contains("4.0"), "{row}");
+    assert!(row.matches(" - ").count() >= 4, "{row}");
+}

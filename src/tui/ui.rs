@@ -354,16 +354,17 @@ pub fn draw(f: &mut Frame, app: &App) {
                 (action, ..) => format!("Run chaos '{action}' on '{}'?", r.target),
             },
         };
-        let area = centered(body, 64.min(body.width), 5);
-        overlay(
-            f,
-            area,
-            "confirm",
-            vec![
-                Line::raw(text),
-                Line::raw(""),
-                Line::styled("y / Enter: yes    n / Esc: no", bold()),
-            ],
-        );
+        let lines = vec![
+            Line::raw(text),
+            Line::raw(""),
+            Line::styled("y / Enter: yes    n / Esc: no", bold()),
+        ];
+        let w = 64.min(body.width);
+        // As tall as the wrapped question needs, so the keys always show.
+        let h = Paragraph::new(lines.clone())
+            .wrap(Wrap { trim: false })
+            .line_count(w.saturating_sub(2)) as u16
+            + 2;
+        overlay(f, centered(body, w, h.min(body.height)), "confirm", lines);
     }
 }

@@ -415,13 +415,16 @@ impl Signals {
             buckets: BTreeMap<u64, f64>,
         }
         let mut by: BTreeMap<(String, String, String, String), Acc> = BTreeMap::new();
-        let mut effective: BTreeMap<(String, String), f64> = BTreeMap::new();
+        // What callers sent to each version (a retried request counts once,
+        // for the version its last attempt reached).
+        let mut effective: BTreeMap<(String, String, String), f64> = BTreeMap::new();
         for (k, rps, buckets) in &rates {
             if k.reporter == "source" {
                 *effective
                     .entry((
                         k.destination_namespace.clone(),
                         k.destination_service.clone(),
+                        k.destination_version.clone(),
                     ))
                     .or_default() += rps;
                 continue;
@@ -463,7 +466,7 @@ impl Signals {
                 let q = |p: f64| histogram_quantile(p, &buckets).unwrap_or(0.0);
                 ServiceSignal {
                     effective_rps: effective
-                        .get(&(namespace.clone(), service.clone()))
+                        .get(&(namespace.clone(), service.clone(), version.clone()))
                         .copied()
                         .unwrap_or(0.0),
                     cluster,
@@ -621,6 +624,27 @@ mod tests {
         let rows = g.services(30.0, 105.0);
         let auth = rows.iter().find(|r| r.service == "auth").expect("auth row");
         assert!((auth.rps - 10.0).abs() < 0.01, "{}", auth.rps);
+    }
+
+    #[test]
+    fn what_callers_sent_is_counted_per_version() {
+        let line = |reporter: &str, version: &str, n: u64| {
+            format!("istio_requests_total{{reporter=\"{reporter}\",destination_service_name=\"b\",destination_service_namespace=\"default\",destination_version=\"{version}\",response_code=\"200\"}} {n}\n")
+        };
+        let mut g = Signals::new(60.0);
+        for t in 0..=10u64 {
+            // The caller sends 10/s to v1 (each retried once) and 5/s to v2.
+            let caller = line("source", "v1", 10 * t) + &line("source", "v2", 5 * t);
+            g.ingest("a", t as f64, &caller).expect("caller");
+            g.ingest("b-v1", t as f64, &line("destination", "v1", 20 * t))
+                .expect("v1");
+            g.ingest("b-v2", t as f64, &line("destination", "v2", 5 * t))
+                .expect("v2");
+        }
+        let rows = g.services(10.0, 10.0);
+        let v = |name: &str| rows.iter().find(|r| r.version == name).expect("row");
+        assert!((v("v1").effective_rps - 10.0).abs() < 0.5 && (v("v1").rps - 20.0).abs() < 1.0);
+        assert!((v("v2").effective_rps - 5.0).abs() < 0.5 && (v("v2").rps - 5.0).abs() < 0.5);
     }
 
     #[test]

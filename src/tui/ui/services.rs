@@ -70,6 +70,16 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let body: Vec<Row> = rows
         .iter()
         .map(|r| {
+            // Below what the table shows as 0.1/s, a row has no traffic to
+            // judge: no success rate, no percentiles.
+            let live = r.rps >= 0.05;
+            let pick = |exact: Option<f64>, bucketed: f64| {
+                if live {
+                    pick(exact, bucketed)
+                } else {
+                    "-".to_string()
+                }
+            };
             let calls = if r.effective_rps > 0.0 {
                 format!("{:.1}/{:.1}", r.effective_rps, r.rps)
             } else {
@@ -80,7 +90,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 Cell::from(r.version.clone()),
                 Cell::from(r.cluster.clone()),
                 Cell::from(format!("{:.1}", r.rps)),
-                Cell::from(if r.rps > 0.0 {
+                Cell::from(if live {
                     format!("{:.1}%", r.success_rate * 100.0)
                 } else {
                     "-".into()
@@ -89,7 +99,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 Cell::from(pick(r.exact_p50_ms, r.p50_ms)),
                 Cell::from(pick(r.exact_p90_ms, r.p90_ms)),
                 Cell::from(pick(r.exact_p99_ms, r.p99_ms)),
-                Cell::from(if r.rps > 0.0 {
+                Cell::from(if live {
                     format!("{:.0}%", r.mtls_ratio * 100.0)
                 } else {
                     "-".into()

@@ -119,6 +119,8 @@ pub enum Action {
     ToggleHelp,
     /// A character typed into the palette, filter or a form field.
     Input(char),
+    /// Ctrl-U in the palette, filter or a form field: clear it.
+    ClearInput,
     /// Backspace in the palette, filter or a form field.
     Backspace,
     /// Tab completion (palette) or next field (forms).

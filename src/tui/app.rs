@@ -1097,15 +1097,22 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
                 why_field(app).push(c);
             }
         }
-        Action::Backspace => {
+        Action::Backspace | Action::ClearInput => {
+            let edit = |s: &mut String| {
+                if matches!(action, Action::ClearInput) {
+                    s.clear();
+                } else {
+                    s.pop();
+                }
+            };
             if let Some(p) = &mut app.palette {
-                p.pop();
+                edit(p);
             } else if let Some(f) = &mut app.filter_input {
-                f.pop();
+                edit(f);
                 let f = f.clone();
                 app.filters.insert(app.view, f);
             } else if app.view == View::Why && app.why.editing {
-                why_field(app).pop();
+                edit(why_field(app));
             }
         }
         Action::Complete => {

@@ -23,14 +23,7 @@ pub fn key(app: &App, k: KeyEvent) -> Option<Action> {
         };
     }
     if app.palette.is_some() || app.filter_input.is_some() {
-        return match k.code {
-            KeyCode::Esc => Some(Action::Back),
-            KeyCode::Enter => Some(Action::Submit),
-            KeyCode::Tab => Some(Action::Complete),
-            KeyCode::Backspace => Some(Action::Backspace),
-            KeyCode::Char(c) => Some(Action::Input(c)),
-            _ => None,
-        };
+        return line_key(k);
     }
     if app.help {
         return match k.code {
@@ -50,14 +43,7 @@ pub fn key(app: &App, k: KeyEvent) -> Option<Action> {
         };
     }
     if app.view == View::Why && app.why.editing {
-        return match k.code {
-            KeyCode::Esc => Some(Action::Back),
-            KeyCode::Enter => Some(Action::Submit),
-            KeyCode::Tab => Some(Action::Complete),
-            KeyCode::Backspace => Some(Action::Backspace),
-            KeyCode::Char(c) => Some(Action::Input(c)),
-            _ => None,
-        };
+        return line_key(k);
     }
     if app.view == View::Practice {
         let diagram = matches!(app.practice.screen, super::practice::Screen::Diagram { .. });
@@ -94,6 +80,23 @@ pub fn key(app: &App, k: KeyEvent) -> Option<Action> {
         code => return view_key(app, code),
     };
     Some(a)
+}
+
+/// Keys of a one-line input (palette, filter, a form field), readline-ish.
+fn line_key(k: KeyEvent) -> Option<Action> {
+    // AltGr arrives as Ctrl+Alt on some layouts and must still type its character.
+    let ctrl =
+        k.modifiers.contains(KeyModifiers::CONTROL) && !k.modifiers.contains(KeyModifiers::ALT);
+    match (k.code, ctrl) {
+        (KeyCode::Esc, _) => Some(Action::Back),
+        (KeyCode::Enter, _) => Some(Action::Submit),
+        (KeyCode::Tab, _) => Some(Action::Complete),
+        (KeyCode::Backspace, _) | (KeyCode::Char('h'), true) => Some(Action::Backspace),
+        (KeyCode::Char('u'), true) => Some(Action::ClearInput),
+        (KeyCode::Char(_), true) => None,
+        (KeyCode::Char(c), false) => Some(Action::Input(c)),
+        _ => None,
+    }
 }
 
 fn view_key(app: &App, code: KeyCode) -> Option<Action> {

@@ -709,3 +709,47 @@ fn a_version_without_traffic_shows_dashes_not_perfect_health() {
     assert!(!row.contains("100.0%") && !row.contains("4.0"), "{row}");
     assert!(row.matches(" - ").count() >= 4, "{row}");
 }
+
+#[test]
+fn hiding_idle_edges_hides_an_idle_gateway_but_keeps_the_ingress() {
+    let mut app = recorded_app();
+    show(&mut app, View::Graph);
+    let rows = super::ui::graph::rows(&app);
+    let idle_gateways = rows
+        .iter()
+        .filter(|r| r.label.contains("east-west") && r.rps == 0.0)
+        .count();
+    assert!(
+        idle_gateways > 0,
+        "the recording has an idle east-west gateway"
+    );
+    update(&mut app, Action::ToggleIdle);
+    let rows = super::ui::graph::rows(&app);
+    assert!(rows.iter().all(|r| r.rps > 0.0 || r.service == "ingress"));
+    assert!(rows.iter().any(|r| r.service == "ingress"));
+}
+
+#[test]
+fn ctrl_u_clears_the_palette_and_other_control_keys_type_nothing() {
+    let mut app = recorded_app();
+    update(&mut app, Action::OpenPalette);
+    let press = |app: &mut App, code: KeyCode, m: KeyModifiers| {
+        if let Some(a) = super::keys::key(app, KeyEvent::new(code, m)) {
+            update(app, a);
+        }
+    };
+    for c in "scen".chars() {
+        press(&mut app, KeyCode::Char(c), KeyModifiers::NONE);
+    }
+    press(&mut app, KeyCode::Char('u'), KeyModifiers::CONTROL);
+    assert_eq!(app.palette.as_deref(), Some(""));
+    press(&mut app, KeyCode::Char('w'), KeyModifiers::CONTROL);
+    press(&mut app, KeyCode::Char('s'), KeyModifiers::NONE);
+    // AltGr+Q is '@' on a German layout, reported with Ctrl and Alt.
+    press(
+        &mut app,
+        KeyCode::Char('@'),
+        KeyModifiers::CONTROL | KeyModifiers::ALT,
+    );
+    assert_eq!(app.palette.as_deref(), Some("s@"));
+}

@@ -271,7 +271,8 @@ pub fn rows(app: &App) -> Vec<GraphRow> {
     let q = app.filter(View::Graph).to_lowercase();
     out.into_iter()
         .filter(|r| q.is_empty() || r.label.to_lowercase().contains(&q) || r.cluster.contains(&q))
-        .filter(|r| !app.hide_idle || r.rps > 0.0 || r.infra)
+        // The ingress roots the tree, so it stays even when idle.
+        .filter(|r| !app.hide_idle || r.rps > 0.0 || r.service == "ingress")
         .collect()
 }
 

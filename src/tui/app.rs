@@ -836,7 +836,21 @@ fn ingest(app: &mut App, ev: DataEvent) -> Vec<Command> {
                 }
             }
         }
-        DataEvent::Traces(t) => app.d.traces = t,
+        DataEvent::Traces(t) => {
+            // Keep the selection on the same trace as new ones stream in.
+            let picked = super::ui::traces::rows(app)
+                .get(app.sel(View::Traces))
+                .map(|t| t.trace_id.clone());
+            app.d.traces = t;
+            if let Some(id) = picked {
+                if let Some(i) = super::ui::traces::rows(app)
+                    .iter()
+                    .position(|t| t.trace_id == id)
+                {
+                    app.set_sel(View::Traces, i);
+                }
+            }
+        }
         DataEvent::Resources { yaml, version } => {
             app.d.resources = resource_rows(&yaml);
             app.d.resources_yaml = yaml;

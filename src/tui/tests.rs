@@ -753,3 +753,22 @@ fn ctrl_u_clears_the_palette_and_other_control_keys_type_nothing() {
     );
     assert_eq!(app.palette.as_deref(), Some("s@"));
 }
+
+#[test]
+fn the_selected_trace_stays_selected_as_newer_ones_arrive() {
+    let mut app = recorded_app();
+    show(&mut app, View::Traces);
+    let first = app.d.traces[0].clone();
+    let mut older = first.clone();
+    older.trace_id = "0000000000000000000000000000000a".into();
+    older.start_unix_ms -= 1000.0;
+    app.d.traces = vec![first.clone(), older.clone()];
+    update(&mut app, Action::Down);
+    assert_eq!(app.sel(View::Traces), 1);
+    let mut newer = first.clone();
+    newer.trace_id = "0000000000000000000000000000000b".into();
+    let list = vec![newer, first, older.clone()];
+    update(&mut app, Action::Data(Box::new(DataEvent::Traces(list))));
+    update(&mut app, Action::Enter);
+    assert_eq!(app.open_trace.as_deref(), Some(older.trace_id.as_str()));
+}

@@ -51,6 +51,8 @@ pub struct MeshData {
     pub services: Vec<ServiceSignal>,
     /// Per edge.
     pub edges: Vec<EdgeSignal>,
+    /// Per edge over the last few seconds only (a change's before/after).
+    pub recent_edges: Vec<EdgeSignal>,
     /// Exact percentiles.
     pub latency: Vec<mesh::telemetry::exact::EdgeStat>,
     /// Control-plane events, oldest first.
@@ -523,7 +525,7 @@ fn apply(app: &mut App, yaml: String, file: &str) -> Vec<Command> {
     let services = services_named(&yaml);
     let before = app
         .d
-        .edges
+        .recent_edges
         .iter()
         .filter(|e| services.contains(&e.service))
         .cloned()
@@ -790,7 +792,10 @@ fn ingest(app: &mut App, ev: DataEvent) -> Vec<Command> {
             app.d.proxies = p.proxies;
         }
         DataEvent::Signals {
-            services, edges, ..
+            services,
+            edges,
+            recent_edges,
+            ..
         } => {
             for s in &services {
                 let key = format!("{}/{}", s.service, s.version);
@@ -816,6 +821,7 @@ fn ingest(app: &mut App, ev: DataEvent) -> Vec<Command> {
             }
             app.d.services = services;
             app.d.edges = edges;
+            app.d.recent_edges = recent_edges;
         }
         DataEvent::Latency(l) => app.d.latency = l,
         DataEvent::Events(evs) => {
@@ -920,11 +926,13 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
                 }
             }
             if let Some(ba) = &mut app.routing.before_after {
-                if ba.after.is_none() && app.now - ba.at >= 10.0 {
+                // A whole short window after the change (plus a second for
+                // the push and a scrape), so no traffic from before it counts.
+                if ba.after.is_none() && app.now - ba.at >= super::data::RECENT + 1.0 {
                     let services = ba.services.clone();
                     ba.after = Some(
                         app.d
-                            .edges
+                            .recent_edges
                             .iter()
                             .filter(|e| services.contains(&e.service))
                             .cloned()

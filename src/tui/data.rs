@@ -19,6 +19,8 @@ use crate::client::MeshClient;
 
 /// The window golden signals are computed over in the console, seconds.
 pub const WINDOW: f64 = 30.0;
+/// The short window of a change's before/after panel, seconds.
+pub const RECENT: f64 = 10.0;
 
 /// What the data tasks report.
 #[derive(Debug, Clone)]
@@ -40,6 +42,8 @@ pub enum DataEvent {
         services: Vec<ServiceSignal>,
         /// Per edge.
         edges: Vec<EdgeSignal>,
+        /// Per edge over the last [`RECENT`] seconds only.
+        recent_edges: Vec<EdgeSignal>,
         /// When, seconds since the epoch.
         at: f64,
     },
@@ -254,6 +258,7 @@ pub fn spawn(
                         DataEvent::Signals {
                             services: signals.services(WINDOW, now),
                             edges: signals.edges(WINDOW, now),
+                            recent_edges: signals.edges(RECENT, now),
                             at: now,
                         },
                     )

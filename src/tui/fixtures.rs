@@ -224,6 +224,7 @@ pub fn recorded_app() -> App {
             authority: "billing".into(),
         });
     }
+    d.recent_edges = d.edges.clone();
     d.traces = vec![Trace {
         trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
         start_unix_ms: (NOW - 10.0) * 1000.0,

@@ -196,14 +196,33 @@ fn canary_quick_action_stages_the_next_weight_and_applies_on_confirm() {
         .status
         .as_ref()
         .is_some_and(|(s, err)| s.contains("11/11") && !err));
-    // Ten seconds later the after-picture is taken.
-    app.now += 11.0;
+    // The after-picture is a whole short window taken after the change.
+    app.now += 10.5;
     update(&mut app, Action::Tick);
     assert!(app
         .routing
         .before_after
         .as_ref()
-        .is_some_and(|b| b.after.is_some()));
+        .is_some_and(|b| b.after.is_none()));
+    for e in app
+        .d
+        .recent_edges
+        .iter_mut()
+        .filter(|e| e.service == "billing")
+    {
+        e.rps = 99.0;
+    }
+    app.now += 0.5;
+    update(&mut app, Action::Tick);
+    let after = app
+        .routing
+        .before_after
+        .as_ref()
+        .and_then(|b| b.after.clone());
+    assert!(
+        after.is_some_and(|a| !a.is_empty() && a.iter().all(|e| e.rps == 99.0)),
+        "after comes from the recent window only"
+    );
 }
 
 #[test]
@@ -476,6 +495,7 @@ fn graph_details_sum_versions_and_show_the_ingress_and_gateways() {
             Action::Data(Box::new(DataEvent::Signals {
                 services: services.clone(),
                 edges: edges.clone(),
+                recent_edges: edges.clone(),
                 at: 0.0,
             })),
         );

@@ -384,12 +384,13 @@ pub fn spawn(
 async fn refresh_config(c: &mut MeshClient, tx: &mpsc::Sender<super::event::Event>) {
     if let Ok(r) = c.console.resources(ResourcesRequest::default()).await {
         let yaml = r.into_inner().text;
-        let version = c
-            .console
-            .proxies(Empty {})
-            .await
-            .map(|p| p.into_inner().version)
-            .unwrap_or(0);
+        // The proxies' ACK states go with the version, so the status line
+        // never shows a new version against old ACKs.
+        let proxies = c.console.proxies(Empty {}).await.map(|p| p.into_inner());
+        let version = proxies.as_ref().map_or(0, |p| p.version);
+        if let Ok(p) = proxies {
+            send(tx, DataEvent::Proxies(p)).await;
+        }
         send(tx, DataEvent::Resources { yaml, version }).await;
     }
     if let Ok(h) = c.console.history(Empty {}).await {

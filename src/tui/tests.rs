@@ -54,14 +54,14 @@ fn every_view_renders_the_recorded_mesh() {
 
 #[test]
 fn the_console_is_usable_at_80x24() {
-    for v in [View::Graph, View::Services, View::Routing] {
+    for v in [View::Graph, View::Services, View::Identities, View::Routing] {
         let mut app = recorded_app();
         app.size = (80, 24);
         show(&mut app, v);
         let t = render(&app, 80, 24);
         let s = text(&t);
         assert!(
-            s.contains("9 Learn") && s.contains("q quit"),
+            s.contains("9 Practice") && s.contains("q quit"),
             "every tab and the quit hint fit: {s}"
         );
         insta::assert_snapshot!(format!("small_{}", v.title().to_lowercase()), s);

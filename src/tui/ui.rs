@@ -111,6 +111,16 @@ pub fn areas(area: Rect) -> (Rect, Rect, Rect) {
 }
 
 /// Narrow terminals get shorter tab titles and status line.
+/// `s` cut to `w` characters, with an ellipsis where it was cut.
+pub fn ellipsis(s: &str, w: usize) -> String {
+    if s.chars().count() <= w {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(w.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 fn compact(app: &App) -> bool {
     app.size.0 < 100
 }
@@ -123,7 +133,6 @@ fn title_of(app: &App, v: View) -> &'static str {
         View::Services => "Svc",
         View::Identities => "Ids",
         View::Routing => "Route",
-        View::Practice => "Learn",
         other => other.title(),
     }
 }

@@ -64,6 +64,17 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let mut state = TableState::default()
         .with_selected(Some(sel))
         .with_offset(offset(sel, height));
+    // Narrow terminals drop the serial; the SPIFFE ID takes what is left,
+    // cut with an ellipsis rather than silently.
+    let wide = top.width >= 100;
+    let inner = top.width.saturating_sub(2) as usize;
+    let inst_w = if wide { 24 } else { 16 };
+    let fixed = if wide {
+        8 + 9 + 8 + 3 + 5
+    } else {
+        7 + 8 + 3 + 4
+    };
+    let spiffe_w = inner.saturating_sub(inst_w + fixed).max(12);
     let body: Vec<Row> = rows
         .iter()
         .map(|w| {
@@ -82,45 +93,60 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 .unwrap_or(&w.issuer)
                 .replace("meshcon ", "")
                 .replace(" root CA", "");
-            Row::new(vec![
-                Cell::from(w.instance.clone()),
-                Cell::from(w.spiffe_id.clone()),
+            let mut cells = vec![
+                Cell::from(super::ellipsis(&w.instance, inst_w)),
+                Cell::from(super::ellipsis(&w.spiffe_id, spiffe_w)),
                 Cell::from(issuer),
-                Cell::from(w.cert_serial.chars().take(8).collect::<String>()),
-                Cell::from(left).style(style),
-                Cell::from(w.rotations.to_string()),
-            ])
-            .style(if w.ready {
+            ];
+            if wide {
+                cells.push(Cell::from(
+                    w.cert_serial.chars().take(8).collect::<String>(),
+                ));
+            }
+            cells.push(Cell::from(left).style(style));
+            cells.push(Cell::from(w.rotations.to_string()));
+            Row::new(cells).style(if w.ready {
                 Default::default()
             } else {
                 fg(app, Color::DarkGray)
             })
         })
         .collect();
-    let table = Table::new(
-        body,
-        [
-            Constraint::Length(24),
-            Constraint::Min(40),
-            Constraint::Length(8),
-            Constraint::Length(9),
-            Constraint::Length(8),
-            Constraint::Length(3),
-        ],
-    )
-    .header(
-        Row::new([
-            "INSTANCE",
-            "SPIFFE ID",
-            "ISSUER",
-            "SERIAL",
-            "EXPIRES",
-            "ROT",
-        ])
-        .style(super::bold()),
-    )
-    .row_highlight_style(selected(app))
-    .block(block("Identities · X.509-SVIDs rotate at half-life"));
+    let (widths, header) = if wide {
+        (
+            vec![
+                Constraint::Length(inst_w as u16),
+                Constraint::Min(spiffe_w as u16),
+                Constraint::Length(8),
+                Constraint::Length(9),
+                Constraint::Length(8),
+                Constraint::Length(3),
+            ],
+            vec![
+                "INSTANCE",
+                "SPIFFE ID",
+                "ISSUER",
+                "SERIAL",
+                "EXPIRES",
+                "ROT",
+            ],
+        )
+    } else {
+        (
+            vec![
+                Constraint::Length(inst_w as u16),
+                Constraint::Min(spiffe_w as u16),
+                Constraint::Length(7),
+                Constraint::Length(8),
+                Constraint::Length(3),
+            ],
+            vec!["INSTANCE", "SPIFFE ID", "ISSUER", "EXPIRES", "ROT"],
+        )
+    };
+    let table = Table::new(body, widths)
+        .header(Row::new(header).style(super::bold()))
+        .row_highlight_style(selected(app))
+        .block(block("Identities · X.509-SVIDs rotate at half-life"));
     f.render_stateful_widget(table, top, &mut state);
 
     let [left, right] =

@@ -21,6 +21,37 @@ use super::{block, fg, ms, offset, selected};
 use crate::tui::action::View;
 use crate::tui::app::{App, RoutingPane};
 
+/// Istio's short names for kinds, as kubectl takes them.
+fn short_kind(kind: &str) -> &str {
+    match kind {
+        "VirtualService" => "VS",
+        "DestinationRule" => "DR",
+        "Gateway" => "GW",
+        "PeerAuthentication" => "PA",
+        "AuthorizationPolicy" => "AP",
+        k => k,
+    }
+}
+
+/// A history entry's summary, short enough for the list: short kinds, no
+/// `default/` namespace (Enter shows the whole diff).
+fn short_summary(s: &str) -> String {
+    let mut out = s
+        .strip_prefix("apply: ")
+        .unwrap_or(s)
+        .replace("default/", "");
+    for kind in [
+        "VirtualService",
+        "DestinationRule",
+        "Gateway",
+        "PeerAuthentication",
+        "AuthorizationPolicy",
+    ] {
+        out = out.replace(&format!("{kind} "), &format!("{} ", short_kind(kind)));
+    }
+    out
+}
+
 fn list(f: &mut Frame, area: Rect, app: &App) {
     let focused = app.routing.pane == RoutingPane::List;
     if app.routing.pane == RoutingPane::History {
@@ -45,7 +76,7 @@ fn list(f: &mut Frame, area: Rect, app: &App) {
                 Row::new(vec![
                     Cell::from(format!("v{}", h.version)),
                     Cell::from(when),
-                    Cell::from(h.summary.clone()),
+                    Cell::from(short_summary(&h.summary)),
                 ])
             })
             .collect();
@@ -74,24 +105,38 @@ fn list(f: &mut Frame, area: Rect, app: &App) {
         .resources
         .iter()
         .map(|r| {
-            Row::new(vec![
-                Cell::from(r.0.clone()),
-                Cell::from(format!("{}/{}", r.1, r.2)),
-            ])
+            let name = if r.1 == "default" {
+                r.2.clone()
+            } else {
+                format!("{}/{}", r.1, r.2)
+            };
+            let kind = if area.width < 44 {
+                short_kind(&r.0)
+            } else {
+                &r.0
+            };
+            Row::new(vec![Cell::from(kind.to_string()), Cell::from(name)])
         })
         .collect();
     let empty = rows.is_empty();
-    let t = Table::new(rows, [Constraint::Length(20), Constraint::Min(10)])
+    let kind_w = if area.width < 44 { 3 } else { 20 };
+    let t = Table::new(rows, [Constraint::Length(kind_w), Constraint::Min(10)])
         .row_highlight_style(selected(app))
-        .block(block(format!(
-            "Applied · v{} · e edit n new H history",
-            app.d.version
-        )));
+        .block(block(if area.width < 44 {
+            format!("v{} · e edit n new H hist", app.d.version)
+        } else {
+            format!("Applied · v{} · e edit n new H history", app.d.version)
+        }));
     f.render_stateful_widget(t, area, &mut state);
     if empty {
-        let inner = Rect::new(area.x + 2, area.y + 2, area.width.saturating_sub(4), 3);
+        let inner = Rect::new(
+            area.x + 2,
+            area.y + 2,
+            area.width.saturating_sub(4),
+            area.height.saturating_sub(3),
+        );
         f.render_widget(
-            Paragraph::new("no rules: every service takes its default route.\nn starts a VirtualService; :scenario canary applies one.").wrap(Wrap { trim: true }),
+            Paragraph::new("no rules: every service takes its default route. n starts a VirtualService; :scenario canary applies one.").wrap(Wrap { trim: true }),
             inner,
         );
     }

@@ -67,6 +67,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             ms(bucketed)
         }
     };
+    // Narrow terminals drop P90 so SENT/RECV still fits.
+    let wide = area.width >= 100;
     let body: Vec<Row> = rows
         .iter()
         .map(|r| {
@@ -85,7 +87,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             } else {
                 "-".into()
             };
-            Row::new(vec![
+            let mut cells = vec![
                 Cell::from(r.service.clone()),
                 Cell::from(r.version.clone()),
                 Cell::from(r.cluster.clone()),
@@ -105,7 +107,11 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                     "-".into()
                 }),
                 Cell::from(calls),
-            ])
+            ];
+            if !wide {
+                cells.remove(6);
+            }
+            Row::new(cells)
         })
         .collect();
     let sort = match app.sort {
@@ -123,37 +129,37 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             "from buckets, like Prometheus"
         }
     );
-    let table = Table::new(
-        body,
-        [
-            Constraint::Min(12),
-            Constraint::Length(5),
-            Constraint::Length(8),
-            Constraint::Length(7),
-            Constraint::Length(8),
-            Constraint::Length(6),
-            Constraint::Length(6),
-            Constraint::Length(6),
-            Constraint::Length(5),
-            Constraint::Length(11),
-        ],
-    )
-    .header(
-        Row::new([
-            "SERVICE",
-            "VER",
-            "CLUSTER",
-            "RPS",
-            "SUCCESS",
-            "P50ms",
-            "P90ms",
-            "P99ms",
-            "mTLS",
-            "SENT/RECV",
-        ])
-        .style(super::bold()),
-    )
-    .row_highlight_style(selected(app))
-    .block(block(title));
+    let mut widths = vec![
+        Constraint::Min(12),
+        Constraint::Length(5),
+        Constraint::Length(8),
+        Constraint::Length(7),
+        Constraint::Length(8),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(5),
+        Constraint::Length(11),
+    ];
+    let mut header = vec![
+        "SERVICE",
+        "VER",
+        "CLUSTER",
+        "RPS",
+        "SUCCESS",
+        "P50ms",
+        "P90ms",
+        "P99ms",
+        "mTLS",
+        "SENT/RECV",
+    ];
+    if !wide {
+        widths.remove(6);
+        header.remove(6);
+    }
+    let table = Table::new(body, widths)
+        .header(Row::new(header).style(super::bold()))
+        .row_highlight_style(selected(app))
+        .block(block(title));
     f.render_stateful_widget(table, area, &mut state);
 }

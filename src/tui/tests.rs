@@ -792,3 +792,24 @@ fn the_selected_trace_stays_selected_as_newer_ones_arrive() {
     update(&mut app, Action::Enter);
     assert_eq!(app.open_trace.as_deref(), Some(older.trace_id.as_str()));
 }
+
+#[test]
+fn a_long_status_message_is_cut_visibly_and_the_hint_gives_way() {
+    for w in [100u16, 120] {
+        let mut app = recorded_app();
+        app.size = (w, 30);
+        app.status = Some((
+            "v6 applied: 11/11 proxies ACKed in 4.7 ms (2 pushed, the rest unaffected); 3 not connected to a control plane"
+                .to_string(),
+            false,
+        ));
+        let s = text(&render(&app, w, 30));
+        let last = s.lines().last().unwrap_or_default().to_string();
+        assert!(
+            last.contains("v6 applied: 11/11 proxies ACKed in 4.7 ms"),
+            "{last}"
+        );
+        assert!(last.trim_end().ends_with('…'), "{last}");
+        assert!(!last.contains("q qui"), "{last}");
+    }
+}

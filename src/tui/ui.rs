@@ -239,7 +239,8 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
                 .iter()
                 .filter(|p| p.state == "ACKED" && p.acked_version >= app.d.version)
                 .count();
-            let text = if compact(app) {
+            // A message needs the room more than the address does.
+            let text = if compact(app) || app.status.is_some() {
                 format!(
                     " {} v{} · {fresh} · {acked}/{} ACKed",
                     app.conn.mesh,
@@ -269,21 +270,28 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
                 fg(app, Color::Red),
             ));
         }
+        let hint = if compact(app) {
+            "  ? help q quit"
+        } else {
+            "  ? help  : command  q quit"
+        };
+        let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+        let room = (area.width as usize).saturating_sub(used + 3);
+        let mut show_hint = true;
         if let Some((msg, err)) = &app.status {
             let style = if *err {
                 fg(app, Color::Red)
             } else {
                 fg(app, Color::Cyan)
             };
+            // The hint gives way first; then the message is cut, visibly.
+            show_hint = msg.chars().count() + hint.len() <= room;
             spans.push(Span::raw(" │ "));
-            spans.push(Span::styled(msg.clone(), style));
+            spans.push(Span::styled(ellipsis(msg, room), style));
         }
-        let hint = if compact(app) {
-            "  ? help q quit"
-        } else {
-            "  ? help  : command  q quit"
-        };
-        spans.push(Span::styled(hint, fg(app, Color::DarkGray)));
+        if show_hint {
+            spans.push(Span::styled(hint, fg(app, Color::DarkGray)));
+        }
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }

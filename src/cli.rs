@@ -30,6 +30,11 @@ pub struct Cli {
     /// The mesh to talk to (HOST:PORT of its console API); default: the local one.
     #[arg(long, global = true, env = "MESHCON_MESH", value_name = "ADDR")]
     mesh: Option<String>,
+    /// Where CA keys, config history, practice progress and the running
+    /// mesh's address are kept (default: $XDG_STATE_HOME/meshcon). Commands
+    /// given the same directory as `up` find its mesh.
+    #[arg(long, global = true, env = "MESHCON_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
 }
 
 /// Options of `meshcon up`.
@@ -41,8 +46,8 @@ pub struct UpArgs {
     /// Run the mesh without the console, until Ctrl-C or SIGTERM.
     #[arg(long)]
     pub headless: bool,
-    /// Where CA keys, config history and progress are kept.
-    #[arg(long, value_name = "DIR")]
+    /// The state directory (the global `--state-dir`).
+    #[arg(skip)]
     pub state_dir: Option<PathBuf>,
     /// Address of the console API.
     #[arg(long, value_name = "ADDR")]
@@ -106,16 +111,9 @@ enum Command {
     Attach {
         /// Console API address (default: the local mesh).
         addr: Option<String>,
-        /// Where practice progress is kept.
-        #[arg(long, value_name = "DIR")]
-        state_dir: Option<PathBuf>,
     },
     /// Practise the vocabulary of service meshes (works without a mesh).
-    Practice {
-        /// Where progress is kept.
-        #[arg(long, value_name = "DIR")]
-        state_dir: Option<PathBuf>,
-    },
+    Practice,
     /// Validate and apply Istio resources; prints the version and its convergence.
     Apply {
         /// YAML file, or - for standard input.
@@ -248,15 +246,25 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let mesh = cli.mesh.clone();
+    let state_dir = cli.state_dir.clone();
+    // A mesh started with this state directory recorded its address there.
+    let mesh = cli.mesh.clone().or_else(|| {
+        let dir = state_dir.as_ref()?;
+        let text = std::fs::read_to_string(crate::client::api_file(dir)).ok()?;
+        Some(text.trim().to_string()).filter(|t| !t.is_empty())
+    });
     let result = rt.block_on(async move {
         match cli.command {
-            None => commands::up::run(cli.up).await,
-            Some(Command::Up(args)) => commands::up::run(args).await,
-            Some(Command::Attach { addr, state_dir }) => {
-                commands::up::attach(addr.or(mesh), state_dir).await
+            None => {
+                commands::up::run(UpArgs {
+                    state_dir,
+                    ..cli.up
+                })
+                .await
             }
-            Some(Command::Practice { state_dir }) => commands::up::practice(mesh, state_dir).await,
+            Some(Command::Up(args)) => commands::up::run(UpArgs { state_dir, ..args }).await,
+            Some(Command::Attach { addr }) => commands::up::attach(addr.or(mesh), state_dir).await,
+            Some(Command::Practice) => commands::up::practice(mesh, state_dir).await,
             Some(Command::Apply { file }) => {
                 commands::config::apply(mesh.as_deref(), &file, false).await
             }

@@ -51,7 +51,7 @@ impl MeshClient {
             .tcp_nodelay(true);
         let channel = endpoint.connect().await.map_err(|_| {
             anyhow::anyhow!(
-                "cannot reach a meshcon mesh at {addr}: start one with `meshcon up --headless`, or pass --mesh HOST:PORT (env MESHCON_MESH)"
+                "cannot reach a meshcon mesh at {addr}: start one with `meshcon up --headless`, or pass --mesh HOST:PORT (env MESHCON_MESH) or the --state-dir it was started with"
             )
         })?;
         Ok(Self {

@@ -574,6 +574,21 @@ async fn headless_up_prints_ready_serves_the_cli_and_stops_on_sigterm() {
         &time::format_description::well_known::Rfc3339
     )
     .is_ok());
+    // The same --state-dir finds the mesh without --mesh.
+    let by_dir = tool(
+        support::meshcon_bin().to_str().expect("path"),
+        &[
+            "get",
+            "proxies",
+            "--state-dir",
+            dir.path().to_str().expect("path"),
+        ],
+    );
+    assert!(
+        by_dir.status.success() && String::from_utf8_lossy(&by_dir.stdout).contains("billing-v2-0"),
+        "{}",
+        String::from_utf8_lossy(&by_dir.stderr)
+    );
     let kinds: Vec<&str> = list.iter().filter_map(|w| w["kind"].as_str()).collect();
     assert!(
         kinds.contains(&"ingress-gateway") && kinds.contains(&"eastwest-gateway"),

@@ -662,3 +662,42 @@ fn every_demo_file_is_valid() {
         }
     }
 }
+
+#[test]
+fn validate_works_without_a_mesh_against_the_demo_services() {
+    let dir = tempfile::TempDir::new().expect("dir");
+    let bad = dir.path().join("weights.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: billing}\nspec:\n  hosts: [billing]\n  http:\n  - route:\n    - destination: {host: billing}\n      weight: 80\n    - destination: {host: billing}\n      weight: 10\n",
+    )
+    .expect("write");
+    let bin = crate::support::meshcon_bin();
+    // Port 9 (discard) has no mesh behind it.
+    let run = |file: &str| {
+        crate::support::tool(
+            bin.to_str().expect("path"),
+            &["validate", "-f", file, "--mesh", "127.0.0.1:9"],
+        )
+    };
+    let out = run(bad.to_str().expect("path"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("weights.yaml:7:") && err.contains("no mesh answered"),
+        "{err}"
+    );
+    let good = dir.path().join("good.yaml");
+    std::fs::write(
+        &good,
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: billing}\nspec:\n  hosts: [billing]\n  http:\n  - route:\n    - destination: {host: billing}\n",
+    )
+    .expect("write");
+    let out = run(good.to_str().expect("path"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

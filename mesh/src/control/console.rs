@@ -84,7 +84,8 @@ pub async fn serve<B: Backend>(
         .await
 }
 
-fn finding_proto(f: &Finding) -> crate::proto::Finding {
+/// A finding as the console API sends it.
+pub fn finding_proto(f: &Finding) -> crate::proto::Finding {
     crate::proto::Finding {
         code: f.code.to_string(),
         level: f.level.as_str().to_string(),

@@ -638,3 +638,33 @@ async fn a_bad_topology_file_is_reported_with_its_position() {
     assert!(err.contains("topo.yaml:7:3"), "{err}");
     assert!(err.contains("unknown field `versoins`"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rogue_workload_is_refused_and_the_event_says_why_in_words() {
+    let m = support::demo().await;
+    let said = support::chaos(&m, "rogue", "billing", 0.0, 0).await;
+    assert!(
+        said.contains("plaintext HTTP") && said.contains("self-made certificate"),
+        "{said}"
+    );
+    support::eventually(Duration::from_secs(5), "the refusals are events", || {
+        let m = &m;
+        async move {
+            let denied: Vec<String> = m
+                .events()
+                .await
+                .into_iter()
+                .filter(|e| e.kind == "denied")
+                .map(|e| e.message)
+                .collect();
+            denied
+                .iter()
+                .any(|d| d.contains("its issuer is not a root this mesh trusts"))
+                && denied
+                    .iter()
+                    .all(|d| !d.contains("OtherError") && !d.contains('\n'))
+        }
+    })
+    .await;
+    m.stop().await;
+}

@@ -61,7 +61,8 @@ impl EventBus {
             kind: kind.to_string(),
             cluster: cluster.to_string(),
             source: source.to_string(),
-            message: message.into(),
+            // One line per event, whatever the message carried.
+            message: message.into().replace(['\n', '\r'], " "),
         };
         tracing::debug!(kind, cluster, source, message = %ev.message, "event");
         if let Ok(mut ring) = self.ring.lock() {

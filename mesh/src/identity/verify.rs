@@ -151,11 +151,36 @@ impl TrustStore {
         )
         .map_err(|e| {
             IdentityError::Untrusted(format!(
-                "{id} does not chain to the {} trust bundle: {e:?}",
-                id.trust_domain()
+                "{id} does not chain to the {} trust bundle: {}",
+                id.trust_domain(),
+                chain_failure(&e)
             ))
         })?;
         Ok(id)
+    }
+}
+
+/// A chain validation failure in words.
+fn chain_failure(e: &webpki::Error) -> String {
+    match e {
+        webpki::Error::UnknownIssuer => "its issuer is not a root this mesh trusts".into(),
+        webpki::Error::CertExpired { .. } => "it has expired".into(),
+        webpki::Error::CertNotValidYet { .. } => "it is not valid yet".into(),
+        webpki::Error::InvalidSignatureForPublicKey => "its signature does not verify".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Why a TLS handshake failed, in words: our own verifier's reason when it
+/// refused the peer, rather than rustls's nested debug form.
+pub fn handshake_failure(e: &std::io::Error) -> String {
+    let Some(inner) = e.get_ref() else {
+        return e.to_string();
+    };
+    match inner.downcast_ref::<rustls::Error>() {
+        Some(rustls::Error::InvalidCertificate(CertificateError::Other(o))) => o.0.to_string(),
+        Some(r) => r.to_string(),
+        None => inner.to_string(),
     }
 }
 

@@ -281,10 +281,7 @@ async fn handle(
         let tls_stream = match accepted {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
-                let reason = e
-                    .get_ref()
-                    .map(|i| i.to_string())
-                    .unwrap_or_else(|| e.to_string());
+                let reason = crate::identity::verify::handshake_failure(&e);
                 ctx.emit(
                     "denied",
                     format!("mTLS handshake from {remote} refused: {reason}"),

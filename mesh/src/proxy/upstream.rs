@@ -157,7 +157,12 @@ impl UpstreamPool {
         )
         .await
         .map_err(|_| fail("TLS handshake timeout".into()))?
-        .map_err(|e| fail(format!("TLS handshake failed: {}", tls_reason(&e))))?;
+        .map_err(|e| {
+            fail(format!(
+                "TLS handshake failed: {}",
+                crate::identity::verify::handshake_failure(&e)
+            ))
+        })?;
         let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .keep_alive_interval(Duration::from_secs(20))
@@ -185,15 +190,6 @@ impl UpstreamPool {
         }
         socket.connect(addr).await
     }
-}
-
-/// The most telling part of a TLS error: our verifiers' messages are inside.
-fn tls_reason(e: &std::io::Error) -> String {
-    let mut text = e.to_string();
-    if let Some(inner) = e.get_ref() {
-        text = inner.to_string();
-    }
-    text
 }
 
 fn reset_reason(e: &hyper::Error) -> String {

@@ -187,17 +187,16 @@ enum Command {
         #[arg(value_parser = version)]
         version: u64,
     },
-    /// Measure the data plane or config convergence (see `meshcon bench --help`).
+    /// Measure the data plane (against a pair of nginx) or config convergence.
     Bench {
         #[command(subcommand)]
         what: crate::commands::bench::BenchWhat,
     },
-    /// Break things on purpose: slow, fail, heal, kill, restart, stop-control-plane,
-    /// start-control-plane, stop-gateway, start-gateway, rogue, unfederate, federate,
-    /// rotate-root.
+    /// Break things on purpose: slow or fail instances, kill them, partition or
+    /// unfederate clusters, rotate a CA root.
     Chaos {
         /// The action.
-        action: String,
+        action: ChaosAction,
         /// Instance (billing-v1-0), workload (billing-v1), service, cluster, or
         /// for (un)federate two clusters (eu,us).
         target: String,
@@ -208,6 +207,37 @@ enum Command {
         #[arg(long, default_value_t = 1.0, value_parser = share)]
         rate: f64,
     },
+}
+
+/// What `meshcon chaos` can do.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ChaosAction {
+    /// Add latency to an instance, workload or service.
+    Slow,
+    /// Answer a share of requests with 503.
+    Fail,
+    /// Undo slow and fail.
+    Heal,
+    /// Stop instances (sidecar and app).
+    Kill,
+    /// Start killed instances again.
+    Restart,
+    /// Stop a cluster's control plane.
+    StopControlPlane,
+    /// Start it again.
+    StartControlPlane,
+    /// Stop a cluster's east-west gateway (a partition).
+    StopGateway,
+    /// Start it again.
+    StartGateway,
+    /// Try plaintext and a self-made certificate against a service.
+    Rogue,
+    /// Stop two clusters trusting each other (eu,us).
+    Unfederate,
+    /// Federate two clusters again (eu,us).
+    Federate,
+    /// Rotate a cluster's CA root in checked steps.
+    RotateRoot,
 }
 
 /// A config version as `history` prints it (v12) or bare (12).
@@ -314,7 +344,12 @@ pub fn main() -> ExitCode {
                 target,
                 delay_ms,
                 rate,
-            }) => commands::config::chaos(mesh.as_deref(), &action, &target, delay_ms, rate).await,
+            }) => {
+                let action = clap::ValueEnum::to_possible_value(&action)
+                    .map(|v| v.get_name().to_string())
+                    .unwrap_or_default();
+                commands::config::chaos(mesh.as_deref(), &action, &target, delay_ms, rate).await
+            }
         }
     });
     rt.shutdown_timeout(std::time::Duration::from_secs(2));

@@ -236,7 +236,7 @@ pub async fn run(mesh: Option<&str>, what: GetWhat, o: GetOptions) -> anyhow::Re
                 .console
                 .events(EventsRequest {
                     follow: o.follow,
-                    last: o.limit.max(1) * 5,
+                    last: o.limit.max(1),
                 })
                 .await
                 .map_err(status_error)?
@@ -272,6 +272,15 @@ pub async fn run(mesh: Option<&str>, what: GetWhat, o: GetOptions) -> anyhow::Re
                 .into_inner()
                 .text;
             let traces: Vec<mesh::telemetry::collector::Trace> = serde_json::from_str(&text)?;
+            if traces.is_empty() && (o.trace_id.is_some() || o.service.is_some()) {
+                let what = match (&o.trace_id, &o.service) {
+                    (Some(id), _) => format!("trace {id}"),
+                    (None, Some(s)) => format!("trace through service '{s}'"),
+                    _ => String::new(),
+                };
+                eprintln!("no {what} among the traces the mesh keeps (see `meshcon get traces`)");
+                return Ok(ExitCode::from(1));
+            }
             match o.output {
                 Format::Table => traces_table(&traces),
                 f => output::structured(&traces, f)?,

@@ -181,6 +181,7 @@ pub async fn attach(
     // Fail early and clearly when nothing answers; once running, the console reconnects by itself.
     crate::client::MeshClient::connect(&addr).await?;
     let state_dir = state_dir.unwrap_or_else(mesh::state::default_dir);
+    init_logging(&state_dir);
     crate::tui::run(&addr, false, crate::tui::action::View::Graph, &state_dir).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -192,6 +193,7 @@ pub async fn practice(
 ) -> anyhow::Result<ExitCode> {
     let addr = crate::client::resolve_addr(addr.as_deref());
     let state_dir = state_dir.unwrap_or_else(mesh::state::default_dir);
+    init_logging(&state_dir);
     crate::tui::run(&addr, false, crate::tui::action::View::Practice, &state_dir).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -574,6 +574,9 @@ async fn headless_up_prints_ready_serves_the_cli_and_stops_on_sigterm() {
         &time::format_description::well_known::Rfc3339
     )
     .is_ok());
+    // The control plane's events are the log.
+    let log = std::fs::read_to_string(dir.path().join("meshcon.log")).unwrap_or_default();
+    assert!(log.contains("control plane serving"), "meshcon.log: {log}");
     // The same --state-dir finds the mesh without --mesh.
     let by_dir = tool(
         support::meshcon_bin().to_str().expect("path"),

@@ -701,5 +701,11 @@ async fn the_cli_takes_short_kinds_v_versions_and_checks_chaos_amounts_and_reapp
     let (code, out, err) = run(&["chaos", "fail", "billing-v1-0"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("billing-v1-0 now fails 100%"), "{out}");
+    let (code, out, err) = run(&["get", "events", "--limit", "3"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let (code, _, err) = run(&["get", "traces", "--trace-id", "deadbeef"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no trace deadbeef"), "{err}");
     m.stop().await;
 }

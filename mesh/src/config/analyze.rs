@@ -511,7 +511,7 @@ impl Checker<'_> {
                         Level::Error,
                         &format!("{path}.host"),
                         format!("Referenced {what} not found: \"{}\"", dest.host),
-                        "use the name of a service in the mesh (see `meshcon get services`), or add a ServiceEntry for an outside host",
+                        "use the name of a service in the mesh (see `meshcon get services`); in Istio an outside host needs a ServiceEntry (meshcon reads one but routes only inside the mesh)",
                     );
                     return;
                 }
@@ -1222,7 +1222,7 @@ impl Checker<'_> {
                     "The host {} defined in the DestinationRule does not match any services in the mesh.",
                     spec.host
                 ),
-                "use the name of a service in the mesh (exported to this namespace), or add a ServiceEntry",
+                "use the name of a service in the mesh (exported to this namespace); in Istio an outside host needs a ServiceEntry (meshcon reads one but routes only inside the mesh)",
             );
         } else if missing {
             self.push(

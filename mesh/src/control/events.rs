@@ -64,7 +64,7 @@ impl EventBus {
             // One line per event, whatever the message carried.
             message: message.into().replace(['\n', '\r'], " "),
         };
-        tracing::debug!(kind, cluster, source, message = %ev.message, "event");
+        tracing::info!(kind, cluster, source, message = %ev.message, "event");
         if let Ok(mut ring) = self.ring.lock() {
             if ring.len() == KEEP {
                 ring.pop_front();

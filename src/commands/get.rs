@@ -495,7 +495,7 @@ fn traces_table(traces: &[mesh::telemetry::collector::Trace]) -> String {
                 format!("{:.1}", t.duration_ms),
                 t.spans.len().to_string(),
                 t.clusters.join(","),
-                if t.error { "error".into() } else { "ok".into() },
+                t.status().to_string(),
                 t.spans.first().map(|s| s.name.clone()).unwrap_or_default(),
             ]
         })

@@ -237,6 +237,7 @@ pub fn recorded_app() -> App {
         ],
         clusters: vec!["eu".into(), "us".into()],
         error: false,
+        failed_spans: 1,
         spans: vec![
             span(
                 ("a1", "00f067aa0ba902b7"),

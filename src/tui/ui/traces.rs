@@ -37,7 +37,7 @@ pub fn rows(app: &App) -> Vec<&Trace> {
             q.is_empty()
                 || t.trace_id.starts_with(&q)
                 || t.services.iter().any(|s| s.contains(&q))
-                || (q == "error" && t.error)
+                || (q == "error" && t.status() != "ok")
         })
         .collect()
 }
@@ -170,10 +170,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 } else {
                     Default::default()
                 }),
-                Cell::from(if t.error { "error" } else { "ok" }).style(if t.error {
-                    fg(app, Color::Red)
-                } else {
-                    fg(app, Color::Green)
+                Cell::from(t.status()).style(match t.status() {
+                    "error" => fg(app, Color::Red),
+                    "recovered" => fg(app, Color::Yellow),
+                    _ => fg(app, Color::Green),
                 }),
                 Cell::from(
                     t.spans
@@ -193,7 +193,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             Constraint::Length(5),
             Constraint::Length(8),
             Constraint::Length(7),
-            Constraint::Length(6),
+            Constraint::Length(9),
             Constraint::Min(20),
         ],
     )

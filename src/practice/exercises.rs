@@ -134,7 +134,9 @@ const MISUSES: &[(&[&str], &[&str], &str)] = &[
     (&["control plane"], &["every request", "each request", "handles request", "handles the request", "forwards request", "routes every", "proxies request", "carries"], "the control plane configures proxies; it never handles requests"),
     (&["sidecar"], &["sign certificate", "signs certificate", "issue certificate", "issues certificate", "is the ca", "acts as the ca"], "sidecars ask the mesh CA to sign their certificates; they do not issue them"),
     (&["mtls", "mutual tls"], &["only the server", "one side", "just encrypt", "only encrypt"], "in mTLS both sides present and verify certificates; it is identity, not only encryption"),
+    (&["mtls", "mutual tls"], &["encrypts nothing", "no encryption", "without encryption", "is plaintext", "in plaintext"], "mTLS encrypts every connection and proves both ends' identities"),
     (&["ingress gateway", "ingress"], &["between services", "east-west", "inside the mesh"], "the Ingress Gateway takes traffic from outside; calls between services go sidecar to sidecar"),
+    (&["ingress gateway", "sidecar", "data plane"], &["is the control plane", "are the control plane", "part of the control plane"], "gateways and sidecars are proxies of the data plane; the control plane only configures them"),
     (&["data plane"], &["pushes config", "stores config", "signs"], "the data plane carries requests; configuration comes from the control plane"),
 ];
 
@@ -158,6 +160,30 @@ impl Verdict {
     pub fn passed(&self) -> bool {
         self.length_ok && self.missing.is_empty() && self.misuses.is_empty()
     }
+}
+
+/// Whether `sentence` says one of `wrong` about `subject`: the wrong words
+/// follow the subject in the same clause, not negated ("the control plane
+/// never handles requests" is right; "..., which form the data plane"
+/// says nothing about the data plane).
+fn claims(sentence: &str, subject: &str, wrong: &[&str]) -> bool {
+    sentence.match_indices(subject).any(|(i, _)| {
+        let rest = &sentence[i + subject.len()..];
+        let end = [",", ";", " which ", " while ", " but ", " whereas "]
+            .iter()
+            .filter_map(|b| rest.find(b))
+            .min()
+            .unwrap_or(rest.len());
+        let clause = &rest[..end];
+        wrong.iter().any(|w| {
+            clause.find(w).is_some_and(|at| {
+                let before = &clause[..at];
+                !["not ", "never ", "n't ", " no ", "nothing "]
+                    .iter()
+                    .any(|n| before.contains(n))
+            })
+        })
+    })
 }
 
 /// Checks an explanation of about 100 words.
@@ -184,8 +210,9 @@ pub fn check_explanation(text: &str) -> Verdict {
     {
         let s = sentence.to_lowercase();
         for (subjects, wrong, why) in MISUSES {
-            if subjects.iter().any(|x| s.contains(x)) && wrong.iter().any(|w| s.contains(w)) {
+            if subjects.iter().any(|x| claims(&s, x, wrong)) {
                 misuses.push((sentence.to_string(), *why));
+                break;
             }
         }
     }
@@ -295,5 +322,18 @@ mod tests {
         assert_eq!(bad.misuses.len(), 2, "{:?}", bad.misuses);
         assert!(bad.missing.contains(&"mTLS"));
         assert_eq!(check_explanation("émoji 🚀 ünïcödé words").words, 3);
+        // Right sentences stay right; wrong ones the checker used to miss are caught.
+        for right in [
+            "The control plane pushes config and certificates to the proxies, which form the data plane.",
+            "The control plane never handles requests.",
+        ] {
+            assert!(check_explanation(right).misuses.is_empty(), "{right}");
+        }
+        for wrong in [
+            "mTLS encrypts nothing.",
+            "The ingress gateway is the control plane.",
+        ] {
+            assert_eq!(check_explanation(wrong).misuses.len(), 1, "{wrong}");
+        }
     }
 }

@@ -449,14 +449,22 @@ async fn history_survives_a_restart_and_rollback_restores_an_old_version() {
     let mut o = support::options(mesh::topology::Topology::demo(), &dir);
     o.state_dir = path.clone();
     let mesh1 = mesh::runtime::Mesh::start(o.clone()).await.expect("start");
-    let m = support::TestMesh { mesh: mesh1, dir };
+    let m = support::TestMesh {
+        mesh: mesh1,
+        dir,
+        slot: support::Slot::take().await,
+    };
     let v1 = apply_rule(&m, "canary-90-10.yaml").await.version;
     let v2 = apply_rule(&m, "header-routing.yaml").await.version;
     assert_eq!(v2, v1 + 1);
     let dir = m.stop().await;
     // Restart on the same state directory.
     let mesh2 = mesh::runtime::Mesh::start(o).await.expect("restart");
-    let m = support::TestMesh { mesh: mesh2, dir };
+    let m = support::TestMesh {
+        mesh: mesh2,
+        dir,
+        slot: support::Slot::take().await,
+    };
     let mut c = m.console().await;
     let h = c
         .history(mesh::proto::Empty {})

@@ -3,7 +3,7 @@
 //! buckets), agreement with a real Prometheus server, and OTLP export to an
 //! outside collector.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mesh::proto::TraceQuery;
 use mesh::telemetry::collector::Trace;
@@ -266,13 +266,46 @@ load: {rps: 20, paths: [/]}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fixed_50ms_service_shows_p99_of_50ms_exact_and_bucketed() {
+    // Other meshes sharing two cores add milliseconds of scheduling delay to
+    // a 50 ms answer; this measures the mesh, not the neighbours.
+    let _alone = support::alone().await;
     let m = support::start(slow_topology(), |o| o.rps = Some(20.0)).await;
+    let app = m
+        .workload("slow-v1-0")
+        .await
+        .addresses
+        .and_then(|a| a.app)
+        .expect("slow's app address");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    // A 5 s window on a machine busy with other tests can catch a burst of
-    // scheduling delay; the claim is about the steady state, so up to three
-    // windows are read and one must hold both percentiles within 10%.
+    // Timers on this kind of machine fire 1-4 ms late, so a "fixed 50 ms"
+    // app really answers in 51-54 ms. The truth is measured beside the mesh,
+    // straight at the app's port, over the same seconds; meshcon's exact P99
+    // must be within 10% of it, and the bucketed P99 within 10% of the exact.
+    // A window that catches a burst of delay is read again (three at most).
     let mut readings = Vec::new();
     for _ in 0..3 {
+        let direct = tokio::spawn({
+            let app = app.clone();
+            async move {
+                // 40 requests a second for the 5 s window, open loop.
+                let calls = (0..200u64).map(|k| {
+                    let app = app.clone();
+                    async move {
+                        tokio::time::sleep(Duration::from_millis(k * 25)).await;
+                        let t0 = Instant::now();
+                        let (status, _) = support::http_get(&app, "/").await;
+                        (status == 200).then(|| t0.elapsed().as_secs_f64() * 1000.0)
+                    }
+                });
+                let mut took: Vec<f64> = futures::future::join_all(calls)
+                    .await
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                took.sort_by(f64::total_cmp);
+                took.get(took.len() * 99 / 100).copied().unwrap_or(0.0)
+            }
+        });
         let out = tool(
             support::meshcon_bin().to_str().expect("path"),
             &[
@@ -286,6 +319,7 @@ async fn a_fixed_50ms_service_shows_p99_of_50ms_exact_and_bucketed() {
                 &m.mesh.api_addr().to_string(),
             ],
         );
+        let truth = direct.await.expect("direct measurement");
         assert!(
             out.status.success(),
             "{}",
@@ -314,15 +348,19 @@ async fn a_fixed_50ms_service_shows_p99_of_50ms_exact_and_bucketed() {
         let rps = slow["rps"].as_f64().expect("rps");
         assert!((14.0..=26.0).contains(&rps), "rps {rps}");
         assert_eq!(slow["mtls_ratio"].as_f64(), Some(1.0));
+        assert!(
+            (50.0..=60.0).contains(&truth),
+            "the app itself answers at P99 {truth} ms"
+        );
         let p99 = slow["p99_ms"].as_f64().expect("p99");
         let exact = slow["exact_p99_ms"].as_f64().expect("exact p99");
-        readings.push((p99, exact));
-        if (45.0..=55.0).contains(&p99) && (45.0..=55.0).contains(&exact) {
+        readings.push((truth, exact, p99));
+        if (exact - truth).abs() <= truth * 0.1 && (p99 - exact).abs() <= exact * 0.1 {
             m.stop().await;
             return;
         }
     }
-    panic!("P99 (bucketed, exact) outside 50 ms ± 10% in every window: {readings:?}");
+    panic!("(app's own P99, exact, bucketed) not within 10% in any window: {readings:?}");
 }
 
 fn free_port() -> u16 {

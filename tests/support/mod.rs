@@ -9,6 +9,7 @@ pub mod tmux;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mesh::proto::console_client::ConsoleClient;
@@ -24,6 +25,76 @@ pub struct TestMesh {
     pub mesh: Mesh,
     /// Its state directory.
     pub dir: TempDir,
+    /// Its place among the meshes running in this process.
+    pub slot: Slot,
+}
+
+/// Meshes running in this test process.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+/// A timing-sensitive test wants the machine to itself.
+static ALONE: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Places (and an [`Alone`]) held by the test running on this thread:
+    /// such a test never waits for a place.
+    static HELD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// A running mesh's place in the count; starting one waits while a test runs
+/// [`alone`], unless this test already runs a mesh (it would wait on itself),
+/// and never more than a minute.
+pub struct Slot(());
+
+impl Slot {
+    /// Takes a place.
+    pub async fn take() -> Slot {
+        let t0 = std::time::Instant::now();
+        loop {
+            RUNNING.fetch_add(1, Ordering::SeqCst);
+            let holds = HELD.with(|h| h.get()) > 0;
+            if holds || !ALONE.load(Ordering::SeqCst) || t0.elapsed() > Duration::from_secs(60) {
+                HELD.with(|h| h.set(h.get() + 1));
+                return Slot(());
+            }
+            RUNNING.fetch_sub(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::SeqCst);
+        HELD.with(|h| h.set(h.get().saturating_sub(1)));
+    }
+}
+
+/// Held while a test measures something a busy machine would blur (a
+/// percentile against a fixed latency): no other mesh of this process starts,
+/// and the test waits (at most a minute) for the running ones to finish.
+pub struct Alone(());
+
+/// Waits until this test can run alone.
+pub async fn alone() -> Alone {
+    while ALONE
+        .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let t0 = std::time::Instant::now();
+    while RUNNING.load(Ordering::SeqCst) > 0 && t0.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    HELD.with(|h| h.set(h.get() + 1));
+    Alone(())
+}
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        HELD.with(|h| h.set(h.get().saturating_sub(1)));
+        ALONE.store(false, Ordering::SeqCst);
+    }
 }
 
 impl TestMesh {
@@ -123,11 +194,12 @@ pub async fn demo() -> TestMesh {
 
 /// Starts a mesh of `topology`, letting the test adjust the options.
 pub async fn start(topology: Topology, adjust: impl FnOnce(&mut MeshOptions)) -> TestMesh {
+    let slot = Slot::take().await;
     let dir = TempDir::new().expect("temp dir");
     let mut o = options(topology, &dir);
     adjust(&mut o);
     let mesh = Mesh::start(o).await.expect("mesh starts");
-    TestMesh { mesh, dir }
+    TestMesh { mesh, dir, slot }
 }
 
 /// A topology from YAML text.

@@ -387,7 +387,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             let mut lines = Vec::new();
             match drill {
                 None => {
-                    lines.push(Line::raw("A fault or rule will be hidden in the running mesh. Find it in the console (Tab to the other views),"));
+                    lines.push(Line::raw("A fault or rule will be hidden in the running mesh. Find it in the console (1-8 switch views),"));
                     lines.push(Line::raw("come back with 9, say what happened and which resource fixes it. The drill undoes itself."));
                     lines.push(Line::raw(""));
                     lines.push(Line::styled(
@@ -402,7 +402,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 Some(d) => {
                     lines.push(Line::styled(d.kind.question(), bold()));
                     lines.push(Line::from(vec![
-                        Span::raw("what happened: "),
+                        Span::raw("your answer: "),
                         Span::styled(
                             format!(
                                 "{}{}",

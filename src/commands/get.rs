@@ -360,7 +360,11 @@ pub async fn run(mesh: Option<&str>, what: GetWhat, o: GetOptions) -> anyhow::Re
             )
         }
         GetWhat::Services => {
-            let rows = services(&mut c, o.window.max(2)).await?;
+            let window = o.window.max(2);
+            if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                eprintln!("sampling {window} s of traffic (--window sets how long)...");
+            }
+            let rows = services(&mut c, window).await?;
             match o.output {
                 Format::Table => services_table(&rows),
                 f => output::structured(&rows, f)?,

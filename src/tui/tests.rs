@@ -813,3 +813,24 @@ fn a_long_status_message_is_cut_visibly_and_the_hint_gives_way() {
         assert!(!last.contains("q qui"), "{last}");
     }
 }
+
+#[test]
+fn show_me_on_a_term_the_mesh_does_not_have_says_so() {
+    let mut app = recorded_app();
+    show(&mut app, View::Practice);
+    let key = |app: &mut App, code: KeyCode| {
+        update(
+            app,
+            Action::PracticeKey(KeyEvent::new(code, KeyModifiers::NONE)),
+        );
+    };
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('/'));
+    for c in "ambient".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('s'));
+    let s = text(&render(&app, 120, 36));
+    assert!(s.contains("ambient mode has no counterpart"), "{s}");
+}

@@ -127,6 +127,9 @@ fn glossary_screen(
             fg(app, Color::DarkGray),
         ));
     }
+    if let Some(n) = &app.practice.note {
+        lines.push(Line::styled(n.clone(), fg(app, Color::Cyan)));
+    }
     f.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: true })

@@ -112,37 +112,26 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             })
         })
         .collect();
-    let (widths, header) = if wide {
-        (
-            vec![
-                Constraint::Length(inst_w as u16),
-                Constraint::Min(spiffe_w as u16),
-                Constraint::Length(8),
-                Constraint::Length(9),
-                Constraint::Length(8),
-                Constraint::Length(3),
-            ],
-            vec![
-                "INSTANCE",
-                "SPIFFE ID",
-                "ISSUER",
-                "SERIAL",
-                "EXPIRES",
-                "ROT",
-            ],
-        )
-    } else {
-        (
-            vec![
-                Constraint::Length(inst_w as u16),
-                Constraint::Min(spiffe_w as u16),
-                Constraint::Length(7),
-                Constraint::Length(8),
-                Constraint::Length(3),
-            ],
-            vec!["INSTANCE", "SPIFFE ID", "ISSUER", "EXPIRES", "ROT"],
-        )
-    };
+    let mut widths = vec![
+        Constraint::Length(inst_w as u16),
+        Constraint::Min(spiffe_w as u16),
+        Constraint::Length(8),
+        Constraint::Length(9),
+        Constraint::Length(8),
+        Constraint::Length(3),
+    ];
+    let mut header = vec![
+        "INSTANCE",
+        "SPIFFE ID",
+        "ISSUER",
+        "SERIAL",
+        "EXPIRES",
+        "ROT",
+    ];
+    if !wide {
+        widths.remove(3);
+        header.remove(3);
+    }
     let table = Table::new(body, widths)
         .header(Row::new(header).style(super::bold()))
         .row_highlight_style(selected(app))

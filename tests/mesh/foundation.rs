@@ -429,6 +429,18 @@ async fn a_killed_instance_does_not_take_the_mesh_down() {
     }
     let w = m.workload("billing-v1-0").await;
     assert!(!w.ready, "a killed instance is listed as not ready");
+    let proxies = c
+        .proxies(mesh::proto::Empty {})
+        .await
+        .expect("proxies")
+        .into_inner()
+        .proxies;
+    assert!(
+        proxies
+            .iter()
+            .any(|p| p.instance == "billing-v1-0" && p.state == "STOPPED" && !p.connected),
+        "{proxies:?}"
+    );
     c.chaos(mesh::proto::ChaosRequest {
         action: "restart".into(),
         target: "billing-v1-0".into(),

@@ -371,6 +371,24 @@ impl<B: Backend> Console for ConsoleService<B> {
                 });
             }
         }
+        // Killed instances left the registry (as a deleted pod would) but
+        // are still part of the mesh's shape: list them as stopped.
+        for w in self.backend.workloads().await.workloads {
+            let listed = proxies
+                .iter()
+                .any(|p| p.instance == w.instance && p.cluster == w.cluster);
+            if !listed && !w.ready {
+                proxies.push(ProxyState {
+                    id: format!("{}.{}.{}", w.instance, w.namespace, w.cluster),
+                    kind: w.kind,
+                    cluster: w.cluster,
+                    service: w.service,
+                    instance: w.instance,
+                    state: "STOPPED".into(),
+                    ..Default::default()
+                });
+            }
+        }
         Ok(Response::new(ProxyList {
             proxies,
             version: self.backend.store().current().version,

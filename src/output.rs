@@ -56,3 +56,35 @@ pub fn structured<T: serde::Serialize>(value: &T, format: Format) -> anyhow::Res
         }
     })
 }
+
+/// Ends the command when its reader has gone away (`meshcon get ... | head`),
+/// quietly and successfully, as other command-line tools do.
+pub fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("meshcon: cannot write to standard output: {e}");
+    std::process::exit(1);
+}
+
+/// `print!` for command output that survives a closed pipe.
+#[macro_export]
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout().lock(), $($t)*) {
+            $crate::output::stdout_failed(e);
+        }
+    }};
+}
+
+/// `println!` for command output that survives a closed pipe.
+#[macro_export]
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($t)*) {
+            $crate::output::stdout_failed(e);
+        }
+    }};
+}

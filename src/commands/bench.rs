@@ -111,26 +111,26 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<ExitCode> {
                     if let Some(n) = &r.nginx {
                         rows.push(added("added by nginx", n));
                     }
-                    print!(
+                    crate::out!(
                         "{}",
                         output::table(
                             &["PATH", "RPS", "ERRORS", "P50 ms", "P90 ms", "P99 ms", "P99.9 ms"],
                             &rows
                         )
                     );
-                    println!(
+                    crate::outln!(
                         "sidecar CPU: {:.4} CPU-seconds per 1000 requests (both sidecars)",
                         r.sidecar_cpu_per_1000
                     );
                     match (r.nginx_cpu_per_1000, &r.nginx_skipped) {
-                        (Some(cpu), _) => println!(
+                        (Some(cpu), _) => crate::outln!(
                             "nginx CPU:   {cpu:.4} CPU-seconds per 1000 requests (both nginx)"
                         ),
-                        (None, Some(why)) => println!("nginx pair skipped: {why}"),
+                        (None, Some(why)) => crate::outln!("nginx pair skipped: {why}"),
                         (None, None) => {}
                     }
                 }
-                f => print!("{}", output::structured(&r, f)?),
+                f => crate::out!("{}", output::structured(&r, f)?),
             }
         }
         BenchWhat::Convergence {
@@ -141,11 +141,11 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<ExitCode> {
             eprintln!("meshcon bench: {services} services, {applies} applies");
             let r = bench::convergence(services, applies, &dir).await?;
             match fmt {
-                Format::Table => println!(
+                Format::Table => crate::outln!(
                     "{} proxies: apply → all ACKed P50 {:.1} ms, P99 {:.1} ms, max {:.1} ms over {} applies",
                     r.proxies, r.p50_ms, r.p99_ms, r.max_ms, r.applies
                 ),
-                f => print!("{}", output::structured(&r, f)?),
+                f => crate::out!("{}", output::structured(&r, f)?),
             }
         }
     }

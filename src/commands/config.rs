@@ -61,9 +61,9 @@ pub async fn apply(mesh: Option<&str>, file: &str, dry_run: bool) -> anyhow::Res
         eprintln!("{}", reply.summary);
         return Ok(ExitCode::from(1));
     }
-    println!("{}", reply.summary);
+    crate::outln!("{}", reply.summary);
     for n in &reply.nacks {
-        println!("  NACK {n}");
+        crate::outln!("  NACK {n}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -73,7 +73,7 @@ fn validity(invalid: bool, findings: usize, against: &str) -> ExitCode {
         eprintln!("invalid: `meshcon apply` would refuse this file and change nothing{against}");
         return ExitCode::from(1);
     }
-    println!("valid ({findings} finding(s) below error level){against}");
+    crate::outln!("valid ({findings} finding(s) below error level){against}");
     ExitCode::SUCCESS
 }
 
@@ -110,7 +110,7 @@ pub async fn delete(
         .await
         .map_err(status_error)?
         .into_inner();
-    println!("{}", reply.summary);
+    crate::outln!("{}", reply.summary);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -145,15 +145,15 @@ pub async fn history(mesh: Option<&str>, format: Format) -> anyhow::Result<ExitC
                 })
                 .collect();
             if rows.is_empty() {
-                println!("no config applied yet (version 0: no rules)");
+                crate::outln!("no config applied yet (version 0: no rules)");
             } else {
-                print!(
+                crate::out!(
                     "{}",
                     output::table(&["VERSION", "APPLIED", "RESOURCES", "CHANGE"], &rows)
                 );
             }
         }
-        f => print!("{}", output::structured(&h.entries, f)?),
+        f => crate::out!("{}", output::structured(&h.entries, f)?),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -171,9 +171,9 @@ pub async fn diff(mesh: Option<&str>, from: u64, to: Option<u64>) -> anyhow::Res
         .map_err(status_error)?
         .into_inner();
     if d.text.is_empty() {
-        println!("no difference");
+        crate::outln!("no difference");
     } else {
-        print!("{}", d.text);
+        crate::out!("{}", d.text);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -187,7 +187,7 @@ pub async fn rollback(mesh: Option<&str>, version: u64) -> anyhow::Result<ExitCo
         .await
         .map_err(status_error)?
         .into_inner();
-    println!("{}", reply.summary);
+    crate::outln!("{}", reply.summary);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -211,6 +211,6 @@ pub async fn chaos(
         .await
         .map_err(status_error)?
         .into_inner();
-    println!("{}", reply.text);
+    crate::outln!("{}", reply.text);
     Ok(ExitCode::SUCCESS)
 }

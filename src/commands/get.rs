@@ -244,7 +244,7 @@ pub async fn run(mesh: Option<&str>, what: GetWhat, o: GetOptions) -> anyhow::Re
             let mut events = Vec::new();
             while let Some(ev) = stream.message().await.map_err(status_error)? {
                 if o.follow {
-                    println!("{}", event_line(&ev));
+                    crate::outln!("{}", event_line(&ev));
                 } else {
                     events.push(ev);
                 }
@@ -371,7 +371,7 @@ pub async fn run(mesh: Option<&str>, what: GetWhat, o: GetOptions) -> anyhow::Re
             }
         }
     };
-    print!("{out}");
+    crate::out!("{out}");
     Ok(ExitCode::SUCCESS)
 }
 

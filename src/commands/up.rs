@@ -145,10 +145,10 @@ fn summary(mesh: &Mesh) -> String {
 pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let mesh = start(&args).await?;
     if args.headless {
-        print!("{}", summary(&mesh));
+        crate::out!("{}", summary(&mesh));
         let workloads = crate::commands::get::workloads_table(&mesh.api_addr().to_string()).await;
         if let Ok(t) = workloads {
-            print!("{t}");
+            crate::out!("{t}");
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();

@@ -701,3 +701,31 @@ fn validate_works_without_a_mesh_against_the_demo_services() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::TempDir::new().expect("dir");
+    let good = dir.path().join("good.yaml");
+    std::fs::write(
+        &good,
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: billing}\nspec:\n  hosts: [billing]\n  http:\n  - route:\n    - destination: {host: billing}\n",
+    )
+    .expect("write");
+    // As `meshcon ... | head` after head has exited.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = std::process::Command::new(crate::support::meshcon_bin())
+        .args([
+            "validate",
+            "-f",
+            good.to_str().expect("path"),
+            "--mesh",
+            "127.0.0.1:9",
+        ])
+        .stdout(writer)
+        .output()
+        .expect("meshcon runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}

@@ -50,6 +50,22 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Mesh> {
         .state_dir
         .clone()
         .unwrap_or_else(mesh::state::default_dir);
+    // Two meshes on one state directory would share CA keys and history,
+    // and the second would hide the first from every other command.
+    if let Ok(addr) = std::fs::read_to_string(api_file(&state_dir)) {
+        let addr = addr.trim();
+        let answered = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            crate::client::MeshClient::connect(addr),
+        )
+        .await;
+        if matches!(answered, Ok(Ok(_))) {
+            anyhow::bail!(
+                "a mesh started with state directory {} is already running at {addr}: attach to it (`meshcon attach {addr}`), or start another with a different --state-dir",
+                state_dir.display()
+            );
+        }
+    }
     init_logging(&state_dir);
     let instances = topology.instances().len();
     eprintln!(

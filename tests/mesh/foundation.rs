@@ -604,6 +604,23 @@ async fn headless_up_prints_ready_serves_the_cli_and_stops_on_sigterm() {
         "{}",
         String::from_utf8_lossy(&by_dir.stderr)
     );
+    // A second mesh on the same state directory is refused, and says where the first is.
+    let second = tool(
+        support::meshcon_bin().to_str().expect("path"),
+        &[
+            "up",
+            "--headless",
+            "--ephemeral",
+            "--state-dir",
+            dir.path().to_str().expect("path"),
+        ],
+    );
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("already running at") && err.contains(&api),
+        "{err}"
+    );
     let kinds: Vec<&str> = list.iter().filter_map(|w| w["kind"].as_str()).collect();
     assert!(
         kinds.contains(&"ingress-gateway") && kinds.contains(&"eastwest-gateway"),

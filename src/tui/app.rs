@@ -197,6 +197,9 @@ pub struct App {
     pub conn: Conn,
     /// Now, seconds since the epoch (set on ticks, so views stay pure).
     pub now: f64,
+    /// The time the traces list was last aged at (a Tick copies `now`), so
+    /// that a trace ageing into view happens inside an update.
+    pub traces_at: f64,
     /// Terminal size.
     pub size: (u16, u16),
     /// Help overlay shown.
@@ -254,6 +257,7 @@ impl App {
                 ..Default::default()
             },
             now: 0.0,
+            traces_at: 0.0,
             size: (80, 24),
             help: false,
             help_scroll: 0,
@@ -842,21 +846,7 @@ fn ingest(app: &mut App, ev: DataEvent) -> Vec<Command> {
                 }
             }
         }
-        DataEvent::Traces(t) => {
-            // Keep the selection on the same trace as new ones stream in.
-            let picked = super::ui::traces::rows(app)
-                .get(app.sel(View::Traces))
-                .map(|t| t.trace_id.clone());
-            app.d.traces = t;
-            if let Some(id) = picked {
-                if let Some(i) = super::ui::traces::rows(app)
-                    .iter()
-                    .position(|t| t.trace_id == id)
-                {
-                    app.set_sel(View::Traces, i);
-                }
-            }
-        }
+        DataEvent::Traces(t) => app.d.traces = t,
         DataEvent::Resources { yaml, version } => {
             app.d.resources = resource_rows(&yaml);
             app.d.resources_yaml = yaml;
@@ -912,9 +902,41 @@ fn ingest(app: &mut App, ev: DataEvent) -> Vec<Command> {
 
 /// The only place state changes. Returns commands for the data tasks.
 pub fn update(app: &mut App, action: Action) -> Vec<Command> {
+    // New traces arrive at the top and young ones age into view: the
+    // selection stays on its trace unless the user moves it.
+    let moves = matches!(
+        action,
+        Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Scroll(_)
+            | Action::Click(..)
+    );
+    let anchor = (app.view == View::Traces && !moves)
+        .then(|| {
+            super::ui::traces::rows(app)
+                .get(app.sel(View::Traces))
+                .map(|t| t.trace_id.clone())
+        })
+        .flatten();
+    let cmds = update_state(app, action);
+    if let Some(id) = anchor {
+        if let Some(i) = super::ui::traces::rows(app)
+            .iter()
+            .position(|t| t.trace_id == id)
+        {
+            app.set_sel(View::Traces, i);
+        }
+    }
+    cmds
+}
+
+fn update_state(app: &mut App, action: Action) -> Vec<Command> {
     match action {
         Action::Data(ev) => return ingest(app, *ev),
         Action::Tick => {
+            app.traces_at = app.now;
             if let Some((seq, at)) = app.routing.pending {
                 // Validate 300 ms after the last keystroke.
                 if app.now - at >= 0.3 && seq == app.routing.editor.seq {

@@ -112,6 +112,7 @@ pub fn recorded_app() -> App {
     let progress = Progress::in_memory().expect("in-memory SQLite");
     let mut app = App::new("127.0.0.1:15700", true, Practice::new(progress));
     app.now = NOW;
+    app.traces_at = NOW;
     app.size = (100, 30);
     let d = &mut app.d;
     d.topology = Some(mesh::topology::Topology::demo());

@@ -787,8 +787,15 @@ fn the_selected_trace_stays_selected_as_newer_ones_arrive() {
     assert_eq!(app.sel(View::Traces), 1);
     let mut newer = first.clone();
     newer.trace_id = "0000000000000000000000000000000b".into();
-    let list = vec![newer, first, older.clone()];
+    let list = vec![newer.clone(), first, older.clone()];
     update(&mut app, Action::Data(Box::new(DataEvent::Traces(list))));
+    // A trace too young to show ages into view with time alone.
+    let mut young = newer;
+    young.trace_id = "0000000000000000000000000000000c".into();
+    young.start_unix_ms = app.now * 1000.0;
+    app.d.traces.insert(0, young);
+    app.now += 5.0;
+    update(&mut app, Action::Tick);
     update(&mut app, Action::Enter);
     assert_eq!(app.open_trace.as_deref(), Some(older.trace_id.as_str()));
 }

@@ -32,7 +32,7 @@ pub fn rows(app: &App) -> Vec<&Trace> {
         .iter()
         // Spans arrive from each proxy in its own batch (flushed every
         // second): a younger trace may still be missing some.
-        .filter(|t| app.now - t.start_unix_ms / 1000.0 >= SETTLE_S)
+        .filter(|t| app.traces_at - t.start_unix_ms / 1000.0 >= SETTLE_S)
         .filter(|t| {
             q.is_empty()
                 || t.trace_id.starts_with(&q)

@@ -1038,8 +1038,14 @@ fn update_state(app: &mut App, action: Action) -> Vec<Command> {
             app.why.editing = false;
         }
         Action::PageUp | Action::PageDown if app.view == View::Why => {
+            // Never past the answer's last lines.
+            let lines = match &app.why.result {
+                Some(Ok(t)) => t.lines().count(),
+                _ => 1,
+            };
+            let last = lines.saturating_sub(5).min(u16::MAX as usize) as u16;
             app.why.scroll = if matches!(action, Action::PageDown) {
-                app.why.scroll.saturating_add(10)
+                app.why.scroll.saturating_add(10).min(last)
             } else {
                 app.why.scroll.saturating_sub(10)
             };
@@ -1051,7 +1057,7 @@ fn update_state(app: &mut App, action: Action) -> Vec<Command> {
         Action::Scroll(n) => move_sel(app, n as i64),
         Action::Left | Action::Right => {
             let right = matches!(action, Action::Right);
-            if app.view == View::Why && app.why.field == 0 {
+            if app.view == View::Why {
                 let n = app.sources().len().max(1);
                 app.why.source_chosen = true;
                 app.why.source = if right {

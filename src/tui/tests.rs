@@ -683,7 +683,13 @@ fn why_asks_on_enter_moves_fields_with_arrows_and_flags_a_stale_answer() {
     app.d.version += 1;
     update(&mut app, Action::PageUp);
     let s = text(&render(&app, 100, 30));
-    assert!(s.contains("this answer is for"), "{s}");
+    assert!(s.contains("config changed since this was asked"), "{s}");
+    // Paging down stops at the answer's end.
+    for _ in 0..20 {
+        update(&mut app, Action::PageDown);
+    }
+    let s = text(&render(&app, 100, 30));
+    assert!(s.contains("line 59"), "{s}");
 }
 
 #[test]

@@ -63,8 +63,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     if w.result.is_some() && w.asked_at != app.d.version {
         text.push(Line::styled(
             format!(
-                "The config is v{} now; this answer is for v{}. Enter asks again.",
-                app.d.version, w.asked_at
+                "The mesh's config changed since this was asked (v{} → v{}). Enter asks again.",
+                w.asked_at, app.d.version
             ),
             fg(app, Color::Yellow),
         ));

@@ -156,7 +156,7 @@ enum Command {
         #[arg(long)]
         errors: bool,
         /// How many.
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
         limit: u32,
         /// Services: how long to sample, in seconds (rates and percentiles cover it).
         /// Scrape-config: the scrape interval.
@@ -184,8 +184,8 @@ enum Command {
     /// Make an old config version current again.
     Rollback {
         /// The version to restore (12 or v12).
-        #[arg(value_parser = version)]
-        version: u64,
+        #[arg(value_name = "VERSION", value_parser = version)]
+        to: u64,
     },
     /// Measure the data plane (against a pair of nginx) or config convergence.
     Bench {
@@ -200,12 +200,12 @@ enum Command {
         /// Instance (billing-v1-0), workload (billing-v1), service, cluster, or
         /// for (un)federate two clusters (eu,us).
         target: String,
-        /// slow: extra latency in ms.
-        #[arg(long, default_value_t = 200)]
-        delay_ms: u64,
-        /// fail: share of requests answered 503, above 0 and at most 1.
-        #[arg(long, default_value_t = 1.0, value_parser = share)]
-        rate: f64,
+        /// slow: extra latency in ms [default: 200].
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        delay_ms: Option<u64>,
+        /// fail: share of requests answered 503, above 0 and at most 1 [default: 1].
+        #[arg(long, value_parser = share)]
+        rate: Option<f64>,
     },
 }
 
@@ -238,6 +238,14 @@ pub enum ChaosAction {
     Federate,
     /// Rotate a cluster's CA root in checked steps.
     RotateRoot,
+}
+
+/// Exits with clap's usage error (code 2) and `msg`.
+fn usage_error(msg: String) -> ! {
+    use clap::{CommandFactory, Parser};
+    Cli::command()
+        .error(clap::error::ErrorKind::InvalidValue, msg)
+        .exit()
 }
 
 /// A config version as `history` prints it (v12) or bare (12).
@@ -305,7 +313,21 @@ pub fn main() -> ExitCode {
                 kind,
                 name,
                 namespace,
-            }) => commands::config::delete(mesh.as_deref(), &kind, &name, &namespace).await,
+            }) => {
+                const KINDS: [&str; 5] = [
+                    "VirtualService",
+                    "DestinationRule",
+                    "Gateway",
+                    "PeerAuthentication",
+                    "AuthorizationPolicy",
+                ];
+                if !KINDS.iter().any(|k| mesh::config::kind_matches(&kind, k)) || kind == "routes" {
+                    usage_error(format!(
+                        "'{kind}' is not a kind meshcon deletes: VirtualService (vs), DestinationRule (dr), Gateway (gw), PeerAuthentication (pa), AuthorizationPolicy (ap)"
+                    ));
+                }
+                commands::config::delete(mesh.as_deref(), &kind, &name, &namespace).await
+            }
             Some(Command::Get {
                 what,
                 output,
@@ -336,9 +358,7 @@ pub fn main() -> ExitCode {
             Some(Command::Diff { from, to }) => {
                 commands::config::diff(mesh.as_deref(), from, to).await
             }
-            Some(Command::Rollback { version }) => {
-                commands::config::rollback(mesh.as_deref(), version).await
-            }
+            Some(Command::Rollback { to }) => commands::config::rollback(mesh.as_deref(), to).await,
             Some(Command::Chaos {
                 action,
                 target,
@@ -348,7 +368,23 @@ pub fn main() -> ExitCode {
                 let action = clap::ValueEnum::to_possible_value(&action)
                     .map(|v| v.get_name().to_string())
                     .unwrap_or_default();
-                commands::config::chaos(mesh.as_deref(), &action, &target, delay_ms, rate).await
+                // An amount the action would ignore is a mistake worth saying.
+                for (flag, given, takes) in [
+                    ("--delay-ms", delay_ms.is_some(), "slow"),
+                    ("--rate", rate.is_some(), "fail"),
+                ] {
+                    if given && action != takes {
+                        usage_error(format!("{flag} is for `chaos {takes}`, not `chaos {action}`"));
+                    }
+                }
+                commands::config::chaos(
+                    mesh.as_deref(),
+                    &action,
+                    &target,
+                    delay_ms.unwrap_or(200),
+                    rate.unwrap_or(1.0),
+                )
+                .await
             }
         }
     });
@@ -362,6 +398,26 @@ pub fn main() -> ExitCode {
             } else {
                 ExitCode::from(1)
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    #[test]
+    fn every_subcommand_parses_without_clashing_arguments() {
+        // clap checks names and defaults of every subcommand here, which it
+        // would otherwise do only when that subcommand is first used.
+        super::Cli::command().debug_assert();
+        for args in [
+            &["meshcon", "rollback", "v3"][..],
+            &["meshcon", "diff", "v2", "3"],
+            &["meshcon", "chaos", "fail", "billing-v1-0", "--rate", "0.5"],
+            &["meshcon", "delete", "vs", "billing"],
+        ] {
+            assert!(super::Cli::try_parse_from(args).is_ok(), "{args:?}");
         }
     }
 }

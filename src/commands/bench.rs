@@ -18,7 +18,7 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 1000)]
         rate: u32,
         /// Length of each phase.
-        #[arg(long, default_value = "10s", value_parser = mesh::duration::parse)]
+        #[arg(long, default_value = "10s", value_parser = some_time)]
         duration: Duration,
         /// Request and response body, bytes.
         #[arg(long, default_value_t = 1024)]
@@ -49,6 +49,14 @@ pub enum BenchWhat {
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: Format,
     },
+}
+
+/// A duration that is not zero.
+fn some_time(s: &str) -> Result<Duration, String> {
+    match mesh::duration::parse(s) {
+        Ok(d) if d.is_zero() => Err("a phase must last longer than 0 s".into()),
+        other => other.map_err(|e| e.to_string()),
+    }
 }
 
 fn row(r: &bench::LatencyReport) -> Vec<String> {

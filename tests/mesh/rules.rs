@@ -715,5 +715,15 @@ async fn the_cli_takes_short_kinds_v_versions_and_checks_chaos_amounts_and_reapp
     let (code, _, err) = run(&["get", "traces", "--trace-id", "deadbeef"]);
     assert_eq!(code, Some(1));
     assert!(err.contains("no trace deadbeef"), "{err}");
+    let (code, _, err) = run(&["chaos", "slow", "auth", "--rate", "0.5"]);
+    assert_eq!(code, Some(2), "an amount the action ignores: {err}");
+    let (code, _, err) = run(&["delete", "foo", "billing"]);
+    assert_eq!(code, Some(2), "{err}");
+    // Rolling back to what runs already makes no version either.
+    let current = m.mesh.store().current().version;
+    let (code, out, err) = run(&["rollback", &format!("v{current}")]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("unchanged"), "{out}");
+    assert_eq!(m.mesh.store().current().version, current);
     m.stop().await;
 }

@@ -109,6 +109,36 @@ impl<B: Backend> ConsoleService<B> {
         config::check(file, &req.yaml, self.backend.topology(), &current.resources)
     }
 
+    /// Like [`Self::commit`], unless `resources` are what the mesh runs
+    /// already: then, as `kubectl apply` on an unchanged file, nothing is
+    /// pushed and no version is made.
+    async fn commit_changed(
+        &self,
+        resources: Vec<Resource>,
+        summary: &str,
+        findings: Vec<Finding>,
+    ) -> Result<ApplyReply, Status> {
+        let current = self.backend.store().current();
+        let sorted = |r: &[Resource]| {
+            let mut v = r.to_vec();
+            v.sort_by_key(Resource::key);
+            v
+        };
+        if sorted(&current.resources) == sorted(&resources) {
+            return Ok(ApplyReply {
+                applied: true,
+                version: current.version,
+                summary: format!(
+                    "unchanged: v{} already holds all of this; no new version",
+                    current.version
+                ),
+                findings: findings.iter().map(finding_proto).collect(),
+                ..Default::default()
+            });
+        }
+        self.commit(resources, summary, findings).await
+    }
+
     /// Commits `resources` as the next version and waits for every control
     /// plane's proxies to ACK or NACK it.
     async fn commit(
@@ -219,22 +249,7 @@ impl<B: Backend> Console for ConsoleService<B> {
         }
         let current = self.backend.store().current();
         let (merged, summary) = config::merge(&current.resources, resources);
-        let mut before = current.resources.to_vec();
-        before.sort_by_key(Resource::key);
-        if before == merged {
-            // Like `kubectl apply` on an unchanged file: nothing to push, no new version.
-            return Ok(Response::new(ApplyReply {
-                applied: true,
-                version: current.version,
-                summary: format!(
-                    "unchanged: v{} already holds all of this; no new version",
-                    current.version
-                ),
-                findings: findings.iter().map(finding_proto).collect(),
-                ..Default::default()
-            }));
-        }
-        let reply = self.commit(merged, &summary, findings).await?;
+        let reply = self.commit_changed(merged, &summary, findings).await?;
         Ok(Response::new(reply))
     }
 
@@ -344,7 +359,7 @@ impl<B: Backend> Console for ConsoleService<B> {
         let store = self.backend.store();
         let old = store.at(v).map_err(|e| Status::not_found(e.to_string()))?;
         let reply = self
-            .commit(old, &format!("rollback to v{v}"), Vec::new())
+            .commit_changed(old, &format!("rollback to v{v}"), Vec::new())
             .await?;
         Ok(Response::new(reply))
     }

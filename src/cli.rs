@@ -242,7 +242,7 @@ pub enum ChaosAction {
 
 /// Exits with clap's usage error (code 2) and `msg`.
 fn usage_error(msg: String) -> ! {
-    use clap::{CommandFactory, Parser};
+    use clap::CommandFactory;
     Cli::command()
         .error(clap::error::ErrorKind::InvalidValue, msg)
         .exit()

@@ -443,17 +443,20 @@ fn services_table(rows: &[mesh::telemetry::golden::ServiceSignal]) -> String {
     let table: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
+            // Below what the table shows as 0.1/s there is nothing to judge.
+            let live = r.rps >= 0.05;
+            let or_dash = |s: String| if live { s } else { "-".into() };
             vec![
                 r.cluster.clone(),
                 format!("{}/{}", r.namespace, r.service),
                 r.version.clone(),
                 format!("{:.1}", r.rps),
-                format!("{:.1}%", r.success_rate * 100.0),
-                ms(r.p50_ms),
-                ms(r.p90_ms),
-                ms(r.p99_ms),
-                exact(r.exact_p99_ms),
-                format!("{:.0}%", r.mtls_ratio * 100.0),
+                or_dash(format!("{:.1}%", r.success_rate * 100.0)),
+                or_dash(ms(r.p50_ms)),
+                or_dash(ms(r.p90_ms)),
+                or_dash(ms(r.p99_ms)),
+                or_dash(exact(r.exact_p99_ms)),
+                or_dash(format!("{:.0}%", r.mtls_ratio * 100.0)),
             ]
         })
         .collect();

@@ -352,6 +352,16 @@ pub const PALETTE: &[(&str, &str)] = &[
     ("quit", "leave"),
 ];
 
+/// The chaos actions, as `meshcon chaos` takes them.
+fn chaos_actions() -> Vec<String> {
+    use clap::ValueEnum;
+    crate::cli::ChaosAction::value_variants()
+        .iter()
+        .filter_map(|a| a.to_possible_value())
+        .map(|v| v.get_name().to_string())
+        .collect()
+}
+
 /// Completions of a palette input.
 pub fn completions(app: &App, input: &str) -> Vec<String> {
     let words: Vec<&str> = input.split_whitespace().collect();
@@ -383,24 +393,7 @@ pub fn completions(app: &App, input: &str) -> Vec<String> {
             v.dedup();
             v
         }
-        "chaos" if words.len() == 1 || (words.len() == 2 && !trailing) => [
-            "slow",
-            "fail",
-            "heal",
-            "kill",
-            "restart",
-            "rogue",
-            "stop-control-plane",
-            "start-control-plane",
-            "stop-gateway",
-            "start-gateway",
-            "rotate-root",
-            "unfederate",
-            "federate",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect(),
+        "chaos" if words.len() == 1 || (words.len() == 2 && !trailing) => chaos_actions(),
         "chaos" => {
             let mut v: Vec<String> = app
                 .d
@@ -554,6 +547,13 @@ fn chaos_request(words: &[&str]) -> Result<ChaosRequest, String> {
     let [action, target, rest @ ..] = words else {
         return Err("chaos needs an action and a target, e.g. :chaos slow auth 300".into());
     };
+    let known = chaos_actions();
+    if !known.iter().any(|a| a == action) {
+        return Err(format!(
+            "unknown chaos action '{action}': {}",
+            known.join(", ")
+        ));
+    }
     let mut req = ChaosRequest {
         action: action.to_string(),
         target: target.to_string(),
@@ -668,8 +668,15 @@ fn run_palette(app: &mut App, input: &str) -> Vec<Command> {
             Vec::new()
         }
         ("rollback", Some(v)) => match v.trim_start_matches('v').parse::<u64>() {
-            Ok(v) => {
+            Ok(v) if app.d.history.iter().any(|h| h.version == v) => {
                 app.confirm = Some(Confirm::Rollback(v));
+                Vec::new()
+            }
+            Ok(v) => {
+                app.say(
+                    format!("there is no version v{v} (see the history: H in Routing)"),
+                    true,
+                );
                 Vec::new()
             }
             Err(_) => {

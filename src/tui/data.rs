@@ -275,17 +275,9 @@ pub fn spawn(
                                 send(&tx, DataEvent::Latency(stats)).await;
                             }
                         }
-                        if let Ok(t) = c
-                            .console
-                            .traces(TraceQuery {
-                                limit: 60,
-                                ..Default::default()
-                            })
-                            .await
-                        {
-                            if let Ok(traces) = serde_json::from_str(&t.into_inner().text) {
-                                send(&tx, DataEvent::Traces(traces)).await;
-                            }
+                        let traces = recent_traces(&mut c).await;
+                        if !traces.is_empty() {
+                            send(&tx, DataEvent::Traces(traces)).await;
                         }
                     }
                     if tick.is_multiple_of(5) {
@@ -379,6 +371,29 @@ pub fn spawn(
         });
     }
     Ok(())
+}
+
+/// The newest traces, and the newest ones with a failure too, which would
+/// otherwise scroll away within seconds at demo traffic.
+async fn recent_traces(c: &mut MeshClient) -> Vec<mesh::telemetry::collector::Trace> {
+    let mut all: Vec<mesh::telemetry::collector::Trace> = Vec::new();
+    for (limit, errors_only) in [(150, false), (50, true)] {
+        let query = TraceQuery {
+            limit,
+            errors_only,
+            ..Default::default()
+        };
+        if let Ok(t) = c.console.traces(query).await {
+            if let Ok(list) =
+                serde_json::from_str::<Vec<mesh::telemetry::collector::Trace>>(&t.into_inner().text)
+            {
+                all.extend(list);
+            }
+        }
+    }
+    all.sort_by(|a, b| b.start_unix_ms.total_cmp(&a.start_unix_ms));
+    all.dedup_by(|a, b| a.trace_id == b.trace_id);
+    all
 }
 
 async fn refresh_config(c: &mut MeshClient, tx: &mpsc::Sender<super::event::Event>) {

@@ -653,6 +653,16 @@ fn the_palette_passes_chaos_amounts_and_refuses_bad_ones() {
         other => panic!("{other:?}"),
     }
     app.confirm = None;
+    palette(&mut app, "chaos explode auth");
+    assert!(
+        app.confirm.is_none(),
+        "an unknown action is refused before asking"
+    );
+    palette(&mut app, "rollback 99");
+    assert!(
+        app.confirm.is_none(),
+        "a version that does not exist is refused before asking"
+    );
     palette(&mut app, "chaos fail billing-v1-0 2");
     assert!(app.confirm.is_none());
     let s = text(&render(&app, 120, 36));

@@ -33,13 +33,21 @@ fn short_kind(kind: &str) -> &str {
     }
 }
 
-/// A history entry's summary, short enough for the list: short kinds, no
-/// `default/` namespace (Enter shows the whole diff).
+/// A history entry's summary, short enough for the list: what changed, in
+/// short kinds, without the `default/` namespace (Enter shows the whole diff).
 fn short_summary(s: &str) -> String {
-    let mut out = s
-        .strip_prefix("apply: ")
-        .unwrap_or(s)
-        .replace("default/", "");
+    let s = s.strip_prefix("apply: ").unwrap_or(s);
+    // What changed comes first; resources applied unchanged are left out.
+    let changed: Vec<&str> = s
+        .split(", ")
+        .filter(|part| !part.ends_with(" unchanged"))
+        .collect();
+    let mut out = if changed.is_empty() {
+        s.to_string()
+    } else {
+        changed.join(", ")
+    }
+    .replace("default/", "");
     for kind in [
         "VirtualService",
         "DestinationRule",
@@ -355,4 +363,18 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     editor(f, r, app);
     findings(f, mid, app);
     last(f, bottom, app);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_history_line_starts_with_what_changed() {
+        assert_eq!(
+            super::short_summary(
+                "apply: DestinationRule default/billing unchanged, VirtualService default/billing configured"
+            ),
+            "VS billing configured"
+        );
+        assert_eq!(super::short_summary("rollback to v3"), "rollback to v3");
+    }
 }

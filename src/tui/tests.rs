@@ -857,3 +857,33 @@ fn show_me_on_a_term_the_mesh_does_not_have_says_so() {
     let s = text(&render(&app, 120, 36));
     assert!(s.contains("ambient mode has no counterpart"), "{s}");
 }
+
+#[test]
+fn tap_shows_the_failed_attempt_of_a_retried_request() {
+    let mut app = recorded_app();
+    let retried = app
+        .d
+        .tap
+        .iter()
+        .find(|e| e.attempt > 1)
+        .cloned()
+        .expect("a retried request in the recording");
+    let mut failed = retried.clone();
+    failed.reporter = "destination".into();
+    failed.destination = "billing-v1-1".into();
+    failed.status = 503;
+    failed.attempt = 1;
+    failed.unix_ms -= 5;
+    app.d.tap.push_back(failed);
+    // An ordinary request's destination report stays out (it would double it).
+    let mut plain = retried;
+    plain.reporter = "destination".into();
+    plain.trace_id = "ffffffffffffffffffffffffffffffff".into();
+    plain.destination = "catalog-v1-0".into();
+    plain.status = 503;
+    app.d.tap.push_back(plain);
+    show(&mut app, View::Tap);
+    let s = text(&render(&app, 120, 36));
+    assert!(s.contains("billing-v1-1"), "{s}");
+    assert!(!s.contains("catalog-v1-0"), "{s}");
+}

@@ -17,13 +17,24 @@ use crate::tui::action::View;
 use crate::tui::app::App;
 use mesh::proto::TapEntry;
 
-/// Entries shown: callers' reports (one line per request), filtered.
+/// Entries shown: callers' reports (one line per request), and for a
+/// retried request the failed attempts as their destination saw them,
+/// filtered.
 pub fn rows(app: &App) -> Vec<&TapEntry> {
     let q = app.filter(View::Tap).to_lowercase();
+    let retried: std::collections::HashSet<&str> = app
+        .d
+        .tap
+        .iter()
+        .filter(|e| e.reporter == "source" && e.attempt > 1)
+        .map(|e| e.trace_id.as_str())
+        .collect();
     app.d
         .tap
         .iter()
-        .filter(|e| e.reporter == "source")
+        .filter(|e| {
+            e.reporter == "source" || (e.status >= 500 && retried.contains(e.trace_id.as_str()))
+        })
         .filter(|e| {
             q.is_empty()
                 || e.source.contains(&q)

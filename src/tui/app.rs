@@ -1241,11 +1241,15 @@ fn update_state(app: &mut App, action: Action) -> Vec<Command> {
         Action::EditorKey(k) => {
             if app.routing.editor.handle(k) {
                 app.routing.pending = Some((app.routing.editor.seq, app.now));
-                // Edited by hand: no longer just the quick action it was.
-                if let Some(what) = &mut app.routing.staged {
-                    if !what.ends_with(", edited") {
-                        what.push_str(", edited");
+                // Edited by hand: no longer just the quick action it was,
+                // and edits of an applied resource are staged too, so Esc,
+                // `e` and quick actions keep them until applied.
+                match &mut app.routing.staged {
+                    Some(what) if !what.ends_with(", edited") && what != "your edits" => {
+                        what.push_str(", edited")
                     }
+                    Some(_) => {}
+                    None => app.routing.staged = Some("your edits".into()),
                 }
             }
             let height = app.size.1.saturating_sub(12) as usize;

@@ -887,3 +887,28 @@ fn tap_shows_the_failed_attempt_of_a_retried_request() {
     assert!(s.contains("billing-v1-1"), "{s}");
     assert!(!s.contains("catalog-v1-0"), "{s}");
 }
+
+#[test]
+fn hand_edits_stay_staged_after_esc() {
+    let mut app = recorded_app();
+    show(&mut app, View::Routing);
+    update(&mut app, Action::EditSelected);
+    for c in "# mine\n".chars() {
+        let code = if c == '\n' {
+            KeyCode::Enter
+        } else {
+            KeyCode::Char(c)
+        };
+        update(
+            &mut app,
+            Action::EditorKey(KeyEvent::new(code, KeyModifiers::NONE)),
+        );
+    }
+    update(&mut app, Action::Back);
+    assert_eq!(app.routing.staged.as_deref(), Some("your edits"));
+    let s = text(&render(&app, 120, 36));
+    assert!(s.contains("Staged: your edits"), "{s}");
+    // e goes back to the edits rather than reloading the resource.
+    update(&mut app, Action::EditSelected);
+    assert!(app.routing.editor.text().contains("# mine"));
+}

@@ -912,3 +912,28 @@ fn hand_edits_stay_staged_after_esc() {
     update(&mut app, Action::EditSelected);
     assert!(app.routing.editor.text().contains("# mine"));
 }
+
+#[test]
+fn a_long_line_scrolls_sideways_with_the_cursor() {
+    let mut app = recorded_app();
+    app.size = (80, 24);
+    show(&mut app, View::Routing);
+    update(&mut app, Action::EditSelected);
+    update(
+        &mut app,
+        Action::EditorKey(KeyEvent::new(KeyCode::End, KeyModifiers::NONE)),
+    );
+    for c in " # a comment long enough to run past the right border of the pane END".chars() {
+        update(
+            &mut app,
+            Action::EditorKey(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)),
+        );
+    }
+    let mut t = render(&app, 80, 24);
+    let s = text(&t);
+    assert!(s.contains("border of the pane END"), "{s}");
+    let cursor = t
+        .get_cursor_position()
+        .expect("the terminal cursor is shown");
+    assert!(cursor.x < 79, "{cursor:?}");
+}

@@ -174,6 +174,14 @@ fn editor(f: &mut Frame, area: Rect, app: &App) {
     let e = &app.routing.editor;
     let editing = app.routing.pane == RoutingPane::Editor;
     let height = area.height.saturating_sub(2) as usize;
+    // Long lines scroll sideways so the cursor stays in view (borders and
+    // the four-cell gutter take six columns).
+    let text_w = (area.width as usize).saturating_sub(6).max(1);
+    let left = if editing {
+        (e.col + 1).saturating_sub(text_w)
+    } else {
+        0
+    };
     let error_lines: std::collections::BTreeSet<u32> = app
         .routing
         .findings
@@ -202,14 +210,15 @@ fn editor(f: &mut Frame, area: Rect, app: &App) {
                 } else {
                     Span::styled(format!("{n:>3} "), fg(app, Color::DarkGray))
                 };
+                let chars: Vec<char> = l.chars().skip(left).collect();
                 if editing && i == e.row {
-                    let chars: Vec<char> = l.chars().collect();
-                    let before: String = chars.iter().take(e.col).collect();
+                    let col = e.col - left;
+                    let before: String = chars.iter().take(col).collect();
                     let at: String = chars
-                        .get(e.col)
+                        .get(col)
                         .map(|c| c.to_string())
                         .unwrap_or_else(|| " ".into());
-                    let after: String = chars.iter().skip(e.col + 1).collect();
+                    let after: String = chars.iter().skip(col + 1).collect();
                     Line::from(vec![
                         gutter,
                         Span::raw(before),
@@ -220,7 +229,10 @@ fn editor(f: &mut Frame, area: Rect, app: &App) {
                         Span::raw(after),
                     ])
                 } else {
-                    Line::from(vec![gutter, Span::raw(l.clone())])
+                    Line::from(vec![
+                        gutter,
+                        Span::raw(chars.into_iter().collect::<String>()),
+                    ])
                 }
             })
             .collect()
@@ -237,7 +249,7 @@ fn editor(f: &mut Frame, area: Rect, app: &App) {
         // The terminal's own cursor too, for terminals and screen readers
         // that follow it. The gutter is four cells wide.
         let row = e.row - e.first_shown(height);
-        let (x, y) = (area.x + 5 + e.col as u16, area.y + 1 + row as u16);
+        let (x, y) = (area.x + 5 + (e.col - left) as u16, area.y + 1 + row as u16);
         if x < area.right().saturating_sub(1) && y < area.bottom().saturating_sub(1) {
             f.set_cursor_position((x, y));
         }

@@ -937,3 +937,25 @@ fn a_long_line_scrolls_sideways_with_the_cursor() {
         .expect("the terminal cursor is shown");
     assert!(cursor.x < 79, "{cursor:?}");
 }
+
+#[test]
+fn calls_that_reached_no_version_are_errors_not_a_split_share() {
+    let mut app = recorded_app();
+    let mut lost = app
+        .d
+        .edges
+        .iter()
+        .find(|e| e.service == "billing")
+        .cloned()
+        .expect("a billing edge");
+    lost.version = "unknown".into();
+    lost.error_rate = 1.0;
+    app.d.edges.push(lost);
+    let rows = super::ui::graph::rows(&app);
+    let billing = rows
+        .iter()
+        .find(|r| r.service == "billing" && !r.split.is_empty())
+        .expect("billing's row with a split");
+    assert!(!billing.split.contains("unknown"), "{}", billing.split);
+    assert!(billing.error_rate > 0.0);
+}

@@ -144,14 +144,17 @@ fn edge_row(
         0.0
     };
     let p99 = edges.iter().map(|e| e.p99_ms).fold(0.0, f64::max);
+    // The split is between versions that answered; calls that never reached
+    // one (no healthy endpoint) show in ERR, not as a version "unknown".
     let mut by_version: std::collections::BTreeMap<&str, f64> = std::collections::BTreeMap::new();
-    for e in &edges {
+    for e in edges.iter().filter(|e| e.version != "unknown") {
         *by_version.entry(e.version.as_str()).or_default() += e.rps;
     }
-    let split = if by_version.len() > 1 && rps > 0.0 {
+    let answered: f64 = by_version.values().sum();
+    let split = if by_version.len() > 1 && answered > 0.0 {
         by_version
             .iter()
-            .map(|(v, r)| format!("{v} {:.0}%", r / rps * 100.0))
+            .map(|(v, r)| format!("{v} {:.0}%", r / answered * 100.0))
             .collect::<Vec<_>>()
             .join(" ")
     } else {

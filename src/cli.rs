@@ -353,10 +353,10 @@ pub fn main() -> ExitCode {
             }
             Some(Command::Bench { what }) => commands::bench::run(what).await,
             Some(Command::History { output }) => {
-                commands::config::history(mesh.as_deref(), output).await
+                commands::config::history(mesh.as_deref(), state_dir.as_deref(), output).await
             }
             Some(Command::Diff { from, to }) => {
-                commands::config::diff(mesh.as_deref(), from, to).await
+                commands::config::diff(mesh.as_deref(), state_dir.as_deref(), from, to).await
             }
             Some(Command::Rollback { to }) => commands::config::rollback(mesh.as_deref(), to).await,
             Some(Command::Chaos {

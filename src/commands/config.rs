@@ -1,9 +1,11 @@
 //! Config commands: apply, validate, delete, history, diff, rollback; and chaos.
 
 use std::io::Read;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use mesh::control::store::ConfigStore;
 use mesh::proto::{ApplyRequest, ChaosRequest, DeleteRequest, DiffRequest, Empty, RollbackRequest};
 
 use crate::client::{resolve_addr, status_error, MeshClient};
@@ -114,15 +116,37 @@ pub async fn delete(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The config history of a state directory, for when no mesh answers: it
+/// lives in SQLite there, so it can be read with the mesh stopped.
+fn stored(state_dir: Option<&Path>) -> Option<ConfigStore> {
+    let dir = state_dir.map_or_else(mesh::state::default_dir, Path::to_path_buf);
+    let db = dir.join("config.db");
+    let store = db
+        .exists()
+        .then(|| ConfigStore::open(Some(&db)).ok())
+        .flatten()?;
+    eprintln!("(no mesh answered: read from {})", db.display());
+    Some(store)
+}
+
 /// `meshcon history`.
-pub async fn history(mesh: Option<&str>, format: Format) -> anyhow::Result<ExitCode> {
-    let mut c = client(mesh).await?;
-    let h = c
-        .console
-        .history(Empty {})
-        .await
-        .map_err(status_error)?
-        .into_inner();
+pub async fn history(
+    mesh: Option<&str>,
+    state_dir: Option<&Path>,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let h = match client(mesh).await {
+        Ok(mut c) => c
+            .console
+            .history(Empty {})
+            .await
+            .map_err(status_error)?
+            .into_inner(),
+        Err(e) => match stored(state_dir) {
+            Some(store) => store.history_list()?,
+            None => return Err(e),
+        },
+    };
     match format {
         Format::Table => {
             let rows: Vec<Vec<String>> = h
@@ -159,21 +183,31 @@ pub async fn history(mesh: Option<&str>, format: Format) -> anyhow::Result<ExitC
 }
 
 /// `meshcon diff V1 [V2]`.
-pub async fn diff(mesh: Option<&str>, from: u64, to: Option<u64>) -> anyhow::Result<ExitCode> {
-    let mut c = client(mesh).await?;
-    let d = c
-        .console
-        .diff(DiffRequest {
-            from,
-            to: to.unwrap_or(0),
-        })
-        .await
-        .map_err(status_error)?
-        .into_inner();
-    if d.text.is_empty() {
+pub async fn diff(
+    mesh: Option<&str>,
+    state_dir: Option<&Path>,
+    from: u64,
+    to: Option<u64>,
+) -> anyhow::Result<ExitCode> {
+    let to = to.unwrap_or(0);
+    let text = match client(mesh).await {
+        Ok(mut c) => {
+            c.console
+                .diff(DiffRequest { from, to })
+                .await
+                .map_err(status_error)?
+                .into_inner()
+                .text
+        }
+        Err(e) => match stored(state_dir) {
+            Some(store) => store.diff(from, to)?,
+            None => return Err(e),
+        },
+    };
+    if text.is_empty() {
         crate::outln!("no difference");
     } else {
-        crate::out!("{}", d.text);
+        crate::out!("{text}");
     }
     Ok(ExitCode::SUCCESS)
 }

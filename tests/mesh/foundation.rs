@@ -635,6 +635,18 @@ async fn headless_up_prints_ready_serves_the_cli_and_stops_on_sigterm() {
         "table output"
     );
 
+    let rule =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/rules/canary-90-10.yaml");
+    let applied = tool(
+        support::meshcon_bin().to_str().expect("path"),
+        &["apply", "-f", rule.to_str().expect("path"), "--mesh", &api],
+    );
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+
     let pid = child.id().expect("pid").to_string();
     assert!(tool("kill", &["-TERM", &pid]).status.success());
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
@@ -646,6 +658,23 @@ async fn headless_up_prints_ready_serves_the_cli_and_stops_on_sigterm() {
         tokio::net::TcpStream::connect(&api).await.is_err(),
         "API still listening after exit"
     );
+    // The history outlives the mesh: it is read from the state directory.
+    let state = dir.path().to_str().expect("path");
+    let history = tool(
+        support::meshcon_bin().to_str().expect("path"),
+        &["history", "--state-dir", state, "--mesh", &api],
+    );
+    let out = String::from_utf8_lossy(&history.stdout);
+    assert!(
+        history.status.success() && out.contains("v1"),
+        "{out}{}",
+        String::from_utf8_lossy(&history.stderr)
+    );
+    let diff = tool(
+        support::meshcon_bin().to_str().expect("path"),
+        &["diff", "0", "1", "--state-dir", state, "--mesh", &api],
+    );
+    assert!(String::from_utf8_lossy(&diff.stdout).contains("+kind: VirtualService"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -317,41 +317,22 @@ impl<B: Backend> Console for ConsoleService<B> {
     }
 
     async fn history(&self, _r: Request<Empty>) -> Result<Response<HistoryList>, Status> {
-        let h = self
+        let list = self
             .backend
             .store()
-            .history()
+            .history_list()
             .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(HistoryList {
-            entries: h
-                .into_iter()
-                .map(|e| HistoryEntry {
-                    version: e.version,
-                    unix_time: e.unix_ms.to_string(),
-                    summary: e.summary,
-                    resources: e.resources,
-                })
-                .collect(),
-        }))
+        Ok(Response::new(list))
     }
 
     async fn diff(&self, r: Request<DiffRequest>) -> Result<Response<Text>, Status> {
         let req = r.into_inner();
-        let store = self.backend.store();
-        let current = store.current().version;
-        let to = if req.to == 0 { current } else { req.to };
-        let a = store
-            .at(req.from)
+        let text = self
+            .backend
+            .store()
+            .diff(req.from, req.to)
             .map_err(|e| Status::not_found(e.to_string()))?;
-        let b = store.at(to).map_err(|e| Status::not_found(e.to_string()))?;
-        Ok(Response::new(Text {
-            text: config::diff(
-                &config::to_yaml(&a),
-                &config::to_yaml(&b),
-                &format!("v{}", req.from),
-                &format!("v{to}"),
-            ),
-        }))
+        Ok(Response::new(Text { text }))
     }
 
     async fn rollback(&self, r: Request<RollbackRequest>) -> Result<Response<ApplyReply>, Status> {

@@ -170,6 +170,34 @@ impl ConfigStore {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// Every version as the console API lists them.
+    pub fn history_list(&self) -> Result<crate::proto::HistoryList, StoreError> {
+        Ok(crate::proto::HistoryList {
+            entries: self
+                .history()?
+                .into_iter()
+                .map(|e| crate::proto::HistoryEntry {
+                    version: e.version,
+                    unix_time: e.unix_ms.to_string(),
+                    summary: e.summary,
+                    resources: e.resources,
+                })
+                .collect(),
+        })
+    }
+
+    /// A unified diff of the YAML of two versions (`to` 0: the current one).
+    pub fn diff(&self, from: u64, to: u64) -> Result<String, StoreError> {
+        let to = if to == 0 { self.current().version } else { to };
+        let (a, b) = (self.at(from)?, self.at(to)?);
+        Ok(crate::config::diff(
+            &crate::config::to_yaml(&a),
+            &crate::config::to_yaml(&b),
+            &format!("v{from}"),
+            &format!("v{to}"),
+        ))
+    }
+
     /// The resources at `version` (0 is the empty initial configuration).
     pub fn at(&self, version: u64) -> Result<Vec<Resource>, StoreError> {
         if version == 0 {

@@ -281,9 +281,9 @@ async fn a_fixed_50ms_service_shows_p99_of_50ms_exact_and_bucketed() {
     // app really answers in 51-54 ms. The truth is measured beside the mesh,
     // straight at the app's port, over the same seconds; meshcon's exact P99
     // must be within 10% of it, and the bucketed P99 within 10% of the exact.
-    // A window that catches a burst of delay is read again (three at most).
+    // A window that catches a burst of delay is read again (four at most).
     let mut readings = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         let direct = tokio::spawn({
             let app = app.clone();
             async move {
@@ -348,19 +348,18 @@ async fn a_fixed_50ms_service_shows_p99_of_50ms_exact_and_bucketed() {
         let rps = slow["rps"].as_f64().expect("rps");
         assert!((14.0..=26.0).contains(&rps), "rps {rps}");
         assert_eq!(slow["mtls_ratio"].as_f64(), Some(1.0));
-        assert!(
-            (50.0..=60.0).contains(&truth),
-            "the app itself answers at P99 {truth} ms"
-        );
         let p99 = slow["p99_ms"].as_f64().expect("p99");
         let exact = slow["exact_p99_ms"].as_f64().expect("exact p99");
         readings.push((truth, exact, p99));
-        if (exact - truth).abs() <= truth * 0.1 && (p99 - exact).abs() <= exact * 0.1 {
+        // A window where even the app itself was far from 50 ms saw a
+        // machine too busy to judge by; it is read again.
+        let calm = (50.0..=60.0).contains(&truth);
+        if calm && (exact - truth).abs() <= truth * 0.1 && (p99 - exact).abs() <= exact * 0.1 {
             m.stop().await;
             return;
         }
     }
-    panic!("(app's own P99, exact, bucketed) not within 10% in any window: {readings:?}");
+    panic!("(app's own P99, exact, bucketed) not within 10% in any calm window: {readings:?}");
 }
 
 fn free_port() -> u16 {

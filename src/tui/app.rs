@@ -1235,6 +1235,13 @@ fn update_state(app: &mut App, action: Action) -> Vec<Command> {
             return open_editor(app, &template("vs", "billing"), seq);
         }
         Action::NewResource => {
+            if let Some(what) = &app.routing.staged {
+                app.say(
+                    format!("'{what}' is staged: a applies it, or e edits it; a new resource would replace it"),
+                    true,
+                );
+                return Vec::new();
+            }
             let seq = app.routing.editor.seq;
             return open_editor(app, &template("vs", "billing"), seq);
         }

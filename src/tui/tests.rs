@@ -959,3 +959,33 @@ fn calls_that_reached_no_version_are_errors_not_a_split_share() {
     assert!(!billing.split.contains("unknown"), "{}", billing.split);
     assert!(billing.error_rate > 0.0);
 }
+
+#[test]
+fn narrow_identities_tell_the_clusters_gateways_apart_and_n_keeps_staged_edits() {
+    let mut app = recorded_app();
+    let mut gw = app.d.workloads[0].clone();
+    gw.instance = "istio-eastwestgateway-0".into();
+    gw.kind = "eastwest-gateway".into();
+    for cluster in ["eu", "us"] {
+        let mut g = gw.clone();
+        g.cluster = cluster.into();
+        app.d.workloads.push(g);
+    }
+    app.size = (80, 24);
+    show(&mut app, View::Identities);
+    let s = text(&render(&app, 80, 24));
+    assert!(
+        s.contains("east-west gw eu") && s.contains("east-west gw us"),
+        "{s}"
+    );
+
+    show(&mut app, View::Routing);
+    update(&mut app, Action::ToggleFault);
+    let staged = app.routing.editor.text();
+    update(&mut app, Action::NewResource);
+    assert_eq!(
+        app.routing.editor.text(),
+        staged,
+        "n does not replace staged YAML"
+    );
+}

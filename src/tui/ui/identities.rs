@@ -55,6 +55,18 @@ pub fn countdown(rfc3339: &str, now: f64) -> (String, f64) {
     (text, left)
 }
 
+/// An instance's name; narrow, gateways get short names and their cluster,
+/// since every cluster has one of the same name.
+fn instance_label(w: &mesh::proto::Workload, wide: bool) -> String {
+    let short = match w.instance.as_str() {
+        _ if wide => return w.instance.clone(),
+        n if n.starts_with("istio-eastwestgateway") => "east-west gw",
+        n if n.starts_with("istio-ingressgateway") => "ingress gw",
+        _ => return w.instance.clone(),
+    };
+    format!("{short} {}", w.cluster)
+}
+
 /// Draws the identities view.
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let [top, bottom] = Layout::vertical([Constraint::Min(5), Constraint::Length(8)]).areas(area);
@@ -94,7 +106,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 .replace("meshcon ", "")
                 .replace(" root CA", "");
             let mut cells = vec![
-                Cell::from(super::ellipsis(&w.instance, inst_w)),
+                Cell::from(super::ellipsis(&instance_label(w, wide), inst_w)),
                 Cell::from(super::ellipsis(&w.spiffe_id, spiffe_w)),
                 Cell::from(issuer),
             ];

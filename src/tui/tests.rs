@@ -989,3 +989,16 @@ fn narrow_identities_tell_the_clusters_gateways_apart_and_n_keeps_staged_edits()
         "n does not replace staged YAML"
     );
 }
+
+#[test]
+fn the_selected_events_whole_message_shows_at_80x24() {
+    let mut app = recorded_app();
+    app.size = (80, 24);
+    show(&mut app, View::Events);
+    let s = text(&render(&app, 80, 24));
+    assert!(s.contains("Selected event"), "{s}");
+    assert!(
+        s.contains("until 2026-11-26"),
+        "the end of the newest message: {s}"
+    );
+}

@@ -7,9 +7,9 @@
 //! └──────────────────────────────────────────────────────────────────────┘
 //! ```
 
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Color;
-use ratatui::widgets::{Cell, Row, Table, TableState};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 use ratatui::Frame;
 
 use super::{block, fg, offset, selected};
@@ -35,6 +35,8 @@ pub fn rows(app: &App) -> Vec<&Event> {
 
 /// Draws the events view.
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    // The selected event's whole message, wrapped, under the table.
+    let [area, detail] = Layout::vertical([Constraint::Min(5), Constraint::Length(4)]).areas(area);
     let rows = rows(app);
     let height = area.height.saturating_sub(3) as usize;
     let sel = match app.selected.get(&View::Events) {
@@ -80,4 +82,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         rows.len()
     )));
     f.render_stateful_widget(table, area, &mut state);
+    let text = rows
+        .get(sel)
+        .map(|e| format!("{} · {} · {}", e.kind, e.source, e.message))
+        .unwrap_or_default();
+    f.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: true })
+            .block(block("Selected event")),
+        detail,
+    );
 }

@@ -153,11 +153,12 @@ pub fn spawn(
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let ev = run_command(&mut c, cmd).await;
-                    let refresh = matches!(ev, DataEvent::Applied(_));
-                    send(&tx, ev).await;
-                    if refresh {
+                    // The new config goes first, so the view that says
+                    // "applied" already lists what was applied.
+                    if matches!(ev, DataEvent::Applied(_)) {
                         refresh_config(&mut c, &tx).await;
                     }
+                    send(&tx, ev).await;
                 });
             }
         });

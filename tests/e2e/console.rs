@@ -77,11 +77,14 @@ async fn shifting_the_canary_to_half_in_the_console_moves_half_the_traffic() {
             s.contains("applied:") && s.contains("ACKed in")
         })
         .await;
-    assert!(
+    let listed = |s: &str| {
         s.lines()
-            .any(|l| l.contains("VirtualService") && l.contains("billing")),
-        "{s}"
-    );
+            .any(|l| l.contains("VirtualService") && l.contains("billing"))
+    };
+    if !listed(&s) {
+        t.wait_for(LONG, "the applied resources listed", listed)
+            .await;
+    }
     t.keys(&["2"]).await;
     // The Services window is 30 s: the share climbs from a third towards a half.
     let s = t

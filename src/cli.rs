@@ -249,7 +249,7 @@ fn usage_error(msg: String) -> ! {
 }
 
 /// A config version as `history` prints it (v12) or bare (12).
-fn version(s: &str) -> Result<u64, String> {
+pub(crate) fn version(s: &str) -> Result<u64, String> {
     s.strip_prefix(['v', 'V'])
         .unwrap_or(s)
         .parse()
@@ -259,7 +259,7 @@ fn version(s: &str) -> Result<u64, String> {
 }
 
 /// A share of requests: above 0, at most 1.
-fn share(s: &str) -> Result<f64, String> {
+pub(crate) fn share(s: &str) -> Result<f64, String> {
     s.parse::<f64>()
         .ok()
         .filter(|r| *r > 0.0 && *r <= 1.0)
@@ -377,12 +377,13 @@ pub fn main() -> ExitCode {
                         usage_error(format!("{flag} is for `chaos {takes}`, not `chaos {action}`"));
                     }
                 }
+                // 0 leaves the amount to the mesh, which holds the defaults.
                 commands::config::chaos(
                     mesh.as_deref(),
                     &action,
                     &target,
-                    delay_ms.unwrap_or(200),
-                    rate.unwrap_or(1.0),
+                    delay_ms.unwrap_or(0),
+                    rate.unwrap_or(0.0),
                 )
                 .await
             }

@@ -443,8 +443,7 @@ fn services_table(rows: &[mesh::telemetry::golden::ServiceSignal]) -> String {
     let table: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            // Below what the table shows as 0.1/s there is nothing to judge.
-            let live = r.rps >= 0.05;
+            let live = r.has_traffic();
             let or_dash = |s: String| if live { s } else { "-".into() };
             vec![
                 r.cluster.clone(),

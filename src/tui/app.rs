@@ -575,15 +575,7 @@ fn chaos_request(words: &[&str]) -> Result<ChaosRequest, String> {
                 .parse()
                 .map_err(|_| format!("slow takes milliseconds, not '{amount}'"))?
         }
-        "fail" => {
-            req.error_rate = amount
-                .parse::<f64>()
-                .ok()
-                .filter(|r| *r > 0.0 && *r <= 1.0)
-                .ok_or_else(|| {
-                    format!("fail takes a share of requests in (0, 1], not '{amount}'")
-                })?
-        }
+        "fail" => req.error_rate = crate::cli::share(amount)?,
         _ => return Err(format!("chaos {action} takes no amount")),
     }
     Ok(req)
@@ -667,7 +659,7 @@ fn run_palette(app: &mut App, input: &str) -> Vec<Command> {
             }
             Vec::new()
         }
-        ("rollback", Some(v)) => match v.trim_start_matches('v').parse::<u64>() {
+        ("rollback", Some(v)) => match crate::cli::version(v) {
             Ok(v) if app.d.history.iter().any(|h| h.version == v) => {
                 app.confirm = Some(Confirm::Rollback(v));
                 Vec::new()
@@ -679,8 +671,8 @@ fn run_palette(app: &mut App, input: &str) -> Vec<Command> {
                 );
                 Vec::new()
             }
-            Err(_) => {
-                app.say(format!("'{v}' is not a version number"), true);
+            Err(e) => {
+                app.say(e, true);
                 Vec::new()
             }
         },

@@ -133,6 +133,16 @@ impl Draft {
         }
     }
 
+    /// The catch-all route of `service` (see [`catch_all`]), as it stands.
+    fn route(&self, service: &str) -> Option<HttpRoute> {
+        let vs = self.vs(service);
+        vs.spec
+            .http
+            .into_iter()
+            .rev()
+            .find(|r| r.matches.is_empty())
+    }
+
     fn edit_vs(&mut self, service: &str, f: impl FnOnce(&mut HttpRoute)) {
         let mut vs = self.vs(service);
         f(catch_all(&mut vs.spec, service));
@@ -141,8 +151,7 @@ impl Draft {
 
     /// billing's share to v2 on its catch-all route, percent.
     pub fn canary(&self) -> u32 {
-        let vs = self.vs("billing");
-        let Some(route) = vs.spec.http.iter().rev().find(|r| r.matches.is_empty()) else {
+        let Some(route) = self.route("billing") else {
             return 0;
         };
         let alone = route.route.len() == 1;
@@ -182,11 +191,7 @@ impl Draft {
 
     /// Whether billing's catch-all route retries.
     pub fn retries(&self) -> bool {
-        self.vs("billing")
-            .spec
-            .http
-            .iter()
-            .any(|r| r.matches.is_empty() && r.retries.is_some())
+        self.route("billing").is_some_and(|r| r.retries.is_some())
     }
 
     /// Turns retries on billing's catch-all route on (3 attempts on 5xx,
@@ -204,11 +209,7 @@ impl Draft {
 
     /// Whether auth's catch-all route injects a fault.
     pub fn fault(&self) -> bool {
-        self.vs("auth")
-            .spec
-            .http
-            .iter()
-            .any(|r| r.matches.is_empty() && r.fault.is_some())
+        self.route("auth").is_some_and(|r| r.fault.is_some())
     }
 
     /// Delays every request to auth by 500 ms, or stops doing so.

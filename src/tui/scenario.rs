@@ -136,12 +136,9 @@ pub fn rule(name: &str) -> Option<&'static str> {
 
 /// billing's canary with `v2` percent to v2 (and subsets, so it applies alone).
 pub fn canary_yaml(v2: u32) -> String {
-    let v2 = v2.min(100);
-    format!(
-        "{}---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: billing\n  namespace: default\nspec:\n  hosts:\n  - billing\n  http:\n  - route:\n    - destination:\n        host: billing\n        subset: v1\n      weight: {}\n    - destination:\n        host: billing\n        subset: v2\n      weight: {v2}\n",
-        rule("billing-subsets.yaml").unwrap_or_default(),
-        100 - v2
-    )
+    let mut d = super::quick::Draft::new(None, "");
+    d.set_canary(v2);
+    d.yaml()
 }
 
 #[cfg(test)]

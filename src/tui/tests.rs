@@ -666,7 +666,10 @@ fn the_palette_passes_chaos_amounts_and_refuses_bad_ones() {
     palette(&mut app, "chaos fail billing-v1-0 2");
     assert!(app.confirm.is_none());
     let s = text(&render(&app, 120, 36));
-    assert!(s.contains("share of requests in (0, 1]"), "{s}");
+    assert!(
+        s.contains("not a share of requests above 0 and at most 1"),
+        "{s}"
+    );
 }
 
 #[test]

@@ -663,6 +663,9 @@ fn every_demo_file_is_valid() {
     }
 }
 
+/// A VirtualService for a demo service, with nothing to find.
+const GOOD_VS: &str = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: billing}\nspec:\n  hosts: [billing]\n  http:\n  - route:\n    - destination: {host: billing}\n";
+
 #[test]
 fn validate_works_without_a_mesh_against_the_demo_services() {
     let dir = tempfile::TempDir::new().expect("dir");
@@ -688,11 +691,7 @@ fn validate_works_without_a_mesh_against_the_demo_services() {
         "{err}"
     );
     let good = dir.path().join("good.yaml");
-    std::fs::write(
-        &good,
-        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: billing}\nspec:\n  hosts: [billing]\n  http:\n  - route:\n    - destination: {host: billing}\n",
-    )
-    .expect("write");
+    std::fs::write(&good, GOOD_VS).expect("write");
     let out = run(good.to_str().expect("path"));
     assert_eq!(
         out.status.code(),
@@ -706,11 +705,7 @@ fn validate_works_without_a_mesh_against_the_demo_services() {
 fn output_into_a_closed_pipe_ends_quietly() {
     let dir = tempfile::TempDir::new().expect("dir");
     let good = dir.path().join("good.yaml");
-    std::fs::write(
-        &good,
-        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: billing}\nspec:\n  hosts: [billing]\n  http:\n  - route:\n    - destination: {host: billing}\n",
-    )
-    .expect("write");
+    std::fs::write(&good, GOOD_VS).expect("write");
     // As `meshcon ... | head` after head has exited.
     let (reader, writer) = std::io::pipe().expect("pipe");
     drop(reader);

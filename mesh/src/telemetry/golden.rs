@@ -105,6 +105,15 @@ pub struct ServiceSignal {
     pub exact_p999_ms: Option<f64>,
 }
 
+impl ServiceSignal {
+    /// Whether the window saw enough traffic to judge by: below what tables
+    /// show as 0.1 requests a second there is no success rate or percentile
+    /// worth printing.
+    pub fn has_traffic(&self) -> bool {
+        self.rps >= 0.05
+    }
+}
+
 /// Signals of one edge (caller workload → service version), from the caller's side.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EdgeSignal {

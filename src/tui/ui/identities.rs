@@ -161,7 +161,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 "{} {} root {}… {}",
                 t.cluster,
                 t.trust_domain,
-                t.root_fingerprint.chars().take(12).collect::<String>(),
+                mesh::control::server::short_fp(&t.root_fingerprint),
                 t.mtls_mode
             ))
         })

@@ -72,9 +72,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let body: Vec<Row> = rows
         .iter()
         .map(|r| {
-            // Below what the table shows as 0.1/s, a row has no traffic to
-            // judge: no success rate, no percentiles.
-            let live = r.rps >= 0.05;
+            let live = r.has_traffic();
             let pick = |exact: Option<f64>, bucketed: f64| {
                 if live {
                     pick(exact, bucketed)

@@ -73,7 +73,7 @@ pub struct UpArgs {
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    mesh::duration::parse(s)
+    mesh::api::util::parse_duration(s)
 }
 
 /// What `meshcon get` can show.
@@ -321,7 +321,7 @@ pub fn main() -> ExitCode {
                     "PeerAuthentication",
                     "AuthorizationPolicy",
                 ];
-                if !KINDS.iter().any(|k| mesh::config::kind_matches(&kind, k)) || kind == "routes" {
+                if !KINDS.iter().any(|k| mesh::api::config::kind_matches(&kind, k)) || kind == "routes" {
                     usage_error(format!(
                         "'{kind}' is not a kind meshcon deletes: VirtualService (vs), DestinationRule (dr), Gateway (gw), PeerAuthentication (pa), AuthorizationPolicy (ap)"
                     ));

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use mesh::proto::console_client::ConsoleClient;
+use mesh::api::ConsoleClient;
 use tonic::transport::{Channel, Endpoint};
 
 /// Where `meshcon up` records the address of its console API.
@@ -19,13 +19,13 @@ pub fn resolve_addr(flag: Option<&str>) -> String {
     if let Some(a) = flag.filter(|a| !a.is_empty()) {
         return a.to_string();
     }
-    if let Ok(text) = std::fs::read_to_string(api_file(&mesh::state::default_dir())) {
+    if let Ok(text) = std::fs::read_to_string(api_file(&mesh::api::state::default_dir())) {
         let t = text.trim();
         if !t.is_empty() {
             return t.to_string();
         }
     }
-    mesh::runtime::plan::DEFAULT_API.to_string()
+    mesh::api::DEFAULT_API.to_string()
 }
 
 /// A connection to a mesh's console API.

@@ -1,6 +1,11 @@
 //! meshcon's mini-mesh: everything that *is* the mesh, as a library.
 //!
+//! The console reaches it through [`api`] only (and [`runtime`] to host a
+//! mesh); the modules below are private to the crate, so the compiler keeps
+//! that promise.
+//!
 //! Read in this order, following a request's path:
+//! - [`api`]: the console contract: what a client of a mesh reads and sends.
 //! - [`topology`]: clusters, services, versions, replicas (the YAML you start from).
 //! - [`identity`]: per-cluster CAs, SPIFFE IDs, rustls verifiers, rotation.
 //! - [`control`]: control planes (push, ACK/NACK, certificates), config store, console API.
@@ -14,24 +19,25 @@
 //! - [`bench`]: load scenarios (data-plane latency, config convergence).
 //! - [`yaml`], [`duration`], [`state`], [`http`]: YAML with positions, Go durations, the state directory, HTTP plumbing.
 
+pub mod api;
 pub mod bench;
-pub mod config;
-pub mod control;
-pub mod duration;
-pub mod gateway;
-pub mod http;
+pub(crate) mod config;
+pub(crate) mod control;
+pub(crate) mod duration;
+pub(crate) mod gateway;
+pub(crate) mod http;
 pub mod identity;
-pub mod proxy;
+pub(crate) mod proxy;
 pub mod runtime;
-pub mod state;
-pub mod svc;
-pub mod telemetry;
-pub mod topology;
-pub mod workload;
-pub mod yaml;
+pub(crate) mod state;
+pub(crate) mod svc;
+pub(crate) mod telemetry;
+pub(crate) mod topology;
+pub(crate) mod workload;
+pub(crate) mod yaml;
 
 /// Generated gRPC contracts (`proto/meshcon.proto`).
-pub mod proto {
+pub(crate) mod proto {
     #![allow(missing_docs, clippy::all, clippy::unwrap_used)]
     tonic::include_proto!("meshcon.v1");
 }

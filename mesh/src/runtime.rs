@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::control::events::EventBus;
 use crate::control::registry::{Addresses, ProxyKind, WorkloadEntry};
 use crate::control::store::ConfigStore;
-use crate::control::ControlPlane;
+pub use crate::control::ControlPlane;
 use crate::gateway::{eastwest, ingress};
 use crate::identity::{tls, CertificateAuthority, SpiffeId};
 use crate::proxy::context::{ProxyContext, ProxyInfo};

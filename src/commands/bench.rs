@@ -53,7 +53,7 @@ pub enum BenchWhat {
 
 /// A duration that is not zero.
 fn some_time(s: &str) -> Result<Duration, String> {
-    match mesh::duration::parse(s) {
+    match mesh::api::util::parse_duration(s) {
         Ok(d) if d.is_zero() => Err("a phase must last longer than 0 s".into()),
         other => other.map_err(|e| e.to_string()),
     }

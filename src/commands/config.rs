@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use mesh::control::store::ConfigStore;
-use mesh::proto::{ApplyRequest, ChaosRequest, DeleteRequest, DiffRequest, Empty, RollbackRequest};
+use mesh::api::OfflineHistory;
+use mesh::api::{ApplyRequest, ChaosRequest, DeleteRequest, DiffRequest, Empty, RollbackRequest};
 
 use crate::client::{resolve_addr, status_error, MeshClient};
 use crate::output::{self, Format};
@@ -16,7 +16,7 @@ async fn client(mesh: Option<&str>) -> anyhow::Result<MeshClient> {
 }
 
 /// Prints findings as `file:line:col: Level [CODE] (resource) message` with the fix.
-pub fn print_findings(findings: &[mesh::proto::Finding]) {
+pub fn print_findings(findings: &[mesh::api::Finding]) {
     for f in findings {
         eprintln!(
             "{}:{}:{}: {} [{}] ({}) {}\n    fix: {}",
@@ -80,12 +80,9 @@ fn validity(invalid: bool, findings: usize, against: &str) -> ExitCode {
 }
 
 fn validate_offline(file: &str, yaml: &str) -> ExitCode {
-    let topology = mesh::topology::Topology::demo();
-    let (_, findings) = mesh::config::check(file, yaml, &topology, &[]);
-    let protos: Vec<_> = findings
-        .iter()
-        .map(mesh::control::console::finding_proto)
-        .collect();
+    let topology = mesh::api::Topology::demo();
+    let (_, findings) = mesh::api::config::check(file, yaml, &topology, &[]);
+    let protos: Vec<_> = findings.iter().map(mesh::api::finding).collect();
     print_findings(&protos);
     validity(
         findings.iter().any(|f| f.blocks()),
@@ -118,12 +115,12 @@ pub async fn delete(
 
 /// The config history of a state directory, for when no mesh answers: it
 /// lives in SQLite there, so it can be read with the mesh stopped.
-fn stored(state_dir: Option<&Path>) -> Option<ConfigStore> {
-    let dir = state_dir.map_or_else(mesh::state::default_dir, Path::to_path_buf);
+fn stored(state_dir: Option<&Path>) -> Option<OfflineHistory> {
+    let dir = state_dir.map_or_else(mesh::api::state::default_dir, Path::to_path_buf);
     let db = dir.join("config.db");
     let store = db
         .exists()
-        .then(|| ConfigStore::open(Some(&db)).ok())
+        .then(|| OfflineHistory::open(&db).ok())
         .flatten()?;
     eprintln!("(no mesh answered: read from {})", db.display());
     Some(store)
@@ -143,7 +140,7 @@ pub async fn history(
             .map_err(status_error)?
             .into_inner(),
         Err(e) => match stored(state_dir) {
-            Some(store) => store.history_list()?,
+            Some(store) => store.history()?,
             None => return Err(e),
         },
     };
@@ -158,7 +155,7 @@ pub async fn history(
                         .parse::<i64>()
                         .ok()
                         .and_then(|ms| time::OffsetDateTime::from_unix_timestamp(ms / 1000).ok())
-                        .map(mesh::identity::certinfo::rfc3339)
+                        .map(mesh::api::util::rfc3339)
                         .unwrap_or_default();
                     vec![
                         format!("v{}", e.version),

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use mesh::proto::{Empty, EventsRequest, ResourcesRequest, TraceQuery};
+use mesh::api::{Empty, EventsRequest, ResourcesRequest, TraceQuery};
 
 use crate::cli::GetWhat;
 use crate::client::{resolve_addr, status_error, MeshClient};
@@ -174,12 +174,12 @@ pub async fn run(mesh: Option<&str>, what: GetWhat, o: GetOptions) -> anyhow::Re
             match o.output {
                 Format::Yaml => text,
                 Format::Json => {
-                    let out = mesh::config::parse::parse("-", &text);
+                    let out = mesh::api::config::parse("-", &text);
                     let values: Vec<_> = out.resources.iter().map(|p| &p.resource).collect();
                     output::structured(&values, Format::Json)?
                 }
                 Format::Table => {
-                    let out = mesh::config::parse::parse("-", &text);
+                    let out = mesh::api::config::parse("-", &text);
                     let rows: Vec<Vec<String>> = out
                         .resources
                         .iter()
@@ -269,9 +269,8 @@ pub async fn run(mesh: Option<&str>, what: GetWhat, o: GetOptions) -> anyhow::Re
                 })
                 .await
                 .map_err(status_error)?
-                .into_inner()
-                .text;
-            let traces: Vec<mesh::telemetry::collector::Trace> = serde_json::from_str(&text)?;
+                .into_inner();
+            let traces: Vec<mesh::api::Trace> = mesh::api::decode(&text)?;
             if traces.is_empty() && (o.trace_id.is_some() || o.service.is_some()) {
                 let what = match (&o.trace_id, &o.service) {
                     (Some(id), _) => format!("trace {id}"),
@@ -303,14 +302,13 @@ pub async fn run(mesh: Option<&str>, what: GetWhat, o: GetOptions) -> anyhow::Re
         GetWhat::Latency => {
             let text = c
                 .console
-                .latency(mesh::proto::LatencyRequest {
+                .latency(mesh::api::LatencyRequest {
                     window_s: o.window.clamp(1, 60) as u32,
                 })
                 .await
                 .map_err(status_error)?
-                .into_inner()
-                .text;
-            let stats: Vec<mesh::telemetry::exact::EdgeStat> = serde_json::from_str(&text)?;
+                .into_inner();
+            let stats: Vec<mesh::api::EdgeStat> = mesh::api::decode(&text)?;
             match o.output {
                 Format::Table => {
                     let rows: Vec<Vec<String>> = stats
@@ -353,11 +351,7 @@ pub async fn run(mesh: Option<&str>, what: GetWhat, o: GetOptions) -> anyhow::Re
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            mesh::telemetry::golden::scrape_config(
-                &list.mesh,
-                &list.workloads,
-                o.window.clamp(1, 60),
-            )
+            mesh::api::scrape_config(&list.mesh, &list.workloads, o.window.clamp(1, 60))
         }
         GetWhat::Services => {
             let window = o.window.max(2);
@@ -388,7 +382,7 @@ pub fn now_s() -> f64 {
 pub async fn services(
     c: &mut MeshClient,
     window: u64,
-) -> anyhow::Result<Vec<mesh::telemetry::golden::ServiceSignal>> {
+) -> anyhow::Result<Vec<mesh::api::ServiceSignal>> {
     let list = c
         .console
         .workloads(Empty {})
@@ -401,12 +395,12 @@ pub async fn services(
         .filter(|w| w.ready)
         .filter_map(|w| w.addresses.as_ref().and_then(|a| a.admin.clone()))
         .collect();
-    let mut signals = mesh::telemetry::golden::Signals::new(window as f64 + 5.0);
+    let mut signals = mesh::api::Signals::new(window as f64 + 5.0);
     let started = now_s();
     for i in 0..=window {
         let at = now_s();
         let scrapes = futures::future::join_all(admins.iter().map(|a| {
-            mesh::http::get_text(a, "/stats/prometheus", std::time::Duration::from_secs(2))
+            mesh::api::util::get_text(a, "/stats/prometheus", std::time::Duration::from_secs(2))
         }))
         .await;
         for (a, text) in admins.iter().zip(scrapes) {
@@ -424,20 +418,18 @@ pub async fn services(
     let mut rows = signals.services(now - started + 0.5, now);
     let latency = c
         .console
-        .latency(mesh::proto::LatencyRequest {
+        .latency(mesh::api::LatencyRequest {
             window_s: window.clamp(1, 60) as u32,
         })
         .await
         .map_err(status_error)?
-        .into_inner()
-        .text;
-    let exact: Vec<mesh::telemetry::exact::EdgeStat> =
-        serde_json::from_str(&latency).unwrap_or_default();
-    mesh::telemetry::golden::merge_exact(&mut rows, &exact);
+        .into_inner();
+    let exact: Vec<mesh::api::EdgeStat> = mesh::api::decode(&latency).unwrap_or_default();
+    mesh::api::merge_exact(&mut rows, &exact);
     Ok(rows)
 }
 
-fn services_table(rows: &[mesh::telemetry::golden::ServiceSignal]) -> String {
+fn services_table(rows: &[mesh::api::ServiceSignal]) -> String {
     let ms = |v: f64| format!("{v:.1}");
     let exact = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
     let table: Vec<Vec<String>> = rows
@@ -476,7 +468,7 @@ fn services_table(rows: &[mesh::telemetry::golden::ServiceSignal]) -> String {
     )
 }
 
-fn event_line(e: &mesh::proto::Event) -> String {
+fn event_line(e: &mesh::api::Event) -> String {
     let when = time::OffsetDateTime::from_unix_timestamp_nanos(e.unix_ms as i128 * 1_000_000)
         .ok()
         .and_then(|t| {
@@ -492,7 +484,7 @@ fn event_line(e: &mesh::proto::Event) -> String {
     )
 }
 
-fn traces_table(traces: &[mesh::telemetry::collector::Trace]) -> String {
+fn traces_table(traces: &[mesh::api::Trace]) -> String {
     let rows: Vec<Vec<String>> = traces
         .iter()
         .map(|t| {

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use mesh::api::Topology;
 use mesh::runtime::{AddressPlan, Mesh, MeshOptions};
-use mesh::topology::Topology;
 
 use crate::cli::UpArgs;
 use crate::client::api_file;
@@ -49,7 +49,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Mesh> {
     let state_dir = args
         .state_dir
         .clone()
-        .unwrap_or_else(mesh::state::default_dir);
+        .unwrap_or_else(mesh::api::state::default_dir);
     // Two meshes on one state directory would share CA keys and history,
     // and the second would hide the first from every other command.
     if let Ok(addr) = std::fs::read_to_string(api_file(&state_dir)) {
@@ -88,7 +88,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Mesh> {
     opts.otlp = args.otlp.clone();
     let started = std::time::Instant::now();
     let mesh = Mesh::start(opts).await.context("the mesh did not start")?;
-    let _ = mesh::state::write_atomic(
+    let _ = mesh::api::state::write_atomic(
         &api_file(&state_dir),
         mesh.api_addr().to_string().as_bytes(),
         0o644,
@@ -196,7 +196,7 @@ pub async fn attach(
     let addr = crate::client::resolve_addr(addr.as_deref());
     // Fail early and clearly when nothing answers; once running, the console reconnects by itself.
     crate::client::MeshClient::connect(&addr).await?;
-    let state_dir = state_dir.unwrap_or_else(mesh::state::default_dir);
+    let state_dir = state_dir.unwrap_or_else(mesh::api::state::default_dir);
     init_logging(&state_dir);
     crate::tui::run(&addr, false, crate::tui::action::View::Graph, &state_dir).await?;
     Ok(ExitCode::SUCCESS)
@@ -208,7 +208,7 @@ pub async fn practice(
     state_dir: Option<std::path::PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let addr = crate::client::resolve_addr(addr.as_deref());
-    let state_dir = state_dir.unwrap_or_else(mesh::state::default_dir);
+    let state_dir = state_dir.unwrap_or_else(mesh::api::state::default_dir);
     init_logging(&state_dir);
     crate::tui::run(&addr, false, crate::tui::action::View::Practice, &state_dir).await?;
     Ok(ExitCode::SUCCESS)

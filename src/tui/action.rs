@@ -75,7 +75,7 @@ pub enum Confirm {
     /// Run a scenario (it changes config and injects chaos).
     Scenario(String),
     /// Run a chaos action.
-    Chaos(mesh::proto::ChaosRequest),
+    Chaos(mesh::api::ChaosRequest),
 }
 
 /// Everything that changes state.

@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
-use mesh::proto::{ChaosRequest, ExplainRequest};
-use mesh::telemetry::golden::{EdgeSignal, ServiceSignal};
+use mesh::api::{ChaosRequest, ExplainRequest};
+use mesh::api::{EdgeSignal, ServiceSignal};
 
 use super::action::{Action, Confirm, View};
 use super::data::{Command, DataEvent};
@@ -40,11 +40,11 @@ pub struct Conn {
 #[derive(Debug, Clone, Default)]
 pub struct MeshData {
     /// Workloads and gateways.
-    pub workloads: Vec<mesh::proto::Workload>,
+    pub workloads: Vec<mesh::api::Workload>,
     /// Trust domains.
-    pub trust_domains: Vec<mesh::proto::TrustDomain>,
+    pub trust_domains: Vec<mesh::api::TrustDomain>,
     /// Proxies' config state.
-    pub proxies: Vec<mesh::proto::ProxyState>,
+    pub proxies: Vec<mesh::api::ProxyState>,
     /// Current config version.
     pub version: u64,
     /// Golden signals per service version.
@@ -54,23 +54,23 @@ pub struct MeshData {
     /// Per edge over the last few seconds only (a change's before/after).
     pub recent_edges: Vec<EdgeSignal>,
     /// Exact percentiles.
-    pub latency: Vec<mesh::telemetry::exact::EdgeStat>,
+    pub latency: Vec<mesh::api::EdgeStat>,
     /// Control-plane events, oldest first.
-    pub events: VecDeque<mesh::proto::Event>,
+    pub events: VecDeque<mesh::api::Event>,
     /// Tapped requests, oldest first.
-    pub tap: VecDeque<mesh::proto::TapEntry>,
+    pub tap: VecDeque<mesh::api::TapEntry>,
     /// Recent traces, newest first.
-    pub traces: Vec<mesh::telemetry::collector::Trace>,
+    pub traces: Vec<mesh::api::Trace>,
     /// Applied resources as YAML.
     pub resources_yaml: String,
     /// Applied resources: (kind, namespace, name, YAML).
     pub resources: Vec<(String, String, String, String)>,
     /// Config history.
-    pub history: Vec<mesh::proto::HistoryEntry>,
+    pub history: Vec<mesh::api::HistoryEntry>,
     /// Federation status.
     pub federation: serde_json::Value,
     /// The topology.
-    pub topology: Option<mesh::topology::Topology>,
+    pub topology: Option<mesh::api::Topology>,
     /// Sparkline points per key (`service` or `source>service`): (rps, p99).
     pub series: HashMap<String, VecDeque<(f64, f64)>>,
 }
@@ -124,7 +124,7 @@ pub struct Routing {
     /// The editor.
     pub editor: Editor,
     /// Findings for the editor's text.
-    pub findings: Vec<mesh::proto::Finding>,
+    pub findings: Vec<mesh::api::Finding>,
     /// The edit the findings belong to.
     pub validated_seq: u64,
     /// The edit a validation was last asked for, and when the text last changed.
@@ -318,7 +318,7 @@ impl App {
     }
     /// Workloads the why view can ask from: sidecars first, so the default
     /// question is one a service asks.
-    pub fn sources(&self) -> Vec<&mesh::proto::Workload> {
+    pub fn sources(&self) -> Vec<&mesh::api::Workload> {
         let of = |kind: &'static str| self.d.workloads.iter().filter(move |w| w.kind == kind);
         of("sidecar").chain(of("ingress-gateway")).collect()
     }
@@ -399,7 +399,7 @@ pub fn completions(app: &App, input: &str) -> Vec<String> {
                 .d
                 .workloads
                 .iter()
-                .filter(|w| w.kind == "sidecar")
+                .filter(|w| w.is_sidecar())
                 .flat_map(|w| [w.instance.clone(), w.service.clone()])
                 .collect();
             v.extend(app.d.trust_domains.iter().map(|t| t.cluster.clone()));
@@ -428,31 +428,31 @@ pub fn completions(app: &App, input: &str) -> Vec<String> {
 }
 
 fn resource_rows(yaml: &str) -> Vec<(String, String, String, String)> {
-    let out = mesh::config::parse::parse("-", yaml);
+    let out = mesh::api::config::parse("-", yaml);
     out.resources
         .iter()
         .map(|p| {
             let k = p.resource.key();
-            let text = mesh::config::to_yaml(std::slice::from_ref(&p.resource));
+            let text = mesh::api::config::to_yaml(std::slice::from_ref(&p.resource));
             (k.kind, k.namespace, k.name, text)
         })
         .collect()
 }
 
 fn services_named(yaml: &str) -> Vec<String> {
-    let out = mesh::config::parse::parse("-", yaml);
+    let out = mesh::api::config::parse("-", yaml);
     let mut v: Vec<String> = out
         .resources
         .iter()
         .flat_map(|p| match &p.resource {
-            mesh::config::model::Resource::VirtualService(vs) => vs
+            mesh::api::config::model::Resource::VirtualService(vs) => vs
                 .spec
                 .hosts
                 .iter()
-                .map(|h| mesh::config::scope::short_name(h))
+                .map(|h| mesh::api::config::short_name(h))
                 .collect(),
-            mesh::config::model::Resource::DestinationRule(dr) => {
-                vec![mesh::config::scope::short_name(&dr.spec.host)]
+            mesh::api::config::model::Resource::DestinationRule(dr) => {
+                vec![mesh::api::config::short_name(&dr.spec.host)]
             }
             _ => Vec::new(),
         })
@@ -698,7 +698,7 @@ fn run_scenario(app: &mut App, name: &str) -> Vec<Command> {
                 .d
                 .workloads
                 .iter()
-                .filter(|w| w.kind == "sidecar")
+                .filter(|w| w.is_sidecar())
                 .map(|w| w.service.clone())
                 .collect();
             for svc in services {

@@ -7,11 +7,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use mesh::proto::{
+use mesh::api::{
     ApplyReply, ApplyRequest, ChaosRequest, DiffRequest, Empty, EventsRequest, ExplainRequest,
     LatencyRequest, ResourcesRequest, RollbackRequest, TapRequest, TraceQuery,
 };
-use mesh::telemetry::golden::{EdgeSignal, ServiceSignal, Signals};
+use mesh::api::{EdgeSignal, ServiceSignal, Signals};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -33,9 +33,9 @@ pub enum DataEvent {
     /// The console API did not answer.
     Disconnected(String),
     /// Workloads and trust domains.
-    Workloads(mesh::proto::WorkloadList),
+    Workloads(mesh::api::WorkloadList),
     /// Per-proxy config state.
-    Proxies(mesh::proto::ProxyList),
+    Proxies(mesh::api::ProxyList),
     /// Golden signals from the latest scrapes.
     Signals {
         /// Per service version.
@@ -48,13 +48,13 @@ pub enum DataEvent {
         at: f64,
     },
     /// Exact percentiles.
-    Latency(Vec<mesh::telemetry::exact::EdgeStat>),
+    Latency(Vec<mesh::api::EdgeStat>),
     /// New control-plane events.
-    Events(Vec<mesh::proto::Event>),
+    Events(Vec<mesh::api::Event>),
     /// New tapped requests.
-    Tap(Vec<mesh::proto::TapEntry>),
+    Tap(Vec<mesh::api::TapEntry>),
     /// Recent traces.
-    Traces(Vec<mesh::telemetry::collector::Trace>),
+    Traces(Vec<mesh::api::Trace>),
     /// The applied resources and the version.
     Resources {
         /// YAML.
@@ -63,11 +63,11 @@ pub enum DataEvent {
         version: u64,
     },
     /// Config history.
-    History(Vec<mesh::proto::HistoryEntry>),
+    History(Vec<mesh::api::HistoryEntry>),
     /// Federation status.
     Federation(serde_json::Value),
     /// The running topology.
-    Topology(Box<mesh::topology::Topology>),
+    Topology(Box<mesh::api::Topology>),
     /// The answer to an apply (or rollback).
     Applied(Result<ApplyReply, String>),
     /// Inline validation findings for the editor.
@@ -75,7 +75,7 @@ pub enum DataEvent {
         /// Which edit they belong to.
         seq: u64,
         /// Findings.
-        findings: Vec<mesh::proto::Finding>,
+        findings: Vec<mesh::api::Finding>,
     },
     /// A diff.
     Diff(Result<String, String>),
@@ -190,7 +190,7 @@ pub fn spawn(
                             .await;
                             if let Ok(t) = c.console.topology(Empty {}).await {
                                 if let Ok(topo) =
-                                    mesh::topology::Topology::parse("mesh", &t.into_inner().text)
+                                    mesh::api::Topology::parse("mesh", &t.into_inner().text)
                                 {
                                     send(&tx, DataEvent::Topology(Box::new(topo))).await;
                                 }
@@ -230,7 +230,7 @@ pub fn spawn(
                         async move {
                             (
                                 id,
-                                mesh::http::get_text(
+                                mesh::api::util::get_text(
                                     &a,
                                     "/stats/prometheus",
                                     Duration::from_millis(800),
@@ -272,7 +272,7 @@ pub fn spawn(
                             })
                             .await
                         {
-                            if let Ok(stats) = serde_json::from_str(&l.into_inner().text) {
+                            if let Ok(stats) = mesh::api::decode(&l.into_inner()) {
                                 send(&tx, DataEvent::Latency(stats)).await;
                             }
                         }
@@ -376,8 +376,8 @@ pub fn spawn(
 
 /// The newest traces, and the newest ones with a failure too, which would
 /// otherwise scroll away within seconds at demo traffic.
-async fn recent_traces(c: &mut MeshClient) -> Vec<mesh::telemetry::collector::Trace> {
-    let mut all: Vec<mesh::telemetry::collector::Trace> = Vec::new();
+async fn recent_traces(c: &mut MeshClient) -> Vec<mesh::api::Trace> {
+    let mut all: Vec<mesh::api::Trace> = Vec::new();
     for (limit, errors_only) in [(150, false), (50, true)] {
         let query = TraceQuery {
             limit,
@@ -385,9 +385,7 @@ async fn recent_traces(c: &mut MeshClient) -> Vec<mesh::telemetry::collector::Tr
             ..Default::default()
         };
         if let Ok(t) = c.console.traces(query).await {
-            if let Ok(list) =
-                serde_json::from_str::<Vec<mesh::telemetry::collector::Trace>>(&t.into_inner().text)
-            {
+            if let Ok(list) = mesh::api::decode::<Vec<mesh::api::Trace>>(&t.into_inner()) {
                 all.extend(list);
             }
         }

@@ -5,10 +5,10 @@
 use super::app::App;
 use super::practice::Practice;
 use crate::practice::progress::Progress;
-use mesh::proto::{Event, TapEntry, TrustDomain, Workload};
-use mesh::telemetry::collector::{StoredSpan, Trace};
-use mesh::telemetry::exact::{EdgeKey, EdgeStat};
-use mesh::telemetry::golden::{EdgeSignal, ServiceSignal};
+use mesh::api::{EdgeKey, EdgeStat};
+use mesh::api::{EdgeSignal, ServiceSignal};
+use mesh::api::{Event, TapEntry, TrustDomain, Workload};
+use mesh::api::{StoredSpan, Trace};
 
 /// Fixed "now" for every test: 2026-11-26T12:00:00Z.
 pub const NOW: f64 = 1_795_694_400.0;
@@ -23,7 +23,7 @@ fn workload(cluster: &str, service: &str, version: &str, i: u32, ready: bool) ->
         version: version.into(),
         instance: format!("{service}-{version}-{i}"),
         spiffe_id: format!("spiffe://{td}/ns/default/sa/{service}"),
-        addresses: Some(mesh::proto::Addresses {
+        addresses: Some(mesh::api::Addresses {
             admin: Some(format!("127.0.0.1:{}", 40000 + i)),
             ..Default::default()
         }),
@@ -115,7 +115,7 @@ pub fn recorded_app() -> App {
     app.traces_at = NOW;
     app.size = (100, 30);
     let d = &mut app.d;
-    d.topology = Some(mesh::topology::Topology::demo());
+    d.topology = Some(mesh::api::Topology::demo());
     d.workloads = vec![
         workload("eu", "frontend", "v1", 0, true),
         workload("eu", "frontend", "v1", 1, true),
@@ -285,7 +285,7 @@ pub fn recorded_app() -> App {
         ],
     }];
     d.resources_yaml = super::scenario::canary_yaml(10);
-    let out = mesh::config::parse::parse("-", &d.resources_yaml);
+    let out = mesh::api::config::parse("-", &d.resources_yaml);
     d.resources = out
         .resources
         .iter()
@@ -295,31 +295,31 @@ pub fn recorded_app() -> App {
                 k.kind,
                 k.namespace,
                 k.name,
-                mesh::config::to_yaml(std::slice::from_ref(&p.resource)),
+                mesh::api::config::to_yaml(std::slice::from_ref(&p.resource)),
             )
         })
         .collect();
     d.history = vec![
-        mesh::proto::HistoryEntry {
+        mesh::api::HistoryEntry {
             version: 1,
             unix_time: ((NOW - 600.0) * 1000.0).to_string(),
             summary: "apply: DestinationRule default/billing created".into(),
             resources: 1,
         },
-        mesh::proto::HistoryEntry {
+        mesh::api::HistoryEntry {
             version: 2,
             unix_time: ((NOW - 300.0) * 1000.0).to_string(),
             summary: "apply: VirtualService default/billing created".into(),
             resources: 2,
         },
-        mesh::proto::HistoryEntry {
+        mesh::api::HistoryEntry {
             version: 3,
             unix_time: ((NOW - 60.0) * 1000.0).to_string(),
             summary: "apply: VirtualService default/billing configured".into(),
             resources: 2,
         },
     ];
-    d.proxies = vec![mesh::proto::ProxyState {
+    d.proxies = vec![mesh::api::ProxyState {
         id: "user-v1-0.default.eu".into(),
         state: "ACKED".into(),
         acked_version: 3,

@@ -584,10 +584,10 @@ fn drill_answer(d: &Drill) -> String {
 /// Picks and injects a drill: the n-th of a fixed rotation, on the mesh's own services.
 pub fn start_drill(n: usize, d: &MeshData) -> (Drill, Vec<Command>) {
     let kind = DrillKind::ALL[n % DrillKind::ALL.len()];
-    let sidecars: Vec<&mesh::proto::Workload> = d
+    let sidecars: Vec<&mesh::api::Workload> = d
         .workloads
         .iter()
-        .filter(|w| w.kind == "sidecar" && w.ready)
+        .filter(|w| w.is_sidecar() && w.ready)
         .collect();
     let services: Vec<String> = {
         let mut v: Vec<String> = sidecars.iter().map(|w| w.service.clone()).collect();
@@ -601,7 +601,7 @@ pub fn start_drill(n: usize, d: &MeshData) -> (Drill, Vec<Command>) {
             let t = pick(&services);
             (
                 t.clone(),
-                vec![Command::Chaos(mesh::proto::ChaosRequest {
+                vec![Command::Chaos(mesh::api::ChaosRequest {
                     action: "slow".into(),
                     target: t,
                     delay_ms: 400,
@@ -619,7 +619,7 @@ pub fn start_drill(n: usize, d: &MeshData) -> (Drill, Vec<Command>) {
             let t = pick(&with_siblings);
             (
                 t.clone(),
-                vec![Command::Chaos(mesh::proto::ChaosRequest {
+                vec![Command::Chaos(mesh::api::ChaosRequest {
                     action: "fail".into(),
                     target: t,
                     delay_ms: 0,
@@ -663,7 +663,7 @@ pub fn start_drill(n: usize, d: &MeshData) -> (Drill, Vec<Command>) {
 pub fn undo(d: &Drill) -> Vec<Command> {
     match d.kind {
         DrillKind::LatencyRegression | DrillKind::FailingInstance => {
-            vec![Command::Chaos(mesh::proto::ChaosRequest {
+            vec![Command::Chaos(mesh::api::ChaosRequest {
                 action: "heal".into(),
                 target: d.target.clone(),
                 delay_ms: 0,

@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use mesh::config::model::{
+use mesh::api::config::model::{
     Destination, DestinationRule, FaultDelay, HttpFaultInjection, HttpRetry, HttpRoute,
     HttpRouteDestination, Object, Percent, Resource, Subset, VirtualService,
 };
-use mesh::config::scope::short_name;
+use mesh::api::config::short_name;
 
 use super::scenario;
 
@@ -21,7 +21,7 @@ pub struct Draft {
 }
 
 fn parse(yaml: &str) -> Vec<Resource> {
-    mesh::config::parse::parse("-", yaml)
+    mesh::api::config::parse("-", yaml)
         .resources
         .into_iter()
         .map(|p| p.resource)
@@ -40,7 +40,7 @@ fn is_dr_for(r: &Resource, service: &str) -> bool {
 fn object<S>(name: &str, spec: S) -> Object<S> {
     Object {
         api_version: "networking.istio.io/v1".into(),
-        metadata: mesh::config::model::Metadata {
+        metadata: mesh::api::config::model::Metadata {
             name: name.into(),
             namespace: Some("default".into()),
             ..Default::default()
@@ -89,7 +89,7 @@ impl Draft {
 
     /// The staged resources as YAML.
     pub fn yaml(&self) -> String {
-        mesh::config::to_yaml(&self.staged)
+        mesh::api::config::to_yaml(&self.staged)
     }
 
     fn find(&self, pick: impl Fn(&Resource) -> bool) -> Option<&Resource> {
@@ -268,8 +268,8 @@ mod tests {
     use super::*;
 
     fn check(yaml: &str) {
-        let demo = mesh::topology::Topology::demo();
-        let (res, f) = mesh::config::check("quick", yaml, &demo, &[]);
+        let demo = mesh::api::Topology::demo();
+        let (res, f) = mesh::api::config::check("quick", yaml, &demo, &[]);
         assert!(!res.is_empty());
         assert!(f.iter().all(|f| !f.is_error()), "{yaml}\n{f:#?}");
     }

@@ -115,7 +115,7 @@ pub fn all() -> Vec<Scenario> {
     SCENARIOS
         .iter()
         .filter_map(|src| {
-            let doc = mesh::yaml::parse_one(src).ok()?;
+            let doc = mesh::api::util::parse_yaml(src).ok()?;
             serde_json::from_value(doc.value).ok()
         })
         .collect()
@@ -170,8 +170,8 @@ mod tests {
 
     #[test]
     fn the_canary_rule_splits_billing() {
-        let demo = mesh::topology::Topology::demo();
-        let (res, f) = mesh::config::check("canary", &canary_yaml(15), &demo, &[]);
+        let demo = mesh::api::Topology::demo();
+        let (res, f) = mesh::api::config::check("canary", &canary_yaml(15), &demo, &[]);
         assert!(!res.is_empty());
         assert!(f.iter().all(|f| !f.is_error()), "{f:#?}");
         assert_eq!(

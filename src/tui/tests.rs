@@ -184,7 +184,7 @@ fn canary_quick_action_stages_the_next_weight_and_applies_on_confirm() {
         .is_some_and(|b| b.services.contains(&"billing".to_string())));
     update(
         &mut app,
-        Action::Data(Box::new(DataEvent::Applied(Ok(mesh::proto::ApplyReply {
+        Action::Data(Box::new(DataEvent::Applied(Ok(mesh::api::ApplyReply {
             applied: true,
             version: 4,
             summary: "v4 applied: 11/11 proxies ACKed in 6.1 ms (3 pushed, the rest unaffected)"
@@ -269,7 +269,7 @@ fn the_editor_validates_as_you_type() {
         &mut app,
         Action::Data(Box::new(DataEvent::Validated {
             seq: *s,
-            findings: vec![mesh::proto::Finding {
+            findings: vec![mesh::api::Finding {
                 code: "IST0106".into(),
                 level: "Error".into(),
                 line: 1,

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use mesh::config::{self, Finding, Level};
-use mesh::topology::Topology;
+use mesh::api::config::{self, Finding, Level};
+use mesh::api::Topology;
 
 fn peers() -> PathBuf {
     let p = std::env::var_os("MESHCON_PEERS")

@@ -289,7 +289,7 @@ async fn unfederating_removes_the_peer_bundle_at_once_and_refederating_restores_
     m.stop().await;
 }
 
-fn failover_topology() -> mesh::topology::Topology {
+fn failover_topology() -> mesh::api::Topology {
     support::topology(
         "
 mesh: failover
@@ -423,7 +423,7 @@ async fn when_the_control_plane_link_goes_down_both_clusters_serve_on_the_last_k
     let f: serde_json::Value = serde_json::from_str(
         &m.console()
             .await
-            .federation(mesh::proto::Empty {})
+            .federation(mesh::api::Empty {})
             .await
             .expect("federation")
             .into_inner()
@@ -622,7 +622,7 @@ async fn a_root_rotation_is_called_off_when_a_peer_cannot_learn_the_new_root() {
     let refused = m
         .console()
         .await
-        .chaos(mesh::proto::ChaosRequest {
+        .chaos(mesh::api::ChaosRequest {
             action: "rotate-root".into(),
             target: "eu".into(),
             ..Default::default()
@@ -650,7 +650,7 @@ async fn why_names_the_route_subset_gateway_and_identity_of_a_cross_cluster_call
     let r = support::apply_rule(&m, "header-routing.yaml").await;
     assert!(r.applied, "{:?}", r.findings);
     m.mesh.wait_settled(Duration::from_secs(5)).await;
-    let ask = |headers: &[(&str, &str)]| mesh::proto::ExplainRequest {
+    let ask = |headers: &[(&str, &str)]| mesh::api::ExplainRequest {
         source: "user-v1-0".into(),
         host: "billing".into(),
         path: "/".into(),

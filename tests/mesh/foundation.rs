@@ -319,7 +319,7 @@ async fn a_sidecar_presents_one_spiffe_uri_san_that_chains_to_its_cluster_ca() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificates_rotate_under_steady_traffic_without_a_failed_request() {
-    let m = support::start(mesh::topology::Topology::demo(), |o| {
+    let m = support::start(mesh::api::Topology::demo(), |o| {
         o.cert_ttl = Duration::from_secs(10)
     })
     .await;
@@ -356,7 +356,7 @@ async fn certificates_rotate_under_steady_traffic_without_a_failed_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promtool_accepts_every_stats_endpoint_under_load() {
-    let m = support::start(mesh::topology::Topology::demo(), |o| o.rps = Some(50.0)).await;
+    let m = support::start(mesh::api::Topology::demo(), |o| o.rps = Some(50.0)).await;
     let client = m.mesh.ingress_client().expect("client");
     for _ in 0..20 {
         client.get("/cart", &[]).await.expect("request");
@@ -407,7 +407,7 @@ async fn a_killed_instance_does_not_take_the_mesh_down() {
     let m = support::demo().await;
     let mut c = m.console().await;
     let killed = c
-        .chaos(mesh::proto::ChaosRequest {
+        .chaos(mesh::api::ChaosRequest {
             action: "kill".into(),
             target: "billing-v1-0".into(),
             ..Default::default()
@@ -430,7 +430,7 @@ async fn a_killed_instance_does_not_take_the_mesh_down() {
     let w = m.workload("billing-v1-0").await;
     assert!(!w.ready, "a killed instance is listed as not ready");
     let proxies = c
-        .proxies(mesh::proto::Empty {})
+        .proxies(mesh::api::Empty {})
         .await
         .expect("proxies")
         .into_inner()
@@ -441,7 +441,7 @@ async fn a_killed_instance_does_not_take_the_mesh_down() {
             .any(|p| p.instance == "billing-v1-0" && p.state == "STOPPED" && !p.connected),
         "{proxies:?}"
     );
-    c.chaos(mesh::proto::ChaosRequest {
+    c.chaos(mesh::api::ChaosRequest {
         action: "restart".into(),
         target: "billing-v1-0".into(),
         ..Default::default()

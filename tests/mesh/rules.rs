@@ -337,7 +337,7 @@ async fn a_snapshot_a_proxy_cannot_build_is_nacked_and_the_old_config_kept() {
     // Bypass validation, as a buggy control plane would: a regex no proxy accepts.
     let store = m.mesh.store();
     let mut resources = store.current().resources.as_ref().clone();
-    let bad = mesh::config::parse::parse(
+    let bad = mesh::api::config::parse(
         "x",
         "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: billing}\nspec:\n  hosts: [billing]\n  http:\n  - match: [{uri: {regex: '(unclosed'}}]\n    route: [{destination: {host: billing, subset: v2}}]\n",
     );
@@ -364,7 +364,7 @@ async fn a_snapshot_a_proxy_cannot_build_is_nacked_and_the_old_config_kept() {
     let proxies = m
         .console()
         .await
-        .proxies(mesh::proto::Empty {})
+        .proxies(mesh::api::Empty {})
         .await
         .expect("proxies")
         .into_inner();
@@ -421,7 +421,7 @@ async fn traffic_survives_a_dead_control_plane_and_proxies_resync_when_it_return
                 let p = m
                     .console()
                     .await
-                    .proxies(mesh::proto::Empty {})
+                    .proxies(mesh::api::Empty {})
                     .await
                     .expect("proxies")
                     .into_inner();
@@ -446,7 +446,7 @@ async fn traffic_survives_a_dead_control_plane_and_proxies_resync_when_it_return
 async fn history_survives_a_restart_and_rollback_restores_an_old_version() {
     let dir = tempfile::TempDir::new().expect("dir");
     let path = dir.path().to_path_buf();
-    let mut o = support::options(mesh::topology::Topology::demo(), &dir);
+    let mut o = support::options(mesh::api::Topology::demo(), &dir);
     o.state_dir = path.clone();
     let mesh1 = mesh::runtime::Mesh::start(o.clone()).await.expect("start");
     let m = support::TestMesh {
@@ -467,7 +467,7 @@ async fn history_survives_a_restart_and_rollback_restores_an_old_version() {
     };
     let mut c = m.console().await;
     let h = c
-        .history(mesh::proto::Empty {})
+        .history(mesh::api::Empty {})
         .await
         .expect("history")
         .into_inner();
@@ -480,14 +480,14 @@ async fn history_survives_a_restart_and_rollback_restores_an_old_version() {
         "v{v2} is in force after the restart"
     );
     let d = c
-        .diff(mesh::proto::DiffRequest { from: v1, to: v2 })
+        .diff(mesh::api::DiffRequest { from: v1, to: v2 })
         .await
         .expect("diff")
         .into_inner()
         .text;
     assert!(d.contains("+") && d.contains("end-user"), "{d}");
     let back = c
-        .rollback(mesh::proto::RollbackRequest { version: v1 })
+        .rollback(mesh::api::RollbackRequest { version: v1 })
         .await
         .expect("rollback")
         .into_inner();

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use mesh::proto::TraceQuery;
-use mesh::telemetry::collector::Trace;
+use mesh::api::Trace;
+use mesh::api::TraceQuery;
 
 use crate::support::{self, apply, chaos, outbound_of, tool};
 
@@ -71,7 +71,7 @@ async fn a_request_with_a_traceparent_gives_one_trace_across_both_clusters() {
         );
     }
     // Walk up from billing's server span: billing ← user ← frontend ← ingress ← the caller.
-    let by_id: std::collections::BTreeMap<&str, &mesh::telemetry::collector::StoredSpan> =
+    let by_id: std::collections::BTreeMap<&str, &mesh::api::StoredSpan> =
         t.spans.iter().map(|s| (s.span_id.as_str(), s)).collect();
     let billing = t
         .spans
@@ -171,7 +171,7 @@ spec:
         }
     }
     let t = retried.expect("a retried request within 20");
-    let attempts: Vec<&mesh::telemetry::collector::StoredSpan> = t
+    let attempts: Vec<&mesh::api::StoredSpan> = t
         .spans
         .iter()
         .filter(|s| s.name.contains("attempt"))
@@ -243,7 +243,7 @@ async fn an_invalid_traceparent_restarts_the_trace_and_never_fails_the_request()
     m.stop().await;
 }
 
-fn slow_topology() -> mesh::topology::Topology {
+fn slow_topology() -> mesh::api::Topology {
     support::topology(
         "
 mesh: slow
@@ -382,7 +382,7 @@ fn encode(q: &str) -> String {
 }
 
 async fn prom_query(addr: &str, q: &str) -> Option<f64> {
-    let text = mesh::http::get_text(
+    let text = mesh::api::util::get_text(
         addr,
         &format!("/api/v1/query?query={}", encode(q)),
         Duration::from_secs(5),
@@ -435,7 +435,7 @@ async fn prometheus_and_meshcon_agree_on_rate_and_p99() {
     support::eventually(Duration::from_secs(30), "prometheus is ready", || {
         let listen = listen.clone();
         async move {
-            mesh::http::get_text(&listen, "/-/ready", Duration::from_secs(1))
+            mesh::api::util::get_text(&listen, "/-/ready", Duration::from_secs(1))
                 .await
                 .is_ok()
         }
@@ -448,7 +448,7 @@ async fn prometheus_and_meshcon_agree_on_rate_and_p99() {
         .into_iter()
         .filter_map(|w| w.addresses.and_then(|a| a.admin))
         .collect();
-    let mut signals = mesh::telemetry::golden::Signals::new(60.0);
+    let mut signals = mesh::api::Signals::new(60.0);
     let now_s = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -459,7 +459,7 @@ async fn prometheus_and_meshcon_agree_on_rate_and_p99() {
         let at = now_s();
         for a in &admins {
             if let Ok(t) =
-                mesh::http::get_text(a, "/stats/prometheus", Duration::from_secs(2)).await
+                mesh::api::util::get_text(a, "/stats/prometheus", Duration::from_secs(2)).await
             {
                 signals.ingest(a, at, &t).expect("parses");
             }
@@ -496,12 +496,12 @@ async fn prometheus_and_meshcon_agree_on_rate_and_p99() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_are_also_exported_to_an_outside_otlp_collector() {
     use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
-    let store = mesh::telemetry::collector::TraceStore::default();
+    let store = mesh::api::TraceStore::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let svc = TraceServiceServer::new(mesh::telemetry::collector::Collector {
+    let svc = TraceServiceServer::new(mesh::api::Collector {
         store: store.clone(),
     });
     let server = tokio::spawn(
@@ -509,7 +509,7 @@ async fn spans_are_also_exported_to_an_outside_otlp_collector() {
             .add_service(svc)
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
-    let m = support::start(mesh::topology::Topology::demo(), |o| o.otlp = vec![addr]).await;
+    let m = support::start(mesh::api::Topology::demo(), |o| o.otlp = vec![addr]).await;
     let client = m.mesh.ingress_client().expect("client");
     client.get("/", &[]).await.expect("request");
     support::eventually(

@@ -12,9 +12,9 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use mesh::proto::console_client::ConsoleClient;
+use mesh::api::ConsoleClient;
+use mesh::api::Topology;
 use mesh::runtime::{AddressPlan, Mesh, MeshOptions};
-use mesh::topology::Topology;
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::Channel;
@@ -111,10 +111,10 @@ impl TestMesh {
     }
 
     /// Workloads from the console API.
-    pub async fn workloads(&self) -> Vec<mesh::proto::Workload> {
+    pub async fn workloads(&self) -> Vec<mesh::api::Workload> {
         self.console()
             .await
-            .workloads(mesh::proto::Empty {})
+            .workloads(mesh::api::Empty {})
             .await
             .expect("workloads")
             .into_inner()
@@ -122,7 +122,7 @@ impl TestMesh {
     }
 
     /// The workload with this instance name.
-    pub async fn workload(&self, instance: &str) -> mesh::proto::Workload {
+    pub async fn workload(&self, instance: &str) -> mesh::api::Workload {
         self.workloads()
             .await
             .into_iter()
@@ -131,11 +131,11 @@ impl TestMesh {
     }
 
     /// The last 500 events of the mesh.
-    pub async fn events(&self) -> Vec<mesh::proto::Event> {
+    pub async fn events(&self) -> Vec<mesh::api::Event> {
         let mut s = self
             .console()
             .await
-            .events(mesh::proto::EventsRequest {
+            .events(mesh::api::EventsRequest {
                 follow: false,
                 last: 500,
             })
@@ -159,7 +159,7 @@ impl TestMesh {
     }
 
     /// The control plane of `cluster`.
-    pub fn control_plane(&self, cluster: &str) -> mesh::control::ControlPlane {
+    pub fn control_plane(&self, cluster: &str) -> mesh::runtime::ControlPlane {
         self.mesh
             .control_planes()
             .into_iter()
@@ -359,10 +359,10 @@ where
 }
 
 /// Applies YAML through the console API.
-pub async fn apply(m: &TestMesh, yaml: &str) -> mesh::proto::ApplyReply {
+pub async fn apply(m: &TestMesh, yaml: &str) -> mesh::api::ApplyReply {
     m.console()
         .await
-        .apply(mesh::proto::ApplyRequest {
+        .apply(mesh::api::ApplyRequest {
             yaml: yaml.to_string(),
             file: "test.yaml".into(),
         })
@@ -372,7 +372,7 @@ pub async fn apply(m: &TestMesh, yaml: &str) -> mesh::proto::ApplyReply {
 }
 
 /// Applies a file of `demo/rules/`, which must be accepted.
-pub async fn apply_rule(m: &TestMesh, name: &str) -> mesh::proto::ApplyReply {
+pub async fn apply_rule(m: &TestMesh, name: &str) -> mesh::api::ApplyReply {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("demo/rules")
         .join(name);
@@ -393,7 +393,7 @@ pub async fn chaos(
 ) -> String {
     m.console()
         .await
-        .chaos(mesh::proto::ChaosRequest {
+        .chaos(mesh::api::ChaosRequest {
             action: action.into(),
             target: target.into(),
             delay_ms,

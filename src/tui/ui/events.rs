@@ -15,7 +15,7 @@ use ratatui::Frame;
 use super::{block, fg, offset, selected};
 use crate::tui::action::View;
 use crate::tui::app::App;
-use mesh::proto::Event;
+use mesh::api::Event;
 
 /// Events shown, filtered.
 pub fn rows(app: &App) -> Vec<&Event> {

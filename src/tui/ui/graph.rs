@@ -61,7 +61,7 @@ fn versions(app: &App, service: &str) -> String {
         .d
         .workloads
         .iter()
-        .filter(|w| w.kind == "sidecar" && w.service == service)
+        .filter(|w| w.is_sidecar() && w.service == service)
     {
         let e = counts.entry(w.version.clone()).or_default();
         e.0 += 1;
@@ -126,7 +126,7 @@ fn edge_row(
     parent_cluster: &[String],
 ) -> GraphRow {
     let callers = workloads_of(app, parent);
-    let edges: Vec<&mesh::telemetry::golden::EdgeSignal> = app
+    let edges: Vec<&mesh::api::EdgeSignal> = app
         .d
         .edges
         .iter()
@@ -238,7 +238,7 @@ pub fn rows(app: &App) -> Vec<GraphRow> {
         }
         if t.clusters.len() > 1 {
             // What the gateway carries: every call into this cluster from another.
-            let crossing: Vec<&mesh::telemetry::golden::EdgeSignal> = app
+            let crossing: Vec<&mesh::api::EdgeSignal> = app
                 .d
                 .edges
                 .iter()
@@ -282,7 +282,7 @@ pub fn rows(app: &App) -> Vec<GraphRow> {
 #[allow(clippy::too_many_arguments)]
 fn walk(
     app: &App,
-    t: &mesh::topology::Topology,
+    t: &mesh::api::Topology,
     parent: &str,
     child: &str,
     parent_clusters: &[String],

@@ -18,7 +18,7 @@ use ratatui::Frame;
 use super::{block, fg, offset, selected};
 use crate::tui::action::View;
 use crate::tui::app::App;
-use mesh::proto::Workload;
+use mesh::api::Workload;
 
 /// Workloads with certificates, filtered.
 pub fn rows(app: &App) -> Vec<&Workload> {
@@ -57,7 +57,7 @@ pub fn countdown(rfc3339: &str, now: f64) -> (String, f64) {
 
 /// An instance's name; narrow, gateways get short names and their cluster,
 /// since every cluster has one of the same name.
-fn instance_label(w: &mesh::proto::Workload, wide: bool) -> String {
+fn instance_label(w: &mesh::api::Workload, wide: bool) -> String {
     let short = match w.instance.as_str() {
         _ if wide => return w.instance.clone(),
         n if n.starts_with("istio-eastwestgateway") => "east-west gw",
@@ -161,7 +161,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 "{} {} root {}… {}",
                 t.cluster,
                 t.trust_domain,
-                mesh::control::server::short_fp(&t.root_fingerprint),
+                mesh::api::short_fp(&t.root_fingerprint),
                 t.mtls_mode
             ))
         })

@@ -315,8 +315,8 @@ fn last(f: &mut Frame, area: Rect, app: &App) {
             .chain(ba.after.iter().flatten())
             .map(|e| (e.source.clone(), e.service.clone()))
             .collect();
-        let cell = |edges: &[mesh::telemetry::golden::EdgeSignal], k: &(String, String)| {
-            let es: Vec<&mesh::telemetry::golden::EdgeSignal> = edges
+        let cell = |edges: &[mesh::api::EdgeSignal], k: &(String, String)| {
+            let es: Vec<&mesh::api::EdgeSignal> = edges
                 .iter()
                 .filter(|e| e.source == k.0 && e.service == k.1)
                 .collect();

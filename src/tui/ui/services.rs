@@ -15,14 +15,14 @@ use ratatui::Frame;
 use super::{block, health, ms, offset, selected};
 use crate::tui::action::View;
 use crate::tui::app::{App, SortKey};
-use mesh::telemetry::golden::ServiceSignal;
+use mesh::api::ServiceSignal;
 
 /// The table's rows: filtered, sorted, with exact percentiles merged.
 pub fn rows(app: &App) -> Vec<ServiceSignal> {
     let mut rows = app.d.services.clone();
-    mesh::telemetry::golden::merge_exact(&mut rows, &app.d.latency);
+    mesh::api::merge_exact(&mut rows, &app.d.latency);
     // Versions that run but had no traffic in the window still get a row.
-    for w in app.d.workloads.iter().filter(|w| w.kind == "sidecar") {
+    for w in app.d.workloads.iter().filter(|w| w.is_sidecar()) {
         if !rows
             .iter()
             .any(|r| r.service == w.service && r.version == w.version && r.cluster == w.cluster)

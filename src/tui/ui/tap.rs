@@ -15,7 +15,7 @@ use ratatui::Frame;
 use super::{block, fg, offset, selected};
 use crate::tui::action::View;
 use crate::tui::app::App;
-use mesh::proto::TapEntry;
+use mesh::api::TapEntry;
 
 /// Entries shown: callers' reports (one line per request), and for a
 /// retried request the failed attempts as their destination saw them,

@@ -19,7 +19,7 @@ use ratatui::Frame;
 use super::{block, fg, offset, selected};
 use crate::tui::action::View;
 use crate::tui::app::App;
-use mesh::telemetry::collector::{StoredSpan, Trace};
+use mesh::api::{StoredSpan, Trace};
 
 /// How long a trace's spans may still be arriving, seconds.
 const SETTLE_S: f64 = 2.0;

@@ -1,0 +1,119 @@
+//! The console contract: everything a client of a mesh reads or sends.
+//!
+//! The console (TUI and CLI) imports this module and nothing else of the
+//! mesh's insides (hosting a mesh goes through [`crate::runtime`]). It is
+//! the seam a second source plugs into: a real Istio or Linkerd mesh seen
+//! through Prometheus, Envoy's admin API and trace receivers fills the same
+//! types.
+//!
+//! The contract is the console service in `proto/meshcon.proto` plus the
+//! typed payloads below. Three RPCs (`Traces`, `Latency`, `Federation`)
+//! carry their payload as JSON text: the structs here are that JSON's one
+//! definition on both ends, decoded with [`decode`], so a renamed field is
+//! a compile error rather than a `?` on screen.
+
+use serde::de::DeserializeOwned;
+
+pub use crate::proto::console_client::ConsoleClient;
+pub use crate::proto::{
+    Addresses, ApplyReply, ApplyRequest, ChaosRequest, DeleteRequest, DiffRequest, Empty, Event,
+    EventsRequest, ExplainRequest, Finding, HistoryEntry, HistoryList, LatencyRequest, ProxyList,
+    ProxyState, ResourcesRequest, RollbackRequest, TapEntry, TapRequest, Text, TraceQuery,
+    TrustDomain, Workload, WorkloadList,
+};
+
+pub use crate::control::registry::ProxyKind;
+pub use crate::control::store::StoreError;
+pub use crate::runtime::plan::DEFAULT_API;
+pub use crate::telemetry::collector::{Collector, StoredSpan, Trace, TraceStore};
+pub use crate::telemetry::exact::{EdgeKey, EdgeStat};
+pub use crate::telemetry::golden::{
+    histogram_quantile, merge_exact, prometheus_rate, scrape_config, EdgeSignal, ServiceSignal,
+    Signals,
+};
+pub use crate::topology::Topology;
+
+/// Istio resources as the console edits and validates them before sending.
+pub mod config {
+    pub use crate::config::model;
+    pub use crate::config::model::{Metadata, Resource};
+    pub use crate::config::parse::parse;
+    pub use crate::config::scope::short_name;
+    pub use crate::config::{analyze_standalone, check, kind_matches, to_yaml, Finding, Level};
+}
+
+/// The state directory a mesh keeps its keys, history and address in.
+pub mod state {
+    pub use crate::state::{default_dir, write_atomic};
+}
+
+/// Small helpers a client needs to read what a mesh serves.
+pub mod util {
+    pub use crate::duration::parse as parse_duration;
+    pub use crate::http::get_text;
+    pub use crate::identity::certinfo::rfc3339;
+    pub use crate::yaml::parse_one as parse_yaml;
+}
+
+/// Why a typed payload could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The JSON did not match the contract: the mesh and the console differ in version.
+    #[error("the mesh answered in a form this console does not read ({0}); are both the same meshcon version?")]
+    Payload(#[from] serde_json::Error),
+}
+
+/// Reads a JSON payload of the contract (`Traces`, `Latency`, `Federation`).
+pub fn decode<T: DeserializeOwned>(text: &Text) -> Result<T, ApiError> {
+    Ok(serde_json::from_str(&text.text)?)
+}
+
+/// The first 12 hex digits of a certificate fingerprint: enough to tell
+/// roots apart on screen.
+pub fn short_fp(fp: &str) -> &str {
+    fp.get(..fp.len().min(12)).unwrap_or(fp)
+}
+
+/// Turns a validation finding into its wire form.
+pub fn finding(f: &crate::config::Finding) -> Finding {
+    crate::control::console::finding_proto(f)
+}
+
+impl Workload {
+    /// What kind of proxy this workload is, if the mesh named a known one.
+    pub fn proxy_kind(&self) -> Option<ProxyKind> {
+        [
+            ProxyKind::Sidecar,
+            ProxyKind::IngressGateway,
+            ProxyKind::EastwestGateway,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == self.kind)
+    }
+
+    /// A sidecar next to an application (not a gateway).
+    pub fn is_sidecar(&self) -> bool {
+        self.proxy_kind() == Some(ProxyKind::Sidecar)
+    }
+}
+
+/// The config history a stopped mesh left in its state directory, read
+/// without the mesh (`meshcon history` and `diff` offline).
+pub struct OfflineHistory(crate::control::store::ConfigStore);
+
+impl OfflineHistory {
+    /// Opens the history database at `db`.
+    pub fn open(db: &std::path::Path) -> Result<Self, StoreError> {
+        crate::control::store::ConfigStore::open(Some(db)).map(Self)
+    }
+
+    /// Every version, oldest first.
+    pub fn history(&self) -> Result<HistoryList, StoreError> {
+        self.0.history_list()
+    }
+
+    /// A unified diff of the resources between two versions.
+    pub fn diff(&self, from: u64, to: u64) -> Result<String, StoreError> {
+        self.0.diff(from, to)
+    }
+}

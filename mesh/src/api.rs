@@ -28,8 +28,8 @@ pub use crate::runtime::plan::DEFAULT_API;
 pub use crate::telemetry::collector::{Collector, StoredSpan, Trace, TraceStore};
 pub use crate::telemetry::exact::{EdgeKey, EdgeStat};
 pub use crate::telemetry::golden::{
-    histogram_quantile, merge_exact, prometheus_rate, scrape_config, EdgeSignal, ServiceSignal,
-    Signals,
+    histogram_quantile, merge_exact, prometheus_rate, scrape_config, EdgeSignal, ScrapeError,
+    ServiceSignal, Signals,
 };
 pub use crate::topology::Topology;
 

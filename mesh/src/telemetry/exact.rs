@@ -4,8 +4,8 @@
 //! Unlike percentiles interpolated from Prometheus buckets, these are the
 //! order statistics of the recorded samples to within 1%.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -119,9 +119,7 @@ impl EdgeLatencies {
 
     /// Records one request at a given time (tests).
     pub fn record_at(&self, key: EdgeKey, latency: Duration, error: bool, now: Instant) {
-        let Ok(mut edges) = self.edges.lock() else {
-            return;
-        };
+        let mut edges = self.edges.lock();
         let edge = edges
             .entry(key)
             .or_insert_with(|| Edge { slots: Vec::new() });
@@ -137,9 +135,7 @@ impl EdgeLatencies {
     /// The merged histogram and error count of every edge over `window`.
     pub fn histograms(&self, window: Duration) -> Vec<(EdgeKey, Histogram<u32>, u64)> {
         let now = Instant::now();
-        let Ok(edges) = self.edges.lock() else {
-            return Vec::new();
-        };
+        let edges = self.edges.lock();
         let mut out = Vec::new();
         for (key, edge) in edges.iter() {
             let Some(mut merged) = new_hist() else {
@@ -168,9 +164,7 @@ impl EdgeLatencies {
 
     /// Exact percentiles at a given time (tests).
     pub fn stats_at(&self, window: Duration, now: Instant) -> Vec<EdgeStat> {
-        let Ok(edges) = self.edges.lock() else {
-            return Vec::new();
-        };
+        let edges = self.edges.lock();
         let mut out = Vec::new();
         for (key, edge) in edges.iter() {
             let Some(mut merged) = new_hist() else {

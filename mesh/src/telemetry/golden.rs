@@ -245,13 +245,27 @@ fn key_of(labels: &[(&str, String)]) -> SeriesKey {
     }
 }
 
+/// Why an exposition could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScrapeError {
+    /// A sample line that is not `name{labels} value`.
+    #[error("malformed sample line: {0}")]
+    Malformed(String),
+    /// A histogram bucket needs its upper bound.
+    #[error("a bucket without le: {0}")]
+    NoLe(String),
+    /// An upper bound that is not a number.
+    #[error("bad le in {0}")]
+    BadLe(String),
+}
+
 /// A sample's name, labels and value.
 type SampleLine<'a> = (&'a str, Vec<(&'a str, String)>, f64);
 
 /// One sample line of the Prometheus text format: `name{labels} value`.
 /// Only what golden signals read; a malformed line is an error.
-fn sample(line: &str) -> Result<SampleLine<'_>, String> {
-    let bad = || format!("malformed sample line: {line}");
+fn sample(line: &str) -> Result<SampleLine<'_>, ScrapeError> {
+    let bad = || ScrapeError::Malformed(line.to_string());
     let (name, rest) = match line.find(['{', ' ']) {
         Some(i) => line.split_at(i),
         None => return Err(bad()),
@@ -293,7 +307,7 @@ fn sample(line: &str) -> Result<SampleLine<'_>, String> {
 
 /// Reads the Istio series of one exposition: request counts, and the
 /// duration histogram's cumulative buckets.
-fn parse(text: &str) -> Result<HashMap<SeriesKey, SeriesValue>, String> {
+fn parse(text: &str) -> Result<HashMap<SeriesKey, SeriesValue>, ScrapeError> {
     const REQUESTS: &str = "istio_requests_total";
     const BUCKETS: &str = "istio_request_duration_milliseconds_bucket";
     let mut out: HashMap<SeriesKey, SeriesValue> = HashMap::new();
@@ -311,10 +325,12 @@ fn parse(text: &str) -> Result<HashMap<SeriesKey, SeriesValue>, String> {
                 .iter()
                 .position(|(n, _)| *n == "le")
                 .map(|i| labels.remove(i).1)
-                .ok_or_else(|| format!("a bucket without le: {line}"))?;
+                .ok_or_else(|| ScrapeError::NoLe(line.to_string()))?;
             let le: f64 = match le.as_str() {
                 "+Inf" => f64::INFINITY,
-                x => x.parse().map_err(|_| format!("bad le in {line}"))?,
+                x => x
+                    .parse()
+                    .map_err(|_| ScrapeError::BadLe(line.to_string()))?,
             };
             let e = out.entry(key_of(&labels)).or_default();
             match e.buckets.iter_mut().find(|b| b.0 == le) {
@@ -339,7 +355,7 @@ impl Signals {
     }
 
     /// Adds a scrape of `target` taken at `at` (seconds).
-    pub fn ingest(&mut self, target: &str, at: f64, text: &str) -> Result<(), String> {
+    pub fn ingest(&mut self, target: &str, at: f64, text: &str) -> Result<(), ScrapeError> {
         let series = parse(text)?;
         let q = self.targets.entry(target.to_string()).or_default();
         q.push_back(Sample { at, series });
@@ -570,26 +586,108 @@ pub fn merge_exact(signals: &mut [ServiceSignal], exact: &[super::exact::EdgeSta
     }
 }
 
+/// Prometheus's configuration file, as much of it as a scrape of a mesh needs.
+#[derive(Serialize)]
+struct PrometheusConfig {
+    global: GlobalConfig,
+    scrape_configs: Vec<ScrapeJob>,
+}
+
+#[derive(Serialize)]
+struct GlobalConfig {
+    scrape_interval: String,
+    evaluation_interval: String,
+}
+
+#[derive(Serialize)]
+struct ScrapeJob {
+    job_name: String,
+    metrics_path: &'static str,
+    scrape_interval: String,
+    static_configs: Vec<StaticConfig>,
+}
+
+/// One proxy's admin address, labelled so queries can group by workload
+/// and pod as they would on Kubernetes.
+#[derive(Serialize)]
+struct StaticConfig {
+    targets: Vec<String>,
+    labels: BTreeMap<&'static str, String>,
+}
+
 /// A Prometheus configuration that scrapes every proxy of a mesh.
 pub fn scrape_config(mesh: &str, workloads: &[crate::proto::Workload], interval_s: u64) -> String {
-    let mut out = format!(
-        "# Prometheus scrape configuration for meshcon mesh '{mesh}'.\n# prometheus --config.file=<this file>\nglobal:\n  scrape_interval: {interval_s}s\n  evaluation_interval: {interval_s}s\nscrape_configs:\n- job_name: meshcon-{mesh}\n  metrics_path: /stats/prometheus\n  scrape_interval: {interval_s}s\n  static_configs:\n"
-    );
-    for w in workloads {
-        let Some(admin) = w.addresses.as_ref().and_then(|a| a.admin.clone()) else {
-            continue;
-        };
-        out.push_str(&format!(
-            "  - targets: ['{admin}']\n    labels: {{kind: {}, cluster: {}, namespace: {}, workload: {}, pod: {}}}\n",
-            w.kind, w.cluster, w.namespace, w.service, w.instance
-        ));
-    }
-    out
+    let every = format!("{interval_s}s");
+    let static_configs = workloads
+        .iter()
+        .filter_map(|w| {
+            let admin = w.addresses.as_ref().and_then(|a| a.admin.clone())?;
+            Some(StaticConfig {
+                targets: vec![admin],
+                labels: BTreeMap::from([
+                    ("kind", w.kind.clone()),
+                    ("cluster", w.cluster.clone()),
+                    ("namespace", w.namespace.clone()),
+                    ("workload", w.service.clone()),
+                    ("pod", w.instance.clone()),
+                ]),
+            })
+        })
+        .collect();
+    let config = PrometheusConfig {
+        global: GlobalConfig {
+            scrape_interval: every.clone(),
+            evaluation_interval: every.clone(),
+        },
+        scrape_configs: vec![ScrapeJob {
+            job_name: format!("meshcon-{mesh}"),
+            metrics_path: "/stats/prometheus",
+            scrape_interval: every,
+            static_configs,
+        }],
+    };
+    format!(
+        "# Prometheus scrape configuration for meshcon mesh '{mesh}'.\n# prometheus --config.file=<this file>\n{}",
+        serde_saphyr::to_string(&config).unwrap_or_default()
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrape_config_is_yaml_prometheus_reads() {
+        let w = crate::proto::Workload {
+            kind: "sidecar".into(),
+            cluster: "eu".into(),
+            namespace: "default".into(),
+            service: "billing".into(),
+            instance: "billing-v1-0".into(),
+            addresses: Some(crate::proto::Addresses {
+                admin: Some("127.1.0.5:15000".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let text = scrape_config("demo", &[w, crate::proto::Workload::default()], 5);
+        assert!(text.starts_with("# Prometheus scrape configuration for meshcon mesh 'demo'."));
+        let doc = crate::yaml::parse_one(&text).expect("yaml");
+        let v = doc.value;
+        assert_eq!(v["global"]["scrape_interval"], "5s");
+        let job = &v["scrape_configs"][0];
+        assert_eq!(job["job_name"], "meshcon-demo");
+        assert_eq!(job["metrics_path"], "/stats/prometheus");
+        let statics = job["static_configs"].as_array().expect("list");
+        assert_eq!(
+            statics.len(),
+            1,
+            "a workload without an admin address is not scraped"
+        );
+        assert_eq!(statics[0]["targets"][0], "127.1.0.5:15000");
+        assert_eq!(statics[0]["labels"]["pod"], "billing-v1-0");
+        assert_eq!(statics[0]["labels"]["workload"], "billing");
+    }
 
     #[test]
     fn reads_our_exposition_with_escapes_and_buckets() {

@@ -14,7 +14,9 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
 
 /// Who is at one end of a request, as Istio labels it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -215,9 +217,7 @@ impl Metrics {
     /// Records a completed request.
     pub fn record(&self, obs: &Observation) {
         let series = {
-            let Ok(mut map) = self.series.lock() else {
-                return;
-            };
+            let mut map = self.series.lock();
             // Look up first: the labels are cloned only for a new series.
             match map.get(&obs.labels) {
                 Some(s) => Arc::clone(s),
@@ -239,10 +239,9 @@ impl Metrics {
 
     /// Registers a cluster's counters for exposition (once per cluster name).
     pub fn register_cluster(&self, name: &str, counters: ClusterCountersRef) {
-        if let Ok(mut c) = self.clusters.lock() {
-            if !c.iter().any(|(n, _)| n == name) {
-                c.push((name.to_string(), counters));
-            }
+        let mut c = self.clusters.lock();
+        if !c.iter().any(|(n, _)| n == name) {
+            c.push((name.to_string(), counters));
         }
     }
 
@@ -257,13 +256,12 @@ impl Metrics {
     }
 
     fn tcp_add(&self, service: &str, cluster: &str, flags: &str, v: [u64; 4]) {
-        if let Ok(mut t) = self.tcp.lock() {
-            let e = t
-                .entry((service.to_string(), cluster.to_string(), flags.to_string()))
-                .or_insert([0; 4]);
-            for (a, b) in e.iter_mut().zip(v) {
-                *a += b;
-            }
+        let mut t = self.tcp.lock();
+        let e = t
+            .entry((service.to_string(), cluster.to_string(), flags.to_string()))
+            .or_insert([0; 4]);
+        for (a, b) in e.iter_mut().zip(v) {
+            *a += b;
         }
     }
 
@@ -274,22 +272,17 @@ impl Metrics {
 
     /// Sets the `istio_build` component label.
     pub fn set_build(&self, component: &str) {
-        if let Ok(mut b) = self.build.lock() {
-            *b = component.to_string();
-        }
+        *self.build.lock() = component.to_string();
     }
 
     /// Total requests recorded, by (reporter, response code): for tests and summaries.
     pub fn request_count(&self, filter: impl Fn(&RequestLabels) -> bool) -> u64 {
         self.series
             .lock()
-            .map(|m| {
-                m.iter()
-                    .filter(|(l, _)| filter(l))
-                    .map(|(_, s)| s.requests.load(Ordering::Relaxed))
-                    .sum()
-            })
-            .unwrap_or(0)
+            .iter()
+            .filter(|(l, _)| filter(l))
+            .map(|(_, s)| s.requests.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// The Prometheus text exposition (format 0.0.4).
@@ -298,8 +291,9 @@ impl Metrics {
         let mut series: Vec<(RequestLabels, Arc<Series>)> = self
             .series
             .lock()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), Arc::clone(v))).collect())
-            .unwrap_or_default();
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect();
         series.sort_by_cached_key(|(l, _)| label_text(l));
         let texts: Vec<String> = series.iter().map(|(l, _)| label_text(l)).collect();
 
@@ -335,7 +329,7 @@ impl Metrics {
                 .render(&mut out, "istio_response_bytes", labels);
         }
 
-        let clusters = self.clusters.lock().map(|c| c.clone()).unwrap_or_default();
+        let clusters = self.clusters.lock().clone();
         let counters: [ClusterCounter; 8] = [
             (
                 "envoy_cluster_upstream_rq_retry_total",
@@ -402,7 +396,7 @@ impl Metrics {
                 c.ejections_active.load(Ordering::Relaxed)
             );
         }
-        let tcp = self.tcp.lock().map(|t| t.clone()).unwrap_or_default();
+        let tcp = self.tcp.lock().clone();
         for (i, (name, help)) in [
             (
                 "istio_tcp_connections_opened_total",
@@ -444,7 +438,7 @@ impl Metrics {
             "istio_agent_cert_expiry_seconds {}",
             self.cert_expiry_unix.load(Ordering::Relaxed)
         );
-        let component = self.build.lock().map(|b| b.clone()).unwrap_or_default();
+        let component = self.build.lock().clone();
         out.push_str("# HELP istio_build The build of the proxy.\n");
         out.push_str("# TYPE istio_build gauge\n");
         let _ = writeln!(

@@ -2,8 +2,8 @@
 //! broadcast for live followers, what the console's "live requests" view
 //! and access logs read.
 
+use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::Mutex;
 
 use tokio::sync::broadcast;
 
@@ -30,7 +30,8 @@ impl Default for Tap {
 impl Tap {
     /// Records a request.
     pub fn push(&self, entry: TapEntry) {
-        if let Ok(mut r) = self.ring.lock() {
+        {
+            let mut r = self.ring.lock();
             if r.len() == KEEP {
                 r.pop_front();
             }
@@ -45,10 +46,8 @@ impl Tap {
 
     /// The most recent `n` entries, oldest first.
     pub fn recent(&self, n: usize) -> Vec<TapEntry> {
-        self.ring
-            .lock()
-            .map(|r| r.iter().skip(r.len().saturating_sub(n)).cloned().collect())
-            .unwrap_or_default()
+        let r = self.ring.lock();
+        r.iter().skip(r.len().saturating_sub(n)).cloned().collect()
     }
 
     /// Follows new entries.

@@ -60,7 +60,7 @@ fn default_mesh_name() -> String {
     "meshcon".into()
 }
 
-/// One cluster.
+/// A cluster: its own control plane, CA and trust domain.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Cluster {
@@ -97,7 +97,7 @@ pub struct Service {
     /// Service account (the `sa` of its SPIFFE ID); defaults to the name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account: Option<String>,
-    /// The service port.
+    /// The port callers address the service on (default 8080).
     #[serde(default = "default_port")]
     pub port: u16,
     /// Versions with their replicas and behaviour (demo apps).
@@ -142,7 +142,7 @@ pub fn fqdn(name: &str, namespace: &str) -> String {
 pub struct Version {
     /// Version label, e.g. `v2`.
     pub name: String,
-    /// How many instances.
+    /// Instances of this version (default 1).
     #[serde(default = "one")]
     pub replicas: u32,
     /// Response latency of the app itself.
@@ -233,19 +233,19 @@ impl Default for Load {
 /// One workload instance of the topology ("a pod").
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Instance {
-    /// Cluster name.
+    /// The cluster it runs in.
     pub cluster: String,
-    /// Namespace.
+    /// Its service's namespace.
     pub namespace: String,
-    /// Service name.
+    /// The service it is an instance of.
     pub service: String,
-    /// Version label.
+    /// Its version label (`v1`), which subsets select.
     pub version: String,
     /// Index within the version.
     pub index: u32,
     /// Instance name, e.g. `billing-v1-0`.
     pub name: String,
-    /// Service account.
+    /// Its service account, the `sa` of its SPIFFE ID.
     pub service_account: String,
 }
 

@@ -64,7 +64,7 @@ pub struct KubeGatewayInfo {
 /// What resources are checked against.
 #[derive(Debug, Clone, Default)]
 pub struct Context {
-    /// Kubernetes and topology services, destinations look hosts up here.
+    /// Kubernetes and topology services, where destination hosts are looked up.
     pub services: Vec<SvcInfo>,
     /// Pods (workload instances and gateways).
     pub pods: Vec<PodInfo>,

@@ -73,7 +73,7 @@ pub struct UpArgs {
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    mesh::api::util::parse_duration(s)
+    mesh::api::util::parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// What `meshcon get` can show.

@@ -105,7 +105,7 @@ impl Level {
 pub struct Finding {
     /// `IST0101`, `MC0002`...
     pub code: &'static str,
-    /// Severity.
+    /// How serious: errors block an apply unless the code is advisory.
     pub level: Level,
     /// `Kind namespace/name`.
     pub resource: String,
@@ -113,14 +113,15 @@ pub struct Finding {
     pub message: String,
     /// What to do.
     pub fix: String,
-    /// The file.
+    /// The file name as the user gave it.
     pub file: String,
-    /// Where.
+    /// Line and column of the node at fault.
     pub pos: Pos,
 }
 
 impl Finding {
-    /// A finding.
+    /// A finding, with Istio's fixed prefix for schema and deprecation
+    /// codes added to `message` when missing.
     pub fn new(
         code: &'static str,
         level: Level,

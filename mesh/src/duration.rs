@@ -3,32 +3,62 @@
 
 use std::time::Duration;
 
+/// Why a text is not a duration; each message quotes the text and says
+/// what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Nothing but whitespace.
+    #[error("empty duration")]
+    Empty,
+    /// Starts with `-`: Istio's durations cannot go backwards.
+    #[error("'{0}' is negative")]
+    Negative(String),
+    /// A number without a unit (`10`).
+    #[error("'{0}' has no unit (use e.g. 2s, 500ms, 1m)")]
+    NoUnit(String),
+    /// A unit or other text where a number should be (`s`, `x5s`).
+    #[error("'{0}' is not a duration (use e.g. 2s, 500ms, 1m)")]
+    NotADuration(String),
+    /// Digits and dots that do not make a number (`1.2.3s`).
+    #[error("'{0}' has a bad number")]
+    BadNumber(String),
+    /// A unit Go does not know.
+    #[error("'{text}' has unknown unit '{unit}' (use ns, us, ms, s, m or h)")]
+    UnknownUnit {
+        /// The whole text, as given.
+        text: String,
+        /// The unit as written.
+        unit: String,
+    },
+    /// More than about 31 years, which nothing in a mesh means.
+    #[error("'{0}' is too long")]
+    TooLong(String),
+}
+
 /// Parses a Go-style duration. Negative durations are refused.
-pub fn parse(text: &str) -> Result<Duration, String> {
+pub fn parse(text: &str) -> Result<Duration, DurationError> {
     let s = text.trim();
     if s.is_empty() {
-        return Err("empty duration".into());
+        return Err(DurationError::Empty);
     }
     if s == "0" {
         return Ok(Duration::ZERO);
     }
     if s.starts_with('-') {
-        return Err(format!("'{text}' is negative"));
+        return Err(DurationError::Negative(text.into()));
     }
     let mut total = 0f64;
     let mut rest = s;
     while !rest.is_empty() {
         let num_len = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("'{text}' has no unit (use e.g. 2s, 500ms, 1m)"))?;
+            .ok_or_else(|| DurationError::NoUnit(text.into()))?;
         if num_len == 0 {
-            return Err(format!(
-                "'{text}' is not a duration (use e.g. 2s, 500ms, 1m)"
-            ));
+            return Err(DurationError::NotADuration(text.into()));
         }
         let value: f64 = rest[..num_len]
             .parse()
-            .map_err(|_| format!("'{text}' has a bad number"))?;
+            .map_err(|_| DurationError::BadNumber(text.into()))?;
         rest = &rest[num_len..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -41,16 +71,17 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "m" => 60.0,
             "h" => 3600.0,
             unit => {
-                return Err(format!(
-                    "'{text}' has unknown unit '{unit}' (use ns, us, ms, s, m or h)"
-                ))
+                return Err(DurationError::UnknownUnit {
+                    text: text.into(),
+                    unit: unit.into(),
+                })
             }
         };
         total += value * scale;
         rest = &rest[unit_len..];
     }
     if !total.is_finite() || total > 1e9 {
-        return Err(format!("'{text}' is too long"));
+        return Err(DurationError::TooLong(text.into()));
     }
     Ok(Duration::from_secs_f64(total))
 }
@@ -124,11 +155,18 @@ mod tests {
 
     #[test]
     fn rejects_with_reasons() {
-        assert!(parse("10").expect_err("no unit").contains("no unit"));
+        assert!(parse("10")
+            .expect_err("no unit")
+            .to_string()
+            .contains("no unit"));
         assert!(parse("5x")
             .expect_err("unknown unit")
+            .to_string()
             .contains("unknown unit 'x'"));
-        assert!(parse("-1s").expect_err("negative").contains("negative"));
+        assert!(parse("-1s")
+            .expect_err("negative")
+            .to_string()
+            .contains("negative"));
         assert!(parse("").is_err());
     }
 

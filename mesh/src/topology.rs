@@ -27,6 +27,18 @@ pub struct TopologyError {
     pub message: String,
 }
 
+/// A mistake the semantic checks found, before the file name is attached.
+struct Mistake {
+    pos: Pos,
+    message: String,
+}
+
+impl Mistake {
+    fn at(pos: Pos, message: String) -> Self {
+        Self { pos, message }
+    }
+}
+
 /// A whole mesh: clusters, services and the demo load.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -48,7 +60,7 @@ fn default_mesh_name() -> String {
     "meshcon".into()
 }
 
-/// One cluster.
+/// A cluster: its own control plane, CA and trust domain.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Cluster {
@@ -85,7 +97,7 @@ pub struct Service {
     /// Service account (the `sa` of its SPIFFE ID); defaults to the name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account: Option<String>,
-    /// The service port.
+    /// The port callers address the service on (default 8080).
     #[serde(default = "default_port")]
     pub port: u16,
     /// Versions with their replicas and behaviour (demo apps).
@@ -130,7 +142,7 @@ pub fn fqdn(name: &str, namespace: &str) -> String {
 pub struct Version {
     /// Version label, e.g. `v2`.
     pub name: String,
-    /// How many instances.
+    /// Instances of this version (default 1).
     #[serde(default = "one")]
     pub replicas: u32,
     /// Response latency of the app itself.
@@ -221,19 +233,19 @@ impl Default for Load {
 /// One workload instance of the topology ("a pod").
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Instance {
-    /// Cluster name.
+    /// The cluster it runs in.
     pub cluster: String,
-    /// Namespace.
+    /// Its service's namespace.
     pub namespace: String,
-    /// Service name.
+    /// The service it is an instance of.
     pub service: String,
-    /// Version label.
+    /// Its version label (`v1`), which subsets select.
     pub version: String,
     /// Index within the version.
     pub index: u32,
     /// Instance name, e.g. `billing-v1-0`.
     pub name: String,
-    /// Service account.
+    /// Its service account, the `sa` of its SPIFFE ID.
     pub service_account: String,
 }
 
@@ -272,7 +284,7 @@ impl Topology {
             };
             err(pos, message)
         })?;
-        topo.check(&doc.spans).map_err(|(pos, m)| err(pos, m))?;
+        topo.check(&doc.spans).map_err(|m| err(m.pos, m.message))?;
         Ok(topo)
     }
 
@@ -283,10 +295,10 @@ impl Topology {
             .unwrap_or_else(|e| panic!("embedded demo topology is invalid: {e}"))
     }
 
-    fn check(&self, spans: &SpanIndex) -> Result<(), (Pos, String)> {
+    fn check(&self, spans: &SpanIndex) -> Result<(), Mistake> {
         let at = |path: String| spans.nearest(&path);
         if self.clusters.is_empty() {
-            return Err((
+            return Err(Mistake::at(
                 at("clusters".into()),
                 "at least one cluster is needed".into(),
             ));
@@ -296,7 +308,7 @@ impl Topology {
         for (i, c) in self.clusters.iter().enumerate() {
             let p = format!("clusters[{i}]");
             if !is_dns_label(&c.name) {
-                return Err((
+                return Err(Mistake::at(
                     at(format!("{p}.name")),
                     format!(
                         "cluster name '{}' must be a DNS label (a-z, 0-9, -)",
@@ -305,16 +317,16 @@ impl Topology {
                 ));
             }
             if !names.insert(c.name.as_str()) {
-                return Err((
+                return Err(Mistake::at(
                     at(format!("{p}.name")),
                     format!("cluster '{}' is defined twice", c.name),
                 ));
             }
             if let Err(e) = crate::identity::SpiffeId::trust_domain_id(&c.trust_domain) {
-                return Err((at(format!("{p}.trustDomain")), e.to_string()));
+                return Err(Mistake::at(at(format!("{p}.trustDomain")), e.to_string()));
             }
             if !tds.insert(c.trust_domain.as_str()) {
-                return Err((
+                return Err(Mistake::at(
                     at(format!("{p}.trustDomain")),
                     format!(
                         "trust domain '{}' is used by two clusters; each cluster needs its own",
@@ -324,13 +336,13 @@ impl Topology {
             }
             if let Some(ing) = &c.ingress {
                 if ing.hosts.is_empty() {
-                    return Err((
+                    return Err(Mistake::at(
                         at(format!("{p}.ingress.hosts")),
                         "an ingress needs at least one host".into(),
                     ));
                 }
                 if !self.services.iter().any(|s| s.name == ing.service) {
-                    return Err((
+                    return Err(Mistake::at(
                         at(format!("{p}.ingress.service")),
                         format!(
                             "ingress service '{}' is not defined under services",
@@ -346,7 +358,7 @@ impl Topology {
             let p = format!("services[{i}]");
             for (field, v) in [("name", &s.name), ("namespace", &s.namespace)] {
                 if !is_dns_label(v) {
-                    return Err((
+                    return Err(Mistake::at(
                         at(format!("{p}.{field}")),
                         format!("{field} '{v}' must be a DNS label (a-z, 0-9, -)"),
                     ));
@@ -354,7 +366,7 @@ impl Topology {
             }
             if !names.contains(s.cluster.as_str()) {
                 let list: Vec<&str> = names.iter().copied().collect();
-                return Err((
+                return Err(Mistake::at(
                     at(format!("{p}.cluster")),
                     format!(
                         "cluster '{}' is not defined (clusters: {})",
@@ -364,7 +376,7 @@ impl Topology {
                 ));
             }
             if !seen.insert((s.name.as_str(), s.namespace.as_str(), s.cluster.as_str())) {
-                return Err((
+                return Err(Mistake::at(
                     at(format!("{p}.name")),
                     format!(
                         "service '{}' is defined twice in cluster '{}'",
@@ -373,11 +385,14 @@ impl Topology {
                 ));
             }
             if s.port == 0 {
-                return Err((at(format!("{p}.port")), "port must be 1-65535".into()));
+                return Err(Mistake::at(
+                    at(format!("{p}.port")),
+                    "port must be 1-65535".into(),
+                ));
             }
             for (j, call) in s.calls.iter().enumerate() {
                 if !known.contains(call.as_str()) {
-                    return Err((
+                    return Err(Mistake::at(
                         at(format!("{p}.calls[{j}]")),
                         format!(
                             "'{}' calls '{call}', which is not defined under services",
@@ -388,13 +403,13 @@ impl Topology {
             }
             match (&s.external, s.versions.is_empty()) {
                 (Some(_), false) => {
-                    return Err((
+                    return Err(Mistake::at(
                         at(format!("{p}.external")),
                         "a service is either external or has versions, not both".into(),
                     ))
                 }
                 (None, true) => {
-                    return Err((
+                    return Err(Mistake::at(
                         at(format!("{p}.versions")),
                         format!("service '{}' needs versions (or external)", s.name),
                     ))
@@ -405,33 +420,33 @@ impl Topology {
             for (j, v) in s.versions.iter().enumerate() {
                 let vp = format!("{p}.versions[{j}]");
                 if !is_dns_label(&v.name) {
-                    return Err((
+                    return Err(Mistake::at(
                         at(format!("{vp}.name")),
                         format!("version '{}' must be a DNS label", v.name),
                     ));
                 }
                 if !vnames.insert(v.name.as_str()) {
-                    return Err((
+                    return Err(Mistake::at(
                         at(format!("{vp}.name")),
                         format!("version '{}' is defined twice", v.name),
                     ));
                 }
                 if !(0.0..=1.0).contains(&v.error_rate) {
-                    return Err((
+                    return Err(Mistake::at(
                         at(format!("{vp}.errorRate")),
                         format!("errorRate {} must be between 0.0 and 1.0", v.error_rate),
                     ));
                 }
                 if let Latency::Distribution { p50, p99 } = v.latency {
                     if p99 < p50 {
-                        return Err((
+                        return Err(Mistake::at(
                             at(format!("{vp}.latency")),
                             "latency p99 must not be below p50".into(),
                         ));
                     }
                 }
                 if v.replicas > 64 {
-                    return Err((
+                    return Err(Mistake::at(
                         at(format!("{vp}.replicas")),
                         "at most 64 replicas per version".into(),
                     ));
@@ -439,7 +454,7 @@ impl Topology {
             }
             if let Some(ext) = &s.external {
                 if ext.app.is_none() && ext.outbound.is_none() {
-                    return Err((
+                    return Err(Mistake::at(
                         at(format!("{p}.external")),
                         "external needs app: HOST:PORT, outbound: HOST:PORT, or both".into(),
                     ));
@@ -447,7 +462,7 @@ impl Topology {
             }
         }
         if !(0.0..=10_000.0).contains(&self.load.rps) {
-            return Err((
+            return Err(Mistake::at(
                 at("load.rps".into()),
                 "load.rps must be between 0 and 10000".into(),
             ));

@@ -1,27 +1,36 @@
-//! Validation against Istio's own material (../shared/peers/istio): the
-//! samples apply to a topology that has their services, and the analyzer
-//! and validation test inputs give the findings Istio's tools give.
+//! Validation against Istio's own material (../shared/peers/istio, or
+//! `MESHCON_PEERS`): the samples apply to a topology that has their
+//! services, and the analyzer and validation test inputs give the findings
+//! Istio's tools give. Without the material those tests are skipped (see
+//! `support::peers`); the demo and CLI tests here need none.
 
 use std::path::PathBuf;
 
 use mesh::api::config::{self, Finding, Level};
 use mesh::api::Topology;
 
-fn peers() -> PathBuf {
-    let p = std::env::var_os("MESHCON_PEERS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/peers"));
-    assert!(
-        p.join("SOURCES.md").exists(),
-        "Istio reference material not found at {} (set MESHCON_PEERS)",
-        p.display()
-    );
-    p
+use crate::support::peers;
+
+/// Istio's files in the reference material, for the tests that compare
+/// with them.
+struct Istio {
+    root: PathBuf,
 }
 
-fn read(rel: &str) -> String {
-    let path = peers().join("istio").join(rel);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+impl Istio {
+    /// The material, or `None` when it is missing and the test is skipped
+    /// (the skip is reported on stderr).
+    fn find() -> Option<Self> {
+        peers::find().map(|p| Istio {
+            root: p.join("istio"),
+        })
+    }
+
+    /// A file of Istio's tree, by its path there.
+    fn read(&self, rel: &str) -> String {
+        let path = self.root.join(rel);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
 }
 
 fn bookinfo() -> Topology {
@@ -42,8 +51,11 @@ fn errors(f: &[Finding]) -> Vec<String> {
 
 #[test]
 fn istio_bookinfo_samples_apply_to_the_bookinfo_topology() {
+    let Some(istio) = Istio::find() else {
+        return;
+    };
     let topo = bookinfo();
-    let base_src = read("samples/bookinfo/networking/destination-rule-all.yaml");
+    let base_src = istio.read("samples/bookinfo/networking/destination-rule-all.yaml");
     let (base, f) = config::check("destination-rule-all.yaml", &base_src, &topo, &[]);
     // Istio reports the subsets Bookinfo's topology does not run (ratings v2,
     // details v2...) as IST0173, an Error; a subset may be defined before its
@@ -76,7 +88,7 @@ fn istio_bookinfo_samples_apply_to_the_bookinfo_topology() {
         "virtual-service-reviews-v3.yaml",
     ];
     for name in valid {
-        let src = read(&format!("samples/bookinfo/networking/{name}"));
+        let src = istio.read(&format!("samples/bookinfo/networking/{name}"));
         let (res, f) = config::check(name, &src, &topo, &base);
         assert!(!res.is_empty(), "{name}: nothing parsed");
         assert!(
@@ -95,7 +107,7 @@ fn istio_bookinfo_samples_apply_to_the_bookinfo_topology() {
         "virtual-service-ratings-mysql.yaml",
         "virtual-service-ratings-mysql-vm.yaml",
     ] {
-        let src = read(&format!("samples/bookinfo/networking/{name}"));
+        let src = istio.read(&format!("samples/bookinfo/networking/{name}"));
         let (_, f) = config::check(name, &src, &topo, &base);
         assert!(
             errors(&f).is_empty(),
@@ -109,7 +121,7 @@ fn istio_bookinfo_samples_apply_to_the_bookinfo_topology() {
         );
     }
     // This needs a service Bookinfo lacks (cert-manager's resolver); Istio reports it the same way.
-    let src = read("samples/bookinfo/networking/certmanager-gateway.yaml");
+    let src = istio.read("samples/bookinfo/networking/certmanager-gateway.yaml");
     let (_, f) = config::check("certmanager-gateway.yaml", &src, &topo, &base);
     assert!(
         f.iter().any(|f| f.code == "IST0101"),
@@ -505,8 +517,11 @@ const ABSENT: &[(&str, &str, &str, &str)] = &[
 
 #[test]
 fn istio_analyzer_inputs_yield_istios_findings() {
+    let Some(istio) = Istio::find() else {
+        return;
+    };
     for (file, expected) in expectations() {
-        let src = read(&format!("pkg/config/analysis/analyzers/testdata/{file}"));
+        let src = istio.read(&format!("pkg/config/analysis/analyzers/testdata/{file}"));
         let found = config::analyze_standalone(file, &src);
         for (code, resource) in expected {
             assert!(
@@ -523,7 +538,7 @@ fn istio_analyzer_inputs_yield_istios_findings() {
         }
     }
     for file in CLEAN {
-        let src = read(&format!("pkg/config/analysis/analyzers/testdata/{file}"));
+        let src = istio.read(&format!("pkg/config/analysis/analyzers/testdata/{file}"));
         let found = config::analyze_standalone(file, &src);
         let istio_codes: Vec<String> = found
             .iter()
@@ -536,7 +551,7 @@ fn istio_analyzer_inputs_yield_istios_findings() {
         );
     }
     for (file, code, resource, phrase) in ABSENT {
-        let src = read(&format!("pkg/config/analysis/analyzers/testdata/{file}"));
+        let src = istio.read(&format!("pkg/config/analysis/analyzers/testdata/{file}"));
         let found = config::analyze_standalone(file, &src);
         let wrong: Vec<String> = found
             .iter()
@@ -552,11 +567,16 @@ fn istio_analyzer_inputs_yield_istios_findings() {
 
 #[test]
 fn istio_rule_overlap_inputs_yield_unreachable_and_ineffective_findings() {
-    let mut src = read("pkg/config/analysis/analyzers/testdata/virtualservice_dupmatches.yaml");
+    let Some(istio) = Istio::find() else {
+        return;
+    };
+    let mut src =
+        istio.read("pkg/config/analysis/analyzers/testdata/virtualservice_dupmatches.yaml");
     src.push_str("\n---\n");
-    src.push_str(&read(
-        "pkg/config/analysis/analyzers/testdata/virtualservice_overlappingmatches.yaml",
-    ));
+    src.push_str(
+        &istio
+            .read("pkg/config/analysis/analyzers/testdata/virtualservice_overlappingmatches.yaml"),
+    );
     let found = config::analyze_standalone("dupmatches+overlapping", &src);
     for (code, resource) in [
         ("IST0130", "duplicate-match"),
@@ -591,8 +611,11 @@ fn istio_rule_overlap_inputs_yield_unreachable_and_ineffective_findings() {
 
 #[test]
 fn istio_validation_inputs_are_accepted_or_rejected_as_istio_does() {
+    let Some(istio) = Istio::find() else {
+        return;
+    };
     for kind in ["destinationrule", "peerauth"] {
-        let valid = read(&format!(
+        let valid = istio.read(&format!(
             "pkg/config/validation/testdata/crds/{kind}-valid.yaml"
         ));
         let f = config::analyze_standalone("valid.yaml", &valid);
@@ -603,7 +626,7 @@ fn istio_validation_inputs_are_accepted_or_rejected_as_istio_does() {
             .collect();
         assert!(schema.is_empty(), "{kind}-valid: {schema:#?}");
 
-        let invalid = read(&format!(
+        let invalid = istio.read(&format!(
             "pkg/config/validation/testdata/crds/{kind}-invalid.yaml"
         ));
         for (i, doc) in invalid.split("\n---").enumerate() {
@@ -620,7 +643,7 @@ fn istio_validation_inputs_are_accepted_or_rejected_as_istio_does() {
         "networking-v1-Gateway.yaml",
         "security-v1-PeerAuthentication.yaml",
     ] {
-        let src = read(&format!("pkg/test/datasets/validation/dataset/{name}"));
+        let src = istio.read(&format!("pkg/test/datasets/validation/dataset/{name}"));
         let f = config::analyze_standalone(name, &src);
         let schema: Vec<String> = f
             .iter()

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod peers;
 pub mod tmux;
 
 use std::net::SocketAddr;

@@ -17,16 +17,16 @@ use crate::duration::serde_go_opt;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Metadata {
-    /// Object name.
+    /// The object's name, unique per kind within its namespace.
     #[serde(default)]
     pub name: String,
     /// Namespace; `default` when absent, as kubectl does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// Labels.
+    /// Labels, kept so the resource prints back as written.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
-    /// Annotations.
+    /// Annotations, kept so the resource prints back as written.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
 }
@@ -65,12 +65,12 @@ pub struct Object<S> {
     pub api_version: String,
     /// Name and namespace.
     pub metadata: Metadata,
-    /// The spec.
+    /// The kind's own settings (`spec:`).
     pub spec: S,
 }
 
 impl Resource {
-    /// The kind name.
+    /// The kind as YAML writes it (`VirtualService`).
     pub fn kind(&self) -> &'static str {
         match self {
             Resource::VirtualService(_) => "VirtualService",
@@ -81,7 +81,7 @@ impl Resource {
         }
     }
 
-    /// The metadata.
+    /// Name, namespace and labels, whatever the kind.
     pub fn metadata(&self) -> &Metadata {
         match self {
             Resource::VirtualService(o) => &o.metadata,
@@ -105,11 +105,11 @@ impl Resource {
 /// Identifies a resource: kind, namespace, name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ResourceKey {
-    /// Kind.
+    /// The kind as YAML writes it (`VirtualService`).
     pub kind: String,
-    /// Namespace.
+    /// The namespace, `default` filled in when the resource names none.
     pub namespace: String,
-    /// Name.
+    /// `metadata.name`.
     pub name: String,
 }
 
@@ -246,10 +246,10 @@ pub struct HttpRoute {
         skip_serializing_if = "Option::is_none"
     )]
     pub timeout: Option<Duration>,
-    /// Retry policy.
+    /// How failed tries of this route are retried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<HttpRetry>,
-    /// Fault injection.
+    /// Delays or errors injected before forwarding, for testing resilience.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<HttpFaultInjection>,
     /// Copy traffic to another destination, fire-and-forget.
@@ -258,7 +258,7 @@ pub struct HttpRoute {
     /// How much of the traffic to mirror (default 100%).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror_percentage: Option<Percent>,
-    /// Header manipulation.
+    /// Headers set, added or removed on the request and the response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<Headers>,
 }
@@ -267,19 +267,19 @@ pub struct HttpRoute {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpMatchRequest {
-    /// Name of the match.
+    /// A name Istio quotes in overlap findings (IST0131).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Path.
+    /// The request path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<StringMatch>,
-    /// Method.
+    /// The HTTP method (`GET`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<StringMatch>,
     /// Authority (Host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<StringMatch>,
-    /// Scheme.
+    /// `http` or `https`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheme: Option<StringMatch>,
     /// Headers that must match (lowercase names).
@@ -288,7 +288,7 @@ pub struct HttpMatchRequest {
     /// Headers that must not match.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub without_headers: BTreeMap<String, StringMatch>,
-    /// Query parameters.
+    /// Query parameters that must match, by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub query_params: BTreeMap<String, StringMatch>,
     /// Case-insensitive URI matching.
@@ -345,7 +345,7 @@ pub struct Destination {
     /// Subset name from a DestinationRule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subset: Option<String>,
-    /// Service port.
+    /// Which port of the service; required when it exposes several (IST0112).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<PortSelector>,
 }
@@ -354,7 +354,7 @@ pub struct Destination {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PortSelector {
-    /// Port number.
+    /// A port of the service, 1-65535.
     pub number: u32,
 }
 
@@ -362,10 +362,10 @@ pub struct PortSelector {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpRedirect {
-    /// New path.
+    /// The path the redirect points to; the request's own when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
-    /// New authority.
+    /// The host the redirect points to; the request's own when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<String>,
     /// Status code (default 301).
@@ -380,12 +380,12 @@ pub struct HttpRewrite {
     /// Replaces the matched prefix (or the whole path for exact/regex matches).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
-    /// New authority.
+    /// The Host sent upstream instead of the request's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<String>,
 }
 
-/// Retry policy.
+/// `retries:` of an HTTP route.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpRetry {
@@ -408,7 +408,7 @@ pub struct HttpRetry {
     pub retry_remote_localities: Option<bool>,
 }
 
-/// Fault injection.
+/// `fault:` of an HTTP route: a delay, an abort, or both.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpFaultInjection {
@@ -424,7 +424,7 @@ pub struct HttpFaultInjection {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FaultDelay {
-    /// How long.
+    /// How long each delayed request waits (required).
     #[serde(
         default,
         with = "serde_go_opt",
@@ -443,7 +443,7 @@ pub struct FaultDelay {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FaultAbort {
-    /// Status returned.
+    /// The status aborted requests get (200-599, required).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_status: Option<i64>,
     /// Share of requests aborted.
@@ -464,10 +464,10 @@ pub struct Percent {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Headers {
-    /// On the request.
+    /// Changes to the request before it is forwarded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<HeaderOperations>,
-    /// On the response.
+    /// Changes to the response before it is returned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<HeaderOperations>,
 }
@@ -476,13 +476,13 @@ pub struct Headers {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HeaderOperations {
-    /// Overwrite.
+    /// Headers given these values, replacing any present.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub set: BTreeMap<String, String>,
-    /// Append.
+    /// Values appended to these headers, keeping those present.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub add: BTreeMap<String, String>,
-    /// Remove.
+    /// Header names removed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remove: Vec<String>,
 }
@@ -510,7 +510,7 @@ pub struct DestinationRule {
     pub workload_selector: Option<WorkloadSelector>,
 }
 
-/// A subset.
+/// A named group of the host's endpoints, picked by labels (`v1`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Subset {
@@ -549,19 +549,19 @@ pub struct TrafficPolicy {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PortTrafficPolicy {
-    /// The port.
+    /// The destination port these settings are for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<PortSelector>,
-    /// Load balancing.
+    /// Replaces the rule's `loadBalancer` on this port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancer: Option<LoadBalancerSettings>,
-    /// Connection pool.
+    /// Replaces the rule's `connectionPool` on this port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_pool: Option<ConnectionPoolSettings>,
-    /// Outlier detection.
+    /// Replaces the rule's `outlierDetection` on this port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outlier_detection: Option<OutlierDetection>,
-    /// TLS.
+    /// Replaces the rule's `tls` on this port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ClientTlsSettings>,
 }
@@ -784,7 +784,7 @@ pub struct ClientTlsSettings {
     /// SNI to send.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sni: Option<String>,
-    /// Skip verification.
+    /// Accept any server certificate, as Istio's `insecureSkipVerify`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insecure_skip_verify: Option<bool>,
 }
@@ -798,7 +798,7 @@ pub struct Gateway {
     /// Which gateway workloads run it (`istio: ingressgateway`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub selector: BTreeMap<String, String>,
-    /// Listeners.
+    /// Listeners: a port, the hosts served on it, and how TLS is handled.
     #[serde(default)]
     pub servers: Vec<Server>,
 }
@@ -807,16 +807,16 @@ pub struct Gateway {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Server {
-    /// Port.
+    /// The port the gateway listens on.
     #[serde(default)]
     pub port: GatewayPort,
     /// Hosts served (`*`, `shop.example.com`, `ns/host`).
     #[serde(default)]
     pub hosts: Vec<String>,
-    /// TLS settings.
+    /// How TLS is terminated or passed through; none means plain HTTP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ServerTlsSettings>,
-    /// Name.
+    /// An optional name for the listener.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Bind address (accepted).
@@ -828,10 +828,10 @@ pub struct Server {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GatewayPort {
-    /// Number.
+    /// The port number, 1-65535.
     #[serde(default)]
     pub number: u32,
-    /// Name.
+    /// An optional port name (`http`, `https-443`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// HTTP, HTTPS, HTTP2, GRPC, TCP, TLS.
@@ -884,7 +884,7 @@ pub struct PeerAuthentication {
     /// Workloads it applies to; none means the whole namespace (or mesh, in the root namespace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<WorkloadSelector>,
-    /// The mode.
+    /// The mode for every port `portLevelMtls` does not name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtls: Option<MtlsSetting>,
     /// Per-port modes.
@@ -932,7 +932,7 @@ pub struct AuthzRule {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthzFrom {
-    /// The source.
+    /// Who the caller must be.
     #[serde(default)]
     pub source: AuthzSource,
 }
@@ -959,7 +959,7 @@ pub struct AuthzSource {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthzTo {
-    /// The operation.
+    /// What the caller must be asking for.
     #[serde(default)]
     pub operation: AuthzOperation,
 }
@@ -968,7 +968,7 @@ pub struct AuthzTo {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthzOperation {
-    /// Methods.
+    /// HTTP methods (`GET`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub methods: Vec<String>,
     /// Excluded methods.

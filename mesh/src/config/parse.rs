@@ -19,7 +19,7 @@ use crate::yaml::{self, Document, Pos, SpanIndex};
 /// A resource and where it came from.
 #[derive(Debug, Clone)]
 pub struct Parsed {
-    /// The resource.
+    /// The typed resource.
     pub resource: Resource,
     /// Positions in its document.
     pub spans: SpanIndex,
@@ -32,11 +32,11 @@ pub struct Parsed {
 pub enum KubeObject {
     /// A Service: name, namespace, ports, selector, visibility.
     Service {
-        /// Name.
+        /// `metadata.name`, the first label of the service's host.
         name: String,
-        /// Namespace.
+        /// Namespace, the second label of its host; pods it selects live here.
         namespace: String,
-        /// Ports.
+        /// `spec.ports[].port`; several make a destination port required.
         ports: Vec<u16>,
         /// Pod selector.
         selector: BTreeMap<String, String>,
@@ -45,9 +45,9 @@ pub enum KubeObject {
     },
     /// Hosts a ServiceEntry adds to the registry.
     ExternalHosts {
-        /// Host names.
+        /// `spec.hosts`, wildcards allowed.
         hosts: Vec<String>,
-        /// Ports.
+        /// `spec.ports[].number`.
         ports: Vec<u16>,
         /// The ServiceEntry's namespace.
         namespace: String,
@@ -58,31 +58,31 @@ pub enum KubeObject {
     Pod {
         /// Name (the Deployment's, for a pod template).
         name: String,
-        /// Namespace.
+        /// Namespace; a Service selects only pods of its own.
         namespace: String,
-        /// Labels.
+        /// Labels that Services and subsets select by.
         labels: BTreeMap<String, String>,
         /// `spec.nodeName`, whose topology labels the pod's endpoints carry.
         node: Option<String>,
     },
     /// A node: its labels give pods their region and zone.
     Node {
-        /// Name.
+        /// Name, which `spec.nodeName` of a pod refers to.
         name: String,
-        /// Labels.
+        /// Labels; the topology ones are copied onto its pods.
         labels: BTreeMap<String, String>,
     },
     /// A namespace the input declares.
     Namespace {
-        /// Name.
+        /// Name, so hosts in it count as checkable without a mesh.
         name: String,
     },
     /// A Kubernetes Gateway API Gateway (`gateway.networking.k8s.io`):
     /// VirtualServices may bind to it, so analysis knows its hostnames.
     KubeGateway {
-        /// Name.
+        /// Name a VirtualService's `gateways` entry refers to.
         name: String,
-        /// Namespace.
+        /// Namespace, the `ns/` of such a reference.
         namespace: String,
         /// Listener hostnames; a listener without one accepts any host.
         hostnames: Vec<String>,
@@ -92,11 +92,11 @@ pub enum KubeObject {
 /// Everything read from one text.
 #[derive(Debug, Default)]
 pub struct ParseOutput {
-    /// Istio resources.
+    /// Istio resources, in input order, with their positions.
     pub resources: Vec<Parsed>,
-    /// Kubernetes objects.
+    /// Kubernetes objects, for the analysis context only.
     pub kube: Vec<KubeObject>,
-    /// Problems.
+    /// Syntax and schema findings, before cross-resource analysis.
     pub findings: Vec<Finding>,
 }
 

@@ -63,16 +63,6 @@ pub fn short_name(host: &str) -> String {
     host.split('.').next().unwrap_or(host).to_string()
 }
 
-/// The namespace a host names, if it names one (`billing.prod...`).
-pub fn host_namespace<'a>(host: &'a str, default_ns: &'a str) -> &'a str {
-    let mut parts = host.split('.');
-    parts.next();
-    match parts.next() {
-        Some(ns) if ns != "svc" && !ns.is_empty() && host.split('.').count() >= 2 => ns,
-        _ => default_ns,
-    }
-}
-
 /// Whether a VirtualService applies to sidecars (`gateways` empty or `mesh`).
 pub fn vs_applies_to_mesh(vs: &VirtualService) -> bool {
     vs.gateways.is_empty() || vs.gateways.iter().any(|g| g == "mesh")

@@ -207,6 +207,13 @@ impl ProxyError {
     }
 }
 
+impl From<ProxyError> for http::Response<Body> {
+    /// The answer for a failure no layer turned into one (no extra flags).
+    fn from(e: ProxyError) -> Self {
+        e.into_response(Flags::default())
+    }
+}
+
 /// The outcome of one attempt, as retry and outlier detection see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

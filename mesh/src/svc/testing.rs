@@ -12,7 +12,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tower::Service;
 
-use super::{ProxyError, Req, RoutePolicy, SvcFuture, SvcResult};
+use super::{ClusterCounters, ClusterStats, ProxyError, Req, RoutePolicy, SvcFuture, SvcResult};
 use crate::http::text_response;
 
 /// One scripted answer.
@@ -22,6 +22,8 @@ pub enum Answer {
     Status(u16),
     /// A failure.
     Fail(ProxyError),
+    /// A response with this status, after this long (on top of the latency).
+    After(Duration, u16),
 }
 
 /// The scripted service. Clones share the script and the counters.
@@ -80,14 +82,23 @@ impl Service<Req> for Scripted {
             match answer {
                 Answer::Status(s) => SvcResult::Ok(text_response(s, "")),
                 Answer::Fail(e) => Err(e),
+                Answer::After(d, s) => {
+                    tokio::time::sleep(d).await;
+                    Ok(text_response(s, ""))
+                }
             }
         })
     }
 }
 
-/// A GET carrying `policy`, as the router would hand it down.
-pub fn request(policy: RoutePolicy) -> Req {
-    let mut req = http::Request::get("http://billing/").body(Bytes::new()).expect("request");
+/// A GET carrying `policy` and the cluster's counters, as the router would
+/// hand it down.
+pub fn request(policy: RoutePolicy, counters: &Arc<ClusterCounters>) -> Req {
+    let mut req = http::Request::get("http://billing/")
+        .body(Bytes::new())
+        .expect("request");
     req.extensions_mut().insert(policy);
+    req.extensions_mut()
+        .insert(ClusterStats(Arc::clone(counters)));
     req
 }

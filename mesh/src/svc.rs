@@ -30,7 +30,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::http::Body;
-pub use classify::{Flags, Outcome, ProxyError, RetryOn};
+pub use classify::{Flags, Outcome, ProxyError, RetryOn, RetryOnError};
 
 /// A request inside the stack: the body is buffered so retries can replay it.
 pub type Req = http::Request<Bytes>;

@@ -736,7 +736,7 @@ impl Checker<'_> {
                             codes::SCHEMA,
                             Level::Error,
                             &format!("{rp}.retries.retryOn"),
-                            e,
+                            e.to_string(),
                             "use e.g. retryOn: 5xx,connect-failure",
                         );
                     }

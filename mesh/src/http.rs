@@ -265,13 +265,12 @@ pub fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
 pub async fn get_text(addr: &str, path: &str, timeout: Duration) -> Result<String, HttpError> {
     let exchange = |e: hyper::Error| HttpError::Exchange(e.to_string());
     let fut = async {
-        let stream =
-            tokio::net::TcpStream::connect(addr)
-                .await
-                .map_err(|source| HttpError::Connect {
-                    addr: addr.to_string(),
-                    source,
-                })?;
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|source| HttpError::Connect {
+                addr: addr.to_string(),
+                source,
+            })?;
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(%addr, error = %e, "cannot set TCP_NODELAY");
         }
@@ -289,7 +288,12 @@ pub async fn get_text(addr: &str, path: &str, timeout: Duration) -> Result<Strin
             .map_err(|e| HttpError::Exchange(e.to_string()))?;
         let resp = sender.send_request(req).await.map_err(exchange)?;
         let status = resp.status();
-        let body = resp.into_body().collect().await.map_err(exchange)?.to_bytes();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(exchange)?
+            .to_bytes();
         if !status.is_success() {
             return Err(HttpError::Status {
                 addr: addr.to_string(),

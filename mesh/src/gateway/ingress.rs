@@ -47,22 +47,20 @@ pub fn start(
             let svc = svc.clone();
             let c = c.clone();
             async move {
-                let tls = match tokio::time::timeout(
-                    Duration::from_secs(10),
-                    acceptor.accept(stream),
-                )
-                .await
-                {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%remote, error = %e, "ingress TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%remote, "ingress TLS handshake timed out");
-                        return;
-                    }
-                };
+                let tls =
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%remote, error = %e, "ingress TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%remote, "ingress TLS handshake timed out");
+                            return;
+                        }
+                    };
                 let conn = ConnInfo {
                     peer_id: None,
                     remote: Some(remote),

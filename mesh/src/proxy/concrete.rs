@@ -218,12 +218,8 @@ where
         };
         let tried = req.extensions().get::<TriedHosts>().cloned();
         let hash = hash_key(&req, &cluster.algorithm);
-        let Some(pick) = cluster.pick(
-            &self.ctx.info.cluster,
-            tried.as_ref(),
-            hash,
-            Instant::now(),
-        ) else {
+        let Some(pick) = cluster.pick(&self.ctx.info.cluster, tried.as_ref(), hash, Instant::now())
+        else {
             let e = ProxyError::NoHealthyUpstream {
                 cluster: cluster.name.clone(),
             };

@@ -28,13 +28,13 @@ use crate::telemetry::trace::{self, SpanBuilder};
 /// The cluster and endpoint of an attempt, as the layers below `Balance` see them.
 fn picked(req: &Req) -> Result<(Arc<UpstreamCluster>, Picked), ProxyError> {
     let cluster = target(req)?;
-    let picked = req
-        .extensions()
-        .get::<Picked>()
-        .cloned()
-        .ok_or_else(|| ProxyError::NoHealthyUpstream {
-            cluster: cluster.name.clone(),
-        })?;
+    let picked =
+        req.extensions()
+            .get::<Picked>()
+            .cloned()
+            .ok_or_else(|| ProxyError::NoHealthyUpstream {
+                cluster: cluster.name.clone(),
+            })?;
     Ok((cluster, picked))
 }
 
@@ -227,12 +227,7 @@ where
         let span = req.extensions().get::<ProxySpan>().cloned();
         let attempt_span = trace::random_id::<8>();
         if let Some(s) = &span {
-            trace::inject(
-                req.headers_mut(),
-                &s.trace,
-                &attempt_span,
-                Some(&s.span_id),
-            );
+            trace::inject(req.headers_mut(), &s.trace, &attempt_span, Some(&s.span_id));
         }
         let ctx = Arc::clone(&self.ctx);
         let started = std::time::Instant::now();

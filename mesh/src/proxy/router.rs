@@ -53,7 +53,6 @@ pub struct Router<S> {
     mirror: MeshService,
 }
 
-
 /// The authority a request names: absolute-form URI first, then Host.
 pub fn authority_of<B>(req: &http::Request<B>) -> String {
     req.uri()

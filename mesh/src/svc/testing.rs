@@ -75,7 +75,11 @@ impl Service<Req> for Scripted {
             "called without poll_ready first"
         );
         self.calls.fetch_add(1, Ordering::SeqCst);
-        let answer = self.script.lock().pop_front().unwrap_or(Answer::Status(200));
+        let answer = self
+            .script
+            .lock()
+            .pop_front()
+            .unwrap_or(Answer::Status(200));
         let latency = self.latency;
         Box::pin(async move {
             tokio::time::sleep(latency).await;

@@ -118,7 +118,10 @@ mod tests {
             .oneshot(request(route_timeout(Duration::from_secs(1)), &counters))
             .await
             .expect_err("times out");
-        assert!(matches!(err, ProxyError::Timeout { after_ms: 1000 }), "{err}");
+        assert!(
+            matches!(err, ProxyError::Timeout { after_ms: 1000 }),
+            "{err}"
+        );
         assert_eq!(err.flags(), crate::svc::Flags::UT);
         assert_eq!(started.elapsed(), Duration::from_secs(1));
         assert_eq!(counters.timeout.load(Ordering::Relaxed), 1);

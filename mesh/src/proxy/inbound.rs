@@ -266,8 +266,18 @@ async fn handle(
 ) {
     let mut first = [0u8; 1];
     let peeked = tokio::time::timeout(Duration::from_secs(10), stream.peek(&mut first)).await;
-    if !matches!(peeked, Ok(Ok(1))) {
-        return;
+    match peeked {
+        Ok(Ok(1)) => {}
+        // Closed before a byte: a reachability probe.
+        Ok(Ok(_)) => return,
+        Ok(Err(e)) => {
+            tracing::debug!(%remote, error = %e, "inbound connection failed before its first byte");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%remote, "inbound connection sent nothing for 10 s");
+            return;
+        }
     }
     if first[0] == 0x16 {
         let accepted = tokio::time::timeout(Duration::from_secs(10), tls.accept(stream)).await;
@@ -281,7 +291,10 @@ async fn handle(
                 );
                 return;
             }
-            Err(_) => return,
+            Err(_) => {
+                tracing::debug!(%remote, "inbound TLS handshake timed out");
+                return;
+            }
         };
         let peer_id = tls_stream
             .get_ref()

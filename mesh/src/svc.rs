@@ -23,7 +23,7 @@ pub mod retry;
 pub mod timeout;
 
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 use std::time::Duration;
 

@@ -285,3 +285,181 @@ fn record(ctx: &ProxyContext, cluster: &UpstreamCluster, ep: &Endpoint, outcome:
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use tower::{ServiceBuilder, ServiceExt};
+
+    use super::*;
+    use crate::config::model::TrafficPolicy;
+    use crate::control::registry::ProxyKind;
+    use crate::proto::ProxyEvent;
+    use crate::proxy::cluster::UpstreamCluster;
+    use crate::proxy::context::ProxyInfo;
+    use crate::svc::testing::Scripted;
+    use crate::telemetry::trace::SpanSink;
+
+    fn proxy() -> (Arc<ProxyContext>, tokio::sync::mpsc::Receiver<ProxyEvent>) {
+        let info = ProxyInfo {
+            id: "user-v1-0.default.eu".into(),
+            kind: ProxyKind::Sidecar,
+            cluster: "eu".into(),
+            namespace: "default".into(),
+            service: "user".into(),
+            version: "v1".into(),
+            instance: "user-v1-0".into(),
+            spiffe_id: "spiffe://eu.meshcon/ns/default/sa/user"
+                .parse()
+                .expect("SPIFFE ID"),
+            pod_ip: None,
+        };
+        ProxyContext::new(info, SpanSink::disabled())
+    }
+
+    fn billing(ctx: &ProxyContext, policy: serde_json::Value) -> Arc<UpstreamCluster> {
+        let endpoints = (1..=2)
+            .map(|i| Endpoint {
+                address: format!("127.0.0.{i}:15006"),
+                instance: format!("billing-v1-{i}"),
+                cluster: "eu".into(),
+                ..Default::default()
+            })
+            .collect();
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        let policy: TrafficPolicy = serde_json::from_value(policy).expect("policy");
+        Arc::new(UpstreamCluster::new(
+            &ctx.clusters,
+            "billing.default.svc.cluster.local",
+            8080,
+            None,
+            endpoints,
+            Arc::new(tls),
+            &policy,
+            None,
+        ))
+    }
+
+    fn request_to(cluster: &Arc<UpstreamCluster>) -> Req {
+        let mut req = http::Request::get("http://billing/")
+            .body(Bytes::new())
+            .expect("request");
+        req.extensions_mut()
+            .insert(RouteTarget(Arc::clone(cluster)));
+        req
+    }
+
+    /// Answers 503 from `bad`, 200 from every other endpoint.
+    #[derive(Clone)]
+    struct FailingHost {
+        bad: &'static str,
+    }
+
+    impl Service<Req> for FailingHost {
+        type Response = Resp;
+        type Error = ProxyError;
+        type Future = SvcFuture;
+
+        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: Req) -> SvcFuture {
+            let status = match req.extensions().get::<Picked>() {
+                Some(p) if p.endpoint.address == self.bad => 503,
+                Some(_) => 200,
+                None => 500,
+            };
+            Box::pin(async move { Ok(crate::http::text_response(status, "")) })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_pool_overflows_with_uo() {
+        let (ctx, _events) = proxy();
+        let cluster = billing(
+            &ctx,
+            serde_json::json!({"connectionPool": {
+                "tcp": {"maxConnections": 1},
+                "http": {"http1MaxPendingRequests": 1},
+            }}),
+        );
+        let svc = ServiceBuilder::new()
+            .layer(PoolLimitLayer)
+            .service(Scripted::new([]).slow(Duration::from_secs(10)));
+        let running = tokio::spawn(svc.clone().oneshot(request_to(&cluster)));
+        let pending = tokio::spawn(svc.clone().oneshot(request_to(&cluster)));
+        tokio::task::yield_now().await;
+        let err = svc
+            .clone()
+            .oneshot(request_to(&cluster))
+            .await
+            .expect_err("overflows");
+        assert!(matches!(err, ProxyError::Overflow { .. }), "{err}");
+        let counters = &cluster.state.counters;
+        assert_eq!(counters.pending_overflow.load(Ordering::Relaxed), 1);
+        assert_eq!(counters.in_flight.load(Ordering::Relaxed), 2);
+        for r in [running, pending] {
+            assert_eq!(r.await.expect("joins").expect("answered").status(), 200);
+        }
+        assert_eq!(counters.in_flight.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_host_failing_in_a_row_is_ejected_and_no_longer_picked() {
+        let (ctx, mut events) = proxy();
+        let cluster = billing(
+            &ctx,
+            serde_json::json!({"outlierDetection": {
+                "consecutive5xxErrors": 2, "interval": "1s", "baseEjectionTime": "30s",
+            }}),
+        );
+        let svc = ServiceBuilder::new()
+            .layer(BalanceLayer::new(Arc::clone(&ctx)))
+            .service(FailingHost {
+                bad: "127.0.0.1:15006",
+            });
+        // Round robin: four requests give the bad host its two failures.
+        for _ in 0..4 {
+            svc.clone()
+                .oneshot(request_to(&cluster))
+                .await
+                .expect("answered");
+        }
+        let now = tokio::time::Instant::now();
+        assert_eq!(cluster.ejected(now), vec!["127.0.0.1:15006".to_string()]);
+        let event = events.try_recv().expect("an ejection event");
+        assert_eq!(event.kind, "ejection");
+        assert!(event.message.contains("billing-v1-1"), "{}", event.message);
+        for _ in 0..10 {
+            let resp = svc
+                .clone()
+                .oneshot(request_to(&cluster))
+                .await
+                .expect("answered");
+            assert_eq!(resp.status(), 200, "only the healthy host is picked");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_route_target_is_refused() {
+        let (ctx, _events) = proxy();
+        let req = http::Request::get("http://billing/")
+            .body(Bytes::new())
+            .expect("request");
+        let err = BalanceLayer::new(ctx)
+            .layer(Scripted::new([]))
+            .oneshot(req)
+            .await
+            .expect_err("no target");
+        assert!(matches!(err, ProxyError::NoRoute { .. }), "{err}");
+    }
+}

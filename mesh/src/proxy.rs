@@ -1,25 +1,34 @@
 //! The data plane's proxies. A request's path through a sidecar:
 //!
-//! - [`outbound`]: app → router → fault → timeout → retry → cluster → peer,
-//!   assembled in one function;
+//! - [`outbound`]: app → telemetry → router → fault → timeout → retry →
+//!   pool limits → balance → endpoint → peer, assembled in one function;
 //! - [`inbound`]: peer (mTLS, sniffed) → telemetry → authorization → app;
+//! - [`telemetry`]: the outermost layer of both directions;
 //! - [`router`], [`routes`], [`compile`]: from a snapshot to routes and clusters;
-//! - [`cluster`], [`forward`], [`upstream`]: endpoints, balancing, outlier
-//!   detection, pool limits, mTLS HTTP/2 connections;
+//! - [`cluster`], [`concrete`], [`endpoint`], [`upstream`]: endpoints,
+//!   admission, balancing and outlier detection, one attempt, mTLS HTTP/2
+//!   connections;
 //! - [`authz`] enforces AuthorizationPolicy;
 //! - [`admin`] serves Envoy-like admin endpoints;
+//! - [`explain`] says how a request would be routed;
 //! - [`context`], [`sidecar`]: shared state and start-up.
+//!
+//! Imports between these modules only go down the list of layers (a module
+//! never imports one that imports it); `cluster`, `context` and `upstream`
+//! are the shared floor.
 
 pub mod admin;
 pub mod authz;
 pub mod cluster;
 pub mod compile;
+pub mod concrete;
 pub mod context;
+pub mod endpoint;
 pub mod explain;
-pub mod forward;
 pub mod inbound;
 pub mod outbound;
 pub mod router;
 pub mod routes;
 pub mod sidecar;
+pub mod telemetry;
 pub mod upstream;

@@ -22,12 +22,15 @@ pub mod outlier;
 pub mod retry;
 pub mod timeout;
 
+#[cfg(test)]
+pub(crate) mod testing;
+
 use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::http::Body;
-pub use classify::{Flags, Outcome, ProxyError, RetryOn};
+pub use classify::{Flags, Outcome, ProxyError, RetryOn, RetryOnError};
 
 /// A request inside the stack: the body is buffered so retries can replay it.
 pub type Req = http::Request<Bytes>;
@@ -37,6 +40,9 @@ pub type Resp = http::Response<Body>;
 pub type SvcResult = Result<Resp, ProxyError>;
 /// The boxed future every layer returns.
 pub type SvcFuture = futures::future::BoxFuture<'static, SvcResult>;
+/// A whole stack, boxed at the module boundary (what listeners drive and
+/// what the router sends mirrors through).
+pub type MeshService = tower::util::BoxCloneSyncService<Req, Resp, ProxyError>;
 
 /// The per-route policy the router attaches to a request.
 #[derive(Debug, Clone, Default)]
@@ -94,22 +100,17 @@ pub struct Attempt(pub u32);
 /// The endpoints tried so far, so retries prefer others (Istio configures
 /// Envoy's previous-hosts predicate by default).
 #[derive(Debug, Clone, Default)]
-pub struct TriedHosts(pub std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+pub struct TriedHosts(pub std::sync::Arc<parking_lot::Mutex<Vec<String>>>);
 
 impl TriedHosts {
     /// Adds a host.
     pub fn push(&self, host: &str) {
-        if let Ok(mut v) = self.0.lock() {
-            v.push(host.to_string());
-        }
+        self.0.lock().push(host.to_string());
     }
 
     /// Whether `host` was tried.
     pub fn contains(&self, host: &str) -> bool {
-        self.0
-            .lock()
-            .map(|v| v.iter().any(|h| h == host))
-            .unwrap_or(false)
+        self.0.lock().iter().any(|h| h == host)
     }
 }
 

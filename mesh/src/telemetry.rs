@@ -2,7 +2,8 @@
 //!
 //! - [`metrics`]: Istio's standard metrics and Prometheus exposition.
 //! - [`exact`]: exact per-edge percentiles from HDR histograms.
-//! - [`access`]: the telemetry layer that feeds all sinks per request.
+//! - [`access`]: what one request leaves behind: access-log fields, spans,
+//!   connection facts (the layer that fills them is `proxy::telemetry`).
 //! - [`tap`]: recent requests for the console.
 //! - [`trace`]: trace context propagation, spans, OTLP export.
 //! - [`collector`]: the OTLP collector and bounded trace store.
@@ -12,7 +13,6 @@ pub mod access;
 pub mod collector;
 pub mod exact;
 pub mod golden;
-
 pub mod metrics;
 pub mod tap;
 pub mod trace;

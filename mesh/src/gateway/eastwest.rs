@@ -9,34 +9,25 @@ use std::collections::HashMap;
 use std::io::Cursor;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use rustls::server::Acceptor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+use crate::http::accept_loop;
 use crate::proto::ProxyEvent;
 use crate::proxy::admin;
 use crate::proxy::cluster::{cluster_name, parse_sni};
 use crate::proxy::context::ProxyContext;
 use crate::proxy::sidecar::{start_agent, AgentSpec, ProxyHandle};
+use crate::proxy::upstream::ENDPOINT_HINT_PREFIX;
 
 /// The largest ClientHello the gateway buffers.
 const MAX_HELLO: usize = 16 * 1024;
-
-/// The ALPN value by which a sidecar asks the gateway for one endpoint.
-///
-/// Istio's gateway balances passthrough connections on its own, so a caller
-/// cannot eject or hash to a single remote instance. meshcon's sidecars add
-/// `meshcon-ep=<address>` to the ClientHello's ALPN list (the destination
-/// sidecar ignores it and picks h2); the gateway honours it when the
-/// address is one of its local endpoints for that SNI. Per-endpoint policies
-/// (outlier detection, consistent hashing) then work across clusters.
-pub fn endpoint_hint(endpoint: &str) -> Vec<u8> {
-    format!("meshcon-ep={endpoint}").into_bytes()
-}
 
 /// What the gateway reads from a ClientHello.
 #[derive(Debug, Clone)]
@@ -49,30 +40,51 @@ pub struct Hello {
     pub bytes: Vec<u8>,
 }
 
+/// Why a connection's ClientHello was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum HelloError {
+    /// Reading from the peer failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The peer closed mid-hello.
+    #[error("connection closed in the middle of the TLS ClientHello")]
+    Truncated,
+    /// More than the gateway buffers.
+    #[error("ClientHello too large")]
+    TooLarge,
+    /// Not a TLS record.
+    #[error("not TLS: {0}")]
+    NotTls(std::io::Error),
+    /// The hello names no destination.
+    #[error("the ClientHello carries no SNI")]
+    NoSni,
+    /// rustls refused the hello.
+    #[error("bad ClientHello: {0}")]
+    Bad(rustls::Error),
+}
+
 /// Reads the ClientHello: its SNI, endpoint hint and every byte read so far.
 /// `None` when the peer closed without sending a byte: a reachability probe,
 /// not a refused peer.
-pub async fn read_hello(stream: &mut TcpStream) -> Result<Option<Hello>, String> {
+pub async fn read_hello(stream: &mut TcpStream) -> Result<Option<Hello>, HelloError> {
     let mut acceptor = Acceptor::default();
     let mut buf = Vec::with_capacity(1024);
     let mut fed = 0;
     loop {
         let mut chunk = [0u8; 2048];
-        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        let n = stream.read(&mut chunk).await?;
         if n == 0 {
             if buf.is_empty() {
                 return Ok(None);
             }
-            return Err("connection closed in the middle of the TLS ClientHello".into());
+            return Err(HelloError::Truncated);
         }
         buf.extend_from_slice(&chunk[..n]);
         if buf.len() > MAX_HELLO {
-            return Err("ClientHello too large".into());
+            return Err(HelloError::TooLarge);
         }
         let mut cursor = Cursor::new(&buf[fed..]);
-        acceptor
-            .read_tls(&mut cursor)
-            .map_err(|e| format!("not TLS: {e}"))?;
+        acceptor.read_tls(&mut cursor).map_err(HelloError::NotTls)?;
         fed += cursor.position() as usize;
         match acceptor.accept() {
             Ok(Some(accepted)) => {
@@ -80,11 +92,11 @@ pub async fn read_hello(stream: &mut TcpStream) -> Result<Option<Hello>, String>
                 let sni = hello
                     .server_name()
                     .map(str::to_string)
-                    .ok_or_else(|| "the ClientHello carries no SNI".to_string())?;
+                    .ok_or(HelloError::NoSni)?;
                 let endpoint = hello.alpn().into_iter().flatten().find_map(|p| {
                     std::str::from_utf8(p)
                         .ok()?
-                        .strip_prefix("meshcon-ep=")
+                        .strip_prefix(ENDPOINT_HINT_PREFIX)
                         .map(str::to_string)
                 });
                 return Ok(Some(Hello {
@@ -94,7 +106,7 @@ pub async fn read_hello(stream: &mut TcpStream) -> Result<Option<Hello>, String>
                 }));
             }
             Ok(None) => continue,
-            Err((e, _)) => return Err(format!("bad ClientHello: {e}")),
+            Err((e, _)) => return Err(HelloError::Bad(e)),
         }
     }
 }
@@ -117,30 +129,23 @@ pub fn start(
     let c = cancel.clone();
     let gw = Arc::clone(&ctx);
     let load = Arc::new(Load::default());
-    tasks.push(tokio::spawn(async move {
-        loop {
-            let (stream, remote) = tokio::select! {
-                _ = c.cancelled() => return,
-                r = listener.accept() => match r {
-                    Ok(x) => x,
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            let _ = stream.set_nodelay(true);
+    tasks.push(tokio::spawn(accept_loop(
+        listener,
+        "east-west",
+        cancel.clone(),
+        move |stream, remote| {
             let ctx = Arc::clone(&gw);
             let load = Arc::clone(&load);
             let c = c.clone();
-            tokio::spawn(async move {
+            async move {
+                // A splice has no requests to drain: shutdown just cuts it.
                 tokio::select! {
                     _ = c.cancelled() => {}
                     _ = splice(stream, remote, ctx, load) => {}
                 }
-            });
-        }
-    }));
+            }
+        },
+    )));
     ProxyHandle::new(ctx, cancel, tasks)
 }
 
@@ -156,7 +161,7 @@ struct Load {
 impl Load {
     /// Endpoints of one cluster (SNI), least loaded first.
     fn order(&self, cluster: &str, endpoints: &[&str]) -> Vec<String> {
-        let active = self.active.lock().map(|a| a.clone()).unwrap_or_default();
+        let active = self.active.lock().clone();
         let n = endpoints.len().max(1);
         let start = self.rr.fetch_add(1, Ordering::Relaxed) % n;
         let mut v: Vec<(usize, usize, String)> = endpoints
@@ -172,10 +177,9 @@ impl Load {
     }
 
     fn add(&self, key: &str, delta: isize) {
-        if let Ok(mut a) = self.active.lock() {
-            let n = a.entry(key.to_string()).or_insert(0);
-            *n = n.saturating_add_signed(delta);
-        }
+        let mut a = self.active.lock();
+        let n = a.entry(key.to_string()).or_insert(0);
+        *n = n.saturating_add_signed(delta);
     }
 }
 

@@ -11,10 +11,11 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::http::{accept_loop, serve_stack};
 use crate::proto::ProxyEvent;
 use crate::proxy::admin;
 use crate::proxy::context::ProxyContext;
-use crate::proxy::outbound::{self, serve_stack};
+use crate::proxy::outbound;
 use crate::proxy::sidecar::{start_agent, AgentSpec, ProxyHandle};
 use crate::telemetry::access::ConnInfo;
 
@@ -37,35 +38,36 @@ pub fn start(
     let svc = outbound::stack(Arc::clone(&ctx));
     let acceptor = TlsAcceptor::from(tls);
     let c = cancel.clone();
-    tasks.push(tokio::spawn(async move {
-        loop {
-            let (stream, remote) = tokio::select! {
-                _ = c.cancelled() => return,
-                r = listener.accept() => match r {
-                    Ok(x) => x,
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            let _ = stream.set_nodelay(true);
+    tasks.push(tokio::spawn(accept_loop(
+        listener,
+        "ingress",
+        cancel.clone(),
+        move |stream, remote| {
             let acceptor = acceptor.clone();
             let svc = svc.clone();
             let c = c.clone();
-            tokio::spawn(async move {
-                let Ok(Ok(tls)) =
-                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
-                else {
-                    return;
-                };
+            async move {
+                let tls =
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%remote, error = %e, "ingress TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%remote, "ingress TLS handshake timed out");
+                            return;
+                        }
+                    };
                 let conn = ConnInfo {
                     peer_id: None,
                     remote: Some(remote),
                 };
                 serve_stack(tls, svc, conn, c).await;
-            });
-        }
-    }));
+            }
+        },
+    )));
     ProxyHandle::new(ctx, cancel, tasks)
 }

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::context::ProxyContext;
-use crate::http::{full, json_response, serve_connection, text_response, Body};
+use crate::http::{accept_loop, full, json_response, serve_connection, text_response, Body};
 use crate::identity::certinfo::rfc3339;
 
 fn query_param(uri: &http::Uri, name: &str) -> Option<String> {
@@ -132,30 +132,18 @@ pub fn handle(ctx: &ProxyContext, req: &http::Request<Incoming>) -> http::Respon
 
 /// Serves the admin listener until `cancel`.
 pub async fn serve(listener: TcpListener, ctx: Arc<ProxyContext>, cancel: CancellationToken) {
-    loop {
-        let stream = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok((s, _)) => s,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    let c = cancel.clone();
+    accept_loop(listener, "admin", cancel, move |stream, _remote| {
         let ctx = Arc::clone(&ctx);
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            serve_connection(
-                stream,
-                move |req: http::Request<Incoming>| {
-                    let resp = handle(&ctx, &req);
-                    async move { Ok::<_, Infallible>(resp) }
-                },
-                cancel,
-                Duration::from_secs(1),
-            )
-            .await;
-        });
-    }
+        serve_connection(
+            stream,
+            move |req: http::Request<Incoming>| {
+                let resp = handle(&ctx, &req);
+                async move { Ok::<_, Infallible>(resp) }
+            },
+            c.clone(),
+            Duration::from_secs(1),
+        )
+    })
+    .await
 }

@@ -6,9 +6,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use rustls::ClientConfig;
 use tokio::time::Instant;
 
@@ -38,6 +39,11 @@ pub fn parse_sni(sni: &str) -> Option<(u16, Option<String>, String)> {
     let subset = (!subset.is_empty()).then(|| subset.to_string());
     Some((port, subset, host.to_string()))
 }
+
+/// The cluster a request goes to, set by the router (or by a mirror); the
+/// concrete stack below the retry layer reads it.
+#[derive(Debug, Clone)]
+pub struct RouteTarget(pub Arc<UpstreamCluster>);
 
 /// Where locality load balancing sends traffic first.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -108,10 +114,7 @@ impl ClusterState {
 
     /// The in-flight counter of one host.
     pub fn load_of(&self, addr: &str) -> Arc<AtomicUsize> {
-        match self.load.lock() {
-            Ok(mut m) => Arc::clone(m.entry(addr.to_string()).or_default()),
-            Err(_) => Arc::new(AtomicUsize::new(0)),
-        }
+        Arc::clone(self.load.lock().entry(addr.to_string()).or_default())
     }
 }
 
@@ -124,21 +127,21 @@ pub struct ClusterManager {
 impl ClusterManager {
     /// The state of a cluster, created on first use.
     pub fn state(&self, name: &str) -> Arc<ClusterState> {
-        match self.states.lock() {
-            Ok(mut m) => Arc::clone(
-                m.entry(name.to_string())
-                    .or_insert_with(|| Arc::new(ClusterState::new())),
-            ),
-            Err(_) => Arc::new(ClusterState::new()),
-        }
+        Arc::clone(
+            self.states
+                .lock()
+                .entry(name.to_string())
+                .or_insert_with(|| Arc::new(ClusterState::new())),
+        )
     }
 
     /// Every cluster's counters (for exposition).
     pub fn all(&self) -> Vec<(String, Arc<ClusterState>)> {
         self.states
             .lock()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), Arc::clone(v))).collect())
-            .unwrap_or_default()
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect()
     }
 }
 
@@ -201,7 +204,8 @@ impl UpstreamCluster {
             .outlier_detection
             .as_ref()
             .map(OutlierPolicy::from_config);
-        if let Ok(mut det) = state.outlier.lock() {
+        {
+            let mut det = state.outlier.lock();
             if let Some(p) = &outlier {
                 if det.policy() != p {
                     det.set_policy(p.clone());
@@ -214,7 +218,8 @@ impl UpstreamCluster {
             .as_ref()
             .map(PoolLimits::from_config)
             .unwrap_or_default();
-        if let Ok(mut l) = state.limiter.lock() {
+        {
+            let mut l = state.limiter.lock();
             if l.limits() != limits {
                 *l = Arc::new(Limiter::new(limits));
             }
@@ -251,11 +256,7 @@ impl UpstreamCluster {
 
     /// The limiter in force.
     pub fn limiter(&self) -> Arc<Limiter> {
-        self.state
-            .limiter
-            .lock()
-            .map(|l| Arc::clone(&l))
-            .unwrap_or_else(|_| Arc::new(Limiter::new(PoolLimits::default())))
+        Arc::clone(&self.state.limiter.lock())
     }
 
     /// The SNI for this cluster.
@@ -265,9 +266,7 @@ impl UpstreamCluster {
 
     /// Hosts currently ejected.
     pub fn ejected(&self, now: Instant) -> Vec<String> {
-        let Ok(det) = self.state.outlier.lock() else {
-            return Vec::new();
-        };
+        let det = self.state.outlier.lock();
         self.endpoints
             .iter()
             .filter(|e| det.is_ejected(&e.address, now))
@@ -300,7 +299,7 @@ impl UpstreamCluster {
         now: Instant,
     ) -> Option<Pick> {
         let healthy: Vec<&Endpoint> = {
-            let det = self.state.outlier.lock().ok()?;
+            let det = self.state.outlier.lock();
             self.endpoints
                 .iter()
                 .filter(|e| self.outlier.is_none() || !det.is_ejected(&e.address, now))
@@ -392,9 +391,7 @@ impl UpstreamCluster {
         if self.outlier.is_none() {
             return Vec::new();
         }
-        let Ok(mut det) = self.state.outlier.lock() else {
-            return Vec::new();
-        };
+        let mut det = self.state.outlier.lock();
         let decisions = det.record(host, outcome, now, self.endpoints.len());
         for d in &decisions {
             if matches!(d, Decision::Ejected { .. }) {

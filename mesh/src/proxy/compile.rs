@@ -10,14 +10,14 @@ use std::sync::Arc;
 use rustls::ClientConfig;
 
 use super::cluster::{cluster_name, ClusterManager, UpstreamCluster};
-use super::routes::CompiledRoute;
+use super::routes::{CompiledRoute, RouteError};
 use crate::config::model::{
     AuthorizationPolicy, Destination, DestinationRule, Object, Resource, TrafficPolicy,
     VirtualService,
 };
 use crate::config::scope;
 use crate::control::snapshot::{ProxySnapshot, ServiceEntry};
-use crate::identity::{tls, SpiffeId, TrustSet, TrustStore, WorkloadIdentity};
+use crate::identity::{tls, IdentityError, SpiffeId, TrustSet, TrustStore, WorkloadIdentity};
 
 /// A service as the proxy routes to it.
 #[derive(Debug)]
@@ -131,10 +131,45 @@ fn merge_policy(base: Option<&TrafficPolicy>, over: Option<&TrafficPolicy>) -> T
     p
 }
 
+/// Why a snapshot was refused (the proxy keeps its config and NACKs).
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// The trust bundles do not parse.
+    #[error("trust bundle: {0}")]
+    TrustBundle(#[source] IdentityError),
+    /// A service names an identity that is not a SPIFFE ID.
+    #[error("service {service}: {source}")]
+    ServiceIdentity {
+        /// The service's hostname.
+        service: String,
+        /// What is wrong with the identity.
+        source: IdentityError,
+    },
+    /// No mTLS client config for a service.
+    #[error("TLS for {service}: {source}")]
+    Tls {
+        /// The service's hostname.
+        service: String,
+        /// Why.
+        source: IdentityError,
+    },
+    /// A VirtualService route does not compile.
+    #[error("VirtualService {name}: {source}")]
+    VirtualService {
+        /// `namespace/name`.
+        name: String,
+        /// Which route and why.
+        source: RouteError,
+    },
+}
+
 /// Compiles a snapshot.
-pub fn compile(snap: &ProxySnapshot, inputs: &CompileInputs<'_>) -> Result<CompiledConfig, String> {
+pub fn compile(
+    snap: &ProxySnapshot,
+    inputs: &CompileInputs<'_>,
+) -> Result<CompiledConfig, CompileError> {
     let trust =
-        TrustSet::from_pem(snap.trust_bundles.clone()).map_err(|e| format!("trust bundle: {e}"))?;
+        TrustSet::from_pem(snap.trust_bundles.clone()).map_err(CompileError::TrustBundle)?;
 
     let mut hosts: HashMap<String, String> = HashMap::new();
     // The proxy's own namespace wins short names, as the Kubernetes DNS search path does.
@@ -181,13 +216,19 @@ pub fn compile(snap: &ProxySnapshot, inputs: &CompileInputs<'_>) -> Result<Compi
             .iter()
             .map(|i| i.parse::<SpiffeId>())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("service {}: {e}", s.hostname))?;
+            .map_err(|source| CompileError::ServiceIdentity {
+                service: s.hostname.clone(),
+                source,
+            })?;
         let tls = tls::outbound_client_config(
             Arc::clone(inputs.identity),
             Arc::clone(inputs.trust),
             expected,
         )
-        .map_err(|e| format!("TLS for {}: {e}", s.hostname))?;
+        .map_err(|source| CompileError::Tls {
+            service: s.hostname.clone(),
+            source,
+        })?;
         tls_by_service.insert(s.hostname.clone(), Arc::clone(&tls));
         let dr = drs
             .iter()
@@ -321,7 +362,7 @@ pub fn compile(snap: &ProxySnapshot, inputs: &CompileInputs<'_>) -> Result<Compi
 fn compile_routes(
     v: &Object<VirtualService>,
     resolve: &dyn Fn(&Destination) -> String,
-) -> Result<Vec<CompiledRoute>, String> {
+) -> Result<Vec<CompiledRoute>, CompileError> {
     v.spec
         .http
         .iter()
@@ -331,12 +372,11 @@ fn compile_routes(
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("{}/{}#{i}", v.metadata.ns(), v.metadata.name));
-            CompiledRoute::compile(h, name, resolve).map_err(|e| {
-                format!(
-                    "VirtualService {}/{}: {e}",
-                    v.metadata.ns(),
-                    v.metadata.name
-                )
+            CompiledRoute::compile(h, name, resolve).map_err(|source| {
+                CompileError::VirtualService {
+                    name: format!("{}/{}", v.metadata.ns(), v.metadata.name),
+                    source,
+                }
             })
         })
         .collect()

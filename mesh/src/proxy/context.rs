@@ -5,14 +5,15 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::cluster::ClusterManager;
-use super::compile::{self, CompileInputs, CompiledConfig};
+use super::compile::{self, CompileError, CompileInputs, CompiledConfig};
 use super::routes::Source;
 use super::upstream::UpstreamPool;
 use crate::control::registry::ProxyKind;
@@ -234,7 +235,7 @@ impl ProxyContext {
     }
 
     /// Compiles and installs a snapshot; on error nothing changes.
-    pub fn apply(&self, snap: ProxySnapshot) -> Result<(), String> {
+    pub fn apply(&self, snap: ProxySnapshot) -> Result<(), CompileError> {
         let compiled = compile::compile(
             &snap,
             &CompileInputs {
@@ -267,7 +268,8 @@ impl ProxyContext {
     /// Reports a data-plane event to the control plane, at most 20 a second
     /// so a flood of refused connections cannot flood the event stream.
     pub fn emit(&self, kind: &str, message: impl Into<String>) {
-        if let Ok(mut b) = self.event_budget.lock() {
+        {
+            let mut b = self.event_budget.lock();
             let now = Instant::now();
             if now.duration_since(b.0).as_secs() >= 1 {
                 *b = (now, 0);

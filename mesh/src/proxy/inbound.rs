@@ -26,13 +26,14 @@ use tower::{Layer, Service, ServiceBuilder};
 
 use super::authz::{self, Subject, Verdict};
 use super::context::{ProxyContext, PEER_HEADER};
-use super::forward::strip_hop_by_hop;
-use super::outbound::{serve_stack, MeshService};
+use super::telemetry::{Direction, TelemetryLayer};
+use crate::http::{accept_loop, serve_stack, strip_hop_by_hop};
 use crate::identity::{certinfo, tls, SpiffeId};
-use crate::svc::{ProxyError, Req, Resp, SvcFuture};
-use crate::telemetry::access::{ConnInfo, Direction, TelemetryLayer};
+use crate::svc::{MeshService, ProxyError, Req, Resp, SvcFuture};
+use crate::telemetry::access::ConnInfo;
 
-/// The inbound stack of a sidecar in front of `app`.
+/// The inbound stack of a sidecar in front of `app` (`ServiceBuilder`:
+/// outer → inner).
 pub fn stack(ctx: Arc<ProxyContext>, app: Option<std::net::SocketAddr>) -> MeshService {
     let svc = ServiceBuilder::new()
         // Outermost: records every request, denied ones included.
@@ -41,6 +42,7 @@ pub fn stack(ctx: Arc<ProxyContext>, app: Option<std::net::SocketAddr>) -> MeshS
         .layer(AuthzLayer {
             ctx: Arc::clone(&ctx),
         })
+        // Innermost: plain HTTP/1.1 to the app on the pod's loopback.
         .service(AppService::new(ctx, app));
     BoxCloneSyncService::new(svc)
 }
@@ -240,27 +242,18 @@ pub async fn serve(
             return;
         }
     };
-    loop {
-        let (stream, remote) = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "inbound accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        let ctx = Arc::clone(&ctx);
-        let svc = svc.clone();
-        let tls = tls.clone();
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            handle(stream, remote, ctx, svc, tls, cancel).await;
-        });
-    }
+    let c = cancel.clone();
+    accept_loop(listener, "inbound", cancel, move |stream, remote| {
+        handle(
+            stream,
+            remote,
+            Arc::clone(&ctx),
+            svc.clone(),
+            tls.clone(),
+            c.clone(),
+        )
+    })
+    .await
 }
 
 async fn handle(
@@ -273,8 +266,18 @@ async fn handle(
 ) {
     let mut first = [0u8; 1];
     let peeked = tokio::time::timeout(Duration::from_secs(10), stream.peek(&mut first)).await;
-    if !matches!(peeked, Ok(Ok(1))) {
-        return;
+    match peeked {
+        Ok(Ok(1)) => {}
+        // Closed before a byte: a reachability probe.
+        Ok(Ok(_)) => return,
+        Ok(Err(e)) => {
+            tracing::debug!(%remote, error = %e, "inbound connection failed before its first byte");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%remote, "inbound connection sent nothing for 10 s");
+            return;
+        }
     }
     if first[0] == 0x16 {
         let accepted = tokio::time::timeout(Duration::from_secs(10), tls.accept(stream)).await;
@@ -288,7 +291,10 @@ async fn handle(
                 );
                 return;
             }
-            Err(_) => return,
+            Err(_) => {
+                tracing::debug!(%remote, "inbound TLS handshake timed out");
+                return;
+            }
         };
         let peer_id = tls_stream
             .get_ref()

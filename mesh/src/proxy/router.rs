@@ -9,29 +9,28 @@ use std::task::{Context, Poll};
 
 use tower::{Layer, Service};
 
-use super::cluster::UpstreamCluster;
+use tower::ServiceExt;
+
+use super::cluster::RouteTarget;
 use super::compile::{normalize_authority, CompiledConfig};
 use super::context::ProxyContext;
-use super::forward::ClusterService;
 use super::routes::{apply_header_ops, Action, CompiledRoute};
 use crate::control::registry::ProxyKind;
-use crate::svc::{clone_request, ClusterStats, ProxyError, Req, Resp, SvcFuture};
+use crate::svc::{clone_request, ClusterStats, MeshService, ProxyError, Req, Resp, SvcFuture};
 use crate::telemetry::access::{RequestLog, ServiceRef};
-
-/// The cluster a request goes to, set by the router.
-#[derive(Debug, Clone)]
-pub struct RouteTarget(pub Arc<UpstreamCluster>);
 
 /// Layer for [`Router`].
 #[derive(Debug, Clone)]
 pub struct RouterLayer {
     ctx: Arc<ProxyContext>,
+    mirror: MeshService,
 }
 
 impl RouterLayer {
-    /// A router for one proxy.
-    pub fn new(ctx: Arc<ProxyContext>) -> Self {
-        Self { ctx }
+    /// A router for one proxy; mirrored copies go to `mirror` (the stack
+    /// below retries: fire and forget, one attempt, no timeout).
+    pub fn new(ctx: Arc<ProxyContext>, mirror: MeshService) -> Self {
+        Self { ctx, mirror }
     }
 }
 
@@ -40,7 +39,7 @@ impl<S> Layer<S> for RouterLayer {
     fn layer(&self, inner: S) -> Router<S> {
         Router {
             inner,
-            mirror: ClusterService::new(Arc::clone(&self.ctx)),
+            mirror: self.mirror.clone(),
             ctx: Arc::clone(&self.ctx),
         }
     }
@@ -51,7 +50,7 @@ impl<S> Layer<S> for RouterLayer {
 pub struct Router<S> {
     inner: S,
     ctx: Arc<ProxyContext>,
-    mirror: ClusterService,
+    mirror: MeshService,
 }
 
 /// The authority a request names: absolute-form URI first, then Host.
@@ -261,9 +260,14 @@ where
                     if let Ok(v) = http::HeaderValue::from_str(&shadow) {
                         copy.headers_mut().insert(http::header::HOST, v);
                     }
-                    let mut m = self.mirror.clone();
+                    let m = self.mirror.clone();
                     tokio::spawn(async move {
-                        let _ = m.call(copy).await;
+                        // A mirror's answer (or failure) is dropped by design,
+                        // as Envoy's shadowing does; its telemetry is the
+                        // attempt span.
+                        if let Err(e) = m.oneshot(copy).await {
+                            tracing::debug!(error = %e, "mirrored request failed");
+                        }
                     });
                 }
             }

@@ -10,7 +10,29 @@ use regex::Regex;
 use crate::config::model::{
     Headers, HttpMatchRequest, HttpRedirect, HttpRewrite, HttpRoute, StringMatch,
 };
-use crate::svc::{FaultPolicy, RetryOn, RetryPolicy, RoutePolicy};
+use crate::svc::{FaultPolicy, RetryOn, RetryOnError, RetryPolicy, RoutePolicy};
+
+/// Why a VirtualService's `http` entry cannot be compiled.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RouteError {
+    /// A regex match does not compile (or is too large).
+    #[error("regex '{pattern}': {source}")]
+    Regex {
+        /// The regex as written.
+        pattern: String,
+        /// What the regex engine said.
+        source: regex::Error,
+    },
+    /// The entry sends nowhere.
+    #[error("route {name} has neither route nor redirect")]
+    NoDestination {
+        /// The route's name.
+        name: String,
+    },
+    /// `retries.retryOn` names an unknown condition.
+    #[error(transparent)]
+    RetryOn(#[from] RetryOnError),
+}
 
 /// A compiled string condition.
 #[derive(Debug, Clone)]
@@ -25,7 +47,7 @@ pub enum Matcher {
 
 impl Matcher {
     /// Compiles a StringMatch (regexes are anchored, as RE2 full match is).
-    pub fn compile(m: &StringMatch, ignore_case: bool) -> Result<Self, String> {
+    pub fn compile(m: &StringMatch, ignore_case: bool) -> Result<Self, RouteError> {
         Ok(match m {
             StringMatch::Exact(s) if ignore_case => Matcher::Exact(s.to_lowercase()),
             StringMatch::Exact(s) => Matcher::Exact(s.clone()),
@@ -41,7 +63,10 @@ impl Matcher {
                     regex::RegexBuilder::new(&pattern)
                         .size_limit(1 << 20)
                         .build()
-                        .map_err(|e| format!("regex '{r}': {e}"))?,
+                        .map_err(|source| RouteError::Regex {
+                            pattern: r.clone(),
+                            source,
+                        })?,
                 )
             }
         })
@@ -97,14 +122,14 @@ fn query_param(req: &http::Request<bytes::Bytes>, name: &str) -> Option<String> 
 }
 
 impl CompiledMatch {
-    fn compile(m: &HttpMatchRequest) -> Result<Self, String> {
+    fn compile(m: &HttpMatchRequest) -> Result<Self, RouteError> {
         let one = |s: &Option<StringMatch>, ic: bool| {
             s.as_ref().map(|s| Matcher::compile(s, ic)).transpose()
         };
         let many = |map: &BTreeMap<String, StringMatch>| {
             map.iter()
                 .map(|(k, v)| Ok((k.to_ascii_lowercase(), Matcher::compile(v, false)?)))
-                .collect::<Result<Vec<_>, String>>()
+                .collect::<Result<Vec<_>, RouteError>>()
         };
         Ok(Self {
             uri: one(&m.uri, m.ignore_uri_case)?,
@@ -118,7 +143,7 @@ impl CompiledMatch {
                 .query_params
                 .iter()
                 .map(|(k, v)| Ok((k.clone(), Matcher::compile(v, false)?)))
-                .collect::<Result<Vec<_>, String>>()?,
+                .collect::<Result<Vec<_>, RouteError>>()?,
             source_labels: m.source_labels.clone(),
             source_namespace: m.source_namespace.clone(),
             gateways: m.gateways.clone(),
@@ -251,7 +276,7 @@ impl CompiledRoute {
         route: &HttpRoute,
         name: String,
         resolve: &dyn Fn(&crate::config::model::Destination) -> String,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, RouteError> {
         let matches = route
             .matches
             .iter()
@@ -282,7 +307,7 @@ impl CompiledRoute {
                     })
                     .collect::<Vec<_>>();
                 if dests.is_empty() {
-                    return Err(format!("route {name} has neither route nor redirect"));
+                    return Err(RouteError::NoDestination { name });
                 }
                 Action::Route(dests)
             }
@@ -507,6 +532,6 @@ mod tests {
         let r: HttpRoute = serde_json::from_value(doc.value).expect("route");
         let err =
             CompiledRoute::compile(&r, "r".into(), &|d| d.host.clone()).expect_err("bad regex");
-        assert!(err.contains("regex"), "{err}");
+        assert!(err.to_string().contains("regex"), "{err}");
     }
 }

@@ -128,7 +128,8 @@ pub fn start_agent(
             channel,
             node,
             move |snap| {
-                apply_ctx.apply(snap)?;
+                // The discovery client sends the reason back in the NACK.
+                apply_ctx.apply(snap).map_err(|e| e.to_string())?;
                 configured.store(true, Ordering::Release);
                 if apply_ctx.identity.current().is_some() {
                     apply_ctx.ready.send_replace(true);

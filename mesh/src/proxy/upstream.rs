@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,12 +15,29 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use parking_lot::Mutex;
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 
 use crate::svc::{ClusterCounters, ProxyError};
+
+/// The ALPN value by which a sidecar asks the east-west gateway for one
+/// endpoint.
+///
+/// Istio's gateway balances passthrough connections on its own, so a caller
+/// cannot eject or hash to a single remote instance. meshcon's sidecars add
+/// `meshcon-ep=<address>` to the ClientHello's ALPN list (the destination
+/// sidecar ignores it and picks h2); the gateway honours it when the
+/// address is one of its local endpoints for that SNI. Per-endpoint policies
+/// (outlier detection, consistent hashing) then work across clusters.
+pub fn endpoint_hint(endpoint: &str) -> Vec<u8> {
+    format!("{ENDPOINT_HINT_PREFIX}{endpoint}").into_bytes()
+}
+
+/// What every [`endpoint_hint`] starts with.
+pub const ENDPOINT_HINT_PREFIX: &str = "meshcon-ep=";
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct PoolKey {
@@ -89,12 +106,7 @@ impl UpstreamPool {
             sni: dial.sni.to_string(),
             endpoint: dial.endpoint.to_string(),
         };
-        let slot = {
-            let mut slots = self.slots.lock().map_err(|_| ProxyError::Reset {
-                reason: "pool lock poisoned".into(),
-            })?;
-            Arc::clone(slots.entry(key).or_default())
-        };
+        let slot = Arc::clone(self.slots.lock().entry(key).or_default());
         let mut sender = {
             let mut guard = slot.conn.lock().await;
             let reusable = guard.as_ref().is_some_and(|c| {
@@ -145,8 +157,7 @@ impl UpstreamPool {
             .map_err(|e| fail(format!("bad SNI {}: {e}", dial.sni)))?;
         let config = if dial.via_gateway {
             let mut c = (*dial.tls).clone();
-            c.alpn_protocols
-                .push(crate::gateway::eastwest::endpoint_hint(dial.endpoint));
+            c.alpn_protocols.push(endpoint_hint(dial.endpoint));
             Arc::new(c)
         } else {
             Arc::clone(&dial.tls)

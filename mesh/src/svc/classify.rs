@@ -207,6 +207,13 @@ impl ProxyError {
     }
 }
 
+impl From<ProxyError> for http::Response<Body> {
+    /// The answer for a failure no layer turned into one (no extra flags).
+    fn from(e: ProxyError) -> Self {
+        e.into_response(Flags::default())
+    }
+}
+
 /// The outcome of one attempt, as retry and outlier detection see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -318,9 +325,17 @@ impl std::fmt::Display for RetryOn {
     }
 }
 
+/// A `retryOn` word meshcon does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown retryOn condition '{word}' (use {} or a status code)", RETRY_ON_KEYWORDS.join(", "))]
+pub struct RetryOnError {
+    /// The word.
+    pub word: String,
+}
+
 impl RetryOn {
     /// Parses `5xx,connect-failure,503`. Unknown words are an error.
-    pub fn parse(text: &str) -> Result<RetryOn, String> {
+    pub fn parse(text: &str) -> Result<RetryOn, RetryOnError> {
         let mut r = RetryOn::default();
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
             match word {
@@ -340,10 +355,9 @@ impl RetryOn {
                 code => match code.parse::<u16>() {
                     Ok(c) if (100..600).contains(&c) => r.statuses.push(c),
                     _ => {
-                        return Err(format!(
-                            "unknown retryOn condition '{code}' (use {} or a status code)",
-                            RETRY_ON_KEYWORDS.join(", ")
-                        ))
+                        return Err(RetryOnError {
+                            word: code.to_string(),
+                        })
                     }
                 },
             }
@@ -405,7 +419,7 @@ mod tests {
         assert!(c.matches(Outcome::Success(409)));
         assert!(c.matches(Outcome::Success(418)));
         let err = RetryOn::parse("5xx,sometimes").expect_err("unknown");
-        assert!(err.contains("'sometimes'"), "{err}");
+        assert!(err.to_string().contains("'sometimes'"), "{err}");
         assert!(RetryOn::istio_default().matches(Outcome::ConnectFailure));
         assert!(!RetryOn::istio_default().matches(Outcome::Status5xx(503)));
     }

@@ -55,7 +55,10 @@ where
         };
         let delay = fault.delay.filter(|(_, pct)| hit(*pct)).map(|(d, _)| d);
         let abort = fault.abort.filter(|(_, pct)| hit(*pct)).map(|(s, _)| s);
-        let mut inner = self.inner.clone();
+        // The inner service is called after the delay: take the one our
+        // caller polled ready and leave a clone behind.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let mut flags = Flags::default();
             if let Some(d) = delay {
@@ -72,5 +75,88 @@ where
             add_flags(&mut resp, flags);
             Ok(resp)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::svc::testing::{request, Scripted};
+    use crate::svc::{flags_of, ClusterCounters, FaultPolicy};
+
+    fn fault(f: FaultPolicy) -> RoutePolicy {
+        RoutePolicy {
+            fault: Some(f),
+            ..RoutePolicy::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delay_holds_the_request_then_forwards_it_flagged_di() {
+        let inner = Scripted::new([]);
+        let counters = Arc::new(ClusterCounters::default());
+        let started = tokio::time::Instant::now();
+        let resp = FaultLayer
+            .layer(inner.clone())
+            .oneshot(request(
+                fault(FaultPolicy {
+                    delay: Some((Duration::from_secs(5), 100.0)),
+                    abort: None,
+                }),
+                &counters,
+            ))
+            .await
+            .expect("answered");
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
+        assert_eq!(resp.status(), 200);
+        assert_eq!(inner.calls(), 1);
+        assert_eq!(flags_of(&resp), Flags::DI);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn abort_answers_without_calling_upstream() {
+        let inner = Scripted::new([]);
+        let counters = Arc::new(ClusterCounters::default());
+        let resp = FaultLayer
+            .layer(inner.clone())
+            .oneshot(request(
+                fault(FaultPolicy {
+                    delay: Some((Duration::from_secs(2), 100.0)),
+                    abort: Some((503, 100.0)),
+                }),
+                &counters,
+            ))
+            .await
+            .expect("answered");
+        assert_eq!(resp.status(), 503);
+        assert_eq!(inner.calls(), 0);
+        assert_eq!(flags_of(&resp), Flags::DI | Flags::FI);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn zero_percent_never_fires() {
+        let inner = Scripted::new([]);
+        let counters = Arc::new(ClusterCounters::default());
+        let started = tokio::time::Instant::now();
+        let resp = FaultLayer
+            .layer(inner.clone())
+            .oneshot(request(
+                fault(FaultPolicy {
+                    delay: Some((Duration::from_secs(5), 0.0)),
+                    abort: Some((503, 0.0)),
+                }),
+                &counters,
+            ))
+            .await
+            .expect("answered");
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert_eq!(resp.status(), 200);
+        assert_eq!(inner.calls(), 1);
+        assert!(flags_of(&resp).is_empty());
     }
 }

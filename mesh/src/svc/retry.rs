@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tower::{Layer, Service};
+use tower::{Layer, Service, ServiceExt};
 
 use super::timeout::Deadline;
 use super::{
@@ -102,14 +102,22 @@ where
         let deadline = req.extensions().get::<Deadline>().map(|d| d.0);
         let stats = req.extensions().get::<ClusterStats>().cloned();
         req.extensions_mut().insert(TriedHosts::default());
-        let mut inner = self.inner.clone();
+        // The service polled ready by our caller goes into the future; a
+        // clone stays behind for the next request.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let mut attempt = 0u32;
             let mut _active: Option<ActiveRetry> = None;
             loop {
                 let mut this = clone_request(&req);
                 this.extensions_mut().insert(Attempt(attempt));
-                let result = inner.call(this).await;
+                // Every try waits for the inner service to be ready again:
+                // a call consumes readiness, and a retry is a new call.
+                let result = match inner.ready().await {
+                    Ok(svc) => svc.call(this).await,
+                    Err(e) => Err(e),
+                };
                 let outcome = Outcome::of(&result);
                 let retriable = policy.retry_on.matches(outcome);
                 let finish = |mut result: Result<Resp, ProxyError>, exhausted: bool| {
@@ -153,7 +161,166 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use tower::{ServiceBuilder, ServiceExt};
+
     use super::*;
+    use crate::svc::testing::{request, Answer, Scripted};
+    use crate::svc::timeout::{TimeoutLayer, Which};
+    use crate::svc::{flags_of, ClusterCounters, RetryOn, RetryPolicy};
+
+    fn retry_on_5xx(attempts: u32) -> RoutePolicy {
+        RoutePolicy {
+            retry: RetryPolicy {
+                attempts,
+                retry_on: RetryOn::parse("5xx").expect("valid"),
+                ..RetryPolicy::default()
+            },
+            ..RoutePolicy::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_get_after_503() {
+        let inner = Scripted::new([Answer::Status(503), Answer::Status(200)]);
+        let counters = Arc::new(ClusterCounters::default());
+        let resp = RetryLayer
+            .layer(inner.clone())
+            .oneshot(request(retry_on_5xx(2), &counters))
+            .await
+            .expect("answered");
+        assert_eq!(resp.status(), 200);
+        assert_eq!(inner.calls(), 2);
+        assert_eq!(resp.extensions().get::<Attempts>(), Some(&Attempts(2)));
+        assert!(!flags_of(&resp).contains(Flags::URX));
+        assert_eq!(counters.retry.load(Ordering::Relaxed), 1);
+        assert_eq!(counters.retry_success.load(Ordering::Relaxed), 1);
+        assert_eq!(counters.retries_active.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_inner_ready_before_every_try_and_flags_urx_when_exhausted() {
+        // `Scripted` panics when called without `poll_ready` first.
+        let inner = Scripted::new(vec![Answer::Status(503); 3]);
+        let counters = Arc::new(ClusterCounters::default());
+        let resp = RetryLayer
+            .layer(inner.clone())
+            .oneshot(request(retry_on_5xx(2), &counters))
+            .await
+            .expect("answered");
+        assert_eq!(resp.status(), 503);
+        assert_eq!(inner.calls(), 3, "the first try and two retries");
+        assert_eq!(resp.extensions().get::<Attempts>(), Some(&Attempts(3)));
+        assert!(flags_of(&resp).contains(Flags::URX));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn backoff_stays_within_envoys_bounds() {
+        let inner = Scripted::new(vec![Answer::Status(503); 3]);
+        let counters = Arc::new(ClusterCounters::default());
+        let started = tokio::time::Instant::now();
+        RetryLayer
+            .layer(inner)
+            .oneshot(request(retry_on_5xx(2), &counters))
+            .await
+            .expect("answered");
+        // Retry 1 waits at most 25 ms, retry 2 at most 75 ms.
+        assert!(started.elapsed() <= Duration::from_millis(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_connect_failures_by_default() {
+        let refused = ProxyError::ConnectFailure {
+            endpoint: "10.0.0.1:15006".into(),
+            reason: "connection refused".into(),
+        };
+        let inner = Scripted::new([Answer::Fail(refused), Answer::Status(200)]);
+        let counters = Arc::new(ClusterCounters::default());
+        let resp = RetryLayer
+            .layer(inner.clone())
+            .oneshot(request(RoutePolicy::default(), &counters))
+            .await
+            .expect("answered");
+        assert_eq!(resp.status(), 200);
+        assert_eq!(inner.calls(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn does_not_retry_outcomes_retry_on_leaves_out() {
+        let inner = Scripted::new([Answer::Status(503)]);
+        let counters = Arc::new(ClusterCounters::default());
+        let mut policy = retry_on_5xx(2);
+        policy.retry.retry_on = RetryOn::istio_default();
+        let resp = RetryLayer
+            .layer(inner.clone())
+            .oneshot(request(policy, &counters))
+            .await
+            .expect("answered");
+        assert_eq!(resp.status(), 503);
+        assert_eq!(inner.calls(), 1);
+        assert!(!flags_of(&resp).contains(Flags::URX));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stops_when_the_route_deadline_would_cut_the_next_try() {
+        let inner = Scripted::new(vec![Answer::Status(503); 3]);
+        let counters = Arc::new(ClusterCounters::default());
+        let mut req = request(retry_on_5xx(2), &counters);
+        req.extensions_mut()
+            .insert(Deadline(tokio::time::Instant::now()));
+        let resp = RetryLayer
+            .layer(inner.clone())
+            .oneshot(req)
+            .await
+            .expect("answered");
+        assert_eq!(inner.calls(), 1);
+        assert!(flags_of(&resp).contains(Flags::URX));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn budget_refuses_retries_beyond_max_retries() {
+        let inner = Scripted::new(vec![Answer::Status(503); 3]);
+        let counters = Arc::new(ClusterCounters::default());
+        counters.max_retries.store(1, Ordering::Relaxed);
+        counters.retries_active.store(1, Ordering::Relaxed);
+        let resp = RetryLayer
+            .layer(inner.clone())
+            .oneshot(request(retry_on_5xx(2), &counters))
+            .await
+            .expect("answered");
+        assert_eq!(resp.status(), 503);
+        assert_eq!(inner.calls(), 1);
+        assert_eq!(counters.retry_overflow.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_try_is_cut_by_the_per_try_timeout_and_retried() {
+        let inner = Scripted::new([
+            Answer::After(Duration::from_secs(10), 200),
+            Answer::Status(200),
+        ]);
+        let counters = Arc::new(ClusterCounters::default());
+        let mut policy = retry_on_5xx(2);
+        policy.retry.per_try_timeout = Some(Duration::from_secs(1));
+        let svc = ServiceBuilder::new()
+            .layer(RetryLayer)
+            .layer(TimeoutLayer(Which::PerTry))
+            .service(inner.clone());
+        let started = tokio::time::Instant::now();
+        let resp = svc
+            .oneshot(request(policy, &counters))
+            .await
+            .expect("answered");
+        assert_eq!(resp.status(), 200);
+        assert_eq!(inner.calls(), 2);
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(2),
+            "one per-try timeout and a backoff: {elapsed:?}"
+        );
+        assert_eq!(counters.timeout.load(Ordering::Relaxed), 1);
+    }
 
     #[test]
     fn backoff_is_jittered_and_capped() {

@@ -89,3 +89,78 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    use tower::{Layer, ServiceExt};
+
+    use super::*;
+    use crate::svc::testing::{request, Scripted};
+    use crate::svc::ClusterCounters;
+
+    fn route_timeout(t: Duration) -> RoutePolicy {
+        RoutePolicy {
+            timeout: Some(t),
+            ..RoutePolicy::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn route_timeout_fails_a_slow_upstream_with_ut() {
+        let inner = Scripted::new([]).slow(Duration::from_secs(10));
+        let counters = Arc::new(ClusterCounters::default());
+        let started = tokio::time::Instant::now();
+        let err = TimeoutLayer(Which::Route)
+            .layer(inner)
+            .oneshot(request(route_timeout(Duration::from_secs(1)), &counters))
+            .await
+            .expect_err("times out");
+        assert!(
+            matches!(err, ProxyError::Timeout { after_ms: 1000 }),
+            "{err}"
+        );
+        assert_eq!(err.flags(), crate::svc::Flags::UT);
+        assert_eq!(started.elapsed(), Duration::from_secs(1));
+        assert_eq!(counters.timeout.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn answers_within_the_timeout_pass() {
+        let inner = Scripted::new([]).slow(Duration::from_millis(900));
+        let counters = Arc::new(ClusterCounters::default());
+        let resp = TimeoutLayer(Which::Route)
+            .layer(inner)
+            .oneshot(request(route_timeout(Duration::from_secs(1)), &counters))
+            .await
+            .expect("answered");
+        assert_eq!(resp.status(), 200);
+        assert_eq!(counters.timeout.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn zero_seconds_means_no_timeout() {
+        let inner = Scripted::new([]).slow(Duration::from_secs(3600));
+        let counters = Arc::new(ClusterCounters::default());
+        let resp = TimeoutLayer(Which::Route)
+            .layer(inner)
+            .oneshot(request(route_timeout(Duration::ZERO), &counters))
+            .await
+            .expect("answered");
+        assert_eq!(resp.status(), 200);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_per_try_layer_ignores_the_route_timeout() {
+        let inner = Scripted::new([]).slow(Duration::from_secs(5));
+        let counters = Arc::new(ClusterCounters::default());
+        let resp = TimeoutLayer(Which::PerTry)
+            .layer(inner)
+            .oneshot(request(route_timeout(Duration::from_secs(1)), &counters))
+            .await
+            .expect("answered");
+        assert_eq!(resp.status(), 200);
+    }
+}

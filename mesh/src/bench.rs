@@ -25,7 +25,7 @@ use crate::topology::Topology;
 
 mod nginx;
 
-pub use nginx::{NginxPair, SERVER_NAME};
+pub use nginx::{NginxError, NginxPair, SERVER_NAME};
 
 /// Latency of one way of calling the server.
 #[derive(Debug, Clone, Serialize)]
@@ -240,8 +240,8 @@ pub async fn dataplane(
         .workload_addresses()
         .await
         .values()
-        .find(|(i, _, _, _)| i.service == "client")
-        .and_then(|(_, a, _, _)| a.outbound)
+        .find(|w| w.instance.service == "client")
+        .and_then(|w| w.addresses.outbound)
         .ok_or_else(|| crate::runtime::RuntimeError::NotFound("client sidecar".into()))?;
     // Warm both paths (connections, TLS sessions) before measuring.
     let warm = Duration::from_millis(500);
@@ -284,7 +284,7 @@ pub async fn dataplane(
                 nginx_cpu_per_1000 = Some(per_1000(pair.cpu_seconds() - cpu0, &r));
                 nginx = Some(r);
             }
-            Err(e) => nginx_skipped = Some(e),
+            Err(e) => nginx_skipped = Some(e.to_string()),
         },
     }
     cancel.cancel();

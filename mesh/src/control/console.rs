@@ -60,7 +60,7 @@ pub trait Backend: Send + Sync + 'static {
 /// How long an apply waits for proxies to ACK.
 pub const CONVERGE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The console service.
+/// The Console gRPC service over a [`Backend`].
 pub struct ConsoleService<B> {
     backend: Arc<B>,
 }

@@ -57,10 +57,10 @@ pub struct HistoryEntry {
     pub resources: u32,
 }
 
-/// Storage failures.
+/// Why the config history could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite failed.
+    /// SQLite refused an open, query or write.
     #[error("config history database: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// A stored version could not be decoded.

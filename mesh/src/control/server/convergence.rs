@@ -11,7 +11,7 @@ use super::ControlPlane;
 /// How far a version has spread.
 #[derive(Debug, Clone, Default)]
 pub struct Convergence {
-    /// Connected proxies.
+    /// Proxies with an open stream: the ones the version must reach now.
     pub total: u32,
     /// Proxies that got a push for this version.
     pub pushed: u32,

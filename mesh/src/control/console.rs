@@ -29,6 +29,15 @@ use crate::telemetry::collector::{self, TraceStore};
 use crate::telemetry::exact::EdgeStat;
 use crate::topology::Topology;
 
+/// One proxy's tap: what it saw lately, and what it sees from now on.
+#[derive(Debug)]
+pub struct ProxyTap {
+    /// The proxy's latest requests, oldest first.
+    pub recent: Vec<TapEntry>,
+    /// Every request the proxy sees from now on.
+    pub live: broadcast::Receiver<TapEntry>,
+}
+
 /// What the console API needs from the running mesh.
 #[tonic::async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -50,7 +59,7 @@ pub trait Backend: Send + Sync + 'static {
     /// Exact per-edge latencies over `window`, merged across proxies.
     async fn latency(&self, window: Duration) -> Vec<EdgeStat>;
     /// Recent requests and a live feed of every proxy.
-    async fn taps(&self) -> Vec<(Vec<TapEntry>, broadcast::Receiver<TapEntry>)>;
+    async fn taps(&self) -> Vec<ProxyTap>;
     /// What each cluster trusts, exports and can reach.
     async fn federation(&self) -> FederationStatus;
     /// Explains a request's path from a workload.
@@ -487,17 +496,18 @@ impl<B: Backend> Console for ConsoleService<B> {
     async fn tap(&self, _r: Request<TapRequest>) -> Result<Response<Self::TapStream>, Status> {
         let taps = self.backend.taps().await;
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<TapEntry, Status>>(1024);
-        let mut recent: Vec<TapEntry> = taps.iter().flat_map(|(r, _)| r.iter().cloned()).collect();
+        let mut recent: Vec<TapEntry> =
+            taps.iter().flat_map(|t| t.recent.iter().cloned()).collect();
         recent.sort_by_key(|e| e.unix_ms);
         let recent: Vec<TapEntry> = recent.into_iter().rev().take(200).rev().collect();
         for e in recent {
             let _ = tx.try_send(Ok(e));
         }
-        for (_, mut sub) in taps {
+        for ProxyTap { mut live, .. } in taps {
             let tx = tx.clone();
             tokio::spawn(async move {
                 loop {
-                    match sub.recv().await {
+                    match live.recv().await {
                         Ok(e) => {
                             if tx.send(Ok(e)).await.is_err() {
                                 return;

@@ -3,17 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::broadcast;
-
 use super::{Mesh, RuntimeError, WorkloadAddresses};
 use crate::config::scope;
-use crate::control::console::Backend;
+use crate::control::console::{Backend, ProxyTap};
 use crate::control::events::EventBus;
 use crate::control::federation::FederationStatus;
 use crate::control::store::ConfigStore;
 use crate::control::ControlPlane;
 use crate::identity::certinfo;
-use crate::proto::{self, ChaosRequest, TapEntry, TrustDomain, WorkloadList};
+use crate::proto::{self, ChaosRequest, TrustDomain, WorkloadList};
 use crate::telemetry::exact::EdgeStat;
 use crate::topology::Topology;
 use crate::workload::app::Chaos;
@@ -244,12 +242,15 @@ impl Backend for MeshBackend {
         crate::telemetry::exact::merged(contexts.iter().map(|c| &c.latencies), window)
     }
 
-    async fn taps(&self) -> Vec<(Vec<TapEntry>, broadcast::Receiver<TapEntry>)> {
+    async fn taps(&self) -> Vec<ProxyTap> {
         self.mesh
             .proxy_contexts()
             .await
             .iter()
-            .map(|c| (c.tap.recent(100), c.tap.subscribe()))
+            .map(|c| ProxyTap {
+                recent: c.tap.recent(100),
+                live: c.tap.subscribe(),
+            })
             .collect()
     }
 

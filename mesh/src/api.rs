@@ -22,6 +22,10 @@ pub use crate::proto::{
     TrustDomain, Workload, WorkloadList,
 };
 
+pub use crate::control::events::EventKind;
+pub use crate::control::federation::{
+    ClusterFederation, ExportedService, FederationStatus, RemoteEndpoints,
+};
 pub use crate::control::registry::ProxyKind;
 pub use crate::control::store::StoreError;
 pub use crate::runtime::plan::DEFAULT_API;
@@ -77,6 +81,14 @@ pub fn short_fp(fp: &str) -> &str {
 /// Turns a validation finding into its wire form.
 pub fn finding(f: &crate::config::Finding) -> Finding {
     crate::control::console::finding_proto(f)
+}
+
+impl Event {
+    /// The kind of event, if this console knows it (a newer mesh may send
+    /// kinds it does not).
+    pub fn event_kind(&self) -> Option<EventKind> {
+        self.kind.parse().ok()
+    }
 }
 
 impl Workload {

@@ -25,7 +25,7 @@ use crate::topology::Topology;
 
 mod nginx;
 
-pub use nginx::{NginxPair, SERVER_NAME};
+pub use nginx::{NginxError, NginxPair, SERVER_NAME};
 
 /// Latency of one way of calling the server.
 #[derive(Debug, Clone, Serialize)]
@@ -38,7 +38,7 @@ pub struct LatencyReport {
     pub errors: u64,
     /// Achieved rate.
     pub rps: f64,
-    /// Percentiles, µs.
+    /// Median latency, µs.
     pub p50_us: u64,
     /// 90th percentile, µs.
     pub p90_us: u64,
@@ -53,7 +53,7 @@ pub struct LatencyReport {
 /// Options of the data-plane benchmark.
 #[derive(Debug, Clone)]
 pub struct DataplaneOptions {
-    /// Requests per second.
+    /// Requests sent per second, open loop (not waiting for answers).
     pub rate: u32,
     /// Length of each phase.
     pub duration: Duration,
@@ -68,7 +68,7 @@ pub struct DataplaneOptions {
 /// The result of the data-plane benchmark.
 #[derive(Debug, Clone, Serialize)]
 pub struct DataplaneReport {
-    /// Direct calls.
+    /// Calls straight to the reference server: the baseline.
     pub direct: LatencyReport,
     /// Through two sidecars with mTLS.
     pub meshed: LatencyReport,
@@ -240,8 +240,8 @@ pub async fn dataplane(
         .workload_addresses()
         .await
         .values()
-        .find(|(i, _, _, _)| i.service == "client")
-        .and_then(|(_, a, _, _)| a.outbound)
+        .find(|w| w.instance.service == "client")
+        .and_then(|w| w.addresses.outbound)
         .ok_or_else(|| crate::runtime::RuntimeError::NotFound("client sidecar".into()))?;
     // Warm both paths (connections, TLS sessions) before measuring.
     let warm = Duration::from_millis(500);
@@ -284,7 +284,7 @@ pub async fn dataplane(
                 nginx_cpu_per_1000 = Some(per_1000(pair.cpu_seconds() - cpu0, &r));
                 nginx = Some(r);
             }
-            Err(e) => nginx_skipped = Some(e),
+            Err(e) => nginx_skipped = Some(e.to_string()),
         },
     }
     cancel.cancel();
@@ -302,15 +302,15 @@ pub async fn dataplane(
 /// Convergence of config changes.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConvergenceReport {
-    /// Proxies in the mesh.
+    /// Proxies in the mesh, each of which must ACK every apply.
     pub proxies: usize,
-    /// Applies measured.
+    /// How many applies were timed.
     pub applies: usize,
     /// Apply to every proxy ACKed, P50, ms.
     pub p50_ms: f64,
-    /// P99, ms.
+    /// Apply to every proxy ACKed, P99, ms.
     pub p99_ms: f64,
-    /// Worst, ms.
+    /// The slowest apply to every proxy ACKed, ms.
     pub max_ms: f64,
 }
 

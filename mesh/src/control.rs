@@ -3,11 +3,13 @@
 //!
 //! - [`registry`]: a cluster's workloads (what the Kubernetes API is to istiod).
 //! - [`snapshot`]: what each proxy is told, built per proxy.
-//! - [`server`]: Discovery (ADS-style push, ACK/NACK) and Certificates.
+//! - [`server`]: Discovery (ADS-style push, ACK/NACK) and Certificates;
+//!   roots and their rotation; convergence of a version.
 //! - [`client`]: the proxy's side of both.
 //! - [`store`]: versions and history in SQLite.
-//! - [`events`]: the event stream the console shows.
-//! - [`federation`]: peer control planes exchanging trust bundles and endpoints.
+//! - [`events`]: the event stream the console shows, and its kinds.
+//! - [`federation`]: peer control planes exchanging trust bundles and
+//!   endpoints, and the federation status the console shows.
 //! - [`console`]: the console API served to the TUI and CLI.
 
 pub mod client;

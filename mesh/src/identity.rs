@@ -73,9 +73,9 @@ pub enum IdentityError {
     /// Reading or writing a key or certificate file.
     #[error("{path}: {source}")]
     Io {
-        /// The file.
+        /// The key or certificate file.
         path: String,
-        /// The error.
+        /// What the OS said.
         source: std::io::Error,
     },
 }

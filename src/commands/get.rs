@@ -291,9 +291,8 @@ pub async fn run(mesh: Option<&str>, what: GetWhat, o: GetOptions) -> anyhow::Re
                 .federation(Empty {})
                 .await
                 .map_err(status_error)?
-                .into_inner()
-                .text;
-            let v: serde_json::Value = serde_json::from_str(&text)?;
+                .into_inner();
+            let v: mesh::api::FederationStatus = mesh::api::decode(&text)?;
             match o.output {
                 Format::Table => federation_text(&v),
                 f => output::structured(&v, f)?,
@@ -504,94 +503,63 @@ fn traces_table(traces: &[mesh::api::Trace]) -> String {
     )
 }
 
-fn federation_text(v: &serde_json::Value) -> String {
+fn federation_text(v: &mesh::api::FederationStatus) -> String {
+    let short = |fp: &str| fp.chars().take(16).collect::<String>();
     let mut s = String::new();
-    for c in v["clusters"].as_array().into_iter().flatten() {
+    for c in &v.clusters {
         s.push_str(&format!(
             "cluster {} (trust domain {}, root {}...)\n",
-            c["cluster"].as_str().unwrap_or("?"),
-            c["trust_domain"].as_str().unwrap_or("?"),
-            c["root_fingerprint"]
-                .as_str()
-                .unwrap_or("")
-                .chars()
-                .take(16)
-                .collect::<String>()
+            c.cluster,
+            c.trust_domain,
+            short(&c.root_fingerprint)
         ));
         s.push_str(&format!(
             "  east-west gateway: {} ({})\n",
-            c["eastwest_gateway"].as_str().unwrap_or("none"),
-            if c["gateway_reachable"].as_bool() == Some(true) {
+            c.eastwest_gateway.as_deref().unwrap_or("none"),
+            if c.gateway_reachable {
                 "reachable"
             } else {
                 "NOT reachable"
             }
         ));
-        if let Some(l) = c["links"].as_object() {
-            for (peer, up) in l {
-                s.push_str(&format!(
-                    "  control-plane link to {peer}: {}\n",
-                    if up.as_bool() == Some(true) {
-                        "up"
-                    } else {
-                        "DOWN (serving on the last known endpoints)"
-                    }
-                ));
-            }
+        for (peer, up) in &c.links {
+            s.push_str(&format!(
+                "  control-plane link to {peer}: {}\n",
+                if *up {
+                    "up"
+                } else {
+                    "DOWN (serving on the last known endpoints)"
+                }
+            ));
         }
-        if let Some(b) = c["trust_bundles"].as_object() {
-            for (td, fps) in b {
-                let fp: Vec<String> = fps
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|f| f.as_str())
-                    .map(|f| f.chars().take(16).collect())
-                    .collect();
-                s.push_str(&format!("  trusts {td}: {}\n", fp.join(", ")));
-            }
+        for (td, fps) in &c.trust_bundles {
+            let fp: Vec<String> = fps.iter().map(|f| short(f)).collect();
+            s.push_str(&format!("  trusts {td}: {}\n", fp.join(", ")));
         }
-        let exported: Vec<String> = c["exported_services"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|e| {
-                format!(
-                    "{} ({} endpoints)",
-                    e["service"].as_str().unwrap_or("?"),
-                    e["endpoints"]
-                )
-            })
+        let exported: Vec<String> = c
+            .exported_services
+            .iter()
+            .map(|e| format!("{} ({} endpoints)", e.service, e.endpoints))
             .collect();
         s.push_str(&format!("  exports: {}\n", exported.join(", ")));
-        if let Some(r) = c["remote_endpoints"].as_object() {
-            for (cluster, svcs) in r {
-                let list: Vec<String> = svcs
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(n, v)| {
-                        format!(
-                            "{n} ×{} via {}",
-                            v["endpoints"],
-                            v["via"].as_str().unwrap_or("direct")
-                        )
-                    })
-                    .collect();
-                s.push_str(&format!("  from {cluster}: {}\n", list.join(", ")));
-            }
+        for (cluster, svcs) in &c.remote_endpoints {
+            let list: Vec<String> = svcs
+                .iter()
+                .map(|(n, r)| {
+                    format!(
+                        "{n} ×{} via {}",
+                        r.endpoints,
+                        r.via.as_deref().unwrap_or("direct")
+                    )
+                })
+                .collect();
+            s.push_str(&format!("  from {cluster}: {}\n", list.join(", ")));
         }
     }
-    let warnings: Vec<&str> = v["warnings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|w| w.as_str())
-        .collect();
-    if warnings.is_empty() {
+    if v.warnings.is_empty() {
         s.push_str("no warnings: roots agree, bundles exchanged, gateways reachable\n");
     }
-    for w in warnings {
+    for w in &v.warnings {
         s.push_str(&format!("WARNING: {w}\n"));
     }
     s

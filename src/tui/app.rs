@@ -68,7 +68,7 @@ pub struct MeshData {
     /// Config history.
     pub history: Vec<mesh::api::HistoryEntry>,
     /// Federation status.
-    pub federation: serde_json::Value,
+    pub federation: mesh::api::FederationStatus,
     /// The topology.
     pub topology: Option<mesh::api::Topology>,
     /// Sparkline points per key (`service` or `source>service`): (rps, p99).

@@ -65,7 +65,7 @@ pub enum DataEvent {
     /// Config history.
     History(Vec<mesh::api::HistoryEntry>),
     /// Federation status.
-    Federation(serde_json::Value),
+    Federation(mesh::api::FederationStatus),
     /// The running topology.
     Topology(Box<mesh::api::Topology>),
     /// The answer to an apply (or rollback).
@@ -283,7 +283,7 @@ pub fn spawn(
                     }
                     if tick.is_multiple_of(5) {
                         if let Ok(f) = c.console.federation(Empty {}).await {
-                            if let Ok(v) = serde_json::from_str(&f.into_inner().text) {
+                            if let Ok(v) = mesh::api::decode(&f.into_inner()) {
                                 send(&tx, DataEvent::Federation(v)).await;
                             }
                         }

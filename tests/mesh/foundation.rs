@@ -331,7 +331,7 @@ async fn certificates_rotate_under_steady_traffic_without_a_failed_request() {
         match client.get("/", &[]).await {
             Ok(a) if a.status == 200 => ok += 1,
             Ok(a) => failed.push(format!("{} {}", a.status, String::from_utf8_lossy(&a.body))),
-            Err(e) => failed.push(e),
+            Err(e) => failed.push(e.to_string()),
         }
         tokio::time::sleep(Duration::from_millis(40)).await;
     }

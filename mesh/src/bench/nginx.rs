@@ -8,7 +8,43 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::identity::CertificateAuthority;
+use crate::identity::{CertificateAuthority, IdentityError};
+
+/// Why the nginx pair did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NginxError {
+    /// A file, a port or the nginx binary could not be used.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being written, bound or started.
+        what: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The bench CA could not make the certificates.
+    #[error(transparent)]
+    Certificates(#[from] IdentityError),
+    /// nginx exited or did not listen within five seconds.
+    #[error("nginx did not start: {log}")]
+    NotStarted {
+        /// Both nginx error logs, server side first.
+        log: String,
+    },
+}
+
+impl NginxError {
+    fn io(what: &str, source: std::io::Error) -> Self {
+        NginxError::Io {
+            what: what.to_string(),
+            source,
+        }
+    }
+
+    /// Another process took a port between picking it and nginx binding it.
+    fn address_in_use(&self) -> bool {
+        self.to_string().contains("Address already in use")
+    }
+}
 
 /// Two running nginx processes (killed on drop).
 pub struct NginxPair {
@@ -43,17 +79,13 @@ fn http_common(dir: &Path, name: &str) -> String {
 impl NginxPair {
     /// Writes certificates (`ca.pem`, `client.pem`, `client.key`, …) and
     /// configs under `dir` and starts both proxies in front of `server`.
-    pub async fn start(nginx: &Path, server: SocketAddr, dir: &Path) -> Result<Self, String> {
-        let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
+    pub async fn start(nginx: &Path, server: SocketAddr, dir: &Path) -> Result<Self, NginxError> {
+        let io = NginxError::io;
         std::fs::create_dir_all(dir).map_err(|e| io("state dir", e))?;
-        let ca = CertificateAuthority::generate_dns("bench nginx").map_err(|e| e.to_string())?;
+        let ca = CertificateAuthority::generate_dns("bench nginx")?;
         let ttl = Duration::from_secs(3600);
-        let (server_pem, server_key) = ca
-            .issue_peer(&[SERVER_NAME.to_string()], ttl)
-            .map_err(|e| e.to_string())?;
-        let (client_pem, client_key) = ca
-            .issue_peer(&["client.bench.mesh".to_string()], ttl)
-            .map_err(|e| e.to_string())?;
+        let (server_pem, server_key) = ca.issue_peer(&[SERVER_NAME.to_string()], ttl)?;
+        let (client_pem, client_key) = ca.issue_peer(&["client.bench.mesh".to_string()], ttl)?;
         let files = [
             ("ca.pem", ca.root_pem().to_string()),
             ("server.pem", server_pem),
@@ -68,14 +100,14 @@ impl NginxPair {
         let mut tries = 0;
         loop {
             match Self::launch(nginx, server, dir).await {
-                Err(e) if tries < 3 && e.contains("Address already in use") => tries += 1,
+                Err(e) if tries < 3 && e.address_in_use() => tries += 1,
                 r => return r,
             }
         }
     }
 
-    async fn launch(nginx: &Path, server: SocketAddr, dir: &Path) -> Result<Self, String> {
-        let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
+    async fn launch(nginx: &Path, server: SocketAddr, dir: &Path) -> Result<Self, NginxError> {
+        let io = NginxError::io;
         let d = dir.display();
         let (entry_port, mtls_port) = (
             free_port().map_err(|e| io("port", e))?,
@@ -126,11 +158,9 @@ impl NginxPair {
                     let log = |n: &str| {
                         std::fs::read_to_string(dir.join(format!("{n}.log"))).unwrap_or_default()
                     };
-                    return Err(format!(
-                        "nginx did not start: {}{}",
-                        log("server-side"),
-                        log("client-side")
-                    ));
+                    return Err(NginxError::NotStarted {
+                        log: format!("{}{}", log("server-side"), log("client-side")),
+                    });
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }

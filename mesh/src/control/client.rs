@@ -36,6 +36,25 @@ pub fn channel(addr: SocketAddr) -> Channel {
         .unwrap_or_else(|_| Endpoint::from_static("http://127.0.0.1:1").connect_lazy())
 }
 
+/// Why a proxy refused a snapshot. Its message travels back to the control
+/// plane as the NACK's `error_detail`, and from there to whoever applied.
+#[derive(Debug, thiserror::Error)]
+pub enum NackReason {
+    /// The snapshot's bytes are not a snapshot this proxy understands.
+    #[error("cannot decode snapshot: {0}")]
+    Decode(#[from] serde_json::Error),
+    /// The proxy could not apply the snapshot, in its own words (an invalid
+    /// regex, an unknown cluster, ...).
+    #[error("{0}")]
+    Rejected(String),
+}
+
+impl From<String> for NackReason {
+    fn from(why: String) -> Self {
+        NackReason::Rejected(why)
+    }
+}
+
 /// Runs the Discovery stream until `cancel`: each snapshot goes to `apply`;
 /// an `Err` from it is sent back as a NACK and the proxy keeps its last good
 /// config. `connected` tells whether a stream is open.
@@ -47,7 +66,7 @@ pub async fn run_discovery<F>(
     connected: watch::Sender<bool>,
     cancel: CancellationToken,
 ) where
-    F: FnMut(ProxySnapshot) -> Result<(), String> + Send,
+    F: FnMut(ProxySnapshot) -> Result<(), NackReason> + Send,
 {
     let mut client = DiscoveryClient::new(channel);
     let mut backoff = Duration::from_millis(50);
@@ -90,7 +109,7 @@ pub async fn run_discovery<F>(
                                 }
                             };
                             let result = serde_json::from_slice::<ProxySnapshot>(&resp.snapshot)
-                                .map_err(|e| format!("cannot decode snapshot: {e}"))
+                                .map_err(NackReason::from)
                                 .and_then(&mut apply);
                             let reply = match result {
                                 Ok(()) => {
@@ -106,7 +125,7 @@ pub async fn run_discovery<F>(
                                     DiscoveryRequest {
                                         version_info: held_version.clone(),
                                         response_nonce: resp.nonce,
-                                        error_detail: reason,
+                                        error_detail: reason.to_string(),
                                         ..Default::default()
                                     }
                                 }

@@ -18,7 +18,8 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use super::events::EventBus;
+use super::events::{EventBus, EventKind};
+use super::federation::FederationStatus;
 use super::store::ConfigStore;
 use super::ControlPlane;
 use crate::config::{self, model::Resource, Finding};
@@ -28,35 +29,47 @@ use crate::telemetry::collector::{self, TraceStore};
 use crate::telemetry::exact::EdgeStat;
 use crate::topology::Topology;
 
+/// One proxy's tap: what it saw lately, and what it sees from now on.
+#[derive(Debug)]
+pub struct ProxyTap {
+    /// The proxy's latest requests, oldest first.
+    pub recent: Vec<TapEntry>,
+    /// Every request the proxy sees from now on.
+    pub live: broadcast::Receiver<TapEntry>,
+}
+
 /// What the console API needs from the running mesh.
 #[tonic::async_trait]
 pub trait Backend: Send + Sync + 'static {
+    /// Why a chaos action or an explanation was refused; its message goes
+    /// to the user as is.
+    type Error: std::error::Error + Send + Sync + 'static;
     /// Every workload instance and gateway.
     async fn workloads(&self) -> WorkloadList;
-    /// The topology.
+    /// The topology the mesh was started from.
     fn topology(&self) -> &Topology;
-    /// The config store.
+    /// The versioned config store that applies commit to.
     fn store(&self) -> Arc<ConfigStore>;
-    /// The event bus.
+    /// The mesh-wide event bus the events stream follows.
     fn events(&self) -> Arc<EventBus>;
-    /// Every control plane.
+    /// Every control plane, one per cluster.
     fn control_planes(&self) -> Vec<ControlPlane>;
     /// Runs a chaos action; returns what happened.
-    async fn chaos(&self, req: ChaosRequest) -> Result<String, String>;
+    async fn chaos(&self, req: ChaosRequest) -> Result<String, Self::Error>;
     /// Exact per-edge latencies over `window`, merged across proxies.
     async fn latency(&self, window: Duration) -> Vec<EdgeStat>;
     /// Recent requests and a live feed of every proxy.
-    async fn taps(&self) -> Vec<(Vec<TapEntry>, broadcast::Receiver<TapEntry>)>;
-    /// Federation status as JSON.
-    async fn federation(&self) -> serde_json::Value;
+    async fn taps(&self) -> Vec<ProxyTap>;
+    /// What each cluster trusts, exports and can reach.
+    async fn federation(&self) -> FederationStatus;
     /// Explains a request's path from a workload.
-    async fn explain(&self, req: ExplainRequest) -> Result<String, String>;
+    async fn explain(&self, req: ExplainRequest) -> Result<String, Self::Error>;
 }
 
 /// How long an apply waits for proxies to ACK.
 pub const CONVERGE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The console service.
+/// The Console gRPC service over a [`Backend`].
 pub struct ConsoleService<B> {
     backend: Arc<B>,
 }
@@ -152,9 +165,12 @@ impl<B: Backend> ConsoleService<B> {
         let version = store
             .commit(resources, summary)
             .map_err(|e| Status::internal(e.to_string()))?;
-        self.backend
-            .events()
-            .emit("config", "", "console", format!("v{version}: {summary}"));
+        self.backend.events().emit(
+            EventKind::Config,
+            "",
+            "console",
+            format!("v{version}: {summary}"),
+        );
         let mut reply = ApplyReply {
             applied: true,
             version,
@@ -414,14 +430,14 @@ impl<B: Backend> Console for ConsoleService<B> {
         match self.backend.chaos(req.clone()).await {
             Ok(text) => {
                 self.backend.events().emit(
-                    "chaos",
+                    EventKind::Chaos,
                     "",
                     "console",
                     format!("{} {}: {text}", req.action, req.target),
                 );
                 Ok(Response::new(Text { text }))
             }
-            Err(e) => Err(Status::invalid_argument(e)),
+            Err(e) => Err(Status::invalid_argument(e.to_string())),
         }
     }
 
@@ -462,15 +478,16 @@ impl<B: Backend> Console for ConsoleService<B> {
     }
 
     async fn federation(&self, _r: Request<Empty>) -> Result<Response<Text>, Status> {
-        Ok(Response::new(Text {
-            text: self.backend.federation().await.to_string(),
-        }))
+        let status = self.backend.federation().await;
+        let text = serde_json::to_string(&status)
+            .map_err(|e| Status::internal(format!("federation status: {e}")))?;
+        Ok(Response::new(Text { text }))
     }
 
     async fn explain(&self, r: Request<ExplainRequest>) -> Result<Response<Text>, Status> {
         match self.backend.explain(r.into_inner()).await {
             Ok(text) => Ok(Response::new(Text { text })),
-            Err(e) => Err(Status::invalid_argument(e)),
+            Err(e) => Err(Status::invalid_argument(e.to_string())),
         }
     }
 
@@ -479,17 +496,18 @@ impl<B: Backend> Console for ConsoleService<B> {
     async fn tap(&self, _r: Request<TapRequest>) -> Result<Response<Self::TapStream>, Status> {
         let taps = self.backend.taps().await;
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<TapEntry, Status>>(1024);
-        let mut recent: Vec<TapEntry> = taps.iter().flat_map(|(r, _)| r.iter().cloned()).collect();
+        let mut recent: Vec<TapEntry> =
+            taps.iter().flat_map(|t| t.recent.iter().cloned()).collect();
         recent.sort_by_key(|e| e.unix_ms);
         let recent: Vec<TapEntry> = recent.into_iter().rev().take(200).rev().collect();
         for e in recent {
             let _ = tx.try_send(Ok(e));
         }
-        for (_, mut sub) in taps {
+        for ProxyTap { mut live, .. } in taps {
             let tx = tx.clone();
             tokio::spawn(async move {
                 loop {
-                    match sub.recv().await {
+                    match live.recv().await {
                         Ok(e) => {
                             if tx.send(Ok(e)).await.is_err() {
                                 return;

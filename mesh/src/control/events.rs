@@ -1,17 +1,117 @@
 //! The control plane's event stream: pushes, ACKs, NACKs, certificates,
 //! ejections, denied connections, chaos. A bounded ring of past events plus a
 //! broadcast for followers.
+//!
+//! Event kinds are an enum inside the mesh and a string on the wire
+//! (`Event.kind`, `ProxyEvent.kind`), so the console and older proxies keep
+//! reading and sending what they always did.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
+use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
 use crate::proto::Event;
 
 /// How many past events are kept for late subscribers.
 const KEEP: usize = 2000;
+
+/// Every kind of event the mesh emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// The whole mesh started and serves traffic.
+    Mesh,
+    /// A config version was committed from the console.
+    Config,
+    /// A chaos action from the console took effect.
+    Chaos,
+    /// A control plane sent a proxy a new snapshot.
+    Push,
+    /// A proxy refused a snapshot and keeps its previous config.
+    Nack,
+    /// A proxy opened its Discovery stream.
+    Connect,
+    /// A control plane started or stopped serving.
+    ControlPlane,
+    /// A step of a root CA rotation.
+    Ca,
+    /// A workload got its first certificate.
+    CertIssued,
+    /// A workload renewed its certificate.
+    CertRotated,
+    /// A federation link came up or went down, or clusters were unfederated.
+    Federation,
+    /// The outlier detector ejected an endpoint (reported by a proxy).
+    Ejection,
+    /// An ejected endpoint is back in its pool (reported by a proxy).
+    Uneject,
+    /// A proxy refused a connection or request (reported by a proxy).
+    Denied,
+}
+
+impl EventKind {
+    /// Every kind, in the order the console documents them.
+    pub const ALL: [EventKind; 14] = [
+        EventKind::Mesh,
+        EventKind::Config,
+        EventKind::Chaos,
+        EventKind::Push,
+        EventKind::Nack,
+        EventKind::Connect,
+        EventKind::ControlPlane,
+        EventKind::Ca,
+        EventKind::CertIssued,
+        EventKind::CertRotated,
+        EventKind::Federation,
+        EventKind::Ejection,
+        EventKind::Uneject,
+        EventKind::Denied,
+    ];
+
+    /// The kind as it travels in `Event.kind` and `ProxyEvent.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Mesh => "mesh",
+            EventKind::Config => "config",
+            EventKind::Chaos => "chaos",
+            EventKind::Push => "push",
+            EventKind::Nack => "nack",
+            EventKind::Connect => "connect",
+            EventKind::ControlPlane => "control-plane",
+            EventKind::Ca => "ca",
+            EventKind::CertIssued => "cert-issued",
+            EventKind::CertRotated => "cert-rotated",
+            EventKind::Federation => "federation",
+            EventKind::Ejection => "ejection",
+            EventKind::Uneject => "uneject",
+            EventKind::Denied => "denied",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A kind string that names no [`EventKind`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown event kind '{0}'")]
+pub struct UnknownEventKind(pub String);
+
+impl std::str::FromStr for EventKind {
+    type Err = UnknownEventKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownEventKind(s.to_string()))
+    }
+}
 
 /// Mesh-wide event bus.
 #[derive(Debug)]
@@ -42,7 +142,7 @@ pub fn unix_ms() -> i64 {
 
 impl EventBus {
     /// Records and broadcasts an event.
-    pub fn emit(&self, kind: &str, cluster: &str, source: &str, message: impl Into<String>) {
+    pub fn emit(&self, kind: EventKind, cluster: &str, source: &str, message: impl Into<String>) {
         self.emit_at(unix_ms(), kind, cluster, source, message)
     }
 
@@ -50,7 +150,7 @@ impl EventBus {
     pub fn emit_at(
         &self,
         unix_ms: i64,
-        kind: &str,
+        kind: EventKind,
         cluster: &str,
         source: &str,
         message: impl Into<String>,
@@ -58,14 +158,15 @@ impl EventBus {
         let ev = Event {
             seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1,
             unix_ms,
-            kind: kind.to_string(),
+            kind: kind.as_str().to_string(),
             cluster: cluster.to_string(),
             source: source.to_string(),
             // One line per event, whatever the message carried.
             message: message.into().replace(['\n', '\r'], " "),
         };
-        tracing::info!(kind, cluster, source, message = %ev.message, "event");
-        if let Ok(mut ring) = self.ring.lock() {
+        tracing::info!(kind = kind.as_str(), cluster, source, message = %ev.message, "event");
+        {
+            let mut ring = self.ring.lock();
             if ring.len() == KEEP {
                 ring.pop_front();
             }
@@ -76,18 +177,36 @@ impl EventBus {
 
     /// The last `n` events, oldest first.
     pub fn recent(&self, n: usize) -> Vec<Event> {
-        match self.ring.lock() {
-            Ok(ring) => ring
-                .iter()
-                .skip(ring.len().saturating_sub(n))
-                .cloned()
-                .collect(),
-            Err(_) => Vec::new(),
-        }
+        let ring = self.ring.lock();
+        ring.iter()
+            .skip(ring.len().saturating_sub(n))
+            .cloned()
+            .collect()
     }
 
     /// Follows new events.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.tx.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_through_its_wire_string() {
+        for k in EventKind::ALL {
+            assert_eq!(k.as_str().parse::<EventKind>(), Ok(k));
+            assert_eq!(k.to_string(), k.as_str());
+        }
+    }
+
+    #[test]
+    fn unknown_kind_is_an_error() {
+        assert_eq!(
+            "reboot".parse::<EventKind>(),
+            Err(UnknownEventKind("reboot".into()))
+        );
     }
 }

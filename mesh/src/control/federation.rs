@@ -6,19 +6,171 @@
 //!
 //! When the link goes down, a control plane keeps the last state it heard:
 //! both clusters go on serving on their last known endpoints.
+//!
+//! Also here: what a control plane knows of its peers ([`Peers`]), and the
+//! federation status the console shows ([`FederationStatus`]).
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
 use futures::Stream;
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use super::snapshot::RemoteCluster;
+use super::events::EventKind;
+use super::snapshot::{self, RemoteCluster};
 use super::ControlPlane;
 use crate::proto::federation_client::FederationClient;
 use crate::proto::federation_server::Federation;
 use crate::proto::{FederationHello, FederationState};
+
+/// What one control plane knows of its federated peers.
+pub(super) struct Peers {
+    /// What each peer cluster exports to this one, by cluster name.
+    remote: RwLock<BTreeMap<String, RemoteCluster>>,
+    /// This cluster's east-west gateway, which peers reach its endpoints through.
+    gateway: RwLock<Option<SocketAddr>>,
+    /// Whether the link to each peer is up, by cluster name.
+    links: Mutex<BTreeMap<String, bool>>,
+    /// The token peers must present to follow this cluster.
+    token: RwLock<String>,
+    /// Bumps whenever what this cluster exports changes, to wake followers.
+    exports: watch::Sender<u64>,
+}
+
+impl Default for Peers {
+    fn default() -> Self {
+        Self {
+            remote: RwLock::new(BTreeMap::new()),
+            gateway: RwLock::new(None),
+            links: Mutex::new(BTreeMap::new()),
+            token: RwLock::new(String::new()),
+            exports: watch::channel(0).0,
+        }
+    }
+}
+
+impl ControlPlane {
+    fn peers(&self) -> &Peers {
+        &self.inner.peers
+    }
+
+    /// Tells federated peers that what this cluster exports changed.
+    pub(super) fn exports_changed(&self) {
+        self.peers().exports.send_modify(|g| *g += 1);
+    }
+
+    /// Bumps whenever the local registry (and so the exported services) changes.
+    pub fn watch_exports(&self) -> watch::Receiver<u64> {
+        self.peers().exports.subscribe()
+    }
+
+    /// Replaces what another cluster exports to this one.
+    pub fn set_remote(&self, cluster: &str, remote: Option<RemoteCluster>) {
+        self.set_remote_unless(cluster, remote, &CancellationToken::new());
+    }
+
+    /// What a follower heard from its peer: the peer's exports, and its link
+    /// marked up. Unless `cancelled`, checked under the same lock that
+    /// unfederating takes, so a follower that loses the race with unfederate
+    /// can never bring the peer back.
+    pub fn heard_from(&self, cluster: &str, remote: RemoteCluster, cancelled: &CancellationToken) {
+        self.set_remote_unless(cluster, Some(remote), cancelled);
+    }
+
+    fn set_remote_unless(
+        &self,
+        cluster: &str,
+        remote: Option<RemoteCluster>,
+        cancelled: &CancellationToken,
+    ) {
+        {
+            let mut r = self.peers().remote.write();
+            if cancelled.is_cancelled() {
+                return;
+            }
+            if remote.is_some() {
+                self.set_link(cluster, true);
+            }
+            let changed = match &remote {
+                Some(new) => r.get(cluster) != Some(new),
+                None => r.contains_key(cluster),
+            };
+            if !changed {
+                return;
+            }
+            match remote {
+                Some(new) => r.insert(cluster.to_string(), new),
+                None => r.remove(cluster),
+            };
+        }
+        self.mark_dirty();
+    }
+
+    /// What other clusters export to this one.
+    pub fn remotes(&self) -> BTreeMap<String, RemoteCluster> {
+        self.peers().remote.read().clone()
+    }
+
+    /// Sets the east-west gateway peers reach this cluster's endpoints through.
+    pub fn set_gateway(&self, addr: Option<SocketAddr>) {
+        *self.peers().gateway.write() = addr;
+        self.exports_changed();
+    }
+
+    /// The east-west gateway address, if any.
+    pub fn gateway(&self) -> Option<SocketAddr> {
+        *self.peers().gateway.read()
+    }
+
+    /// Forgets the link to a peer this cluster no longer federates with.
+    pub fn remove_link(&self, peer: &str) {
+        self.peers().links.lock().remove(peer);
+    }
+
+    /// Sets the token peers must present to follow this cluster.
+    pub fn set_federation_token(&self, token: &str) {
+        *self.peers().token.write() = token.to_string();
+    }
+
+    /// The token peers must present to follow this cluster.
+    pub(super) fn federation_token(&self) -> String {
+        self.peers().token.read().clone()
+    }
+
+    /// Records whether the link to a peer is up.
+    pub fn set_link(&self, peer: &str, up: bool) {
+        self.peers().links.lock().insert(peer.to_string(), up);
+    }
+
+    /// Peers and whether their links are up.
+    pub fn links(&self) -> BTreeMap<String, bool> {
+        self.peers().links.lock().clone()
+    }
+
+    /// Local services and endpoints, as exported to peers: with an east-west
+    /// gateway, every endpoint is reached through it.
+    pub fn exported(&self) -> RemoteCluster {
+        let mut services = self.with_registry(|r| snapshot::local_services(r, self.cluster()));
+        if let Some(gw) = self.gateway() {
+            for s in &mut services {
+                for e in &mut s.endpoints {
+                    e.gateway = Some(gw.to_string());
+                }
+            }
+        }
+        RemoteCluster {
+            trust_domain: self.trust_domain().to_string(),
+            roots_pem: self.roots_pem(),
+            services,
+        }
+    }
+}
 
 /// The Federation service of one control plane.
 pub struct FederationService {
@@ -56,7 +208,7 @@ impl Federation for FederationService {
         let mut changes = cp.watch_exports();
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         cp.events().emit(
-            "federation",
+            EventKind::Federation,
             cp.cluster(),
             "istiod",
             format!("cluster {} follows this cluster", hello.cluster),
@@ -121,7 +273,7 @@ pub async fn follow(
                                     was_up = true;
                                     backoff = Duration::from_millis(100);
                                     cp.events().emit(
-                                        "federation",
+                                        EventKind::Federation,
                                         cp.cluster(),
                                         "istiod",
                                         format!("link to {peer} up"),
@@ -140,7 +292,7 @@ pub async fn follow(
             was_up = false;
             cp.set_link(&peer, false);
             cp.events().emit(
-                "federation",
+                EventKind::Federation,
                 cp.cluster(),
                 "istiod",
                 format!("link to {peer} down: serving on the last known endpoints"),
@@ -151,5 +303,228 @@ pub async fn follow(
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+// The status types below declare their fields in alphabetical order: that is
+// the order the untyped JSON this status replaced had, so the console API
+// sends the same bytes as before.
+
+/// What each cluster trusts, exports and can reach, with warnings for the
+/// checks Istio's multicluster docs make people do by hand.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FederationStatus {
+    /// One entry per cluster, in cluster-name order.
+    pub clusters: Vec<ClusterFederation>,
+    /// Problems found, one sentence each, naming the clusters involved.
+    pub warnings: Vec<String>,
+}
+
+/// One cluster's side of the federation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterFederation {
+    /// The cluster's name, e.g. `eu`.
+    pub cluster: String,
+    /// Where peers reach this cluster's services, if it has an east-west gateway.
+    pub eastwest_gateway: Option<String>,
+    /// What this cluster offers its peers.
+    pub exported_services: Vec<ExportedService>,
+    /// Whether the east-west gateway accepted a TCP connection just now.
+    pub gateway_reachable: bool,
+    /// Whether the control-plane link to each peer is up, by peer cluster.
+    pub links: BTreeMap<String, bool>,
+    /// What each peer exports to this cluster: peer cluster → service → endpoints.
+    pub remote_endpoints: BTreeMap<String, BTreeMap<String, RemoteEndpoints>>,
+    /// SHA-256 fingerprint of the root that signs this cluster's certificates now.
+    pub root_fingerprint: String,
+    /// Fingerprints of the roots this cluster trusts, by trust domain (its
+    /// own and every peer's).
+    pub trust_bundles: BTreeMap<String, Vec<String>>,
+    /// The trust domain its CA signs for, e.g. `eu.mesh`.
+    pub trust_domain: String,
+}
+
+/// A service one cluster exports to its peers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportedService {
+    /// How many ready endpoints it exports.
+    pub endpoints: usize,
+    /// The service's namespace.
+    pub namespace: String,
+    /// The service's short name, e.g. `billing`.
+    pub service: String,
+}
+
+/// What a peer exports of one service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteEndpoints {
+    /// How many endpoints the peer exports.
+    pub endpoints: usize,
+    /// The peer's east-west gateway they are reached through, if any.
+    pub via: Option<String>,
+}
+
+/// Fingerprints of the PEM roots in `roots` (unreadable ones skipped).
+fn fingerprints(roots: &[String]) -> Vec<String> {
+    roots
+        .iter()
+        .filter_map(|p| crate::identity::ca::pem_to_der(p).ok())
+        .map(|d| crate::identity::certinfo::fingerprint(&d))
+        .collect()
+}
+
+impl FederationStatus {
+    /// The federation status of the clusters `cps` serve. Probes each
+    /// east-west gateway with a TCP connect of at most a second.
+    pub async fn of(cps: &[ControlPlane]) -> FederationStatus {
+        let mut status = FederationStatus::default();
+        for cp in cps {
+            let cluster = cluster_status(cp, cps, &mut status.warnings).await;
+            status.clusters.push(cluster);
+        }
+        status
+    }
+}
+
+async fn cluster_status(
+    cp: &ControlPlane,
+    cps: &[ControlPlane],
+    warnings: &mut Vec<String>,
+) -> ClusterFederation {
+    let exported = cp.exported();
+    let remotes = cp.remotes();
+    let gw = cp.gateway();
+    let reachable = match gw {
+        Some(a) => tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(a))
+            .await
+            .is_ok_and(|r| r.is_ok()),
+        None => false,
+    };
+    let mut bundles = BTreeMap::new();
+    bundles.insert(cp.trust_domain().to_string(), fingerprints(&cp.roots_pem()));
+    for (name, r) in &remotes {
+        let fps = fingerprints(&r.roots_pem);
+        if let Some(peer) = cps.iter().find(|c| c.cluster() == name) {
+            if !fps.contains(&peer.ca().fingerprint()) {
+                warnings.push(format!(
+                    "{} trusts a root for {} that is not the root {} uses now: cross-cluster mTLS to {} will fail",
+                    cp.cluster(),
+                    r.trust_domain,
+                    name,
+                    name
+                ));
+            }
+        }
+        bundles.insert(r.trust_domain.clone(), fps);
+    }
+    for other in cps.iter().filter(|o| o.cluster() != cp.cluster()) {
+        if !remotes.contains_key(other.cluster()) {
+            warnings.push(format!(
+                "{} has no trust bundle or endpoints from {}",
+                cp.cluster(),
+                other.cluster()
+            ));
+        }
+    }
+    for (peer, up) in cp.links() {
+        if !up {
+            warnings.push(format!("the link from {} to {peer}'s control plane is down: {} serves on the last known endpoints", cp.cluster(), cp.cluster()));
+        }
+    }
+    if gw.is_some() && !reachable {
+        warnings.push(format!("the east-west gateway of {} is not reachable: other clusters cannot reach its services", cp.cluster()));
+    }
+    let remote_endpoints = remotes
+        .iter()
+        .map(|(name, r)| {
+            let services = r
+                .services
+                .iter()
+                .map(|s| {
+                    (
+                        s.name.clone(),
+                        RemoteEndpoints {
+                            endpoints: s.endpoints.len(),
+                            via: s.endpoints.iter().find_map(|e| e.gateway.clone()),
+                        },
+                    )
+                })
+                .collect();
+            (name.clone(), services)
+        })
+        .collect();
+    ClusterFederation {
+        cluster: cp.cluster().to_string(),
+        trust_domain: cp.trust_domain().to_string(),
+        root_fingerprint: cp.ca().fingerprint(),
+        trust_bundles: bundles,
+        exported_services: exported
+            .services
+            .iter()
+            .map(|s| ExportedService {
+                service: s.name.clone(),
+                namespace: s.namespace.clone(),
+                endpoints: s.endpoints.len(),
+            })
+            .collect(),
+        remote_endpoints,
+        eastwest_gateway: gw.map(|a| a.to_string()),
+        links: cp.links(),
+        gateway_reachable: reachable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_serializes_with_the_keys_the_console_reads() {
+        let status = FederationStatus {
+            clusters: vec![ClusterFederation {
+                cluster: "eu".into(),
+                trust_domain: "eu.mesh".into(),
+                root_fingerprint: "ab".into(),
+                trust_bundles: BTreeMap::from([("eu.mesh".into(), vec!["ab".into()])]),
+                exported_services: vec![ExportedService {
+                    service: "auth".into(),
+                    namespace: "default".into(),
+                    endpoints: 1,
+                }],
+                remote_endpoints: BTreeMap::from([(
+                    "us".into(),
+                    BTreeMap::from([(
+                        "billing".into(),
+                        RemoteEndpoints {
+                            endpoints: 2,
+                            via: Some("127.0.0.1:15443".into()),
+                        },
+                    )]),
+                )]),
+                eastwest_gateway: None,
+                links: BTreeMap::from([("us".into(), true)]),
+                gateway_reachable: false,
+            }],
+            warnings: vec!["w".into()],
+        };
+        let typed = serde_json::to_string(&status).expect("serialize");
+        // What the untyped version built, key for key.
+        let untyped = serde_json::json!({
+            "clusters": [{
+                "cluster": "eu",
+                "trust_domain": "eu.mesh",
+                "root_fingerprint": "ab",
+                "trust_bundles": {"eu.mesh": ["ab"]},
+                "exported_services": [{"service": "auth", "namespace": "default", "endpoints": 1}],
+                "remote_endpoints": {"us": {"billing": {"endpoints": 2, "via": "127.0.0.1:15443"}}},
+                "eastwest_gateway": null,
+                "links": {"us": true},
+                "gateway_reachable": false,
+            }],
+            "warnings": ["w"],
+        });
+        assert_eq!(typed, untyped.to_string());
+        let back: FederationStatus = serde_json::from_str(&typed).expect("deserialize");
+        assert_eq!(back, status);
     }
 }

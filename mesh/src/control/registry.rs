@@ -147,12 +147,13 @@ impl Registry {
         self.entries.values().find(|e| e.token == token)
     }
 
-    /// Every entry.
+    /// Every entry, in proxy-id order.
     pub fn entries(&self) -> impl Iterator<Item = &WorkloadEntry> {
         self.entries.values()
     }
 
-    /// Changes so far.
+    /// How many changes the registry has seen; equal generations mean
+    /// nothing changed in between.
     pub fn generation(&self) -> u64 {
         self.generation
     }

@@ -52,11 +52,12 @@ impl ProxySnapshot {
 pub struct ServiceEntry {
     /// Short name, e.g. `billing`.
     pub name: String,
-    /// Namespace.
+    /// The Kubernetes namespace, e.g. `default`.
     pub namespace: String,
     /// `billing.default.svc.cluster.local`.
     pub hostname: String,
-    /// Service port.
+    /// The port clients address it on (the endpoint's inbound listener
+    /// takes the traffic, whatever this says).
     pub port: u16,
     /// SPIFFE IDs its workloads run as (secure naming).
     pub identities: Vec<String>,
@@ -69,7 +70,7 @@ pub struct ServiceEntry {
 pub struct Endpoint {
     /// The sidecar's inbound address (mTLS).
     pub address: String,
-    /// Instance name.
+    /// The instance behind it, e.g. `billing-v1-0`, for messages.
     pub instance: String,
     /// Cluster (the locality).
     pub cluster: String,
@@ -86,11 +87,12 @@ pub struct Endpoint {
 /// Endpoints another cluster exports to this one.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RemoteCluster {
-    /// Its trust domain.
+    /// The trust domain its certificates name, e.g. `us.mesh`.
     pub trust_domain: String,
-    /// Its root certificates, PEM.
+    /// Its trust bundle, PEM: what this cluster must trust to accept its
+    /// workloads (during a root rotation, more than one root).
     pub roots_pem: Vec<String>,
-    /// Its services and endpoints.
+    /// Its services, with endpoints reached through its east-west gateway.
     pub services: Vec<ServiceEntry>,
 }
 
@@ -108,9 +110,9 @@ pub struct MeshView<'a> {
     pub local: &'a Registry,
     /// Other clusters' exports, by cluster name.
     pub remote: &'a BTreeMap<String, RemoteCluster>,
-    /// The mesh configuration.
+    /// The mesh-wide Istio resources in force.
     pub resources: &'a [Resource],
-    /// Its version.
+    /// The config version of `resources`, which snapshots carry.
     pub version: u64,
 }
 

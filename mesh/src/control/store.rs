@@ -4,10 +4,16 @@
 //!
 //! Every commit is one SQLite transaction in WAL mode with full sync: a
 //! version the store reported as applied survives a crash.
+//!
+//! The schema is versioned with `PRAGMA user_version`: [`MIGRATIONS`] lists
+//! every change in order, and opening a database applies the ones it lacks
+//! in one transaction. A database from before versioning has user_version 0
+//! and today's first table, which the first migration accepts as it is.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::watch;
 
@@ -22,39 +28,85 @@ pub struct ConfigState {
     pub resources: Arc<Vec<Resource>>,
 }
 
+/// The schema changes, oldest first; applying `MIGRATIONS[n]` takes a
+/// database from user_version `n` to `n + 1`. Only ever append.
+const MIGRATIONS: &[&str] = &[
+    // 0 → 1: the history table. IF NOT EXISTS, because databases written
+    // before the schema had a version already hold it.
+    "CREATE TABLE IF NOT EXISTS versions (
+        version INTEGER PRIMARY KEY,
+        unix_ms INTEGER NOT NULL,
+        summary TEXT NOT NULL,
+        resources TEXT NOT NULL
+    );",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
 /// One row of history.
 #[derive(Debug, Clone)]
 pub struct HistoryEntry {
-    /// Version.
+    /// The config version this row holds.
     pub version: u64,
     /// When it was committed, ms since the epoch.
     pub unix_ms: i64,
-    /// What changed.
+    /// What changed, e.g. `apply: VirtualService default/billing configured`.
     pub summary: String,
     /// How many resources it holds.
     pub resources: u32,
 }
 
-/// Storage failures.
+/// Why the config history could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite failed.
+    /// SQLite refused an open, query or write.
     #[error("config history database: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// A stored version could not be decoded.
     #[error("config history holds an unreadable version {version}: {why}")]
     Corrupt {
-        /// Which version.
+        /// The config version that cannot be read.
         version: u64,
-        /// Why.
+        /// What the JSON decoder said.
         why: String,
     },
     /// The version asked for does not exist.
     #[error("version {0} does not exist (see `meshcon history`)")]
     NoSuchVersion(u64),
+    /// The database was written by a newer meshcon.
+    #[error("config history database has schema version {found}, newer than this meshcon knows ({known}): upgrade meshcon or use another state directory")]
+    NewerSchema {
+        /// The database's user_version.
+        found: u32,
+        /// [`SCHEMA_VERSION`].
+        known: u32,
+    },
 }
 
-/// The config store.
+/// Brings `db` to [`SCHEMA_VERSION`], all missing migrations in one
+/// transaction: a crash leaves the old schema or the new one.
+fn migrate(db: &mut Connection) -> Result<(), StoreError> {
+    let txn = db.transaction()?;
+    let found: u32 = txn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if found == SCHEMA_VERSION {
+        return Ok(());
+    }
+    for step in &MIGRATIONS[found as usize..] {
+        txn.execute_batch(step)?;
+    }
+    txn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// The config store: the current version for followers, history in SQLite.
 pub struct ConfigStore {
     tx: watch::Sender<Arc<ConfigState>>,
     db: Mutex<Connection>,
@@ -71,7 +123,7 @@ impl std::fmt::Debug for ConfigStore {
 impl ConfigStore {
     /// Opens (or creates) the history at `path`; `None` keeps it in memory.
     pub fn open(path: Option<&Path>) -> Result<Self, StoreError> {
-        let db = match path {
+        let mut db = match path {
             Some(p) => {
                 if let Some(dir) = p.parent() {
                     let _ = std::fs::create_dir_all(dir);
@@ -83,14 +135,7 @@ impl ConfigStore {
             }
             None => Connection::open_in_memory()?,
         };
-        db.execute_batch(
-            "CREATE TABLE IF NOT EXISTS versions (
-                version INTEGER PRIMARY KEY,
-                unix_ms INTEGER NOT NULL,
-                summary TEXT NOT NULL,
-                resources TEXT NOT NULL
-            );",
-        )?;
+        migrate(&mut db)?;
         let latest: Option<(u64, String)> = db
             .query_row(
                 "SELECT version, resources FROM versions ORDER BY version DESC LIMIT 1",
@@ -129,10 +174,7 @@ impl ConfigStore {
             version: 0,
             why: e.to_string(),
         })?;
-        let mut db = match self.db.lock() {
-            Ok(db) => db,
-            Err(p) => p.into_inner(),
-        };
+        let mut db = self.db.lock();
         let version = self.current().version + 1;
         let txn = db.transaction()?;
         txn.execute(
@@ -149,10 +191,7 @@ impl ConfigStore {
 
     /// Every version, oldest first.
     pub fn history(&self) -> Result<Vec<HistoryEntry>, StoreError> {
-        let db = match self.db.lock() {
-            Ok(db) => db,
-            Err(p) => p.into_inner(),
-        };
+        let db = self.db.lock();
         let mut stmt = db.prepare(
             "SELECT version, unix_ms, summary, resources FROM versions ORDER BY version",
         )?;
@@ -203,10 +242,7 @@ impl ConfigStore {
         if version == 0 {
             return Ok(Vec::new());
         }
-        let db = match self.db.lock() {
-            Ok(db) => db,
-            Err(p) => p.into_inner(),
-        };
+        let db = self.db.lock();
         let json: Option<String> = db
             .query_row(
                 "SELECT resources FROM versions WHERE version = ?1",
@@ -226,4 +262,100 @@ fn decode(version: u64, json: &str) -> Result<Vec<Resource>, StoreError> {
         version,
         why: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database file of its own, removed on drop.
+    struct TempDb(std::path::PathBuf);
+
+    impl TempDb {
+        fn new(name: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!(
+                "meshcon-store-{name}-{}-{}",
+                std::process::id(),
+                crate::control::events::unix_ms()
+            ));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            Self(dir)
+        }
+
+        fn path(&self) -> std::path::PathBuf {
+            self.0.join("config.db")
+        }
+    }
+
+    impl Drop for TempDb {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn user_version(path: &Path) -> u32 {
+        Connection::open(path)
+            .expect("open")
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("user_version")
+    }
+
+    #[test]
+    fn opens_a_database_written_before_the_schema_had_a_version() {
+        let tmp = TempDb::new("old");
+        {
+            // Exactly what meshcon wrote before user_version was used.
+            let db = Connection::open(tmp.path()).expect("create");
+            db.execute_batch(
+                "CREATE TABLE IF NOT EXISTS versions (
+                    version INTEGER PRIMARY KEY,
+                    unix_ms INTEGER NOT NULL,
+                    summary TEXT NOT NULL,
+                    resources TEXT NOT NULL
+                );
+                INSERT INTO versions VALUES (1, 1000, 'first', '[]');
+                INSERT INTO versions VALUES (2, 2000, 'second', '[]');",
+            )
+            .expect("old schema");
+        }
+        assert_eq!(user_version(&tmp.path()), 0);
+        let store = ConfigStore::open(Some(&tmp.path())).expect("open old database");
+        assert_eq!(store.current().version, 2);
+        let history = store.history().expect("history");
+        assert_eq!(
+            history
+                .iter()
+                .map(|h| h.summary.as_str())
+                .collect::<Vec<_>>(),
+            ["first", "second"]
+        );
+        assert_eq!(store.commit(Vec::new(), "third").expect("commit"), 3);
+        drop(store);
+        assert_eq!(user_version(&tmp.path()), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn reopens_a_database_it_created() {
+        let tmp = TempDb::new("new");
+        let store = ConfigStore::open(Some(&tmp.path())).expect("create");
+        assert_eq!(store.current().version, 0);
+        store.commit(Vec::new(), "first").expect("commit");
+        drop(store);
+        assert_eq!(user_version(&tmp.path()), SCHEMA_VERSION);
+        let store = ConfigStore::open(Some(&tmp.path())).expect("reopen");
+        assert_eq!(store.current().version, 1);
+        assert_eq!(store.history().expect("history").len(), 1);
+    }
+
+    #[test]
+    fn refuses_a_database_from_a_newer_meshcon() {
+        let tmp = TempDb::new("newer");
+        {
+            let db = Connection::open(tmp.path()).expect("create");
+            db.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .expect("user_version");
+        }
+        let err = ConfigStore::open(Some(&tmp.path())).expect_err("newer schema");
+        assert!(err.to_string().contains("upgrade meshcon"), "{err}");
+    }
 }

@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+use crate::control::events::EventKind;
 use crate::http::accept_loop;
 use crate::proto::ProxyEvent;
 use crate::proxy::admin;
@@ -195,7 +196,7 @@ async fn splice(
         Ok(Ok(None)) => return,
         Ok(Err(e)) => {
             ctx.emit(
-                "denied",
+                EventKind::Denied,
                 format!("east-west connection from {remote} dropped: {e}"),
             );
             return;
@@ -205,7 +206,7 @@ async fn splice(
     let sni = hello.sni.clone();
     let Some((port, subset, host)) = parse_sni(&sni) else {
         ctx.emit(
-            "denied",
+            EventKind::Denied,
             format!("east-west connection from {remote}: SNI {sni} names no mesh service"),
         );
         return;
@@ -218,7 +219,10 @@ async fn splice(
     let name = cluster_name(port, subset.as_deref(), &host);
     let Some(cluster) = cfg.clusters.get(&name) else {
         ctx.metrics.tcp_closed(&host, &ctx.info.cluster, "NC", 0, 0);
-        ctx.emit("denied", format!("east-west: no cluster {name} here"));
+        ctx.emit(
+            EventKind::Denied,
+            format!("east-west: no cluster {name} here"),
+        );
         return;
     };
     let local: Vec<_> = cluster

@@ -227,7 +227,7 @@ impl ResolvesClientCert for WorkloadIdentity {
 
 /// Signs directly with a CA held in this process (tests, benchmarks).
 pub struct LocalSigner {
-    /// The CA.
+    /// The CA that signs every CSR.
     pub ca: Arc<super::CertificateAuthority>,
     /// The identity every CSR is signed for.
     pub id: SpiffeId,

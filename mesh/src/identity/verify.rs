@@ -336,7 +336,8 @@ pub struct AcceptAnyServer {
 }
 
 impl AcceptAnyServer {
-    /// The verifier.
+    /// A verifier that accepts any server certificate, checking only the
+    /// handshake signatures.
     pub fn new() -> Self {
         Self { algs: algorithms() }
     }

@@ -20,6 +20,7 @@ use tower::{Layer, Service};
 
 use super::cluster::{RouteTarget, UpstreamCluster};
 use super::context::ProxyContext;
+use crate::control::events::EventKind;
 use crate::control::snapshot::Endpoint;
 use crate::svc::balance::{hash_of, Algorithm, HashKey};
 use crate::svc::outlier::Decision;
@@ -270,7 +271,7 @@ fn record(ctx: &ProxyContext, cluster: &UpstreamCluster, ep: &Endpoint, outcome:
                 duration,
                 times,
             } => ctx.emit(
-                "ejection",
+                EventKind::Ejection,
                 format!(
                     "{} ({}) ejected from {} for {}s (ejection #{times})",
                     ep.instance,
@@ -279,9 +280,10 @@ fn record(ctx: &ProxyContext, cluster: &UpstreamCluster, ep: &Endpoint, outcome:
                     duration.as_secs()
                 ),
             ),
-            Decision::Returned { host } => {
-                ctx.emit("uneject", format!("{host} back in {}", cluster.name))
-            }
+            Decision::Returned { host } => ctx.emit(
+                EventKind::Uneject,
+                format!("{host} back in {}", cluster.name),
+            ),
         }
     }
 }

@@ -16,6 +16,7 @@ use super::cluster::ClusterManager;
 use super::compile::{self, CompileError, CompileInputs, CompiledConfig};
 use super::routes::Source;
 use super::upstream::UpstreamPool;
+use crate::control::events::EventKind;
 use crate::control::registry::ProxyKind;
 use crate::control::snapshot::ProxySnapshot;
 use crate::identity::{SpiffeId, TrustStore, WorkloadIdentity};
@@ -267,7 +268,7 @@ impl ProxyContext {
 
     /// Reports a data-plane event to the control plane, at most 20 a second
     /// so a flood of refused connections cannot flood the event stream.
-    pub fn emit(&self, kind: &str, message: impl Into<String>) {
+    pub fn emit(&self, kind: EventKind, message: impl Into<String>) {
         {
             let mut b = self.event_budget.lock();
             let now = Instant::now();
@@ -280,7 +281,7 @@ impl ProxyContext {
             b.1 += 1;
         }
         let _ = self.events.try_send(ProxyEvent {
-            kind: kind.to_string(),
+            kind: kind.as_str().to_string(),
             message: message.into(),
             unix_ms: crate::control::events::unix_ms(),
         });

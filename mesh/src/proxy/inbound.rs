@@ -27,6 +27,7 @@ use tower::{Layer, Service, ServiceBuilder};
 use super::authz::{self, Subject, Verdict};
 use super::context::{ProxyContext, PEER_HEADER};
 use super::telemetry::{Direction, TelemetryLayer};
+use crate::control::events::EventKind;
 use crate::http::{accept_loop, serve_stack, strip_hop_by_hop};
 use crate::identity::{certinfo, tls, SpiffeId};
 use crate::svc::{MeshService, ProxyError, Req, Resp, SvcFuture};
@@ -99,7 +100,7 @@ where
             };
             if let Verdict::Deny(reason) = authz::evaluate(&cfg.authorization, &subject) {
                 self.ctx.emit(
-                    "denied",
+                    EventKind::Denied,
                     format!(
                         "{} {} from {} denied: {reason}",
                         req.method(),
@@ -286,7 +287,7 @@ async fn handle(
             Ok(Err(e)) => {
                 let reason = crate::identity::verify::handshake_failure(&e);
                 ctx.emit(
-                    "denied",
+                    EventKind::Denied,
                     format!("mTLS handshake from {remote} refused: {reason}"),
                 );
                 return;
@@ -312,7 +313,7 @@ async fn handle(
         let mode = ctx.config().mtls_mode.clone();
         if mode == "STRICT" || mode.is_empty() {
             ctx.emit(
-                "denied",
+                EventKind::Denied,
                 format!("plaintext connection from {remote} refused: PeerAuthentication is STRICT"),
             );
             return;

@@ -3,19 +3,39 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::broadcast;
-
-use super::Mesh;
+use super::{Mesh, RuntimeError, WorkloadAddresses};
 use crate::config::scope;
-use crate::control::console::Backend;
+use crate::control::console::{Backend, ProxyTap};
 use crate::control::events::EventBus;
+use crate::control::federation::FederationStatus;
 use crate::control::store::ConfigStore;
 use crate::control::ControlPlane;
 use crate::identity::certinfo;
-use crate::proto::{self, ChaosRequest, TapEntry, TrustDomain, WorkloadList};
+use crate::proto::{self, ChaosRequest, TrustDomain, WorkloadList};
 use crate::telemetry::exact::EdgeStat;
 use crate::topology::Topology;
 use crate::workload::app::Chaos;
+
+/// Why the console API refused a chaos action or an explanation. The
+/// messages go to the user as they are.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The mesh could not do what was asked.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// `fail` with a share of requests outside (0, 1].
+    #[error("fail takes a share of requests above 0 and at most 1, not {0}")]
+    FailShare(f64),
+    /// `federate` or `unfederate` without two clusters.
+    #[error("give two clusters: eu,us")]
+    TwoClusters,
+    /// A chaos action that does not exist.
+    #[error("unknown chaos action '{0}' (slow, fail, heal, kill, restart, stop-control-plane, start-control-plane, stop-gateway, start-gateway, rogue, unfederate, federate, rotate-root)")]
+    UnknownAction(String),
+    /// An explanation asked for from a workload that is not running.
+    #[error("no running workload '{0}' (pick one from `meshcon get workloads`)")]
+    NoSuchWorkload(String),
+}
 
 /// Adapts a [`Mesh`] to the console API.
 #[derive(Debug, Clone)]
@@ -36,6 +56,8 @@ fn addr(a: Option<std::net::SocketAddr>) -> Option<String> {
 
 #[tonic::async_trait]
 impl Backend for MeshBackend {
+    type Error = BackendError;
+
     async fn workloads(&self) -> WorkloadList {
         let mut out = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
@@ -67,7 +89,13 @@ impl Backend for MeshBackend {
             }
         }
         // Killed instances stay listed, not ready, so the console can show them.
-        for (id, (inst, addrs, external, _running)) in self.mesh.workload_addresses().await {
+        for (id, w) in self.mesh.workload_addresses().await {
+            let WorkloadAddresses {
+                instance: inst,
+                addresses: addrs,
+                external,
+                ..
+            } = w;
             if seen.contains(&id) {
                 continue;
             }
@@ -149,7 +177,7 @@ impl Backend for MeshBackend {
         self.mesh.control_planes()
     }
 
-    async fn chaos(&self, req: ChaosRequest) -> Result<String, String> {
+    async fn chaos(&self, req: ChaosRequest) -> Result<String, BackendError> {
         let target = req.target.as_str();
         let list = |v: Vec<String>| v.join(", ");
         // "auth-v1-0 answers", "billing-v1-0, billing-v1-1 answer".
@@ -165,7 +193,7 @@ impl Backend for MeshBackend {
             }
             "fail" => {
                 if !(0.0..=1.0).contains(&req.error_rate) {
-                    return Err(format!("fail takes a share of requests above 0 and at most 1, not {}", req.error_rate));
+                    return Err(BackendError::FailShare(req.error_rate));
                 }
                 let rate = if req.error_rate == 0.0 { 1.0 } else { req.error_rate };
                 self.mesh
@@ -194,10 +222,7 @@ impl Backend for MeshBackend {
             "start-gateway" => self.mesh.start_eastwest(target).await.map(|_| format!("east-west gateway of {target} started")),
             "rogue" => self.mesh.rogue(target).await,
             "unfederate" | "federate" => {
-                let (a, b) = target
-                    .split_once(',')
-                    .ok_or_else(|| crate::runtime::RuntimeError::NotFound("give two clusters: eu,us".into()))
-                    .map_err(|e| e.to_string())?;
+                let (a, b) = target.split_once(',').ok_or(BackendError::TwoClusters)?;
                 let r = if req.action == "unfederate" { self.mesh.unfederate(a, b) } else { self.mesh.federate(a, b) };
                 r.map(|_| format!("{a} and {b} {}federated", if req.action == "unfederate" { "no longer " } else { "" }))
             }
@@ -207,13 +232,9 @@ impl Backend for MeshBackend {
                     crate::control::server::short_fp(&fp)
                 )
             }),
-            other => {
-                return Err(format!(
-                    "unknown chaos action '{other}' (slow, fail, heal, kill, restart, stop-control-plane, start-control-plane, stop-gateway, start-gateway, rogue, unfederate, federate, rotate-root)"
-                ))
-            }
+            other => return Err(BackendError::UnknownAction(other.to_string())),
         }
-        .map_err(|e| e.to_string())
+        .map_err(BackendError::from)
     }
 
     async fn latency(&self, window: Duration) -> Vec<EdgeStat> {
@@ -221,30 +242,28 @@ impl Backend for MeshBackend {
         crate::telemetry::exact::merged(contexts.iter().map(|c| &c.latencies), window)
     }
 
-    async fn taps(&self) -> Vec<(Vec<TapEntry>, broadcast::Receiver<TapEntry>)> {
+    async fn taps(&self) -> Vec<ProxyTap> {
         self.mesh
             .proxy_contexts()
             .await
             .iter()
-            .map(|c| (c.tap.recent(100), c.tap.subscribe()))
+            .map(|c| ProxyTap {
+                recent: c.tap.recent(100),
+                live: c.tap.subscribe(),
+            })
             .collect()
     }
 
-    async fn explain(&self, req: crate::proto::ExplainRequest) -> Result<String, String> {
+    async fn explain(&self, req: crate::proto::ExplainRequest) -> Result<String, BackendError> {
         let contexts = self.mesh.proxy_contexts().await;
         let ctx = contexts
             .iter()
             .find(|c| c.info.instance == req.source || c.info.id == req.source)
-            .ok_or_else(|| {
-                format!(
-                    "no running workload '{}' (pick one from `meshcon get workloads`)",
-                    req.source
-                )
-            })?;
+            .ok_or_else(|| BackendError::NoSuchWorkload(req.source.clone()))?;
         Ok(crate::proxy::explain::explain(ctx, &req))
     }
 
-    async fn federation(&self) -> serde_json::Value {
+    async fn federation(&self) -> FederationStatus {
         self.mesh.federation_status().await
     }
 }

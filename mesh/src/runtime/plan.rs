@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpSocket};
 
 use crate::topology::{Instance, Topology};
 
-/// Which plan.
+/// Where a mesh's listeners go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddressPlan {
     /// A loopback IP per pod, well-known ports.
@@ -44,24 +44,24 @@ pub const DEFAULT_INGRESS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOC
 /// The listeners of one workload instance.
 #[derive(Debug)]
 pub struct WorkloadListeners {
-    /// The pod address.
+    /// The instance's own loopback IP (127.0.0.1 under the ephemeral plan).
     pub pod_ip: IpAddr,
     /// The demo app's listener (None for external workloads).
     pub app: Option<TcpListener>,
-    /// Inbound (None for client-only external workloads).
+    /// The sidecar's inbound mTLS listener (None for client-only external workloads).
     pub inbound: Option<TcpListener>,
-    /// Outbound.
+    /// The sidecar's outbound listener, where the app sends plain HTTP.
     pub outbound: TcpListener,
-    /// Admin.
+    /// The sidecar's admin listener (`/ready`, `/certs`, `/stats/prometheus`).
     pub admin: TcpListener,
 }
 
 /// The listeners of a gateway.
 #[derive(Debug)]
 pub struct GatewayListeners {
-    /// Traffic.
+    /// Where traffic arrives: TLS from outside, or SNI-routed mTLS.
     pub main: TcpListener,
-    /// Admin.
+    /// The gateway's admin listener.
     pub admin: TcpListener,
 }
 
@@ -78,7 +78,7 @@ pub struct Bound {
     pub ingress: BTreeMap<String, GatewayListeners>,
     /// East-west gateways by cluster.
     pub eastwest: BTreeMap<String, GatewayListeners>,
-    /// Console API.
+    /// The console API's listener.
     pub api: TcpListener,
 }
 

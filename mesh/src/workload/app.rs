@@ -42,15 +42,15 @@ pub struct Chaos {
 /// Who the app is and how it behaves.
 #[derive(Debug, Clone)]
 pub struct AppSpec {
-    /// Service name.
+    /// The service it implements, e.g. `billing`; answers name it.
     pub service: String,
-    /// Version.
+    /// Its version label, e.g. `v2`; answers name it, so canaries show.
     pub version: String,
-    /// Instance name.
+    /// The instance name, e.g. `billing-v2-0`; answers name it.
     pub instance: String,
-    /// Cluster.
+    /// The cluster it runs in; answers name it, so failover shows.
     pub cluster: String,
-    /// Latency distribution.
+    /// How long it takes to answer, before chaos adds to it.
     pub latency: Latency,
     /// Share of 503 answers.
     pub error_rate: f64,

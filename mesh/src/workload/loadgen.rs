@@ -5,13 +5,14 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use parking_lot::Mutex;
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use tokio::net::TcpStream;
@@ -39,12 +40,51 @@ impl std::fmt::Debug for IngressClient {
     }
 }
 
+/// Why a request to the ingress got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum IngressError {
+    /// The ingress CA given is not PEM certificates.
+    #[error(transparent)]
+    Ca(#[from] crate::identity::IdentityError),
+    /// rustls refused the ingress CA or the client configuration.
+    #[error(transparent)]
+    Tls(#[from] rustls::Error),
+    /// The ingress host is not a name SNI can carry.
+    #[error(transparent)]
+    ServerName(#[from] rustls::pki_types::InvalidDnsNameError),
+    /// The ingress host cannot be a Host header.
+    #[error(transparent)]
+    Host(#[from] http::header::InvalidHeaderValue),
+    /// No TCP connection to the ingress.
+    #[error("connect {addr}: {source}")]
+    Connect {
+        /// The ingress address.
+        addr: SocketAddr,
+        /// What the connect said.
+        source: std::io::Error,
+    },
+    /// The TLS handshake with the ingress failed.
+    #[error("TLS: {0}")]
+    Handshake(#[source] std::io::Error),
+    /// The path is not a valid request target.
+    #[error("bad path {path}: {source}")]
+    BadPath {
+        /// The path given.
+        path: String,
+        /// Why it is not a URI.
+        source: http::uri::InvalidUri,
+    },
+    /// The HTTP exchange failed.
+    #[error(transparent)]
+    Http(#[from] hyper::Error),
+}
+
 /// An answer from the ingress.
 #[derive(Debug, Clone)]
 pub struct Answer {
-    /// Status.
+    /// The HTTP status code.
     pub status: u16,
-    /// Body.
+    /// The whole response body.
     pub body: Bytes,
     /// Response headers.
     pub headers: http::HeaderMap,
@@ -52,15 +92,14 @@ pub struct Answer {
 
 impl IngressClient {
     /// A client of `addr` presenting SNI `host`, trusting `ca_pem`.
-    pub fn new(addr: SocketAddr, host: &str, ca_pem: &str) -> Result<Self, String> {
+    pub fn new(addr: SocketAddr, host: &str, ca_pem: &str) -> Result<Self, IngressError> {
         let mut roots = rustls::RootCertStore::empty();
-        for der in crate::identity::ca::pem_to_ders(ca_pem).map_err(|e| e.to_string())? {
-            roots.add(der).map_err(|e| e.to_string())?;
+        for der in crate::identity::ca::pem_to_ders(ca_pem)? {
+            roots.add(der)?;
         }
         let cfg =
             ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?
+                .with_safe_default_protocol_versions()?
                 .with_root_certificates(roots)
                 .with_no_client_auth();
         Ok(Self {
@@ -71,20 +110,21 @@ impl IngressClient {
         })
     }
 
-    async fn connect(&self) -> Result<SendRequest<Empty<Bytes>>, String> {
+    async fn connect(&self) -> Result<SendRequest<Empty<Bytes>>, IngressError> {
         let tcp = TcpStream::connect(self.addr)
             .await
-            .map_err(|e| format!("connect {}: {e}", self.addr))?;
+            .map_err(|source| IngressError::Connect {
+                addr: self.addr,
+                source,
+            })?;
         let _ = tcp.set_nodelay(true);
-        let name = ServerName::try_from(self.host.clone()).map_err(|e| e.to_string())?;
+        let name = ServerName::try_from(self.host.clone())?;
         let tls = self
             .tls
             .connect(name, tcp)
             .await
-            .map_err(|e| format!("TLS: {e}"))?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| e.to_string())?;
+            .map_err(IngressError::Handshake)?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -92,19 +132,20 @@ impl IngressClient {
     }
 
     /// Sends a GET for `path` with extra headers.
-    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Result<Answer, String> {
-        let reused = self.idle.lock().ok().and_then(|mut v| v.pop());
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Result<Answer, IngressError> {
+        let reused = self.idle.lock().pop();
         let mut sender = match reused {
             Some(s) if !s.is_closed() => s,
             _ => self.connect().await?,
         };
-        sender.ready().await.map_err(|e| e.to_string())?;
+        sender.ready().await?;
         let mut req = http::Request::new(Empty::<Bytes>::new());
-        *req.uri_mut() = path.parse().map_err(|e| format!("bad path {path}: {e}"))?;
-        req.headers_mut().insert(
-            http::header::HOST,
-            http::HeaderValue::from_str(&self.host).map_err(|e| e.to_string())?,
-        );
+        *req.uri_mut() = path.parse().map_err(|source| IngressError::BadPath {
+            path: path.to_string(),
+            source,
+        })?;
+        req.headers_mut()
+            .insert(http::header::HOST, http::HeaderValue::from_str(&self.host)?);
         for (k, v) in headers {
             if let (Ok(k), Ok(v)) = (
                 http::HeaderName::from_bytes(k.as_bytes()),
@@ -113,16 +154,12 @@ impl IngressClient {
                 req.headers_mut().insert(k, v);
             }
         }
-        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let resp = sender.send_request(req).await?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        if let Ok(mut idle) = self.idle.lock() {
+        let body = resp.into_body().collect().await?.to_bytes();
+        {
+            let mut idle = self.idle.lock();
             if idle.len() < MAX_CONNECTIONS {
                 idle.push(sender);
             }

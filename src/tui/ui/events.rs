@@ -15,7 +15,7 @@ use ratatui::Frame;
 use super::{block, fg, offset, selected};
 use crate::tui::action::View;
 use crate::tui::app::App;
-use mesh::api::Event;
+use mesh::api::{Event, EventKind};
 
 /// Events shown, filtered.
 pub fn rows(app: &App) -> Vec<&Event> {
@@ -49,11 +49,13 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let body: Vec<Row> = rows
         .iter()
         .map(|e| {
-            let style = match e.kind.as_str() {
-                "nack" | "denied" | "ejection" => fg(app, Color::Red),
-                "uneject" | "cert-rotated" => fg(app, Color::Green),
-                "chaos" | "control-plane" => fg(app, Color::Yellow),
-                "config" => fg(app, Color::Cyan),
+            let style = match e.event_kind() {
+                Some(EventKind::Nack | EventKind::Denied | EventKind::Ejection) => {
+                    fg(app, Color::Red)
+                }
+                Some(EventKind::Uneject | EventKind::CertRotated) => fg(app, Color::Green),
+                Some(EventKind::Chaos | EventKind::ControlPlane) => fg(app, Color::Yellow),
+                Some(EventKind::Config) => fg(app, Color::Cyan),
                 _ => Default::default(),
             };
             Row::new(vec![

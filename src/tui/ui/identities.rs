@@ -18,7 +18,7 @@ use ratatui::Frame;
 use super::{block, fg, offset, selected};
 use crate::tui::action::View;
 use crate::tui::app::App;
-use mesh::api::Workload;
+use mesh::api::{EventKind, Workload};
 
 /// Workloads with certificates, filtered.
 pub fn rows(app: &App) -> Vec<&Workload> {
@@ -166,10 +166,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             ))
         })
         .collect();
-    if let Some(w) = app.d.federation["warnings"].as_array() {
-        for warn in w.iter().filter_map(|w| w.as_str()) {
-            tds.push(Line::styled(format!("⚠ {warn}"), fg(app, Color::Red)));
-        }
+    for warn in &app.d.federation.warnings {
+        tds.push(Line::styled(format!("⚠ {warn}"), fg(app, Color::Red)));
     }
     f.render_widget(
         Paragraph::new(tds)
@@ -182,7 +180,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .events
         .iter()
         .rev()
-        .filter(|e| e.kind == "denied")
+        .filter(|e| e.event_kind() == Some(EventKind::Denied))
         .take(bottom.height.saturating_sub(2) as usize)
         .map(|e| {
             Line::raw(format!(

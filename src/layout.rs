@@ -265,10 +265,12 @@ fn the_graph_finds_a_circle_and_only_a_circle() {
 /// and its views must each read one way.
 #[test]
 fn neither_crate_has_import_circles() {
-    for dir in ["src", "mesh/src"] {
-        let found = cycles(&import_graph(&manifest().join(dir)));
-        assert!(found.is_empty(), "import circles in {dir}: {found:?}");
-    }
+    let found: Vec<(&str, Vec<Vec<String>>)> = ["src", "mesh/src"]
+        .into_iter()
+        .map(|dir| (dir, cycles(&import_graph(&manifest().join(dir)))))
+        .filter(|(_, c)| !c.is_empty())
+        .collect();
+    assert!(found.is_empty(), "import circles: {found:?}");
 }
 
 /// Big files mix concerns; the Istio schema model is long by nature.

@@ -17,9 +17,12 @@
 //! [`super::federation`].
 
 mod convergence;
+mod peers;
 mod push;
 mod roots;
 mod services;
+
+use peers::Peers;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
@@ -34,7 +37,6 @@ use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
 use super::events::{EventBus, EventKind};
-use super::federation::Peers;
 use super::registry::{Registry, WorkloadEntry};
 use super::store::ConfigState;
 use crate::identity::CertificateAuthority;

@@ -14,11 +14,11 @@ use super::trace::TraceContext;
 /// The destination service of a request.
 #[derive(Debug, Clone, Default)]
 pub struct ServiceRef {
-    /// Short name.
+    /// The first label of its host (`billing`), as Istio's `destination_service_name`.
     pub name: String,
-    /// Namespace.
+    /// Istio's `destination_service_namespace`.
     pub namespace: String,
-    /// FQDN.
+    /// `billing.default.svc.cluster.local`: what Istio's `destination_service` label carries.
     pub fqdn: String,
 }
 
@@ -31,7 +31,7 @@ pub struct LogFields {
     pub peer: Option<Peer>,
     /// The endpoint address used last.
     pub upstream_host: Option<String>,
-    /// Route name.
+    /// The VirtualService route that matched (Envoy's `%ROUTE_NAME%`).
     pub route: Option<String>,
     /// Upstream cluster name.
     pub cluster: Option<String>,

@@ -31,7 +31,8 @@ pub struct StoredSpan {
     pub span_id: String,
     /// Hex parent span id, empty for roots.
     pub parent_span_id: String,
-    /// Name.
+    /// What the hop did: `GET billing` (client), `GET /pay` (server), or
+    /// `outbound|8080|v1|billing... attempt 2` for one try of a retried call.
     pub name: String,
     /// `client` or `server`.
     pub kind: String,
@@ -45,7 +46,7 @@ pub struct StoredSpan {
     pub duration_ms: f64,
     /// Whether the span failed.
     pub error: bool,
-    /// Attributes.
+    /// Tags as OTLP sent them (HTTP method, status, peer, response flags...), values as text.
     pub attributes: BTreeMap<String, String>,
 }
 

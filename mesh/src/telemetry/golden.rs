@@ -69,13 +69,13 @@ pub struct Signals {
 /// Golden signals of one service version (reported by its destination side).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceSignal {
-    /// Cluster.
+    /// The cluster whose instances answered (`destination_cluster`).
     pub cluster: String,
-    /// Namespace.
+    /// `destination_service_namespace`.
     pub namespace: String,
-    /// Service.
+    /// `destination_service_name`.
     pub service: String,
-    /// Version.
+    /// `destination_version`: one row per version, so a canary shows apart.
     pub version: String,
     /// Requests per second received (attempts, retries included).
     pub rps: f64,
@@ -94,13 +94,13 @@ pub struct ServiceSignal {
     /// Exact P50 from the sidecars' HDR histograms, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exact_p50_ms: Option<f64>,
-    /// Exact P90.
+    /// Exact P90, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exact_p90_ms: Option<f64>,
-    /// Exact P99.
+    /// Exact P99, when known: the figure a bucketed P99 is checked against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exact_p99_ms: Option<f64>,
-    /// Exact P99.9.
+    /// Exact P99.9, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exact_p999_ms: Option<f64>,
 }

@@ -23,15 +23,15 @@ use parking_lot::Mutex;
 pub struct Peer {
     /// Workload (`billing-v2`), or `unknown`.
     pub workload: String,
-    /// Namespace.
+    /// Its Kubernetes-style namespace (`default`).
     pub namespace: String,
     /// Principal (`spiffe://us.mesh/ns/default/sa/billing`), or `unknown`.
     pub principal: String,
-    /// App label.
+    /// Its `app` label: the service it belongs to.
     pub app: String,
-    /// Version label.
+    /// Its `version` label (`v2`), what subsets select on.
     pub version: String,
-    /// Cluster.
+    /// The cluster it runs in, as Istio's `*_cluster` labels carry it.
     pub cluster: String,
 }
 
@@ -190,7 +190,7 @@ pub struct Series {
 /// A request that completed, for the registry.
 #[derive(Debug, Clone)]
 pub struct Observation {
-    /// Labels.
+    /// Its Istio label set: the series it counts in.
     pub labels: RequestLabels,
     /// Duration, ms.
     pub duration_ms: f64,

@@ -23,6 +23,12 @@ pub enum Event {
     Data(Box<DataEvent>),
 }
 
+impl From<DataEvent> for Event {
+    fn from(d: DataEvent) -> Self {
+        Event::Data(Box::new(d))
+    }
+}
+
 /// Reads the terminal in a thread of its own (crossterm's reads block) and
 /// ticks every 250 ms.
 pub fn spawn_terminal_input(tx: mpsc::Sender<Event>) {

@@ -6,7 +6,8 @@ use ratatui::widgets::{Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::{block, bold, centered};
-use crate::tui::app::{App, PALETTE};
+use crate::tui::app::palette;
+use crate::tui::app::App;
 use crate::tui::keys::HELP;
 
 /// Draws the help overlay over `area`.
@@ -22,10 +23,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .collect();
     lines.push(Line::raw(""));
     lines.push(Line::styled("commands after ':'", bold()));
-    for (c, what) in PALETTE {
+    for (c, what) in palette::commands() {
         lines.push(Line::from(vec![
             Span::styled(format!("  :{c:<22}"), bold()),
-            Span::raw(*what),
+            Span::raw(what),
         ]));
     }
     let h = (lines.len() as u16 + 2).min(area.height);

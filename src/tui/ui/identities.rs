@@ -18,22 +18,7 @@ use ratatui::Frame;
 use super::{block, fg, offset, selected};
 use crate::tui::action::View;
 use crate::tui::app::App;
-use mesh::api::Workload;
-
-/// Workloads with certificates, filtered.
-pub fn rows(app: &App) -> Vec<&Workload> {
-    let q = app.filter(View::Identities).to_lowercase();
-    app.d
-        .workloads
-        .iter()
-        .filter(|w| {
-            q.is_empty()
-                || w.instance.contains(&q)
-                || w.spiffe_id.contains(&q)
-                || w.cluster.contains(&q)
-        })
-        .collect()
-}
+use crate::tui::model::lists::identities as rows;
 
 /// Seconds until an RFC 3339 time, relative to `now`.
 pub fn countdown(rfc3339: &str, now: f64) -> (String, f64) {
@@ -153,7 +138,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
     let mut tds: Vec<Line> = app
-        .d
+        .mesh
         .trust_domains
         .iter()
         .map(|t| {
@@ -166,7 +151,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             ))
         })
         .collect();
-    if let Some(w) = app.d.federation["warnings"].as_array() {
+    if let Some(w) = app.mesh.federation["warnings"].as_array() {
         for warn in w.iter().filter_map(|w| w.as_str()) {
             tds.push(Line::styled(format!("⚠ {warn}"), fg(app, Color::Red)));
         }
@@ -178,7 +163,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         left,
     );
     let refused: Vec<Line> = app
-        .d
+        .mesh
         .events
         .iter()
         .rev()

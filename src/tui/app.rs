@@ -260,6 +260,15 @@ impl App {
         of("sidecar").chain(of("ingress-gateway")).collect()
     }
 
+    /// Leaves, asking first when the mesh runs in this process (quitting stops it).
+    fn ask_quit(&mut self) {
+        if self.embedded {
+            self.confirm = Some(Confirm::Quit);
+        } else {
+            self.quit = true;
+        }
+    }
+
     fn say(&mut self, text: impl Into<String>, error: bool) {
         self.status = Some(Status {
             text: text.into(),

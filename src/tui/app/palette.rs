@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use super::routing::{open_editor, template};
 use super::App;
 use crate::cli::{ChaosAction, ChaosArgs};
-use crate::tui::action::{Action, Confirm, View};
+use crate::tui::action::{Confirm, View};
 use crate::tui::data::Command;
 use crate::tui::scenario;
 
@@ -273,7 +273,10 @@ pub(super) fn run(app: &mut App, input: &str) -> Vec<Command> {
             app.help = true;
             Vec::new()
         }
-        Palette::Quit => super::update(app, Action::Quit),
+        Palette::Quit => {
+            app.ask_quit();
+            Vec::new()
+        }
         Palette::Vs { name } => edit(app, "vs", "VirtualService", &name),
         Palette::Dr { name } => edit(app, "dr", "DestinationRule", &name),
         Palette::Scenario { name } => {

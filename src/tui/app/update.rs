@@ -49,13 +49,7 @@ fn update_state(app: &mut App, action: Action) -> Vec<Command> {
         }
         Action::Resize(w, h) => app.size = (w, h),
         Action::ForceQuit => app.quit = true,
-        Action::Quit => {
-            if app.embedded {
-                app.confirm = Some(Confirm::Quit);
-            } else {
-                app.quit = true;
-            }
-        }
+        Action::Quit => app.ask_quit(),
         Action::Confirm(yes) => return confirm(app, yes),
         Action::ToggleHelp => {
             app.help = !app.help;

@@ -24,6 +24,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::action::{Confirm, View};
 use super::app::App;
@@ -87,13 +88,42 @@ pub fn ms(v: f64) -> String {
     }
 }
 
-/// `s` cut to `w` characters, with an ellipsis where it was cut.
+/// How many terminal columns `s` takes (wide characters take two, combining
+/// marks none), which is what tables pad and cut by.
+pub fn width(s: &str) -> usize {
+    UnicodeWidthStr::width(s)
+}
+
+/// `s` cut to `w` columns, with an ellipsis where it was cut.
 pub fn ellipsis(s: &str, w: usize) -> String {
-    if s.chars().count() <= w {
+    if width(s) <= w {
         return s.to_string();
     }
-    let mut out: String = s.chars().take(w.saturating_sub(1)).collect();
+    let mut out = cut(s, w.saturating_sub(1));
     out.push('…');
+    out
+}
+
+/// `s` cut to at most `w` columns, without a mark.
+fn cut(s: &str, w: usize) -> String {
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let cw = UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + cw > w {
+            break;
+        }
+        used += cw;
+        out.push(c);
+    }
+    out
+}
+
+/// `s` cut to `w` columns and padded to exactly `w` (a fixed-width column).
+pub fn pad(s: &str, w: usize) -> String {
+    let mut out = cut(s, w);
+    let used = width(&out);
+    out.extend(std::iter::repeat_n(' ', w.saturating_sub(used)));
     out
 }
 
@@ -181,7 +211,7 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
         } else {
             "  ? help  : command  q quit"
         };
-        let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+        let used: usize = spans.iter().map(|s| width(&s.content)).sum();
         let room = (area.width as usize).saturating_sub(used + 3);
         let mut show_hint = true;
         if let Some(super::app::Status { text: msg, error }) = &app.status {
@@ -191,7 +221,7 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
                 fg(app, Color::Cyan)
             };
             // The hint gives way first; then the message is cut, visibly.
-            show_hint = msg.chars().count() + hint.len() <= room;
+            show_hint = width(msg) + width(hint) <= room;
             spans.push(Span::raw(" │ "));
             spans.push(Span::styled(ellipsis(msg, room), style));
         }
@@ -291,5 +321,19 @@ pub fn draw(f: &mut Frame, app: &App) {
             .line_count(w.saturating_sub(2)) as u16
             + 2;
         overlay(f, centered(body, w, h.min(body.height)), "confirm", lines);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn columns_are_cut_and_padded_by_display_width() {
+        assert_eq!(super::width("日本語"), 6);
+        assert_eq!(super::pad("日本語", 5), "日本 ");
+        assert_eq!(super::pad("ab", 4), "ab  ");
+        let cut = super::ellipsis("日本語です", 5);
+        assert_eq!(cut, "日本…");
+        assert_eq!(super::width(&cut), 5);
+        assert_eq!(super::ellipsis("mTLS", 4), "mTLS");
     }
 }

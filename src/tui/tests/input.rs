@@ -256,3 +256,58 @@ fn the_selected_trace_stays_selected_as_newer_ones_arrive() {
     update(&mut app, Action::Enter);
     assert_eq!(app.open_trace.as_deref(), Some(older.trace_id.as_str()));
 }
+
+#[test]
+fn a_palette_mistake_is_said_in_clap_words_in_the_status_line() {
+    let mut app = recorded_app();
+    for (input, says) in [
+        ("frobnicate", "unrecognized subcommand 'frobnicate'"),
+        ("vs", "the following required arguments were not provided"),
+        ("chaos explode auth", "invalid value 'explode'"),
+        (
+            "chaos fail auth --delay-ms 5",
+            "--delay-ms is for `chaos slow`",
+        ),
+        ("rollback vx", "is not a config version"),
+    ] {
+        update(&mut app, Action::OpenPalette);
+        for c in input.chars() {
+            update(&mut app, Action::Input(c));
+        }
+        update(&mut app, Action::Submit);
+        let status = app.status.clone().expect("a status line");
+        assert!(
+            status.error && status.text.contains(says),
+            "{input}: {status:?}"
+        );
+        assert!(!status.text.contains('\n'), "one line: {status:?}");
+        assert!(app.confirm.is_none() && !app.quit, "{input}");
+    }
+}
+
+#[tokio::test]
+async fn a_full_command_channel_is_said_not_dropped_silently() {
+    use crate::tui::event::Event;
+    let mut app = recorded_app();
+    app.embedded = false;
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).expect("terminal");
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    // Nobody reads the one-slot command channel: the second validation has no room.
+    let (ctx, _crx) = tokio::sync::mpsc::channel(1);
+    for k in ['6', '+', '+', 'q'] {
+        tx.send(Event::Key(KeyEvent::new(
+            KeyCode::Char(k),
+            KeyModifiers::NONE,
+        )))
+        .await
+        .expect("send");
+    }
+    crate::tui::run_loop(&mut terminal, &mut app, rx, ctx)
+        .await
+        .expect("loop");
+    let status = app.status.clone().expect("a status line");
+    assert!(
+        status.error && status.text.contains("busy") && status.text.contains("validate"),
+        "{status:?}"
+    );
+}

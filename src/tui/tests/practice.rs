@@ -4,9 +4,10 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::{key, render, show, text};
+use crate::practice::progress::Write;
 use crate::tui::action::{Action, View};
 use crate::tui::app::{update, App};
-use crate::tui::data::Command;
+use crate::tui::data::{Command, DataEvent};
 use crate::tui::fixtures::recorded_app;
 
 #[test]
@@ -182,4 +183,35 @@ fn show_me_on_a_term_the_mesh_does_not_have_says_so() {
     key(&mut app, KeyCode::Char('s'));
     let s = text(&render(&app, 120, 36));
     assert!(s.contains("ambient mode has no counterpart"), "{s}");
+}
+
+#[test]
+fn practice_progress_leaves_update_as_commands() {
+    let mut app = recorded_app();
+    show(&mut app, View::Practice);
+    update(&mut app, key(KeyCode::Down));
+    update(&mut app, key(KeyCode::Enter));
+    update(&mut app, key(KeyCode::Char(' ')));
+    let cmds = update(&mut app, key(KeyCode::Char('y')));
+    assert!(
+        matches!(
+            cmds.as_slice(),
+            [
+                Command::SaveProgress(Write::Card { .. }),
+                Command::SaveProgress(Write::Result { .. })
+            ]
+        ),
+        "the card and the result are written by the background side: {cmds:?}"
+    );
+    // The screens read the ledger, which already has it.
+    assert_eq!(app.practice.summary().streak, 1);
+    // A write that failed there is said on the practice screen.
+    update(
+        &mut app,
+        Action::Data(Box::new(DataEvent::ProgressNotSaved("disk full".into()))),
+    );
+    assert_eq!(
+        app.practice.note.as_deref(),
+        Some("progress not saved: disk full")
+    );
 }

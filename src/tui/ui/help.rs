@@ -5,7 +5,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::{block, bold, centered};
+use super::{block, bold, centered, pad, width};
 use crate::tui::app::palette;
 use crate::tui::app::App;
 use crate::tui::keys::HELP;
@@ -16,7 +16,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .iter()
         .map(|(k, what)| {
             Line::from(vec![
-                Span::styled(format!("{k:<24}"), bold()),
+                Span::styled(pad(k, 24.max(width(k))), bold()),
                 Span::raw(*what),
             ])
         })
@@ -25,7 +25,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     lines.push(Line::styled("commands after ':'", bold()));
     for (c, what) in palette::commands() {
         lines.push(Line::from(vec![
-            Span::styled(format!("  :{c:<22}"), bold()),
+            Span::styled(format!("  :{}", pad(&c, 22.max(width(&c)))), bold()),
             Span::raw(what),
         ]));
     }

@@ -71,7 +71,7 @@ fn waterfall(f: &mut Frame, area: Rect, app: &App, t: &Trace) {
             .get("attempt")
             .map(|a| format!(" #{a}"))
             .unwrap_or_default();
-        let label: String = format!(
+        let label = format!(
             "{}{} ({}) {}{} {}",
             " ".repeat(depth.min(12)),
             s.service,
@@ -79,10 +79,7 @@ fn waterfall(f: &mut Frame, area: Rect, app: &App, t: &Trace) {
             s.name,
             attempt,
             status
-        )
-        .chars()
-        .take(label_w)
-        .collect();
+        );
         let start = (((s.start_unix_ms - t.start_unix_ms) / total) * bar_w as f64)
             .floor()
             .max(0.0) as usize;
@@ -95,7 +92,7 @@ fn waterfall(f: &mut Frame, area: Rect, app: &App, t: &Trace) {
             fg(app, cluster_colour(&t.clusters, &s.cluster))
         };
         lines.push(Line::from(vec![
-            Span::raw(format!("{label:<label_w$} ")),
+            Span::raw(format!("{} ", super::pad(&label, label_w))),
             Span::raw(" ".repeat(start)),
             Span::styled("█".repeat(len), style),
             Span::raw(" ".repeat(bar_w - start - len)),

@@ -41,7 +41,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             let focus = i == w.field;
             let cursor = if focus && w.editing { "▏" } else { "" };
             Line::from(vec![
-                Span::styled(format!("{name:<8}"), super::bold()),
+                Span::styled(super::pad(name, 8.max(super::width(name))), super::bold()),
                 Span::styled(
                     format!("{value}{cursor}"),
                     if focus {

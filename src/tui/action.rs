@@ -42,7 +42,7 @@ impl View {
         View::Practice,
     ];
 
-    /// Tab title.
+    /// The tab's title on wide terminals.
     pub fn title(self) -> &'static str {
         match self {
             View::Graph => "Graph",
@@ -83,15 +83,15 @@ pub enum Confirm {
 pub enum Action {
     /// Leave (asks first when the mesh runs in this process).
     Quit,
-    /// Leave now.
+    /// Ctrl-C: leave without asking.
     ForceQuit,
     /// Answer a confirmation.
     Confirm(bool),
     /// Switch to a view.
     Show(View),
-    /// Next view.
+    /// Tab: the next view, round to the first.
     NextView,
-    /// Previous view.
+    /// Shift-Tab: the previous view.
     PrevView,
     /// Selection (or Why's field, or the help) up one.
     Up,
@@ -178,6 +178,6 @@ pub enum Action {
     Tick,
     /// The terminal was resized.
     Resize(u16, u16),
-    /// Data from the mesh.
+    /// What a data task reported.
     Data(Box<DataEvent>),
 }

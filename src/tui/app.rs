@@ -80,7 +80,7 @@ pub struct BeforeAfter {
     pub services: Vec<String>,
     /// When it was applied, seconds since the epoch.
     pub at: f64,
-    /// Edges just before.
+    /// Those services' edges over the short window just before.
     pub before: Vec<EdgeSignal>,
     /// Edges ten seconds later (None until then).
     pub after: Option<Vec<EdgeSignal>>,
@@ -100,7 +100,7 @@ pub struct LastApply {
 /// The routing view's state.
 #[derive(Debug, Clone, Default)]
 pub struct Routing {
-    /// Focused pane.
+    /// The pane keys go to.
     pub pane: RoutingPane,
     /// Index into the applied resources.
     pub selected: usize,
@@ -114,7 +114,7 @@ pub struct Routing {
     pub pending: Option<(u64, f64)>,
     /// Index into the history.
     pub history_selected: usize,
-    /// A diff being shown.
+    /// The diff of a history version against the current one, while shown.
     pub diff: Option<String>,
     /// The last apply's summary and NACKs.
     pub last_apply: Option<LastApply>,
@@ -149,7 +149,7 @@ pub struct App {
     pub view: View,
     /// The mesh runs in this process (quitting stops it).
     pub embedded: bool,
-    /// Connection state.
+    /// Where the mesh is and whether it answers.
     pub conn: Conn,
     /// Now, seconds since the epoch (set on ticks, so views stay pure).
     pub now: f64,

@@ -58,7 +58,7 @@ pub enum DataEvent {
     Events(Vec<mesh::api::Event>),
     /// New tapped requests.
     Tap(Vec<mesh::api::TapEntry>),
-    /// Recent traces.
+    /// The newest traces, failed ones kept longer.
     Traces(Vec<mesh::api::Trace>),
     /// The applied resources and the version.
     Resources {
@@ -67,9 +67,9 @@ pub enum DataEvent {
         /// The config version they make (0 when the proxies did not say).
         version: u64,
     },
-    /// Config history.
+    /// Config versions, for the history pane and rollbacks.
     History(Vec<mesh::api::HistoryEntry>),
-    /// Federation status.
+    /// Trust bundles exchanged and gateway reachability.
     Federation(serde_json::Value),
     /// The running topology.
     Topology(Box<mesh::api::Topology>),

@@ -11,9 +11,9 @@ use super::data::DataEvent;
 /// One input.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// A key.
+    /// A key press (releases are dropped where the terminal reports them).
     Key(KeyEvent),
-    /// The mouse.
+    /// A click or a wheel turn.
     Mouse(MouseEvent),
     /// The terminal changed size.
     Resize(u16, u16),

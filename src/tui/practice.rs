@@ -65,14 +65,14 @@ pub struct Drill {
     pub result: Option<(bool, String)>,
 }
 
-/// The screens.
+/// The practice view's screens, each with the state it needs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Screen {
     /// The menu.
     Menu,
     /// The glossary.
     Glossary {
-        /// Search text.
+        /// What the user typed to narrow the terms.
         query: String,
         /// Typing into the search.
         typing: bool,
@@ -83,27 +83,27 @@ pub enum Screen {
     },
     /// A flashcard.
     Card {
-        /// Term index.
+        /// Index into the glossary's terms.
         term: usize,
         /// 0: term → meaning, 1: meaning → term.
         dir: u8,
-        /// Flipped.
+        /// The answer side is showing.
         flipped: bool,
     },
     /// A sentence with a blank.
     Blank {
-        /// Sentence index.
+        /// Index into the fill-in-the-blank sentences.
         index: usize,
         /// The answer typed.
         answer: String,
         /// The verdict once checked.
         result: Option<bool>,
     },
-    /// The diagram.
+    /// The mesh diagram to label.
     Diagram {
         /// Label index per slot A–E.
         assigned: [Option<usize>; 5],
-        /// Selected slot.
+        /// The slot (A–E) a digit key labels.
         slot: usize,
         /// Score and feedback once checked.
         result: Option<(usize, Vec<String>)>,
@@ -131,9 +131,9 @@ pub struct Effect {
 /// The practice view.
 #[derive(Debug)]
 pub struct Practice {
-    /// Current screen.
+    /// The screen shown, with its state.
     pub screen: Screen,
-    /// Selected menu entry.
+    /// The menu entry Enter opens.
     pub menu: usize,
     /// The explanation being written.
     pub editor: Editor,

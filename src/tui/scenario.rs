@@ -102,7 +102,7 @@ pub struct Step {
 pub struct Scenario {
     /// Short name for `:scenario NAME`.
     pub name: String,
-    /// One line.
+    /// A one-line title, for the note and the status line.
     pub title: String,
     /// Steps, in order.
     pub steps: Vec<Step>,

@@ -12,9 +12,9 @@ pub struct GraphRow {
     pub label: String,
     /// The service the row is about.
     pub service: String,
-    /// Its cluster(s).
+    /// The cluster(s) the service runs in, comma-separated.
     pub cluster: String,
-    /// The caller's workloads.
+    /// The calling service's workloads (`service-version`), whose edges the row sums.
     pub callers: Vec<String>,
     /// Sparkline series summed for the details panel (`caller>service`).
     pub series: Vec<String>,
@@ -27,11 +27,11 @@ pub struct GraphRow {
     pub error_rate: f64,
     /// P99 of that edge, ms.
     pub p99: f64,
-    /// Share over mTLS.
+    /// Share of the edge's requests sent over mTLS.
     pub mtls: f64,
     /// Per-version share, e.g. `v1 90% v2 10%`.
     pub split: String,
-    /// Crosses clusters.
+    /// The call crosses clusters (through an east-west gateway).
     pub cross: bool,
     /// Is a gateway or cluster line.
     pub infra: bool,

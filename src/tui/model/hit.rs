@@ -11,9 +11,9 @@ use crate::tui::app::{App, RoutingPane};
 /// What a click landed on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hit {
-    /// A tab.
+    /// A tab: its view is shown.
     Tab(View),
-    /// A row of the current list.
+    /// A row of the current list, by index into its rows: it is selected.
     Row(usize),
 }
 

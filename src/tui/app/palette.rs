@@ -205,16 +205,30 @@ pub(super) fn complete(app: &mut App) {
     app.palette = Some(next);
 }
 
-/// clap's error in one status line: its first line, and its tip if it has one.
+/// clap's error in one status line: its first paragraph (the message with
+/// its argument or possible values), its tip if it has one, and the usage
+/// of the command, or how to see the commands when there was none.
 fn one_line(e: &clap::Error) -> String {
     let text = e.render().to_string();
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines.next().unwrap_or("not a command");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    match lines.find(|l| l.starts_with("tip:")) {
-        Some(tip) => format!("{first} ({tip})"),
-        None => format!("{first} (press : then Tab to see the commands)"),
+    let mut paragraphs = text
+        .split("\n\n")
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|p| !p.is_empty());
+    let first = paragraphs.next().unwrap_or_else(|| "not a command".into());
+    let mut out = first.strip_prefix("error: ").unwrap_or(&first).to_string();
+    for p in paragraphs {
+        if p.starts_with("tip:") {
+            out.push_str(&format!(" ({p})"));
+        } else if let Some(usage) = p.strip_prefix("Usage:") {
+            let usage = usage.trim_start_matches([' ', ':']);
+            if e.kind() == clap::error::ErrorKind::InvalidSubcommand || usage == "<COMMAND>" {
+                out.push_str(" (press : then Tab to see the commands)");
+            } else {
+                out.push_str(&format!(" · usage: :{usage}"));
+            }
+        }
     }
+    out
 }
 
 /// `chaos ACTION TARGET [AMOUNT]`: an amount is milliseconds for slow and a

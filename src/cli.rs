@@ -194,19 +194,48 @@ enum Command {
     },
     /// Break things on purpose: slow or fail instances, kill them, partition or
     /// unfederate clusters, rotate a CA root.
-    Chaos {
-        /// The action.
-        action: ChaosAction,
-        /// Instance (billing-v1-0), workload (billing-v1), service, cluster, or
-        /// for (un)federate two clusters (eu,us).
-        target: String,
-        /// slow: extra latency in ms [default: 200].
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-        delay_ms: Option<u64>,
-        /// fail: share of requests answered 503, above 0 and at most 1 [default: 1].
-        #[arg(long, value_parser = share)]
-        rate: Option<f64>,
-    },
+    Chaos(ChaosArgs),
+}
+
+/// The words of `meshcon chaos`, which the console's `:chaos` takes too.
+#[derive(Debug, Clone, Args)]
+pub struct ChaosArgs {
+    /// The action.
+    pub action: ChaosAction,
+    /// Instance (billing-v1-0), workload (billing-v1), service, cluster, or
+    /// for (un)federate two clusters (eu,us).
+    pub target: String,
+    /// slow: extra latency in ms [default: 200].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub delay_ms: Option<u64>,
+    /// fail: share of requests answered 503, above 0 and at most 1 [default: 1].
+    #[arg(long, value_parser = share)]
+    pub rate: Option<f64>,
+}
+
+impl ChaosArgs {
+    /// The request these words ask for. An amount the action would ignore
+    /// is a mistake worth saying; an amount not given is sent as 0, which
+    /// leaves it to the mesh, the one place the defaults live.
+    pub fn request(&self) -> Result<mesh::api::ChaosRequest, String> {
+        let action = self.action.name();
+        for (flag, given, takes) in [
+            ("--delay-ms", self.delay_ms.is_some(), "slow"),
+            ("--rate", self.rate.is_some(), "fail"),
+        ] {
+            if given && action != takes {
+                return Err(format!(
+                    "{flag} is for `chaos {takes}`, not `chaos {action}`"
+                ));
+            }
+        }
+        Ok(mesh::api::ChaosRequest {
+            action,
+            target: self.target.clone(),
+            delay_ms: self.delay_ms.unwrap_or(0),
+            error_rate: self.rate.unwrap_or(0.0),
+        })
+    }
 }
 
 /// What `meshcon chaos` can do.
@@ -238,6 +267,15 @@ pub enum ChaosAction {
     Federate,
     /// Rotate a cluster's CA root in checked steps.
     RotateRoot,
+}
+
+impl ChaosAction {
+    /// The action as the command line spells it (`rotate-root`).
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
 }
 
 /// Exits with clap's usage error (code 2) and `msg`.
@@ -359,31 +397,14 @@ pub fn main() -> ExitCode {
                 commands::config::diff(mesh.as_deref(), state_dir.as_deref(), from, to).await
             }
             Some(Command::Rollback { to }) => commands::config::rollback(mesh.as_deref(), to).await,
-            Some(Command::Chaos {
-                action,
-                target,
-                delay_ms,
-                rate,
-            }) => {
-                let action = clap::ValueEnum::to_possible_value(&action)
-                    .map(|v| v.get_name().to_string())
-                    .unwrap_or_default();
-                // An amount the action would ignore is a mistake worth saying.
-                for (flag, given, takes) in [
-                    ("--delay-ms", delay_ms.is_some(), "slow"),
-                    ("--rate", rate.is_some(), "fail"),
-                ] {
-                    if given && action != takes {
-                        usage_error(format!("{flag} is for `chaos {takes}`, not `chaos {action}`"));
-                    }
-                }
-                // 0 leaves the amount to the mesh, which holds the defaults.
+            Some(Command::Chaos(args)) => {
+                let req = args.request().unwrap_or_else(|e| usage_error(e));
                 commands::config::chaos(
                     mesh.as_deref(),
-                    &action,
-                    &target,
-                    delay_ms.unwrap_or(0),
-                    rate.unwrap_or(0.0),
+                    &req.action,
+                    &req.target,
+                    req.delay_ms,
+                    req.error_rate,
                 )
                 .await
             }

@@ -1,9 +1,12 @@
 //! The console: a live TUI over a mesh, through its public interfaces only.
 //!
 //! - [`action`]: the verbs; [`app`]: state and `update`, the only place it changes;
+//! - [`mesh_data`]: what the console knows of the mesh;
+//! - [`model`]: rows and hit-testing, read by `update` and the views alike;
 //! - [`event`]: every input in one enum; [`keys`]: keys and mouse to actions;
-//! - [`data`]: background tasks that talk to the mesh;
-//! - [`ui`]: one pure draw function per view;
+//! - [`data`]: background tasks that talk to the mesh and write progress;
+//! - [`ui`]: one pure draw function per view (depends on `app` and `model`,
+//!   never the other way round);
 //! - [`editor`], [`scenario`], [`practice`]: the YAML editor, demo scenarios, practice.
 //!
 //! The loop is generic over the ratatui backend and takes its events from a
@@ -16,6 +19,8 @@ pub mod editor;
 pub mod event;
 pub mod fixtures;
 pub mod keys;
+pub mod mesh_data;
+pub mod model;
 pub mod practice;
 pub mod quick;
 pub mod scenario;
@@ -111,8 +116,15 @@ pub async fn run_loop<B: Backend>(
                 app.now = now_s();
             }
             for a in actions(app, ev) {
+                let mut dropped = Vec::new();
                 for c in update(app, a) {
-                    let _ = commands.try_send(c);
+                    if let Err(mpsc::error::TrySendError::Full(c)) = commands.try_send(c) {
+                        dropped.push(c.name());
+                    }
+                }
+                // Said, not silently lost: the user can try again.
+                for what in dropped {
+                    update(app, Action::CommandDropped(what));
                 }
             }
             if app.quit {
@@ -128,10 +140,14 @@ pub async fn run_loop<B: Backend>(
 
 /// Opens the console on the mesh at `addr` and runs until the user quits.
 pub async fn run(addr: &str, embedded: bool, start: View, state_dir: &Path) -> anyhow::Result<()> {
-    let progress = crate::practice::progress::Progress::open(&state_dir.join("practice.db"))
-        .or_else(|_| crate::practice::progress::Progress::in_memory())
+    use crate::practice::progress::Progress;
+    let progress = Progress::open(&state_dir.join("practice.db"))
+        .or_else(|_| Progress::in_memory())
         .map_err(|e| anyhow::anyhow!("practice progress store: {e}"))?;
-    let mut app = App::new(addr, embedded, practice::Practice::new(progress));
+    let ledger = progress
+        .load()
+        .map_err(|e| anyhow::anyhow!("practice progress: {e}"))?;
+    let mut app = App::new(addr, embedded, practice::Practice::new(ledger));
     app.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     app.view = start;
 
@@ -151,10 +167,11 @@ pub async fn run(addr: &str, embedded: bool, start: View, state_dir: &Path) -> a
     event::spawn_terminal_input(tx.clone());
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let cancel = CancellationToken::new();
-    data::spawn(addr, tx, cmd_rx, cancel.clone())?;
+    let background = data::spawn(addr, tx, cmd_rx, cancel.clone(), progress)?;
     let result = run_loop(&mut terminal, &mut app, rx, cmd_tx).await;
     cancel.cancel();
     drop(terminal);
     drop(guard);
+    background.finish().await;
     result
 }

@@ -88,7 +88,7 @@ pub const SLOT_HINTS: [&str; 5] = [
 /// Feedback on one slot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlotResult {
-    /// Slot letter.
+    /// The diagram's slot, A to E.
     pub slot: char,
     /// Whether it is right.
     pub correct: bool,
@@ -143,13 +143,13 @@ const MISUSES: &[(&[&str], &[&str], &str)] = &[
 /// The checker's verdict on an explanation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
-    /// Words counted.
+    /// Words in the explanation (about 100 wanted).
     pub words: usize,
     /// Whether the count is within 90–110.
     pub length_ok: bool,
-    /// Required terms used.
+    /// Terms an explanation needs that it has.
     pub used: Vec<&'static str>,
-    /// Required terms missing.
+    /// Terms an explanation needs that it lacks.
     pub missing: Vec<&'static str>,
     /// Sentences that misuse a term, with the correction.
     pub misuses: Vec<(String, &'static str)>,

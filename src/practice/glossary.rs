@@ -5,26 +5,26 @@
 /// Where a term can be seen in the console (with a filter for that view).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShowMe {
-    /// Graph view.
+    /// The graph view: the call tree and its edges.
     Graph,
-    /// Services view.
+    /// The services view: golden signals per version.
     Services,
-    /// Tap view.
+    /// The tap view: live requests.
     Tap,
-    /// Identities view.
+    /// The identities view: certificates and trust domains.
     Identities,
-    /// Traces view.
+    /// The traces view: waterfalls of recent requests.
     Traces,
-    /// Routing view.
+    /// The routing view: applied rules and history.
     Routing,
-    /// Events view.
+    /// The events view: the control plane's events.
     Events,
 }
 
-/// One term.
+/// One glossary entry.
 #[derive(Debug, Clone, Copy)]
 pub struct Term {
-    /// The term.
+    /// The term as engineers write it (the key of cards and progress).
     pub term: &'static str,
     /// How to say it, where people trip.
     pub say: Option<&'static str>,

@@ -1,10 +1,30 @@
-//! Practice progress in SQLite in the state directory: Leitner boxes for
-//! flashcards (both directions), every exercise result, and streaks. Kept
-//! across runs; each write is one transaction.
+//! Practice progress: Leitner boxes for flashcards (both directions), every
+//! exercise result, and streaks.
+//!
+//! Two halves, so that the console's `update` never touches the disk:
+//! - [`Ledger`] is progress in memory. The practice screens read it and
+//!   change it; each change returns the [`Write`] that makes it last.
+//! - [`Progress`] is the SQLite store in the state directory. It loads a
+//!   ledger when the console opens and applies writes, each in one
+//!   transaction, on the console's background side.
+//!
+//! The schema is versioned with `PRAGMA user_version` and an ordered list of
+//! migrations applied at open; a database from before the versioning (no
+//! user_version) has version 1's tables already, which migration 1 keeps.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
+
+/// The schema, one migration per version, oldest first: migration `i` takes
+/// a database from version `i` to `i + 1`. Append only; never edit one.
+const MIGRATIONS: &[&str] = &[
+    // 1: cards, every result, and the streak counters.
+    "CREATE TABLE IF NOT EXISTS cards (term TEXT, dir INTEGER, box INTEGER, due REAL, right INTEGER, wrong INTEGER, PRIMARY KEY (term, dir));
+     CREATE TABLE IF NOT EXISTS results (kind TEXT, item TEXT, correct INTEGER, at REAL);
+     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER);",
+];
 
 /// Seconds until a card in `box_` is due again (Leitner).
 pub fn interval(box_: u32) -> f64 {
@@ -24,39 +44,199 @@ pub struct Card {
     pub box_: u32,
     /// When it is due, seconds since the epoch.
     pub due: f64,
-    /// Times known.
+    /// Times the user knew it.
     pub right: u32,
-    /// Times missed.
+    /// Times the user missed it.
     pub wrong: u32,
 }
 
 /// Totals of one kind of exercise.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct KindSummary {
-    /// Exercise kind.
+    /// `flashcard`, `blank`, `diagram`, `explain` or `drill`.
     pub kind: String,
-    /// Attempts.
+    /// Answers given.
     pub attempts: u32,
-    /// Correct ones.
+    /// Answers judged right.
     pub correct: u32,
 }
 
 /// The progress screen's content.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
-    /// Per kind.
+    /// Totals per kind of exercise, by kind.
     pub kinds: Vec<KindSummary>,
     /// Correct answers in a row now.
     pub streak: u32,
-    /// Best streak.
+    /// The longest streak so far.
     pub best: u32,
-    /// Terms missed most.
+    /// Terms missed more than known, worst first (at most five).
     pub weak: Vec<(String, u32)>,
     /// Cards per Leitner box (1–5).
     pub boxes: [u32; 5],
 }
 
-/// The store.
+/// One change to the store, computed by the [`Ledger`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// A card's new schedule (flashcard answers also write a result).
+    Card {
+        /// The glossary term.
+        term: String,
+        /// 0: term → meaning, 1: meaning → term.
+        dir: u8,
+        /// Its schedule after the answer.
+        card: Card,
+    },
+    /// An exercise result and the streak it leaves.
+    Result {
+        /// The kind of exercise.
+        kind: String,
+        /// Which term, sentence or drill.
+        item: String,
+        /// Judged right.
+        correct: bool,
+        /// When, seconds since the epoch.
+        at: f64,
+        /// Correct answers in a row after this one.
+        streak: u32,
+        /// The longest streak after this one.
+        best: u32,
+    },
+}
+
+/// Progress in memory: what the practice screens read and change.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ledger {
+    cards: HashMap<(String, u8), Card>,
+    /// (attempts, correct) per kind of exercise.
+    kinds: BTreeMap<String, (u32, u32)>,
+    streak: u32,
+    best: u32,
+}
+
+impl Ledger {
+    /// The schedule of a card (new cards are due now, in box 1).
+    pub fn card(&self, term: &str, dir: u8) -> Card {
+        self.cards
+            .get(&(term.to_string(), dir))
+            .copied()
+            .unwrap_or(Card {
+                box_: 1,
+                ..Default::default()
+            })
+    }
+
+    /// A flashcard answer: known moves up a box, missed goes back to box 1.
+    /// Returns the card's new schedule and the writes that keep it.
+    pub fn answer_card(&mut self, term: &str, dir: u8, knew: bool, now: f64) -> (Card, Vec<Write>) {
+        let mut c = self.card(term, dir);
+        if knew {
+            c.box_ = (c.box_ + 1).min(5);
+            c.right += 1;
+        } else {
+            c.box_ = 1;
+            c.wrong += 1;
+        }
+        c.due = now + interval(c.box_);
+        self.cards.insert((term.to_string(), dir), c);
+        let card = Write::Card {
+            term: term.to_string(),
+            dir,
+            card: c,
+        };
+        (c, vec![card, self.record("flashcard", term, knew, now)])
+    }
+
+    /// One exercise result, and the streak it makes or breaks.
+    pub fn record(&mut self, kind: &str, item: &str, correct: bool, now: f64) -> Write {
+        self.streak = if correct { self.streak + 1 } else { 0 };
+        self.best = self.best.max(self.streak);
+        let k = self.kinds.entry(kind.to_string()).or_default();
+        k.0 += 1;
+        k.1 += u32::from(correct);
+        Write::Result {
+            kind: kind.to_string(),
+            item: item.to_string(),
+            correct,
+            at: now,
+            streak: self.streak,
+            best: self.best,
+        }
+    }
+
+    /// Totals, streaks, weak terms and boxes.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary {
+            streak: self.streak,
+            best: self.best,
+            kinds: self
+                .kinds
+                .iter()
+                .map(|(kind, (attempts, correct))| KindSummary {
+                    kind: kind.clone(),
+                    attempts: *attempts,
+                    correct: *correct,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let mut misses: BTreeMap<&str, i64> = BTreeMap::new();
+        for ((term, _), c) in &self.cards {
+            *misses.entry(term).or_default() += i64::from(c.wrong) - i64::from(c.right);
+            if (1..=5).contains(&c.box_) {
+                s.boxes[c.box_ as usize - 1] += 1;
+            }
+        }
+        let mut weak: Vec<(String, u32)> = misses
+            .into_iter()
+            .filter(|(_, w)| *w > 0)
+            .map(|(t, w)| (t.to_string(), u32::try_from(w).unwrap_or(u32::MAX)))
+            .collect();
+        // Worst first; terms in order among equals, so the list is stable.
+        weak.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        weak.truncate(5);
+        s.weak = weak;
+        s
+    }
+}
+
+/// Why the store could not be used.
+#[derive(Debug)]
+pub enum ProgressError {
+    /// SQLite refused (file, lock, corruption).
+    Sqlite(rusqlite::Error),
+    /// The database was written by a newer meshcon, with tables this one
+    /// does not know; it is left untouched.
+    Newer {
+        /// The database's schema version.
+        found: i64,
+        /// The newest version this meshcon knows.
+        known: usize,
+    },
+}
+
+impl std::fmt::Display for ProgressError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(e) => write!(f, "{e}"),
+            Self::Newer { found, known } => write!(
+                f,
+                "practice.db has schema version {found}, newer than this meshcon's {known}: upgrade meshcon or use another --state-dir"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ProgressError {}
+
+impl From<rusqlite::Error> for ProgressError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sqlite(e)
+    }
+}
+
+/// The SQLite store.
 pub struct Progress {
     db: Connection,
 }
@@ -68,8 +248,8 @@ impl std::fmt::Debug for Progress {
 }
 
 impl Progress {
-    /// Opens (or creates) `practice.db` at `path`.
-    pub fn open(path: &Path) -> rusqlite::Result<Self> {
+    /// Opens (or creates) `practice.db` at `path`, migrated to the newest schema.
+    pub fn open(path: &Path) -> Result<Self, ProgressError> {
         if let Some(d) = path.parent() {
             let _ = std::fs::create_dir_all(d);
         }
@@ -77,149 +257,130 @@ impl Progress {
     }
 
     /// A store that forgets everything on exit (when no state directory can be used).
-    pub fn in_memory() -> rusqlite::Result<Self> {
+    pub fn in_memory() -> Result<Self, ProgressError> {
         Self::init(Connection::open_in_memory()?)
     }
 
-    fn init(db: Connection) -> rusqlite::Result<Self> {
-        db.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             CREATE TABLE IF NOT EXISTS cards (term TEXT, dir INTEGER, box INTEGER, due REAL, right INTEGER, wrong INTEGER, PRIMARY KEY (term, dir));
-             CREATE TABLE IF NOT EXISTS results (kind TEXT, item TEXT, correct INTEGER, at REAL);
-             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER);",
-        )?;
+    fn init(mut db: Connection) -> Result<Self, ProgressError> {
+        db.execute_batch("PRAGMA journal_mode=WAL;")?;
+        migrate(&mut db)?;
         Ok(Self { db })
     }
 
-    /// The schedule of a card (new cards are due now, in box 1).
-    pub fn card(&self, term: &str, dir: u8) -> Card {
-        self.db
-            .query_row(
-                "SELECT box, due, right, wrong FROM cards WHERE term = ?1 AND dir = ?2",
-                params![term, dir],
-                |r| {
-                    Ok(Card {
-                        box_: r.get(0)?,
-                        due: r.get(1)?,
-                        right: r.get(2)?,
-                        wrong: r.get(3)?,
-                    })
+    /// The schema version of the database (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<i64, ProgressError> {
+        Ok(self
+            .db
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// Everything stored, in memory.
+    pub fn load(&self) -> Result<Ledger, ProgressError> {
+        let mut l = Ledger {
+            streak: self.meta("streak")?,
+            best: self.meta("best")?,
+            ..Default::default()
+        };
+        let mut stmt = self
+            .db
+            .prepare("SELECT term, dir, box, due, right, wrong FROM cards")?;
+        let cards = stmt.query_map([], |r| {
+            Ok((
+                (r.get::<_, String>(0)?, r.get::<_, u8>(1)?),
+                Card {
+                    box_: r.get(2)?,
+                    due: r.get(3)?,
+                    right: r.get(4)?,
+                    wrong: r.get(5)?,
                 },
-            )
-            .optional()
-            .ok()
-            .flatten()
-            .unwrap_or(Card {
-                box_: 1,
-                ..Default::default()
-            })
-    }
-
-    /// Records a flashcard answer: known moves up a box, missed goes back to box 1.
-    pub fn answer_card(
-        &mut self,
-        term: &str,
-        dir: u8,
-        knew: bool,
-        now: f64,
-    ) -> rusqlite::Result<Card> {
-        let mut c = self.card(term, dir);
-        if knew {
-            c.box_ = (c.box_ + 1).min(5);
-            c.right += 1;
-        } else {
-            c.box_ = 1;
-            c.wrong += 1;
+            ))
+        })?;
+        for c in cards {
+            let (key, card) = c?;
+            l.cards.insert(key, card);
         }
-        c.due = now + interval(c.box_);
-        let tx = self.db.transaction()?;
-        tx.execute(
-            "INSERT OR REPLACE INTO cards (term, dir, box, due, right, wrong) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![term, dir, c.box_, c.due, c.right, c.wrong],
-        )?;
-        tx.commit()?;
-        self.record("flashcard", term, knew, now)?;
-        Ok(c)
+        let mut stmt = self
+            .db
+            .prepare("SELECT kind, COUNT(*), SUM(correct) FROM results GROUP BY kind")?;
+        let kinds = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                (
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, Option<u32>>(2)?.unwrap_or(0),
+                ),
+            ))
+        })?;
+        for k in kinds {
+            let (kind, totals) = k?;
+            l.kinds.insert(kind, totals);
+        }
+        Ok(l)
     }
 
-    fn meta(&self, key: &str) -> u32 {
-        self.db
+    fn meta(&self, key: &str) -> Result<u32, ProgressError> {
+        Ok(self
+            .db
             .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
                 r.get(0)
             })
-            .optional()
-            .ok()
-            .flatten()
-            .unwrap_or(0)
+            .optional()?
+            .unwrap_or(0))
     }
 
-    /// Records one exercise result and updates the streak.
-    pub fn record(
-        &mut self,
-        kind: &str,
-        item: &str,
-        correct: bool,
-        now: f64,
-    ) -> rusqlite::Result<()> {
-        let streak = if correct { self.meta("streak") + 1 } else { 0 };
-        let best = self.meta("best").max(streak);
+    /// Makes one change last, in one transaction.
+    pub fn write(&mut self, w: &Write) -> Result<(), ProgressError> {
         let tx = self.db.transaction()?;
-        tx.execute(
-            "INSERT INTO results (kind, item, correct, at) VALUES (?1, ?2, ?3, ?4)",
-            params![kind, item, correct, now],
-        )?;
-        tx.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('streak', ?1)",
-            params![streak],
-        )?;
-        tx.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('best', ?1)",
-            params![best],
-        )?;
-        tx.commit()
+        match w {
+            Write::Card { term, dir, card } => {
+                tx.execute(
+                    "INSERT OR REPLACE INTO cards (term, dir, box, due, right, wrong) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![term, dir, card.box_, card.due, card.right, card.wrong],
+                )?;
+            }
+            Write::Result {
+                kind,
+                item,
+                correct,
+                at,
+                streak,
+                best,
+            } => {
+                tx.execute(
+                    "INSERT INTO results (kind, item, correct, at) VALUES (?1, ?2, ?3, ?4)",
+                    params![kind, item, correct, at],
+                )?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('streak', ?1)",
+                    params![streak],
+                )?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('best', ?1)",
+                    params![best],
+                )?;
+            }
+        }
+        Ok(tx.commit()?)
     }
+}
 
-    /// Totals, streaks and weak terms.
-    pub fn summary(&self) -> Summary {
-        let mut s = Summary {
-            streak: self.meta("streak"),
-            best: self.meta("best"),
-            ..Default::default()
-        };
-        if let Ok(mut stmt) = self
-            .db
-            .prepare("SELECT kind, COUNT(*), SUM(correct) FROM results GROUP BY kind ORDER BY kind")
-        {
-            if let Ok(rows) = stmt.query_map([], |r| {
-                Ok(KindSummary {
-                    kind: r.get(0)?,
-                    attempts: r.get(1)?,
-                    correct: r.get::<_, Option<u32>>(2)?.unwrap_or(0),
-                })
-            }) {
-                s.kinds = rows.filter_map(Result::ok).collect();
-            }
-        }
-        if let Ok(mut stmt) = self.db.prepare("SELECT term, SUM(wrong) - SUM(right) AS w FROM cards GROUP BY term HAVING w > 0 ORDER BY w DESC LIMIT 5") {
-            if let Ok(rows) = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))) {
-                s.weak = rows.filter_map(Result::ok).collect();
-            }
-        }
-        if let Ok(mut stmt) = self
-            .db
-            .prepare("SELECT box, COUNT(*) FROM cards GROUP BY box")
-        {
-            if let Ok(rows) = stmt.query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, u32>(1)?)))
-            {
-                for (b, n) in rows.filter_map(Result::ok) {
-                    if (1..=5).contains(&b) {
-                        s.boxes[b as usize - 1] = n;
-                    }
-                }
-            }
-        }
-        s
+/// Brings the schema up to date: each migration not yet applied, in order,
+/// each with the version it reaches in one transaction.
+fn migrate(db: &mut Connection) -> Result<(), ProgressError> {
+    let found: i64 = db.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > MIGRATIONS.len() as i64 {
+        return Err(ProgressError::Newer {
+            found,
+            known: MIGRATIONS.len(),
+        });
     }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+        let tx = db.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -232,15 +393,23 @@ mod tests {
         let path = dir.path().join("practice.db");
         {
             let mut p = Progress::open(&path).expect("open");
-            let c = p.answer_card("mTLS", 0, true, 1000.0).expect("answer");
+            let mut l = p.load().expect("load");
+            let mut answer = |p: &mut Progress, term: &str, dir: u8, knew: bool, now: f64| {
+                let (c, writes) = l.answer_card(term, dir, knew, now);
+                for w in &writes {
+                    p.write(w).expect("answer");
+                }
+                c
+            };
+            let c = answer(&mut p, "mTLS", 0, true, 1000.0);
             assert_eq!(c.box_, 2);
             assert_eq!(c.due, 1060.0);
-            p.answer_card("mTLS", 0, true, 1100.0).expect("answer");
-            p.answer_card("xDS", 1, false, 1100.0).expect("answer");
-            p.record("diagram", "diagram", true, 1200.0)
-                .expect("record");
+            answer(&mut p, "mTLS", 0, true, 1100.0);
+            answer(&mut p, "xDS", 1, false, 1100.0);
+            let w = l.record("diagram", "diagram", true, 1200.0);
+            p.write(&w).expect("record");
         }
-        let p = Progress::open(&path).expect("reopen");
+        let p = Progress::open(&path).expect("reopen").load().expect("load");
         assert_eq!(p.card("mTLS", 0).box_, 3);
         let s = p.summary();
         assert_eq!(s.streak, 1);
@@ -250,5 +419,50 @@ mod tests {
             .kinds
             .iter()
             .any(|k| k.kind == "flashcard" && k.attempts == 3 && k.correct == 2));
+    }
+
+    #[test]
+    fn a_database_from_before_versioning_migrates_and_keeps_its_progress() {
+        let dir = tempfile::TempDir::new().expect("dir");
+        let path = dir.path().join("practice.db");
+        {
+            // What meshcon wrote before the schema had a version.
+            let db = Connection::open(&path).expect("create");
+            db.execute_batch(
+                "CREATE TABLE cards (term TEXT, dir INTEGER, box INTEGER, due REAL, right INTEGER, wrong INTEGER, PRIMARY KEY (term, dir));
+                 CREATE TABLE results (kind TEXT, item TEXT, correct INTEGER, at REAL);
+                 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER);
+                 INSERT INTO cards VALUES ('mTLS', 0, 3, 0.0, 2, 0);
+                 INSERT INTO results VALUES ('flashcard', 'mTLS', 1, 0.0);
+                 INSERT INTO meta VALUES ('streak', 4), ('best', 6);",
+            )
+            .expect("old schema");
+        }
+        let p = Progress::open(&path).expect("open migrates");
+        assert_eq!(
+            p.schema_version().expect("version"),
+            MIGRATIONS.len() as i64
+        );
+        let l = p.load().expect("load");
+        assert_eq!(l.card("mTLS", 0).box_, 3);
+        assert_eq!((l.summary().streak, l.summary().best), (4, 6));
+        drop(p);
+        // Opening again applies nothing twice.
+        let p = Progress::open(&path).expect("reopen");
+        assert_eq!(p.schema_version().expect("version"), 1);
+        let fresh = Progress::in_memory().expect("fresh");
+        assert_eq!(fresh.schema_version().expect("version"), 1);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_meshcon_is_refused_untouched() {
+        let dir = tempfile::TempDir::new().expect("dir");
+        let path = dir.path().join("practice.db");
+        Connection::open(&path)
+            .expect("create")
+            .pragma_update(None, "user_version", 99)
+            .expect("version");
+        let e = Progress::open(&path).expect_err("refused");
+        assert!(e.to_string().contains("schema version 99"), "{e}");
     }
 }

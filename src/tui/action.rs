@@ -42,7 +42,7 @@ impl View {
         View::Practice,
     ];
 
-    /// Tab title.
+    /// The tab's title on wide terminals.
     pub fn title(self) -> &'static str {
         match self {
             View::Graph => "Graph",
@@ -57,7 +57,7 @@ impl View {
         }
     }
 
-    /// Its number key.
+    /// Its place in the tab order; its number key is one more.
     pub fn index(self) -> usize {
         Self::ALL.iter().position(|v| *v == self).unwrap_or(0)
     }
@@ -83,31 +83,31 @@ pub enum Confirm {
 pub enum Action {
     /// Leave (asks first when the mesh runs in this process).
     Quit,
-    /// Leave now.
+    /// Ctrl-C: leave without asking.
     ForceQuit,
     /// Answer a confirmation.
     Confirm(bool),
     /// Switch to a view.
     Show(View),
-    /// Next view.
+    /// Tab: the next view, round to the first.
     NextView,
-    /// Previous view.
+    /// Shift-Tab: the previous view.
     PrevView,
-    /// Selection up.
+    /// Selection (or Why's field, or the help) up one.
     Up,
-    /// Selection down.
+    /// Selection (or Why's field, or the help) down one.
     Down,
-    /// Left (columns, fields, workloads).
+    /// Left: Routing's list pane; Why's previous source workload.
     Left,
-    /// Right.
+    /// Right: Routing's history pane; Why's next source workload.
     Right,
-    /// A page up.
+    /// Ten rows up (Why: the answer scrolls).
     PageUp,
-    /// A page down.
+    /// Ten rows down (Why: the answer scrolls).
     PageDown,
-    /// Drill down.
+    /// Drill into the selected row (or ask, in Why).
     Enter,
-    /// Back out.
+    /// Close the innermost thing open, else clear the view's filter.
     Back,
     /// Open the `:` command palette.
     OpenPalette,
@@ -163,10 +163,21 @@ pub enum Action {
     Scroll(i32),
     /// Practice: the key goes to the practice screen.
     PracticeKey(KeyEvent),
-    /// Time passed.
+    /// Switch to a view with a filter set, saying why ("show me").
+    ShowFiltered {
+        /// The view to show.
+        view: View,
+        /// Its filter ("" clears it).
+        filter: String,
+        /// What the user is looking at, for the status line.
+        why: String,
+    },
+    /// The command channel was full: the named command was not sent.
+    CommandDropped(&'static str),
+    /// A quarter second passed (validation, before/after, freshness).
     Tick,
     /// The terminal was resized.
     Resize(u16, u16),
-    /// Data from the mesh.
+    /// What a data task reported.
     Data(Box<DataEvent>),
 }

@@ -2,7 +2,11 @@
 //! through its public interfaces (the console API, each proxy's
 //! `/stats/prometheus`, trace queries) and send what they learn to the UI
 //! as events. Nothing here blocks the render loop; a lost connection is
-//! reported and retried by itself.
+//! reported and retried by itself. Practice progress is written here too,
+//! in order, on a thread of its own, so `update` never waits on SQLite.
+//!
+//! The tasks send anything an event can be made from (`E: From<DataEvent>`),
+//! so this module does not depend on the loop's event type.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::MeshClient;
+use crate::practice::progress::{Progress, Write};
 
 /// The window golden signals are computed over in the console, seconds.
 pub const WINDOW: f64 = 30.0;
@@ -27,7 +32,7 @@ pub const RECENT: f64 = 10.0;
 pub enum DataEvent {
     /// The console API answered.
     Connected {
-        /// Mesh name.
+        /// The name the mesh reports for itself.
         mesh: String,
     },
     /// The console API did not answer.
@@ -38,33 +43,33 @@ pub enum DataEvent {
     Proxies(mesh::api::ProxyList),
     /// Golden signals from the latest scrapes.
     Signals {
-        /// Per service version.
+        /// Per service version, over [`WINDOW`].
         services: Vec<ServiceSignal>,
-        /// Per edge.
+        /// Per caller and service version, over [`WINDOW`].
         edges: Vec<EdgeSignal>,
         /// Per edge over the last [`RECENT`] seconds only.
         recent_edges: Vec<EdgeSignal>,
         /// When, seconds since the epoch.
         at: f64,
     },
-    /// Exact percentiles.
+    /// Exact percentiles per edge, from the proxies' histograms.
     Latency(Vec<mesh::api::EdgeStat>),
     /// New control-plane events.
     Events(Vec<mesh::api::Event>),
     /// New tapped requests.
     Tap(Vec<mesh::api::TapEntry>),
-    /// Recent traces.
+    /// The newest traces, failed ones kept longer.
     Traces(Vec<mesh::api::Trace>),
     /// The applied resources and the version.
     Resources {
-        /// YAML.
+        /// Every applied resource, one YAML stream.
         yaml: String,
-        /// Version.
+        /// The config version they make (0 when the proxies did not say).
         version: u64,
     },
-    /// Config history.
+    /// Config versions, for the history pane and rollbacks.
     History(Vec<mesh::api::HistoryEntry>),
-    /// Federation status.
+    /// Trust bundles exchanged and gateway reachability.
     Federation(mesh::api::FederationStatus),
     /// The running topology.
     Topology(Box<mesh::api::Topology>),
@@ -74,15 +79,17 @@ pub enum DataEvent {
     Validated {
         /// Which edit they belong to.
         seq: u64,
-        /// Findings.
+        /// Errors and warnings, with line and column.
         findings: Vec<mesh::api::Finding>,
     },
-    /// A diff.
+    /// A unified diff between two config versions.
     Diff(Result<String, String>),
     /// The answer to a chaos action.
     Chaos(Result<String, String>),
     /// The answer to a "why" question.
     Explained(Result<String, String>),
+    /// A practice progress write failed (the progress stays in memory).
+    ProgressNotSaved(String),
 }
 
 /// What the UI asks the data tasks to do.
@@ -90,16 +97,16 @@ pub enum DataEvent {
 pub enum Command {
     /// Apply YAML.
     Apply {
-        /// The text.
+        /// One or more resources.
         yaml: String,
-        /// Name for findings.
+        /// What findings and history call it (a file, a quick action).
         file: String,
     },
     /// Validate YAML (dry run) for the editor.
     Validate {
-        /// Edit sequence number.
+        /// The edit it belongs to, so late answers are ignored.
         seq: u64,
-        /// The text.
+        /// The editor's text.
         yaml: String,
     },
     /// Roll back to a version.
@@ -114,12 +121,44 @@ pub enum Command {
     RefreshConfig,
     /// Run commands one after another (a scenario).
     Sequence(Vec<Command>),
+    /// Make a practice result last (in the state directory's practice.db).
+    SaveProgress(Write),
 }
 
-async fn send(tx: &mpsc::Sender<super::event::Event>, ev: DataEvent) -> bool {
-    tx.send(super::event::Event::Data(Box::new(ev)))
-        .await
-        .is_ok()
+impl Command {
+    /// What the command does, in a word or two, for the status line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Apply { .. } => "apply",
+            Command::Validate { .. } => "validate",
+            Command::Rollback(_) => "rollback",
+            Command::Diff(..) => "diff",
+            Command::Chaos(_) => "chaos",
+            Command::Explain(_) => "why",
+            Command::RefreshConfig => "refresh",
+            Command::Sequence(_) => "scenario",
+            Command::SaveProgress(_) => "save progress",
+        }
+    }
+}
+
+/// The background side, as the console waits for it on exit.
+#[derive(Debug)]
+pub struct Background {
+    writer: std::thread::JoinHandle<()>,
+}
+
+impl Background {
+    /// Waits (a little) for the progress writes still queued: they are sent
+    /// before the loop ends, and written once the command channel closes.
+    pub async fn finish(self) {
+        let join = tokio::task::spawn_blocking(move || self.writer.join());
+        let _ = tokio::time::timeout(Duration::from_secs(3), join).await;
+    }
+}
+
+async fn send<E: From<DataEvent>>(tx: &mpsc::Sender<E>, ev: DataEvent) -> bool {
+    tx.send(E::from(ev)).await.is_ok()
 }
 
 fn now_s() -> f64 {
@@ -129,26 +168,48 @@ fn now_s() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Starts every data task for the mesh at `addr`.
-pub fn spawn(
+/// Starts every data task for the mesh at `addr`, and the writer of
+/// practice progress into `progress`.
+pub fn spawn<E: From<DataEvent> + Send + 'static>(
     addr: &str,
-    tx: mpsc::Sender<super::event::Event>,
+    tx: mpsc::Sender<E>,
     mut commands: mpsc::Receiver<Command>,
     cancel: CancellationToken,
-) -> anyhow::Result<()> {
+    mut progress: Progress,
+) -> anyhow::Result<Background> {
     let client = MeshClient::lazy(addr)?;
 
-    // Commands from the UI.
+    // Progress writes, in the order they were made.
+    let (writes, queued) = std::sync::mpsc::channel::<Write>();
+    let writer = {
+        let tx = tx.clone();
+        std::thread::Builder::new()
+            .name("practice-progress".into())
+            .spawn(move || {
+                for w in queued {
+                    if let Err(e) = progress.write(&w) {
+                        let _ =
+                            tx.blocking_send(E::from(DataEvent::ProgressNotSaved(e.to_string())));
+                    }
+                }
+            })?
+    };
+
+    // Commands from the UI, until the loop drops its sender: the last
+    // progress writes still arrive after the mesh tasks are cancelled.
     {
         let client = client.clone();
         let tx = tx.clone();
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            loop {
-                let cmd = tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    c = commands.recv() => match c { Some(c) => c, None => return },
-                };
+            while let Some(cmd) = commands.recv().await {
+                if let Command::SaveProgress(w) = cmd {
+                    let _ = writes.send(w);
+                    continue;
+                }
+                if cancel.is_cancelled() {
+                    continue;
+                }
                 let mut c = client.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
@@ -371,7 +432,7 @@ pub fn spawn(
             }
         });
     }
-    Ok(())
+    Ok(Background { writer })
 }
 
 /// The newest traces, and the newest ones with a failure too, which would
@@ -395,7 +456,7 @@ async fn recent_traces(c: &mut MeshClient) -> Vec<mesh::api::Trace> {
     all
 }
 
-async fn refresh_config(c: &mut MeshClient, tx: &mpsc::Sender<super::event::Event>) {
+async fn refresh_config<E: From<DataEvent>>(c: &mut MeshClient, tx: &mpsc::Sender<E>) {
     if let Ok(r) = c.console.resources(ResourcesRequest::default()).await {
         let yaml = r.into_inner().text;
         // The proxies' ACK states go with the version, so the status line
@@ -472,7 +533,8 @@ async fn run_command(c: &mut MeshClient, cmd: Command) -> DataEvent {
                 .map(|r| r.into_inner().text)
                 .map_err(msg),
         ),
-        Command::Sequence(_) => DataEvent::Chaos(Ok(String::new())),
+        // Handled before: a sequence's steps above, progress by the writer.
+        Command::Sequence(_) | Command::SaveProgress(_) => DataEvent::Chaos(Ok(String::new())),
         Command::RefreshConfig => DataEvent::Resources {
             yaml: c
                 .console

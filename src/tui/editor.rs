@@ -9,11 +9,11 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 pub struct Editor {
     /// Lines without their newlines.
     pub lines: Vec<String>,
-    /// Cursor line.
+    /// The cursor's line, an index into `lines`.
     pub row: usize,
     /// Cursor column, in characters.
     pub col: usize,
-    /// First line shown.
+    /// The first line shown; views move it to keep the cursor in sight.
     pub scroll: usize,
     /// Bumped on every change, so stale validations can be ignored.
     pub seq: u64,

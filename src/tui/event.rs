@@ -11,9 +11,9 @@ use super::data::DataEvent;
 /// One input.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// A key.
+    /// A key press (releases are dropped where the terminal reports them).
     Key(KeyEvent),
-    /// The mouse.
+    /// A click or a wheel turn.
     Mouse(MouseEvent),
     /// The terminal changed size.
     Resize(u16, u16),
@@ -21,6 +21,12 @@ pub enum Event {
     Tick,
     /// Something the data tasks learned.
     Data(Box<DataEvent>),
+}
+
+impl From<DataEvent> for Event {
+    fn from(d: DataEvent) -> Self {
+        Event::Data(Box::new(d))
+    }
 }
 
 /// Reads the terminal in a thread of its own (crossterm's reads block) and

@@ -3,8 +3,9 @@
 //! `cargo bench` times frames of them.
 
 use super::app::App;
+use super::mesh_data::Resource;
 use super::practice::Practice;
-use crate::practice::progress::Progress;
+use crate::practice::progress::Ledger;
 use mesh::api::{EdgeKey, EdgeStat};
 use mesh::api::{EdgeSignal, ServiceSignal};
 use mesh::api::{Event, TapEntry, TrustDomain, Workload};
@@ -109,12 +110,11 @@ fn span(
 
 /// The demo mesh, recorded: every view has something to show.
 pub fn recorded_app() -> App {
-    let progress = Progress::in_memory().expect("in-memory SQLite");
-    let mut app = App::new("127.0.0.1:15700", true, Practice::new(progress));
+    let mut app = App::new("127.0.0.1:15700", true, Practice::new(Ledger::default()));
     app.now = NOW;
     app.traces_at = NOW;
     app.size = (100, 30);
-    let d = &mut app.d;
+    let d = &mut app.mesh;
     d.topology = Some(mesh::api::Topology::demo());
     d.workloads = vec![
         workload("eu", "frontend", "v1", 0, true),
@@ -284,21 +284,8 @@ pub fn recorded_app() -> App {
             ),
         ],
     }];
-    d.resources_yaml = super::scenario::canary_yaml(10);
-    let out = mesh::api::config::parse("-", &d.resources_yaml);
-    d.resources = out
-        .resources
-        .iter()
-        .map(|p| {
-            let k = p.resource.key();
-            (
-                k.kind,
-                k.namespace,
-                k.name,
-                mesh::api::config::to_yaml(std::slice::from_ref(&p.resource)),
-            )
-        })
-        .collect();
+    d.resources_yaml = super::quick::canary_yaml(10);
+    d.resources = Resource::split(&d.resources_yaml);
     d.history = vec![
         mesh::api::HistoryEntry {
             version: 1,
@@ -336,15 +323,15 @@ pub fn recorded_app() -> App {
 pub fn big_app(n: usize) -> App {
     let mut app = recorded_app();
     let topo = mesh::bench::generated_topology(n);
-    app.d.workloads = topo
+    app.mesh.workloads = topo
         .instances()
         .iter()
         .map(|i| workload("gen", &i.service, &i.version, i.index, true))
         .collect();
-    app.d.services = (0..n)
+    app.mesh.services = (0..n)
         .map(|i| signal("gen", &format!("svc-{i}"), "v1", 5.0, 1.0, 10.0 + i as f64))
         .collect();
-    app.d.edges = (0..n.saturating_sub(1))
+    app.mesh.edges = (0..n.saturating_sub(1))
         .map(|i| {
             edge(
                 (&format!("svc-{i}-v1"), "gen"),
@@ -355,6 +342,6 @@ pub fn big_app(n: usize) -> App {
             )
         })
         .collect();
-    app.d.topology = Some(topo);
+    app.mesh.topology = Some(topo);
     app
 }

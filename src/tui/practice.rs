@@ -5,13 +5,14 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use super::action::Action;
 use super::action::View;
-use super::app::MeshData;
 use super::data::Command;
 use super::editor::Editor;
+use super::mesh_data::MeshData;
 use crate::practice::exercises::{self, DrillKind, Verdict, BLANKS, LABELS};
 use crate::practice::glossary::{self, ShowMe, TERMS};
-use crate::practice::progress::{Progress, Summary};
+use crate::practice::progress::{Ledger, Summary};
 
 /// Menu entries, in order.
 pub const MENU: &[(&str, &str)] = &[
@@ -64,14 +65,14 @@ pub struct Drill {
     pub result: Option<(bool, String)>,
 }
 
-/// The screens.
+/// The practice view's screens, each with the state it needs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Screen {
     /// The menu.
     Menu,
     /// The glossary.
     Glossary {
-        /// Search text.
+        /// What the user typed to narrow the terms.
         query: String,
         /// Typing into the search.
         typing: bool,
@@ -82,27 +83,27 @@ pub enum Screen {
     },
     /// A flashcard.
     Card {
-        /// Term index.
+        /// Index into the glossary's terms.
         term: usize,
         /// 0: term → meaning, 1: meaning → term.
         dir: u8,
-        /// Flipped.
+        /// The answer side is showing.
         flipped: bool,
     },
     /// A sentence with a blank.
     Blank {
-        /// Sentence index.
+        /// Index into the fill-in-the-blank sentences.
         index: usize,
         /// The answer typed.
         answer: String,
         /// The verdict once checked.
         result: Option<bool>,
     },
-    /// The diagram.
+    /// The mesh diagram to label.
     Diagram {
         /// Label index per slot A–E.
         assigned: [Option<usize>; 5],
-        /// Selected slot.
+        /// The slot (A–E) a digit key labels.
         slot: usize,
         /// Score and feedback once checked.
         result: Option<(usize, Vec<String>)>,
@@ -121,28 +122,29 @@ pub enum Screen {
 /// What a practice key asks the rest of the console to do.
 #[derive(Debug, Default)]
 pub struct Effect {
-    /// Commands for the mesh.
+    /// Commands for the background side: drills' chaos and rules, progress writes.
     pub commands: Vec<Command>,
-    /// Switch to a view with a filter ("show me").
-    pub show: Option<(View, String, String)>,
+    /// Actions for `update` to apply next ("show me" switches views).
+    pub actions: Vec<Action>,
 }
 
 /// The practice view.
 #[derive(Debug)]
 pub struct Practice {
-    /// Current screen.
+    /// The screen shown, with its state.
     pub screen: Screen,
-    /// Selected menu entry.
+    /// The menu entry Enter opens.
     pub menu: usize,
     /// The explanation being written.
     pub editor: Editor,
-    progress: Progress,
+    /// Progress in memory; its writes leave as commands.
+    progress: Ledger,
     drills_run: usize,
     /// The last thing to tell the user.
     pub note: Option<String>,
 }
 
-fn due_card(progress: &Progress, now: f64) -> (usize, u8) {
+fn due_card(progress: &Ledger, now: f64) -> (usize, u8) {
     let mut best = (0usize, 0u8, f64::MAX);
     for (i, t) in TERMS.iter().enumerate() {
         for dir in 0..2u8 {
@@ -162,8 +164,8 @@ fn due_card(progress: &Progress, now: f64) -> (usize, u8) {
 }
 
 impl Practice {
-    /// Practice over a progress store.
-    pub fn new(progress: Progress) -> Self {
+    /// Practice over the progress loaded from the store.
+    pub fn new(progress: Ledger) -> Self {
         Self {
             screen: Screen::Menu,
             menu: 0,
@@ -193,11 +195,6 @@ impl Practice {
     /// Progress so far.
     pub fn summary(&self) -> Summary {
         self.progress.summary()
-    }
-
-    /// Time passed.
-    pub fn tick(&mut self, _now: f64) -> Vec<Command> {
-        Vec::new()
     }
 
     fn open(&mut self, i: usize, now: f64) {
@@ -240,10 +237,10 @@ impl Practice {
         };
     }
 
-    fn save(&mut self, kind: &str, item: &str, correct: bool, now: f64) {
-        if let Err(e) = self.progress.record(kind, item, correct, now) {
-            self.note = Some(format!("progress not saved: {e}"));
-        }
+    /// Records a result; the store is written on the background side.
+    fn save(&mut self, fx: &mut Effect, kind: &str, item: &str, correct: bool, now: f64) {
+        let w = self.progress.record(kind, item, correct, now);
+        fx.commands.push(Command::SaveProgress(w));
     }
 
     /// Handles a key.
@@ -342,7 +339,11 @@ impl Practice {
                                             t.term
                                         )
                                     };
-                                    fx.show = Some((view, filter.to_string(), why));
+                                    fx.actions.push(Action::ShowFiltered {
+                                        view,
+                                        filter: filter.to_string(),
+                                        why,
+                                    });
                                 }
                                 None => {
                                     self.note = Some(format!(
@@ -370,12 +371,10 @@ impl Practice {
                 },
                 (KeyCode::Char('y') | KeyCode::Char('n'), true) => {
                     let knew = k.code == KeyCode::Char('y');
-                    match self.progress.answer_card(TERMS[term].term, dir, knew, now) {
-                        Ok(c) => {
-                            self.note = Some(format!("{} → box {} of 5", TERMS[term].term, c.box_))
-                        }
-                        Err(e) => self.note = Some(format!("progress not saved: {e}")),
-                    }
+                    let (c, writes) = self.progress.answer_card(TERMS[term].term, dir, knew, now);
+                    self.note = Some(format!("{} → box {} of 5", TERMS[term].term, c.box_));
+                    fx.commands
+                        .extend(writes.into_iter().map(Command::SaveProgress));
                     let (term, dir) = due_card(&self.progress, now);
                     Screen::Card {
                         term,
@@ -392,7 +391,7 @@ impl Practice {
             } => match (k.code, result) {
                 (KeyCode::Enter, None) => {
                     let ok = exercises::check_blank(&BLANKS[index], &answer);
-                    self.save("blank", BLANKS[index].term, ok, now);
+                    self.save(&mut fx, "blank", BLANKS[index].term, ok, now);
                     Screen::Blank {
                         index,
                         answer,
@@ -441,7 +440,7 @@ impl Practice {
                     KeyCode::Backspace | KeyCode::Delete => assigned[slot] = None,
                     KeyCode::Enter if result.is_none() => {
                         let (score, detail) = exercises::score_diagram(&assigned);
-                        self.save("diagram", "diagram", score == 5, now);
+                        self.save(&mut fx, "diagram", "diagram", score == 5, now);
                         return {
                             self.screen = Screen::Diagram {
                                 assigned,
@@ -479,7 +478,7 @@ impl Practice {
             Screen::Explain { verdict } => {
                 if (ctrl && k.code == KeyCode::Char('s')) || k.code == KeyCode::F(2) {
                     let v = exercises::check_explanation(&self.editor.text());
-                    self.save("explain", "explain", v.passed(), now);
+                    self.save(&mut fx, "explain", "explain", v.passed(), now);
                     Screen::Explain { verdict: Some(v) }
                 } else {
                     self.editor.handle(k);
@@ -539,8 +538,8 @@ impl Practice {
                         KeyCode::Enter if drill.field == 0 => drill.field = 1,
                         KeyCode::Enter => {
                             let (ok, text) = judge(&drill, d);
-                            self.save("drill", &format!("{:?}", drill.kind), ok, now);
                             fx.commands = undo(&drill);
+                            self.save(&mut fx, "drill", &format!("{:?}", drill.kind), ok, now);
                             drill.result = Some((ok, text));
                         }
                         _ => {}
@@ -569,7 +568,7 @@ fn give_up(p: &mut Practice, drill: &mut Drill, fx: &mut Effect, now: f64) {
             drill.kind.explain_fix()
         ),
     ));
-    p.save("drill", &format!("{:?}", drill.kind), false, now);
+    p.save(fx, "drill", &format!("{:?}", drill.kind), false, now);
 }
 
 fn drill_answer(d: &Drill) -> String {
@@ -630,7 +629,7 @@ pub fn start_drill(n: usize, d: &MeshData) -> (Drill, Vec<Command>) {
         DrillKind::BadCanaryWeight => (
             "billing v2".to_string(),
             vec![Command::Apply {
-                yaml: super::scenario::canary_yaml(90),
+                yaml: super::quick::canary_yaml(90),
                 file: "drill".into(),
             }],
         ),

@@ -263,6 +263,13 @@ impl Draft {
     }
 }
 
+/// billing's canary with `v2` percent to v2 (and subsets, so it applies alone).
+pub fn canary_yaml(v2: u32) -> String {
+    let mut d = Draft::new(None, "");
+    d.set_canary(v2);
+    d.yaml()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,5 +326,14 @@ mod tests {
         assert_eq!(vs.spec.http.len(), 2);
         assert!(!vs.spec.http[0].matches.is_empty());
         assert_eq!(vs.spec.http[1].route.len(), 2);
+    }
+
+    #[test]
+    fn the_canary_rule_splits_billing() {
+        let demo = mesh::api::Topology::demo();
+        let (res, f) = mesh::api::config::check("canary", &canary_yaml(15), &demo, &[]);
+        assert!(!res.is_empty());
+        assert!(f.iter().all(|f| !f.is_error()), "{f:#?}");
+        assert_eq!(Draft::new(None, &canary_yaml(15)).canary(), 15);
     }
 }

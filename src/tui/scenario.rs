@@ -102,7 +102,7 @@ pub struct Step {
 pub struct Scenario {
     /// Short name for `:scenario NAME`.
     pub name: String,
-    /// One line.
+    /// A one-line title, for the note and the status line.
     pub title: String,
     /// Steps, in order.
     pub steps: Vec<Step>,
@@ -134,13 +134,6 @@ pub fn rule(name: &str) -> Option<&'static str> {
         .map(|(_, t)| *t)
 }
 
-/// billing's canary with `v2` percent to v2 (and subsets, so it applies alone).
-pub fn canary_yaml(v2: u32) -> String {
-    let mut d = super::quick::Draft::new(None, "");
-    d.set_canary(v2);
-    d.yaml()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,17 +159,5 @@ mod tests {
         ] {
             assert!(find(want).is_some(), "{want}");
         }
-    }
-
-    #[test]
-    fn the_canary_rule_splits_billing() {
-        let demo = mesh::api::Topology::demo();
-        let (res, f) = mesh::api::config::check("canary", &canary_yaml(15), &demo, &[]);
-        assert!(!res.is_empty());
-        assert!(f.iter().all(|f| !f.is_error()), "{f:#?}");
-        assert_eq!(
-            super::super::quick::Draft::new(None, &canary_yaml(15)).canary(),
-            15
-        );
     }
 }

@@ -19,23 +19,17 @@ pub mod tap;
 pub mod traces;
 pub mod why;
 
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::action::{Confirm, View};
 use super::app::App;
-
-/// What a click landed on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Hit {
-    /// A tab.
-    Tab(View),
-    /// A row of the current list.
-    Row(usize),
-}
+pub use super::model::hit::{areas, offset};
+use super::model::hit::{compact, prefix, title_of};
 
 /// A colour, or nothing under NO_COLOR.
 pub fn fg(app: &App, c: Color) -> Style {
@@ -76,11 +70,6 @@ pub fn health(app: &App, success: f64, rps: f64) -> Style {
     }
 }
 
-/// The first row shown so that `sel` is visible in `height` rows.
-pub fn offset(sel: usize, height: usize) -> usize {
-    sel.saturating_sub(height.saturating_sub(1))
-}
-
 /// A bordered block with a title.
 pub fn block(title: impl Into<String>) -> Block<'static> {
     Block::default()
@@ -99,96 +88,43 @@ pub fn ms(v: f64) -> String {
     }
 }
 
-/// The frame's parts: tabs, body, status.
-pub fn areas(area: Rect) -> (Rect, Rect, Rect) {
-    let [tabs, body, status] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(3),
-        Constraint::Length(1),
-    ])
-    .areas(area);
-    (tabs, body, status)
+/// How many terminal columns `s` takes (wide characters take two, combining
+/// marks none), which is what tables pad and cut by.
+pub fn width(s: &str) -> usize {
+    UnicodeWidthStr::width(s)
 }
 
-/// Narrow terminals get shorter tab titles and status line.
-/// `s` cut to `w` characters, with an ellipsis where it was cut.
+/// `s` cut to `w` columns, with an ellipsis where it was cut.
 pub fn ellipsis(s: &str, w: usize) -> String {
-    if s.chars().count() <= w {
+    if width(s) <= w {
         return s.to_string();
     }
-    let mut out: String = s.chars().take(w.saturating_sub(1)).collect();
+    let mut out = cut(s, w.saturating_sub(1));
     out.push('…');
     out
 }
 
-fn compact(app: &App) -> bool {
-    app.size.0 < 100
-}
-
-fn title_of(app: &App, v: View) -> &'static str {
-    if !compact(app) {
-        return v.title();
-    }
-    match v {
-        View::Services => "Svc",
-        View::Identities => "Ids",
-        View::Routing => "Route",
-        other => other.title(),
-    }
-}
-
-fn prefix(app: &App) -> String {
-    if compact(app) {
-        String::new()
-    } else {
-        format!("meshcon {} ", app.conn.mesh)
-    }
-}
-
-fn tab_ranges(app: &App) -> Vec<(u16, u16, View)> {
-    let mut x = prefix(app).chars().count() as u16;
-    let mut out = Vec::new();
-    for v in View::ALL {
-        let label = format!("│{} {}", v.index() + 1, title_of(app, v));
-        let w = label.chars().count() as u16;
-        out.push((x, x + w, v));
-        x += w;
+/// `s` cut to at most `w` columns, without a mark.
+fn cut(s: &str, w: usize) -> String {
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let cw = UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + cw > w {
+            break;
+        }
+        used += cw;
+        out.push(c);
     }
     out
 }
 
-/// The view's list area, where rows start (after a border and a header), for clicks.
-fn list_origin(app: &App, body: Rect) -> Option<(u16, usize)> {
-    let header = match app.view {
-        View::Graph => 2,
-        View::Services | View::Tap | View::Identities | View::Traces | View::Events => 2,
-        View::Routing => 1,
-        _ => return None,
-    };
-    let height = body.height.saturating_sub(header + 1) as usize;
-    Some((body.y + header, height))
-}
-
-/// Which tab or row is at (x, y).
-pub fn hit(app: &App, x: u16, y: u16) -> Option<Hit> {
-    let area = Rect::new(0, 0, app.size.0, app.size.1);
-    let (tabs, body, _) = areas(area);
-    if y == tabs.y {
-        return tab_ranges(app)
-            .into_iter()
-            .find(|(a, b, _)| x >= *a && x < *b)
-            .map(|(_, _, v)| Hit::Tab(v));
-    }
-    let (top, height) = list_origin(app, body)?;
-    if y < top || y >= top + height as u16 {
-        return None;
-    }
-    let sel = if app.view == View::Routing && app.routing.pane == super::app::RoutingPane::History {
-        app.routing.history_selected
-    } else {
-        app.sel(app.view)
-    };
-    Some(Hit::Row(offset(sel, height) + (y - top) as usize))
+/// `s` cut to `w` columns and padded to exactly `w` (a fixed-width column).
+pub fn pad(s: &str, w: usize) -> String {
+    let mut out = cut(s, w);
+    let used = width(&out);
+    out.extend(std::iter::repeat_n(' ', w.saturating_sub(used)));
+    out
 }
 
 fn tabs(f: &mut Frame, area: Rect, app: &App) {
@@ -208,7 +144,7 @@ fn tabs(f: &mut Frame, area: Rect, app: &App) {
 fn status(f: &mut Frame, area: Rect, app: &App) {
     let mut spans = Vec::new();
     if let Some(p) = &app.palette {
-        let hint = super::app::completions(app, p)
+        let hint = super::app::palette::completions(app, p)
             .into_iter()
             .take(6)
             .collect::<Vec<_>>()
@@ -234,26 +170,26 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
         };
         if app.conn.connected {
             let acked = app
-                .d
+                .mesh
                 .proxies
                 .iter()
-                .filter(|p| p.state == "ACKED" && p.acked_version >= app.d.version)
+                .filter(|p| p.state == "ACKED" && p.acked_version >= app.mesh.version)
                 .count();
             // A message needs the room more than the address does.
             let text = if compact(app) || app.status.is_some() {
                 format!(
                     " {} v{} · {fresh} · {acked}/{} ACKed",
                     app.conn.mesh,
-                    app.d.version,
-                    app.d.proxies.len()
+                    app.mesh.version,
+                    app.mesh.proxies.len()
                 )
             } else {
                 format!(
                     " {} · mesh {} · v{} · {fresh} · {acked}/{} proxies ACKed",
                     app.conn.addr,
                     app.conn.mesh,
-                    app.d.version,
-                    app.d.proxies.len()
+                    app.mesh.version,
+                    app.mesh.proxies.len()
                 )
             };
             spans.push(Span::raw(text));
@@ -275,17 +211,17 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
         } else {
             "  ? help  : command  q quit"
         };
-        let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+        let used: usize = spans.iter().map(|s| width(&s.content)).sum();
         let room = (area.width as usize).saturating_sub(used + 3);
         let mut show_hint = true;
-        if let Some((msg, err)) = &app.status {
-            let style = if *err {
+        if let Some(super::app::Status { text: msg, error }) = &app.status {
+            let style = if *error {
                 fg(app, Color::Red)
             } else {
                 fg(app, Color::Cyan)
             };
             // The hint gives way first; then the message is cut, visibly.
-            show_hint = msg.chars().count() + hint.len() <= room;
+            show_hint = width(msg) + width(hint) <= room;
             spans.push(Span::raw(" │ "));
             spans.push(Span::styled(ellipsis(msg, room), style));
         }
@@ -334,8 +270,10 @@ pub fn draw(f: &mut Frame, app: &App) {
         View::Practice => practice::draw(f, body, app),
     }
     status(f, s, app);
-    if let Some((title, look)) = &app.look {
+    if let Some(look) = &app.look {
+        let title = &look.title;
         let lines: Vec<Line> = look
+            .text
             .lines()
             .map(|l| Line::raw(l.to_string()))
             .chain([Line::styled(
@@ -383,5 +321,19 @@ pub fn draw(f: &mut Frame, app: &App) {
             .line_count(w.saturating_sub(2)) as u16
             + 2;
         overlay(f, centered(body, w, h.min(body.height)), "confirm", lines);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn columns_are_cut_and_padded_by_display_width() {
+        assert_eq!(super::width("日本語"), 6);
+        assert_eq!(super::pad("日本語", 5), "日本 ");
+        assert_eq!(super::pad("ab", 4), "ab  ");
+        let cut = super::ellipsis("日本語です", 5);
+        assert_eq!(cut, "日本…");
+        assert_eq!(super::width(&cut), 5);
+        assert_eq!(super::ellipsis("mTLS", 4), "mTLS");
     }
 }

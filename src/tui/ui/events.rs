@@ -15,29 +15,14 @@ use ratatui::Frame;
 use super::{block, fg, offset, selected};
 use crate::tui::action::View;
 use crate::tui::app::App;
-use mesh::api::{Event, EventKind};
-
-/// Events shown, filtered.
-pub fn rows(app: &App) -> Vec<&Event> {
-    let q = app.filter(View::Events).to_lowercase();
-    app.d
-        .events
-        .iter()
-        .filter(|e| {
-            q.is_empty()
-                || e.kind.contains(&q)
-                || e.source.contains(&q)
-                || e.message.to_lowercase().contains(&q)
-                || e.cluster == q
-        })
-        .collect()
-}
+use crate::tui::model::lists;
+use mesh::api::EventKind;
 
 /// Draws the events view.
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     // The selected event's whole message, wrapped, under the table.
     let [area, detail] = Layout::vertical([Constraint::Min(5), Constraint::Length(4)]).areas(area);
-    let rows = rows(app);
+    let rows = lists::events(app);
     let height = area.height.saturating_sub(3) as usize;
     let sel = match app.selected.get(&View::Events) {
         Some(s) if *s + 1 < rows.len() => *s,

@@ -5,8 +5,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::{block, bold, centered};
-use crate::tui::app::{App, PALETTE};
+use super::{block, bold, centered, pad, width};
+use crate::tui::app::palette;
+use crate::tui::app::App;
 use crate::tui::keys::HELP;
 
 /// Draws the help overlay over `area`.
@@ -15,17 +16,17 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .iter()
         .map(|(k, what)| {
             Line::from(vec![
-                Span::styled(format!("{k:<24}"), bold()),
+                Span::styled(pad(k, 24.max(width(k))), bold()),
                 Span::raw(*what),
             ])
         })
         .collect();
     lines.push(Line::raw(""));
     lines.push(Line::styled("commands after ':'", bold()));
-    for (c, what) in PALETTE {
+    for (c, what) in palette::commands() {
         lines.push(Line::from(vec![
-            Span::styled(format!("  :{c:<22}"), bold()),
-            Span::raw(*what),
+            Span::styled(format!("  :{}", pad(&c, 22.max(width(&c)))), bold()),
+            Span::raw(what),
         ]));
     }
     let h = (lines.len() as u16 + 2).min(area.height);

@@ -18,22 +18,8 @@ use ratatui::Frame;
 use super::{block, fg, offset, selected};
 use crate::tui::action::View;
 use crate::tui::app::App;
-use mesh::api::{EventKind, Workload};
-
-/// Workloads with certificates, filtered.
-pub fn rows(app: &App) -> Vec<&Workload> {
-    let q = app.filter(View::Identities).to_lowercase();
-    app.d
-        .workloads
-        .iter()
-        .filter(|w| {
-            q.is_empty()
-                || w.instance.contains(&q)
-                || w.spiffe_id.contains(&q)
-                || w.cluster.contains(&q)
-        })
-        .collect()
-}
+use crate::tui::model::lists::identities as rows;
+use mesh::api::EventKind;
 
 /// Seconds until an RFC 3339 time, relative to `now`.
 pub fn countdown(rfc3339: &str, now: f64) -> (String, f64) {
@@ -153,7 +139,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
     let mut tds: Vec<Line> = app
-        .d
+        .mesh
         .trust_domains
         .iter()
         .map(|t| {
@@ -166,7 +152,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             ))
         })
         .collect();
-    for warn in &app.d.federation.warnings {
+    for warn in &app.mesh.federation.warnings {
         tds.push(Line::styled(format!("⚠ {warn}"), fg(app, Color::Red)));
     }
     f.render_widget(
@@ -176,7 +162,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         left,
     );
     let refused: Vec<Line> = app
-        .d
+        .mesh
         .events
         .iter()
         .rev()

@@ -32,7 +32,11 @@ fn menu(f: &mut Frame, area: Rect, app: &App) {
             };
             Line::from(vec![
                 Span::styled(
-                    format!("{} {name:<24}", if i == p.menu { "▶" } else { " " }),
+                    format!(
+                        "{} {}",
+                        if i == p.menu { "▶" } else { " " },
+                        super::pad(name, 24.max(super::width(name)))
+                    ),
                     style,
                 ),
                 Span::styled(*what, fg(app, Color::DarkGray)),

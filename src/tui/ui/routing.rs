@@ -66,13 +66,13 @@ fn list(f: &mut Frame, area: Rect, app: &App) {
         let sel = app
             .routing
             .history_selected
-            .min(app.d.history.len().saturating_sub(1));
+            .min(app.mesh.history.len().saturating_sub(1));
         let height = area.height.saturating_sub(2) as usize;
         let mut state = TableState::default()
             .with_selected(Some(sel))
             .with_offset(offset(sel, height));
         let rows: Vec<Row> = app
-            .d
+            .mesh
             .history
             .iter()
             .map(|h| {
@@ -103,25 +103,25 @@ fn list(f: &mut Frame, area: Rect, app: &App) {
     }
     let sel = app
         .sel(View::Routing)
-        .min(app.d.resources.len().saturating_sub(1));
+        .min(app.mesh.resources.len().saturating_sub(1));
     let height = area.height.saturating_sub(2) as usize;
     let mut state = TableState::default()
         .with_selected(if focused { Some(sel) } else { None })
         .with_offset(offset(sel, height));
     let rows: Vec<Row> = app
-        .d
+        .mesh
         .resources
         .iter()
         .map(|r| {
-            let name = if r.1 == "default" {
-                r.2.clone()
+            let name = if r.namespace == "default" {
+                r.name.clone()
             } else {
-                format!("{}/{}", r.1, r.2)
+                format!("{}/{}", r.namespace, r.name)
             };
             let kind = if area.width < 44 {
-                short_kind(&r.0)
+                short_kind(&r.kind)
             } else {
-                &r.0
+                &r.kind
             };
             Row::new(vec![Cell::from(kind.to_string()), Cell::from(name)])
         })
@@ -131,9 +131,9 @@ fn list(f: &mut Frame, area: Rect, app: &App) {
     let t = Table::new(rows, [Constraint::Length(kind_w), Constraint::Min(10)])
         .row_highlight_style(selected(app))
         .block(block(if area.width < 44 {
-            format!("v{} · e edit n new H hist", app.d.version)
+            format!("v{} · e edit n new H hist", app.mesh.version)
         } else {
-            format!("Applied · v{} · e edit n new H history", app.d.version)
+            format!("Applied · v{} · e edit n new H history", app.mesh.version)
         }));
     f.render_stateful_widget(t, area, &mut state);
     if empty {
@@ -191,10 +191,10 @@ fn editor(f: &mut Frame, area: Rect, app: &App) {
         .collect();
     let lines: Vec<Line> = if e.lines.iter().all(|l| l.is_empty()) && !editing {
         let preview = app
-            .d
+            .mesh
             .resources
             .get(app.sel(View::Routing))
-            .map(|r| r.3.clone())
+            .map(|r| r.yaml.clone())
             .unwrap_or_default();
         preview.lines().map(|l| Line::raw(l.to_string())).collect()
     } else {
@@ -297,7 +297,7 @@ fn findings(f: &mut Frame, area: Rect, app: &App) {
 fn last(f: &mut Frame, area: Rect, app: &App) {
     let mut lines = Vec::new();
     match &app.routing.last_apply {
-        Some((summary, nacks, ok)) => {
+        Some(crate::tui::app::LastApply { summary, nacks, ok }) => {
             lines.push(Line::styled(summary.clone(), if *ok { fg(app, Color::Green) } else { fg(app, Color::Red) }));
             for n in nacks {
                 lines.push(Line::styled(format!("NACK {n}"), fg(app, Color::Red)));

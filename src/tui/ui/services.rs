@@ -15,46 +15,11 @@ use ratatui::Frame;
 use super::{block, health, ms, offset, selected};
 use crate::tui::action::View;
 use crate::tui::app::{App, SortKey};
-use mesh::api::ServiceSignal;
-
-/// The table's rows: filtered, sorted, with exact percentiles merged.
-pub fn rows(app: &App) -> Vec<ServiceSignal> {
-    let mut rows = app.d.services.clone();
-    mesh::api::merge_exact(&mut rows, &app.d.latency);
-    // Versions that run but had no traffic in the window still get a row.
-    for w in app.d.workloads.iter().filter(|w| w.is_sidecar()) {
-        if !rows
-            .iter()
-            .any(|r| r.service == w.service && r.version == w.version && r.cluster == w.cluster)
-        {
-            rows.push(ServiceSignal {
-                cluster: w.cluster.clone(),
-                namespace: w.namespace.clone(),
-                service: w.service.clone(),
-                version: w.version.clone(),
-                success_rate: 1.0,
-                ..Default::default()
-            });
-        }
-    }
-    let q = app.filter(View::Services).to_lowercase();
-    rows.retain(|r| {
-        q.is_empty() || r.service.contains(&q) || r.cluster.contains(&q) || r.version.contains(&q)
-    });
-    match app.sort {
-        SortKey::Name => rows.sort_by(|a, b| {
-            (&a.service, &a.version, &a.cluster).cmp(&(&b.service, &b.version, &b.cluster))
-        }),
-        SortKey::Rps => rows.sort_by(|a, b| b.rps.total_cmp(&a.rps)),
-        SortKey::Success => rows.sort_by(|a, b| a.success_rate.total_cmp(&b.success_rate)),
-        SortKey::P99 => rows.sort_by(|a, b| b.p99_ms.total_cmp(&a.p99_ms)),
-    }
-    rows
-}
+use crate::tui::model::lists;
 
 /// Draws the services table.
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
-    let rows = rows(app);
+    let rows = lists::services(app);
     let sel = app.sel(View::Services).min(rows.len().saturating_sub(1));
     let height = area.height.saturating_sub(3) as usize;
     let mut state = TableState::default()

@@ -15,36 +15,7 @@ use ratatui::Frame;
 use super::{block, fg, offset, selected};
 use crate::tui::action::View;
 use crate::tui::app::App;
-use mesh::api::TapEntry;
-
-/// Entries shown: callers' reports (one line per request), and for a
-/// retried request the failed attempts as their destination saw them,
-/// filtered.
-pub fn rows(app: &App) -> Vec<&TapEntry> {
-    let q = app.filter(View::Tap).to_lowercase();
-    let retried: std::collections::HashSet<&str> = app
-        .d
-        .tap
-        .iter()
-        .filter(|e| e.reporter == "source" && e.attempt > 1)
-        .map(|e| e.trace_id.as_str())
-        .collect();
-    app.d
-        .tap
-        .iter()
-        .filter(|e| {
-            e.reporter == "source" || (e.status >= 500 && retried.contains(e.trace_id.as_str()))
-        })
-        .filter(|e| {
-            q.is_empty()
-                || e.source.contains(&q)
-                || e.destination.contains(&q)
-                || e.path.to_lowercase().contains(&q)
-                || e.status.to_string() == q
-                || e.flags.to_lowercase().contains(&q)
-        })
-        .collect()
-}
+use crate::tui::model::lists;
 
 /// HH:MM:SS of a Unix millisecond time.
 pub fn clock(unix_ms: i64) -> String {
@@ -61,7 +32,7 @@ pub fn clock(unix_ms: i64) -> String {
 
 /// Draws the tap.
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
-    let rows = rows(app);
+    let rows = lists::tap(app);
     let height = area.height.saturating_sub(3) as usize;
     // Follow the newest unless the user moved away from the end.
     let sel = match app.selected.get(&View::Tap) {

@@ -19,28 +19,8 @@ use ratatui::Frame;
 use super::{block, fg, offset, selected};
 use crate::tui::action::View;
 use crate::tui::app::App;
+use crate::tui::model::lists;
 use mesh::api::{StoredSpan, Trace};
-
-/// How long a trace's spans may still be arriving, seconds.
-const SETTLE_S: f64 = 2.0;
-
-/// Traces listed, filtered by service, id or status.
-pub fn rows(app: &App) -> Vec<&Trace> {
-    let q = app.filter(View::Traces).to_lowercase();
-    app.d
-        .traces
-        .iter()
-        // Spans arrive from each proxy in its own batch (flushed every
-        // second): a younger trace may still be missing some.
-        .filter(|t| app.traces_at - t.start_unix_ms / 1000.0 >= SETTLE_S)
-        .filter(|t| {
-            q.is_empty()
-                || t.trace_id.starts_with(&q)
-                || t.services.iter().any(|s| s.contains(&q))
-                || (q == "error" && t.status() != "ok")
-        })
-        .collect()
-}
 
 fn depth_order(t: &Trace) -> Vec<(usize, &StoredSpan)> {
     let ids: std::collections::BTreeSet<&str> =
@@ -91,7 +71,7 @@ fn waterfall(f: &mut Frame, area: Rect, app: &App, t: &Trace) {
             .get("attempt")
             .map(|a| format!(" #{a}"))
             .unwrap_or_default();
-        let label: String = format!(
+        let label = format!(
             "{}{} ({}) {}{} {}",
             " ".repeat(depth.min(12)),
             s.service,
@@ -99,10 +79,7 @@ fn waterfall(f: &mut Frame, area: Rect, app: &App, t: &Trace) {
             s.name,
             attempt,
             status
-        )
-        .chars()
-        .take(label_w)
-        .collect();
+        );
         let start = (((s.start_unix_ms - t.start_unix_ms) / total) * bar_w as f64)
             .floor()
             .max(0.0) as usize;
@@ -115,7 +92,7 @@ fn waterfall(f: &mut Frame, area: Rect, app: &App, t: &Trace) {
             fg(app, cluster_colour(&t.clusters, &s.cluster))
         };
         lines.push(Line::from(vec![
-            Span::raw(format!("{label:<label_w$} ")),
+            Span::raw(format!("{} ", super::pad(&label, label_w))),
             Span::raw(" ".repeat(start)),
             Span::styled("█".repeat(len), style),
             Span::raw(" ".repeat(bar_w - start - len)),
@@ -135,12 +112,12 @@ fn waterfall(f: &mut Frame, area: Rect, app: &App, t: &Trace) {
 /// Draws the traces view.
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     if let Some(id) = &app.open_trace {
-        if let Some(t) = app.d.traces.iter().find(|t| &t.trace_id == id) {
+        if let Some(t) = app.mesh.traces.iter().find(|t| &t.trace_id == id) {
             waterfall(f, area, app, t);
             return;
         }
     }
-    let rows = rows(app);
+    let rows = lists::traces(app);
     let sel = app.sel(View::Traces).min(rows.len().saturating_sub(1));
     let height = area.height.saturating_sub(3) as usize;
     let mut state = TableState::default()

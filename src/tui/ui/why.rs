@@ -41,7 +41,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             let focus = i == w.field;
             let cursor = if focus && w.editing { "▏" } else { "" };
             Line::from(vec![
-                Span::styled(format!("{name:<8}"), super::bold()),
+                Span::styled(super::pad(name, 8.max(super::width(name))), super::bold()),
                 Span::styled(
                     format!("{value}{cursor}"),
                     if focus {
@@ -60,11 +60,11 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         form,
     );
     let mut text: Vec<Line> = Vec::new();
-    if w.result.is_some() && w.asked_at != app.d.version {
+    if w.result.is_some() && w.asked_at != app.mesh.version {
         text.push(Line::styled(
             format!(
                 "The mesh's config changed since this was asked (v{} → v{}). Enter asks again.",
-                w.asked_at, app.d.version
+                w.asked_at, app.mesh.version
             ),
             fg(app, Color::Yellow),
         ));

@@ -1,0 +1,331 @@
+//! `update`: the only place the console's state changes. One arm per
+//! action; the bigger ones live with their part of the state (routing,
+//! why, the palette, ingest) and are called from here.
+
+use super::routing::{self, Quick};
+use super::{ingest, palette, why, App, RoutingPane, SortKey};
+use crate::tui::action::{Action, Confirm, View};
+use crate::tui::data::Command;
+use crate::tui::model::{self, hit::Hit};
+
+/// The only place state changes. Returns commands for the data tasks.
+pub fn update(app: &mut App, action: Action) -> Vec<Command> {
+    // New traces arrive at the top and young ones age into view: the
+    // selection stays on its trace unless the user moves it.
+    let moves = matches!(
+        action,
+        Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Scroll(_)
+            | Action::Click(..)
+    );
+    let anchor = (app.view == View::Traces && !moves)
+        .then(|| {
+            model::lists::traces(app)
+                .get(app.sel(View::Traces))
+                .map(|t| t.trace_id.clone())
+        })
+        .flatten();
+    let cmds = update_state(app, action);
+    if let Some(id) = anchor {
+        if let Some(i) = model::lists::traces(app)
+            .iter()
+            .position(|t| t.trace_id == id)
+        {
+            app.set_sel(View::Traces, i);
+        }
+    }
+    cmds
+}
+
+fn update_state(app: &mut App, action: Action) -> Vec<Command> {
+    match action {
+        Action::Data(ev) => ingest::ingest(app, *ev),
+        Action::Tick => {
+            app.traces_at = app.now;
+            return routing::tick(app);
+        }
+        Action::Resize(w, h) => app.size = (w, h),
+        Action::ForceQuit => app.quit = true,
+        Action::Quit => app.ask_quit(),
+        Action::Confirm(yes) => return confirm(app, yes),
+        Action::ToggleHelp => {
+            app.help = !app.help;
+            app.help_scroll = 0;
+        }
+        Action::Show(v) => {
+            app.view = v;
+            app.open_trace = None;
+        }
+        Action::ShowFiltered { view, filter, why } => {
+            app.view = view;
+            if filter.is_empty() {
+                app.filters.remove(&view);
+            } else {
+                app.filters.insert(view, filter);
+            }
+            app.say(
+                format!("show me · {why} (Esc clears the filter, 9 returns to practice)"),
+                false,
+            );
+        }
+        Action::NextView => {
+            let i = (app.view.index() + 1) % View::ALL.len();
+            app.view = View::ALL[i];
+        }
+        Action::PrevView => {
+            let i = (app.view.index() + View::ALL.len() - 1) % View::ALL.len();
+            app.view = View::ALL[i];
+        }
+        Action::Up | Action::Down | Action::PageUp | Action::PageDown if app.help => {
+            let step = match action {
+                Action::Up => -1,
+                Action::Down => 1,
+                Action::PageUp => -10,
+                _ => 10,
+            };
+            app.help_scroll = (i32::from(app.help_scroll) + step).clamp(0, 200) as u16;
+        }
+        Action::Up | Action::Down if app.view == View::Why => {
+            why::move_field(app, matches!(action, Action::Down))
+        }
+        Action::PageUp | Action::PageDown if app.view == View::Why => {
+            why::scroll(app, matches!(action, Action::PageDown))
+        }
+        Action::Up => move_sel(app, -1),
+        Action::Down => move_sel(app, 1),
+        Action::PageUp => move_sel(app, -10),
+        Action::PageDown => move_sel(app, 10),
+        Action::Scroll(n) => move_sel(app, n as i64),
+        Action::Left | Action::Right => {
+            let right = matches!(action, Action::Right);
+            if app.view == View::Why {
+                why::pick_source(app, right);
+            } else if app.view == View::Routing {
+                app.routing.pane = match (app.routing.pane, right) {
+                    (RoutingPane::List, true) => RoutingPane::History,
+                    (RoutingPane::History, false) => RoutingPane::List,
+                    (p, _) => p,
+                };
+            }
+        }
+        Action::Enter => return enter(app),
+        Action::Back => back(app),
+        Action::OpenPalette => app.palette = Some(String::new()),
+        Action::EditField => why::edit_field(app),
+        Action::OpenFilter => app.filter_input = Some(app.filter(app.view).to_string()),
+        Action::Input(c) => {
+            if let Some(p) = &mut app.palette {
+                p.push(c);
+            } else if let Some(f) = &mut app.filter_input {
+                f.push(c);
+                let f = f.clone();
+                app.filters.insert(app.view, f);
+                app.set_sel(app.view, 0);
+            } else if app.view == View::Why && app.why.editing {
+                why::field(app).push(c);
+            }
+        }
+        Action::Backspace | Action::ClearInput => {
+            let edit = |s: &mut String| {
+                if matches!(action, Action::ClearInput) {
+                    s.clear();
+                } else {
+                    s.pop();
+                }
+            };
+            if let Some(p) = &mut app.palette {
+                edit(p);
+            } else if let Some(f) = &mut app.filter_input {
+                edit(f);
+                let f = f.clone();
+                app.filters.insert(app.view, f);
+            } else if app.view == View::Why && app.why.editing {
+                edit(why::field(app));
+            }
+        }
+        Action::Complete => {
+            if app.palette.is_some() {
+                palette::complete(app);
+            } else if app.view == View::Why {
+                why::next_field(app);
+            }
+        }
+        Action::Submit => {
+            if let Some(p) = app.palette.take() {
+                return palette::run(app, p.trim());
+            }
+            if app.filter_input.take().is_some() {
+                return Vec::new();
+            }
+            if app.view == View::Why {
+                app.why.editing = false;
+                return why::submit(app);
+            }
+        }
+        Action::ToggleExact => app.exact = !app.exact,
+        Action::SortNext => {
+            app.sort = match app.sort {
+                SortKey::Name => SortKey::Rps,
+                SortKey::Rps => SortKey::Success,
+                SortKey::Success => SortKey::P99,
+                SortKey::P99 => SortKey::Name,
+            }
+        }
+        Action::TogglePause => app.paused = !app.paused,
+        Action::ToggleIdle => app.hide_idle = !app.hide_idle,
+        Action::EditSelected => return routing::edit_selected(app),
+        Action::NewResource => return routing::new_resource(app),
+        Action::EditorKey(k) => routing::editor_key(app, k),
+        Action::ApplyEditor => routing::ask_apply(app),
+        Action::ShiftCanary(delta) => return routing::quick(app, Quick::Canary(delta)),
+        Action::ToggleRetries => return routing::quick(app, Quick::Retries),
+        Action::ToggleFault => return routing::quick(app, Quick::Fault),
+        Action::ToggleBreaker => return routing::quick(app, Quick::Breaker),
+        Action::ShowHistory => {
+            app.routing.pane = RoutingPane::History;
+            return vec![Command::RefreshConfig];
+        }
+        Action::Rollback => {
+            if let Some(h) = app.mesh.history.get(app.routing.history_selected) {
+                app.confirm = Some(Confirm::Rollback(h.version));
+            }
+        }
+        Action::RunScenario(name) => app.confirm = Some(Confirm::Scenario(name)),
+        Action::Click(x, y) => click(app, x, y),
+        Action::PracticeKey(k) => {
+            let fx = app.practice.key(k, app.now, &app.mesh, app.conn.connected);
+            let mut cmds = fx.commands;
+            for a in fx.actions {
+                cmds.extend(update_state(app, a));
+            }
+            return cmds;
+        }
+        Action::CommandDropped(what) => app.say(
+            format!("busy: the mesh tasks are behind, so '{what}' was dropped; try again"),
+            true,
+        ),
+    }
+    Vec::new()
+}
+
+/// y or n to the question asked.
+fn confirm(app: &mut App, yes: bool) -> Vec<Command> {
+    let Some(c) = app.confirm.take() else {
+        return Vec::new();
+    };
+    if !yes {
+        app.say("cancelled", false);
+        return Vec::new();
+    }
+    match c {
+        Confirm::Quit => {
+            app.quit = true;
+            Vec::new()
+        }
+        Confirm::Apply => routing::apply_editor(app),
+        Confirm::Rollback(v) => {
+            app.say(format!("rolling back to v{v}..."), false);
+            vec![Command::Rollback(v)]
+        }
+        Confirm::Scenario(name) => routing::run_scenario(app, &name),
+        Confirm::Chaos(req) => vec![Command::Chaos(req)],
+    }
+}
+
+/// Enter: drill into the selected row.
+fn enter(app: &mut App) -> Vec<Command> {
+    match app.view {
+        View::Traces if app.open_trace.is_none() => {
+            let rows = model::lists::traces(app);
+            app.open_trace = rows.get(app.sel(View::Traces)).map(|t| t.trace_id.clone());
+        }
+        View::Graph => {
+            let rows = model::graph::rows(app);
+            if let Some(r) = rows.get(app.sel(View::Graph)) {
+                if !app.collapsed.remove(&r.service) {
+                    app.collapsed.insert(r.service.clone());
+                }
+            }
+        }
+        View::Services => {
+            if let Some(r) = model::lists::services(app).get(app.sel(View::Services)) {
+                app.filters.insert(View::Traces, r.service.clone());
+                app.view = View::Traces;
+                app.say(format!("traces through {}", r.service), false);
+            }
+        }
+        View::Routing => match app.routing.pane {
+            RoutingPane::List => return routing::edit_selected(app),
+            RoutingPane::History => {
+                if let Some(h) = app.mesh.history.get(app.routing.history_selected) {
+                    return vec![Command::Diff(h.version, 0)];
+                }
+            }
+            RoutingPane::Editor => {}
+        },
+        View::Why => return why::submit(app),
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// Esc: close the innermost thing open, else clear the view's filter.
+fn back(app: &mut App) {
+    if app.palette.take().is_some() || app.filter_input.take().is_some() {
+        return;
+    }
+    if app.help {
+        app.help = false;
+    } else if app.look.is_some() {
+        app.look = None;
+    } else if app.open_trace.is_some() {
+        app.open_trace = None;
+    } else if app.routing.diff.is_some() && app.view == View::Routing {
+        app.routing.diff = None;
+    } else if app.view == View::Routing && app.routing.pane != RoutingPane::List {
+        app.routing.pane = RoutingPane::List;
+    } else if app.view == View::Why && app.why.editing {
+        app.why.editing = false;
+    } else {
+        app.filters.remove(&app.view);
+        app.status = None;
+    }
+}
+
+/// A click on a tab switches views; on a row, selects it.
+fn click(app: &mut App, x: u16, y: u16) {
+    match model::hit::hit(app, x, y) {
+        Some(Hit::Tab(v)) => {
+            app.view = v;
+            app.open_trace = None;
+        }
+        Some(Hit::Row(i)) => {
+            if app.view == View::Routing && app.routing.pane == RoutingPane::History {
+                app.routing.history_selected = i.min(app.mesh.history.len().saturating_sub(1));
+            } else {
+                let n = model::row_count(app);
+                app.set_sel(app.view, i.min(n.saturating_sub(1)));
+            }
+        }
+        None => {}
+    }
+}
+
+fn move_sel(app: &mut App, delta: i64) {
+    let v = app.view;
+    if v == View::Routing && app.routing.pane == RoutingPane::History {
+        let n = app.mesh.history.len();
+        let cur = app.routing.history_selected as i64;
+        app.routing.history_selected = (cur + delta).clamp(0, n.saturating_sub(1) as i64) as usize;
+        return;
+    }
+    let n = model::row_count(app);
+    let cur = app.sel(v) as i64;
+    app.set_sel(
+        v,
+        (cur + delta).clamp(0, n.saturating_sub(1) as i64) as usize,
+    );
+}

@@ -1,0 +1,217 @@
+//! Practice through the console: flashcards, the diagram, blanks, the
+//! explanation, the glossary's "show me", and live drills.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::{key, render, show, text};
+use crate::practice::progress::Write;
+use crate::tui::action::{Action, View};
+use crate::tui::app::{update, App};
+use crate::tui::data::{Command, DataEvent};
+use crate::tui::fixtures::recorded_app;
+
+#[test]
+fn practice_flashcards_diagram_and_explanation() {
+    let mut app = recorded_app();
+    show(&mut app, View::Practice);
+    // Flashcards: second menu entry.
+    update(&mut app, key(KeyCode::Down));
+    update(&mut app, key(KeyCode::Enter));
+    update(&mut app, key(KeyCode::Char(' ')));
+    snapshot!("practice_flashcard", text(&render(&app, 100, 30)));
+    update(&mut app, key(KeyCode::Char('y')));
+    assert_eq!(
+        app.practice.summary().kinds.first().map(|k| k.correct),
+        Some(1)
+    );
+    update(&mut app, key(KeyCode::Esc));
+    // The diagram, labelled right.
+    for _ in 0..2 {
+        update(&mut app, key(KeyCode::Down));
+    }
+    update(&mut app, key(KeyCode::Enter));
+    for (slot, label) in [('a', '2'), ('b', '5'), ('c', '4'), ('d', '1'), ('e', '3')] {
+        update(&mut app, key(KeyCode::Char(slot)));
+        update(&mut app, key(KeyCode::Char(label)));
+    }
+    update(&mut app, key(KeyCode::Enter));
+    let s = text(&render(&app, 100, 30));
+    assert!(s.contains("score 5/5"), "{s}");
+    snapshot!("practice_diagram", s);
+    update(&mut app, key(KeyCode::Esc));
+    // Fill in the blank, wrong then feedback.
+    update(&mut app, key(KeyCode::Up));
+    update(&mut app, key(KeyCode::Enter));
+    for c in "data plane".chars() {
+        update(&mut app, key(KeyCode::Char(c)));
+    }
+    update(&mut app, key(KeyCode::Enter));
+    let s = text(&render(&app, 100, 30));
+    assert!(s.contains("not quite"), "{s}");
+    snapshot!("practice_blank", s);
+    update(&mut app, key(KeyCode::Esc));
+    // The explanation checker.
+    for _ in 0..2 {
+        update(&mut app, key(KeyCode::Down));
+    }
+    update(&mut app, key(KeyCode::Enter));
+    for c in "The control plane handles every request.".chars() {
+        update(&mut app, key(KeyCode::Char(c)));
+    }
+    update(&mut app, key(KeyCode::F(2)));
+    let s = text(&render(&app, 100, 30));
+    assert!(s.contains("never handles") && s.contains("missing"), "{s}");
+    snapshot!("practice_explain", s);
+    // Unicode input never crashes.
+    for c in "ü→日本語🚀".chars() {
+        update(&mut app, key(KeyCode::Char(c)));
+        update(&mut app, key(KeyCode::Backspace));
+    }
+}
+
+#[test]
+fn practice_glossary_search_and_show_me() {
+    let mut app = recorded_app();
+    show(&mut app, View::Practice);
+    update(&mut app, key(KeyCode::Enter));
+    update(&mut app, key(KeyCode::Char('/')));
+    for c in "ingress".chars() {
+        update(&mut app, key(KeyCode::Char(c)));
+    }
+    update(&mut app, key(KeyCode::Enter));
+    snapshot!("practice_glossary", text(&render(&app, 100, 30)));
+    update(&mut app, key(KeyCode::Char('s')));
+    assert_eq!(app.view, View::Graph);
+    assert_eq!(app.filter(View::Graph), "ingress");
+    assert!(crate::tui::model::graph::rows(&app)
+        .iter()
+        .any(|r| r.label.contains("ingress")));
+}
+
+#[test]
+fn a_drill_is_judged_against_the_mesh_state() {
+    let mut app = recorded_app();
+    let (drill, cmds) = crate::tui::practice::start_drill(0, &app.mesh);
+    assert!(matches!(cmds.first(), Some(Command::Chaos(c)) if c.action == "slow"));
+    let mut d = drill.clone();
+    d.what = format!("{} got slow", d.target);
+    d.fix = "VirtualService".into();
+    // The mesh does not show it yet: not accepted on words alone.
+    assert!(!crate::tui::practice::judge(&d, &app.mesh).0);
+    for s in app
+        .mesh
+        .services
+        .iter_mut()
+        .filter(|s| s.service == d.target)
+    {
+        s.p99_ms = 420.0;
+    }
+    let (ok, text) = crate::tui::practice::judge(&d, &app.mesh);
+    assert!(ok, "{text}");
+    assert!(
+        matches!(crate::tui::practice::undo(&d).first(), Some(Command::Chaos(c)) if c.action == "heal")
+    );
+}
+
+#[test]
+fn practice_drill_lets_the_user_look_around_then_answer() {
+    let mut app = recorded_app();
+    show(&mut app, View::Practice);
+    for _ in 0..5 {
+        update(&mut app, key(KeyCode::Down));
+    }
+    update(&mut app, key(KeyCode::Enter));
+    let cmds = update(&mut app, key(KeyCode::Enter));
+    assert!(
+        matches!(cmds.first(), Some(Command::Chaos(c)) if c.action == "slow"),
+        "the drill injects its fault: {cmds:?}"
+    );
+    snapshot!("practice_drill_looking", text(&render(&app, 100, 30)));
+    // View keys still work while the drill is on, and the drill waits.
+    let press = |app: &mut App, c: char| {
+        let a = crate::tui::keys::key(app, KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+            .expect("mapped");
+        update(app, a);
+    };
+    press(&mut app, '2');
+    assert_eq!(app.view, View::Services);
+    press(&mut app, '9');
+    assert_eq!(app.view, View::Practice);
+    update(&mut app, key(KeyCode::Enter));
+    for c in "auth got slow".chars() {
+        update(&mut app, key(KeyCode::Char(c)));
+    }
+    update(&mut app, key(KeyCode::Tab));
+    for c in "VirtualService".chars() {
+        update(&mut app, key(KeyCode::Char(c)));
+    }
+    snapshot!("practice_drill_answering", text(&render(&app, 100, 30)));
+    // The recorded mesh never slowed down: the words alone are not enough,
+    // and answering undoes the drill.
+    let cmds = update(&mut app, key(KeyCode::Enter));
+    assert!(
+        matches!(cmds.first(), Some(Command::Chaos(c)) if c.action == "heal"),
+        "{cmds:?}"
+    );
+    let s = text(&render(&app, 100, 30));
+    assert!(s.contains("Not quite") && s.contains("P99"), "{s}");
+    update(&mut app, key(KeyCode::Enter));
+    update(&mut app, key(KeyCode::Esc));
+    update(&mut app, key(KeyCode::Down));
+    update(&mut app, key(KeyCode::Enter));
+    let s = text(&render(&app, 100, 30));
+    assert!(s.contains("drill"), "{s}");
+    snapshot!("practice_progress", s);
+}
+
+#[test]
+fn show_me_on_a_term_the_mesh_does_not_have_says_so() {
+    let mut app = recorded_app();
+    show(&mut app, View::Practice);
+    let key = |app: &mut App, code: KeyCode| {
+        update(
+            app,
+            Action::PracticeKey(KeyEvent::new(code, KeyModifiers::NONE)),
+        );
+    };
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('/'));
+    for c in "ambient".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('s'));
+    let s = text(&render(&app, 120, 36));
+    assert!(s.contains("ambient mode has no counterpart"), "{s}");
+}
+
+#[test]
+fn practice_progress_leaves_update_as_commands() {
+    let mut app = recorded_app();
+    show(&mut app, View::Practice);
+    update(&mut app, key(KeyCode::Down));
+    update(&mut app, key(KeyCode::Enter));
+    update(&mut app, key(KeyCode::Char(' ')));
+    let cmds = update(&mut app, key(KeyCode::Char('y')));
+    assert!(
+        matches!(
+            cmds.as_slice(),
+            [
+                Command::SaveProgress(Write::Card { .. }),
+                Command::SaveProgress(Write::Result { .. })
+            ]
+        ),
+        "the card and the result are written by the background side: {cmds:?}"
+    );
+    // The screens read the ledger, which already has it.
+    assert_eq!(app.practice.summary().streak, 1);
+    // A write that failed there is said on the practice screen.
+    update(
+        &mut app,
+        Action::Data(Box::new(DataEvent::ProgressNotSaved("disk full".into()))),
+    );
+    assert_eq!(
+        app.practice.note.as_deref(),
+        Some("progress not saved: disk full")
+    );
+}

@@ -1,0 +1,302 @@
+//! Every view drawn from the recorded mesh: snapshots, colours that carry
+//! meaning, narrow terminals, and the rows the views list.
+
+use ratatui::style::Color;
+
+use super::{render, show, text};
+use crate::tui::action::{Action, Confirm, View};
+use crate::tui::app::update;
+use crate::tui::data::DataEvent;
+use crate::tui::fixtures::{big_app, recorded_app};
+
+#[test]
+fn every_view_renders_the_recorded_mesh() {
+    for v in View::ALL {
+        let mut app = recorded_app();
+        show(&mut app, v);
+        let t = render(&app, 100, 30);
+        snapshot!(format!("view_{}", v.title().to_lowercase()), text(&t));
+    }
+}
+
+#[test]
+fn the_console_is_usable_at_80x24() {
+    for v in [View::Graph, View::Services, View::Identities, View::Routing] {
+        let mut app = recorded_app();
+        app.size = (80, 24);
+        show(&mut app, v);
+        let t = render(&app, 80, 24);
+        let s = text(&t);
+        assert!(
+            s.contains("9 Practice") && s.contains("q quit"),
+            "every tab and the quit hint fit: {s}"
+        );
+        snapshot!(format!("small_{}", v.title().to_lowercase()), s);
+    }
+}
+
+#[test]
+fn unhealthy_versions_are_red_and_no_color_has_none() {
+    let mut app = recorded_app();
+    show(&mut app, View::Services);
+    let t = render(&app, 100, 30);
+    let buf = t.backend().buffer();
+    // billing v1 (92% success) is the second row of the table (sorted by name: auth, billing v1, ...).
+    let row = (0..30)
+        .find(|y| {
+            (0..100)
+                .map(|x| buf[(x, *y)].symbol())
+                .collect::<String>()
+                .contains("92.0%")
+        })
+        .expect("billing v1 row");
+    let x = (0..100)
+        .find(|x| buf[(*x, row)].symbol() == "9" && buf[(*x + 1, row)].symbol() == "2")
+        .expect("92.0% cell");
+    assert_eq!(buf[(x, row)].fg, Color::Red);
+    app.no_color = true;
+    let t = render(&app, 100, 30);
+    let buf = t.backend().buffer();
+    let colored = (0..30)
+        .flat_map(|y| (0..100).map(move |x| (x, y)))
+        .filter(|(x, y)| buf[(*x, *y)].fg != Color::Reset)
+        .count();
+    assert_eq!(colored, 0, "NO_COLOR: no foreground colours");
+}
+
+#[test]
+fn graph_renders_200_services_quickly_enough_to_matter() {
+    // Correctness at scale only; the 5 ms budget is measured in benches/tui.rs.
+    let app = big_app(200);
+    let rows = crate::tui::model::graph::rows(&app);
+    assert!(rows.len() >= 200, "{}", rows.len());
+    let t = render(&app, 120, 40);
+    assert!(text(&t).contains("svc-0"));
+}
+
+#[test]
+fn graph_details_sum_versions_and_show_the_ingress_and_gateways() {
+    let mut app = recorded_app();
+    let edges = app.mesh.edges.clone();
+    let services = app.mesh.services.clone();
+    for _ in 0..3 {
+        update(
+            &mut app,
+            Action::Data(Box::new(DataEvent::Signals {
+                services: services.clone(),
+                edges: edges.clone(),
+                recent_edges: edges.clone(),
+                at: 0.0,
+            })),
+        );
+    }
+    // One point per refresh, however many versions the edge reaches.
+    let billing = &app.mesh.series["user-v1>billing"];
+    assert_eq!(billing.len(), 3);
+    let total: f64 = edges
+        .iter()
+        .filter(|e| e.source == "user-v1" && e.service == "billing")
+        .map(|e| e.rps)
+        .sum();
+    assert!(
+        billing.iter().all(|p| (p.0 - total).abs() < 1e-9),
+        "{billing:?}"
+    );
+    let rows = crate::tui::model::graph::rows(&app);
+    let ingress = rows
+        .iter()
+        .find(|r| r.service == "ingress")
+        .expect("ingress row");
+    assert!(
+        ingress
+            .series
+            .iter()
+            .any(|k| app.mesh.series.contains_key(k)),
+        "{:?}",
+        ingress.series
+    );
+    let us_gateway = rows
+        .iter()
+        .find(|r| r.service == "eastwest-us")
+        .expect("gateway row");
+    let crossing: f64 = edges
+        .iter()
+        .filter(|e| e.destination_cluster == "us" && e.source_cluster != "us")
+        .map(|e| e.rps)
+        .sum();
+    assert!(crossing > 0.0 && (us_gateway.rps - crossing).abs() < 1e-9);
+}
+
+#[test]
+fn a_trace_opens_as_a_waterfall_coloured_by_cluster() {
+    let mut app = recorded_app();
+    show(&mut app, View::Traces);
+    update(&mut app, Action::Enter);
+    let t = render(&app, 100, 30);
+    let s = text(&t);
+    assert!(s.contains("(us)") && s.contains("(eu)"), "{s}");
+    snapshot!("traces_waterfall", s);
+}
+
+#[test]
+fn a_long_confirm_question_still_shows_its_keys_at_80x24() {
+    let mut app = recorded_app();
+    app.confirm = Some(Confirm::Scenario("latency-regression".into()));
+    let s = text(&render(&app, 80, 24));
+    assert!(s.contains("on purpose"), "{s}");
+    assert!(s.contains("y / Enter: yes"), "{s}");
+}
+
+#[test]
+fn a_version_without_traffic_shows_dashes_not_perfect_health() {
+    let mut app = recorded_app();
+    let quiet = app.mesh.services.first_mut().expect("a service row");
+    quiet.rps = 0.01;
+    quiet.success_rate = 1.0;
+    quiet.p50_ms = 4.0;
+    let (svc, ver) = (quiet.service.clone(), quiet.version.clone());
+    app.mesh.latency.clear();
+    show(&mut app, View::Services);
+    let s = text(&render(&app, 120, 36));
+    let row = s
+        .lines()
+        .find(|l| l.contains(&format!("{svc} ")) && l.contains(&format!(" {ver} ")))
+        .unwrap_or_else(|| panic!("no row for {svc} {ver}:\n{s}"));
+    assert!(!row.contains("100.0%") && !row.contains("4.0"), "{row}");
+    assert!(row.matches(" - ").count() >= 4, "{row}");
+}
+
+#[test]
+fn hiding_idle_edges_hides_an_idle_gateway_but_keeps_the_ingress() {
+    let mut app = recorded_app();
+    show(&mut app, View::Graph);
+    let rows = crate::tui::model::graph::rows(&app);
+    let idle_gateways = rows
+        .iter()
+        .filter(|r| r.label.contains("east-west") && r.rps == 0.0)
+        .count();
+    assert!(
+        idle_gateways > 0,
+        "the recording has an idle east-west gateway"
+    );
+    update(&mut app, Action::ToggleIdle);
+    let rows = crate::tui::model::graph::rows(&app);
+    assert!(rows.iter().all(|r| r.rps > 0.0 || r.service == "ingress"));
+    assert!(rows.iter().any(|r| r.service == "ingress"));
+}
+
+#[test]
+fn a_long_status_message_is_cut_visibly_and_the_hint_gives_way() {
+    for w in [100u16, 120] {
+        let mut app = recorded_app();
+        app.size = (w, 30);
+        app.status = Some(crate::tui::app::Status {
+            text: "v6 applied: 11/11 proxies ACKed in 4.7 ms (2 pushed, the rest unaffected); 3 not connected to a control plane"
+                .to_string(),
+            error: false,
+        });
+        let s = text(&render(&app, w, 30));
+        let last = s.lines().last().unwrap_or_default().to_string();
+        assert!(
+            last.contains("v6 applied: 11/11 proxies ACKed in 4.7 ms"),
+            "{last}"
+        );
+        assert!(last.trim_end().ends_with('…'), "{last}");
+        assert!(!last.contains("q qui"), "{last}");
+    }
+}
+
+#[test]
+fn tap_shows_the_failed_attempt_of_a_retried_request() {
+    let mut app = recorded_app();
+    let retried = app
+        .mesh
+        .tap
+        .iter()
+        .find(|e| e.attempt > 1)
+        .cloned()
+        .expect("a retried request in the recording");
+    let mut failed = retried.clone();
+    failed.reporter = "destination".into();
+    failed.destination = "billing-v1-1".into();
+    failed.status = 503;
+    failed.attempt = 1;
+    failed.unix_ms -= 5;
+    app.mesh.tap.push_back(failed);
+    // An ordinary request's destination report stays out (it would double it).
+    let mut plain = retried;
+    plain.reporter = "destination".into();
+    plain.trace_id = "ffffffffffffffffffffffffffffffff".into();
+    plain.destination = "catalog-v1-0".into();
+    plain.status = 503;
+    app.mesh.tap.push_back(plain);
+    show(&mut app, View::Tap);
+    let s = text(&render(&app, 120, 36));
+    assert!(s.contains("billing-v1-1"), "{s}");
+    assert!(!s.contains("catalog-v1-0"), "{s}");
+}
+
+#[test]
+fn calls_that_reached_no_version_are_errors_not_a_split_share() {
+    let mut app = recorded_app();
+    let mut lost = app
+        .mesh
+        .edges
+        .iter()
+        .find(|e| e.service == "billing")
+        .cloned()
+        .expect("a billing edge");
+    lost.version = "unknown".into();
+    lost.error_rate = 1.0;
+    app.mesh.edges.push(lost);
+    let rows = crate::tui::model::graph::rows(&app);
+    let billing = rows
+        .iter()
+        .find(|r| r.service == "billing" && !r.split.is_empty())
+        .expect("billing's row with a split");
+    assert!(!billing.split.contains("unknown"), "{}", billing.split);
+    assert!(billing.error_rate > 0.0);
+}
+
+#[test]
+fn narrow_identities_tell_the_clusters_gateways_apart_and_n_keeps_staged_edits() {
+    let mut app = recorded_app();
+    let mut gw = app.mesh.workloads[0].clone();
+    gw.instance = "istio-eastwestgateway-0".into();
+    gw.kind = "eastwest-gateway".into();
+    for cluster in ["eu", "us"] {
+        let mut g = gw.clone();
+        g.cluster = cluster.into();
+        app.mesh.workloads.push(g);
+    }
+    app.size = (80, 24);
+    show(&mut app, View::Identities);
+    let s = text(&render(&app, 80, 24));
+    assert!(
+        s.contains("east-west gw eu") && s.contains("east-west gw us"),
+        "{s}"
+    );
+
+    show(&mut app, View::Routing);
+    update(&mut app, Action::ToggleFault);
+    let staged = app.routing.editor.text();
+    update(&mut app, Action::NewResource);
+    assert_eq!(
+        app.routing.editor.text(),
+        staged,
+        "n does not replace staged YAML"
+    );
+}
+
+#[test]
+fn the_selected_events_whole_message_shows_at_80x24() {
+    let mut app = recorded_app();
+    app.size = (80, 24);
+    show(&mut app, View::Events);
+    let s = text(&render(&app, 80, 24));
+    assert!(s.contains("Selected event"), "{s}");
+    assert!(
+        s.contains("until 2026-11-26"),
+        "the end of the newest message: {s}"
+    );
+}

@@ -60,6 +60,9 @@ pub struct YamlError {
     pub pos: Pos,
     /// What the parser said.
     pub message: String,
+    /// A size, nesting or alias limit was passed: the text may be valid
+    /// YAML, but meshcon will not read that much of it.
+    pub limit: bool,
 }
 
 /// One YAML document: its value and where each node of it was.
@@ -126,6 +129,7 @@ pub fn join_index(path: &str, index: usize) -> String {
 pub fn parse_documents(src: &str) -> Result<Vec<Document>, YamlError> {
     if src.len() > MAX_INPUT_BYTES {
         return Err(YamlError {
+            limit: true,
             pos: Pos { line: 1, col: 1 },
             message: format!(
                 "the input is {} bytes; meshcon reads at most {MAX_INPUT_BYTES} bytes ({} MiB) of YAML at once; split it into several files",
@@ -140,6 +144,7 @@ pub fn parse_documents(src: &str) -> Result<Vec<Document>, YamlError> {
     // depth limit is checked before the stack could run out.
     for event in Parser::new_from_str(src) {
         let (ev, span) = event.map_err(|e| YamlError {
+            limit: e.info() == "recursion limit exceeded",
             pos: Pos {
                 line: e.marker().line() as u32,
                 col: e.marker().col() as u32 + 1,
@@ -178,6 +183,7 @@ pub fn parse_one(src: &str) -> Result<Document, YamlError> {
         }),
         1 => Ok(docs.remove(0)),
         _ => Err(YamlError {
+            limit: false,
             pos: docs[1].start,
             message: "expected a single YAML document, found several".into(),
         }),
@@ -258,6 +264,7 @@ impl Builder {
                 Some((k, kpos)) => {
                     if entries.contains_key(&k) && self.error.is_none() {
                         self.error = Some(YamlError {
+                            limit: false,
                             pos: kpos,
                             message: format!("duplicate key '{k}' in {}", describe(path)),
                         });
@@ -269,6 +276,7 @@ impl Builder {
                     // A complex (non-scalar) map key: YAML allows it, Istio never uses it.
                     if self.error.is_none() {
                         self.error = Some(YamlError {
+                            limit: false,
                             pos: self.spans.value(path).unwrap_or_default(),
                             message: "a mapping or sequence cannot be used as a key".into(),
                         });
@@ -284,6 +292,7 @@ impl Builder {
             return false;
         }
         self.fatal = Some(YamlError {
+            limit: true,
             pos,
             message: too_deep_message(),
         });
@@ -294,6 +303,7 @@ impl Builder {
     fn expand_alias(&mut self, id: usize, pos: Pos) -> Option<(Value, u64)> {
         let Some((value, weight)) = self.anchors.get(&id) else {
             self.fatal = Some(YamlError {
+                limit: false,
                 pos,
                 message: "this alias refers to an anchor of another document; an alias can only repeat an anchor of its own document".into(),
             });
@@ -302,6 +312,7 @@ impl Builder {
         self.expanded = self.expanded.saturating_add(*weight);
         if self.expanded > MAX_ALIAS_EXPANSION {
             self.fatal = Some(YamlError {
+                limit: true,
                 pos,
                 message: format!(
                     "YAML aliases expand to more than {MAX_ALIAS_EXPANSION} nodes and characters (each alias copies its anchor's content; aliases of lists of aliases grow exponentially); meshcon refuses such input, as Kubernetes does: write the content out, or use fewer aliases"

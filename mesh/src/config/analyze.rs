@@ -145,6 +145,29 @@ fn selects(sel: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) ->
     sel.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+/// How many resources a finding names when many take part in one
+/// conflict: naming every one would make findings grow with the square of
+/// the input (each of n resources naming all n).
+const NAMED_IN_FINDING: usize = 5;
+
+/// `a,b,c`, or the first [`NAMED_IN_FINDING`] names and a count of the rest.
+fn name_list<S: AsRef<str>>(names: &[S]) -> String {
+    let shown: Vec<&str> = names
+        .iter()
+        .take(NAMED_IN_FINDING)
+        .map(AsRef::as_ref)
+        .collect();
+    let mut out = shown.join(",");
+    if names.len() > NAMED_IN_FINDING {
+        out.push_str(&format!(
+            " and {} more ({} in all)",
+            names.len() - NAMED_IN_FINDING,
+            names.len()
+        ));
+    }
+    out
+}
+
 /// Whether a host is a wildcard pattern rather than one name.
 fn wildcard(host: &str) -> bool {
     host.contains('*')

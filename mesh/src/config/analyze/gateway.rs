@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::context::PodInfo;
-use super::{hosts_match, selects, Checker};
+use super::{hosts_match, name_list, selects, Checker};
 use crate::config::model::{Gateway, Object, Resource, Server, VirtualService};
 use crate::config::parse::Parsed;
 use crate::config::{codes, Level};
@@ -185,7 +185,7 @@ impl Checker<'_> {
                 &format!("spec.servers[{i}]"),
                 format!(
                     "Conflict with gateways {} (workload selector {}, port {}, hosts {}).",
-                    conflicts.join(","),
+                    name_list(&conflicts),
                     selector_string(&spec.selector),
                     s.port.number,
                     s.hosts.join(",")

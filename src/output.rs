@@ -14,6 +14,13 @@ pub enum Format {
     Yaml,
 }
 
+/// Text from a mesh or a file as it may be printed: control characters
+/// (ESC, NUL, CR...) and direction overrides escaped, so a name cannot act
+/// on the terminal.
+pub fn escape(s: &str) -> String {
+    mesh::api::util::escape_control(s)
+}
+
 /// Renders rows as aligned columns under a header.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();

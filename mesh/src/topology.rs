@@ -272,10 +272,12 @@ impl Instance {
 impl Topology {
     /// Parses and checks a topology file.
     pub fn parse(file: &str, src: &str) -> Result<Self, TopologyError> {
+        // Names and values from the file reach terminals: escaped, an ESC
+        // or NUL in them shows as text instead of acting on the terminal.
         let err = |pos: Pos, message: String| TopologyError {
-            file: file.to_string(),
+            file: yaml::escape_control(file),
             pos,
-            message,
+            message: yaml::escape_control(&message),
         };
         let doc = yaml::parse_one(src).map_err(|e| err(e.pos, e.message))?;
         if doc.value.is_null() {
@@ -657,7 +659,12 @@ mod tests {
 
     #[test]
     fn ingress_hosts_must_be_dns_names() {
-        for host in ["\"\"", "\"*\"", "\"a\\r\\nb.example.com\"", "\"ex ample.com\""] {
+        for host in [
+            "\"\"",
+            "\"*\"",
+            "\"a\\r\\nb.example.com\"",
+            "\"ex ample.com\"",
+        ] {
             let e = parse_err(&format!(
                 "clusters:\n- name: eu\n  trustDomain: eu.mesh\n  ingress:\n    service: a\n    hosts:\n    - ok.example.com\n    - {host}\nservices:\n- name: a\n  cluster: eu\n  versions: [{{name: v1}}]\n"
             ));

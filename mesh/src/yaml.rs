@@ -109,6 +109,27 @@ impl SpanIndex {
     }
 }
 
+/// `s` with control characters (C0, DEL, C1) and Unicode direction
+/// overrides written as Rust escapes (`\u{1b}`, `\0`, `\n`), so text from
+/// the input cannot move the cursor, recolour or hide part of a message.
+pub fn escape_control(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if needs_escape(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Characters a terminal acts on or that reorder the text around them.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// Appends a map key to a path.
 pub fn join_key(path: &str, key: &str) -> String {
     if path.is_empty() {

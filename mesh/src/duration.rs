@@ -66,10 +66,10 @@ pub fn parse_at_most(text: &str, max: Duration) -> Result<Duration, DurationErro
 fn format_go(d: Duration) -> String {
     let s = d.as_secs();
     if s > 0 && u128::from(s) * 1000 == d.as_millis() {
-        if s % 3600 == 0 {
+        if s.is_multiple_of(3600) {
             return format!("{}h", s / 3600);
         }
-        if s % 60 == 0 {
+        if s.is_multiple_of(60) {
             return format!("{}m", s / 60);
         }
     }

@@ -183,3 +183,18 @@ fn hosts_match(a: &str, b: &str) -> bool {
         (None, None) => a == b,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::name_list;
+
+    #[test]
+    fn long_name_lists_are_cut_with_a_count() {
+        assert_eq!(name_list(&["a/x", "b/y"]), "a/x,b/y");
+        let many: Vec<String> = (0..1000).map(|i| format!("ns/vs-{i}")).collect();
+        assert_eq!(
+            name_list(&many),
+            "ns/vs-0,ns/vs-1,ns/vs-2,ns/vs-3,ns/vs-4 and 995 more (1000 in all)"
+        );
+    }
+}

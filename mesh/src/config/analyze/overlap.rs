@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{hosts_match, name_list, selects, Checker};
+use super::{hosts_match, name_list, selects, wildcard, Checker};
 use crate::config::model::{
     HttpMatchRequest, L4MatchAttributes, Object, Resource, StringMatch, TlsMatchAttributes,
     VirtualService,
@@ -181,16 +181,35 @@ impl Checker<'_> {
                 }
             }
         }
-        let everywhere: Vec<(&String, &Vec<String>)> = scoped
-            .iter()
-            .filter(|((scope, _), _)| scope == "*")
-            .map(|((_, fq), names)| (fq, names))
-            .collect();
+        // Hosts exported everywhere, split so that a plain host finds its
+        // equal by lookup and scans only the wildcards: comparing every pair
+        // would take time quadratic in the number of hosts.
+        let mut everywhere_exact: BTreeMap<&str, &Vec<String>> = BTreeMap::new();
+        let mut everywhere_wild: Vec<(&str, &Vec<String>)> = Vec::new();
+        for ((scope, fq), names) in &scoped {
+            if scope != "*" {
+                continue;
+            }
+            if wildcard(fq) {
+                everywhere_wild.push((fq, names));
+            } else {
+                everywhere_exact.insert(fq, names);
+            }
+        }
         let mut conflicts: Vec<HostConflict> = Vec::new();
         for ((scope, fq), names) in &scoped {
             let mut all = names.clone();
             if scope != "*" {
-                for (other_fq, others) in &everywhere {
+                if wildcard(fq) {
+                    for (other_fq, others) in &everywhere_exact {
+                        if hosts_match(fq, other_fq) {
+                            all.extend(others.iter().cloned());
+                        }
+                    }
+                } else if let Some(others) = everywhere_exact.get(fq.as_str()) {
+                    all.extend(others.iter().cloned());
+                }
+                for (other_fq, others) in &everywhere_wild {
                     if hosts_match(fq, other_fq) {
                         all.extend(others.iter().cloned());
                     }

@@ -174,6 +174,15 @@ async fn a_running_mesh_refuses_hostile_files_and_keeps_serving() {
             reply.findings
         );
     }
+    // Names the server quotes back are escaped too.
+    let out = tokio::task::spawn_blocking(move || {
+        meshcon_limited(&["delete", "vs", "a\u{1b}[2Jb", "--mesh", &api])
+    })
+    .await
+    .expect("meshcon ran");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("a\\u{1b}[2Jb"), "{err}");
+    assert!(!out.stderr.contains(&0x1b), "{err}");
     // Still serving: traffic flows and a good rule still applies.
     let user = outbound_of(&m, "user-v1-0").await;
     let r = request(&user, "billing", "/", &[]).await;

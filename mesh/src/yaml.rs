@@ -13,7 +13,8 @@
 //! the parser's recursive loader, nesting is limited in every style, alias
 //! expansion has a budget (the "billion laughs" file is refused, as
 //! Kubernetes refuses it), and the text itself has a size limit. The limits
-//! are [`MAX_INPUT_BYTES`], [`MAX_DEPTH`] and [`MAX_ALIAS_EXPANSION`].
+//! are [`MAX_INPUT_BYTES`], [`MAX_DOCUMENTS`], [`MAX_DEPTH`] and
+//! [`MAX_ALIAS_EXPANSION`].
 
 use std::collections::HashMap;
 use std::fmt;
@@ -25,6 +26,12 @@ use serde_json::{Map, Number, Value};
 /// request bodies of at most 3 MiB; 4 MiB leaves room for multi-resource
 /// files and stays under the console API's message limit.
 pub const MAX_INPUT_BYTES: usize = 4 * 1024 * 1024;
+
+/// The most (non-empty) documents one text may hold. Each becomes a
+/// resource and findings of its own; 20,000 is twice the largest
+/// configurations `istioctl analyze` is typically run on, and keeps the
+/// findings of a file of tiny documents within bounds.
+pub const MAX_DOCUMENTS: usize = 20_000;
 
 /// The deepest nesting of mappings and sequences accepted, in any style.
 /// Istio resources need fewer than 20 levels; deeper trees would overflow
@@ -371,6 +378,21 @@ impl<'input> SpannedEventReceiver<'input> for Builder {
             }
             Event::DocumentEnd => {
                 let value = self.root.take().unwrap_or(Value::Null);
+                // Empty documents are skipped later anyway; keeping them would
+                // let a file of `---` lines fill memory.
+                if value.is_null() {
+                    return;
+                }
+                if self.docs.len() == MAX_DOCUMENTS {
+                    self.fatal = Some(YamlError {
+                        limit: true,
+                        pos: self.doc_start,
+                        message: format!(
+                            "the input holds more than {MAX_DOCUMENTS} documents; meshcon reads at most {MAX_DOCUMENTS} at once: split it into several files"
+                        ),
+                    });
+                    return;
+                }
                 self.docs.push(Document {
                     value,
                     spans: std::mem::take(&mut self.spans),
@@ -617,6 +639,14 @@ mod tests {
         let src = "#".repeat(MAX_INPUT_BYTES + 1);
         let err = parse_documents(&src).expect_err("too big");
         assert!(err.message.contains("at most 4194304 bytes"), "{err}");
+    }
+
+    #[test]
+    fn document_count_is_bounded() {
+        parse_documents(&"---\n".repeat(500_000)).expect("empty documents cost nothing");
+        let err = parse_documents(&"x\n---\n".repeat(MAX_DOCUMENTS + 1)).expect_err("too many");
+        assert!(err.message.contains("more than 20000 documents"), "{err}");
+        assert_eq!(err.pos.line, 2 * MAX_DOCUMENTS as u32, "{err}");
     }
 
     #[test]

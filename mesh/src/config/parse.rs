@@ -686,7 +686,7 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
         if let Some(resource) = resource {
             out.resources.push(Parsed {
                 resource,
-                spans: doc.spans.clone(),
+                spans: doc.spans,
                 start: doc.start,
             });
         }

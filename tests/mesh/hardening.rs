@@ -292,6 +292,16 @@ fn values_beyond_their_bounds_are_findings_at_their_position() {
             "\"\"",
             "spec.hosts[1] \"\" is not a host name",
         ),
+        (
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: dr\nspec:\n  host: \"bill\\ting\"\n".to_string(),
+            "host:",
+            "spec.host \"bill\\ting\" is not a host name",
+        ),
+        (
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: gw\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [\"*/ok.example.com\", \"*/\u{1f4a5}.example.com\"]\n".to_string(),
+            "\"*/\u{1f4a5}",
+            "spec.servers[0].hosts[1] \"*/\u{1f4a5}.example.com\" is not a host name",
+        ),
     ];
     for (yaml, needle, phrase) in &cases {
         let (_, findings) = config::check("bounds.yaml", yaml, &demo, &[]);

@@ -168,6 +168,25 @@ fn name_list<S: AsRef<str>>(names: &[S]) -> String {
     out
 }
 
+/// Whether a host (of a VirtualService, a DestinationRule or a Gateway
+/// server) is a DNS name, a wildcard (`*`,
+/// `*.example.com`) or an IP address, as Istio's validation allows.
+pub(super) fn is_host_pattern(h: &str) -> bool {
+    if h.parse::<std::net::IpAddr>().is_ok() || h == "*" {
+        return true;
+    }
+    let name = h.strip_prefix("*.").unwrap_or(h);
+    !name.is_empty()
+        && h.len() <= 255
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
 /// Whether a host is a wildcard pattern rather than one name.
 fn wildcard(host: &str) -> bool {
     host.contains('*')

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::context::Lookup;
-use super::{effective_namespaces, selects, Checker};
+use super::{effective_namespaces, is_host_pattern, selects, Checker};
 use crate::config::model::{
     Destination, HttpFaultInjection, HttpMatchRequest, HttpRoute, Object, StringMatch,
     VirtualService,
@@ -34,24 +34,6 @@ struct Weighted<'a> {
 /// it by the integer type; each attempt is a whole request to the upstream,
 /// so a route asking for more than this turns one failure into a storm.
 pub const MAX_RETRY_ATTEMPTS: i64 = 100;
-
-/// Whether a VirtualService host is a DNS name, a wildcard (`*`,
-/// `*.example.com`) or an IP address, as Istio's validation allows.
-fn is_host_pattern(h: &str) -> bool {
-    if h.parse::<std::net::IpAddr>().is_ok() || h == "*" {
-        return true;
-    }
-    let name = h.strip_prefix("*.").unwrap_or(h);
-    !name.is_empty()
-        && h.len() <= 255
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
-}
 
 impl Checker<'_> {
     /// IST0101 / IST0112 / IST0106 for one destination of a VirtualService

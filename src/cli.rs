@@ -414,7 +414,10 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("meshcon: {e:#}");
+            eprintln!(
+                "meshcon: {}",
+                crate::output::escape_lines(&format!("{e:#}"))
+            );
             if e.to_string().contains("cannot reach a meshcon mesh") {
                 ExitCode::from(3)
             } else {

@@ -14,6 +14,19 @@ pub enum Format {
     Yaml,
 }
 
+/// Text from a mesh or a file as it may be printed: control characters
+/// (ESC, NUL, CR...) and direction overrides escaped, so a name cannot act
+/// on the terminal.
+pub fn escape(s: &str) -> String {
+    mesh::api::util::escape_control(s)
+}
+
+/// [`escape`] for multi-line text such as an error chain: line breaks stay
+/// line breaks, every other control character is escaped.
+pub fn escape_lines(s: &str) -> String {
+    s.split('\n').map(escape).collect::<Vec<_>>().join("\n")
+}
+
 /// Renders rows as aligned columns under a header.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -87,4 +100,17 @@ macro_rules! outln {
             $crate::output::stdout_failed(e);
         }
     }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        assert_eq!(escape("a\u{1b}[2Jb\0"), "a\\u{1b}[2Jb\\0");
+        assert_eq!(escape("evil\u{202e}txt"), "evil\\u{202e}txt");
+        assert_eq!(escape("caf\u{e9} \u{1f4a5}"), "caf\u{e9} \u{1f4a5}");
+        assert_eq!(escape_lines("one\r\ntwo\u{7}"), "one\\r\ntwo\\u{7}");
+    }
 }

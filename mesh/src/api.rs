@@ -57,6 +57,7 @@ pub mod util {
     pub use crate::http::get_text;
     pub use crate::identity::certinfo::rfc3339;
     pub use crate::yaml::parse_one as parse_yaml;
+    pub use crate::yaml::{escape_control, MAX_INPUT_BYTES};
 }
 
 /// Why a typed payload could not be read.

@@ -18,7 +18,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::topology::Topology;
-use crate::yaml::Pos;
+use crate::yaml::{escape_control, Pos};
 use model::{Metadata, Resource};
 
 /// Finding codes: Istio's where Istio has one, `MC…` for meshcon's own.
@@ -109,7 +109,7 @@ pub struct Finding {
     pub level: Level,
     /// `Kind namespace/name`.
     pub resource: String,
-    /// What is wrong.
+    /// What is wrong, control characters escaped.
     pub message: String,
     /// What to do.
     pub fix: String,
@@ -143,13 +143,15 @@ impl Finding {
         } else {
             format!("{prefix}{message}")
         };
+        // Names and values come from the input and reach terminals: an ESC
+        // or NUL in them must show as text, not act on the terminal.
         Self {
             code,
             level,
-            resource: resource.to_string(),
-            message,
-            fix: fix.to_string(),
-            file: file.to_string(),
+            resource: escape_control(resource),
+            message: escape_control(&message),
+            fix: escape_control(fix),
+            file: escape_control(file),
             pos,
         }
     }

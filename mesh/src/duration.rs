@@ -33,6 +33,47 @@ pub enum DurationError {
     /// More than about 31 years, which nothing in a mesh means.
     #[error("'{0}' is too long")]
     TooLong(String),
+    /// Longer than the field allows ([`MAX_RESOURCE`] for Istio resources).
+    #[error("'{text}' is longer than the maximum of {max} (see README, Limits)")]
+    AboveLimit {
+        /// The whole text, as given.
+        text: String,
+        /// The limit, formatted as a duration.
+        max: String,
+    },
+}
+
+/// The longest duration an Istio resource field may hold (timeouts,
+/// per-try timeouts, fault delays, connect and idle timeouts, outlier
+/// intervals). Istio and Envoy only bound them by protobuf's ten thousand
+/// years; a day is far beyond any request, and keeps every deadline well
+/// inside what the runtime's timers can represent.
+pub const MAX_RESOURCE: Duration = Duration::from_secs(24 * 3600);
+
+/// Parses a Go-style duration of at most `max`.
+pub fn parse_at_most(text: &str, max: Duration) -> Result<Duration, DurationError> {
+    let d = parse(text)?;
+    if d > max {
+        return Err(DurationError::AboveLimit {
+            text: text.into(),
+            max: format_go(max),
+        });
+    }
+    Ok(d)
+}
+
+/// `24h`, `1m`, `30s`: a whole number of the largest unit that divides it.
+fn format_go(d: Duration) -> String {
+    let s = d.as_secs();
+    if s > 0 && u128::from(s) * 1000 == d.as_millis() {
+        if s.is_multiple_of(3600) {
+            return format!("{}h", s / 3600);
+        }
+        if s.is_multiple_of(60) {
+            return format!("{}m", s / 60);
+        }
+    }
+    format(d)
 }
 
 /// Parses a Go-style duration. Negative durations are refused.
@@ -132,10 +173,10 @@ pub mod serde_go_opt {
         }
     }
 
-    /// Deserializes from `2s` or null.
+    /// Deserializes from `2s` or null, refusing more than [`MAX_RESOURCE`].
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         let text = Option::<String>::deserialize(d)?;
-        text.map(|t| parse(&t).map_err(serde::de::Error::custom))
+        text.map(|t| parse_at_most(&t, MAX_RESOURCE).map_err(serde::de::Error::custom))
             .transpose()
     }
 }
@@ -168,6 +209,21 @@ mod tests {
             .to_string()
             .contains("negative"));
         assert!(parse("").is_err());
+    }
+
+    #[test]
+    fn limits_are_named_in_the_refusal() {
+        assert_eq!(
+            parse_at_most("24h", MAX_RESOURCE),
+            Ok(Duration::from_secs(86400))
+        );
+        let e = parse_at_most("100000h", MAX_RESOURCE).expect_err("too long");
+        assert_eq!(
+            e.to_string(),
+            "'100000h' is longer than the maximum of 24h (see README, Limits)"
+        );
+        let e = parse_at_most("2m", Duration::from_secs(60)).expect_err("too long");
+        assert!(e.to_string().contains("maximum of 1m"), "{e}");
     }
 
     #[test]

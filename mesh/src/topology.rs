@@ -15,6 +15,14 @@ use crate::yaml::{self, Pos, SpanIndex};
 /// The default demo topology, embedded in the binary.
 pub const DEMO_TWO_CLUSTERS: &str = include_str!("../../demo/two-clusters.yaml");
 
+/// The most instances of one version: each is a demo app and a sidecar in
+/// this process, with its own listeners and certificate.
+pub const MAX_REPLICAS: u32 = 64;
+
+/// The longest app latency a demo version may have (fixed, p50 or p99): the
+/// demo apps answer within it, and `up` waits for them to be ready.
+pub const MAX_LATENCY: Duration = Duration::from_secs(60);
+
 /// A topology file mistake, with its position.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{file}:{pos}: {message}")]
@@ -264,10 +272,12 @@ impl Instance {
 impl Topology {
     /// Parses and checks a topology file.
     pub fn parse(file: &str, src: &str) -> Result<Self, TopologyError> {
+        // Names and values from the file reach terminals: escaped, an ESC
+        // or NUL in them shows as text instead of acting on the terminal.
         let err = |pos: Pos, message: String| TopologyError {
-            file: file.to_string(),
+            file: yaml::escape_control(file),
             pos,
-            message,
+            message: yaml::escape_control(&message),
         };
         let doc = yaml::parse_one(src).map_err(|e| err(e.pos, e.message))?;
         if doc.value.is_null() {
@@ -340,6 +350,16 @@ impl Topology {
                         at(format!("{p}.ingress.hosts")),
                         "an ingress needs at least one host".into(),
                     ));
+                }
+                for (j, h) in ing.hosts.iter().enumerate() {
+                    if !is_ingress_host(h) {
+                        return Err(Mistake::at(
+                            at(format!("{p}.ingress.hosts[{j}]")),
+                            format!(
+                                "ingress host {h:?} must be a DNS name such as shop.example.com (lowercase letters, digits, '-' and '.', at most 253 characters; '*.' may start it)"
+                            ),
+                        ));
+                    }
                 }
                 if !self.services.iter().any(|s| s.name == ing.service) {
                     return Err(Mistake::at(
@@ -437,6 +457,20 @@ impl Topology {
                         format!("errorRate {} must be between 0.0 and 1.0", v.error_rate),
                     ));
                 }
+                let slowest = match v.latency {
+                    Latency::Fixed(d) => d,
+                    Latency::Distribution { p50, p99 } => p50.max(p99),
+                };
+                if slowest > MAX_LATENCY {
+                    return Err(Mistake::at(
+                        at(format!("{vp}.latency")),
+                        format!(
+                            "latency {} is longer than the maximum of {}s for a demo app",
+                            crate::duration::format(slowest),
+                            MAX_LATENCY.as_secs()
+                        ),
+                    ));
+                }
                 if let Latency::Distribution { p50, p99 } = v.latency {
                     if p99 < p50 {
                         return Err(Mistake::at(
@@ -445,10 +479,10 @@ impl Topology {
                         ));
                     }
                 }
-                if v.replicas > 64 {
+                if v.replicas > MAX_REPLICAS {
                     return Err(Mistake::at(
                         at(format!("{vp}.replicas")),
-                        "at most 64 replicas per version".into(),
+                        format!("at most {MAX_REPLICAS} replicas per version"),
                     ));
                 }
             }
@@ -546,6 +580,13 @@ pub fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// A host an ingress certificate can name: a lowercase DNS name, possibly
+/// a wildcard one (`*.example.com`).
+fn is_ingress_host(h: &str) -> bool {
+    let name = h.strip_prefix("*.").unwrap_or(h);
+    !name.is_empty() && name.len() <= 253 && name.split('.').all(is_dns_label)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,6 +655,31 @@ mod tests {
         assert!(e.message.contains("trust domain"), "{e}");
         let e = parse_err("clusters: [\n");
         assert!(e.pos.line >= 1);
+    }
+
+    #[test]
+    fn ingress_hosts_must_be_dns_names() {
+        for host in [
+            "\"\"",
+            "\"*\"",
+            "\"a\\r\\nb.example.com\"",
+            "\"ex ample.com\"",
+        ] {
+            let e = parse_err(&format!(
+                "clusters:\n- name: eu\n  trustDomain: eu.mesh\n  ingress:\n    service: a\n    hosts:\n    - ok.example.com\n    - {host}\nservices:\n- name: a\n  cluster: eu\n  versions: [{{name: v1}}]\n"
+            ));
+            assert_eq!((e.pos.line, e.pos.col), (8, 7), "{e}");
+            assert!(e.message.contains("must be a DNS name"), "{e}");
+        }
+    }
+
+    #[test]
+    fn latency_is_bounded() {
+        let e = parse_err(
+            "clusters:\n- name: eu\n  trustDomain: eu.mesh\nservices:\n- name: a\n  cluster: eu\n  versions:\n  - name: v1\n    latency: 100000h\n",
+        );
+        assert_eq!(e.pos.line, 9, "{e}");
+        assert!(e.message.contains("maximum of 60s"), "{e}");
     }
 
     #[test]

@@ -15,28 +15,65 @@ async fn client(mesh: Option<&str>) -> anyhow::Result<MeshClient> {
     MeshClient::connect(&resolve_addr(mesh)).await
 }
 
-/// Prints findings as `file:line:col: Level [CODE] (resource) message` with the fix.
+/// Prints findings as `file:line:col: Level [CODE] (resource) message` with
+/// the fix. Every field is escaped again here: a mesh of another version may
+/// not have escaped the control characters its input held.
 pub fn print_findings(findings: &[mesh::api::Finding]) {
+    let e = output::escape;
     for f in findings {
         eprintln!(
             "{}:{}:{}: {} [{}] ({}) {}\n    fix: {}",
-            f.file, f.line, f.column, f.level, f.code, f.resource, f.message, f.fix
+            e(&f.file),
+            f.line,
+            f.column,
+            e(&f.level),
+            e(&f.code),
+            e(&f.resource),
+            e(&f.message),
+            e(&f.fix)
         );
     }
 }
 
+/// Reads a config file (or standard input for `-`), refusing one larger than
+/// the mesh would parse before reading all of it.
+fn read_input(file: &str) -> anyhow::Result<(String, String)> {
+    let limit = mesh::api::util::MAX_INPUT_BYTES;
+    let shown = output::escape(file);
+    let too_big = |size: String| {
+        anyhow::anyhow!(
+            "{shown} is {size} bytes; meshcon reads at most {limit} bytes ({} MiB) of YAML at once: split it into several files and apply them one by one",
+            limit / (1024 * 1024)
+        )
+    };
+    let mut bytes = Vec::new();
+    if file == "-" {
+        std::io::stdin()
+            .take(limit as u64 + 1)
+            .read_to_end(&mut bytes)
+            .context("cannot read standard input")?;
+    } else {
+        let f = std::fs::File::open(file).with_context(|| format!("cannot read {shown}"))?;
+        if let Ok(m) = f.metadata() {
+            if m.len() > limit as u64 {
+                return Err(too_big(m.len().to_string()));
+            }
+        }
+        f.take(limit as u64 + 1)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read {shown}"))?;
+    }
+    if bytes.len() > limit {
+        return Err(too_big(format!("more than {limit}")));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|e| anyhow::anyhow!("{shown} is not UTF-8 text: {}", e.utf8_error()))?;
+    Ok((file.to_string(), text))
+}
+
 /// `meshcon apply -f FILE` (or `validate` with `dry_run`).
 pub async fn apply(mesh: Option<&str>, file: &str, dry_run: bool) -> anyhow::Result<ExitCode> {
-    let (name, yaml) = if file == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .context("cannot read standard input")?;
-        ("-".to_string(), s)
-    } else {
-        let s = std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
-        (file.to_string(), s)
-    };
+    let (name, yaml) = read_input(file)?;
     let mut c = match client(mesh).await {
         Ok(c) => c,
         // Validating needs no mesh: check against the demo's services.
@@ -60,12 +97,12 @@ pub async fn apply(mesh: Option<&str>, file: &str, dry_run: bool) -> anyhow::Res
         ));
     }
     if !reply.applied {
-        eprintln!("{}", reply.summary);
+        eprintln!("{}", output::escape(&reply.summary));
         return Ok(ExitCode::from(1));
     }
-    crate::outln!("{}", reply.summary);
+    crate::outln!("{}", output::escape(&reply.summary));
     for n in &reply.nacks {
-        crate::outln!("  NACK {n}");
+        crate::outln!("  NACK {}", output::escape(n));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,5 +8,6 @@ mod analyze;
 mod bench;
 mod federation;
 mod foundation;
+mod hardening;
 mod rules;
 mod telemetry;

@@ -145,6 +145,48 @@ fn selects(sel: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) ->
     sel.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+/// How many resources a finding names when many take part in one
+/// conflict: naming every one would make findings grow with the square of
+/// the input (each of n resources naming all n).
+const NAMED_IN_FINDING: usize = 5;
+
+/// `a,b,c`, or the first [`NAMED_IN_FINDING`] names and a count of the rest.
+fn name_list<S: AsRef<str>>(names: &[S]) -> String {
+    let shown: Vec<&str> = names
+        .iter()
+        .take(NAMED_IN_FINDING)
+        .map(AsRef::as_ref)
+        .collect();
+    let mut out = shown.join(",");
+    if names.len() > NAMED_IN_FINDING {
+        out.push_str(&format!(
+            " and {} more ({} in all)",
+            names.len() - NAMED_IN_FINDING,
+            names.len()
+        ));
+    }
+    out
+}
+
+/// Whether a host (of a VirtualService, a DestinationRule or a Gateway
+/// server) is a DNS name, a wildcard (`*`,
+/// `*.example.com`) or an IP address, as Istio's validation allows.
+pub(super) fn is_host_pattern(h: &str) -> bool {
+    if h.parse::<std::net::IpAddr>().is_ok() || h == "*" {
+        return true;
+    }
+    let name = h.strip_prefix("*.").unwrap_or(h);
+    !name.is_empty()
+        && h.len() <= 255
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
 /// Whether a host is a wildcard pattern rather than one name.
 fn wildcard(host: &str) -> bool {
     host.contains('*')
@@ -158,5 +200,20 @@ fn hosts_match(a: &str, b: &str) -> bool {
         (Some(sa), None) => b.ends_with(sa),
         (None, Some(sb)) => a.ends_with(sb),
         (None, None) => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_list;
+
+    #[test]
+    fn long_name_lists_are_cut_with_a_count() {
+        assert_eq!(name_list(&["a/x", "b/y"]), "a/x,b/y");
+        let many: Vec<String> = (0..1000).map(|i| format!("ns/vs-{i}")).collect();
+        assert_eq!(
+            name_list(&many),
+            "ns/vs-0,ns/vs-1,ns/vs-2,ns/vs-3,ns/vs-4 and 995 more (1000 in all)"
+        );
     }
 }

@@ -490,12 +490,23 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
     let docs = match yaml::parse_documents(src) {
         Ok(d) => d,
         Err(e) => {
+            let (message, fix) = if e.limit {
+                (
+                    format!("input refused: {}", e.message),
+                    "keep the file within meshcon's limits (see README, Limits)",
+                )
+            } else {
+                (
+                    format!("YAML syntax error: {}", e.message),
+                    "fix the YAML (indentation, quotes, a missing ':'?)",
+                )
+            };
             out.findings.push(Finding::new(
                 codes::SYNTAX,
                 Level::Error,
                 "-",
-                format!("YAML syntax error: {}", e.message),
-                "fix the YAML (indentation, quotes, a missing ':'?)",
+                message,
+                fix,
                 file,
                 e.pos,
             ));
@@ -675,7 +686,7 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
         if let Some(resource) = resource {
             out.resources.push(Parsed {
                 resource,
-                spans: doc.spans.clone(),
+                spans: doc.spans,
                 start: doc.start,
             });
         }

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::context::Lookup;
-use super::{effective_namespaces, selects, wildcard, Checker};
+use super::{effective_namespaces, is_host_pattern, selects, wildcard, Checker};
 use crate::config::model::{ClientTlsSettings, DestinationRule, Object, TrafficPolicy};
 use crate::config::parse::Parsed;
 use crate::config::{codes, Level};
@@ -24,6 +24,17 @@ impl Checker<'_> {
                 "spec",
                 "spec.host is required".into(),
                 "name the service the rule applies to",
+            );
+            return;
+        }
+        if !is_host_pattern(&spec.host) {
+            self.push(
+                p,
+                codes::SCHEMA,
+                Level::Error,
+                "spec.host",
+                format!("spec.host {:?} is not a host name", spec.host),
+                "write a DNS name (letters, digits, '-', '.'; a leading '*' for a wildcard)",
             );
             return;
         }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::context::PodInfo;
-use super::{hosts_match, selects, Checker};
+use super::{hosts_match, is_host_pattern, name_list, selects, Checker};
 use crate::config::model::{Gateway, Object, Resource, Server, VirtualService};
 use crate::config::parse::Parsed;
 use crate::config::{codes, Level};
@@ -58,6 +58,21 @@ impl Checker<'_> {
                     format!("{sp}.hosts is required"),
                     "list the hosts this server accepts",
                 );
+            }
+            for (j, h) in s.hosts.iter().enumerate() {
+                let (namespace, host) = h.split_once('/').unwrap_or(("*", h));
+                let namespace_ok =
+                    matches!(namespace, "*" | ".") || crate::topology::is_dns_label(namespace);
+                if !namespace_ok || !is_host_pattern(host) {
+                    self.push(
+                        p,
+                        codes::SCHEMA,
+                        Level::Error,
+                        &format!("{sp}.hosts[{j}]"),
+                        format!("{sp}.hosts[{j}] {h:?} is not a host name"),
+                        "write [namespace/]host: a DNS name (a leading '*' for a wildcard), with `*/` or `./` or a namespace in front",
+                    );
+                }
             }
             if s.port.number == 0 || s.port.number > 65535 {
                 self.push(
@@ -185,7 +200,7 @@ impl Checker<'_> {
                 &format!("spec.servers[{i}]"),
                 format!(
                     "Conflict with gateways {} (workload selector {}, port {}, hosts {}).",
-                    conflicts.join(","),
+                    name_list(&conflicts),
                     selector_string(&spec.selector),
                     s.port.number,
                     s.hosts.join(",")

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{hosts_match, selects, Checker};
+use super::{hosts_match, name_list, selects, wildcard, Checker};
 use crate::config::model::{
     HttpMatchRequest, L4MatchAttributes, Object, Resource, StringMatch, TlsMatchAttributes,
     VirtualService,
@@ -181,12 +181,36 @@ impl Checker<'_> {
                 }
             }
         }
+        // Hosts exported everywhere, split so that a plain host finds its
+        // equal by lookup and scans only the wildcards: comparing every pair
+        // would take time quadratic in the number of hosts.
+        let mut everywhere_exact: BTreeMap<&str, &Vec<String>> = BTreeMap::new();
+        let mut everywhere_wild: Vec<(&str, &Vec<String>)> = Vec::new();
+        for ((scope, fq), names) in &scoped {
+            if scope != "*" {
+                continue;
+            }
+            if wildcard(fq) {
+                everywhere_wild.push((fq, names));
+            } else {
+                everywhere_exact.insert(fq, names);
+            }
+        }
         let mut conflicts: Vec<HostConflict> = Vec::new();
         for ((scope, fq), names) in &scoped {
             let mut all = names.clone();
             if scope != "*" {
-                for ((other_scope, other_fq), others) in &scoped {
-                    if other_scope == "*" && hosts_match(fq, other_fq) {
+                if wildcard(fq) {
+                    for (other_fq, others) in &everywhere_exact {
+                        if hosts_match(fq, other_fq) {
+                            all.extend(others.iter().cloned());
+                        }
+                    }
+                } else if let Some(others) = everywhere_exact.get(fq.as_str()) {
+                    all.extend(others.iter().cloned());
+                }
+                for (other_fq, others) in &everywhere_wild {
+                    if hosts_match(fq, other_fq) {
                         all.extend(others.iter().cloned());
                     }
                 }
@@ -201,25 +225,38 @@ impl Checker<'_> {
                 });
             }
         }
+        // Each VirtualService is reported under the first conflict naming it;
+        // looking names up once keeps this linear in the number of resources.
+        let mut first: BTreeMap<&str, usize> = BTreeMap::new();
+        for (ci, c) in conflicts.iter().enumerate() {
+            for n in &c.names {
+                first.entry(n.as_str()).or_insert(ci);
+            }
+        }
+        let mut members: Vec<Vec<(&Parsed, String)>> = vec![Vec::new(); conflicts.len()];
         let mut reported = BTreeSet::new();
-        for HostConflict { scope, fqdn, names } in conflicts {
-            let host = shown.get(&fqdn).unwrap_or(&fqdn);
-            for p in parsed {
-                let Resource::VirtualService(vs) = &p.resource else {
-                    continue;
-                };
-                let me = format!("{}/{}", vs.metadata.ns(), vs.metadata.name);
-                if !names.contains(&me) || !reported.insert(me.clone()) {
-                    continue;
+        for p in parsed {
+            let Resource::VirtualService(vs) = &p.resource else {
+                continue;
+            };
+            let me = format!("{}/{}", vs.metadata.ns(), vs.metadata.name);
+            if let Some(&ci) = first.get(me.as_str()) {
+                if reported.insert(me.clone()) {
+                    members[ci].push((p, me));
                 }
+            }
+        }
+        for (HostConflict { scope, fqdn, names }, members) in conflicts.iter().zip(members) {
+            let host = shown.get(fqdn).unwrap_or(fqdn);
+            let listed = name_list(names);
+            for (p, me) in members {
                 self.push(
                     p,
                     codes::CONFLICTING_MESH_HOSTS,
                     Level::Error,
                     "metadata.name",
                     format!(
-                        "The VirtualServices {} associated with mesh gateway define the same host {scope}/{host} which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.",
-                        names.join(",")
+                        "The VirtualServices {listed} associated with mesh gateway define the same host {scope}/{host} which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource."
                     ),
                     &format!("merge the routes for {host} into one VirtualService ({me} is one of them), or narrow their exportTo"),
                 );

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::context::Lookup;
-use super::{effective_namespaces, selects, Checker};
+use super::{effective_namespaces, is_host_pattern, selects, Checker};
 use crate::config::model::{
     Destination, HttpFaultInjection, HttpMatchRequest, HttpRoute, Object, StringMatch,
     VirtualService,
@@ -29,6 +29,11 @@ struct Weighted<'a> {
     weight: Option<i64>,
     dest: &'a Destination,
 }
+
+/// The most retry attempts a route may ask for. Istio and Envoy only bound
+/// it by the integer type; each attempt is a whole request to the upstream,
+/// so a route asking for more than this turns one failure into a storm.
+pub const MAX_RETRY_ATTEMPTS: i64 = 100;
 
 impl Checker<'_> {
     /// IST0101 / IST0112 / IST0106 for one destination of a VirtualService
@@ -235,6 +240,18 @@ impl Checker<'_> {
                 "add hosts: [<service>]",
             );
         }
+        for (i, h) in spec.hosts.iter().enumerate() {
+            if !is_host_pattern(h) {
+                self.push(
+                    p,
+                    codes::SCHEMA,
+                    Level::Error,
+                    &format!("spec.hosts[{i}]"),
+                    format!("spec.hosts[{i}] {h:?} is not a host name"),
+                    "write a DNS name (letters, digits, '-', '.'; a leading '*' for a wildcard) or an IP address",
+                );
+            }
+        }
         let mut dests: Vec<DestRef<'_>> = Vec::new();
         for (i, r) in spec.http.iter().enumerate() {
             let rp = format!("spec.http[{i}]");
@@ -362,6 +379,18 @@ impl Checker<'_> {
                     &format!("{rp}.retries.attempts"),
                     "attempts cannot be negative".into(),
                     "use 0 to disable retries",
+                );
+            } else if rt.attempts > MAX_RETRY_ATTEMPTS {
+                self.push(
+                    p,
+                    codes::SCHEMA,
+                    Level::Error,
+                    &format!("{rp}.retries.attempts"),
+                    format!(
+                        "retries.attempts {} is more than the maximum of {MAX_RETRY_ATTEMPTS}",
+                        rt.attempts
+                    ),
+                    "use a few attempts (Istio's default is 2) with a perTryTimeout",
                 );
             }
             if let Some(on) = &rt.retry_on {

@@ -9,4 +9,5 @@ mod bench;
 mod federation;
 mod foundation;
 mod rules;
+mod state;
 mod telemetry;

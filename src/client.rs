@@ -8,7 +8,7 @@
 //! same options wrote.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -20,24 +20,27 @@ pub fn api_file(state_dir: &Path) -> PathBuf {
     state_dir.join("api.addr")
 }
 
-/// The token file this process presents; set once at start.
-static CREDENTIALS: OnceLock<PathBuf> = OnceLock::new();
+/// The token file this process presents: chosen at start from the flags,
+/// and by `up` for the mesh it runs itself.
+static CREDENTIALS: RwLock<Option<PathBuf>> = RwLock::new(None);
 
-/// Chooses the token file for every connection this process makes:
-/// `file` if given, else the one in `state_dir`, else the default state
-/// directory's. Later calls change nothing.
+/// Chooses the token file for the connections this process makes from now
+/// on: `file` if given, else the one in `state_dir`, else the default state
+/// directory's.
 pub fn use_credentials(file: Option<PathBuf>, state_dir: Option<&Path>) {
     let path = file.unwrap_or_else(|| {
         auth::token_file(&state_dir.map_or_else(mesh::api::state::default_dir, Path::to_path_buf))
     });
-    let _ = CREDENTIALS.set(path);
+    *CREDENTIALS.write().unwrap_or_else(|e| e.into_inner()) = Some(path);
 }
 
 /// The token file in use.
 pub fn credentials_file() -> PathBuf {
     CREDENTIALS
-        .get_or_init(|| auth::token_file(&mesh::api::state::default_dir()))
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
         .clone()
+        .unwrap_or_else(|| auth::token_file(&mesh::api::state::default_dir()))
 }
 
 /// The credentials to send: the token, or none when the file cannot be
@@ -153,13 +156,54 @@ pub fn status_error(s: tonic::Status) -> anyhow::Error {
 /// rollback) into one sentence: when the mesh went away mid-call, the
 /// version may have been committed before it did.
 pub fn change_error(s: tonic::Status) -> anyhow::Error {
-    match s.code() {
-        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled => {
-            anyhow::anyhow!(
-                "the mesh went away; the version may have been applied: see `meshcon history` ({})",
-                s.message()
-            )
+    // A status made on this side from a broken connection carries its
+    // cause; one the mesh sent does not.
+    let from_transport = std::error::Error::source(&s).is_some();
+    let went_away = from_transport
+        || matches!(
+            s.code(),
+            tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+        );
+    if went_away {
+        anyhow::anyhow!(
+            "the mesh went away; the version may have been applied: see `meshcon history` ({})",
+            s.message()
+        )
+    } else {
+        status_error(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mesh_gone_mid_apply_is_not_called_a_transport_error() {
+        for s in [
+            tonic::Status::unknown("transport error"),
+            tonic::Status::unavailable("connection reset"),
+            tonic::Status::cancelled("h2 protocol error: stream cancelled"),
+        ] {
+            let e = change_error(s).to_string();
+            assert!(
+                e.starts_with(
+                    "the mesh went away; the version may have been applied: see `meshcon history`"
+                ),
+                "{e}"
+            );
         }
-        _ => status_error(s),
+        let refused = change_error(tonic::Status::invalid_argument("no such rule")).to_string();
+        assert_eq!(refused, "no such rule");
+    }
+
+    #[test]
+    fn a_refusal_for_want_of_a_token_says_which_file_was_missing() {
+        let e = status_error(tonic::Status::unauthenticated(mesh::api::auth::NO_TOKEN));
+        let text = e.to_string();
+        assert!(
+            text.contains("--credentials FILE") && text.contains("console.token"),
+            "{text}"
+        );
     }
 }

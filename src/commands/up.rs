@@ -99,6 +99,9 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Mesh> {
     for w in mesh.state_warnings() {
         eprintln!("meshcon: warning: {w}");
     }
+    // This process's own console talks to the mesh it runs, whatever
+    // --credentials named.
+    crate::client::use_credentials(Some(mesh.token_file()), None);
     let api = api_file(&state_dir);
     if let Err(e) = mesh::api::state::write_private(&api, mesh.api_addr().to_string().as_bytes()) {
         mesh.shutdown().await;
@@ -156,6 +159,10 @@ fn summary(mesh: &Mesh) -> String {
         "console API: {}   (meshcon get workloads --mesh {})\n",
         mesh.api_addr(),
         mesh.api_addr()
+    ));
+    s.push_str(&format!(
+        "credentials: {}   (other terminals: the same --state-dir, or --credentials FILE)\n",
+        mesh.token_file().display()
     ));
     if let (Some(addr), Some(host)) = (mesh.ingress_addr(), mesh.ingress_host()) {
         s.push_str(&format!(

@@ -193,3 +193,41 @@ async fn a_damaged_or_empty_config_db_is_reported_and_the_last_good_version_reco
     assert_eq!(version_in_force(&m).await, v2);
     m.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_that_cannot_record_its_address_says_so_and_stops() {
+    let outer = tempfile::TempDir::new().expect("dir");
+    let state = outer.path().join("state");
+    // A directory where api.addr belongs: the rename onto it fails, as a
+    // write on a full disk would.
+    std::fs::create_dir_all(state.join("api.addr/in-the-way")).expect("block");
+    let out = tokio::process::Command::new(support::meshcon_bin())
+        .args([
+            "up",
+            "--headless",
+            "--ephemeral",
+            "--rps",
+            "0",
+            "--state-dir",
+        ])
+        .arg(&state)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), out)
+        .await
+        .expect("up gives up by itself")
+        .expect("meshcon runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot record the console API address") && err.contains("it was stopped"),
+        "{err}"
+    );
+    let left: Vec<String> = std::fs::read_dir(&state)
+        .expect("list")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}

@@ -135,9 +135,21 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The client side: adds the token to every call (none: calls go without,
 /// and the mesh answers with [`NO_TOKEN`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Credentials {
     header: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl std::fmt::Debug for Credentials {
+    // Never the token itself: clients end up in logs and panic messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = if self.header.is_some() {
+            "token"
+        } else {
+            "none"
+        };
+        f.debug_tuple("Credentials").field(&shown).finish()
+    }
 }
 
 impl Credentials {

@@ -35,6 +35,10 @@ pub struct Cli {
     /// given the same directory as `up` find its mesh.
     #[arg(long, global = true, env = "MESHCON_STATE_DIR", value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// The console API token to present (default: console.token in the
+    /// state directory); copy it from another machine to reach its mesh.
+    #[arg(long, global = true, env = "MESHCON_CREDENTIALS", value_name = "FILE")]
+    credentials: Option<PathBuf>,
 }
 
 /// Options of `meshcon up`.
@@ -323,6 +327,7 @@ pub fn main() -> ExitCode {
         }
     };
     let state_dir = cli.state_dir.clone();
+    crate::client::use_credentials(cli.credentials.clone(), state_dir.as_deref());
     // A mesh started with this state directory recorded its address there.
     let mesh = cli.mesh.clone().or_else(|| {
         let dir = state_dir.as_ref()?;

@@ -48,7 +48,20 @@ pub mod config {
 
 /// The state directory a mesh keeps its keys, history and address in.
 pub mod state {
-    pub use crate::state::{default_dir, write_atomic};
+    pub use crate::state::{
+        default_dir, make_private, private_dir, touch_private, write_atomic, write_private,
+    };
+}
+
+/// The console API's access token: what a client sends with every call
+/// (see the module doc of the console API for why a token file).
+pub mod auth {
+    pub use crate::control::console::{Credentials, NO_TOKEN, TOKEN_KEY, WRONG_TOKEN};
+    pub use crate::state::{read_token, token_file, TokenError, TOKEN_FILE};
+
+    /// A console API client that sends [`Credentials`] with every call.
+    pub type AuthedClient<T> =
+        super::ConsoleClient<tonic::service::interceptor::InterceptedService<T, Credentials>>;
 }
 
 /// Small helpers a client needs to read what a mesh serves.

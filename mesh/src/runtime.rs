@@ -51,6 +51,14 @@ pub enum RuntimeError {
     /// The state directory or a CA could not be used.
     #[error(transparent)]
     Identity(#[from] crate::identity::IdentityError),
+    /// A file of the state directory could not be written.
+    #[error("state directory {path}: {source}")]
+    State {
+        /// The directory or file.
+        path: std::path::PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
     /// The config history could not be opened.
     #[error(transparent)]
     Store(#[from] crate::control::store::StoreError),
@@ -282,6 +290,17 @@ impl Mesh {
     /// Where CA keys, the ingress CA and the config history are kept.
     pub fn state_dir(&self) -> &std::path::Path {
         &self.inner.opts.state_dir
+    }
+
+    /// What was wrong with the config history at start and how it was
+    /// recovered (empty when it was intact); `up` prints these.
+    pub fn state_warnings(&self) -> Vec<String> {
+        self.inner.store.warnings().to_vec()
+    }
+
+    /// The file holding the console API's access token.
+    pub fn token_file(&self) -> std::path::PathBuf {
+        crate::state::token_file(&self.inner.opts.state_dir)
     }
 
     /// The versioned config store every control plane follows.

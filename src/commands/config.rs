@@ -8,7 +8,7 @@ use anyhow::Context;
 use mesh::api::OfflineHistory;
 use mesh::api::{ApplyRequest, ChaosRequest, DeleteRequest, DiffRequest, Empty, RollbackRequest};
 
-use crate::client::{resolve_addr, status_error, MeshClient};
+use crate::client::{change_error, resolve_addr, status_error, MeshClient};
 use crate::output::{self, Format};
 
 async fn client(mesh: Option<&str>) -> anyhow::Result<MeshClient> {
@@ -86,7 +86,13 @@ pub async fn apply(mesh: Option<&str>, file: &str, dry_run: bool) -> anyhow::Res
     } else {
         c.console.apply(req).await
     }
-    .map_err(status_error)?
+    .map_err(|s| {
+        if dry_run {
+            status_error(s)
+        } else {
+            change_error(s)
+        }
+    })?
     .into_inner();
     print_findings(&reply.findings);
     if dry_run {
@@ -144,7 +150,7 @@ pub async fn delete(
             name: name.to_string(),
         })
         .await
-        .map_err(status_error)?
+        .map_err(change_error)?
         .into_inner();
     crate::outln!("{}", reply.summary);
     Ok(ExitCode::SUCCESS)
@@ -152,15 +158,16 @@ pub async fn delete(
 
 /// The config history of a state directory, for when no mesh answers: it
 /// lives in SQLite there, so it can be read with the mesh stopped.
-fn stored(state_dir: Option<&Path>) -> Option<OfflineHistory> {
+/// A damaged file is an error that says so, not "no mesh answered".
+fn stored(state_dir: Option<&Path>) -> anyhow::Result<Option<OfflineHistory>> {
     let dir = state_dir.map_or_else(mesh::api::state::default_dir, Path::to_path_buf);
     let db = dir.join("config.db");
-    let store = db
-        .exists()
-        .then(|| OfflineHistory::open(&db).ok())
-        .flatten()?;
+    if !db.exists() {
+        return Ok(None);
+    }
+    let store = OfflineHistory::open(&db)?;
     eprintln!("(no mesh answered: read from {})", db.display());
-    Some(store)
+    Ok(Some(store))
 }
 
 /// `meshcon history`.
@@ -176,7 +183,7 @@ pub async fn history(
             .await
             .map_err(status_error)?
             .into_inner(),
-        Err(e) => match stored(state_dir) {
+        Err(e) => match stored(state_dir)? {
             Some(store) => store.history()?,
             None => return Err(e),
         },
@@ -233,7 +240,7 @@ pub async fn diff(
                 .into_inner()
                 .text
         }
-        Err(e) => match stored(state_dir) {
+        Err(e) => match stored(state_dir)? {
             Some(store) => store.diff(from, to)?,
             None => return Err(e),
         },
@@ -253,7 +260,7 @@ pub async fn rollback(mesh: Option<&str>, version: u64) -> anyhow::Result<ExitCo
         .console
         .rollback(RollbackRequest { version })
         .await
-        .map_err(status_error)?
+        .map_err(change_error)?
         .into_inner();
     crate::outln!("{}", reply.summary);
     Ok(ExitCode::SUCCESS)

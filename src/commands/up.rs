@@ -13,11 +13,16 @@ use crate::client::api_file;
 
 /// Sends logs to `<state>/meshcon.log`, never to the screen.
 pub fn init_logging(state_dir: &std::path::Path) {
-    let _ = std::fs::create_dir_all(state_dir);
+    use std::os::unix::fs::OpenOptionsExt;
+    // The log names services, addresses and config changes: private.
+    let _ = mesh::api::state::private_dir(state_dir);
+    let log = state_dir.join("meshcon.log");
+    let _ = mesh::api::state::touch_private(&log);
     let Ok(file) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(state_dir.join("meshcon.log"))
+        .mode(0o600)
+        .open(&log)
     else {
         return;
     };
@@ -65,6 +70,9 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Mesh> {
                 state_dir.display()
             );
         }
+        // Left by a mesh that is gone: no command should find it while this
+        // one starts, nor after, should recording the new address fail.
+        let _ = std::fs::remove_file(api_file(&state_dir));
     }
     init_logging(&state_dir);
     let instances = topology.instances().len();
@@ -88,11 +96,20 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Mesh> {
     opts.otlp = args.otlp.clone();
     let started = std::time::Instant::now();
     let mesh = Mesh::start(opts).await.context("the mesh did not start")?;
-    let _ = mesh::api::state::write_atomic(
-        &api_file(&state_dir),
-        mesh.api_addr().to_string().as_bytes(),
-        0o644,
-    );
+    for w in mesh.state_warnings() {
+        eprintln!("meshcon: warning: {w}");
+    }
+    // This process's own console talks to the mesh it runs, whatever
+    // --credentials named.
+    crate::client::use_credentials(Some(mesh.token_file()), None);
+    let api = api_file(&state_dir);
+    if let Err(e) = mesh::api::state::write_private(&api, mesh.api_addr().to_string().as_bytes()) {
+        mesh.shutdown().await;
+        anyhow::bail!(
+            "cannot record the console API address in {} ({e}); other commands would not find this mesh, so it was stopped: free space or fix the directory's permissions, then start again",
+            api.display()
+        );
+    }
     eprintln!(
         "meshcon: mesh ready in {:.2} s",
         started.elapsed().as_secs_f64()
@@ -142,6 +159,10 @@ fn summary(mesh: &Mesh) -> String {
         "console API: {}   (meshcon get workloads --mesh {})\n",
         mesh.api_addr(),
         mesh.api_addr()
+    ));
+    s.push_str(&format!(
+        "credentials: {}   (other terminals: the same --state-dir, or --credentials FILE)\n",
+        mesh.token_file().display()
     ));
     if let (Some(addr), Some(host)) = (mesh.ingress_addr(), mesh.ingress_host()) {
         s.push_str(&format!(
@@ -194,8 +215,12 @@ pub async fn attach(
     state_dir: Option<std::path::PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let addr = crate::client::resolve_addr(addr.as_deref());
-    // Fail early and clearly when nothing answers; once running, the console reconnects by itself.
-    crate::client::MeshClient::connect(&addr).await?;
+    // Fail early and clearly when nothing answers or the mesh refuses our
+    // credentials; once running, the console reconnects by itself.
+    crate::client::MeshClient::connect(&addr)
+        .await?
+        .check()
+        .await?;
     let state_dir = state_dir.unwrap_or_else(mesh::api::state::default_dir);
     init_logging(&state_dir);
     crate::tui::run(&addr, false, crate::tui::action::View::Graph, &state_dir).await?;

@@ -114,9 +114,10 @@ async fn attach_from_a_second_process_shows_the_same_services() {
         std::fs::read_to_string(dir.path().join("api.addr")).expect("up writes the API address");
     let attached = Tmux::start(
         &format!(
-            "{} attach {}{AFTER_EXIT}",
+            "{} attach {} --credentials {}{AFTER_EXIT}",
             meshcon_bin().display(),
-            api.trim()
+            api.trim(),
+            dir.path().join("console.token").display()
         ),
         120,
         40,
@@ -207,7 +208,11 @@ async fn an_attached_console_shows_a_lost_mesh_and_reconnects_by_itself() {
     let mut mesh = headless(dir.path(), &api);
     wait_for_api(&api).await;
     let t = Tmux::start(
-        &format!("{} attach {api}{AFTER_EXIT}", meshcon_bin().display()),
+        &format!(
+            "{} attach {api} --credentials {}{AFTER_EXIT}",
+            meshcon_bin().display(),
+            dir.path().join("console.token").display()
+        ),
         120,
         40,
     );

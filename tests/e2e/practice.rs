@@ -171,6 +171,8 @@ async fn a_live_drill_is_found_in_the_console_and_solved() {
 
     // The drill undid itself: the mesh reports the instance healed.
     let out = tokio::process::Command::new(meshcon_bin())
+        .arg("--credentials")
+        .arg(dir.path().join("console.token"))
         .args(["get", "events", "--mesh"])
         .arg(
             std::fs::read_to_string(dir.path().join("api.addr"))

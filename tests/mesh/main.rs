@@ -10,4 +10,5 @@ mod federation;
 mod foundation;
 mod hardening;
 mod rules;
+mod state;
 mod telemetry;

@@ -13,6 +13,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use mesh::api::auth::{AuthedClient, Credentials};
 use mesh::api::ConsoleClient;
 use mesh::api::Topology;
 use mesh::runtime::{AddressPlan, Mesh, MeshOptions};
@@ -104,11 +105,24 @@ impl TestMesh {
         self.dir.path()
     }
 
-    /// A console API client.
-    pub async fn console(&self) -> ConsoleClient<Channel> {
-        ConsoleClient::connect(format!("http://{}", self.mesh.api_addr()))
-            .await
-            .expect("console API answers")
+    /// A console API client holding the mesh's token, read from the state
+    /// directory's token file as the CLI reads it.
+    pub async fn console(&self) -> AuthedClient<Channel> {
+        let file = self.mesh.token_file();
+        register_credentials(&self.mesh.api_addr().to_string(), &file);
+        let token = mesh::api::auth::read_token(&file).expect("the mesh wrote its token");
+        self.console_with(Credentials::token(&token)).await
+    }
+
+    /// A console API client presenting `credentials` (none, or wrong ones).
+    pub async fn console_with(&self, credentials: Credentials) -> AuthedClient<Channel> {
+        let channel =
+            tonic::transport::Endpoint::from_shared(format!("http://{}", self.mesh.api_addr()))
+                .expect("uri")
+                .connect()
+                .await
+                .expect("console API answers");
+        ConsoleClient::with_interceptor(channel, credentials)
     }
 
     /// Workloads from the console API.
@@ -200,7 +214,35 @@ pub async fn start(topology: Topology, adjust: impl FnOnce(&mut MeshOptions)) ->
     let mut o = options(topology, &dir);
     adjust(&mut o);
     let mesh = Mesh::start(o).await.expect("mesh starts");
+    register_credentials(&mesh.api_addr().to_string(), &mesh.token_file());
     TestMesh { mesh, dir, slot }
+}
+
+/// The token file of each test mesh, by console API address.
+static CREDENTIALS: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+
+/// Records where the mesh at `api` keeps its token, for [`tool`].
+pub fn register_credentials(api: &str, file: &Path) {
+    let mut all = CREDENTIALS.lock().unwrap_or_else(|e| e.into_inner());
+    all.retain(|(a, _)| a != api);
+    all.push((api.to_string(), file.to_path_buf()));
+}
+
+/// A command whose arguments name a test mesh with `--mesh ADDR` presents
+/// that mesh's token as a user on another terminal would: the environment
+/// variable `MESHCON_CREDENTIALS` naming its token file.
+fn with_credentials(cmd: &mut Command, args: &[&str]) {
+    let Some(api) = args
+        .iter()
+        .position(|a| *a == "--mesh")
+        .and_then(|i| args.get(i + 1))
+    else {
+        return;
+    };
+    let all = CREDENTIALS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, file)) = all.iter().find(|(a, _)| a == api) {
+        cmd.env("MESHCON_CREDENTIALS", file);
+    }
 }
 
 /// A topology from YAML text.
@@ -309,7 +351,9 @@ pub async fn via_sidecar(
 
 /// Runs an outside tool; a missing tool is a test failure that says what to install.
 pub fn tool(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd)
+    let mut command = Command::new(cmd);
+    with_credentials(&mut command, args);
+    command
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd} ({e}); install it (see .ci/run)"))
@@ -318,7 +362,9 @@ pub fn tool(cmd: &str, args: &[&str]) -> Output {
 /// Runs an outside tool with standard input.
 pub fn tool_stdin(cmd: &str, args: &[&str], stdin: &[u8]) -> Output {
     use std::io::Write;
-    let mut child = Command::new(cmd)
+    let mut command = Command::new(cmd);
+    with_credentials(&mut command, args);
+    let mut child = command
         .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -6,6 +6,18 @@
 //! histograms and taps) come from a [`Backend`]; configuration (validate,
 //! apply, history, diff, rollback) is handled here over the store and the
 //! control planes.
+//!
+//! Every call must carry the mesh's access token (`authorization: Bearer
+//! <token>`), a random 256-bit value `up` keeps in `<state-dir>/console.token`
+//! with mode 0600. Without it the console API answers `UNAUTHENTICATED` with
+//! a sentence saying what is missing and what to do. We chose a token file
+//! over mutual TLS with a client certificate because the protection is the
+//! same (a secret only the file's owner can read, in the same private state
+//! directory) while a token is one line to copy to another machine for
+//! `attach` and keeps every client (CLI, TUI, tests, scripts with grpcurl) on
+//! the plaintext HTTP/2 it already speaks; the API listens on loopback by
+//! default, and reaching another machine should go through an SSH tunnel,
+//! which also keeps the token off the wire.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -82,17 +94,106 @@ impl<B> Clone for ConsoleService<B> {
     }
 }
 
-/// Serves the console API on `listener` until `cancel`.
+/// The metadata key that carries the console API token.
+pub const TOKEN_KEY: &str = "authorization";
+
+/// What the console API answers a call that carries no token.
+pub const NO_TOKEN: &str = "this mesh's console API needs its access token and the request carried none: run the command as the user who started the mesh, with the same --state-dir, or pass --credentials FILE (env MESHCON_CREDENTIALS) with a copy of the mesh's <state-dir>/console.token";
+
+/// What the console API answers a call whose token is not the mesh's.
+pub const WRONG_TOKEN: &str = "this mesh's console API refused the access token the request carried (it is not this mesh's): pass --credentials FILE (env MESHCON_CREDENTIALS) with a copy of <state-dir>/console.token of the mesh at this address";
+
+/// The server side: refuses every call without the mesh's token.
+#[derive(Clone)]
+struct TokenCheck {
+    expected: Arc<str>,
+}
+
+impl tonic::service::Interceptor for TokenCheck {
+    fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
+        let Some(value) = req.metadata().get(TOKEN_KEY) else {
+            return Err(Status::unauthenticated(NO_TOKEN));
+        };
+        let given = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if constant_time_eq(given.as_bytes(), self.expected.as_bytes()) {
+            Ok(req)
+        } else {
+            Err(Status::unauthenticated(WRONG_TOKEN))
+        }
+    }
+}
+
+/// Compares without an early exit, so the time taken does not tell how
+/// much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The client side: adds the token to every call (none: calls go without,
+/// and the mesh answers with [`NO_TOKEN`]).
+#[derive(Clone, Default)]
+pub struct Credentials {
+    header: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl std::fmt::Debug for Credentials {
+    // Never the token itself: clients end up in logs and panic messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = if self.header.is_some() {
+            "token"
+        } else {
+            "none"
+        };
+        f.debug_tuple("Credentials").field(&shown).finish()
+    }
+}
+
+impl Credentials {
+    /// Credentials holding `token` (as [`crate::state::read_token`] returns it).
+    pub fn token(token: &str) -> Self {
+        Self {
+            header: format!("Bearer {token}").parse().ok(),
+        }
+    }
+
+    /// No credentials: every call is refused.
+    pub fn none() -> Self {
+        Self::default()
+    }
+}
+
+impl tonic::service::Interceptor for Credentials {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(h) = &self.header {
+            req.metadata_mut().insert(TOKEN_KEY, h.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// Serves the console API on `listener` until `cancel`, to callers that
+/// present `token`.
 pub async fn serve<B: Backend>(
     listener: TcpListener,
     backend: B,
+    token: &str,
     cancel: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
     let svc = ConsoleService {
         backend: Arc::new(backend),
     };
+    let check = TokenCheck {
+        expected: Arc::from(token),
+    };
+    let server = ConsoleServer::new(svc).max_decoding_message_size(16 * 1024 * 1024);
     tonic::transport::Server::builder()
-        .add_service(ConsoleServer::new(svc).max_decoding_message_size(16 * 1024 * 1024))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            server, check,
+        ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), cancel.cancelled())
         .await
 }

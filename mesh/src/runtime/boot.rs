@@ -32,7 +32,10 @@ use crate::workload::loadgen;
 impl Mesh {
     /// Starts a mesh and returns when it serves traffic.
     pub async fn start(opts: MeshOptions) -> Result<Mesh, RuntimeError> {
-        std::fs::create_dir_all(&opts.state_dir)?;
+        crate::state::private_dir(&opts.state_dir).map_err(|source| RuntimeError::State {
+            path: opts.state_dir.clone(),
+            source,
+        })?;
         let topology = opts.topology.clone();
         let bound = match plan::bind_all(&topology, opts.plan, opts.api, opts.ingress).await {
             Ok(b) => b,
@@ -50,8 +53,20 @@ impl Mesh {
 
     async fn start_bound(opts: MeshOptions, mut bound: Bound) -> Result<Mesh, RuntimeError> {
         let topology = opts.topology.clone();
-        let store = Arc::new(ConfigStore::open(Some(&opts.state_dir.join("config.db")))?);
+        let store = Arc::new(ConfigStore::open_recovering(
+            &opts.state_dir.join("config.db"),
+        )?);
         let events = Arc::new(EventBus::default());
+        for w in store.warnings() {
+            tracing::warn!("{w}");
+            events.emit(EventKind::Config, "", "store", w.clone());
+        }
+        let api_token = crate::state::load_or_create_token(&opts.state_dir).map_err(|source| {
+            RuntimeError::State {
+                path: crate::state::token_file(&opts.state_dir),
+                source,
+            }
+        })?;
         let cancel = CancellationToken::new();
         let ca_dir = opts.state_dir.join("ca");
 
@@ -165,7 +180,8 @@ impl Mesh {
         let backend = backend::MeshBackend::new(mesh.clone());
         let api_cancel = cancel.clone();
         let api_task = tokio::spawn(async move {
-            if let Err(e) = crate::control::console::serve(api_listener, backend, api_cancel).await
+            if let Err(e) =
+                crate::control::console::serve(api_listener, backend, &api_token, api_cancel).await
             {
                 tracing::error!(error = %e, "console API stopped");
             }
@@ -197,6 +213,10 @@ impl Mesh {
                 cancel.child_token(),
             );
             *mesh.inner.load.lock() = Some(stats);
+        }
+        // SQLite and older meshcons created files with the umask's mode.
+        if let Err(e) = crate::state::make_private(&opts.state_dir) {
+            tracing::warn!(error = %e, dir = %opts.state_dir.display(), "cannot make the state directory private");
         }
         mesh.inner
             .events

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use futures::Stream;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -91,9 +90,13 @@ pub async fn serve<B: Backend>(
     let svc = ConsoleService {
         backend: Arc::new(backend),
     };
-    tonic::transport::Server::builder()
+    let limits = crate::http::ListenerLimits::console();
+    crate::http::grpc_server(limits)
         .add_service(ConsoleServer::new(svc).max_decoding_message_size(16 * 1024 * 1024))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), cancel.cancelled())
+        .serve_with_incoming_shutdown(
+            crate::http::grpc_incoming(listener, "console-api", limits),
+            cancel.cancelled(),
+        )
         .await
 }
 

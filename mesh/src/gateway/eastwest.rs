@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::control::events::EventKind;
-use crate::http::accept_loop;
+use crate::http::{accept_loop, ListenerLimits, Refusal};
 use crate::proto::ProxyEvent;
 use crate::proxy::admin;
 use crate::proxy::cluster::{cluster_name, parse_sni};
@@ -133,6 +133,8 @@ pub fn start(
     tasks.push(tokio::spawn(accept_loop(
         listener,
         "east-west",
+        ListenerLimits::EASTWEST,
+        Refusal::Close,
         cancel.clone(),
         move |stream, remote| {
             let ctx = Arc::clone(&gw);

@@ -28,7 +28,7 @@ use super::authz::{self, Subject, Verdict};
 use super::context::{ProxyContext, PEER_HEADER};
 use super::telemetry::{Direction, TelemetryLayer};
 use crate::control::events::EventKind;
-use crate::http::{accept_loop, serve_stack, strip_hop_by_hop};
+use crate::http::{accept_loop, serve_stack, strip_hop_by_hop, ListenerLimits, Refusal};
 use crate::identity::{certinfo, tls, SpiffeId};
 use crate::svc::{MeshService, ProxyError, Req, Resp, SvcFuture};
 use crate::telemetry::access::ConnInfo;
@@ -244,16 +244,24 @@ pub async fn serve(
         }
     };
     let c = cancel.clone();
-    accept_loop(listener, "inbound", cancel, move |stream, remote| {
-        handle(
-            stream,
-            remote,
-            Arc::clone(&ctx),
-            svc.clone(),
-            tls.clone(),
-            c.clone(),
-        )
-    })
+    accept_loop(
+        listener,
+        "inbound",
+        ListenerLimits::SIDECAR,
+        // TLS or plaintext: unknown before the first byte, so just close.
+        Refusal::Close,
+        cancel,
+        move |stream, remote| {
+            handle(
+                stream,
+                remote,
+                Arc::clone(&ctx),
+                svc.clone(),
+                tls.clone(),
+                c.clone(),
+            )
+        },
+    )
     .await
 }
 
@@ -308,7 +316,7 @@ async fn handle(
             peer_id,
             remote: Some(remote),
         };
-        serve_stack(tls_stream, svc, conn, cancel).await;
+        serve_stack(tls_stream, svc, conn, cancel, ListenerLimits::SIDECAR).await;
     } else {
         let mode = ctx.config().mtls_mode.clone();
         if mode == "STRICT" || mode.is_empty() {
@@ -322,6 +330,6 @@ async fn handle(
             peer_id: None,
             remote: Some(remote),
         };
-        serve_stack(stream, svc, conn, cancel).await;
+        serve_stack(stream, svc, conn, cancel, ListenerLimits::SIDECAR).await;
     }
 }

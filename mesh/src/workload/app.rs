@@ -23,12 +23,17 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::{json_response, serve_connection, Body};
+use crate::http::{json_response, serve_connection_with, Body, ListenerLimits};
 use crate::telemetry::trace::TRACE_HEADERS;
 use crate::topology::Latency;
 
 /// Headers the demo apps pass on to their downstream calls.
 pub const FORWARDED: &[&str] = &["end-user", "user-agent"];
+
+/// The most latency chaos adds to a request: a minute, longer than any
+/// sensible route timeout. A larger delay would only hold connections and
+/// descriptors open.
+pub const MAX_CHAOS_DELAY_MS: u64 = 60_000;
 
 /// Faults injected into one instance from outside (the console's chaos controls).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -37,6 +42,26 @@ pub struct Chaos {
     pub delay_ms: u64,
     /// Error rate replacing the configured one.
     pub error_rate: Option<f64>,
+}
+
+impl Chaos {
+    /// Refuses values no instance can act on, with a sentence saying why.
+    pub fn check(&self) -> Result<(), String> {
+        if self.delay_ms > MAX_CHAOS_DELAY_MS {
+            return Err(format!(
+                "a chaos delay of {} ms is too long: at most {MAX_CHAOS_DELAY_MS} ms (one minute)",
+                self.delay_ms
+            ));
+        }
+        if let Some(r) = self.error_rate {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(format!(
+                    "a chaos error rate of {r} is not a share of requests: give one between 0 and 1"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Who the app is and how it behaves.
@@ -163,7 +188,8 @@ impl App {
     /// Handles one request.
     pub async fn handle(self: Arc<Self>, req: http::Request<Incoming>) -> http::Response<Body> {
         let chaos = self.chaos();
-        let wait = sample_latency(&self.spec.latency) + Duration::from_millis(chaos.delay_ms);
+        let wait = sample_latency(&self.spec.latency)
+            + Duration::from_millis(chaos.delay_ms.min(MAX_CHAOS_DELAY_MS));
         tokio::time::sleep(wait).await;
         let error_rate = chaos.error_rate.unwrap_or(self.spec.error_rate);
         let me = json!({
@@ -226,7 +252,7 @@ impl App {
             let app = Arc::clone(&self);
             let cancel = cancel.clone();
             tokio::spawn(async move {
-                serve_connection(
+                serve_connection_with(
                     stream,
                     move |req: http::Request<Incoming>| {
                         let app = Arc::clone(&app);
@@ -234,6 +260,7 @@ impl App {
                     },
                     cancel,
                     Duration::from_secs(2),
+                    ListenerLimits::SIDECAR,
                 )
                 .await;
             });

@@ -8,5 +8,6 @@ mod analyze;
 mod bench;
 mod federation;
 mod foundation;
+mod limits;
 mod rules;
 mod telemetry;

@@ -5,9 +5,11 @@
 //! This module sits below `proxy/` and `svc/` and imports neither: the
 //! stack a connection drives is any tower service over buffered requests.
 //! `listen` holds the limits every listener applies (connections, header
-//! and idle timeouts) and the accept loops that apply them.
+//! and idle timeouts) and the accept loops that apply them; `pod` the
+//! private path from a sidecar to its app.
 
 mod listen;
+pub mod pod;
 
 pub use listen::{
     accept_loop, grpc_incoming, grpc_server, set_console_idle_timeout, Activity, ListenerLimits,

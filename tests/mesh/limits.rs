@@ -298,6 +298,56 @@ async fn chaos_delay_over_the_cap_and_unfederating_a_cluster_from_itself_are_ref
     assert!(stderr.contains("60000"), "{stderr}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plaintext_connection_to_a_demo_app_is_refused() {
+    // Pods with IPs of their own, as `meshcon up` runs them; the console API
+    // and the ingress on ports of their own so no other mesh is in the way.
+    let local = |p| SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), p);
+    let m = support::start(mesh::api::Topology::demo(), |o| {
+        o.plan = mesh::runtime::AddressPlan::Loopback;
+        o.api = Some(local(0));
+        o.ingress = Some(local(0));
+    })
+    .await;
+    assert_eq!(
+        m.mesh.plan(),
+        mesh::runtime::AddressPlan::Loopback,
+        "the loopback plan's addresses are taken on this machine"
+    );
+    let app = m
+        .workload("billing-v1-0")
+        .await
+        .addresses
+        .and_then(|a| a.app)
+        .expect("billing's app address");
+    // Straight to the app: the connection is closed without an answer.
+    let answer = tokio::time::timeout(Duration::from_secs(20), async {
+        let Ok(mut s) = TcpStream::connect(&app).await else {
+            return String::new();
+        };
+        let _ = s
+            .write_all(b"GET / HTTP/1.1\r\nHost: billing\r\n\r\n")
+            .await;
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out).await;
+        String::from_utf8_lossy(&out).into_owned()
+    })
+    .await
+    .expect("the app closes a connection that skips its sidecar");
+    assert!(
+        answer.is_empty(),
+        "the app answered plaintext from outside its pod: {answer}"
+    );
+    // Through the mesh the same app answers.
+    support::eventually(
+        Duration::from_secs(30),
+        "billing answers through the ingress",
+        || async { ingress_ok(&m).await },
+    )
+    .await;
+    m.stop().await;
+}
+
 /// RSS (kB) and open descriptors of this process.
 fn rss_and_fds() -> (u64, usize) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::net::{TcpListener, TcpStream};
@@ -28,6 +27,7 @@ use super::authz::{self, Subject, Verdict};
 use super::context::{ProxyContext, PEER_HEADER};
 use super::telemetry::{Direction, TelemetryLayer};
 use crate::control::events::EventKind;
+use crate::http::pod::PodConnector;
 use crate::http::{accept_loop, serve_stack, strip_hop_by_hop, ListenerLimits, Refusal};
 use crate::identity::{certinfo, tls, SpiffeId};
 use crate::svc::{MeshService, ProxyError, Req, Resp, SvcFuture};
@@ -120,7 +120,7 @@ where
 pub struct AppService {
     ctx: Arc<ProxyContext>,
     app: Option<std::net::SocketAddr>,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<PodConnector, Full<Bytes>>,
 }
 
 impl std::fmt::Debug for AppService {
@@ -133,12 +133,13 @@ impl std::fmt::Debug for AppService {
 
 impl AppService {
     fn new(ctx: Arc<ProxyContext>, app: Option<std::net::SocketAddr>) -> Self {
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        // Registered connections: the app answers only these (http::pod).
+        let connector = PodConnector {
+            timeout: Duration::from_secs(5),
+        };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
-            .build(http);
+            .build(connector);
         Self { ctx, app, client }
     }
 }

@@ -23,7 +23,9 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::{json_response, serve_connection_with, Body, ListenerLimits};
+use crate::http::{
+    accept_loop, json_response, pod, serve_connection_with, Body, ListenerLimits, Refusal,
+};
 use crate::telemetry::trace::TRACE_HEADERS;
 use crate::topology::Latency;
 
@@ -235,23 +237,32 @@ impl App {
         json_response(if failed { 502 } else { 200 }, &v)
     }
 
-    /// Serves until `cancel`.
+    /// Serves until `cancel`. With a pod IP of its own, the app answers
+    /// only connections its sidecar opened ([`crate::http::pod`]).
     pub async fn serve(self: Arc<Self>, listener: TcpListener, cancel: CancellationToken) {
-        loop {
-            let stream = tokio::select! {
-                _ = cancel.cancelled() => return,
-                r = listener.accept() => match r {
-                    Ok((s, _)) => s,
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            let _ = stream.set_nodelay(true);
-            let app = Arc::clone(&self);
-            let cancel = cancel.clone();
-            tokio::spawn(async move {
+        let me = match listener.local_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(instance = %self.spec.instance, error = %e, "app listener has no address; not serving");
+                return;
+            }
+        };
+        let sidecar_only = pod::sidecar_only(me);
+        let c = cancel.clone();
+        accept_loop(
+            listener,
+            "app",
+            ListenerLimits::SIDECAR,
+            Refusal::Close,
+            cancel,
+            move |stream, remote| {
+                let app = Arc::clone(&self);
+                let cancel = c.clone();
+                async move {
+                if sidecar_only && !pod::from_sidecar(remote, me) {
+                    tracing::debug!(%remote, app = %me, "plaintext connection to an app, not from its sidecar: closed");
+                    return;
+                }
                 serve_connection_with(
                     stream,
                     move |req: http::Request<Incoming>| {
@@ -263,8 +274,10 @@ impl App {
                     ListenerLimits::SIDECAR,
                 )
                 .await;
-            });
-        }
+                }
+            },
+        )
+        .await
     }
 }
 

@@ -459,7 +459,7 @@ mod tests {
         p.subject_alt_names = vec![SanType::URI(
             "spiffe://eu.local/ns/default/sa/billing"
                 .try_into()
-                .unwrap(),
+                .expect("test certificate"),
         )];
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
@@ -469,21 +469,25 @@ mod tests {
     /// A root with `root_bc`, an intermediate CA signed with the root's key,
     /// and an SVID under the intermediate: verified as a client's chain.
     fn verify_via_intermediate(root_bc: BasicConstraints) -> Result<SpiffeId, IdentityError> {
-        let root_key = KeyPair::generate().unwrap();
-        let root = ca("root", root_bc).self_signed(&root_key).unwrap();
+        let root_key = KeyPair::generate().expect("test certificate");
+        let root = ca("root", root_bc)
+            .self_signed(&root_key)
+            .expect("test certificate");
         let root_params = ca("root", root_bc);
         let root_issuer = Issuer::from_params(&root_params, &root_key);
-        let int_key = KeyPair::generate().unwrap();
+        let int_key = KeyPair::generate().expect("test certificate");
         let int = ca("intermediate", BasicConstraints::Constrained(0))
             .signed_by(&int_key, &root_issuer)
-            .unwrap();
+            .expect("test certificate");
         let int_params = ca("intermediate", BasicConstraints::Constrained(0));
         let int_issuer = Issuer::from_params(&int_params, &int_key);
-        let leaf_key = KeyPair::generate().unwrap();
-        let leaf = leaf().signed_by(&leaf_key, &int_issuer).unwrap();
+        let leaf_key = KeyPair::generate().expect("test certificate");
+        let leaf = leaf()
+            .signed_by(&leaf_key, &int_issuer)
+            .expect("test certificate");
         let mut set = TrustSet::default();
         set.insert("eu.local".into(), vec![root.der().clone()])
-            .unwrap();
+            .expect("test certificate");
         TrustStore::new(set).verify_peer(
             leaf.der(),
             &[int.der().clone()],
@@ -495,23 +499,24 @@ mod tests {
 
     #[test]
     fn intermediate_under_pathlen_zero_root_is_refused() {
-        let err = verify_via_intermediate(BasicConstraints::Constrained(0)).unwrap_err();
+        let err = verify_via_intermediate(BasicConstraints::Constrained(0)).expect_err("refused");
         assert!(err.to_string().contains("pathlen:0"), "{err}");
     }
 
     #[test]
     fn intermediate_under_unconstrained_root_is_accepted() {
-        let id = verify_via_intermediate(BasicConstraints::Unconstrained).unwrap();
+        let id =
+            verify_via_intermediate(BasicConstraints::Unconstrained).expect("test certificate");
         assert_eq!(id.to_string(), "spiffe://eu.local/ns/default/sa/billing");
     }
 
     #[test]
     fn root_that_is_not_a_ca_is_refused() {
-        let key = KeyPair::generate().unwrap();
-        let not_ca = leaf().self_signed(&key).unwrap();
+        let key = KeyPair::generate().expect("test certificate");
+        let not_ca = leaf().self_signed(&key).expect("test certificate");
         let err = TrustSet::default()
             .insert("eu.local".into(), vec![not_ca.der().clone()])
-            .unwrap_err();
+            .expect_err("refused");
         assert!(err.to_string().contains("not a CA"), "{err}");
     }
 }

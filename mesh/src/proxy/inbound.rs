@@ -275,7 +275,8 @@ async fn handle(
     cancel: CancellationToken,
 ) {
     let mut first = [0u8; 1];
-    let peeked = tokio::time::timeout(Duration::from_secs(10), stream.peek(&mut first)).await;
+    let wait = ListenerLimits::SIDECAR.header_read_timeout;
+    let peeked = tokio::time::timeout(wait, stream.peek(&mut first)).await;
     match peeked {
         Ok(Ok(1)) => {}
         // Closed before a byte: a reachability probe.
@@ -285,12 +286,12 @@ async fn handle(
             return;
         }
         Err(_) => {
-            tracing::debug!(%remote, "inbound connection sent nothing for 10 s");
+            tracing::debug!(%remote, "inbound connection sent nothing for {wait:?}");
             return;
         }
     }
     if first[0] == 0x16 {
-        let accepted = tokio::time::timeout(Duration::from_secs(10), tls.accept(stream)).await;
+        let accepted = tokio::time::timeout(wait, tls.accept(stream)).await;
         let tls_stream = match accepted {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {

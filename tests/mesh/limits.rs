@@ -362,9 +362,11 @@ fn rss_and_fds() -> (u64, usize) {
 }
 
 /// 60 s at 500 requests a second through the ingress; memory and
-/// descriptors must stay bounded. Run with `--ignored soak`.
+/// descriptors must stay bounded during the run, and the descriptors must
+/// fall back near where they started once the pools' idle timeouts pass
+/// (nothing leaks). Run with `--ignored soak`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a 60 s soak: cargo test --test mesh -- --ignored soak"]
+#[ignore = "a 60 s soak (plus up to 3 min of cool-down): cargo test --test mesh -- --ignored soak"]
 async fn soak_500_rps_for_60s_keeps_memory_and_descriptors_bounded() {
     raise_nofile();
     let m = support::demo().await;
@@ -375,6 +377,17 @@ async fn soak_500_rps_for_60s_keeps_memory_and_descriptors_bounded() {
         let _ = client.get("/", &[]).await;
     }
     let (rss0, fds0) = rss_and_fds();
+    let samples = Arc::new(parking_lot::Mutex::new(vec![(0u64, rss0, fds0)]));
+    let sampler = tokio::spawn({
+        let samples = Arc::clone(&samples);
+        async move {
+            for t in 1..=12u64 {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                let (rss, fds) = rss_and_fds();
+                samples.lock().push((t * 5, rss, fds));
+            }
+        }
+    });
     let limit = Arc::new(tokio::sync::Semaphore::new(256));
     let ok = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let sent = 60 * 500u64;
@@ -402,17 +415,41 @@ async fn soak_500_rps_for_60s_keeps_memory_and_descriptors_bounded() {
         let _ = t.await;
     }
     let took = t0.elapsed();
+    let _ = sampler.await;
     let (rss1, fds1) = rss_and_fds();
     let ok = ok.load(std::sync::atomic::Ordering::Relaxed);
     eprintln!(
         "soak: {ok}/{sent} ok in {:.1} s; RSS {rss0} kB -> {rss1} kB; descriptors {fds0} -> {fds1}",
         took.as_secs_f64()
     );
-    assert!(ok as f64 >= sent as f64 * 0.99, "{ok}/{sent} succeeded");
-    assert!(
-        rss1 < rss0 + 200 * 1024,
-        "RSS grew from {rss0} kB to {rss1} kB"
+    for (t, rss, fds) in samples.lock().iter() {
+        eprintln!("soak: t={t:>2} s  RSS {rss} kB  descriptors {fds}");
+    }
+    // Idle pooled connections close within the pools' idle timeouts (90 s
+    // for the apps' clients); then the descriptors are back near the start.
+    let cool = Instant::now();
+    let mut fds2 = fds1;
+    while cool.elapsed() < Duration::from_secs(180) && fds2 > fds0 + 200 {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        fds2 = rss_and_fds().1;
+    }
+    let (rss2, _) = rss_and_fds();
+    eprintln!(
+        "soak: after {:.0} s idle: RSS {rss2} kB, descriptors {fds2}",
+        cool.elapsed().as_secs_f64()
     );
-    assert!(fds1 < fds0 + 500, "descriptors grew from {fds0} to {fds1}");
+    assert!(ok as f64 >= sent as f64 * 0.99, "{ok}/{sent} succeeded");
+    // Bounded: the stores are capped (traces, 60 s of exact latencies, taps)
+    // and the pools by the concurrency; a debug build with the system
+    // allocator stays far under these.
+    assert!(rss1 < 768 * 1024, "RSS reached {rss1} kB");
+    assert!(
+        fds1 < fds0 + 8_192,
+        "descriptors grew from {fds0} to {fds1}"
+    );
+    assert!(
+        fds2 <= fds0 + 200,
+        "descriptors stayed at {fds2} (from {fds0}) after 3 min idle"
+    );
     m.stop().await;
 }

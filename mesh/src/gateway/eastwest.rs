@@ -193,7 +193,7 @@ async fn splice(
     load: Arc<Load>,
 ) {
     let hello = match tokio::time::timeout(
-        ListenerLimits::EASTWEST.header_read_timeout,
+        ListenerLimits::EASTWEST.handshake_timeout,
         read_hello(&mut inbound),
     )
     .await

@@ -49,7 +49,7 @@ pub fn start(
             let c = c.clone();
             async move {
                 let tls = match tokio::time::timeout(
-                    ListenerLimits::INGRESS.header_read_timeout,
+                    ListenerLimits::INGRESS.handshake_timeout,
                     acceptor.accept(stream),
                 )
                 .await

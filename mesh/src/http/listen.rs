@@ -45,8 +45,14 @@ pub struct ListenerLimits {
     /// A connection without a byte in and no request in flight for this
     /// long is closed.
     pub idle_timeout: Duration,
-    /// Time to send a whole HTTP/1 request head, or finish a TLS handshake.
+    /// Time to send a whole HTTP/1 request head. hyper also applies it to
+    /// a keep-alive connection waiting for its next request, so it is kept
+    /// above the mesh's own clients' pool idle timeouts (30 s): the client
+    /// side closes an idle connection first and never races the server.
     pub header_read_timeout: Duration,
+    /// Time to finish a TLS handshake, or send a first byte where the
+    /// listener must see one before it knows the protocol.
+    pub handshake_timeout: Duration,
 }
 
 impl ListenerLimits {
@@ -54,37 +60,43 @@ impl ListenerLimits {
     pub const INGRESS: Self = Self {
         max_connections: 10_000,
         idle_timeout: Duration::from_secs(60),
-        header_read_timeout: Duration::from_secs(10),
+        header_read_timeout: Duration::from_secs(60),
+        handshake_timeout: Duration::from_secs(10),
     };
     /// A sidecar's inbound and outbound listeners, and the demo apps.
     pub const SIDECAR: Self = Self {
         max_connections: 4_096,
         idle_timeout: Duration::from_secs(300),
-        header_read_timeout: Duration::from_secs(10),
+        header_read_timeout: Duration::from_secs(60),
+        handshake_timeout: Duration::from_secs(10),
     };
     /// Admin listeners (`/ready`, `/stats/prometheus`): scrapes and probes.
     pub const ADMIN: Self = Self {
         max_connections: 256,
         idle_timeout: Duration::from_secs(60),
-        header_read_timeout: Duration::from_secs(10),
+        header_read_timeout: Duration::from_secs(30),
+        handshake_timeout: Duration::from_secs(10),
     };
     /// East-west gateways: TLS passed through to the peer cluster.
     pub const EASTWEST: Self = Self {
         max_connections: 4_096,
         idle_timeout: Duration::from_secs(300),
-        header_read_timeout: Duration::from_secs(10),
+        header_read_timeout: Duration::from_secs(60),
+        handshake_timeout: Duration::from_secs(10),
     };
     /// A control plane's gRPC listener (xDS, CSRs, federation, spans).
     pub const CONTROL_PLANE: Self = Self {
         max_connections: 4_096,
         idle_timeout: Duration::from_secs(300),
-        header_read_timeout: Duration::from_secs(10),
+        header_read_timeout: Duration::from_secs(60),
+        handshake_timeout: Duration::from_secs(10),
     };
     /// The console API.
     pub const CONSOLE: Self = Self {
         max_connections: 256,
         idle_timeout: Duration::from_secs(300),
-        header_read_timeout: Duration::from_secs(10),
+        header_read_timeout: Duration::from_secs(60),
+        handshake_timeout: Duration::from_secs(10),
     };
 
     /// These limits with the console API's idle timeout as set by

@@ -275,7 +275,7 @@ async fn handle(
     cancel: CancellationToken,
 ) {
     let mut first = [0u8; 1];
-    let wait = ListenerLimits::SIDECAR.header_read_timeout;
+    let wait = ListenerLimits::SIDECAR.handshake_timeout;
     let peeked = tokio::time::timeout(wait, stream.peek(&mut first)).await;
     match peeked {
         Ok(Ok(1)) => {}

@@ -376,3 +376,26 @@ pub async fn get_text(addr: &str, path: &str, timeout: Duration) -> Result<Strin
             timeout,
         })?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(headers: &[(&str, &str)]) -> http::Request<()> {
+        let mut b = http::Request::get("/");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).expect("request")
+    }
+
+    #[test]
+    fn heads_over_the_limit_get_431_and_duplicate_hosts_400() {
+        assert!(check_head(&req(&[("host", "a"), ("x", "y")])).is_none());
+        let big = "a".repeat(MAX_REQUEST_HEADER_BYTES);
+        let r = check_head(&req(&[("host", "a"), ("x-big", &big)])).expect("refused");
+        assert_eq!(r.status(), 431);
+        let r = check_head(&req(&[("host", "a"), ("host", "b")])).expect("refused");
+        assert_eq!(r.status(), 400);
+    }
+}

@@ -493,3 +493,42 @@ pub fn grpc_server(limits: ListenerLimits) -> tonic::transport::Server {
         .http2_keepalive_timeout(Some(limits.keepalive_interval()))
         .http2_max_header_list_size(H2_MAX_HEADER_LIST)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_is_idle_only_without_bytes_or_requests() {
+        let idle = Duration::from_secs(60);
+        let a = Arc::new(Activity::default());
+        // A request in flight for five idle periods: never idle.
+        let req = a.request();
+        let waited = tokio::time::timeout(idle * 5, a.idle(idle)).await;
+        assert!(waited.is_err(), "idle with a request in flight");
+        drop(req);
+        // Nothing moves: idle within two periods.
+        let t0 = Instant::now();
+        a.idle(idle).await;
+        assert!(t0.elapsed() >= idle && t0.elapsed() <= idle * 2);
+    }
+
+    #[tokio::test]
+    async fn a_full_listener_admits_again_once_a_connection_ends() {
+        let limits = ListenerLimits {
+            max_connections: 2,
+            ..ListenerLimits::ADMIN
+        };
+        let adm = Admission::new("test", limits);
+        let remote: SocketAddr = ([127, 0, 0, 1], 1).into();
+        let a = adm.admit(remote).expect("first");
+        let _b = adm.admit(remote).expect("second");
+        assert!(
+            adm.admit(remote).is_none(),
+            "a third connection was admitted"
+        );
+        assert!(adm.refusal_text().contains("maximum of 2 connections"));
+        drop(a);
+        assert!(adm.admit(remote).is_some());
+    }
+}

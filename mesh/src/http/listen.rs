@@ -369,22 +369,32 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
     }
 }
 
+/// The HTTP/2 client preface: a gRPC client must send it all within the
+/// handshake timeout, so one trickling a byte at a time is cut too.
+const H2_PREFACE_LEN: usize = 24;
+
 /// A gRPC connection: holds its listener place, and fails a read once
-/// nothing has come in for the idle timeout.
+/// nothing has come in for the idle timeout, or the HTTP/2 preface has not
+/// come in within the handshake timeout.
 #[derive(Debug)]
 pub struct IdleIo {
     io: TcpStream,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
+    /// Until the preface is in: when it must be.
+    preface_deadline: Option<Pin<Box<Sleep>>>,
+    read: usize,
     _permit: OwnedSemaphorePermit,
 }
 
 impl IdleIo {
-    fn new(io: TcpStream, idle: Duration, permit: OwnedSemaphorePermit) -> Self {
+    fn new(io: TcpStream, limits: ListenerLimits, permit: OwnedSemaphorePermit) -> Self {
         Self {
             io,
-            idle,
-            deadline: Box::pin(tokio::time::sleep(idle)),
+            idle: limits.idle_timeout,
+            deadline: Box::pin(tokio::time::sleep(limits.idle_timeout)),
+            preface_deadline: Some(Box::pin(tokio::time::sleep(limits.handshake_timeout))),
+            read: 0,
             _permit: permit,
         }
     }
@@ -399,19 +409,34 @@ impl AsyncRead for IdleIo {
         let before = buf.filled().len();
         match Pin::new(&mut self.io).poll_read(cx, buf) {
             Poll::Ready(r) => {
-                if buf.filled().len() > before {
+                let n = buf.filled().len() - before;
+                if n > 0 {
                     let next = Instant::now() + self.idle;
                     self.deadline.as_mut().reset(next);
+                    self.read = self.read.saturating_add(n);
+                    if self.read >= H2_PREFACE_LEN {
+                        self.preface_deadline = None;
+                    }
                 }
                 Poll::Ready(r)
             }
-            Poll::Pending => match self.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "connection idle: closed",
-                ))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                if let Some(p) = self.preface_deadline.as_mut() {
+                    if p.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "no HTTP/2 preface within the handshake timeout: closed",
+                        )));
+                    }
+                }
+                match self.deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "connection idle: closed",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 }
@@ -471,7 +496,7 @@ pub fn grpc_incoming(
                         if let Err(e) = stream.set_nodelay(true) {
                             tracing::debug!(listener = name, %remote, error = %e, "cannot set TCP_NODELAY");
                         }
-                        let io = IdleIo::new(stream, limits.idle_timeout, permit);
+                        let io = IdleIo::new(stream, limits, permit);
                         return Some((Ok(io), (listener, admission)));
                     }
                     Err(e) => {

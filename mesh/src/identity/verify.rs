@@ -466,9 +466,13 @@ mod tests {
         p
     }
 
-    /// A root with `root_bc`, an intermediate CA signed with the root's key,
-    /// and an SVID under the intermediate: verified as a client's chain.
-    fn verify_via_intermediate(root_bc: BasicConstraints) -> Result<SpiffeId, IdentityError> {
+    /// A root with `root_bc`, an intermediate (a CA if `int_is_ca`) signed
+    /// with the root's key, and an SVID under the intermediate: verified as
+    /// a client's chain.
+    fn verify_via_intermediate(
+        root_bc: BasicConstraints,
+        int_is_ca: bool,
+    ) -> Result<SpiffeId, IdentityError> {
         let root_key = KeyPair::generate().expect("test certificate");
         let root = ca("root", root_bc)
             .self_signed(&root_key)
@@ -476,10 +480,13 @@ mod tests {
         let root_params = ca("root", root_bc);
         let root_issuer = Issuer::from_params(&root_params, &root_key);
         let int_key = KeyPair::generate().expect("test certificate");
-        let int = ca("intermediate", BasicConstraints::Constrained(0))
+        let mut int_params = ca("intermediate", BasicConstraints::Constrained(0));
+        if !int_is_ca {
+            int_params.is_ca = IsCa::ExplicitNoCa;
+        }
+        let int = int_params
             .signed_by(&int_key, &root_issuer)
             .expect("test certificate");
-        let int_params = ca("intermediate", BasicConstraints::Constrained(0));
         let int_issuer = Issuer::from_params(&int_params, &int_key);
         let leaf_key = KeyPair::generate().expect("test certificate");
         let leaf = leaf()
@@ -498,15 +505,23 @@ mod tests {
     }
 
     #[test]
+    fn an_issuer_that_is_not_a_ca_is_refused() {
+        let err =
+            verify_via_intermediate(BasicConstraints::Unconstrained, false).expect_err("refused");
+        assert!(err.to_string().contains("does not chain"), "{err}");
+    }
+
+    #[test]
     fn intermediate_under_pathlen_zero_root_is_refused() {
-        let err = verify_via_intermediate(BasicConstraints::Constrained(0)).expect_err("refused");
+        let err =
+            verify_via_intermediate(BasicConstraints::Constrained(0), true).expect_err("refused");
         assert!(err.to_string().contains("pathlen:0"), "{err}");
     }
 
     #[test]
     fn intermediate_under_unconstrained_root_is_accepted() {
-        let id =
-            verify_via_intermediate(BasicConstraints::Unconstrained).expect("test certificate");
+        let id = verify_via_intermediate(BasicConstraints::Unconstrained, true)
+            .expect("test certificate");
         assert_eq!(id.to_string(), "spiffe://eu.local/ns/default/sa/billing");
     }
 

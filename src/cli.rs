@@ -209,8 +209,8 @@ pub struct ChaosArgs {
     /// Instance (billing-v1-0), workload (billing-v1), service, cluster, or
     /// for (un)federate two clusters (eu,us).
     pub target: String,
-    /// slow: extra latency in ms [default: 200].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    /// slow: extra latency in ms, at most 60000 (one minute) [default: 200].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=mesh::runtime::plan::MAX_CHAOS_DELAY_MS))]
     pub delay_ms: Option<u64>,
     /// fail: share of requests answered 503, above 0 and at most 1 [default: 1].
     #[arg(long, value_parser = share)]

@@ -4,19 +4,29 @@
 //!
 //! This module sits below `proxy/` and `svc/` and imports neither: the
 //! stack a connection drives is any tower service over buffered requests.
+//! `listen` holds the limits every listener applies (connections, header
+//! and idle timeouts) and the accept loops that apply them; `pod` the
+//! private path from a sidecar to its app.
+
+mod listen;
+pub mod pod;
+
+pub use listen::{
+    accept_loop, grpc_incoming, grpc_server, set_console_idle_timeout, Activity, ListenerLimits,
+    Refusal, Watched, H2_MAX_HEADER_LIST, MAX_REQUEST_HEADER_BYTES,
+};
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tower::{Service, ServiceExt};
 
@@ -117,13 +127,19 @@ where
 /// Request bodies are buffered (so retries can replay them) up to this size.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
-/// Turns an incoming HTTP request into a buffered one, or the 413 answer.
+/// Turns an incoming HTTP request into a buffered one, or the answer that
+/// refuses it: 413 for a body over [`MAX_BODY`], 400 for one that cannot be
+/// read (a bad chunk size, a body cut short).
 pub async fn buffered(
     req: http::Request<Incoming>,
 ) -> Result<http::Request<Bytes>, http::Response<Body>> {
     let (parts, body) = req.into_parts();
     match collect_limited(body, MAX_BODY).await {
         Ok(bytes) => Ok(http::Request::from_parts(parts, bytes)),
+        Err(HttpError::Body(e)) if !e.is::<http_body_util::LengthLimitError>() => Err(text_response(
+            400,
+            format!("meshcon proxy: the request body could not be read ({e}); check its framing (Content-Length or chunk sizes)\n"),
+        )),
         Err(e) => Err(text_response(
             413,
             format!("meshcon proxy: request body refused ({e}); the mesh buffers at most {MAX_BODY} bytes\n"),
@@ -131,43 +147,40 @@ pub async fn buffered(
     }
 }
 
-/// Accepts connections on `listener` until `cancel` fires, handing each one
-/// (with `TCP_NODELAY` set, as every mesh hop wants) to `handle` on a task
-/// of its own. `name` says which listener in the logs.
-///
-/// Accept errors are logged and retried after a short pause: they are
-/// usually transient (a peer reset before accept, descriptors running out)
-/// and the listener must outlive them.
-pub async fn accept_loop<H, F>(
-    listener: TcpListener,
-    name: &'static str,
-    cancel: CancellationToken,
-    mut handle: H,
-) where
-    H: FnMut(TcpStream, SocketAddr) -> F,
-    F: Future<Output = ()> + Send + 'static,
-{
-    loop {
-        let (stream, remote) = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(listener = name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(listener = name, %remote, error = %e, "cannot set TCP_NODELAY");
-        }
-        tokio::spawn(handle(stream, remote));
+/// The size of a request head as HTTP/2 counts a header list (name + value
+/// + 32 per field), plus its URI.
+pub fn head_size<B>(req: &http::Request<B>) -> usize {
+    let uri = req.uri().to_string().len();
+    req.headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 32)
+        .sum::<usize>()
+        + uri
+}
+
+/// The answer refusing a request head no proxy should forward: over
+/// [`MAX_REQUEST_HEADER_BYTES`] (431), or with more than one `Host`
+/// (400, RFC 9112 section 3.2).
+pub fn check_head<B>(req: &http::Request<B>) -> Option<http::Response<Body>> {
+    let size = head_size(req);
+    if size > MAX_REQUEST_HEADER_BYTES {
+        return Some(text_response(
+            431,
+            format!("meshcon proxy: the request headers are {size} bytes; the mesh forwards at most {MAX_REQUEST_HEADER_BYTES}\n"),
+        ));
     }
+    if req.headers().get_all(http::header::HOST).iter().count() > 1 {
+        return Some(text_response(
+            400,
+            "meshcon proxy: the request has more than one Host header; send exactly one\n",
+        ));
+    }
+    None
 }
 
 /// Serves HTTP/1.1 and HTTP/2 (by preface or ALPN) on one connection until it
-/// ends or `cancel` fires, after which in-flight requests get `grace` to finish.
+/// ends or `cancel` fires, after which in-flight requests get `grace` to
+/// finish. Uses the sidecar's [`ListenerLimits`].
 pub async fn serve_connection<IO, S, F>(
     io: IO,
     service: S,
@@ -178,8 +191,52 @@ pub async fn serve_connection<IO, S, F>(
     S: Fn(http::Request<Incoming>) -> F + Send + Sync + Clone + 'static,
     F: Future<Output = Result<http::Response<Body>, Infallible>> + Send + 'static,
 {
-    let svc = hyper::service::service_fn(service);
-    let builder = auto::Builder::new(TokioExecutor::new());
+    serve_connection_with(io, service, cancel, grace, ListenerLimits::SIDECAR).await
+}
+
+/// [`serve_connection`] under `limits`: the request head must arrive within
+/// the header-read timeout (HTTP/1), and the connection is closed (gracefully:
+/// GOAWAY for HTTP/2) once idle for the idle timeout. A request in flight,
+/// its response body included, keeps the connection from being idle.
+pub async fn serve_connection_with<IO, S, F>(
+    io: IO,
+    service: S,
+    cancel: CancellationToken,
+    grace: Duration,
+    limits: ListenerLimits,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Fn(http::Request<Incoming>) -> F + Send + Sync + Clone + 'static,
+    F: Future<Output = Result<http::Response<Body>, Infallible>> + Send + 'static,
+{
+    let activity = Arc::new(Activity::default());
+    let io = Watched::new(io, Arc::clone(&activity));
+    let watch = Arc::clone(&activity);
+    let svc = hyper::service::service_fn(move |req| {
+        let guard = watch.request();
+        let fut = service(req);
+        async move {
+            let resp = fut.await?;
+            // The guard lives as long as the body, so a long answer is in
+            // flight until its last byte.
+            Ok::<_, Infallible>(resp.map(|b| {
+                b.map_frame(move |f| {
+                    let _ = &guard;
+                    f
+                })
+                .boxed_unsync()
+            }))
+        }
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(H2_MAX_HEADER_LIST);
     let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     tokio::select! {
@@ -192,14 +249,25 @@ pub async fn serve_connection<IO, S, F>(
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(grace, conn).await;
         }
+        _ = activity.idle(limits.idle_timeout) => {
+            tracing::debug!(idle = ?limits.idle_timeout, "closing an idle connection");
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(grace.min(Duration::from_secs(2)), conn).await;
+        }
     }
 }
 
-/// Drives `svc` for every request of one connection: buffers the body,
-/// attaches `conn` (facts about the connection) to the request, and turns
-/// the stack's errors into answers.
-pub async fn serve_stack<IO, S, C>(io: IO, svc: S, conn: C, cancel: CancellationToken)
-where
+/// Drives `svc` for every request of one connection: refuses heads no proxy
+/// should forward ([`check_head`]), buffers the body, attaches `conn` (facts
+/// about the connection) to the request, and turns the stack's errors into
+/// answers.
+pub async fn serve_stack<IO, S, C>(
+    io: IO,
+    svc: S,
+    conn: C,
+    cancel: CancellationToken,
+    limits: ListenerLimits,
+) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: Service<http::Request<Bytes>, Response = http::Response<Body>>
         + Clone
@@ -210,12 +278,15 @@ where
     S::Error: Into<http::Response<Body>>,
     C: Clone + Send + Sync + 'static,
 {
-    serve_connection(
+    serve_connection_with(
         io,
         move |req: http::Request<Incoming>| {
             let svc = svc.clone();
             let conn = conn.clone();
             async move {
+                if let Some(refused) = check_head(&req) {
+                    return Ok::<_, Infallible>(refused);
+                }
                 let mut req = match buffered(req).await {
                     Ok(r) => r,
                     Err(resp) => return Ok::<_, Infallible>(resp),
@@ -230,6 +301,7 @@ where
         },
         cancel,
         Duration::from_secs(5),
+        limits,
     )
     .await
 }
@@ -303,4 +375,27 @@ pub async fn get_text(addr: &str, path: &str, timeout: Duration) -> Result<Strin
             path: path.to_string(),
             timeout,
         })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(headers: &[(&str, &str)]) -> http::Request<()> {
+        let mut b = http::Request::get("/");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).expect("request")
+    }
+
+    #[test]
+    fn heads_over_the_limit_get_431_and_duplicate_hosts_400() {
+        assert!(check_head(&req(&[("host", "a"), ("x", "y")])).is_none());
+        let big = "a".repeat(MAX_REQUEST_HEADER_BYTES);
+        let r = check_head(&req(&[("host", "a"), ("x-big", &big)])).expect("refused");
+        assert_eq!(r.status(), 431);
+        let r = check_head(&req(&[("host", "a"), ("host", "b")])).expect("refused");
+        assert_eq!(r.status(), 400);
+    }
 }

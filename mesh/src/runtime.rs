@@ -68,6 +68,9 @@ pub enum RuntimeError {
     /// An operation named something that does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// A value or request the mesh refuses, with why.
+    #[error("{0}")]
+    Refused(String),
     /// A root rotation was called off; nothing changed.
     #[error(transparent)]
     RootRotation(#[from] RootRotationError),

@@ -9,6 +9,7 @@ mod bench;
 mod federation;
 mod foundation;
 mod hardening;
+mod limits;
 mod rules;
 mod state;
 mod telemetry;

@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 use futures::Stream;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -190,11 +189,15 @@ pub async fn serve<B: Backend>(
         expected: Arc::from(token),
     };
     let server = ConsoleServer::new(svc).max_decoding_message_size(16 * 1024 * 1024);
-    tonic::transport::Server::builder()
+    let limits = crate::http::ListenerLimits::console();
+    crate::http::grpc_server(limits)
         .add_service(tonic::service::interceptor::InterceptedService::new(
             server, check,
         ))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), cancel.cancelled())
+        .serve_with_incoming_shutdown(
+            crate::http::grpc_incoming(listener, "console-api", limits),
+            cancel.cancelled(),
+        )
         .await
 }
 

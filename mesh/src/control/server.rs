@@ -32,7 +32,6 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
@@ -181,8 +180,10 @@ impl ControlPlane {
             "istiod",
             "control plane serving",
         );
-        let res = tonic::transport::Server::builder()
-            .tcp_nodelay(true)
+        // Keepalive pings, a connection cap and an idle timeout: a flood of
+        // idle clients cannot hold the plane's descriptors (crate::http).
+        let limits = crate::http::ListenerLimits::CONTROL_PLANE;
+        let res = crate::http::grpc_server(limits)
             .add_service(DiscoveryServer::new(services::DiscoveryService {
                 cp: self.clone(),
             }))
@@ -199,7 +200,10 @@ impl ControlPlane {
             .add_service(TraceServiceServer::new(Collector {
                 store: self.inner.traces.clone(),
             }))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), session.cancelled())
+            .serve_with_incoming_shutdown(
+                crate::http::grpc_incoming(listener, "control-plane", limits),
+                session.cancelled(),
+            )
             .await;
         self.disconnect_all();
         self.inner.events.emit(

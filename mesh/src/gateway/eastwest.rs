@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::control::events::EventKind;
-use crate::http::accept_loop;
+use crate::http::{accept_loop, Activity, ListenerLimits, Refusal, Watched};
 use crate::proto::ProxyEvent;
 use crate::proxy::admin;
 use crate::proxy::cluster::{cluster_name, parse_sni};
@@ -133,6 +133,8 @@ pub fn start(
     tasks.push(tokio::spawn(accept_loop(
         listener,
         "east-west",
+        ListenerLimits::EASTWEST,
+        Refusal::Close,
         cancel.clone(),
         move |stream, remote| {
             let ctx = Arc::clone(&gw);
@@ -190,7 +192,11 @@ async fn splice(
     ctx: Arc<ProxyContext>,
     load: Arc<Load>,
 ) {
-    let hello = match tokio::time::timeout(Duration::from_secs(10), read_hello(&mut inbound)).await
+    let hello = match tokio::time::timeout(
+        ListenerLimits::EASTWEST.handshake_timeout,
+        read_hello(&mut inbound),
+    )
+    .await
     {
         Ok(Ok(Some(x))) => x,
         Ok(Ok(None)) => return,
@@ -267,9 +273,17 @@ async fn splice(
     }
     let key = format!("{name}|{chosen}");
     load.add(&key, 1);
-    let (sent, received) = tokio::io::copy_bidirectional(&mut inbound, &mut up)
-        .await
-        .unwrap_or((0, 0));
+    // Bytes either way keep a splice open; a silent one is cut after the
+    // idle timeout (its byte counts are then unknown, reported as 0).
+    let activity = Arc::new(Activity::default());
+    let mut watched = Watched::new(inbound, Arc::clone(&activity));
+    let (sent, received) = tokio::select! {
+        r = tokio::io::copy_bidirectional(&mut watched, &mut up) => r.unwrap_or((0, 0)),
+        _ = activity.idle(ListenerLimits::EASTWEST.idle_timeout) => {
+            tracing::debug!(%remote, "idle east-west connection closed");
+            (0, 0)
+        }
+    };
     load.add(&key, -1);
     ctx.metrics.tcp_closed(
         &host,

@@ -4,14 +4,13 @@
 //! VirtualService routes when bound, else the topology's default service).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::{accept_loop, serve_stack};
+use crate::http::{accept_loop, serve_stack, ListenerLimits, Refusal};
 use crate::proto::ProxyEvent;
 use crate::proxy::admin;
 use crate::proxy::context::ProxyContext;
@@ -41,31 +40,35 @@ pub fn start(
     tasks.push(tokio::spawn(accept_loop(
         listener,
         "ingress",
+        ListenerLimits::INGRESS,
+        Refusal::Close,
         cancel.clone(),
         move |stream, remote| {
             let acceptor = acceptor.clone();
             let svc = svc.clone();
             let c = c.clone();
             async move {
-                let tls =
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(tls)) => tls,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%remote, error = %e, "ingress TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%remote, "ingress TLS handshake timed out");
-                            return;
-                        }
-                    };
+                let tls = match tokio::time::timeout(
+                    ListenerLimits::INGRESS.handshake_timeout,
+                    acceptor.accept(stream),
+                )
+                .await
+                {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%remote, error = %e, "ingress TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%remote, "ingress TLS handshake timed out");
+                        return;
+                    }
+                };
                 let conn = ConnInfo {
                     peer_id: None,
                     remote: Some(remote),
                 };
-                serve_stack(tls, svc, conn, c).await;
+                serve_stack(tls, svc, conn, c, ListenerLimits::INGRESS).await;
             }
         },
     )));

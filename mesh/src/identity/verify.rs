@@ -6,6 +6,12 @@
 //! rules, then (for the client side) secure naming: the server's SPIFFE ID must
 //! be one the destination is allowed to run as.
 //!
+//! webpki enforces the basic constraints of intermediates (the CA flag and
+//! their path length) but takes a trust anchor as a bare name and key, so a
+//! root's own constraints are checked here: a root must be a CA, and its
+//! `pathlen` bounds the intermediates below it (the mesh's roots have
+//! `pathlen:0`: an intermediate made with a root key is refused).
+//!
 //! The roots live in a [`TrustStore`] that the control plane updates in place;
 //! verifiers hold it by `Arc`, so a new trust bundle takes effect for the next
 //! handshake without rebuilding any TLS configuration.
@@ -28,6 +34,8 @@ pub struct DomainRoots {
     /// Root certificates, DER.
     pub roots: Vec<CertificateDer<'static>>,
     anchors: Vec<TrustAnchor<'static>>,
+    /// Each root's `pathlen` (None: unbounded), by the index of its anchor.
+    path_lens: Vec<Option<u32>>,
 }
 
 /// Trust bundles by trust domain: whom a proxy accepts as a peer.
@@ -68,8 +76,18 @@ impl TrustSet {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        self.domains
-            .insert(trust_domain, DomainRoots { roots, anchors });
+        let path_lens = roots
+            .iter()
+            .map(|der| root_path_len(der, &trust_domain))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.domains.insert(
+            trust_domain,
+            DomainRoots {
+                roots,
+                anchors,
+                path_lens,
+            },
+        );
         Ok(())
     }
 
@@ -140,23 +158,57 @@ impl TrustStore {
         })?;
         let cert = webpki::EndEntityCert::try_from(end_entity)
             .map_err(|e| IdentityError::Certificate(e.to_string()))?;
-        cert.verify_for_usage(
-            algs.all,
-            &roots.anchors,
-            intermediates,
-            now,
-            usage,
-            None,
-            None,
-        )
-        .map_err(|e| {
-            IdentityError::Untrusted(format!(
-                "{id} does not chain to the {} trust bundle: {}",
-                id.trust_domain(),
-                chain_failure(&e)
-            ))
-        })?;
+        let path = cert
+            .verify_for_usage(
+                algs.all,
+                &roots.anchors,
+                intermediates,
+                now,
+                usage,
+                None,
+                None,
+            )
+            .map_err(|e| {
+                IdentityError::Untrusted(format!(
+                    "{id} does not chain to the {} trust bundle: {}",
+                    id.trust_domain(),
+                    chain_failure(&e)
+                ))
+            })?;
+        let below = path.intermediate_certificates().count();
+        let limit = roots
+            .anchors
+            .iter()
+            .position(|a| std::ptr::eq(a, path.anchor()))
+            .and_then(|i| roots.path_lens.get(i).copied().flatten());
+        if let Some(max) = limit {
+            if below > max as usize {
+                return Err(IdentityError::Untrusted(format!(
+                    "{id} does not chain to the {} trust bundle: its chain has {below} intermediate CA(s) but the root allows {max} (pathlen:{max})",
+                    id.trust_domain()
+                )));
+            }
+        }
         Ok(id)
+    }
+}
+
+/// A root's `pathlen`, or why it cannot be a root: it must say it is a CA.
+fn root_path_len(
+    der: &CertificateDer<'_>,
+    trust_domain: &str,
+) -> Result<Option<u32>, IdentityError> {
+    use x509_parser::prelude::FromDer;
+    let bad =
+        |why: String| IdentityError::Certificate(format!("bad root for {trust_domain}: {why}"));
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der.as_ref())
+        .map_err(|e| bad(e.to_string()))?;
+    match cert.basic_constraints() {
+        Ok(Some(bc)) if bc.value.ca => Ok(bc.value.path_len_constraint),
+        Ok(_) => Err(bad(
+            "it is not a CA certificate (basicConstraints CA:TRUE is missing)".into(),
+        )),
+        Err(e) => Err(bad(e.to_string())),
     }
 }
 
@@ -381,5 +433,105 @@ impl ServerCertVerifier for AcceptAnyServer {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.algs.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose, SanType,
+    };
+
+    use super::*;
+
+    fn ca(name: &str, constraints: BasicConstraints) -> CertificateParams {
+        let mut p = CertificateParams::default();
+        p.distinguished_name.push(DnType::CommonName, name);
+        p.is_ca = IsCa::Ca(constraints);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        p
+    }
+
+    fn leaf() -> CertificateParams {
+        let mut p = CertificateParams::default();
+        p.distinguished_name.push(DnType::CommonName, "leaf");
+        p.subject_alt_names = vec![SanType::URI(
+            "spiffe://eu.local/ns/default/sa/billing"
+                .try_into()
+                .expect("test certificate"),
+        )];
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        p
+    }
+
+    /// A root with `root_bc`, an intermediate (a CA if `int_is_ca`) signed
+    /// with the root's key, and an SVID under the intermediate: verified as
+    /// a client's chain.
+    fn verify_via_intermediate(
+        root_bc: BasicConstraints,
+        int_is_ca: bool,
+    ) -> Result<SpiffeId, IdentityError> {
+        let root_key = KeyPair::generate().expect("test certificate");
+        let root = ca("root", root_bc)
+            .self_signed(&root_key)
+            .expect("test certificate");
+        let root_params = ca("root", root_bc);
+        let root_issuer = Issuer::from_params(&root_params, &root_key);
+        let int_key = KeyPair::generate().expect("test certificate");
+        let mut int_params = ca("intermediate", BasicConstraints::Constrained(0));
+        if !int_is_ca {
+            int_params.is_ca = IsCa::ExplicitNoCa;
+        }
+        let int = int_params
+            .signed_by(&int_key, &root_issuer)
+            .expect("test certificate");
+        let int_issuer = Issuer::from_params(&int_params, &int_key);
+        let leaf_key = KeyPair::generate().expect("test certificate");
+        let leaf = leaf()
+            .signed_by(&leaf_key, &int_issuer)
+            .expect("test certificate");
+        let mut set = TrustSet::default();
+        set.insert("eu.local".into(), vec![root.der().clone()])
+            .expect("test certificate");
+        TrustStore::new(set).verify_peer(
+            leaf.der(),
+            &[int.der().clone()],
+            UnixTime::now(),
+            webpki::KeyUsage::client_auth(),
+            &algorithms(),
+        )
+    }
+
+    #[test]
+    fn an_issuer_that_is_not_a_ca_is_refused() {
+        let err =
+            verify_via_intermediate(BasicConstraints::Unconstrained, false).expect_err("refused");
+        assert!(err.to_string().contains("does not chain"), "{err}");
+    }
+
+    #[test]
+    fn intermediate_under_pathlen_zero_root_is_refused() {
+        let err =
+            verify_via_intermediate(BasicConstraints::Constrained(0), true).expect_err("refused");
+        assert!(err.to_string().contains("pathlen:0"), "{err}");
+    }
+
+    #[test]
+    fn intermediate_under_unconstrained_root_is_accepted() {
+        let id = verify_via_intermediate(BasicConstraints::Unconstrained, true)
+            .expect("test certificate");
+        assert_eq!(id.to_string(), "spiffe://eu.local/ns/default/sa/billing");
+    }
+
+    #[test]
+    fn root_that_is_not_a_ca_is_refused() {
+        let key = KeyPair::generate().expect("test certificate");
+        let not_ca = leaf().self_signed(&key).expect("test certificate");
+        let err = TrustSet::default()
+            .insert("eu.local".into(), vec![not_ca.der().clone()])
+            .expect_err("refused");
+        assert!(err.to_string().contains("not a CA"), "{err}");
     }
 }

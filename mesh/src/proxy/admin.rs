@@ -13,7 +13,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::context::ProxyContext;
-use crate::http::{accept_loop, full, json_response, serve_connection, text_response, Body};
+use crate::http::{
+    accept_loop, full, json_response, serve_connection_with, text_response, Body, ListenerLimits,
+    Refusal,
+};
 use crate::identity::certinfo::rfc3339;
 
 fn query_param(uri: &http::Uri, name: &str) -> Option<String> {
@@ -133,17 +136,25 @@ pub fn handle(ctx: &ProxyContext, req: &http::Request<Incoming>) -> http::Respon
 /// Serves the admin listener until `cancel`.
 pub async fn serve(listener: TcpListener, ctx: Arc<ProxyContext>, cancel: CancellationToken) {
     let c = cancel.clone();
-    accept_loop(listener, "admin", cancel, move |stream, _remote| {
-        let ctx = Arc::clone(&ctx);
-        serve_connection(
-            stream,
-            move |req: http::Request<Incoming>| {
-                let resp = handle(&ctx, &req);
-                async move { Ok::<_, Infallible>(resp) }
-            },
-            c.clone(),
-            Duration::from_secs(1),
-        )
-    })
+    accept_loop(
+        listener,
+        "admin",
+        ListenerLimits::ADMIN,
+        Refusal::Http503,
+        cancel,
+        move |stream, _remote| {
+            let ctx = Arc::clone(&ctx);
+            serve_connection_with(
+                stream,
+                move |req: http::Request<Incoming>| {
+                    let resp = handle(&ctx, &req);
+                    async move { Ok::<_, Infallible>(resp) }
+                },
+                c.clone(),
+                Duration::from_secs(1),
+                ListenerLimits::ADMIN,
+            )
+        },
+    )
     .await
 }

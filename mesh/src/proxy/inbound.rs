@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::net::{TcpListener, TcpStream};
@@ -28,7 +27,8 @@ use super::authz::{self, Subject, Verdict};
 use super::context::{ProxyContext, PEER_HEADER};
 use super::telemetry::{Direction, TelemetryLayer};
 use crate::control::events::EventKind;
-use crate::http::{accept_loop, serve_stack, strip_hop_by_hop};
+use crate::http::pod::PodConnector;
+use crate::http::{accept_loop, serve_stack, strip_hop_by_hop, ListenerLimits, Refusal};
 use crate::identity::{certinfo, tls, SpiffeId};
 use crate::svc::{MeshService, ProxyError, Req, Resp, SvcFuture};
 use crate::telemetry::access::ConnInfo;
@@ -120,7 +120,7 @@ where
 pub struct AppService {
     ctx: Arc<ProxyContext>,
     app: Option<std::net::SocketAddr>,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<PodConnector, Full<Bytes>>,
 }
 
 impl std::fmt::Debug for AppService {
@@ -133,12 +133,13 @@ impl std::fmt::Debug for AppService {
 
 impl AppService {
     fn new(ctx: Arc<ProxyContext>, app: Option<std::net::SocketAddr>) -> Self {
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        // Registered connections: the app answers only these (http::pod).
+        let connector = PodConnector {
+            timeout: Duration::from_secs(5),
+        };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
-            .build(http);
+            .build(connector);
         Self { ctx, app, client }
     }
 }
@@ -244,16 +245,24 @@ pub async fn serve(
         }
     };
     let c = cancel.clone();
-    accept_loop(listener, "inbound", cancel, move |stream, remote| {
-        handle(
-            stream,
-            remote,
-            Arc::clone(&ctx),
-            svc.clone(),
-            tls.clone(),
-            c.clone(),
-        )
-    })
+    accept_loop(
+        listener,
+        "inbound",
+        ListenerLimits::SIDECAR,
+        // TLS or plaintext: unknown before the first byte, so just close.
+        Refusal::Close,
+        cancel,
+        move |stream, remote| {
+            handle(
+                stream,
+                remote,
+                Arc::clone(&ctx),
+                svc.clone(),
+                tls.clone(),
+                c.clone(),
+            )
+        },
+    )
     .await
 }
 
@@ -266,7 +275,8 @@ async fn handle(
     cancel: CancellationToken,
 ) {
     let mut first = [0u8; 1];
-    let peeked = tokio::time::timeout(Duration::from_secs(10), stream.peek(&mut first)).await;
+    let wait = ListenerLimits::SIDECAR.handshake_timeout;
+    let peeked = tokio::time::timeout(wait, stream.peek(&mut first)).await;
     match peeked {
         Ok(Ok(1)) => {}
         // Closed before a byte: a reachability probe.
@@ -276,12 +286,12 @@ async fn handle(
             return;
         }
         Err(_) => {
-            tracing::debug!(%remote, "inbound connection sent nothing for 10 s");
+            tracing::debug!(%remote, "inbound connection sent nothing for {wait:?}");
             return;
         }
     }
     if first[0] == 0x16 {
-        let accepted = tokio::time::timeout(Duration::from_secs(10), tls.accept(stream)).await;
+        let accepted = tokio::time::timeout(wait, tls.accept(stream)).await;
         let tls_stream = match accepted {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
@@ -308,7 +318,7 @@ async fn handle(
             peer_id,
             remote: Some(remote),
         };
-        serve_stack(tls_stream, svc, conn, cancel).await;
+        serve_stack(tls_stream, svc, conn, cancel, ListenerLimits::SIDECAR).await;
     } else {
         let mode = ctx.config().mtls_mode.clone();
         if mode == "STRICT" || mode.is_empty() {
@@ -322,6 +332,6 @@ async fn handle(
             peer_id: None,
             remote: Some(remote),
         };
-        serve_stack(stream, svc, conn, cancel).await;
+        serve_stack(stream, svc, conn, cancel, ListenerLimits::SIDECAR).await;
     }
 }

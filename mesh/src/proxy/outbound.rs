@@ -25,7 +25,7 @@ use super::context::ProxyContext;
 use super::endpoint::{AttemptLayer, Connect, EndpointLayer};
 use super::router::RouterLayer;
 use super::telemetry::{Direction, TelemetryLayer};
-use crate::http::{accept_loop, serve_stack};
+use crate::http::{accept_loop, serve_stack, ListenerLimits, Refusal};
 use crate::svc::fault::FaultLayer;
 use crate::svc::retry::RetryLayer;
 use crate::svc::timeout::{TimeoutLayer, Which};
@@ -80,12 +80,25 @@ pub fn stack(ctx: Arc<ProxyContext>) -> MeshService {
 pub async fn serve(listener: TcpListener, ctx: Arc<ProxyContext>, cancel: CancellationToken) {
     let svc = stack(ctx);
     let c = cancel.clone();
-    accept_loop(listener, "outbound", cancel, move |stream, remote| {
-        let conn = ConnInfo {
-            peer_id: None,
-            remote: Some(remote),
-        };
-        serve_stack(stream, svc.clone(), conn, c.clone())
-    })
+    accept_loop(
+        listener,
+        "outbound",
+        ListenerLimits::SIDECAR,
+        Refusal::Http503,
+        cancel,
+        move |stream, remote| {
+            let conn = ConnInfo {
+                peer_id: None,
+                remote: Some(remote),
+            };
+            serve_stack(
+                stream,
+                svc.clone(),
+                conn,
+                c.clone(),
+                ListenerLimits::SIDECAR,
+            )
+        },
+    )
     .await
 }

@@ -32,6 +32,7 @@ impl Mesh {
 
     /// Sets chaos on every instance `target` names (instance, `service-version`, or service).
     pub async fn set_chaos(&self, target: &str, chaos: Chaos) -> Result<Vec<String>, RuntimeError> {
+        chaos.check().map_err(RuntimeError::Refused)?;
         let ids = self.matching(target).await;
         let wl = self.inner.workloads.lock().await;
         let mut done = Vec::new();
@@ -59,6 +60,11 @@ impl Mesh {
         target: &str,
         f: impl Fn(&mut Chaos),
     ) -> Result<Vec<String>, RuntimeError> {
+        // The change alone, on a healed instance: a bad value is refused
+        // before any instance is touched.
+        let mut probe = Chaos::default();
+        f(&mut probe);
+        probe.check().map_err(RuntimeError::Refused)?;
         let ids = self.matching(target).await;
         let wl = self.inner.workloads.lock().await;
         let mut done = Vec::new();

@@ -130,6 +130,11 @@ impl Mesh {
     /// Ends federation between two clusters: each forgets the other's trust
     /// bundle and endpoints, and its proxies are told at once.
     pub fn unfederate(&self, a: &str, b: &str) -> Result<(), RuntimeError> {
+        if a == b {
+            return Err(RuntimeError::Refused(format!(
+                "cannot unfederate {a} from itself: give two different clusters, like eu,us"
+            )));
+        }
         for (x, y) in [(a, b), (b, a)] {
             let rt = self
                 .inner
@@ -158,6 +163,11 @@ impl Mesh {
 
     /// Federates two clusters again.
     pub fn federate(&self, a: &str, b: &str) -> Result<(), RuntimeError> {
+        if a == b {
+            return Err(RuntimeError::Refused(format!(
+                "cannot federate {a} with itself: give two different clusters, like eu,us"
+            )));
+        }
         for c in [a, b] {
             if !self.inner.clusters.contains_key(c) {
                 return Err(RuntimeError::NotFound(format!("no cluster '{c}'")));

@@ -17,6 +17,11 @@ use tokio::net::{TcpListener, TcpSocket};
 
 use crate::topology::{Instance, Topology};
 
+pub use crate::http::{
+    set_console_idle_timeout, ListenerLimits, H2_MAX_HEADER_LIST, MAX_REQUEST_HEADER_BYTES,
+};
+pub use crate::workload::app::MAX_CHAOS_DELAY_MS;
+
 /// Where a mesh's listeners go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddressPlan {

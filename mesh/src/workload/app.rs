@@ -23,12 +23,19 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::{json_response, serve_connection, Body};
+use crate::http::{
+    accept_loop, json_response, pod, serve_connection_with, Body, ListenerLimits, Refusal,
+};
 use crate::telemetry::trace::TRACE_HEADERS;
 use crate::topology::Latency;
 
 /// Headers the demo apps pass on to their downstream calls.
 pub const FORWARDED: &[&str] = &["end-user", "user-agent"];
+
+/// The most latency chaos adds to a request: a minute, longer than any
+/// sensible route timeout. A larger delay would only hold connections and
+/// descriptors open.
+pub const MAX_CHAOS_DELAY_MS: u64 = 60_000;
 
 /// Faults injected into one instance from outside (the console's chaos controls).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -37,6 +44,26 @@ pub struct Chaos {
     pub delay_ms: u64,
     /// Error rate replacing the configured one.
     pub error_rate: Option<f64>,
+}
+
+impl Chaos {
+    /// Refuses values no instance can act on, with a sentence saying why.
+    pub fn check(&self) -> Result<(), String> {
+        if self.delay_ms > MAX_CHAOS_DELAY_MS {
+            return Err(format!(
+                "a chaos delay of {} ms is too long: at most {MAX_CHAOS_DELAY_MS} ms (one minute)",
+                self.delay_ms
+            ));
+        }
+        if let Some(r) = self.error_rate {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(format!(
+                    "a chaos error rate of {r} is not a share of requests: give one between 0 and 1"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Who the app is and how it behaves.
@@ -163,7 +190,8 @@ impl App {
     /// Handles one request.
     pub async fn handle(self: Arc<Self>, req: http::Request<Incoming>) -> http::Response<Body> {
         let chaos = self.chaos();
-        let wait = sample_latency(&self.spec.latency) + Duration::from_millis(chaos.delay_ms);
+        let wait = sample_latency(&self.spec.latency)
+            + Duration::from_millis(chaos.delay_ms.min(MAX_CHAOS_DELAY_MS));
         tokio::time::sleep(wait).await;
         let error_rate = chaos.error_rate.unwrap_or(self.spec.error_rate);
         let me = json!({
@@ -209,24 +237,33 @@ impl App {
         json_response(if failed { 502 } else { 200 }, &v)
     }
 
-    /// Serves until `cancel`.
+    /// Serves until `cancel`. With a pod IP of its own, the app answers
+    /// only connections its sidecar opened ([`crate::http::pod`]).
     pub async fn serve(self: Arc<Self>, listener: TcpListener, cancel: CancellationToken) {
-        loop {
-            let stream = tokio::select! {
-                _ = cancel.cancelled() => return,
-                r = listener.accept() => match r {
-                    Ok((s, _)) => s,
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            let _ = stream.set_nodelay(true);
-            let app = Arc::clone(&self);
-            let cancel = cancel.clone();
-            tokio::spawn(async move {
-                serve_connection(
+        let me = match listener.local_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(instance = %self.spec.instance, error = %e, "app listener has no address; not serving");
+                return;
+            }
+        };
+        let sidecar_only = pod::sidecar_only(me);
+        let c = cancel.clone();
+        accept_loop(
+            listener,
+            "app",
+            ListenerLimits::SIDECAR,
+            Refusal::Close,
+            cancel,
+            move |stream, remote| {
+                let app = Arc::clone(&self);
+                let cancel = c.clone();
+                async move {
+                if sidecar_only && !pod::from_sidecar(remote, me) {
+                    tracing::debug!(%remote, app = %me, "plaintext connection to an app, not from its sidecar: closed");
+                    return;
+                }
+                serve_connection_with(
                     stream,
                     move |req: http::Request<Incoming>| {
                         let app = Arc::clone(&app);
@@ -234,10 +271,13 @@ impl App {
                     },
                     cancel,
                     Duration::from_secs(2),
+                    ListenerLimits::SIDECAR,
                 )
                 .await;
-            });
-        }
+                }
+            },
+        )
+        .await
     }
 }
 

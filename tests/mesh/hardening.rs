@@ -39,8 +39,9 @@ fn meshcon_limited(args: &[&str]) -> Output {
     let bin = support::meshcon_bin();
     let mut all: Vec<&str> = vec![&limit, bin.to_str().expect("utf-8 path")];
     all.extend_from_slice(args);
-    Command::new("prlimit")
-        .args(&all)
+    let mut cmd = Command::new("prlimit");
+    support::with_credentials(&mut cmd, args);
+    cmd.args(&all)
         .env("NO_COLOR", "1")
         .output()
         .expect("prlimit (util-linux) runs meshcon")
@@ -210,8 +211,11 @@ fn total_size(findings: &[Finding]) -> usize {
         .sum()
 }
 
-#[test]
-fn conflict_findings_grow_linearly_with_the_resources() {
+#[tokio::test]
+async fn conflict_findings_grow_linearly_with_the_resources() {
+    // Analysing 10,000 resources keeps a core busy for seconds in a debug
+    // build: meshes of other tests do not start meanwhile.
+    let _alone = support::alone().await;
     let demo = Topology::demo();
     let (_, small) = config::check("vs.yaml", &same_host_virtual_services(1000), &demo, &[]);
     let (_, large) = config::check("vs.yaml", &same_host_virtual_services(10_000), &demo, &[]);

@@ -231,7 +231,7 @@ pub fn register_credentials(api: &str, file: &Path) {
 /// A command whose arguments name a test mesh with `--mesh ADDR` presents
 /// that mesh's token as a user on another terminal would: the environment
 /// variable `MESHCON_CREDENTIALS` naming its token file.
-fn with_credentials(cmd: &mut Command, args: &[&str]) {
+pub fn with_credentials(cmd: &mut Command, args: &[&str]) {
     let Some(api) = args
         .iter()
         .position(|a| *a == "--mesh")

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use mesh::api::config::model::{
     Destination, DestinationRule, FaultDelay, HttpFaultInjection, HttpRetry, HttpRoute,
-    HttpRouteDestination, Object, Percent, Resource, Subset, VirtualService,
+    HttpRouteDestination, Object, OutlierDetection, Percent, Resource, Subset, TrafficPolicy,
+    VirtualService,
 };
 use mesh::api::config::short_name;
 
@@ -263,6 +264,40 @@ impl Draft {
     }
 }
 
+/// A new resource of `kind` (`vs` or `dr`) for the service `name`, as the
+/// editor's starting point: a VirtualService sending everything to the
+/// service, or a DestinationRule with the outlier detection people reach
+/// for first.
+pub fn template(kind: &str, name: &str) -> String {
+    let resource = match kind {
+        "dr" => Resource::DestinationRule(object(
+            name,
+            DestinationRule {
+                host: name.into(),
+                traffic_policy: Some(TrafficPolicy {
+                    outlier_detection: Some(OutlierDetection {
+                        consecutive_5xx_errors: Some(5),
+                        interval: Some(Duration::from_secs(1)),
+                        base_ejection_time: Some(Duration::from_secs(30)),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )),
+        _ => {
+            let mut vs = VirtualService {
+                hosts: vec![name.into()],
+                ..Default::default()
+            };
+            catch_all(&mut vs, name);
+            Resource::VirtualService(object(name, vs))
+        }
+    };
+    mesh::api::config::to_yaml(std::slice::from_ref(&resource))
+}
+
 /// billing's canary with `v2` percent to v2 (and subsets, so it applies alone).
 pub fn canary_yaml(v2: u32) -> String {
     let mut d = Draft::new(None, "");
@@ -279,6 +314,32 @@ mod tests {
         let (res, f) = mesh::api::config::check("quick", yaml, &demo, &[]);
         assert!(!res.is_empty());
         assert!(f.iter().all(|f| !f.is_error()), "{yaml}\n{f:#?}");
+    }
+
+    #[test]
+    fn templates_are_valid_resources_for_their_service() {
+        for kind in ["vs", "dr"] {
+            let yaml = template(kind, "auth");
+            check(&yaml);
+            let r = parse(&yaml);
+            assert_eq!(r.len(), 1, "{yaml}");
+            match (&r[0], kind) {
+                (Resource::VirtualService(vs), "vs") => {
+                    assert_eq!(vs.spec.hosts, vec!["auth".to_string()]);
+                    assert_eq!(vs.spec.http[0].route[0].destination.host, "auth");
+                }
+                (Resource::DestinationRule(dr), "dr") => {
+                    assert_eq!(dr.spec.host, "auth");
+                    let od = dr
+                        .spec
+                        .traffic_policy
+                        .as_ref()
+                        .and_then(|p| p.outlier_detection.as_ref());
+                    assert_eq!(od.and_then(|o| o.consecutive_5xx_errors), Some(5));
+                }
+                (other, _) => panic!("{kind} made {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -32,7 +32,9 @@ impl Mesh {
 
     /// Sets chaos on every instance `target` names (instance, `service-version`, or service).
     pub async fn set_chaos(&self, target: &str, chaos: Chaos) -> Result<Vec<String>, RuntimeError> {
-        chaos.check().map_err(RuntimeError::Refused)?;
+        chaos
+            .check()
+            .map_err(|e| RuntimeError::Refused(e.to_string()))?;
         let ids = self.matching(target).await;
         let wl = self.inner.workloads.lock().await;
         let mut done = Vec::new();
@@ -64,7 +66,9 @@ impl Mesh {
         // before any instance is touched.
         let mut probe = Chaos::default();
         f(&mut probe);
-        probe.check().map_err(RuntimeError::Refused)?;
+        probe
+            .check()
+            .map_err(|e| RuntimeError::Refused(e.to_string()))?;
         let ids = self.matching(target).await;
         let wl = self.inner.workloads.lock().await;
         let mut done = Vec::new();

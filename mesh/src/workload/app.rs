@@ -46,23 +46,27 @@ pub struct Chaos {
     pub error_rate: Option<f64>,
 }
 
+/// Chaos no instance can act on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ChaosError {
+    /// A delay past the cap would hold requests and their descriptors for ever.
+    #[error("a chaos delay of {0} ms is too long: at most {MAX_CHAOS_DELAY_MS} ms (one minute)")]
+    DelayTooLong(u64),
+    /// An error rate is a share of requests.
+    #[error("a chaos error rate of {0} is not a share of requests: give one between 0 and 1")]
+    NotAShare(f64),
+}
+
 impl Chaos {
     /// Refuses values no instance can act on, with a sentence saying why.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ChaosError> {
         if self.delay_ms > MAX_CHAOS_DELAY_MS {
-            return Err(format!(
-                "a chaos delay of {} ms is too long: at most {MAX_CHAOS_DELAY_MS} ms (one minute)",
-                self.delay_ms
-            ));
+            return Err(ChaosError::DelayTooLong(self.delay_ms));
         }
-        if let Some(r) = self.error_rate {
-            if !(0.0..=1.0).contains(&r) {
-                return Err(format!(
-                    "a chaos error rate of {r} is not a share of requests: give one between 0 and 1"
-                ));
-            }
+        match self.error_rate {
+            Some(r) if !(0.0..=1.0).contains(&r) => Err(ChaosError::NotAShare(r)),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 

@@ -30,17 +30,7 @@ pub(super) enum Quick {
     Breaker,
 }
 
-/// A new resource of `kind` (`vs` or `dr`) for the service `name`.
-pub(super) fn template(kind: &str, name: &str) -> String {
-    match kind {
-        "dr" => format!(
-            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  host: {name}\n  trafficPolicy:\n    outlierDetection:\n      consecutive5xxErrors: 5\n      interval: 1s\n      baseEjectionTime: 30s\n"
-        ),
-        _ => format!(
-            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  hosts:\n  - {name}\n  http:\n  - route:\n    - destination:\n        host: {name}\n"
-        ),
-    }
-}
+pub(super) use crate::tui::quick::template;
 
 /// Opens the editor on `text` (replacing what was staged) and asks for
 /// its findings.

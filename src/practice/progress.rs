@@ -250,9 +250,12 @@ impl std::fmt::Debug for Progress {
 impl Progress {
     /// Opens (or creates) `practice.db` at `path`, migrated to the newest schema.
     pub fn open(path: &Path) -> Result<Self, ProgressError> {
-        if let Some(d) = path.parent() {
-            let _ = std::fs::create_dir_all(d);
+        // Progress shares the mesh's state directory: private like the rest
+        // of it (SQLite gives its -wal and -shm files the database's mode).
+        if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = mesh::api::state::private_dir(d);
         }
+        let _ = mesh::api::state::touch_private(path);
         Self::init(Connection::open(path)?)
     }
 
@@ -386,6 +389,18 @@ fn migrate(db: &mut Connection) -> Result<(), ProgressError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_is_private_like_the_rest_of_the_state_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::TempDir::new().expect("dir");
+        let path = dir.path().join("state").join("practice.db");
+        let p = Progress::open(&path).expect("open");
+        drop(p);
+        let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().expect("dir")), 0o700);
+    }
 
     #[test]
     fn leitner_boxes_and_streaks_persist() {

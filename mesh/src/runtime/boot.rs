@@ -23,7 +23,7 @@ use crate::control::ControlPlane;
 use crate::gateway::{eastwest, ingress};
 use crate::identity::{tls, CertificateAuthority, SpiffeId};
 use crate::proxy::context::{ProxyContext, ProxyInfo};
-use crate::proxy::sidecar::{start_sidecar, AgentSpec, SidecarListeners};
+use crate::proxy::sidecar::{start_sidecar, AgentSpec, ProxyHandle, SidecarListeners};
 use crate::telemetry::trace::SpanSink;
 use crate::topology::Instance;
 use crate::workload::app::{App, AppSpec};
@@ -192,18 +192,24 @@ impl Mesh {
         if let Some(client) = mesh.ingress_client() {
             let probe_deadline = tokio::time::Instant::now() + Duration::from_secs(10);
             loop {
-                match client
+                let last = match client
                     .get("/", &[("user-agent", "meshcon-readiness")])
                     .await
                 {
                     Ok(a) if a.status == 200 => break,
-                    _ if tokio::time::Instant::now() > probe_deadline => {
-                        return Err(RuntimeError::NotReady(
-                            "the ingress did not answer 200 within 10 s".into(),
-                        ))
-                    }
-                    _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                    Ok(a) => format!(
+                        "the last answer was {}: {}",
+                        a.status,
+                        String::from_utf8_lossy(&a.body).trim()
+                    ),
+                    Err(e) => format!("the last try failed: {e}"),
+                };
+                if tokio::time::Instant::now() > probe_deadline {
+                    return Err(RuntimeError::NotReady(format!(
+                        "the ingress did not answer 200 within 10 s ({last})"
+                    )));
                 }
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             let rps = opts.rps.unwrap_or(topology.load.rps);
             let stats = loadgen::spawn(
@@ -368,6 +374,87 @@ impl Mesh {
         Ok(id)
     }
 
+    /// Registers a gateway of `kind` in `cluster`'s registry (so the control
+    /// plane signs its certificate and lists it) and says who it is.
+    fn register_gateway(
+        &self,
+        cluster: &str,
+        kind: ProxyKind,
+        port: u16,
+        l: &plan::GatewayListeners,
+    ) -> Result<GatewayRegistration, RuntimeError> {
+        let rt = self
+            .inner
+            .clusters
+            .get(cluster)
+            .ok_or_else(|| RuntimeError::NotFound(format!("no cluster {cluster}")))?;
+        let inst = gateway_instance(cluster, kind);
+        let spiffe_id = gateway_identity(rt.cp.trust_domain(), kind)?;
+        let addresses = Addresses {
+            app: None,
+            inbound: Some(l.main.local_addr()?),
+            outbound: None,
+            admin: Some(l.admin.local_addr()?),
+        };
+        let token = token();
+        rt.cp.update_registry(|r| {
+            r.upsert(WorkloadEntry {
+                kind,
+                instance: inst.clone(),
+                spiffe_id: spiffe_id.clone(),
+                token: token.clone(),
+                addresses: addresses.clone(),
+                port,
+                ready: false,
+                external: false,
+                cert_serial: String::new(),
+                cert_not_after: String::new(),
+                certs_issued: 0,
+                issuer: String::new(),
+                cert_root: String::new(),
+                scope: None,
+            })
+        });
+        let info = ProxyInfo {
+            id: inst.id(),
+            kind,
+            cluster: cluster.to_string(),
+            namespace: inst.namespace.clone(),
+            service: inst.service.clone(),
+            version: inst.version.clone(),
+            instance: inst.name.clone(),
+            spiffe_id,
+            pod_ip: None,
+        };
+        let agent = AgentSpec {
+            control_plane: rt.addr,
+            token,
+            cert_ttl: self.inner.opts.cert_ttl,
+        };
+        Ok(GatewayRegistration {
+            info,
+            agent,
+            addresses,
+        })
+    }
+
+    /// Keeps a started gateway's handle and addresses for the console and shutdown.
+    async fn keep_gateway(&self, info: &ProxyInfo, addresses: Addresses, handle: ProxyHandle) {
+        self.inner.gateway_addrs.lock().insert(
+            info.id.clone(),
+            GatewayAddresses {
+                kind: info.kind,
+                cluster: info.cluster.clone(),
+                addresses,
+            },
+        );
+        self.inner
+            .gateways
+            .lock()
+            .await
+            .insert(info.id.clone(), handle);
+    }
+
     async fn start_ingress(
         &self,
         cluster: &str,
@@ -376,72 +463,11 @@ impl Mesh {
         l: plan::GatewayListeners,
         tls: Arc<rustls::ServerConfig>,
     ) -> Result<(), RuntimeError> {
-        let rt = self
-            .inner
-            .clusters
-            .get(cluster)
-            .ok_or_else(|| RuntimeError::NotFound(format!("no cluster {cluster}")))?;
-        let inst = gateway_instance(cluster, ProxyKind::IngressGateway);
-        let spiffe_id = gateway_identity(rt.cp.trust_domain(), ProxyKind::IngressGateway)?;
-        let addresses = Addresses {
-            app: None,
-            inbound: Some(l.main.local_addr()?),
-            outbound: None,
-            admin: Some(l.admin.local_addr()?),
-        };
-        let tok = token();
-        rt.cp.update_registry(|r| {
-            r.upsert(WorkloadEntry {
-                kind: ProxyKind::IngressGateway,
-                instance: inst.clone(),
-                spiffe_id: spiffe_id.clone(),
-                token: tok.clone(),
-                addresses: addresses.clone(),
-                port: 443,
-                ready: false,
-                external: false,
-                cert_serial: String::new(),
-                cert_not_after: String::new(),
-                certs_issued: 0,
-                issuer: String::new(),
-                cert_root: String::new(),
-                scope: None,
-            })
-        });
-        let info = ProxyInfo {
-            id: inst.id(),
-            kind: ProxyKind::IngressGateway,
-            cluster: cluster.to_string(),
-            namespace: inst.namespace.clone(),
-            service: inst.service.clone(),
-            version: inst.version.clone(),
-            instance: inst.name.clone(),
-            spiffe_id,
-            pod_ip: None,
-        };
-        let (ctx, events) = ProxyContext::new(info.clone(), self.span_sink(&info));
+        let g = self.register_gateway(cluster, ProxyKind::IngressGateway, 443, &l)?;
+        let (ctx, events) = ProxyContext::new(g.info.clone(), self.span_sink(&g.info));
         let ctx = ctx.with_default_ingress(hosts.to_vec(), service.to_string());
-        let handle = ingress::start(
-            ctx,
-            events,
-            &AgentSpec {
-                control_plane: rt.addr,
-                token: tok,
-                cert_ttl: self.inner.opts.cert_ttl,
-            },
-            l.main,
-            l.admin,
-            tls,
-        );
-        self.inner.gateway_addrs.lock().insert(
-            inst.id(),
-            GatewayAddresses {
-                kind: ProxyKind::IngressGateway,
-                cluster: cluster.to_string(),
-                addresses,
-            },
-        );
-        self.inner.gateways.lock().await.insert(inst.id(), handle);
+        let handle = ingress::start(ctx, events, &g.agent, l.main, l.admin, tls);
+        self.keep_gateway(&g.info, g.addresses, handle).await;
         Ok(())
     }
 
@@ -450,72 +476,15 @@ impl Mesh {
         cluster: &str,
         l: plan::GatewayListeners,
     ) -> Result<(), RuntimeError> {
-        let rt = self
-            .inner
-            .clusters
-            .get(cluster)
-            .ok_or_else(|| RuntimeError::NotFound(format!("no cluster {cluster}")))?;
-        let inst = gateway_instance(cluster, ProxyKind::EastwestGateway);
-        let spiffe_id = gateway_identity(rt.cp.trust_domain(), ProxyKind::EastwestGateway)?;
+        let g =
+            self.register_gateway(cluster, ProxyKind::EastwestGateway, plan::EASTWEST_PORT, &l)?;
         let main = l.main.local_addr()?;
-        let addresses = Addresses {
-            app: None,
-            inbound: Some(main),
-            outbound: None,
-            admin: Some(l.admin.local_addr()?),
-        };
-        let tok = token();
-        rt.cp.update_registry(|r| {
-            r.upsert(WorkloadEntry {
-                kind: ProxyKind::EastwestGateway,
-                instance: inst.clone(),
-                spiffe_id: spiffe_id.clone(),
-                token: tok.clone(),
-                addresses: addresses.clone(),
-                port: plan::EASTWEST_PORT,
-                ready: false,
-                external: false,
-                cert_serial: String::new(),
-                cert_not_after: String::new(),
-                certs_issued: 0,
-                issuer: String::new(),
-                cert_root: String::new(),
-                scope: None,
-            })
-        });
-        let info = ProxyInfo {
-            id: inst.id(),
-            kind: ProxyKind::EastwestGateway,
-            cluster: cluster.to_string(),
-            namespace: inst.namespace.clone(),
-            service: inst.service.clone(),
-            version: inst.version.clone(),
-            instance: inst.name.clone(),
-            spiffe_id,
-            pod_ip: None,
-        };
-        let (ctx, events) = ProxyContext::new(info, SpanSink::disabled());
-        let handle = eastwest::start(
-            ctx,
-            events,
-            &AgentSpec {
-                control_plane: rt.addr,
-                token: tok,
-                cert_ttl: self.inner.opts.cert_ttl,
-            },
-            l.main,
-            l.admin,
-        );
-        self.inner.gateway_addrs.lock().insert(
-            inst.id(),
-            GatewayAddresses {
-                kind: ProxyKind::EastwestGateway,
-                cluster: cluster.to_string(),
-                addresses,
-            },
-        );
-        self.inner.gateways.lock().await.insert(inst.id(), handle);
-        rt.cp.set_gateway(Some(main));
+        let (ctx, events) = ProxyContext::new(g.info.clone(), SpanSink::disabled());
+        let handle = eastwest::start(ctx, events, &g.agent, l.main, l.admin);
+        self.keep_gateway(&g.info, g.addresses, handle).await;
+        if let Some(rt) = self.inner.clusters.get(cluster) {
+            rt.cp.set_gateway(Some(main));
+        }
         Ok(())
     }
 
@@ -529,4 +498,12 @@ impl Mesh {
             });
         }
     }
+}
+
+/// A gateway as registered: who it is, how its agent reaches the control
+/// plane, and where it listens.
+struct GatewayRegistration {
+    info: ProxyInfo,
+    agent: AgentSpec,
+    addresses: Addresses,
 }

@@ -117,7 +117,11 @@ pub fn parse_traceparent(value: &str) -> Option<TraceContext> {
     })
 }
 
-/// Validates a combined `tracestate` value; None if any rule is broken.
+/// Reads a combined `tracestate` value as W3C Trace Context Level 2 says
+/// (<https://www.w3.org/TR/trace-context-2/#tracestate-header>): members
+/// that break the grammar make the whole header invalid (None), but a key
+/// seen again keeps its first member and drops the later ones; more than 32
+/// members is invalid.
 pub fn valid_tracestate(value: &str) -> Option<String> {
     let mut keys = Vec::new();
     let mut members = Vec::new();
@@ -127,8 +131,11 @@ pub fn valid_tracestate(value: &str) -> Option<String> {
             continue;
         }
         let (k, v) = m.split_once('=')?;
-        if !valid_key(k) || !valid_value(v) || keys.contains(&k) {
+        if !valid_key(k) || !valid_value(v) {
             return None;
+        }
+        if keys.contains(&k) {
+            continue;
         }
         keys.push(k);
         members.push(m);
@@ -139,25 +146,23 @@ pub fn valid_tracestate(value: &str) -> Option<String> {
     Some(members.join(","))
 }
 
+/// `key = ( lcalpha / DIGIT ) 0*255 ( keychar )`, where `keychar` adds
+/// `_ - * / @`: Level 2 dropped Level 1's separate tenant and system parts,
+/// so `@` may stand anywhere after the first character.
 fn valid_key(k: &str) -> bool {
-    let simple = |s: &str, first_digit_ok: bool, max: usize| {
-        !s.is_empty()
-            && s.len() <= max
-            && s.bytes()
-                .next()
-                .is_some_and(|c| c.is_ascii_lowercase() || (first_digit_ok && c.is_ascii_digit()))
-            && s.bytes().all(|c| {
-                c.is_ascii_lowercase()
-                    || c.is_ascii_digit()
-                    || matches!(c, b'_' | b'-' | b'*' | b'/')
-            })
-    };
-    match k.split_once('@') {
-        Some((tenant, system)) => simple(tenant, true, 241) && simple(system, false, 14),
-        None => simple(k, false, 256),
-    }
+    let b = k.as_bytes();
+    (1..=256).contains(&b.len())
+        && b.first()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && b.iter().all(|c| {
+            c.is_ascii_lowercase()
+                || c.is_ascii_digit()
+                || matches!(c, b'_' | b'-' | b'*' | b'/' | b'@')
+        })
 }
 
+/// `value = 0*255(chr) nblk-chr`: printable ASCII without `,` and `=`,
+/// not ending in a space.
 fn valid_value(v: &str) -> bool {
     !v.is_empty()
         && v.len() <= 256
@@ -558,11 +563,32 @@ mod tests {
             valid_tracestate("foo=1, bar=2").as_deref(),
             Some("foo=1,bar=2")
         );
-        assert!(valid_tracestate("foo=1,foo=2").is_none(), "duplicate key");
+        assert_eq!(
+            valid_tracestate("foo=1,bar=2,foo=3").as_deref(),
+            Some("foo=1,bar=2"),
+            "a repeated key keeps its first member"
+        );
         assert!(valid_tracestate("Foo=1").is_none(), "uppercase key");
+        assert!(valid_tracestate("_foo=1").is_none(), "key starting with _");
+        assert!(valid_tracestate("foo=").is_none(), "empty value");
+        assert!(valid_tracestate("foo=a=b").is_none(), "= inside a value");
+        assert_eq!(
+            valid_tracestate("foo=a b ").as_deref(),
+            Some("foo=a b"),
+            "spaces around a member are not part of it"
+        );
         let many: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
         assert!(valid_tracestate(&many.join(",")).is_none());
+        // Level 2: `@` anywhere, digits first, up to 256 characters whatever
+        // the parts (Level 1 capped tenant and system at 241 and 14).
         assert!(valid_tracestate("tenant@sys=x").is_some());
+        assert!(valid_tracestate("1a@b@c=x").is_some());
+        let tenant_long = format!("{}@sys=x", "t".repeat(250));
+        assert!(valid_tracestate(&tenant_long).is_some());
+        let system_long = format!("t@{}=x", "s".repeat(20));
+        assert!(valid_tracestate(&system_long).is_some());
+        assert!(valid_tracestate(&format!("{}=x", "k".repeat(256))).is_some());
+        assert!(valid_tracestate(&format!("{}=x", "k".repeat(257))).is_none());
     }
 
     #[test]

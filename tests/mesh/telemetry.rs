@@ -489,6 +489,31 @@ async fn prometheus_and_meshcon_agree_on_rate_and_p99() {
         "P99: meshcon {} vs Prometheus {p99}",
         slow.p99_ms
     );
+    // Dashboards written for Istio query its default bucket bounds by name.
+    for le in [
+        "0.5", "1", "5", "10", "25", "50", "100", "250", "500", "1000", "2500", "5000", "10000",
+        "30000", "60000", "300000", "600000", "1800000", "3600000",
+    ] {
+        let n = prom_query(
+            &listen,
+            &format!("count(istio_request_duration_milliseconds_bucket{{le=\"{le}\"}})"),
+        )
+        .await;
+        assert!(
+            n.is_some_and(|n| n >= 1.0),
+            "no series with le=\"{le}\" in Prometheus"
+        );
+    }
+    let under_100 = prom_query(
+        &listen,
+        "sum(istio_request_duration_milliseconds_bucket{reporter=\"destination\",destination_service_name=\"slow\",le=\"100\"})",
+    )
+    .await
+    .expect("le=100 of slow");
+    assert!(
+        under_100 > 0.0,
+        "the ~50 ms service counts under le=\"100\""
+    );
     let _ = prom.kill().await;
     m.stop().await;
 }

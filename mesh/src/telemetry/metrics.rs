@@ -75,26 +75,45 @@ pub struct RequestLabels {
     pub connection_security_policy: &'static str,
 }
 
-/// Upper bounds (ms) of the duration histogram.
+/// Istio's default bounds (ms) for `istio_request_duration_milliseconds`:
+/// dashboards and alerts written for Istio query `le="100"` and the like,
+/// so every one of them is a bucket here too.
+pub const ISTIO_DURATION_BUCKETS: &[f64] = &[
+    0.5,
+    1.0,
+    5.0,
+    10.0,
+    25.0,
+    50.0,
+    100.0,
+    250.0,
+    500.0,
+    1000.0,
+    2500.0,
+    5000.0,
+    10_000.0,
+    30_000.0,
+    60_000.0,
+    300_000.0,
+    600_000.0,
+    1_800_000.0,
+    3_600_000.0,
+];
+
+/// Upper bounds (ms) of the duration histogram: Istio's, plus bounds 10%
+/// apart up to 10 s so a P99 from the buckets lands within about 10% of
+/// the exact one.
 pub fn duration_buckets() -> &'static [f64] {
     static B: OnceLock<Vec<f64>> = OnceLock::new();
     B.get_or_init(|| {
-        let mut v = Vec::new();
+        let mut v: Vec<f64> = ISTIO_DURATION_BUCKETS.to_vec();
         let mut x: f64 = 0.5;
         while x < 10_000.0 {
             v.push(round_sig(x, 3));
             x *= 1.1;
         }
-        v.extend([
-            10_000.0,
-            15_000.0,
-            30_000.0,
-            60_000.0,
-            300_000.0,
-            600_000.0,
-            1_800_000.0,
-            3_600_000.0,
-        ]);
+        v.push(15_000.0);
+        v.sort_by(f64::total_cmp);
         v.dedup();
         v
     })
@@ -507,6 +526,24 @@ fn label_text(l: &RequestLabels) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn istios_default_duration_bounds_are_all_buckets() {
+        let b = duration_buckets();
+        for bound in ISTIO_DURATION_BUCKETS {
+            assert!(b.contains(bound), "le={bound} missing");
+        }
+        assert!(
+            b.windows(2).all(|w| w[0] < w[1]),
+            "bounds ascend, each once"
+        );
+        // Between 1 ms and 10 s neighbours are 10% apart (rounded to three
+        // significant figures, so up to 11%).
+        assert!(b
+            .windows(2)
+            .filter(|w| w[0] >= 1.0 && w[1] <= 10_000.0)
+            .all(|w| w[1] / w[0] <= 1.11));
+    }
 
     #[test]
     fn buckets_grow_by_at_most_ten_percent_below_ten_seconds() {

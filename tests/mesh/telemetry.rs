@@ -554,3 +554,121 @@ async fn spans_are_also_exported_to_an_outside_otlp_collector() {
     m.stop().await;
     server.abort();
 }
+
+/// An OTLP receiver that keeps spans as they arrived, attribute types and
+/// all (meshcon's own collector turns values into text).
+#[derive(Clone, Default)]
+struct RawReceiver(
+    std::sync::Arc<std::sync::Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>,
+);
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService
+    for RawReceiver
+{
+    async fn export(
+        &self,
+        request: tonic::Request<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+        >,
+    ) -> Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse,
+        >,
+        tonic::Status,
+    > {
+        let spans = request
+            .into_inner()
+            .resource_spans
+            .into_iter()
+            .flat_map(|r| r.scope_spans)
+            .flat_map(|s| s.spans);
+        self.0.lock().expect("lock").extend(spans);
+        Ok(tonic::Response::new(Default::default()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_carry_the_http_semantic_conventions_and_the_tracestate() {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    let receiver = RawReceiver::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(receiver.clone()))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let m = support::start(mesh::api::Topology::demo(), |o| {
+        o.otlp = vec![addr];
+        o.rps = Some(0.0);
+    })
+    .await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let client = m.mesh.ingress_client().expect("client");
+    client
+        .get(
+            "/",
+            &[
+                ("traceparent", &format!("00-{trace_id}-00f067aa0ba902b7-01")),
+                ("tracestate", "vendor=opaque,other@tenant=1"),
+                ("user-agent", "semconv-test/1.0"),
+            ],
+        )
+        .await
+        .expect("request");
+    let want_id = (0..16)
+        .map(|i| u8::from_str_radix(&trace_id[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect::<Vec<u8>>();
+    support::eventually(Duration::from_secs(10), "the ingress spans arrive", || {
+        let r = receiver.clone();
+        let want_id = want_id.clone();
+        async move {
+            r.0.lock()
+                .expect("lock")
+                .iter()
+                .any(|s| s.trace_id == want_id && s.kind == 3)
+        }
+    })
+    .await;
+    let spans = receiver.0.lock().expect("lock").clone();
+    // The ingress's client span: the first hop of the request sent above.
+    let span = spans
+        .iter()
+        .find(|s| {
+            s.trace_id == want_id
+                && s.kind == 3
+                && s.parent_span_id == [0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]
+        })
+        .expect("the ingress's span, child of the caller's");
+    let attr = |k: &str| {
+        span.attributes
+            .iter()
+            .find(|a| a.key == k)
+            .and_then(|a| a.value.as_ref())
+            .and_then(|v| v.value.clone())
+    };
+    assert_eq!(
+        attr("http.request.method"),
+        Some(Value::StringValue("GET".into()))
+    );
+    assert_eq!(
+        attr("http.response.status_code"),
+        Some(Value::IntValue(200))
+    );
+    assert_eq!(attr("http.status_code"), Some(Value::IntValue(200)));
+    assert_eq!(attr("url.path"), Some(Value::StringValue("/".into())));
+    assert!(matches!(attr("url.full"), Some(Value::StringValue(u)) if u.starts_with("http://")));
+    assert!(matches!(attr("server.address"), Some(Value::StringValue(a)) if !a.is_empty()));
+    assert!(matches!(attr("network.peer.address"), Some(Value::StringValue(a)) if !a.is_empty()));
+    assert_eq!(
+        attr("user_agent.original"),
+        Some(Value::StringValue("semconv-test/1.0".into()))
+    );
+    assert_eq!(span.trace_state, "vendor=opaque,other@tenant=1");
+    m.stop().await;
+    server.abort();
+}

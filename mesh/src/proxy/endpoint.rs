@@ -249,13 +249,16 @@ where
                 attempt_span,
                 Some(s.span_id),
             );
-            b.started_ago(started.elapsed());
+            b.started_ago(started.elapsed())
+                .trace_state(s.trace.tracestate.as_deref());
             b.attr("upstream_cluster", cluster.name.clone())
                 .attr("upstream_instance", ep.instance.clone())
                 .attr("upstream_host", ep.address.clone())
                 .attr("upstream_cluster.locality", ep.cluster.clone())
                 .attr("peer.spiffe_id", ep.identity.clone())
-                .attr("http.status_code", status.to_string())
+                .int("http.status_code", i64::from(status))
+                .int("http.response.status_code", i64::from(status))
+                .attr("network.peer.address", ep.address.clone())
                 .attr(
                     "response_flags",
                     match &result {

@@ -144,6 +144,11 @@ where
                     .map(str::to_string)
             })
             .unwrap_or_default();
+        let user_agent = req
+            .headers()
+            .get(http::header::USER_AGENT)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string);
         let request_bytes = req.body().len() as u64;
         let conn = req
             .extensions()
@@ -273,14 +278,20 @@ where
                     Direction::Inbound => (format!("{method} {path}"), SpanKind::Server),
                 };
                 let mut b = SpanBuilder::start(name, kind, trace.trace_id, span_id, parent_span);
-                b.started_ago(elapsed);
+                b.started_ago(elapsed)
+                    .trace_state(trace.tracestate.as_deref());
                 b.attr("node_id", ctx.info.id.clone())
                     .attr("istio.canonical_service", ctx.info.service.clone())
                     .attr("istio.namespace", ctx.info.namespace.clone())
                     .attr("istio.cluster_id", ctx.info.cluster.clone())
+                    // OpenTelemetry's HTTP semantic conventions, with the
+                    // older names Istio's Envoy still sends beside them.
+                    .attr("http.request.method", method.clone())
+                    .int("http.response.status_code", i64::from(status))
+                    .attr("url.path", path.clone())
                     .attr("http.method", method)
-                    .attr("http.url", path)
-                    .attr("http.status_code", status.to_string())
+                    .attr("http.url", path.clone())
+                    .int("http.status_code", i64::from(status))
                     .attr("response_flags", flags.to_string())
                     .attr(
                         "upstream_cluster",
@@ -294,6 +305,24 @@ where
                         },
                     )
                     .int("attempts", fields.attempts.max(1) as i64);
+                let (host, port) = trace::split_authority(&authority);
+                b.attr("server.address", host.to_string());
+                if let Some(port) = port {
+                    b.int("server.port", i64::from(port));
+                }
+                if direction == Direction::Outbound {
+                    b.attr("url.full", format!("http://{authority}{path}"));
+                }
+                let peer_address = match direction {
+                    Direction::Inbound => conn.remote.map(|a| a.ip().to_string()),
+                    Direction::Outbound => fields.upstream_host.clone(),
+                };
+                if let Some(a) = peer_address {
+                    b.attr("network.peer.address", a);
+                }
+                if let Some(ua) = &user_agent {
+                    b.attr("user_agent.original", ua.clone());
+                }
                 ctx.spans.record(b.finish(status >= 500 || status == 0));
             }
             Ok(resp)

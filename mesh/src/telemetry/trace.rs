@@ -359,6 +359,13 @@ impl SpanBuilder {
         self
     }
 
+    /// Carries the request's `tracestate` on the span, as OTLP's
+    /// `trace_state` does, so a tracing back end sees the vendor state.
+    pub fn trace_state(&mut self, state: Option<&str>) -> &mut Self {
+        self.span.trace_state = state.unwrap_or_default().to_string();
+        self
+    }
+
     /// Ends the span now, marking errors.
     pub fn finish(mut self, error: bool) -> Span {
         self.span.end_time_unix_nano = now_nanos().max(self.span.start_time_unix_nano);
@@ -369,6 +376,18 @@ impl SpanBuilder {
             });
         }
         self.span
+    }
+}
+
+/// `host` and `port` of an authority (`billing:8080`, `[::1]:80`), for
+/// the `server.address` and `server.port` span attributes.
+pub fn split_authority(authority: &str) -> (&str, Option<u16>) {
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') => match port.parse() {
+            Ok(p) => (host.trim_start_matches('[').trim_end_matches(']'), Some(p)),
+            Err(_) => (authority, None),
+        },
+        _ => (authority, None),
     }
 }
 
@@ -555,6 +574,17 @@ mod tests {
             http::HeaderValue::from_static("80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"),
         );
         assert_eq!(extract(&s).expect("b3 single").format, Format::B3Single);
+    }
+
+    #[test]
+    fn authorities_split_into_host_and_port() {
+        assert_eq!(split_authority("billing:8080"), ("billing", Some(8080)));
+        assert_eq!(
+            split_authority("shop.example.com"),
+            ("shop.example.com", None)
+        );
+        assert_eq!(split_authority("[::1]:80"), ("::1", Some(80)));
+        assert_eq!(split_authority("host:nope"), ("host:nope", None));
     }
 
     #[test]

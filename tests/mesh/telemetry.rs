@@ -558,9 +558,14 @@ async fn spans_are_also_exported_to_an_outside_otlp_collector() {
 /// An OTLP receiver that keeps spans as they arrived, attribute types and
 /// all (meshcon's own collector turns values into text).
 #[derive(Clone, Default)]
-struct RawReceiver(
-    std::sync::Arc<std::sync::Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>,
-);
+struct RawReceiver(std::sync::Arc<std::sync::Mutex<Vec<RawSpan>>>);
+
+/// A span with its resource's attributes as text.
+#[derive(Clone)]
+struct RawSpan {
+    resource: std::collections::BTreeMap<String, String>,
+    span: opentelemetry_proto::tonic::trace::v1::Span,
+}
 
 #[tonic::async_trait]
 impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService
@@ -577,19 +582,32 @@ impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::Tra
         >,
         tonic::Status,
     > {
-        let spans = request
-            .into_inner()
-            .resource_spans
-            .into_iter()
-            .flat_map(|r| r.scope_spans)
-            .flat_map(|s| s.spans);
-        self.0.lock().expect("lock").extend(spans);
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        let mut all = self.0.lock().expect("lock");
+        for rs in request.into_inner().resource_spans {
+            let resource: std::collections::BTreeMap<String, String> = rs
+                .resource
+                .iter()
+                .flat_map(|r| r.attributes.iter())
+                .filter_map(|a| match a.value.as_ref()?.value.as_ref()? {
+                    Value::StringValue(v) => Some((a.key.clone(), v.clone())),
+                    _ => None,
+                })
+                .collect();
+            for span in rs.scope_spans.into_iter().flat_map(|s| s.spans) {
+                all.push(RawSpan {
+                    resource: resource.clone(),
+                    span,
+                });
+            }
+        }
         Ok(tonic::Response::new(Default::default()))
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_carry_the_http_semantic_conventions_and_the_tracestate() {
+    const CALLER_SPAN: [u8; 8] = [0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7];
     use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
     use opentelemetry_proto::tonic::common::v1::any_value::Value;
     let receiver = RawReceiver::default();
@@ -630,20 +648,40 @@ async fn spans_carry_the_http_semantic_conventions_and_the_tracestate() {
             r.0.lock()
                 .expect("lock")
                 .iter()
-                .any(|s| s.trace_id == want_id && s.kind == 3)
+                .filter(|s| s.span.trace_id == want_id)
+                .map(|s| (s.span.kind, s.span.parent_span_id == CALLER_SPAN))
+                .collect::<std::collections::BTreeSet<_>>()
+                .is_superset(&[(3, true), (2, false)].into())
         }
     })
     .await;
     let spans = receiver.0.lock().expect("lock").clone();
     // The ingress's client span: the first hop of the request sent above.
-    let span = spans
+    let raw = spans
         .iter()
         .find(|s| {
-            s.trace_id == want_id
-                && s.kind == 3
-                && s.parent_span_id == [0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]
+            s.span.trace_id == want_id && s.span.kind == 3 && s.span.parent_span_id == CALLER_SPAN
         })
         .expect("the ingress's span, child of the caller's");
+    let span = &raw.span;
+    // Istio's resource naming: `<app>.<namespace>`, the workload beside it.
+    assert_eq!(
+        raw.resource.get("service.name").map(String::as_str),
+        Some("istio-ingressgateway.istio-system")
+    );
+    assert!(raw.resource.contains_key("k8s.deployment.name"));
+    let frontend = spans
+        .iter()
+        .find(|s| s.span.trace_id == want_id && s.span.kind == 2)
+        .expect("a server span");
+    assert!(
+        frontend
+            .resource
+            .get("service.name")
+            .is_some_and(|n| n.ends_with(".default")),
+        "{:?}",
+        frontend.resource
+    );
     let attr = |k: &str| {
         span.attributes
             .iter()

@@ -246,8 +246,15 @@ impl Mesh {
                 .map(|a| crate::control::client::channel(*a)),
         );
         SpanSink::spawn_exporter(
+            // Istio names the service `<app>.<namespace>`; the workload (a
+            // Deployment on Kubernetes) rides along as `k8s.deployment.name`.
             vec![
-                ("service.name".into(), info.workload()),
+                (
+                    "service.name".into(),
+                    format!("{}.{}", info.service, info.namespace),
+                ),
+                ("service.version".into(), info.version.clone()),
+                ("k8s.deployment.name".into(), info.workload()),
                 ("service.namespace".into(), info.namespace.clone()),
                 ("service.instance.id".into(), info.instance.clone()),
                 ("k8s.cluster.name".into(), info.cluster.clone()),

@@ -36,7 +36,7 @@ pub struct StoredSpan {
     pub name: String,
     /// `client` or `server`.
     pub kind: String,
-    /// The proxy's workload (resource `service.name`).
+    /// The proxy's workload (resource `k8s.deployment.name`, else `service.name`).
     pub service: String,
     /// The proxy's cluster.
     pub cluster: String,
@@ -142,8 +142,11 @@ impl TraceStore {
                 .as_ref()
                 .map(|r| r.attributes.iter().filter_map(attr_text).collect())
                 .unwrap_or_default();
+            // The workload when the sender names it (meshcon, OTel's
+            // Kubernetes attributes), else the service as Istio names it.
             let service = res
-                .get("service.name")
+                .get("k8s.deployment.name")
+                .or_else(|| res.get("service.name"))
                 .cloned()
                 .unwrap_or_else(|| "unknown".into());
             let cluster = res.get("k8s.cluster.name").cloned().unwrap_or_default();

@@ -519,6 +519,55 @@ async fn deny_by_principal_refuses_the_user_with_rbac() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allow_policy_on_a_condition_meshcon_does_not_evaluate_fails_closed() {
+    let m = support::demo().await;
+    // Istio would allow only callers from 10.99.0.0/16, so nobody here.
+    let only_office = "
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: billing-office, namespace: default}
+spec:
+  selector: {matchLabels: {app: billing}}
+  rules:
+  - from:
+    - source:
+        ipBlocks: [10.99.0.0/16]
+";
+    let reply = support::apply(&m, only_office).await;
+    assert!(reply.applied, "{:?}", reply.findings);
+    assert!(
+        reply
+            .findings
+            .iter()
+            .any(|f| f.message.contains("`ipBlocks`") && f.message.contains("fail closed")),
+        "the apply says how the condition is enforced: {:?}",
+        reply.findings
+    );
+    let user = outbound_of(&m, "user-v1-0").await;
+    let r = request(&user, "billing", "/", &[]).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("RBAC"), "{}", r.body);
+    // A second rule meshcon does evaluate still allows what it names.
+    let reply = support::apply(
+        &m,
+        &format!(
+            "{only_office}  - from:
+    - source:
+        principals: [cluster.local/ns/default/sa/user]
+"
+        ),
+    )
+    .await;
+    assert!(reply.applied, "{:?}", reply.findings);
+    support::eventually(Duration::from_secs(10), "user is allowed again", || {
+        let user = user.clone();
+        async move { request(&user, "billing", "/", &[]).await.status == 200 }
+    })
+    .await;
+    m.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permissive_mode_accepts_plaintext_and_strict_refuses_it() {
     let m = support::demo().await;
     let inbound = m

@@ -926,6 +926,11 @@ pub struct AuthzRule {
     /// Operations, OR-ed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub to: Vec<AuthzTo>,
+    /// Istio's extra conditions (`request.headers[..]`, `source.ip`...).
+    /// Kept so that meshcon, which does not evaluate them, can fail closed
+    /// instead of silently dropping a restriction.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<serde_json::Value>,
 }
 
 /// `from: [{source: ...}]`.
@@ -953,6 +958,11 @@ pub struct AuthzSource {
     /// Excluded namespaces.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_namespaces: Vec<String>,
+    /// The conditions Istio has and meshcon does not evaluate, by field
+    /// name (`ipBlocks`, `requestPrincipals`, `serviceAccounts`...): a
+    /// source naming one never widens an ALLOW (see `proxy::authz`).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unevaluated: BTreeMap<String, serde_json::Value>,
 }
 
 /// `to: [{operation: ...}]`.
@@ -980,4 +990,9 @@ pub struct AuthzOperation {
     /// Excluded paths.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_paths: Vec<String>,
+    /// The conditions Istio has and meshcon does not evaluate (`hosts`,
+    /// `ports` and their `not` forms): an operation naming one never widens
+    /// an ALLOW.
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unevaluated: BTreeMap<String, serde_json::Value>,
 }

@@ -216,26 +216,6 @@ const ISTIO_ONLY_FIELDS: &[(&str, &str, &[&str])] = &[
         "spec",
         &["targetRef", "targetRefs", "provider"],
     ),
-    ("AuthorizationPolicy", "spec.rules", &["when"]),
-    (
-        "AuthorizationPolicy",
-        "spec.rules.from.source",
-        &[
-            "requestPrincipals",
-            "notRequestPrincipals",
-            "serviceAccounts",
-            "notServiceAccounts",
-            "ipBlocks",
-            "notIpBlocks",
-            "remoteIpBlocks",
-            "notRemoteIpBlocks",
-        ],
-    ),
-    (
-        "AuthorizationPolicy",
-        "spec.rules.to.operation",
-        &["hosts", "notHosts", "ports", "notPorts"],
-    ),
     ("PeerAuthentication", "spec", &["targetRef", "targetRefs"]),
 ];
 

@@ -88,8 +88,60 @@ impl Checker<'_> {
     pub(super) fn authorization_policy(&mut self, p: &Parsed, ap: &Object<AuthorizationPolicy>) {
         match ap.spec.action.as_deref() {
             None | Some("ALLOW") | Some("DENY") | Some("AUDIT") => {}
-            Some("CUSTOM") => self.push(p, codes::UNSUPPORTED_FIELD, Level::Warning, "spec.action", "action CUSTOM (external authorization) is not implemented by meshcon; the policy is ignored".into(), "use ALLOW or DENY"),
+            // Ignoring a CUSTOM policy would let through what the external
+            // authorizer might refuse: refused instead, so nothing fails open.
+            Some("CUSTOM") => self.push(p, codes::UNSUPPORTED_FIELD, Level::Error, "spec.action", "action CUSTOM (external authorization) is not implemented by meshcon, and ignoring it could let through what it would refuse".into(), "use ALLOW or DENY, or keep this policy for a real Istio cluster"),
             Some(other) => self.push(p, codes::SCHEMA, Level::Error, "spec.action", format!("unknown action '{other}'"), "use ALLOW, DENY or AUDIT"),
+        }
+        let action = ap.spec.action.as_deref().unwrap_or("ALLOW");
+        let effect = match action {
+            "DENY" => "this DENY rule is enforced as if it held, so it may deny more than Istio would",
+            "AUDIT" => "AUDIT policies change no outcome here",
+            _ => "the part of this ALLOW rule that names it matches no request (fail closed), so only other rules can allow",
+        };
+        let mut unevaluated = |at: String, field: &str, known: &[&str]| {
+            if known.contains(&field) {
+                self.push(
+                    p,
+                    codes::UNSUPPORTED_FIELD,
+                    Level::Warning,
+                    &at,
+                    format!("`{field}` is an Istio condition meshcon does not evaluate: {effect}"),
+                    "express the rule with principals, namespaces, methods and paths, or expect the stricter outcome",
+                );
+            } else {
+                self.push(
+                    p,
+                    codes::SCHEMA,
+                    Level::Error,
+                    &at,
+                    format!("{at}: unknown field `{field}`"),
+                    "check the spelling and the place against the Istio reference (field names are camelCase)",
+                );
+            }
+        };
+        for (i, r) in ap.spec.rules.iter().enumerate() {
+            if !r.when.is_empty() {
+                unevaluated(format!("spec.rules[{i}].when"), "when", &["when"]);
+            }
+            for (j, f) in r.from.iter().enumerate() {
+                for field in f.source.unevaluated.keys() {
+                    unevaluated(
+                        format!("spec.rules[{i}].from[{j}].source.{field}"),
+                        field,
+                        SOURCE_CONDITIONS,
+                    );
+                }
+            }
+            for (j, t) in r.to.iter().enumerate() {
+                for field in t.operation.unevaluated.keys() {
+                    unevaluated(
+                        format!("spec.rules[{i}].to[{j}].operation.{field}"),
+                        field,
+                        OPERATION_CONDITIONS,
+                    );
+                }
+            }
         }
         for (i, r) in ap.spec.rules.iter().enumerate() {
             for (j, f) in r.from.iter().enumerate() {
@@ -110,3 +162,20 @@ impl Checker<'_> {
         }
     }
 }
+
+/// Source conditions Istio has and meshcon does not evaluate.
+const SOURCE_CONDITIONS: &[&str] = &[
+    "requestPrincipals",
+    "notRequestPrincipals",
+    "serviceAccounts",
+    "notServiceAccounts",
+    "ipBlocks",
+    "notIpBlocks",
+    "remoteIpBlocks",
+    "notRemoteIpBlocks",
+    "trustDomains",
+    "notTrustDomains",
+];
+
+/// Operation conditions Istio has and meshcon does not evaluate.
+const OPERATION_CONDITIONS: &[&str] = &["hosts", "notHosts", "ports", "notPorts"];

@@ -518,28 +518,50 @@ async fn deny_by_principal_refuses_the_user_with_rbac() {
     m.stop().await;
 }
 
+/// An AuthorizationPolicy on billing that allows callers with `source`.
+fn allow_billing_from(source: &str) -> String {
+    format!(
+        "
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {{name: billing-from, namespace: default}}
+spec:
+  selector: {{matchLabels: {{app: billing}}}}
+  rules:
+  - from:
+    - source: {{{source}}}
+"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allow_policy_on_ip_blocks_admits_only_those_addresses() {
+    let m = support::demo().await;
+    let user = outbound_of(&m, "user-v1-0").await;
+    // Istio would allow only callers from 10.99.0.0/16, so nobody here.
+    let reply = support::apply(&m, &allow_billing_from("ipBlocks: [10.99.0.0/16]")).await;
+    assert!(reply.applied, "{:?}", reply.findings);
+    let r = request(&user, "billing", "/", &[]).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("RBAC"), "{}", r.body);
+    // The sidecars' pod addresses are loopback ones (or 127.0.0.1).
+    let reply = support::apply(&m, &allow_billing_from("ipBlocks: [127.0.0.0/8]")).await;
+    assert!(reply.applied, "{:?}", reply.findings);
+    assert_eq!(request(&user, "billing", "/", &[]).await.status, 200);
+    m.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_allow_policy_on_a_condition_meshcon_does_not_evaluate_fails_closed() {
     let m = support::demo().await;
-    // Istio would allow only callers from 10.99.0.0/16, so nobody here.
-    let only_office = "
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: billing-office, namespace: default}
-spec:
-  selector: {matchLabels: {app: billing}}
-  rules:
-  - from:
-    - source:
-        ipBlocks: [10.99.0.0/16]
-";
-    let reply = support::apply(&m, only_office).await;
+    // JWT principals are not evaluated: Istio would allow only requests
+    // with a token, and meshcon must not allow more.
+    let reply = support::apply(&m, &allow_billing_from("requestPrincipals: ['*']")).await;
     assert!(reply.applied, "{:?}", reply.findings);
     assert!(
-        reply
-            .findings
-            .iter()
-            .any(|f| f.message.contains("`ipBlocks`") && f.message.contains("fail closed")),
+        reply.findings.iter().any(|f| {
+            f.message.contains("`requestPrincipals`") && f.message.contains("fail closed")
+        }),
         "the apply says how the condition is enforced: {:?}",
         reply.findings
     );
@@ -551,10 +573,11 @@ spec:
     let reply = support::apply(
         &m,
         &format!(
-            "{only_office}  - from:
+            "{}  - from:
     - source:
         principals: [cluster.local/ns/default/sa/user]
-"
+",
+            allow_billing_from("requestPrincipals: ['*']")
         ),
     )
     .await;

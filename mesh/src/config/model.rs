@@ -965,6 +965,41 @@ pub struct AuthzSource {
     pub unevaluated: BTreeMap<String, serde_json::Value>,
 }
 
+/// Source fields beyond principals and namespaces that meshcon evaluates
+/// (carried in [`AuthzSource::unevaluated`] and read by the proxy).
+pub const EVALUATED_SOURCE_FIELDS: &[&str] = &[
+    "ipBlocks",
+    "notIpBlocks",
+    "remoteIpBlocks",
+    "notRemoteIpBlocks",
+    "serviceAccounts",
+    "notServiceAccounts",
+    "trustDomains",
+    "notTrustDomains",
+];
+
+/// Source fields Istio has and meshcon does not evaluate (JWT principals).
+pub const UNEVALUATED_SOURCE_FIELDS: &[&str] = &["requestPrincipals", "notRequestPrincipals"];
+
+/// Operation fields beyond methods and paths that meshcon evaluates.
+pub const EVALUATED_OPERATION_FIELDS: &[&str] = &["hosts", "notHosts", "ports", "notPorts"];
+
+/// Whether meshcon evaluates an AuthorizationPolicy `when` key: request
+/// headers, the peer's and the original client's address, the peer's
+/// namespace and principal, and the destination port. JWT claims
+/// (`request.auth.*`), SNI and the experimental keys are not.
+pub fn evaluated_when_key(key: &str) -> bool {
+    (key.starts_with("request.headers[") && key.ends_with(']'))
+        || matches!(
+            key,
+            "source.ip"
+                | "remote.ip"
+                | "source.namespace"
+                | "source.principal"
+                | "destination.port"
+        )
+}
+
 /// `to: [{operation: ...}]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -3,15 +3,22 @@
 //! workload, one of them must match; otherwise the request is allowed.
 //! AUDIT policies never change the outcome.
 //!
-//! Conditions Istio has and meshcon does not evaluate (`when`, `ipBlocks`,
-//! `requestPrincipals`, `hosts`, `ports`...) never make a policy looser
-//! than Istio's: in an ALLOW policy the source, operation or rule naming
-//! one matches no request; in a DENY policy it is taken as met, so the
-//! rule denies at least what Istio's would. Security fails closed.
+//! Besides principals, namespaces, methods and paths, the proxy evaluates
+//! `ipBlocks` (the peer's address), `remoteIpBlocks` (the original client's,
+//! from `x-forwarded-for`), `serviceAccounts` (`namespace/name`),
+//! `trustDomains`, `hosts`, `ports` (the workload's port), their `not`
+//! forms, and `when` on request headers, addresses, the peer's namespace
+//! and principal and the destination port. Conditions it does not evaluate
+//! (`requestPrincipals`, `request.auth.*` keys...) never make a policy
+//! looser than Istio's: in an ALLOW policy the source, operation or rule
+//! naming one matches no request; in a DENY policy it is taken as met, so
+//! the rule denies at least what Istio's would. Security fails closed.
 //!
 //! Principals are matched in Istio's `<trust-domain>/ns/<ns>/sa/<sa>` form
 //! with `*` at either end. `cluster.local/...`, the trust domain Istio's own
 //! samples use, stands for any federated trust domain of the mesh.
+
+use std::net::IpAddr;
 
 use crate::config::model::{AuthorizationPolicy, AuthzRule, Object};
 
@@ -22,10 +29,21 @@ pub struct Subject<'a> {
     pub principal: Option<&'a str>,
     /// The peer's namespace.
     pub namespace: Option<&'a str>,
-    /// Method.
+    /// The request's method, as `methods` and `notMethods` match it.
     pub method: &'a str,
-    /// Path.
+    /// The request's path, as `paths` and `notPaths` match it.
     pub path: &'a str,
+    /// The address of the connection's peer (`ipBlocks`, `source.ip`).
+    pub peer_ip: Option<IpAddr>,
+    /// The original client's address: the first `x-forwarded-for` hop, else
+    /// the peer (`remoteIpBlocks`, `remote.ip`).
+    pub remote_ip: Option<IpAddr>,
+    /// The `Host` the request names, without a port (`hosts`).
+    pub host: &'a str,
+    /// The workload port the request arrived for (`ports`, `destination.port`).
+    pub port: Option<u16>,
+    /// The request's headers (`when: request.headers[...]`).
+    pub headers: Option<&'a http::HeaderMap>,
 }
 
 /// The verdict.
@@ -71,18 +89,129 @@ enum Unevaluated {
     Holds,
 }
 
-impl Unevaluated {
-    /// Whether a part that names unevaluated conditions may still match.
-    fn allows(self, has_unevaluated: bool) -> bool {
-        !has_unevaluated || self == Unevaluated::Holds
+/// Whether `ip` lies in `block` (`10.0.0.0/16`, or one address).
+fn in_block(block: &str, ip: IpAddr) -> bool {
+    let (addr, bits) = match block.split_once('/') {
+        Some((a, b)) => (a, b.parse::<u32>().ok()),
+        None => (block, None),
+    };
+    let Ok(net) = addr.trim().parse::<IpAddr>() else {
+        return false;
+    };
+    match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(i)) => {
+            let bits = bits.unwrap_or(32).min(32);
+            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+            u32::from(n) & mask == u32::from(i) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(i)) => {
+            let bits = bits.unwrap_or(128).min(128);
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            u128::from(n) & mask == u128::from(i) & mask
+        }
+        _ => false,
     }
+}
+
+/// The strings of a condition's list; None when it is not a list of strings
+/// (then the condition counts as unevaluated).
+fn strings(v: &serde_json::Value) -> Option<Vec<&str>> {
+    v.as_array()?.iter().map(|x| x.as_str()).collect()
+}
+
+/// `namespace/name` of a principal `<trust-domain>/ns/<ns>/sa/<sa>`.
+fn service_account(principal: &str) -> Option<String> {
+    let mut parts = principal.split('/');
+    let _trust_domain = parts.next()?;
+    match (parts.next()?, parts.next()?, parts.next()?, parts.next()?) {
+        ("ns", ns, "sa", sa) => Some(format!("{ns}/{sa}")),
+        _ => None,
+    }
+}
+
+/// Evaluates one source or operation condition beyond the basic ones; None
+/// when meshcon does not evaluate it.
+fn condition(field: &str, values: &serde_json::Value, s: &Subject<'_>) -> Option<bool> {
+    let list = strings(values)?;
+    let any_ip = |ip: Option<IpAddr>| ip.is_some_and(|ip| list.iter().any(|b| in_block(b, ip)));
+    let sa = s.principal.and_then(service_account);
+    let td = s.principal.and_then(|p| p.split('/').next());
+    let host = s.host.to_ascii_lowercase();
+    let any_host = || {
+        list.iter()
+            .any(|h| wildcard(&h.to_ascii_lowercase(), &host))
+    };
+    let any_port = || {
+        s.port
+            .is_some_and(|p| list.iter().any(|x| x.parse() == Ok(p)))
+    };
+    Some(match field {
+        "ipBlocks" => any_ip(s.peer_ip),
+        "notIpBlocks" => !any_ip(s.peer_ip),
+        "remoteIpBlocks" => any_ip(s.remote_ip),
+        "notRemoteIpBlocks" => !any_ip(s.remote_ip),
+        "serviceAccounts" => sa.is_some_and(|sa| list.contains(&sa.as_str())),
+        "notServiceAccounts" => !sa.is_some_and(|sa| list.contains(&sa.as_str())),
+        "trustDomains" => td.is_some_and(|td| list.iter().any(|p| wildcard(p, td))),
+        "notTrustDomains" => !td.is_some_and(|td| list.iter().any(|p| wildcard(p, td))),
+        "hosts" => any_host(),
+        "notHosts" => !any_host(),
+        "ports" => any_port(),
+        "notPorts" => !any_port(),
+        _ => return None,
+    })
+}
+
+/// Evaluates one `when` entry (`key`, `values`, `notValues`); None when
+/// meshcon does not evaluate its key.
+fn when_holds(entry: &serde_json::Value, s: &Subject<'_>) -> Option<bool> {
+    let key = entry.get("key")?.as_str()?;
+    let empty = serde_json::Value::Array(Vec::new());
+    let values = strings(entry.get("values").unwrap_or(&empty))?;
+    let not_values = strings(entry.get("notValues").unwrap_or(&empty))?;
+    let text: Option<String> = if let Some(name) = key
+        .strip_prefix("request.headers[")
+        .and_then(|k| k.strip_suffix(']'))
+    {
+        s.headers
+            .and_then(|h| h.get(name))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    } else {
+        match key {
+            "source.ip" | "remote.ip" => {
+                let ip = if key == "source.ip" {
+                    s.peer_ip
+                } else {
+                    s.remote_ip
+                };
+                return Some(
+                    (values.is_empty()
+                        || ip.is_some_and(|ip| values.iter().any(|b| in_block(b, ip))))
+                        && !ip.is_some_and(|ip| not_values.iter().any(|b| in_block(b, ip))),
+                );
+            }
+            "source.namespace" => s.namespace.map(str::to_string),
+            "source.principal" => s.principal.map(str::to_string),
+            "destination.port" => s.port.map(|p| p.to_string()),
+            _ => return None,
+        }
+    };
+    // A key with no value (a header not sent) matches no `values`.
+    let matches = |patterns: &[&str]| {
+        text.as_deref()
+            .is_some_and(|t| patterns.iter().any(|p| wildcard(p, t)))
+    };
+    Some((values.is_empty() || matches(&values)) && !matches(&not_values))
 }
 
 fn rule_matches(rule: &AuthzRule, s: &Subject<'_>, unevaluated: Unevaluated) -> bool {
     let from_ok = rule.from.is_empty()
         || rule.from.iter().any(|f| {
             let src = &f.source;
-            unevaluated.allows(!src.unevaluated.is_empty())
+            src.unevaluated
+                .iter()
+                .all(|(k, v)| condition(k, v, s).unwrap_or(unevaluated == Unevaluated::Holds))
                 && (src.principals.is_empty()
                     || any(&src.principals, s.principal, principal_matches))
                 && (src.not_principals.is_empty()
@@ -94,13 +223,19 @@ fn rule_matches(rule: &AuthzRule, s: &Subject<'_>, unevaluated: Unevaluated) -> 
     let to_ok = rule.to.is_empty()
         || rule.to.iter().any(|t| {
             let op = &t.operation;
-            unevaluated.allows(!op.unevaluated.is_empty())
+            op.unevaluated
+                .iter()
+                .all(|(k, v)| condition(k, v, s).unwrap_or(unevaluated == Unevaluated::Holds))
                 && (op.methods.is_empty() || op.methods.iter().any(|m| wildcard(m, s.method)))
                 && !op.not_methods.iter().any(|m| wildcard(m, s.method))
                 && (op.paths.is_empty() || op.paths.iter().any(|p| wildcard(p, s.path)))
                 && !op.not_paths.iter().any(|p| wildcard(p, s.path))
         });
-    from_ok && to_ok && unevaluated.allows(!rule.when.is_empty())
+    let when_ok = rule
+        .when
+        .iter()
+        .all(|w| when_holds(w, s).unwrap_or(unevaluated == Unevaluated::Holds));
+    from_ok && to_ok && when_ok
 }
 
 fn policy_matches(p: &AuthorizationPolicy, s: &Subject<'_>, unevaluated: Unevaluated) -> bool {
@@ -150,6 +285,11 @@ mod tests {
             namespace: Some("default"),
             method: "GET",
             path: "/pay",
+            peer_ip: Some([127, 1, 2, 1].into()),
+            remote_ip: Some([192, 0, 2, 7].into()),
+            host: "billing.default.svc.cluster.local",
+            port: Some(8080),
+            headers: None,
         }
     }
 
@@ -183,40 +323,91 @@ mod tests {
         assert!(matches!(evaluate(&[p], &post), Verdict::Deny(_)));
     }
 
+    fn allowed(yaml_rules: &str, s: &Subject<'_>) -> bool {
+        let p = policy(&format!(
+            "apiVersion: security.istio.io/v1\nmetadata: {{name: p}}\nspec:\n  rules:\n{yaml_rules}"
+        ));
+        evaluate(&[p], s) == Verdict::Allow
+    }
+
     #[test]
     fn conditions_meshcon_does_not_evaluate_fail_closed() {
-        let allow_ip = policy("apiVersion: security.istio.io/v1\nmetadata: {name: office}\nspec:\n  rules:\n  - from:\n    - source:\n        ipBlocks: [10.99.0.0/16]\n");
+        let me = subject("eu.mesh/ns/default/sa/user");
         assert!(
-            matches!(
-                evaluate(&[allow_ip], &subject("a/ns/b/sa/c")),
-                Verdict::Deny(_)
-            ),
+            !allowed("  - from:\n    - source: {requestPrincipals: ['*']}\n", &me),
             "an ALLOW on an unevaluated source allows nothing"
         );
-        let allow_when = policy("apiVersion: security.istio.io/v1\nmetadata: {name: w}\nspec:\n  rules:\n  - to:\n    - operation: {methods: [GET]}\n    when:\n    - key: request.headers[x-token]\n      values: [secret]\n");
-        assert!(matches!(
-            evaluate(&[allow_when], &subject("a/ns/b/sa/c")),
-            Verdict::Deny(_)
-        ));
-        let allow_port = policy("apiVersion: security.istio.io/v1\nmetadata: {name: p}\nspec:\n  rules:\n  - to:\n    - operation: {ports: ['9090']}\n    - operation: {methods: [GET]}\n");
-        assert_eq!(
-            evaluate(&[allow_port], &subject("a/ns/b/sa/c")),
-            Verdict::Allow,
-            "another operation of the rule still allows what it names"
-        );
-        let deny_ip = policy("apiVersion: security.istio.io/v1\nmetadata: {name: d}\nspec:\n  action: DENY\n  rules:\n  - from:\n    - source:\n        notIpBlocks: [127.0.0.0/8]\n    to:\n    - operation: {paths: ['/pay']}\n");
         assert!(
-            matches!(
-                evaluate(std::slice::from_ref(&deny_ip), &subject("a/ns/b/sa/c")),
-                Verdict::Deny(_)
+            !allowed(
+                "  - when:\n    - key: request.auth.claims[iss]\n      values: [x]\n",
+                &me
             ),
+            "nor on an unevaluated `when` key"
+        );
+        assert!(
+            allowed(
+                "  - to:\n    - operation: {methods: [POST]}\n    when:\n    - key: request.auth.claims[iss]\n      values: [x]\n  - to:\n    - operation: {methods: [GET]}\n",
+                &me
+            ),
+            "another rule still allows what it names"
+        );
+        let deny = policy("apiVersion: security.istio.io/v1\nmetadata: {name: d}\nspec:\n  action: DENY\n  rules:\n  - from:\n    - source:\n        notRequestPrincipals: ['*']\n    to:\n    - operation: {paths: ['/pay']}\n");
+        assert!(
+            matches!(evaluate(std::slice::from_ref(&deny), &me), Verdict::Deny(_)),
             "a DENY on an unevaluated condition denies as if it held"
         );
         let other_path = Subject {
             path: "/other",
             ..subject("a/ns/b/sa/c")
         };
-        assert_eq!(evaluate(&[deny_ip], &other_path), Verdict::Allow);
+        assert_eq!(evaluate(&[deny], &other_path), Verdict::Allow);
+    }
+
+    #[test]
+    fn addresses_accounts_hosts_ports_and_headers_are_evaluated() {
+        let me = subject("eu.mesh/ns/default/sa/user");
+        let src = |f: &str| format!("  - from:\n    - source: {{{f}}}\n");
+        assert!(allowed(&src("ipBlocks: [127.1.0.0/16]"), &me));
+        assert!(!allowed(&src("ipBlocks: [10.99.0.0/16]"), &me));
+        assert!(allowed(&src("notIpBlocks: [10.99.0.0/16]"), &me));
+        assert!(allowed(&src("remoteIpBlocks: [192.0.2.0/24]"), &me));
+        assert!(!allowed(&src("remoteIpBlocks: [127.0.0.0/8]"), &me));
+        assert!(allowed(&src("serviceAccounts: [default/user]"), &me));
+        assert!(!allowed(&src("serviceAccounts: [default/frontend]"), &me));
+        assert!(allowed(&src("trustDomains: [eu.mesh]"), &me));
+        assert!(!allowed(&src("notTrustDomains: ['*.mesh']"), &me));
+        let op = |f: &str| format!("  - to:\n    - operation: {{{f}}}\n");
+        assert!(allowed(&op("hosts: ['billing.*']"), &me));
+        assert!(!allowed(&op("hosts: [catalog]"), &me));
+        assert!(allowed(&op("ports: ['8080']"), &me));
+        assert!(!allowed(&op("ports: ['9090']"), &me));
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-token", http::HeaderValue::from_static("secret"));
+        let with = Subject {
+            headers: Some(&headers),
+            ..subject("eu.mesh/ns/default/sa/user")
+        };
+        let when = |k: &str, v: &str| format!("  - when:\n    - key: {k}\n      {v}\n");
+        assert!(allowed(
+            &when("request.headers[x-token]", "values: [secret]"),
+            &with
+        ));
+        assert!(!allowed(
+            &when("request.headers[x-token]", "values: [secret]"),
+            &me
+        ));
+        assert!(!allowed(
+            &when("request.headers[x-token]", "notValues: ['*']"),
+            &with
+        ));
+        assert!(allowed(&when("source.ip", "values: [127.1.2.1]"), &me));
+        assert!(allowed(&when("remote.ip", "values: [192.0.2.0/24]"), &me));
+        assert!(allowed(&when("source.namespace", "values: [default]"), &me));
+        assert!(allowed(&when("destination.port", "values: ['8080']"), &me));
+        assert!(!allowed(
+            &when("destination.port", "notValues: ['8080']"),
+            &me
+        ));
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub fn stack(ctx: Arc<ProxyContext>, app: Option<std::net::SocketAddr>) -> MeshS
         // Authorization decides before the app sees anything.
         .layer(AuthzLayer {
             ctx: Arc::clone(&ctx),
+            port: app.map(|a| a.port()),
         })
         // Innermost: plain HTTP/1.1 to the app on the pod's loopback.
         .service(AppService::new(ctx, app));
@@ -52,6 +53,8 @@ pub fn stack(ctx: Arc<ProxyContext>, app: Option<std::net::SocketAddr>) -> MeshS
 #[derive(Debug, Clone)]
 pub struct AuthzLayer {
     ctx: Arc<ProxyContext>,
+    /// The workload port requests arrive for, as `ports` names it.
+    port: Option<u16>,
 }
 
 impl<S> Layer<S> for AuthzLayer {
@@ -60,6 +63,7 @@ impl<S> Layer<S> for AuthzLayer {
         Authz {
             inner,
             ctx: Arc::clone(&self.ctx),
+            port: self.port,
         }
     }
 }
@@ -69,6 +73,7 @@ impl<S> Layer<S> for AuthzLayer {
 pub struct Authz<S> {
     inner: S,
     ctx: Arc<ProxyContext>,
+    port: Option<u16>,
 }
 
 impl<S> Service<Req> for Authz<S>
@@ -86,10 +91,27 @@ where
     fn call(&mut self, req: Req) -> SvcFuture {
         let cfg = self.ctx.config();
         if !cfg.authorization.is_empty() {
-            let peer = req
-                .extensions()
-                .get::<ConnInfo>()
-                .and_then(|c| c.peer_id.clone());
+            let conn = req.extensions().get::<ConnInfo>();
+            let peer = conn.and_then(|c| c.peer_id.clone());
+            let peer_ip = conn.and_then(|c| c.remote).map(|a| a.ip());
+            let remote_ip = req
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|first| first.trim().parse().ok())
+                .or(peer_ip);
+            let authority = req
+                .uri()
+                .authority()
+                .map(|a| a.host().to_string())
+                .or_else(|| {
+                    req.headers()
+                        .get(http::header::HOST)
+                        .and_then(|h| h.to_str().ok())
+                        .map(|h| crate::telemetry::trace::split_authority(h).0.to_string())
+                })
+                .unwrap_or_default();
             let id = peer.as_deref().and_then(|p| p.parse::<SpiffeId>().ok());
             let principal = id.as_ref().map(SpiffeId::principal);
             let subject = Subject {
@@ -97,6 +119,11 @@ where
                 namespace: id.as_ref().and_then(|i| i.namespace()),
                 method: req.method().as_str(),
                 path: req.uri().path(),
+                peer_ip,
+                remote_ip,
+                host: &authority,
+                port: self.port,
+                headers: Some(req.headers()),
             };
             if let Verdict::Deny(reason) = authz::evaluate(&cfg.authorization, &subject) {
                 self.ctx.emit(

@@ -2,7 +2,10 @@
 //! AuthorizationPolicy actions and principals.
 
 use super::Checker;
-use crate::config::model::{AuthorizationPolicy, MtlsSetting, Object, PeerAuthentication};
+use crate::config::model::{
+    evaluated_when_key, AuthorizationPolicy, MtlsSetting, Object, PeerAuthentication,
+    EVALUATED_OPERATION_FIELDS, EVALUATED_SOURCE_FIELDS, UNEVALUATED_SOURCE_FIELDS,
+};
 use crate::config::parse::Parsed;
 use crate::config::{codes, Level};
 
@@ -99,49 +102,78 @@ impl Checker<'_> {
             "AUDIT" => "AUDIT policies change no outcome here",
             _ => "the part of this ALLOW rule that names it matches no request (fail closed), so only other rules can allow",
         };
-        let mut unevaluated = |at: String, field: &str, known: &[&str]| {
-            if known.contains(&field) {
-                self.push(
-                    p,
+        // Fields the proxy evaluates pass silently; Istio fields it does
+        // not are enforced fail-closed and said so; anything else is a typo.
+        let check = |at: &str, field: &str, evaluated: &[&str], unevaluated: &[&str]| {
+            if evaluated.contains(&field) {
+                None
+            } else if unevaluated.contains(&field) {
+                Some((
                     codes::UNSUPPORTED_FIELD,
                     Level::Warning,
-                    &at,
                     format!("`{field}` is an Istio condition meshcon does not evaluate: {effect}"),
-                    "express the rule with principals, namespaces, methods and paths, or expect the stricter outcome",
-                );
+                    "express the rule with the conditions meshcon evaluates (see README), or expect the stricter outcome",
+                ))
             } else {
-                self.push(
-                    p,
+                Some((
                     codes::SCHEMA,
                     Level::Error,
-                    &at,
                     format!("{at}: unknown field `{field}`"),
                     "check the spelling and the place against the Istio reference (field names are camelCase)",
-                );
+                ))
             }
         };
+        let mut found = Vec::new();
         for (i, r) in ap.spec.rules.iter().enumerate() {
-            if !r.when.is_empty() {
-                unevaluated(format!("spec.rules[{i}].when"), "when", &["when"]);
+            for (w, entry) in r.when.iter().enumerate() {
+                let key = entry.get("key").and_then(|k| k.as_str()).unwrap_or("");
+                if !evaluated_when_key(key) {
+                    let at = format!("spec.rules[{i}].when[{w}].key");
+                    let field = format!("when {key}");
+                    found.extend(check(&at, &field, &[], &[&field]).map(|f| (at, f)));
+                }
             }
             for (j, f) in r.from.iter().enumerate() {
                 for field in f.source.unevaluated.keys() {
-                    unevaluated(
-                        format!("spec.rules[{i}].from[{j}].source.{field}"),
+                    let at = format!("spec.rules[{i}].from[{j}].source.{field}");
+                    let c = check(
+                        &at,
                         field,
-                        SOURCE_CONDITIONS,
+                        EVALUATED_SOURCE_FIELDS,
+                        UNEVALUATED_SOURCE_FIELDS,
                     );
+                    found.extend(c.map(|f| (at, f)));
+                }
+                let src = &f.source;
+                let sa = ["serviceAccounts", "notServiceAccounts"]
+                    .iter()
+                    .any(|k| src.unevaluated.contains_key(*k));
+                let others = !(src.principals.is_empty()
+                    && src.not_principals.is_empty()
+                    && src.namespaces.is_empty()
+                    && src.not_namespaces.is_empty());
+                if sa && others {
+                    found.push((
+                        format!("spec.rules[{i}].from[{j}].source"),
+                        (
+                            codes::SCHEMA,
+                            Level::Error,
+                            "Cannot set serviceAccounts with namespaces or principals".into(),
+                            "put serviceAccounts in a source of its own",
+                        ),
+                    ));
                 }
             }
             for (j, t) in r.to.iter().enumerate() {
                 for field in t.operation.unevaluated.keys() {
-                    unevaluated(
-                        format!("spec.rules[{i}].to[{j}].operation.{field}"),
-                        field,
-                        OPERATION_CONDITIONS,
-                    );
+                    let at = format!("spec.rules[{i}].to[{j}].operation.{field}");
+                    let c = check(&at, field, EVALUATED_OPERATION_FIELDS, &[]);
+                    found.extend(c.map(|f| (at, f)));
                 }
             }
+        }
+        for (at, (code, level, message, fix)) in found {
+            self.push(p, code, level, &at, message, fix);
         }
         for (i, r) in ap.spec.rules.iter().enumerate() {
             for (j, f) in r.from.iter().enumerate() {
@@ -162,20 +194,3 @@ impl Checker<'_> {
         }
     }
 }
-
-/// Source conditions Istio has and meshcon does not evaluate.
-const SOURCE_CONDITIONS: &[&str] = &[
-    "requestPrincipals",
-    "notRequestPrincipals",
-    "serviceAccounts",
-    "notServiceAccounts",
-    "ipBlocks",
-    "notIpBlocks",
-    "remoteIpBlocks",
-    "notRemoteIpBlocks",
-    "trustDomains",
-    "notTrustDomains",
-];
-
-/// Operation conditions Istio has and meshcon does not evaluate.
-const OPERATION_CONDITIONS: &[&str] = &["hosts", "notHosts", "ports", "notPorts"];

@@ -199,8 +199,10 @@ pub fn check(
     let mut findings = out.findings;
     findings.extend(analyze::analyze(file, &out.resources, current, &ctx));
     findings.sort_by_key(|f| (f.pos.line, f.pos.col, f.level));
+    let nothing = out.resources.is_empty() && out.kube.is_empty();
     let resources = out.resources.into_iter().map(|p| p.resource).collect();
-    if findings.is_empty() && src.trim().is_empty() {
+    // A file of only `---` or comments holds as little as an empty one.
+    if findings.is_empty() && nothing {
         findings.push(Finding::new(
             codes::SYNTAX,
             Level::Error,
@@ -312,4 +314,47 @@ pub fn diff(a: &str, b: &str, label_a: &str, label_b: &str) -> String {
         .context_radius(3)
         .header(label_a, label_b)
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo_check(src: &str) -> (Vec<Resource>, Vec<Finding>) {
+        check("f.yaml", src, &Topology::demo(), &[])
+    }
+
+    #[test]
+    fn a_file_of_only_separators_holds_no_resources_like_an_empty_one() {
+        for src in ["", "---\n", "---\n# nothing\n---\n"] {
+            let (r, f) = demo_check(src);
+            assert!(r.is_empty());
+            assert!(
+                f.iter()
+                    .any(|f| f.level == Level::Error && f.message.contains("no resources")),
+                "{src:?}: {f:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_kind_list_is_read_item_by_item_with_their_positions() {
+        let src = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: networking.istio.io/v1\n  kind: VirtualService\n  metadata: {name: billing, namespace: default}\n  spec:\n    hosts: [billing]\n    http:\n    - route:\n      - destination: {host: billing}\n- apiVersion: networking.istio.io/v1\n  kind: DestinationRule\n  metadata: {name: auth, namespace: default}\n  spec:\n    host: auth\n    bogus: 1\n";
+        let (r, f) = demo_check(src);
+        assert_eq!(r.len(), 2, "both items are read: {f:?}");
+        let bogus = f
+            .iter()
+            .find(|f| f.message.contains("bogus"))
+            .expect("the second item's unknown field");
+        assert_eq!((bogus.pos.line, bogus.pos.col), (17, 5), "{bogus:?}");
+    }
+
+    #[test]
+    fn a_delay_without_its_length_is_accepted_with_a_warning() {
+        let src = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: billing, namespace: default}\nspec:\n  hosts: [billing]\n  http:\n  - fault:\n      delay:\n        percentage: {value: 10}\n    route:\n    - destination: {host: billing}\n";
+        let (r, f) = demo_check(src);
+        assert_eq!(r.len(), 1);
+        assert!(f.iter().all(|f| f.level != Level::Error), "{f:?}");
+        assert!(f.iter().any(|f| f.message.contains("delays nothing")));
+    }
 }

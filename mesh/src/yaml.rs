@@ -101,6 +101,29 @@ impl SpanIndex {
         self.keys.get(path).copied().or_else(|| self.value(path))
     }
 
+    /// The positions under `prefix` (`items[2]`), re-rooted so that `prefix`
+    /// is the new document root: how the items of a `kind: List` become
+    /// documents of their own with their real positions.
+    pub fn subtree(&self, prefix: &str) -> SpanIndex {
+        let pick = |m: &HashMap<String, Pos>| -> HashMap<String, Pos> {
+            m.iter()
+                .filter_map(|(k, v)| {
+                    let rest = k.strip_prefix(prefix)?;
+                    let rest = match rest.strip_prefix('.') {
+                        Some(r) => r,
+                        None if rest.is_empty() || rest.starts_with('[') => rest,
+                        None => return None,
+                    };
+                    Some((rest.to_string(), *v))
+                })
+                .collect()
+        };
+        SpanIndex {
+            values: pick(&self.values),
+            keys: pick(&self.keys),
+        }
+    }
+
     /// The best position for `path`: its key, else the nearest ancestor's.
     pub fn nearest(&self, path: &str) -> Pos {
         let mut p = path.to_string();

@@ -493,6 +493,28 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
             return out;
         }
     };
+    // `kubectl get -o yaml` wraps what it lists in a `kind: List`: its items
+    // are the documents.
+    let docs = docs.into_iter().flat_map(|doc| {
+        let is_list = doc.value["kind"].as_str() == Some("List")
+            && doc.value["apiVersion"].as_str() == Some("v1");
+        match (is_list, doc.value["items"].as_array()) {
+            (true, Some(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let prefix = format!("items[{i}]");
+                    let spans = doc.spans.subtree(&prefix);
+                    crate::yaml::Document {
+                        value: item.clone(),
+                        start: spans.value("").unwrap_or(doc.start),
+                        spans,
+                    }
+                })
+                .collect::<Vec<_>>(),
+            _ => vec![doc],
+        }
+    });
     for doc in docs {
         let v = &doc.value;
         if !v.is_object() {

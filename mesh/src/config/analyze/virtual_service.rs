@@ -427,13 +427,15 @@ impl Checker<'_> {
     /// A fault needs its value, and percentages are 0-100.
     fn fault(&mut self, p: &Parsed, rp: &str, f: &HttpFaultInjection) {
         if let Some(d) = &f.delay {
+            // Istio's schema accepts a delay without its length (it then
+            // delays nothing); say so rather than refuse it.
             if d.fixed_delay.is_none() {
                 self.push(
                     p,
-                    codes::SCHEMA,
-                    Level::Error,
+                    codes::SCHEMA_WARNING,
+                    Level::Warning,
                     &format!("{rp}.fault.delay"),
-                    "a delay fault needs fixedDelay".into(),
+                    "a delay fault without fixedDelay delays nothing".into(),
                     "add fixedDelay: 2s",
                 );
             }

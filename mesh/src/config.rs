@@ -358,3 +358,49 @@ mod tests {
         assert!(f.iter().any(|f| f.message.contains("delays nothing")));
     }
 }
+
+#[cfg(test)]
+mod service_entry_tests {
+    use super::*;
+
+    fn errors(spec: &str) -> Vec<String> {
+        let src = format!(
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: ext, namespace: default}}\nspec:\n{spec}"
+        );
+        check("se.yaml", &src, &Topology::demo(), &[])
+            .1
+            .into_iter()
+            .filter(|f| f.level == Level::Error)
+            .map(|f| f.message)
+            .collect()
+    }
+
+    #[test]
+    fn a_valid_service_entry_passes() {
+        let ok = "  hosts: [api.example.com]\n  ports: [{number: 443, name: https, protocol: TLS}]\n  resolution: DNS\n";
+        assert!(errors(ok).is_empty(), "{:?}", errors(ok));
+    }
+
+    #[test]
+    fn istios_service_entry_rules_are_enforced() {
+        let cases = [
+            ("  ports: [{number: 80, name: http}]\n", "at least one host"),
+            ("  hosts: ['*']\n  ports: [{number: 80, name: http}]\n", "invalid host *"),
+            ("  hosts: [a.example.com]\n  ports: [{number: 80, name: http}]\n  resolution: STATIC\n  workloadSelector: {labels: {app: a}}\n  endpoints: [{address: 1.2.3.4}]\n", "only one of workloadSelector"),
+            ("  hosts: [a.example.com]\n  addresses: [10.0.0.0/16]\n  ports: [{number: 80, name: http}]\n  resolution: DNS\n", "CIDR addresses"),
+            ("  hosts: [a.example.com]\n  ports: [{number: 80, name: http}, {number: 81, name: http}]\n", "port name http is not unique"),
+            ("  hosts: [a.example.com]\n  ports: [{number: 80, name: a}, {number: 80, name: b}]\n", "port number 80 is not unique"),
+            ("  hosts: [a.example.com]\n  ports: [{number: 0, name: a}]\n", "between 1 and 65535"),
+            ("  hosts: [a.example.com]\n  ports: [{number: 65536, name: a}]\n", "between 1 and 65535"),
+            ("  hosts: [a.example.com]\n  ports: [{number: 80, name: a}]\n  resolution: NONE\n  endpoints: [{address: 1.2.3.4}]\n", "resolution type NONE"),
+            ("  hosts: [a.example.com]\n  ports: [{number: 80, name: a}]\n  resolution: DNS_ROUND_ROBIN\n  endpoints: [{address: a.example.com}, {address: b.example.com}]\n", "DNS_ROUND_ROBIN"),
+        ];
+        for (spec, phrase) in cases {
+            let e = errors(spec);
+            assert!(
+                e.iter().any(|m| m.contains(phrase)),
+                "{phrase}: {e:?}\n{spec}"
+            );
+        }
+    }
+}

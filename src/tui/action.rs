@@ -83,8 +83,12 @@ pub enum Confirm {
 pub enum Action {
     /// Leave (asks first when the mesh runs in this process).
     Quit,
-    /// Ctrl-C: leave without asking.
+    /// Ctrl-C a second time: leave without asking.
     ForceQuit,
+    /// Select the first row (`g`, Home).
+    Top,
+    /// Select the last row (`G`, End); in Events it follows new events.
+    Bottom,
     /// Answer a confirmation.
     Confirm(bool),
     /// Switch to a view.

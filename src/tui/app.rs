@@ -180,6 +180,9 @@ pub struct App {
     pub mesh: MeshData,
     /// Selected row per list view.
     pub selected: HashMap<View, usize>,
+    /// Events: the selection stays on the newest event as events arrive,
+    /// until the user moves up the list.
+    pub events_follow: bool,
     /// Graph: hide idle edges.
     pub hide_idle: bool,
     /// Graph: services whose callees are folded away.
@@ -226,6 +229,7 @@ impl App {
             quit: false,
             mesh: MeshData::default(),
             selected: HashMap::new(),
+            events_follow: true,
             hide_idle: false,
             collapsed: BTreeSet::new(),
             sort: SortKey::default(),

@@ -12,8 +12,13 @@ use super::app::{App, RoutingPane};
 /// The action a key means in the current state.
 pub fn key(app: &App, k: KeyEvent) -> Option<Action> {
     let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+    // Ctrl-C asks like q (it would stop an embedded mesh); pressed again
+    // while the question is open, it leaves without asking.
     if ctrl && k.code == KeyCode::Char('c') {
-        return Some(Action::ForceQuit);
+        return Some(match app.confirm {
+            Some(super::action::Confirm::Quit) => Action::ForceQuit,
+            _ => Action::Quit,
+        });
     }
     if app.confirm.is_some() {
         return match k.code {
@@ -75,6 +80,8 @@ pub fn key(app: &App, k: KeyEvent) -> Option<Action> {
         KeyCode::Char('l') | KeyCode::Right => Action::Right,
         KeyCode::PageUp => Action::PageUp,
         KeyCode::PageDown => Action::PageDown,
+        KeyCode::Char('g') | KeyCode::Home => Action::Top,
+        KeyCode::Char('G') | KeyCode::End => Action::Bottom,
         KeyCode::Enter => Action::Enter,
         KeyCode::Esc => Action::Back,
         code => return view_key(app, code),
@@ -140,7 +147,8 @@ pub const HELP: &[(&str, &str)] = &[
     (":", "command palette (Tab completes): svc, graph, vs billing, scenario canary, chaos slow auth..."),
     ("/", "filter the current view"),
     ("?", "this help"),
-    ("q  Ctrl-C", "quit (asks first when the mesh runs in this console)"),
+    ("q  Ctrl-C", "quit (asks first when the mesh runs in this console; twice: at once)"),
+    ("g Home  G End", "first / last row (in Events, the last row follows new events)"),
     ("mouse", "click a tab or a row, scroll lists"),
     ("Graph: i", "hide idle edges"),
     ("Services: e  s", "exact / bucketed percentiles; next sort column"),

@@ -24,6 +24,7 @@ fn key_for(e: &EdgeSignal) -> String {
 /// Applies one report of the data tasks.
 pub(super) fn ingest(app: &mut App, ev: DataEvent) {
     app.conn.last_data = Some(app.now);
+    let mut follow_events = false;
     let d = &mut app.mesh;
     match ev {
         DataEvent::Connected { mesh } => {
@@ -87,6 +88,7 @@ pub(super) fn ingest(app: &mut App, ev: DataEvent) {
             while d.events.len() > KEEP_EVENTS {
                 d.events.pop_front();
             }
+            follow_events = app.events_follow;
         }
         DataEvent::Tap(entries) => {
             if !app.paused {
@@ -104,7 +106,13 @@ pub(super) fn ingest(app: &mut App, ev: DataEvent) {
                 d.version = version;
             }
         }
-        DataEvent::History(h) => d.history = h,
+        DataEvent::History(h) => {
+            // A selection on the newest version stays on the newest.
+            if app.routing.history_selected + 1 >= d.history.len() {
+                app.routing.history_selected = h.len().saturating_sub(1);
+            }
+            d.history = h;
+        }
         DataEvent::Federation(f) => d.federation = f,
         DataEvent::Topology(t) => d.topology = Some(*t),
         DataEvent::Applied(r) => match r {
@@ -153,5 +161,11 @@ pub(super) fn ingest(app: &mut App, ev: DataEvent) {
         DataEvent::ProgressNotSaved(e) => {
             app.practice.note = Some(format!("progress not saved: {e}"))
         }
+    }
+    if follow_events {
+        let last = crate::tui::model::lists::events(app)
+            .len()
+            .saturating_sub(1);
+        app.set_sel(crate::tui::action::View::Events, last);
     }
 }

@@ -18,6 +18,8 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
             | Action::Down
             | Action::PageUp
             | Action::PageDown
+            | Action::Top
+            | Action::Bottom
             | Action::Scroll(_)
             | Action::Click(..)
     );
@@ -96,6 +98,8 @@ fn update_state(app: &mut App, action: Action) -> Vec<Command> {
         }
         Action::Up => move_sel(app, -1),
         Action::Down => move_sel(app, 1),
+        Action::Top => move_sel(app, i64::from(i32::MIN)),
+        Action::Bottom => move_sel(app, i64::from(i32::MAX)),
         Action::PageUp => move_sel(app, -10),
         Action::PageDown => move_sel(app, 10),
         Action::Scroll(n) => move_sel(app, n as i64),
@@ -186,6 +190,8 @@ fn update_state(app: &mut App, action: Action) -> Vec<Command> {
         Action::ToggleBreaker => return routing::quick(app, Quick::Breaker),
         Action::ShowHistory => {
             app.routing.pane = RoutingPane::History;
+            // The newest version first: R on the oldest would roll far back.
+            app.routing.history_selected = app.mesh.history.len().saturating_sub(1);
             return vec![Command::RefreshConfig];
         }
         Action::Rollback => {
@@ -228,6 +234,8 @@ fn confirm(app: &mut App, yes: bool) -> Vec<Command> {
         Confirm::Apply => routing::apply_editor(app),
         Confirm::Rollback(v) => {
             app.say(format!("rolling back to v{v}..."), false);
+            // The diff shown was of the old pair; the new version makes it stale.
+            app.routing.diff = None;
             vec![Command::Rollback(v)]
         }
         Confirm::Scenario(name) => routing::run_scenario(app, &name),
@@ -324,8 +332,10 @@ fn move_sel(app: &mut App, delta: i64) {
     }
     let n = model::row_count(app);
     let cur = app.sel(v) as i64;
-    app.set_sel(
-        v,
-        (cur + delta).clamp(0, n.saturating_sub(1) as i64) as usize,
-    );
+    let to = (cur + delta).clamp(0, n.saturating_sub(1) as i64) as usize;
+    app.set_sel(v, to);
+    if v == View::Events {
+        // On the newest event the list follows new ones; moving up stops it.
+        app.events_follow = to + 1 >= n;
+    }
 }

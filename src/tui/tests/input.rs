@@ -311,3 +311,87 @@ async fn a_full_command_channel_is_said_not_dropped_silently() {
         "{status:?}"
     );
 }
+
+fn ctrl_c() -> KeyEvent {
+    KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)
+}
+
+#[test]
+fn ctrl_c_asks_before_stopping_an_embedded_mesh_and_twice_leaves() {
+    let mut app = recorded_app();
+    app.embedded = true;
+    let a = crate::tui::keys::key(&app, ctrl_c()).expect("an action");
+    update(&mut app, a);
+    assert!(!app.quit, "one Ctrl-C only asks");
+    assert!(matches!(app.confirm, Some(Confirm::Quit)));
+    let a = crate::tui::keys::key(&app, ctrl_c()).expect("an action");
+    update(&mut app, a);
+    assert!(app.quit, "Ctrl-C on the question leaves");
+}
+
+fn event(seq: u64) -> mesh::api::Event {
+    mesh::api::Event {
+        seq,
+        unix_ms: 1_000 * seq as i64,
+        kind: "push".into(),
+        cluster: "eu".into(),
+        source: "cp".into(),
+        message: format!("event {seq}"),
+    }
+}
+
+#[test]
+fn events_follow_new_ones_until_the_user_moves_up_and_g_jumps() {
+    let mut app = recorded_app();
+    show(&mut app, View::Events);
+    let newest = |app: &App| crate::tui::model::lists::events(app).len() - 1;
+    update(
+        &mut app,
+        Action::Data(Box::new(DataEvent::Events(vec![event(900)]))),
+    );
+    assert_eq!(app.sel(View::Events), newest(&app), "opens on the newest");
+    update(&mut app, Action::Up);
+    let held = app.sel(View::Events);
+    update(
+        &mut app,
+        Action::Data(Box::new(DataEvent::Events(vec![event(901)]))),
+    );
+    assert_eq!(
+        app.sel(View::Events),
+        held,
+        "moved up: the list stops following"
+    );
+    update(&mut app, Action::Top);
+    assert_eq!(app.sel(View::Events), 0);
+    let g = crate::tui::keys::key(&app, KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT));
+    update(&mut app, g.expect("G is a key"));
+    assert_eq!(app.sel(View::Events), newest(&app));
+    update(
+        &mut app,
+        Action::Data(Box::new(DataEvent::Events(vec![event(902)]))),
+    );
+    assert_eq!(
+        app.sel(View::Events),
+        newest(&app),
+        "back on the newest: follows again"
+    );
+}
+
+#[test]
+fn history_opens_on_the_newest_version_and_stays_on_it() {
+    let mut app = recorded_app();
+    show(&mut app, View::Routing);
+    assert!(app.mesh.history.len() >= 2, "the fixture has a history");
+    update(&mut app, Action::ShowHistory);
+    assert_eq!(app.routing.history_selected, app.mesh.history.len() - 1);
+    let mut longer = app.mesh.history.clone();
+    let mut next = longer.last().cloned().expect("a version");
+    next.version += 1;
+    longer.push(next);
+    update(&mut app, Action::Data(Box::new(DataEvent::History(longer))));
+    assert_eq!(app.routing.history_selected, app.mesh.history.len() - 1);
+    app.routing.diff = Some("old pair".into());
+    update(&mut app, Action::Rollback);
+    update(&mut app, Action::Confirm(true));
+    assert_eq!(app.routing.diff, None, "a rollback drops the stale diff");
+}

@@ -94,7 +94,8 @@ fn destructive_actions_ask_first() {
     assert!(!app.quit);
     show(&mut app, View::Routing);
     update(&mut app, Action::ShowHistory);
-    update(&mut app, Action::Down);
+    // History opens on the newest version (v3); one up is v2.
+    update(&mut app, Action::Up);
     update(&mut app, Action::Rollback);
     assert!(app.confirm.is_some());
     let cmds = update(&mut app, Action::Confirm(true));

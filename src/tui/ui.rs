@@ -77,6 +77,15 @@ pub fn block(title: impl Into<String>) -> Block<'static> {
         .title(Span::styled(format!(" {} ", title.into()), bold()))
 }
 
+/// ` · filter 'q'` when the view's list is filtered: a filtered list must
+/// never look like the whole one.
+pub fn filtered(app: &App, v: View) -> String {
+    match app.filter(v) {
+        "" => String::new(),
+        q => format!(" · filter '{q}' (Esc clears)"),
+    }
+}
+
 /// Milliseconds, compact.
 pub fn ms(v: f64) -> String {
     if v <= 0.0 {

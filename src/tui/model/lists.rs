@@ -86,6 +86,7 @@ pub fn traces(app: &App) -> Vec<&Trace> {
             q.is_empty()
                 || t.trace_id.starts_with(&q)
                 || t.services.iter().any(|s| s.contains(&q))
+                || t.status() == q
                 || (q == "error" && t.status() != "ok")
         })
         .collect()

@@ -395,3 +395,37 @@ fn history_opens_on_the_newest_version_and_stays_on_it() {
     update(&mut app, Action::Confirm(true));
     assert_eq!(app.routing.diff, None, "a rollback drops the stale diff");
 }
+
+#[test]
+fn a_filter_on_a_status_matches_it_and_every_title_shows_the_filter() {
+    let mut app = recorded_app();
+    let mut recovered = app.mesh.traces[0].clone();
+    recovered.trace_id = "0000000000000000000000000000000r".into();
+    recovered.error = false;
+    recovered.failed_spans = 1;
+    app.mesh.traces.push(recovered);
+    app.filters.insert(View::Traces, "recovered".into());
+    let mut ok = app.mesh.traces[0].clone();
+    ok.trace_id = "0000000000000000000000000000000k".into();
+    ok.error = false;
+    ok.failed_spans = 0;
+    app.mesh.traces.push(ok);
+    let listed = crate::tui::model::lists::traces(&app);
+    assert!(listed.iter().all(|t| t.status() == "recovered"));
+    assert!(listed
+        .iter()
+        .any(|t| t.trace_id == "0000000000000000000000000000000r"));
+    for v in [
+        View::Graph,
+        View::Services,
+        View::Tap,
+        View::Identities,
+        View::Traces,
+        View::Events,
+    ] {
+        app.filters.insert(v, "zz".into());
+        show(&mut app, v);
+        let screen = text(&render(&app, 160, 40));
+        assert!(screen.contains("'zz'"), "{v:?} hides its filter:\n{screen}");
+    }
+}

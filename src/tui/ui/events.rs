@@ -65,8 +65,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     .header(Row::new(["TIME", "KIND", "CL", "SOURCE", "MESSAGE"]).style(super::bold()))
     .row_highlight_style(selected(app))
     .block(block(format!(
-        "Events · {} · / filter (try: nack, ejection, denied, cert)",
-        rows.len()
+        "Events · {}{} · / filter (try: nack, ejection, denied, cert)",
+        rows.len(),
+        super::filtered(app, View::Events)
     )));
     f.render_stateful_widget(table, area, &mut state);
     let text = rows

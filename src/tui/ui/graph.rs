@@ -81,11 +81,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             "all edges"
         },
         if app.hide_idle { "shows" } else { "hides" },
-        if app.filter(View::Graph).is_empty() {
-            String::new()
-        } else {
-            format!(" · filter '{}'", app.filter(View::Graph))
-        }
+        super::filtered(app, View::Graph)
     );
     let table = Table::new(
         body,

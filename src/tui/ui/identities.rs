@@ -133,7 +133,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let table = Table::new(body, widths)
         .header(Row::new(header).style(super::bold()))
         .row_highlight_style(selected(app))
-        .block(block("Identities · X.509-SVIDs rotate at half-life"));
+        .block(block(format!(
+            "Identities · X.509-SVIDs rotate at half-life{}",
+            super::filtered(app, View::Identities)
+        )));
     f.render_stateful_widget(table, top, &mut state);
 
     let [left, right] =

@@ -84,13 +84,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         SortKey::P99 => "p99",
     };
     let title = format!(
-        "Services · last {} s · percentiles {} (e toggles) · sort {sort} (s) · Enter: traces",
+        "Services · last {} s · percentiles {} (e toggles) · sort {sort} (s) · Enter: traces{}",
         crate::tui::data::WINDOW,
         if app.exact {
             "exact, HDR"
         } else {
             "from buckets, like Prometheus"
-        }
+        },
+        super::filtered(app, View::Services)
     );
     let mut widths = vec![
         Constraint::Min(12),

@@ -182,8 +182,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     )
     .row_highlight_style(selected(app))
     .block(block(format!(
-        "Traces · {} · Enter: waterfall · / service, id or 'error'",
-        rows.len()
+        "Traces · {}{} · Enter: waterfall · / service, id, status or 'error'",
+        rows.len(),
+        super::filtered(app, View::Traces)
     )));
     f.render_stateful_widget(table, area, &mut state);
 }

@@ -205,7 +205,7 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
         } else {
             spans.push(Span::styled(
                 format!(
-                    " not connected to {} ({}); retrying",
+                    " not connected to {} ({}); retrying · {fresh}",
                     app.conn.addr,
                     app.conn
                         .error
@@ -264,6 +264,31 @@ fn overlay(f: &mut Frame, area: Rect, title: &str, text: Vec<Line<'static>>) {
 }
 
 /// Draws the whole console.
+/// A console that lost its mesh shows the last figures in grey with their
+/// age on the frame: green numbers would look live.
+fn stale(f: &mut Frame, body: Rect, app: &App) {
+    let buf = f.buffer_mut();
+    if !app.no_color {
+        for y in body.top()..body.bottom() {
+            for x in body.left()..body.right() {
+                buf[(x, y)].set_fg(Color::DarkGray);
+            }
+        }
+    }
+    if let Some(t) = app.conn.last_data {
+        let note = format!(" last data {:.0} s ago, not live ", (app.now - t).max(0.0));
+        let w = width(&note) as u16;
+        if body.width > w + 4 {
+            buf.set_string(
+                body.right() - w - 2,
+                body.top(),
+                note,
+                fg(app, Color::Red).add_modifier(Modifier::BOLD),
+            );
+        }
+    }
+}
+
 pub fn draw(f: &mut Frame, app: &App) {
     let (t, body, s) = areas(f.area());
     tabs(f, t, app);
@@ -277,6 +302,9 @@ pub fn draw(f: &mut Frame, app: &App) {
         View::Why => why::draw(f, body, app),
         View::Events => events::draw(f, body, app),
         View::Practice => practice::draw(f, body, app),
+    }
+    if app.view != View::Practice && !app.conn.connected && app.conn.last_data.is_some() {
+        stale(f, body, app);
     }
     status(f, s, app);
     if let Some(look) = &app.look {

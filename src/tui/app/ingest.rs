@@ -23,7 +23,10 @@ fn key_for(e: &EdgeSignal) -> String {
 
 /// Applies one report of the data tasks.
 pub(super) fn ingest(app: &mut App, ev: DataEvent) {
-    app.conn.last_data = Some(app.now);
+    // Losing the mesh is news, not data: the age of the figures stays.
+    if !matches!(ev, DataEvent::Disconnected(_)) {
+        app.conn.last_data = Some(app.now);
+    }
     let mut follow_events = false;
     let d = &mut app.mesh;
     match ev {
@@ -131,6 +134,12 @@ pub(super) fn ingest(app: &mut App, ev: DataEvent) {
             }
             Err(e) => {
                 app.routing.before_after = None;
+                // The Last-apply panel must not keep showing an older success.
+                app.routing.last_apply = Some(LastApply {
+                    summary: format!("apply failed: {e}"),
+                    nacks: Vec::new(),
+                    ok: false,
+                });
                 app.say(format!("apply failed: {e}"), true);
             }
         },

@@ -429,3 +429,44 @@ fn a_filter_on_a_status_matches_it_and_every_title_shows_the_filter() {
         assert!(screen.contains("'zz'"), "{v:?} hides its filter:\n{screen}");
     }
 }
+
+#[test]
+fn a_console_that_lost_its_mesh_greys_its_figures_and_says_how_old_they_are() {
+    let coloured = |app: &App| {
+        let t = render(app, 120, 30);
+        let buf = t.backend().buffer();
+        // Rows below the body's top edge (the note sits on it), above the footer.
+        (2..28)
+            .flat_map(|y| (0..120).map(move |x| (x, y)))
+            .filter(|&(x, y)| {
+                !matches!(
+                    buf[(x, y)].fg,
+                    ratatui::style::Color::Reset | ratatui::style::Color::DarkGray
+                )
+            })
+            .count()
+    };
+    let mut app = recorded_app();
+    show(&mut app, View::Graph);
+    assert!(coloured(&app) > 0, "a live graph carries colours");
+    app.conn.last_data = Some(app.now - 12.0);
+    update(
+        &mut app,
+        Action::Data(Box::new(DataEvent::Disconnected(
+            "connection refused".into(),
+        ))),
+    );
+    update(
+        &mut app,
+        Action::Data(Box::new(DataEvent::Applied(Err("transport error".into())))),
+    );
+    let last = app
+        .routing
+        .last_apply
+        .as_ref()
+        .expect("the failure is recorded");
+    assert!(!last.ok && last.summary.contains("apply failed"));
+    assert_eq!(coloured(&app), 0, "nothing looks live");
+    let screen = text(&render(&app, 120, 30));
+    assert!(screen.contains("last data 12 s ago, not live"), "{screen}");
+}

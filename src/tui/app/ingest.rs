@@ -23,8 +23,18 @@ fn key_for(e: &EdgeSignal) -> String {
 
 /// Applies one report of the data tasks.
 pub(super) fn ingest(app: &mut App, ev: DataEvent) {
-    // Losing the mesh is news, not data: the age of the figures stays.
-    if !matches!(ev, DataEvent::Disconnected(_)) {
+    // Losing the mesh, or a call that failed, is news, not data: the age
+    // of the figures on screen stays.
+    let failed = matches!(
+        &ev,
+        DataEvent::Disconnected(_)
+            | DataEvent::ProgressNotSaved(_)
+            | DataEvent::Applied(Err(_))
+            | DataEvent::Diff(Err(_))
+            | DataEvent::Chaos(Err(_))
+            | DataEvent::Explained(Err(_))
+    );
+    if !failed {
         app.conn.last_data = Some(app.now);
     }
     let mut follow_events = false;
@@ -38,7 +48,6 @@ pub(super) fn ingest(app: &mut App, ev: DataEvent) {
         DataEvent::Disconnected(e) => {
             app.conn.connected = false;
             app.conn.error = Some(e);
-            app.conn.last_data = None;
         }
         DataEvent::Workloads(w) => {
             app.conn.connected = true;

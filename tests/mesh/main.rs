@@ -13,3 +13,4 @@ mod limits;
 mod rules;
 mod state;
 mod telemetry;
+mod tracecontext;

@@ -116,9 +116,7 @@ async fn retries_on_5xx_raise_success_from_about_half_to_over_99_percent() {
     let retries: f64 = metrics
         .lines()
         .filter(|l| {
-            l.starts_with(
-                "envoy_cluster_upstream_rq_retry_total{cluster_name=\"outbound|8080|v1|billing",
-            )
+            l.starts_with("envoy_cluster_upstream_rq_retry{cluster_name=\"outbound|8080|v1|billing")
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();

@@ -349,34 +349,38 @@ impl Metrics {
         }
 
         let clusters = self.clusters.lock().clone();
+        // Envoy's own stat names, as its /stats/prometheus prints them: a
+        // counter gets `_total` only when the stat is called so
+        // (`upstream_cx_total`), never as a suffix, so dashboards and alerts
+        // written for Istio find these series under the same names.
         let counters: [ClusterCounter; 8] = [
             (
-                "envoy_cluster_upstream_rq_retry_total",
+                "envoy_cluster_upstream_rq_retry",
                 "Retries sent to the cluster.",
                 |c| c.retry.load(Ordering::Relaxed),
             ),
             (
-                "envoy_cluster_upstream_rq_retry_success_total",
+                "envoy_cluster_upstream_rq_retry_success",
                 "Requests that succeeded after a retry.",
                 |c| c.retry_success.load(Ordering::Relaxed),
             ),
             (
-                "envoy_cluster_upstream_rq_retry_overflow_total",
+                "envoy_cluster_upstream_rq_retry_overflow",
                 "Retries refused by the retry budget.",
                 |c| c.retry_overflow.load(Ordering::Relaxed),
             ),
             (
-                "envoy_cluster_upstream_rq_timeout_total",
+                "envoy_cluster_upstream_rq_timeout",
                 "Requests that timed out.",
                 |c| c.timeout.load(Ordering::Relaxed),
             ),
             (
-                "envoy_cluster_upstream_rq_pending_overflow_total",
+                "envoy_cluster_upstream_rq_pending_overflow",
                 "Requests refused by the connection pool limit.",
                 |c| c.pending_overflow.load(Ordering::Relaxed),
             ),
             (
-                "envoy_cluster_upstream_cx_connect_fail_total",
+                "envoy_cluster_upstream_cx_connect_fail",
                 "Connection attempts that failed.",
                 |c| c.connect_fail.load(Ordering::Relaxed),
             ),
@@ -586,5 +590,32 @@ mod tests {
         );
         assert!(text.contains("le=\"+Inf\"} 3"));
         assert!(text.contains("istio_request_duration_milliseconds_sum{"));
+    }
+
+    #[test]
+    fn envoy_counters_keep_envoys_names() {
+        let m = Metrics::default();
+        m.register_cluster("outbound|8080||a", Arc::default());
+        let text = m.render();
+        for name in [
+            "upstream_rq_retry",
+            "upstream_rq_retry_success",
+            "upstream_rq_retry_overflow",
+            "upstream_rq_timeout",
+            "upstream_rq_pending_overflow",
+            "upstream_cx_connect_fail",
+        ] {
+            let full = format!("envoy_cluster_{name}");
+            assert!(
+                text.contains(&format!("# TYPE {full} counter\n")),
+                "{full}: {text}"
+            );
+            assert!(
+                text.contains(&format!("{full}{{cluster_name=\"outbound|8080||a\"}} 0\n")),
+                "{full}: {text}"
+            );
+            assert!(!text.contains(&format!("{full}_total")), "{full}_total");
+        }
+        assert!(text.contains("# TYPE envoy_cluster_upstream_cx_total counter\n"));
     }
 }

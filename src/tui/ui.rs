@@ -263,7 +263,6 @@ fn overlay(f: &mut Frame, area: Rect, title: &str, text: Vec<Line<'static>>) {
     );
 }
 
-/// Draws the whole console.
 /// A console that lost its mesh shows the last figures in grey with their
 /// age on the frame: green numbers would look live.
 fn stale(f: &mut Frame, body: Rect, app: &App) {
@@ -289,8 +288,22 @@ fn stale(f: &mut Frame, body: Rect, app: &App) {
     }
 }
 
+/// The smallest terminal the views are laid out for.
+pub const MIN_SIZE: (u16, u16) = (60, 16);
+
+/// Draws the whole console.
 pub fn draw(f: &mut Frame, app: &App) {
-    let (t, body, s) = areas(f.area());
+    let area = f.area();
+    if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+        // Cut views would mislead; say what is needed instead.
+        let text = format!(
+            "meshcon needs a terminal of at least {}×{}; this one is {}×{}. Enlarge it, or press q to quit.",
+            MIN_SIZE.0, MIN_SIZE.1, area.width, area.height
+        );
+        f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let (t, body, s) = areas(area);
     tabs(f, t, app);
     match app.view {
         View::Graph => graph::draw(f, body, app),

@@ -470,3 +470,13 @@ fn a_console_that_lost_its_mesh_greys_its_figures_and_says_how_old_they_are() {
     let screen = text(&render(&app, 120, 30));
     assert!(screen.contains("last data 12 s ago, not live"), "{screen}");
 }
+
+#[test]
+fn a_terminal_too_small_gets_a_notice_instead_of_cut_views() {
+    let app = recorded_app();
+    let screen = text(&render(&app, 50, 20));
+    assert!(screen.contains("at least 60×16"), "{screen}");
+    assert!(screen.contains("50×20"), "{screen}");
+    let screen = text(&render(&app, 80, 24));
+    assert!(!screen.contains("at least"), "80×24 is laid out:\n{screen}");
+}

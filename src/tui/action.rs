@@ -85,6 +85,8 @@ pub enum Action {
     Quit,
     /// Ctrl-C a second time: leave without asking.
     ForceQuit,
+    /// Scroll the Routing view's findings pane by this many lines.
+    ScrollFindings(i16),
     /// Select the first row (`g`, Home).
     Top,
     /// Select the last row (`G`, End); in Events it follows new events.

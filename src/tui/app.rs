@@ -102,6 +102,9 @@ pub struct LastApply {
 pub struct Routing {
     /// The pane keys go to.
     pub pane: RoutingPane,
+    /// Lines the findings pane is scrolled down by (`[` and `]`, Alt-↑/↓ in
+    /// the editor): a long list must be readable to its last finding.
+    pub findings_scroll: u16,
     /// Index into the applied resources.
     pub selected: usize,
     /// The YAML being edited or staged.

@@ -44,6 +44,12 @@ pub fn key(app: &App, k: KeyEvent) -> Option<Action> {
         return match (k.code, ctrl) {
             (KeyCode::Esc, _) => Some(Action::Back),
             (KeyCode::Char('s'), true) | (KeyCode::F(2), _) => Some(Action::ApplyEditor),
+            (KeyCode::Up, _) if k.modifiers.contains(KeyModifiers::ALT) => {
+                Some(Action::ScrollFindings(-1))
+            }
+            (KeyCode::Down, _) if k.modifiers.contains(KeyModifiers::ALT) => {
+                Some(Action::ScrollFindings(1))
+            }
             _ => Some(Action::EditorKey(k)),
         };
     }
@@ -122,6 +128,8 @@ fn view_key(app: &App, code: KeyCode) -> Option<Action> {
         (View::Routing, KeyCode::Char('H')) => Action::ShowHistory,
         (View::Routing, KeyCode::Char('R')) => Action::Rollback,
         (View::Routing, KeyCode::Char('a')) => Action::ApplyEditor,
+        (View::Routing, KeyCode::Char('[')) => Action::ScrollFindings(-1),
+        (View::Routing, KeyCode::Char(']')) => Action::ScrollFindings(1),
         (View::Why, KeyCode::Char('i')) => Action::EditField,
         _ => return None,
     })
@@ -148,6 +156,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("/", "filter the current view"),
     ("?", "this help"),
     ("q  Ctrl-C", "quit (asks first when the mesh runs in this console; twice: at once)"),
+    ("[ ]  Alt-↑/↓", "Routing: scroll the findings (Alt in the editor)"),
     ("g Home  G End", "first / last row (in Events, the last row follows new events)"),
     ("mouse", "click a tab or a row, scroll lists"),
     ("Graph: i", "hide idle edges"),

@@ -132,6 +132,7 @@ pub(super) fn ingest(app: &mut App, ev: DataEvent) {
                 let ok = reply.applied && reply.nacks.is_empty();
                 if !reply.applied {
                     app.routing.findings = reply.findings.clone();
+                    app.routing.findings_scroll = 0;
                     app.routing.before_after = None;
                 }
                 app.routing.last_apply = Some(LastApply {
@@ -156,6 +157,7 @@ pub(super) fn ingest(app: &mut App, ev: DataEvent) {
             if seq >= app.routing.validated_seq && seq == app.routing.editor.seq {
                 app.routing.validated_seq = seq;
                 app.routing.findings = findings;
+                app.routing.findings_scroll = 0;
             }
         }
         DataEvent::Diff(d) => match d {

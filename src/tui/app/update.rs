@@ -98,6 +98,10 @@ fn update_state(app: &mut App, action: Action) -> Vec<Command> {
         }
         Action::Up => move_sel(app, -1),
         Action::Down => move_sel(app, 1),
+        Action::ScrollFindings(by) => {
+            let s = &mut app.routing.findings_scroll;
+            *s = s.saturating_add_signed(by);
+        }
         Action::Top => move_sel(app, i64::from(i32::MIN)),
         Action::Bottom => move_sel(app, i64::from(i32::MAX)),
         Action::PageUp => move_sel(app, -10),

@@ -480,3 +480,30 @@ fn a_terminal_too_small_gets_a_notice_instead_of_cut_views() {
     let screen = text(&render(&app, 80, 24));
     assert!(!screen.contains("at least"), "80×24 is laid out:\n{screen}");
 }
+
+#[test]
+fn the_findings_pane_scrolls_to_its_last_finding() {
+    let mut app = recorded_app();
+    show(&mut app, View::Routing);
+    app.routing.findings = (1..=12)
+        .map(|i| mesh::api::Finding {
+            code: "IST0101".into(),
+            level: if i % 2 == 0 { "Error" } else { "Warning" }.into(),
+            resource: "VirtualService default/billing".into(),
+            message: format!("finding number {i}"),
+            fix: "fix it".into(),
+            file: "-".into(),
+            line: i,
+            column: 1,
+        })
+        .collect();
+    let screen = text(&render(&app, 120, 40));
+    assert!(screen.contains("Findings · 12 (6 error(s))"), "{screen}");
+    assert!(!screen.contains("finding number 12"), "{screen}");
+    for _ in 0..30 {
+        let a = crate::tui::keys::key(&app, KeyEvent::new(KeyCode::Char(']'), KeyModifiers::NONE));
+        update(&mut app, a.expect("] scrolls"));
+    }
+    let screen = text(&render(&app, 120, 40));
+    assert!(screen.contains("finding number 12"), "{screen}");
+}

@@ -286,12 +286,35 @@ fn findings(f: &mut Frame, area: Rect, app: &App) {
             })
             .collect()
     };
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: true })
-            .block(block("Findings")),
-        area,
-    );
+    let n = app.routing.findings.len();
+    let errors = app
+        .routing
+        .findings
+        .iter()
+        .filter(|x| x.level == "Error")
+        .count();
+    let para = Paragraph::new(lines).wrap(Wrap { trim: true });
+    let inner = area.width.saturating_sub(2);
+    let total = para.line_count(inner) as u16;
+    let room = area.height.saturating_sub(2);
+    let max = total.saturating_sub(room);
+    let scroll = app.routing.findings_scroll.min(max);
+    let title = match (n, max) {
+        (0, _) => "Findings".to_string(),
+        (_, 0) => format!("Findings · {n} ({errors} error(s))"),
+        _ => format!(
+            "Findings · {n} ({errors} error(s)) · lines {}-{} of {total} · [ ] scroll",
+            scroll + 1,
+            (scroll + room).min(total)
+        ),
+    };
+    f.render_widget(para.scroll((scroll, 0)).block(block(title)), area);
+}
+
+/// Rows the findings pane takes: all its lines, up to a third of the view.
+fn findings_height(area: Rect, app: &App) -> u16 {
+    let n = app.routing.findings.len() as u16;
+    (n.max(1) * 2 + 2).clamp(5, (area.height / 3).max(5))
 }
 
 fn last(f: &mut Frame, area: Rect, app: &App) {
@@ -365,7 +388,7 @@ fn last(f: &mut Frame, area: Rect, app: &App) {
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let [top, mid, bottom] = Layout::vertical([
         Constraint::Min(6),
-        Constraint::Length(5),
+        Constraint::Length(findings_height(area, app)),
         Constraint::Length(6),
     ])
     .areas(area);

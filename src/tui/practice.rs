@@ -164,6 +164,12 @@ fn due_card(progress: &Ledger, now: f64) -> (usize, u8) {
 }
 
 impl Practice {
+    /// Whether a live drill's fault is in place and not yet answered: the
+    /// console must not tell what was injected meanwhile.
+    pub fn drill_under_way(&self) -> bool {
+        matches!(&self.screen, Screen::Drill(Some(d)) if d.result.is_none())
+    }
+
     /// Practice over the progress loaded from the store.
     pub fn new(progress: Ledger) -> Self {
         Self {

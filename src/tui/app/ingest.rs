@@ -171,6 +171,10 @@ pub(super) fn ingest(app: &mut App, ev: DataEvent) {
             Err(e) => app.say(format!("diff failed: {e}"), true),
         },
         DataEvent::Chaos(r) => match r {
+            // A drill's answer must be found in the views, not read here.
+            Ok(_) if app.practice.drill_under_way() => {
+                app.say("the drill's fault is in place: find it in the views", false)
+            }
             Ok(t) => app.say(t, false),
             Err(e) => app.say(e, true),
         },

@@ -92,12 +92,15 @@ pub fn traces(app: &App) -> Vec<&Trace> {
         .collect()
 }
 
-/// Events shown, filtered.
+/// Events shown, filtered. During a live drill the chaos and config events
+/// that would name the injected fault wait until it ends.
 pub fn events(app: &App) -> Vec<&Event> {
     let q = app.filter(View::Events).to_lowercase();
+    let drill = app.practice.drill_under_way();
     app.mesh
         .events
         .iter()
+        .filter(|e| !(drill && matches!(e.kind.as_str(), "chaos" | "config")))
         .filter(|e| {
             q.is_empty()
                 || e.kind.contains(&q)

@@ -215,3 +215,40 @@ fn practice_progress_leaves_update_as_commands() {
         Some("progress not saved: disk full")
     );
 }
+
+#[test]
+fn a_drill_under_way_never_tells_its_fault_in_the_footer_or_events() {
+    let mut app = recorded_app();
+    show(&mut app, View::Practice);
+    for _ in 0..5 {
+        update(&mut app, key(KeyCode::Down));
+    }
+    update(&mut app, key(KeyCode::Enter));
+    update(&mut app, key(KeyCode::Enter));
+    assert!(app.practice.drill_under_way());
+    let told = "auth-v1-0 now answers 400 ms slower";
+    update(
+        &mut app,
+        Action::Data(Box::new(DataEvent::Chaos(Ok(told.into())))),
+    );
+    let chaos = mesh::api::Event {
+        seq: 9_999,
+        unix_ms: (app.now * 1000.0) as i64,
+        kind: "chaos".into(),
+        cluster: "eu".into(),
+        source: "console".into(),
+        message: told.into(),
+    };
+    update(
+        &mut app,
+        Action::Data(Box::new(DataEvent::Events(vec![chaos]))),
+    );
+    for v in [View::Practice, View::Events, View::Services] {
+        show(&mut app, v);
+        let screen = text(&render(&app, 160, 40));
+        assert!(
+            !screen.contains("400 ms slower"),
+            "{v:?} tells the answer:\n{screen}"
+        );
+    }
+}

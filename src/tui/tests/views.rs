@@ -139,6 +139,26 @@ fn a_trace_opens_as_a_waterfall_coloured_by_cluster() {
 }
 
 #[test]
+fn a_retry_attempt_is_named_in_the_waterfall_whatever_its_span_name() {
+    let mut app = recorded_app();
+    for s in &mut app.mesh.traces[0].spans {
+        if s.attributes.contains_key("attempt") {
+            let n = s.attributes["attempt"].clone();
+            s.name = format!("outbound|8080|v1|billing.default.svc.cluster.local attempt {n}");
+        }
+    }
+    show(&mut app, View::Traces);
+    update(&mut app, Action::Enter);
+    for w in [100, 230] {
+        let s = text(&render(&app, w, 30));
+        assert!(
+            s.contains("attempt 1 503") && s.contains("attempt 2 200"),
+            "{w}:\n{s}"
+        );
+    }
+}
+
+#[test]
 fn a_long_confirm_question_still_shows_its_keys_at_80x24() {
     let mut app = recorded_app();
     app.confirm = Some(Confirm::Scenario("latency-regression".into()));

@@ -56,7 +56,9 @@ fn depth_order(t: &Trace) -> Vec<(usize, &StoredSpan)> {
 
 fn waterfall(f: &mut Frame, area: Rect, app: &App, t: &Trace) {
     let width = area.width.saturating_sub(2) as usize;
-    let label_w = (width / 2).min(56);
+    // Names are long (`outbound|8080|v1|billing... attempt 2`): the label
+    // takes over half of a wide screen, and leads with what tells spans apart.
+    let label_w = (width * 55 / 100).min(width.saturating_sub(24)).max(10);
     let bar_w = width.saturating_sub(label_w + 9).max(4);
     let total = t.duration_ms.max(0.001);
     let mut lines = Vec::new();
@@ -66,20 +68,18 @@ fn waterfall(f: &mut Frame, area: Rect, app: &App, t: &Trace) {
             .get("http.status_code")
             .cloned()
             .unwrap_or_default();
-        let attempt = s
-            .attributes
-            .get("attempt")
-            .map(|a| format!(" #{a}"))
-            .unwrap_or_default();
-        let label = format!(
-            "{}{} ({}) {}{} {}",
-            " ".repeat(depth.min(12)),
-            s.service,
-            s.cluster,
-            s.name,
+        let attempt = s.attributes.get("attempt").map(|a| format!("attempt {a}"));
+        let name = s.name.split(" attempt ").next().unwrap_or(&s.name);
+        let parts: Vec<String> = [
+            Some(format!("{} ({})", s.service, s.cluster)),
             attempt,
-            status
-        );
+            (!status.is_empty()).then(|| status.clone()),
+            Some(name.to_string()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let label = format!("{}{}", " ".repeat(depth.min(12)), parts.join(" "));
         let start = (((s.start_unix_ms - t.start_unix_ms) / total) * bar_w as f64)
             .floor()
             .max(0.0) as usize;

@@ -223,6 +223,9 @@ pub fn recorded_app() -> App {
             mtls: true,
             trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
             authority: "billing".into(),
+            source_instance: format!("{src}-0"),
+            // The failed first try went to the second billing-v1 replica.
+            destination_instance: format!("{dst}-{}", u8::from(i == 2)),
         });
     }
     d.recent_edges = d.edges.clone();

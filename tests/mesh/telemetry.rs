@@ -710,3 +710,35 @@ async fn spans_carry_the_http_semantic_conventions_and_the_tracestate() {
     m.stop().await;
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tap_names_the_pods_at_both_ends() {
+    let m = support::demo().await;
+    let mut console = m.console().await;
+    let mut stream = console
+        .tap(mesh::api::TapRequest::default())
+        .await
+        .expect("tap")
+        .into_inner();
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(e)) = stream.message().await {
+            if e.reporter == "source"
+                && e.source == "user-v1"
+                && e.destination.starts_with("billing")
+            {
+                return Some(e);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .expect("a call from user to billing in the tap");
+    assert_eq!(found.source_instance, "user-v1-0");
+    assert!(
+        found.destination_instance.starts_with("billing-v"),
+        "{found:?}"
+    );
+    m.stop().await;
+}

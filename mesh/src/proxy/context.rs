@@ -98,15 +98,26 @@ impl ProxyInfo {
     /// The value of [`PEER_HEADER`] for outgoing requests.
     pub fn peer_header(&self) -> String {
         format!(
-            "workload={};namespace={};app={};version={};cluster={};principal={}",
+            "workload={};namespace={};app={};version={};cluster={};principal={};instance={}",
             self.workload(),
             self.namespace,
             self.service,
             self.version,
             self.cluster,
-            self.spiffe_id
+            self.spiffe_id,
+            self.instance
         )
     }
+}
+
+/// The instance (pod) a [`PEER_HEADER`] value names, for the tap: kept out
+/// of [`Peer`], whose fields are metric labels.
+pub fn peer_instance(value: &str) -> Option<String> {
+    value
+        .split(';')
+        .find_map(|part| part.strip_prefix("instance="))
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
 }
 
 /// Reads a [`PEER_HEADER`] value. On requests the principal it claims is

@@ -165,6 +165,7 @@ where
                 let peer = answered.unwrap_or_else(|| peer_of(&cluster, ep));
                 l.update(|f| {
                     f.upstream_host = Some(ep.address.clone());
+                    f.upstream_instance = Some(ep.instance.clone());
                     f.peer = Some(peer);
                     f.attempts = attempt + 1;
                     f.mtls = true;

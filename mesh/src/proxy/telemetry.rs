@@ -14,7 +14,7 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use tokio::time::Instant;
 use tower::{Layer, Service};
 
-use super::context::{parse_peer_header, ProxyContext, PEER_HEADER};
+use super::context::{parse_peer_header, peer_instance, ProxyContext, PEER_HEADER};
 use crate::proto::TapEntry;
 use crate::svc::{flags_of, Flags, ProxyError, Req, Resp, SvcFuture};
 use crate::telemetry::access::{ConnInfo, ProxySpan, RequestLog, ServiceRef};
@@ -155,11 +155,9 @@ where
             .get::<ConnInfo>()
             .cloned()
             .unwrap_or_default();
-        let caller = req
-            .headers()
-            .get(PEER_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(parse_peer_header);
+        let caller_header = req.headers().get(PEER_HEADER).and_then(|v| v.to_str().ok());
+        let caller = caller_header.map(parse_peer_header);
+        let caller_instance = caller_header.and_then(peer_instance);
         let fut = self.inner.call(req);
         Box::pin(async move {
             let result = fut.await;
@@ -271,6 +269,14 @@ where
                 mtls,
                 trace_id: trace::hex(&trace.trace_id),
                 authority: authority.clone(),
+                source_instance: match direction {
+                    Direction::Outbound => ctx.info.instance.clone(),
+                    Direction::Inbound => caller_instance.clone().unwrap_or_default(),
+                },
+                destination_instance: match direction {
+                    Direction::Outbound => fields.upstream_instance.clone().unwrap_or_default(),
+                    Direction::Inbound => ctx.info.instance.clone(),
+                },
             });
             if trace.sampled {
                 let (name, kind) = match direction {

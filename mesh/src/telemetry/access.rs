@@ -31,6 +31,8 @@ pub struct LogFields {
     pub peer: Option<Peer>,
     /// The endpoint address used last.
     pub upstream_host: Option<String>,
+    /// The instance (pod) behind that endpoint: which replica answered.
+    pub upstream_instance: Option<String>,
     /// The VirtualService route that matched (Envoy's `%ROUTE_NAME%`).
     pub route: Option<String>,
     /// Upstream cluster name.

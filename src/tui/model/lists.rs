@@ -63,6 +63,8 @@ pub fn tap(app: &App) -> Vec<&TapEntry> {
             q.is_empty()
                 || e.source.contains(&q)
                 || e.destination.contains(&q)
+                || e.source_instance.contains(&q)
+                || e.destination_instance.contains(&q)
                 || e.path.to_lowercase().contains(&q)
                 || e.status.to_string() == q
                 || e.flags.to_lowercase().contains(&q)

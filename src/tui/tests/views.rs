@@ -238,7 +238,8 @@ fn tap_shows_the_failed_attempt_of_a_retried_request() {
         .expect("a retried request in the recording");
     let mut failed = retried.clone();
     failed.reporter = "destination".into();
-    failed.destination = "billing-v1-1".into();
+    failed.destination = "billing-v1".into();
+    failed.destination_instance = "billing-v1-1".into();
     failed.status = 503;
     failed.attempt = 1;
     failed.unix_ms -= 5;
@@ -247,13 +248,14 @@ fn tap_shows_the_failed_attempt_of_a_retried_request() {
     let mut plain = retried;
     plain.reporter = "destination".into();
     plain.trace_id = "ffffffffffffffffffffffffffffffff".into();
-    plain.destination = "catalog-v1-0".into();
+    plain.destination = "catalog-v1".into();
+    plain.destination_instance = "catalog-v1-9".into();
     plain.status = 503;
     app.mesh.tap.push_back(plain);
     show(&mut app, View::Tap);
     let s = text(&render(&app, 120, 36));
     assert!(s.contains("billing-v1-1"), "{s}");
-    assert!(!s.contains("catalog-v1-0"), "{s}");
+    assert!(!s.contains("catalog-v1-9"), "{s}");
 }
 
 #[test]

@@ -54,7 +54,11 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             };
             Row::new(vec![
                 Cell::from(clock(e.unix_ms)),
-                Cell::from(format!("{} → {}", e.source, e.destination)),
+                Cell::from(format!(
+                    "{} → {}",
+                    pod(&e.source_instance, &e.source),
+                    pod(&e.destination_instance, &e.destination)
+                )),
                 Cell::from(format!("{} {}", e.method, e.path)),
                 Cell::from(e.status.to_string()).style(status_style),
                 Cell::from(e.flags.clone()),
@@ -111,4 +115,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     .row_highlight_style(selected(app))
     .block(block(title));
     f.render_stateful_widget(table, area, &mut state);
+}
+
+/// The instance (pod) when the proxy knew it, else the workload: a failing
+/// replica must be told apart from its healthy siblings.
+fn pod<'a>(instance: &'a str, workload: &'a str) -> &'a str {
+    if instance.is_empty() {
+        workload
+    } else {
+        instance
+    }
 }

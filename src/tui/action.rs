@@ -76,6 +76,8 @@ pub enum Confirm {
     Scenario(String),
     /// Run a chaos action.
     Chaos(mesh::api::ChaosRequest),
+    /// Throw the staged edits away.
+    Discard,
 }
 
 /// Everything that changes state.
@@ -85,6 +87,8 @@ pub enum Action {
     Quit,
     /// Ctrl-C a second time: leave without asking.
     ForceQuit,
+    /// Routing: throw staged edits away (asks first).
+    DiscardStaged,
     /// Scroll the Routing view's findings pane by this many lines.
     ScrollFindings(i16),
     /// Select the first row (`g`, Home).

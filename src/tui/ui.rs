@@ -347,6 +347,10 @@ pub fn draw(f: &mut Frame, app: &App) {
         let text = match c {
             Confirm::Quit => "Quit? The mesh running in this console stops too.".to_string(),
             Confirm::Apply => "Apply the editor's YAML to the mesh?".to_string(),
+            Confirm::Discard => format!(
+                "Discard the staged edits ({})? The mesh keeps what it runs.",
+                app.routing.staged.as_deref().unwrap_or("none")
+            ),
             Confirm::Rollback(v) => format!("Make version v{v} current again (as a new version)?"),
             Confirm::Scenario(n) => {
                 format!("Run scenario '{n}'? It resets the rules and may break things on purpose.")

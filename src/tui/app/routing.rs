@@ -14,6 +14,7 @@ use super::{App, BeforeAfter, Look, RoutingPane};
 use crate::tui::action::{Confirm, View};
 use crate::tui::data::{Command, RECENT};
 use crate::tui::editor::Editor;
+use crate::tui::mesh_data::Resource;
 use crate::tui::quick;
 use crate::tui::scenario;
 
@@ -52,8 +53,27 @@ pub(super) fn open_editor(app: &mut App, text: &str) -> Vec<Command> {
 /// `e`: the staged YAML where it stands, else the selected resource, else
 /// a new VirtualService.
 pub(super) fn edit_selected(app: &mut App) -> Vec<Command> {
-    if app.routing.staged.is_some() {
-        app.routing.pane = RoutingPane::Editor;
+    if let Some(what) = app.routing.staged.clone() {
+        // Staged edits are returned to only for a resource they hold:
+        // opening them for another one would edit the wrong resource.
+        let staged = Resource::split(&app.routing.editor.text());
+        let selected = app.mesh.resources.get(app.sel(View::Routing));
+        let holds = |r: &Resource| {
+            staged
+                .iter()
+                .any(|s| s.kind == r.kind && s.name == r.name && s.namespace == r.namespace)
+        };
+        if selected.is_none_or(holds) {
+            app.routing.pane = RoutingPane::Editor;
+        } else if let Some(r) = selected {
+            app.say(
+                format!(
+                    "'{what}' is staged and does not hold {} {}: a applies it, D discards it, then e edits this one",
+                    r.kind, r.name
+                ),
+                true,
+            );
+        }
         return Vec::new();
     }
     let text = match app.mesh.resources.get(app.sel(View::Routing)) {
@@ -61,6 +81,15 @@ pub(super) fn edit_selected(app: &mut App) -> Vec<Command> {
         None => template("vs", "billing"),
     };
     open_editor(app, &text)
+}
+
+/// Throws staged edits away: the editor goes back to what the mesh runs.
+pub(super) fn discard_staged(app: &mut App) {
+    if let Some(what) = app.routing.staged.take() {
+        app.routing.findings.clear();
+        app.routing.pane = RoutingPane::List;
+        app.say(format!("discarded '{what}'"), false);
+    }
 }
 
 /// `n`: a new VirtualService, unless that would throw staged YAML away.

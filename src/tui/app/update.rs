@@ -98,6 +98,10 @@ fn update_state(app: &mut App, action: Action) -> Vec<Command> {
         }
         Action::Up => move_sel(app, -1),
         Action::Down => move_sel(app, 1),
+        Action::DiscardStaged => match &app.routing.staged {
+            Some(_) => app.confirm = Some(Confirm::Discard),
+            None => app.say("nothing is staged", false),
+        },
         Action::ScrollFindings(by) => {
             let s = &mut app.routing.findings_scroll;
             *s = s.saturating_add_signed(by);
@@ -236,6 +240,10 @@ fn confirm(app: &mut App, yes: bool) -> Vec<Command> {
             Vec::new()
         }
         Confirm::Apply => routing::apply_editor(app),
+        Confirm::Discard => {
+            routing::discard_staged(app);
+            Vec::new()
+        }
         Confirm::Rollback(v) => {
             app.say(format!("rolling back to v{v}..."), false);
             // The diff shown was of the old pair; the new version makes it stale.

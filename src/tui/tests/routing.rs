@@ -4,7 +4,7 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::{render, show, text};
-use crate::tui::action::{Action, View};
+use crate::tui::action::{Action, Confirm, View};
 use crate::tui::app::update;
 use crate::tui::data::{Command, DataEvent};
 use crate::tui::fixtures::recorded_app;
@@ -267,4 +267,46 @@ fn a_long_line_scrolls_sideways_with_the_cursor() {
         .get_cursor_position()
         .expect("the terminal cursor is shown");
     assert!(cursor.x < 79, "{cursor:?}");
+}
+
+#[test]
+fn staged_edits_open_only_for_their_resource_and_can_be_discarded() {
+    let mut app = recorded_app();
+    show(&mut app, View::Routing);
+    // A quick action stages billing's VirtualService.
+    update(&mut app, Action::ToggleRetries);
+    let staged = app.routing.staged.clone().expect("staged");
+    update(&mut app, Action::Back);
+    let other = app
+        .mesh
+        .resources
+        .iter()
+        .position(|r| !(r.kind == "VirtualService" && r.name == "billing"))
+        .expect("another resource in the recording");
+    while app.sel(View::Routing) < other {
+        update(&mut app, Action::Down);
+    }
+    update(&mut app, Action::EditSelected);
+    assert_ne!(
+        app.routing.pane,
+        crate::tui::app::RoutingPane::Editor,
+        "another resource does not open the staged edits"
+    );
+    let said = app
+        .status
+        .as_ref()
+        .map(|s| s.text.clone())
+        .unwrap_or_default();
+    assert!(
+        said.contains(&staged) && said.contains("D discards"),
+        "{said}"
+    );
+    update(&mut app, Action::DiscardStaged);
+    assert!(matches!(app.confirm, Some(Confirm::Discard)));
+    update(&mut app, Action::Confirm(true));
+    assert_eq!(app.routing.staged, None);
+    update(&mut app, Action::EditSelected);
+    assert_eq!(app.routing.pane, crate::tui::app::RoutingPane::Editor);
+    let r = &app.mesh.resources[other];
+    assert!(app.routing.editor.text().contains(&r.name));
 }

@@ -43,13 +43,25 @@ pub fn credentials_file() -> PathBuf {
         .unwrap_or_else(|| auth::token_file(&mesh::api::state::default_dir()))
 }
 
+/// What this process calls itself to the mesh: `cli` unless the console
+/// says otherwise, so events say whether a change came from a command or
+/// from the console.
+static CLIENT: RwLock<&str> = RwLock::new("cli");
+
+/// Names the connections this process makes from now on.
+pub fn identify_as(client: &'static str) {
+    *CLIENT.write().unwrap_or_else(|e| e.into_inner()) = client;
+}
+
 /// The credentials to send: the token, or none when the file cannot be
 /// read (the mesh then refuses, and [`status_error`] says why).
 fn credentials() -> Credentials {
+    let client = *CLIENT.read().unwrap_or_else(|e| e.into_inner());
     match auth::read_token(&credentials_file()) {
         Ok(token) => Credentials::token(&token),
         Err(_) => Credentials::none(),
     }
+    .calling_as(client)
 }
 
 /// The mesh to talk to: `--mesh`/`MESHCON_MESH` if given, else the one

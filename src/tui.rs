@@ -141,6 +141,7 @@ pub async fn run_loop<B: Backend>(
 /// Opens the console on the mesh at `addr` and runs until the user quits.
 pub async fn run(addr: &str, embedded: bool, start: View, state_dir: &Path) -> anyhow::Result<()> {
     use crate::practice::progress::Progress;
+    crate::client::identify_as("console");
     let progress = Progress::open(&state_dir.join("practice.db"))
         .or_else(|_| Progress::in_memory())
         .map_err(|e| anyhow::anyhow!("practice progress store: {e}"))?;

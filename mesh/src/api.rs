@@ -56,7 +56,7 @@ pub mod state {
 /// The console API's access token: what a client sends with every call
 /// (see the module doc of the console API for why a token file).
 pub mod auth {
-    pub use crate::control::console::{Credentials, NO_TOKEN, TOKEN_KEY, WRONG_TOKEN};
+    pub use crate::control::console::{Credentials, CLIENT_KEY, NO_TOKEN, TOKEN_KEY, WRONG_TOKEN};
     pub use crate::state::{read_token, token_file, TokenError, TOKEN_FILE};
 
     /// A console API client that sends [`Credentials`] with every call.

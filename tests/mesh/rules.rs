@@ -797,3 +797,26 @@ async fn the_cli_takes_short_kinds_v_versions_and_checks_chaos_amounts_and_reapp
     assert_eq!(m.mesh.store().current().version, current);
     m.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_events_say_whether_the_cli_or_the_console_caused_them() {
+    let m = support::demo().await;
+    let api = m.mesh.api_addr().to_string();
+    let out = support::tool(
+        support::meshcon_bin().to_str().expect("path"),
+        &["chaos", "slow", "auth", "--delay-ms", "50", "--mesh", &api],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = m.events().await;
+    let chaos = events
+        .iter()
+        .rev()
+        .find(|e| e.kind == "chaos")
+        .expect("a chaos event");
+    assert_eq!(chaos.source, "cli", "{chaos:?}");
+    m.stop().await;
+}

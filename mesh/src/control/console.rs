@@ -137,6 +137,30 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[derive(Clone, Default)]
 pub struct Credentials {
     header: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    /// Who is calling (`cli`, `console`), for the events the call causes.
+    client: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+}
+
+/// The metadata key a client names itself with (`cli`, `console`).
+pub const CLIENT_KEY: &str = "x-meshcon-client";
+
+/// The name a call's client gave itself, reduced to a short safe word: it
+/// ends up in events other people read.
+fn client_of<T>(req: &Request<T>) -> String {
+    let name: String = req
+        .metadata()
+        .get(CLIENT_KEY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(16)
+        .collect();
+    if name.is_empty() {
+        "console-api".into()
+    } else {
+        name
+    }
 }
 
 impl std::fmt::Debug for Credentials {
@@ -156,6 +180,7 @@ impl Credentials {
     pub fn token(token: &str) -> Self {
         Self {
             header: format!("Bearer {token}").parse().ok(),
+            client: None,
         }
     }
 
@@ -163,12 +188,22 @@ impl Credentials {
     pub fn none() -> Self {
         Self::default()
     }
+
+    /// Names the caller in every call (`cli`, `console`), so the events a
+    /// call causes say where it came from.
+    pub fn calling_as(mut self, client: &str) -> Self {
+        self.client = client.parse().ok();
+        self
+    }
 }
 
 impl tonic::service::Interceptor for Credentials {
     fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
         if let Some(h) = &self.header {
             req.metadata_mut().insert(TOKEN_KEY, h.clone());
+        }
+        if let Some(c) = &self.client {
+            req.metadata_mut().insert(CLIENT_KEY, c.clone());
         }
         Ok(req)
     }
@@ -530,13 +565,14 @@ impl<B: Backend> Console for ConsoleService<B> {
     }
 
     async fn chaos(&self, r: Request<ChaosRequest>) -> Result<Response<Text>, Status> {
+        let source = client_of(&r);
         let req = r.into_inner();
         match self.backend.chaos(req.clone()).await {
             Ok(text) => {
                 self.backend.events().emit(
                     EventKind::Chaos,
                     "",
-                    "console",
+                    &source,
                     format!("{} {}: {text}", req.action, req.target),
                 );
                 Ok(Response::new(Text { text }))

@@ -260,6 +260,18 @@ pub(super) fn apply_editor(app: &mut App) -> Vec<Command> {
 /// Applies YAML now, remembering the traffic it is about to change.
 fn apply(app: &mut App, yaml: String, file: &str) -> Vec<Command> {
     let services = services_named(&yaml);
+    start_before_after(app, services);
+    app.say(format!("applying {file}..."), false);
+    vec![Command::Apply {
+        yaml,
+        file: file.to_string(),
+    }]
+}
+
+/// Takes the "before" picture of a change to `services` now; the "after"
+/// follows a whole short window later. Every change starts its own, so the
+/// panel never shows an older change's figures under a newer version.
+pub(super) fn start_before_after(app: &mut App, services: Vec<String>) {
     let before = app
         .mesh
         .recent_edges
@@ -273,11 +285,17 @@ fn apply(app: &mut App, yaml: String, file: &str) -> Vec<Command> {
         before,
         after: None,
     });
-    app.say(format!("applying {file}..."), false);
-    vec![Command::Apply {
-        yaml,
-        file: file.to_string(),
-    }]
+}
+
+/// Every service with traffic now: what a rollback or a scenario may change.
+pub(super) fn services_with_traffic(app: &App) -> Vec<String> {
+    let set: BTreeSet<String> = app
+        .mesh
+        .recent_edges
+        .iter()
+        .map(|e| e.service.clone())
+        .collect();
+    set.into_iter().collect()
 }
 
 /// Time passed: validate after a pause in typing, and take the after
@@ -353,6 +371,8 @@ pub(super) fn run_scenario(app: &mut App, name: &str) -> Vec<Command> {
             }));
         }
     }
+    let services = services_with_traffic(app);
+    start_before_after(app, services);
     app.look = Some(Look {
         title: s.title.clone(),
         text: s.look.clone(),

@@ -248,6 +248,8 @@ fn confirm(app: &mut App, yes: bool) -> Vec<Command> {
             app.say(format!("rolling back to v{v}..."), false);
             // The diff shown was of the old pair; the new version makes it stale.
             app.routing.diff = None;
+            let services = routing::services_with_traffic(app);
+            routing::start_before_after(app, services);
             vec![Command::Rollback(v)]
         }
         Confirm::Scenario(name) => routing::run_scenario(app, &name),

@@ -310,3 +310,44 @@ fn staged_edits_open_only_for_their_resource_and_can_be_discarded() {
     let r = &app.mesh.resources[other];
     assert!(app.routing.editor.text().contains(&r.name));
 }
+
+#[test]
+fn before_and_after_always_belong_to_the_latest_change() {
+    let mut app = recorded_app();
+    show(&mut app, View::Routing);
+    update(&mut app, Action::ToggleRetries);
+    update(&mut app, Action::ApplyEditor);
+    update(&mut app, Action::Confirm(true));
+    let first = app
+        .routing
+        .before_after
+        .clone()
+        .expect("the apply's picture");
+    app.now += 12.0;
+    update(&mut app, Action::Tick);
+    assert!(app
+        .routing
+        .before_after
+        .as_ref()
+        .is_some_and(|b| b.after.is_some()));
+    // A rollback is a change of its own: a new before, no after yet.
+    update(&mut app, Action::ShowHistory);
+    update(&mut app, Action::Up);
+    update(&mut app, Action::Rollback);
+    update(&mut app, Action::Confirm(true));
+    let ba = app
+        .routing
+        .before_after
+        .clone()
+        .expect("the rollback's picture");
+    assert!(ba.at > first.at && ba.after.is_none(), "{ba:?}");
+    app.now += 12.0;
+    update(&mut app, Action::RunScenario("canary".into()));
+    update(&mut app, Action::Confirm(true));
+    let sc = app
+        .routing
+        .before_after
+        .clone()
+        .expect("the scenario's picture");
+    assert!(sc.at > ba.at && sc.after.is_none(), "{sc:?}");
+}

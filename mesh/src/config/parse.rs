@@ -7,14 +7,19 @@
 //! they are never applied, but analysis uses them the way `istioctl analyze`
 //! uses files that carry the services and pods they refer to.
 
+mod fields;
+mod service_entry;
+
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::model::{Metadata, Object, Resource};
+use super::model::{Metadata, Object, Resource, ServiceEntry};
 use super::{codes, Finding, Level};
 use crate::yaml::{self, Document, Pos, SpanIndex};
+use fields::{enum_mistakes, istio_only, KUBE_METADATA_FIELDS};
+use service_entry::service_entry_mistakes;
 
 /// A resource and where it came from.
 #[derive(Debug, Clone)]
@@ -106,144 +111,6 @@ const NETWORKING: &[&str] = &[
     "networking.istio.io/v1alpha3",
 ];
 const SECURITY: &[&str] = &["security.istio.io/v1", "security.istio.io/v1beta1"];
-
-/// Istio fields meshcon accepts but does not implement, by kind and by the
-/// object they belong to: `parent` is matched against the end of the
-/// field's parent path with list indices dropped, so `trafficPolicy` covers
-/// `spec.trafficPolicy` and `spec.subsets[2].trafficPolicy` alike. A field
-/// Istio does not have at that place is a schema error, even when Istio has
-/// a field of that name elsewhere.
-const ISTIO_ONLY_FIELDS: &[(&str, &str, &[&str])] = &[
-    (
-        "VirtualService",
-        "spec.http",
-        &[
-            "directResponse",
-            "delegate",
-            "mirrors",
-            "mirrorPercent",
-            "mirror_percent",
-            "corsPolicy",
-        ],
-    ),
-    ("VirtualService", "spec.http.match", &["statPrefix"]),
-    (
-        "VirtualService",
-        "spec.http.redirect",
-        &["port", "derivePort", "scheme"],
-    ),
-    ("VirtualService", "spec.http.rewrite", &["uriRegexRewrite"]),
-    (
-        "VirtualService",
-        "spec.http.retries",
-        &["retryIgnorePreviousHosts", "backoff"],
-    ),
-    (
-        "VirtualService",
-        "spec.http.fault.delay",
-        &["exponentialDelay"],
-    ),
-    (
-        "VirtualService",
-        "spec.http.fault.abort",
-        &["grpcStatus", "http2Error"],
-    ),
-    (
-        "VirtualService",
-        "spec.tcp.match",
-        &["destinationSubnets", "sourceSubnet"],
-    ),
-    ("VirtualService", "spec.tls.match", &["destinationSubnets"]),
-    (
-        "DestinationRule",
-        "trafficPolicy",
-        &["tunnel", "proxyProtocol", "retryBudget"],
-    ),
-    ("DestinationRule", "loadBalancer", &["warmupDurationSecs"]),
-    (
-        "DestinationRule",
-        "consistentHash",
-        &["ringHash", "maglev", "minimumRingSize"],
-    ),
-    ("DestinationRule", "httpCookie", &["attributes"]),
-    (
-        "DestinationRule",
-        "localityLbSetting",
-        &["failoverPriority"],
-    ),
-    (
-        "DestinationRule",
-        "connectionPool.tcp",
-        &["tcpKeepalive", "maxConnectionDuration", "idleTimeout"],
-    ),
-    (
-        "DestinationRule",
-        "connectionPool.http",
-        &[
-            "h2UpgradePolicy",
-            "useClientProtocol",
-            "maxConcurrentStreams",
-            "http2KeepAlive",
-        ],
-    ),
-    (
-        "DestinationRule",
-        "outlierDetection",
-        &[
-            "splitExternalLocalOriginErrors",
-            "consecutiveLocalOriginFailures",
-        ],
-    ),
-    ("DestinationRule", "tls", &["caCrl"]),
-    ("Gateway", "spec.servers", &["defaultEndpoint"]),
-    (
-        "Gateway",
-        "spec.servers.tls",
-        &[
-            "caCrl",
-            "credentialNames",
-            "tlsCertificates",
-            "subjectAltNames",
-            "verifyCertificateSpki",
-            "verifyCertificateHash",
-            "minProtocolVersion",
-            "maxProtocolVersion",
-            "cipherSuites",
-        ],
-    ),
-    (
-        "AuthorizationPolicy",
-        "spec",
-        &["targetRef", "targetRefs", "provider"],
-    ),
-    ("PeerAuthentication", "spec", &["targetRef", "targetRefs"]),
-];
-
-/// Kubernetes object metadata meshcon has no use for; `kubectl get -o yaml`
-/// output carries them, so they are accepted without a word.
-const KUBE_METADATA_FIELDS: &[&str] = &[
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "generateName",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-    "selfLink",
-];
-
-/// Whether `field` under `parent` (indices already dropped) is an Istio
-/// field of `kind` that meshcon does not implement.
-fn istio_only(kind: &str, parent: &str, field: &str) -> bool {
-    ISTIO_ONLY_FIELDS.iter().any(|(k, at, fields)| {
-        *k == kind
-            && (parent == *at || parent.ends_with(&format!(".{at}")))
-            && fields.contains(&field)
-    })
-}
 
 /// `spec.http[0].match[1]` to `spec.http.match`.
 fn without_indices(path: &str) -> String {
@@ -392,110 +259,6 @@ fn str_map(v: &Value) -> BTreeMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Istio's validation rules for a ServiceEntry's spec, as (path, message,
-/// fix): meshcon does not route to what a ServiceEntry declares, but a
-/// file it calls valid must be one Istio accepts.
-fn service_entry_mistakes(spec: &Value) -> Vec<(String, String, &'static str)> {
-    let mut out = Vec::new();
-    let hosts = spec["hosts"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    if hosts.is_empty() {
-        out.push((
-            "spec".into(),
-            "a ServiceEntry needs at least one host".into(),
-            "add hosts: [api.example.com]",
-        ));
-    }
-    for (i, h) in hosts.iter().enumerate() {
-        if h.as_str() == Some("*") {
-            out.push((
-                format!("spec.hosts[{i}]"),
-                "invalid host *: a ServiceEntry cannot capture every host".into(),
-                "name the hosts, or a wildcard domain such as *.example.com",
-            ));
-        }
-    }
-    let resolution = spec["resolution"].as_str().unwrap_or("NONE");
-    let endpoints = spec["endpoints"].as_array().map(Vec::len).unwrap_or(0);
-    if !spec["workloadSelector"].is_null() && endpoints > 0 {
-        out.push((
-            "spec.workloadSelector".into(),
-            "only one of workloadSelector or endpoints is allowed in a ServiceEntry".into(),
-            "keep one of them",
-        ));
-    }
-    for (i, a) in spec["addresses"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let cidr = a.as_str().is_some_and(|a| a.contains('/'));
-        if cidr && !matches!(resolution, "NONE" | "STATIC") {
-            out.push((
-                format!("spec.addresses[{i}]"),
-                format!("CIDR addresses are allowed only for NONE/STATIC resolution types, not {resolution}"),
-                "use single addresses, or resolution NONE or STATIC",
-            ));
-        }
-    }
-    match resolution {
-        "NONE" if endpoints > 0 => out.push((
-            "spec.endpoints".into(),
-            "no endpoints should be provided for resolution type NONE".into(),
-            "remove the endpoints, or use resolution STATIC",
-        )),
-        "DNS_ROUND_ROBIN" if endpoints > 1 => out.push((
-            "spec.endpoints".into(),
-            "there must only be 0 or 1 endpoint for resolution type DNS_ROUND_ROBIN".into(),
-            "keep one endpoint, or use resolution DNS",
-        )),
-        _ => {}
-    }
-    let mut names = Vec::new();
-    let mut numbers = Vec::new();
-    for (i, p) in spec["ports"].as_array().into_iter().flatten().enumerate() {
-        let at = format!("spec.ports[{i}]");
-        match p["number"].as_u64() {
-            Some(n @ 1..=65535) => {
-                if numbers.contains(&n) {
-                    out.push((
-                        format!("{at}.number"),
-                        format!("port number {n} is not unique"),
-                        "give each port its own number",
-                    ));
-                }
-                numbers.push(n);
-            }
-            _ => out.push((
-                format!("{at}.number"),
-                format!("port number {}: must be between 1 and 65535", p["number"]),
-                "use a port number from 1 to 65535",
-            )),
-        }
-        match p["name"].as_str() {
-            Some(name) if !name.is_empty() => {
-                if names.contains(&name) {
-                    out.push((
-                        format!("{at}.name"),
-                        format!("port name {name} is not unique"),
-                        "give each port its own name",
-                    ));
-                }
-                names.push(name);
-            }
-            _ => out.push((
-                at.clone(),
-                "a ServiceEntry port needs a name".into(),
-                "add name: http",
-            )),
-        }
-    }
-    out
 }
 
 fn str_list(v: &Value) -> Vec<String> {
@@ -661,6 +424,10 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
             }
         }
         if kind == "ServiceEntry" && NETWORKING.contains(&api.as_str()) {
+            // Typed only to find unknown fields and wrong types: meshcon
+            // keeps what analysis needs from the raw value below.
+            let _ = typed::<ServiceEntry>(file, &doc, &mut out.findings);
+            enum_findings(file, &doc, &kind, &mut out.findings);
             for (path, message, fix) in service_entry_mistakes(&v["spec"]) {
                 out.findings.push(Finding::new(
                     codes::SCHEMA,
@@ -792,6 +559,7 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
             ));
             continue;
         }
+        enum_findings(file, &doc, &kind, &mut out.findings);
         let f = &mut out.findings;
         let resource = match kind.as_str() {
             "VirtualService" => typed(file, &doc, f).map(Resource::VirtualService),
@@ -809,6 +577,23 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
         }
     }
     out
+}
+
+/// Reports enum values Istio's schema does not list, at the value.
+fn enum_findings(file: &str, doc: &Document, kind: &str, findings: &mut Vec<Finding>) {
+    for (path, message, fix) in enum_mistakes(kind, &doc.value) {
+        findings.push(Finding::new(
+            codes::SCHEMA,
+            Level::Error,
+            &kind_name(doc),
+            message,
+            &fix,
+            file,
+            doc.spans
+                .value(&path)
+                .unwrap_or_else(|| doc.spans.nearest(&path)),
+        ));
+    }
 }
 
 fn is_dns_subdomain(s: &str) -> bool {

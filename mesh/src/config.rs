@@ -43,6 +43,12 @@ pub mod codes {
     pub const INEFFECTIVE_MATCH: &str = "IST0131";
     /// A VirtualService host its Gateway does not serve.
     pub const HOST_NOT_IN_GATEWAY: &str = "IST0132";
+    /// A selector that matches no workload.
+    pub const NO_MATCHING_WORKLOADS: &str = "IST0127";
+    /// A ServiceEntry without addresses for a TCP port.
+    pub const SERVICE_ENTRY_ADDRESSES_REQUIRED: &str = "IST0134";
+    /// The same certificate on several Gateways.
+    pub const GATEWAY_DUPLICATE_CERTIFICATE: &str = "IST0138";
     /// Gateways with the same selector, port and hosts.
     pub const CONFLICTING_GATEWAYS: &str = "IST0145";
     /// A Gateway port the gateway's service does not expose.
@@ -61,6 +67,10 @@ pub mod codes {
     pub const JWT_CLAIM_ROUTE_WITHOUT_AUTHN: &str = "IST0149";
     /// A reference to a Gateway an implementation generated.
     pub const REFERENCED_INTERNAL_GATEWAY: &str = "IST0165";
+    /// A workload selector that picks a Kubernetes Gateway's pods.
+    pub const INEFFECTIVE_SELECTOR: &str = "IST0166";
+    /// ServiceEntries giving one host and port different protocols.
+    pub const CONFLICTING_SERVICE_ENTRY_PROTOCOL: &str = "IST0177";
     /// Error-level codes that describe the mesh's current state rather than
     /// the resource: they are reported but do not block an apply, since a
     /// subset may be defined before its pods are deployed.

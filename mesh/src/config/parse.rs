@@ -19,7 +19,7 @@ use super::model::{Metadata, Object, Resource, ServiceEntry};
 use super::{codes, Finding, Level};
 use crate::yaml::{self, Document, Pos, SpanIndex};
 use fields::{enum_mistakes, istio_only, KUBE_METADATA_FIELDS};
-use service_entry::service_entry_mistakes;
+use service_entry::{addresses_required, conflicting_protocols, service_entry_mistakes, Declared};
 
 /// A resource and where it came from.
 #[derive(Debug, Clone)]
@@ -43,6 +43,9 @@ pub enum KubeObject {
         namespace: String,
         /// `spec.ports[].port`; several make a destination port required.
         ports: Vec<u16>,
+        /// The TCP ports reaching the pods: each `targetPort` given as a
+        /// number, else the `port`. Gateways listen on these.
+        target_ports: Vec<u16>,
         /// Pod selector.
         selector: BTreeMap<String, String>,
         /// The `networking.istio.io/exportTo` annotation, split; empty means everywhere.
@@ -282,6 +285,23 @@ fn ports(v: &Value, key: &str) -> Vec<u16> {
         .unwrap_or_default()
 }
 
+/// A Service's TCP ports as its pods see them: a numeric `targetPort`, or
+/// the `port` when the target is absent or named (as Istio's analyzer does).
+fn target_ports(v: &Value) -> Vec<u16> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["protocol"].as_str().is_none_or(|proto| proto == "TCP"))
+        .filter_map(|p| {
+            p["targetPort"]
+                .as_u64()
+                .filter(|t| *t != 0)
+                .or_else(|| p["port"].as_u64())
+        })
+        .filter_map(|p| u16::try_from(p).ok())
+        .collect()
+}
+
 fn kube_object(doc: &Document) -> Option<Vec<KubeObject>> {
     let v = &doc.value;
     let ns = v["metadata"]["namespace"]
@@ -297,6 +317,7 @@ fn kube_object(doc: &Document) -> Option<Vec<KubeObject>> {
             name,
             namespace: ns,
             ports: ports(&v["spec"]["ports"], "port"),
+            target_ports: target_ports(&v["spec"]["ports"]),
             selector: str_map(&v["spec"]["selector"]),
             export_to: v["metadata"]["annotations"]["networking.istio.io/exportTo"]
                 .as_str()
@@ -382,6 +403,8 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
             _ => vec![doc],
         }
     });
+    // ServiceEntries, for the conflicts between them (IST0177).
+    let mut entries = Vec::new();
     for doc in docs {
         let v = &doc.value;
         if !v.is_object() {
@@ -439,6 +462,24 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
                     doc.spans.nearest(&path),
                 ));
             }
+            for (path, message, fix) in addresses_required(&v["spec"]) {
+                out.findings.push(Finding::new(
+                    codes::SERVICE_ENTRY_ADDRESSES_REQUIRED,
+                    Level::Warning,
+                    &resource,
+                    message,
+                    fix,
+                    file,
+                    doc.spans.nearest(&path),
+                ));
+            }
+            let namespace = v["metadata"]["namespace"].as_str().unwrap_or("default");
+            let name = v["metadata"]["name"].as_str().unwrap_or("?");
+            entries.push((
+                Declared::new(format!("{namespace}/{name}"), namespace.into(), &v["spec"]),
+                resource.clone(),
+                doc.spans.nearest("metadata.name"),
+            ));
             out.kube.push(KubeObject::ExternalHosts {
                 hosts: str_list(&v["spec"]["hosts"]),
                 ports: ports(&v["spec"]["ports"], "number"),
@@ -575,6 +616,19 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
                 start: doc.start,
             });
         }
+    }
+    let declared: Vec<Declared> = entries.iter().map(|(d, _, _)| d.clone()).collect();
+    for (i, message) in conflicting_protocols(&declared) {
+        let (_, resource, pos) = &entries[i];
+        out.findings.push(Finding::new(
+            codes::CONFLICTING_SERVICE_ENTRY_PROTOCOL,
+            Level::Warning,
+            resource,
+            message,
+            "use one protocol for the port in every ServiceEntry of the host, or merge them",
+            file,
+            *pos,
+        ));
     }
     out
 }

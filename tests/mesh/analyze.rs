@@ -11,6 +11,7 @@ use mesh::api::Topology;
 
 use crate::support::peers::Istio;
 
+mod codes;
 mod schema;
 
 fn bookinfo() -> Topology {

@@ -3,6 +3,11 @@
 //! `file:line:col`, and fields Istio has but meshcon does not implement are
 //! reported as warnings, never dropped in silence.
 //!
+//! - `fields`: what meshcon knows of Istio's schema beyond the typed model
+//!   (Istio fields it ignores with a warning, enum values of string fields);
+//!   `tests/mesh/analyze/schema.rs` checks both against Istio's CRDs.
+//! - `service_entry`: Istio's ServiceEntry rules, IST0134 and IST0177.
+//!
 //! Kubernetes objects (Service, Pod, Namespace, Deployment) are read too:
 //! they are never applied, but analysis uses them the way `istioctl analyze`
 //! uses files that carry the services and pods they refer to.

@@ -237,6 +237,12 @@ const ENUMS: &[(&str, &str, &str, &[&str])] = &[
         "resolution",
         &["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS"],
     ),
+    (
+        "RequestAuthentication",
+        "spec.jwtRules",
+        "presence",
+        &["OPTIONAL", "REQUIRED"],
+    ),
 ];
 
 const TLS_VERSIONS: &[&str] = &["TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3"];

@@ -360,6 +360,23 @@ mod tests {
     }
 
     #[test]
+    fn an_enum_value_istio_does_not_list_is_refused_at_the_value() {
+        let src = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: billing, namespace: default}\nspec:\n  host: billing\n  trafficPolicy:\n    tls:\n      mode: SIMPEL\n";
+        let (r, f) = demo_check(src);
+        assert!(r.len() <= 1);
+        let bad = f
+            .iter()
+            .find(|f| f.code == codes::SCHEMA && f.message.contains("SIMPEL"))
+            .expect("the misspelt mode is refused");
+        assert!(bad.blocks(), "{bad}");
+        assert_eq!((bad.pos.line, bad.pos.col), (8, 13), "{bad}");
+        assert!(
+            bad.message.contains("\"ISTIO_MUTUAL\"") && bad.fix.contains("SIMPLE"),
+            "{bad}"
+        );
+    }
+
+    #[test]
     fn a_delay_without_its_length_is_accepted_with_a_warning() {
         let src = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: billing, namespace: default}\nspec:\n  hosts: [billing]\n  http:\n  - fault:\n      delay:\n        percentage: {value: 10}\n    route:\n    - destination: {host: billing}\n";
         let (r, f) = demo_check(src);
@@ -389,6 +406,28 @@ mod service_entry_tests {
     fn a_valid_service_entry_passes() {
         let ok = "  hosts: [api.example.com]\n  ports: [{number: 443, name: https, protocol: TLS}]\n  resolution: DNS\n";
         assert!(errors(ok).is_empty(), "{:?}", errors(ok));
+    }
+
+    #[test]
+    fn a_misspelt_service_entry_field_or_value_is_refused() {
+        let typo =
+            "  hosts: [a.example.com]\n  ports: [{number: 80, name: a}]\n  resolutoin: DNS\n";
+        assert!(
+            errors(typo)
+                .iter()
+                .any(|e| e.contains("unknown field `resolutoin`")),
+            "{:?}",
+            errors(typo)
+        );
+        let value =
+            "  hosts: [a.example.com]\n  ports: [{number: 80, name: a}]\n  resolution: DSN\n";
+        assert!(
+            errors(value)
+                .iter()
+                .any(|e| e.contains("Unsupported value: \"DSN\"")),
+            "{:?}",
+            errors(value)
+        );
     }
 
     #[test]

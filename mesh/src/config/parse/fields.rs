@@ -127,7 +127,6 @@ pub(super) const ISTIO_ONLY_FIELDS: &[(&str, &str, &[&str])] = &[
         "spec",
         &["targetRef", "targetRefs", "provider"],
     ),
-    ("PeerAuthentication", "spec", &["targetRef", "targetRefs"]),
 ];
 
 /// Kubernetes object metadata meshcon has no use for; `kubectl get -o yaml`
@@ -299,5 +298,138 @@ fn walk(kind: &str, v: &Value, path: &str, plain: &str, out: &mut Vec<(String, S
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The lists above against Istio's CRD schemas in the reference
+    //! material (`../shared/peers` or `MESHCON_PEERS`): every field named
+    //! exists in Istio's schema at that place, and every enum lists exactly
+    //! Istio's values. Skipped, with a note, when the material is absent.
+
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::PathBuf;
+
+    use serde_json::Value;
+
+    use super::{ENUMS, ISTIO_ONLY_FIELDS};
+
+    /// Field paths (indices and map keys dropped) of each kind's v1 spec,
+    /// with the enum values where the schema gives some.
+    fn schema() -> Option<BTreeMap<String, BTreeMap<String, Vec<String>>>> {
+        let root = std::env::var_os("MESHCON_PEERS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers")
+            });
+        let file = root.join("istio/manifests/charts/base/files/crd-all.gen.yaml");
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            eprintln!("skipped: {} not found (set MESHCON_PEERS)", file.display());
+            return None;
+        };
+        fn walk(s: &Value, path: &str, out: &mut BTreeMap<String, Vec<String>>) {
+            let values = s["enum"]
+                .as_array()
+                .map(|e| {
+                    e.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.insert(path.to_string(), values);
+            for (k, v) in s["properties"].as_object().into_iter().flatten() {
+                walk(v, &format!("{path}.{k}"), out);
+            }
+            if s["items"].is_object() {
+                walk(&s["items"], path, out);
+            }
+            if s["additionalProperties"].is_object() {
+                walk(&s["additionalProperties"], path, out);
+            }
+        }
+        let mut kinds = BTreeMap::new();
+        for doc in text.split("\n---\n") {
+            let Ok(crd) = crate::yaml::parse_one(doc) else {
+                continue;
+            };
+            let crd = crd.value;
+            let Some(kind) = crd["spec"]["names"]["kind"].as_str() else {
+                continue;
+            };
+            let versions = crd["spec"]["versions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let Some(v1) = versions
+                .iter()
+                .find(|v| v["name"] == "v1")
+                .or(versions.first())
+            else {
+                continue;
+            };
+            let mut paths = BTreeMap::new();
+            walk(
+                &v1["schema"]["openAPIV3Schema"]["properties"]["spec"],
+                "spec",
+                &mut paths,
+            );
+            kinds.insert(kind.to_string(), paths);
+        }
+        Some(kinds)
+    }
+
+    /// The schema paths of `kind` where `field` sits under a parent ending in `at`.
+    fn places<'a>(
+        paths: &'a BTreeMap<String, Vec<String>>,
+        at: &str,
+        field: &str,
+    ) -> Vec<(&'a String, &'a Vec<String>)> {
+        let exact = format!("{at}.{field}");
+        let nested = format!(".{exact}");
+        paths
+            .iter()
+            .filter(|(p, _)| **p == exact || p.ends_with(&nested))
+            .collect()
+    }
+
+    #[test]
+    fn every_listed_field_is_in_istios_schema_at_that_place() {
+        let Some(kinds) = schema() else { return };
+        let mut stale = Vec::new();
+        for (kind, at, fields) in ISTIO_ONLY_FIELDS {
+            let paths = kinds.get(*kind).cloned().unwrap_or_default();
+            for field in *fields {
+                if places(&paths, at, field).is_empty() {
+                    stale.push(format!("{kind} {at}.{field}"));
+                }
+            }
+        }
+        assert!(stale.is_empty(), "not Istio fields: {stale:?}");
+    }
+
+    #[test]
+    fn every_enum_lists_exactly_istios_values() {
+        let Some(kinds) = schema() else { return };
+        let mut wrong = Vec::new();
+        for (kind, at, field, values) in ENUMS {
+            let Some(paths) = kinds.get(*kind) else {
+                continue;
+            };
+            let found = places(paths, at, field);
+            if found.is_empty() {
+                wrong.push(format!("{kind} {at}.{field}: not in the schema"));
+            }
+            let ours: BTreeSet<&str> = values.iter().copied().collect();
+            for (path, istio) in found {
+                let theirs: BTreeSet<&str> = istio.iter().map(String::as_str).collect();
+                if ours != theirs {
+                    wrong.push(format!(
+                        "{kind} {path}: Istio has {theirs:?}, meshcon {ours:?}"
+                    ));
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
     }
 }

@@ -43,6 +43,12 @@ pub mod codes {
     pub const INEFFECTIVE_MATCH: &str = "IST0131";
     /// A VirtualService host its Gateway does not serve.
     pub const HOST_NOT_IN_GATEWAY: &str = "IST0132";
+    /// A selector that matches no workload.
+    pub const NO_MATCHING_WORKLOADS: &str = "IST0127";
+    /// A ServiceEntry without addresses for a TCP port.
+    pub const SERVICE_ENTRY_ADDRESSES_REQUIRED: &str = "IST0134";
+    /// The same certificate on several Gateways.
+    pub const GATEWAY_DUPLICATE_CERTIFICATE: &str = "IST0138";
     /// Gateways with the same selector, port and hosts.
     pub const CONFLICTING_GATEWAYS: &str = "IST0145";
     /// A Gateway port the gateway's service does not expose.
@@ -61,6 +67,10 @@ pub mod codes {
     pub const JWT_CLAIM_ROUTE_WITHOUT_AUTHN: &str = "IST0149";
     /// A reference to a Gateway an implementation generated.
     pub const REFERENCED_INTERNAL_GATEWAY: &str = "IST0165";
+    /// A workload selector that picks a Kubernetes Gateway's pods.
+    pub const INEFFECTIVE_SELECTOR: &str = "IST0166";
+    /// ServiceEntries giving one host and port different protocols.
+    pub const CONFLICTING_SERVICE_ENTRY_PROTOCOL: &str = "IST0177";
     /// Error-level codes that describe the mesh's current state rather than
     /// the resource: they are reported but do not block an apply, since a
     /// subset may be defined before its pods are deployed.
@@ -350,6 +360,23 @@ mod tests {
     }
 
     #[test]
+    fn an_enum_value_istio_does_not_list_is_refused_at_the_value() {
+        let src = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: billing, namespace: default}\nspec:\n  host: billing\n  trafficPolicy:\n    tls:\n      mode: SIMPEL\n";
+        let (r, f) = demo_check(src);
+        assert!(r.len() <= 1);
+        let bad = f
+            .iter()
+            .find(|f| f.code == codes::SCHEMA && f.message.contains("SIMPEL"))
+            .expect("the misspelt mode is refused");
+        assert!(bad.blocks(), "{bad}");
+        assert_eq!((bad.pos.line, bad.pos.col), (8, 13), "{bad}");
+        assert!(
+            bad.message.contains("\"ISTIO_MUTUAL\"") && bad.fix.contains("SIMPLE"),
+            "{bad}"
+        );
+    }
+
+    #[test]
     fn a_delay_without_its_length_is_accepted_with_a_warning() {
         let src = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: billing, namespace: default}\nspec:\n  hosts: [billing]\n  http:\n  - fault:\n      delay:\n        percentage: {value: 10}\n    route:\n    - destination: {host: billing}\n";
         let (r, f) = demo_check(src);
@@ -379,6 +406,28 @@ mod service_entry_tests {
     fn a_valid_service_entry_passes() {
         let ok = "  hosts: [api.example.com]\n  ports: [{number: 443, name: https, protocol: TLS}]\n  resolution: DNS\n";
         assert!(errors(ok).is_empty(), "{:?}", errors(ok));
+    }
+
+    #[test]
+    fn a_misspelt_service_entry_field_or_value_is_refused() {
+        let typo =
+            "  hosts: [a.example.com]\n  ports: [{number: 80, name: a}]\n  resolutoin: DNS\n";
+        assert!(
+            errors(typo)
+                .iter()
+                .any(|e| e.contains("unknown field `resolutoin`")),
+            "{:?}",
+            errors(typo)
+        );
+        let value =
+            "  hosts: [a.example.com]\n  ports: [{number: 80, name: a}]\n  resolution: DSN\n";
+        assert!(
+            errors(value)
+                .iter()
+                .any(|e| e.contains("Unsupported value: \"DSN\"")),
+            "{:?}",
+            errors(value)
+        );
     }
 
     #[test]

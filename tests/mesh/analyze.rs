@@ -9,29 +9,10 @@ use std::path::PathBuf;
 use mesh::api::config::{self, Finding, Level};
 use mesh::api::Topology;
 
-use crate::support::peers;
+use crate::support::peers::Istio;
 
-/// Istio's files in the reference material, for the tests that compare
-/// with them.
-struct Istio {
-    root: PathBuf,
-}
-
-impl Istio {
-    /// The material, or `None` when it is missing and the test is skipped
-    /// (the skip is reported on stderr).
-    fn find() -> Option<Self> {
-        peers::find().map(|p| Istio {
-            root: p.join("istio"),
-        })
-    }
-
-    /// A file of Istio's tree, by its path there.
-    fn read(&self, rel: &str) -> String {
-        let path = self.root.join(rel);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
-}
+mod codes;
+mod schema;
 
 fn bookinfo() -> Topology {
     let src = std::fs::read_to_string(

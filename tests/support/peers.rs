@@ -30,3 +30,26 @@ pub fn find() -> Option<PathBuf> {
     );
     None
 }
+
+/// Istio's files in the reference material, for the tests that compare
+/// with them.
+pub struct Istio {
+    /// `istio/` inside the material: Istio's own tree, paths as there.
+    pub root: PathBuf,
+}
+
+impl Istio {
+    /// The material, or `None` when it is missing and the test is skipped
+    /// (the skip is reported on stderr).
+    pub fn find() -> Option<Self> {
+        find().map(|p| Istio {
+            root: p.join("istio"),
+        })
+    }
+
+    /// A file of Istio's tree, by its path there.
+    pub fn read(&self, rel: &str) -> String {
+        let path = self.root.join(rel);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+}

@@ -13,6 +13,7 @@
 //! - `gateway`: Gateways, and the VirtualServices bound to them.
 //! - `destination_rule`: subsets and traffic policies.
 //! - `security`: PeerAuthentication and AuthorizationPolicy.
+//! - `workloads`: policies' workload selectors against the pods.
 
 mod context;
 mod destination_rule;
@@ -20,6 +21,7 @@ mod gateway;
 mod overlap;
 mod security;
 mod virtual_service;
+mod workloads;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -56,7 +58,10 @@ pub fn analyze(
             Resource::DestinationRule(dr) => c.destination_rule(p, dr),
             Resource::Gateway(g) => c.gateway_checks(p, g),
             Resource::PeerAuthentication(pa) => c.peer_authentication(p, pa),
-            Resource::AuthorizationPolicy(ap) => c.authorization_policy(p, ap),
+            Resource::AuthorizationPolicy(ap) => {
+                c.authorization_policy(p, ap);
+                c.workload_selector(p, ap.metadata.ns(), ap.spec.selector.as_ref());
+            }
         }
     }
     c.conflicting_mesh_hosts(parsed);

@@ -654,9 +654,11 @@ pub struct LocalityLbSetting {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalityFailover {
-    /// The caller's locality (cluster name here).
+    /// The caller's locality (cluster name here); required (checked by analysis).
+    #[serde(default)]
     pub from: String,
-    /// Where to fail over to.
+    /// Where to fail over to; required (checked by analysis).
+    #[serde(default)]
     pub to: String,
 }
 
@@ -664,7 +666,8 @@ pub struct LocalityFailover {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalityDistribute {
-    /// The caller's locality.
+    /// The caller's locality; required (checked by analysis).
+    #[serde(default)]
     pub from: String,
     /// Weights by destination locality, summing to 100.
     #[serde(default)]
@@ -864,6 +867,97 @@ pub struct ServerTlsSettings {
     /// CA file (accepted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_certificates: Option<String>,
+}
+
+// ---------------- ServiceEntry ----------------
+
+/// `networking.istio.io` ServiceEntry: typed so that its fields are checked
+/// against Istio's; meshcon reads it for analysis only (its hosts count as
+/// known) and does not route to what it declares.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceEntry {
+    /// Hosts added to the registry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    /// Virtual addresses (IPs or CIDRs) of the hosts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<String>,
+    /// Ports the hosts serve.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<ServicePort>,
+    /// MESH_EXTERNAL or MESH_INTERNAL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// NONE, STATIC, DNS, DNS_ROUND_ROBIN, DYNAMIC_DNS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<String>,
+    /// Endpoints behind the hosts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<ServiceEntryEndpoint>,
+    /// Workloads behind the hosts, by labels (instead of endpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_selector: Option<ServiceEntrySelector>,
+    /// Namespaces the hosts are visible to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub export_to: Vec<String>,
+    /// Identities the endpoints' certificates may carry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subject_alt_names: Vec<String>,
+}
+
+/// A ServiceEntry port.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePort {
+    /// 1-65535 (checked with Istio's other rules, on the raw value).
+    #[serde(default)]
+    pub number: i64,
+    /// HTTP, HTTPS, GRPC, HTTP2, MONGO, TCP, TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// Unique among the entry's ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The endpoints' port, when it differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_port: Option<i64>,
+}
+
+/// A ServiceEntry endpoint (Istio's WorkloadEntry spec).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceEntryEndpoint {
+    /// Address or DNS name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Port numbers by the entry's port names.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ports: BTreeMap<String, i64>,
+    /// The endpoint's labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Network it is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// `region/zone/subzone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locality: Option<String>,
+    /// Load balancing weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<i64>,
+    /// The endpoint's service account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+}
+
+/// `workloadSelector: {labels: {...}}` of a ServiceEntry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceEntrySelector {
+    /// Labels a workload must have.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 // ---------------- Security ----------------

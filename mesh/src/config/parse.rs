@@ -3,18 +3,28 @@
 //! `file:line:col`, and fields Istio has but meshcon does not implement are
 //! reported as warnings, never dropped in silence.
 //!
+//! - `fields`: what meshcon knows of Istio's schema beyond the typed model
+//!   (Istio fields it ignores with a warning, enum values of string fields);
+//!   `tests/mesh/analyze/schema.rs` checks both against Istio's CRDs.
+//! - `service_entry`: Istio's ServiceEntry rules, IST0134 and IST0177.
+//!
 //! Kubernetes objects (Service, Pod, Namespace, Deployment) are read too:
 //! they are never applied, but analysis uses them the way `istioctl analyze`
 //! uses files that carry the services and pods they refer to.
+
+mod fields;
+mod service_entry;
 
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::model::{Metadata, Object, Resource};
+use super::model::{Metadata, Object, Resource, ServiceEntry};
 use super::{codes, Finding, Level};
 use crate::yaml::{self, Document, Pos, SpanIndex};
+use fields::{enum_mistakes, istio_only, KUBE_METADATA_FIELDS};
+use service_entry::{addresses_required, conflicting_protocols, service_entry_mistakes, Declared};
 
 /// A resource and where it came from.
 #[derive(Debug, Clone)]
@@ -38,6 +48,9 @@ pub enum KubeObject {
         namespace: String,
         /// `spec.ports[].port`; several make a destination port required.
         ports: Vec<u16>,
+        /// The TCP ports reaching the pods: each `targetPort` given as a
+        /// number, else the `port`. Gateways listen on these.
+        target_ports: Vec<u16>,
         /// Pod selector.
         selector: BTreeMap<String, String>,
         /// The `networking.istio.io/exportTo` annotation, split; empty means everywhere.
@@ -106,144 +119,6 @@ const NETWORKING: &[&str] = &[
     "networking.istio.io/v1alpha3",
 ];
 const SECURITY: &[&str] = &["security.istio.io/v1", "security.istio.io/v1beta1"];
-
-/// Istio fields meshcon accepts but does not implement, by kind and by the
-/// object they belong to: `parent` is matched against the end of the
-/// field's parent path with list indices dropped, so `trafficPolicy` covers
-/// `spec.trafficPolicy` and `spec.subsets[2].trafficPolicy` alike. A field
-/// Istio does not have at that place is a schema error, even when Istio has
-/// a field of that name elsewhere.
-const ISTIO_ONLY_FIELDS: &[(&str, &str, &[&str])] = &[
-    (
-        "VirtualService",
-        "spec.http",
-        &[
-            "directResponse",
-            "delegate",
-            "mirrors",
-            "mirrorPercent",
-            "mirror_percent",
-            "corsPolicy",
-        ],
-    ),
-    ("VirtualService", "spec.http.match", &["statPrefix"]),
-    (
-        "VirtualService",
-        "spec.http.redirect",
-        &["port", "derivePort", "scheme"],
-    ),
-    ("VirtualService", "spec.http.rewrite", &["uriRegexRewrite"]),
-    (
-        "VirtualService",
-        "spec.http.retries",
-        &["retryIgnorePreviousHosts", "backoff"],
-    ),
-    (
-        "VirtualService",
-        "spec.http.fault.delay",
-        &["exponentialDelay"],
-    ),
-    (
-        "VirtualService",
-        "spec.http.fault.abort",
-        &["grpcStatus", "http2Error"],
-    ),
-    (
-        "VirtualService",
-        "spec.tcp.match",
-        &["destinationSubnets", "sourceSubnet"],
-    ),
-    ("VirtualService", "spec.tls.match", &["destinationSubnets"]),
-    (
-        "DestinationRule",
-        "trafficPolicy",
-        &["tunnel", "proxyProtocol", "retryBudget"],
-    ),
-    ("DestinationRule", "loadBalancer", &["warmupDurationSecs"]),
-    (
-        "DestinationRule",
-        "consistentHash",
-        &["ringHash", "maglev", "minimumRingSize"],
-    ),
-    ("DestinationRule", "httpCookie", &["attributes"]),
-    (
-        "DestinationRule",
-        "localityLbSetting",
-        &["failoverPriority"],
-    ),
-    (
-        "DestinationRule",
-        "connectionPool.tcp",
-        &["tcpKeepalive", "maxConnectionDuration", "idleTimeout"],
-    ),
-    (
-        "DestinationRule",
-        "connectionPool.http",
-        &[
-            "h2UpgradePolicy",
-            "useClientProtocol",
-            "maxConcurrentStreams",
-            "http2KeepAlive",
-        ],
-    ),
-    (
-        "DestinationRule",
-        "outlierDetection",
-        &[
-            "splitExternalLocalOriginErrors",
-            "consecutiveLocalOriginFailures",
-        ],
-    ),
-    ("DestinationRule", "tls", &["caCrl"]),
-    ("Gateway", "spec.servers", &["defaultEndpoint"]),
-    (
-        "Gateway",
-        "spec.servers.tls",
-        &[
-            "caCrl",
-            "credentialNames",
-            "tlsCertificates",
-            "subjectAltNames",
-            "verifyCertificateSpki",
-            "verifyCertificateHash",
-            "minProtocolVersion",
-            "maxProtocolVersion",
-            "cipherSuites",
-        ],
-    ),
-    (
-        "AuthorizationPolicy",
-        "spec",
-        &["targetRef", "targetRefs", "provider"],
-    ),
-    ("PeerAuthentication", "spec", &["targetRef", "targetRefs"]),
-];
-
-/// Kubernetes object metadata meshcon has no use for; `kubectl get -o yaml`
-/// output carries them, so they are accepted without a word.
-const KUBE_METADATA_FIELDS: &[&str] = &[
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "generateName",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-    "selfLink",
-];
-
-/// Whether `field` under `parent` (indices already dropped) is an Istio
-/// field of `kind` that meshcon does not implement.
-fn istio_only(kind: &str, parent: &str, field: &str) -> bool {
-    ISTIO_ONLY_FIELDS.iter().any(|(k, at, fields)| {
-        *k == kind
-            && (parent == *at || parent.ends_with(&format!(".{at}")))
-            && fields.contains(&field)
-    })
-}
 
 /// `spec.http[0].match[1]` to `spec.http.match`.
 fn without_indices(path: &str) -> String {
@@ -394,110 +269,6 @@ fn str_map(v: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// Istio's validation rules for a ServiceEntry's spec, as (path, message,
-/// fix): meshcon does not route to what a ServiceEntry declares, but a
-/// file it calls valid must be one Istio accepts.
-fn service_entry_mistakes(spec: &Value) -> Vec<(String, String, &'static str)> {
-    let mut out = Vec::new();
-    let hosts = spec["hosts"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    if hosts.is_empty() {
-        out.push((
-            "spec".into(),
-            "a ServiceEntry needs at least one host".into(),
-            "add hosts: [api.example.com]",
-        ));
-    }
-    for (i, h) in hosts.iter().enumerate() {
-        if h.as_str() == Some("*") {
-            out.push((
-                format!("spec.hosts[{i}]"),
-                "invalid host *: a ServiceEntry cannot capture every host".into(),
-                "name the hosts, or a wildcard domain such as *.example.com",
-            ));
-        }
-    }
-    let resolution = spec["resolution"].as_str().unwrap_or("NONE");
-    let endpoints = spec["endpoints"].as_array().map(Vec::len).unwrap_or(0);
-    if !spec["workloadSelector"].is_null() && endpoints > 0 {
-        out.push((
-            "spec.workloadSelector".into(),
-            "only one of workloadSelector or endpoints is allowed in a ServiceEntry".into(),
-            "keep one of them",
-        ));
-    }
-    for (i, a) in spec["addresses"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let cidr = a.as_str().is_some_and(|a| a.contains('/'));
-        if cidr && !matches!(resolution, "NONE" | "STATIC") {
-            out.push((
-                format!("spec.addresses[{i}]"),
-                format!("CIDR addresses are allowed only for NONE/STATIC resolution types, not {resolution}"),
-                "use single addresses, or resolution NONE or STATIC",
-            ));
-        }
-    }
-    match resolution {
-        "NONE" if endpoints > 0 => out.push((
-            "spec.endpoints".into(),
-            "no endpoints should be provided for resolution type NONE".into(),
-            "remove the endpoints, or use resolution STATIC",
-        )),
-        "DNS_ROUND_ROBIN" if endpoints > 1 => out.push((
-            "spec.endpoints".into(),
-            "there must only be 0 or 1 endpoint for resolution type DNS_ROUND_ROBIN".into(),
-            "keep one endpoint, or use resolution DNS",
-        )),
-        _ => {}
-    }
-    let mut names = Vec::new();
-    let mut numbers = Vec::new();
-    for (i, p) in spec["ports"].as_array().into_iter().flatten().enumerate() {
-        let at = format!("spec.ports[{i}]");
-        match p["number"].as_u64() {
-            Some(n @ 1..=65535) => {
-                if numbers.contains(&n) {
-                    out.push((
-                        format!("{at}.number"),
-                        format!("port number {n} is not unique"),
-                        "give each port its own number",
-                    ));
-                }
-                numbers.push(n);
-            }
-            _ => out.push((
-                format!("{at}.number"),
-                format!("port number {}: must be between 1 and 65535", p["number"]),
-                "use a port number from 1 to 65535",
-            )),
-        }
-        match p["name"].as_str() {
-            Some(name) if !name.is_empty() => {
-                if names.contains(&name) {
-                    out.push((
-                        format!("{at}.name"),
-                        format!("port name {name} is not unique"),
-                        "give each port its own name",
-                    ));
-                }
-                names.push(name);
-            }
-            _ => out.push((
-                at.clone(),
-                "a ServiceEntry port needs a name".into(),
-                "add name: http",
-            )),
-        }
-    }
-    out
-}
-
 fn str_list(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| {
@@ -519,6 +290,23 @@ fn ports(v: &Value, key: &str) -> Vec<u16> {
         .unwrap_or_default()
 }
 
+/// A Service's TCP ports as its pods see them: a numeric `targetPort`, or
+/// the `port` when the target is absent or named (as Istio's analyzer does).
+fn target_ports(v: &Value) -> Vec<u16> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["protocol"].as_str().is_none_or(|proto| proto == "TCP"))
+        .filter_map(|p| {
+            p["targetPort"]
+                .as_u64()
+                .filter(|t| *t != 0)
+                .or_else(|| p["port"].as_u64())
+        })
+        .filter_map(|p| u16::try_from(p).ok())
+        .collect()
+}
+
 fn kube_object(doc: &Document) -> Option<Vec<KubeObject>> {
     let v = &doc.value;
     let ns = v["metadata"]["namespace"]
@@ -534,6 +322,7 @@ fn kube_object(doc: &Document) -> Option<Vec<KubeObject>> {
             name,
             namespace: ns,
             ports: ports(&v["spec"]["ports"], "port"),
+            target_ports: target_ports(&v["spec"]["ports"]),
             selector: str_map(&v["spec"]["selector"]),
             export_to: v["metadata"]["annotations"]["networking.istio.io/exportTo"]
                 .as_str()
@@ -619,6 +408,8 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
             _ => vec![doc],
         }
     });
+    // ServiceEntries, for the conflicts between them (IST0177).
+    let mut entries = Vec::new();
     for doc in docs {
         let v = &doc.value;
         if !v.is_object() {
@@ -661,6 +452,10 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
             }
         }
         if kind == "ServiceEntry" && NETWORKING.contains(&api.as_str()) {
+            // Typed only to find unknown fields and wrong types: meshcon
+            // keeps what analysis needs from the raw value below.
+            let _ = typed::<ServiceEntry>(file, &doc, &mut out.findings);
+            enum_findings(file, &doc, &kind, &mut out.findings);
             for (path, message, fix) in service_entry_mistakes(&v["spec"]) {
                 out.findings.push(Finding::new(
                     codes::SCHEMA,
@@ -672,6 +467,24 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
                     doc.spans.nearest(&path),
                 ));
             }
+            for (path, message, fix) in addresses_required(&v["spec"]) {
+                out.findings.push(Finding::new(
+                    codes::SERVICE_ENTRY_ADDRESSES_REQUIRED,
+                    Level::Warning,
+                    &resource,
+                    message,
+                    fix,
+                    file,
+                    doc.spans.nearest(&path),
+                ));
+            }
+            let namespace = v["metadata"]["namespace"].as_str().unwrap_or("default");
+            let name = v["metadata"]["name"].as_str().unwrap_or("?");
+            entries.push((
+                Declared::new(format!("{namespace}/{name}"), namespace.into(), &v["spec"]),
+                resource.clone(),
+                doc.spans.nearest("metadata.name"),
+            ));
             out.kube.push(KubeObject::ExternalHosts {
                 hosts: str_list(&v["spec"]["hosts"]),
                 ports: ports(&v["spec"]["ports"], "number"),
@@ -792,6 +605,7 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
             ));
             continue;
         }
+        enum_findings(file, &doc, &kind, &mut out.findings);
         let f = &mut out.findings;
         let resource = match kind.as_str() {
             "VirtualService" => typed(file, &doc, f).map(Resource::VirtualService),
@@ -808,7 +622,37 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
             });
         }
     }
+    let declared: Vec<Declared> = entries.iter().map(|(d, _, _)| d.clone()).collect();
+    for (i, message) in conflicting_protocols(&declared) {
+        let (_, resource, pos) = &entries[i];
+        out.findings.push(Finding::new(
+            codes::CONFLICTING_SERVICE_ENTRY_PROTOCOL,
+            Level::Warning,
+            resource,
+            message,
+            "use one protocol for the port in every ServiceEntry of the host, or merge them",
+            file,
+            *pos,
+        ));
+    }
     out
+}
+
+/// Reports enum values Istio's schema does not list, at the value.
+fn enum_findings(file: &str, doc: &Document, kind: &str, findings: &mut Vec<Finding>) {
+    for (path, message, fix) in enum_mistakes(kind, &doc.value) {
+        findings.push(Finding::new(
+            codes::SCHEMA,
+            Level::Error,
+            &kind_name(doc),
+            message,
+            &fix,
+            file,
+            doc.spans
+                .value(&path)
+                .unwrap_or_else(|| doc.spans.nearest(&path)),
+        ));
+    }
 }
 
 fn is_dns_subdomain(s: &str) -> bool {

@@ -19,6 +19,9 @@ pub struct SvcInfo {
     pub namespace: String,
     /// Service ports a destination may name; several make a port required.
     pub ports: Vec<u16>,
+    /// TCP ports as its pods receive them (`targetPort`), which a Gateway's
+    /// servers listen on.
+    pub target_ports: Vec<u16>,
     /// Labels its pods carry; subsets narrow it further.
     pub selector: BTreeMap<String, String>,
     /// Namespaces it is visible from (`exportTo`); empty means all.
@@ -105,6 +108,7 @@ impl Context {
                     name: s.name.clone(),
                     namespace: s.namespace.clone(),
                     ports: vec![s.port],
+                    target_ports: vec![s.port],
                     selector: BTreeMap::from([("app".to_string(), s.name.clone())]),
                     export_to: Vec::new(),
                     service_entry: false,
@@ -162,6 +166,7 @@ impl Context {
         self.services.push(SvcInfo {
             name: app.into(),
             namespace: ROOT_NAMESPACE.into(),
+            target_ports: ports.clone(),
             ports,
             selector,
             export_to: Vec::new(),
@@ -189,6 +194,7 @@ impl Context {
                     name,
                     namespace,
                     ports,
+                    target_ports,
                     selector,
                     export_to,
                 } => {
@@ -197,6 +203,7 @@ impl Context {
                         name: name.clone(),
                         namespace: namespace.clone(),
                         ports: ports.clone(),
+                        target_ports: target_ports.clone(),
                         selector: selector.clone(),
                         export_to: export_to.clone(),
                         service_entry: false,
@@ -214,6 +221,7 @@ impl Context {
                             name: h.clone(),
                             namespace: namespace.clone(),
                             ports: ports.clone(),
+                            target_ports: ports.clone(),
                             selector: BTreeMap::new(),
                             export_to: export_to.clone(),
                             service_entry: true,

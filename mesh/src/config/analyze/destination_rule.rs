@@ -151,27 +151,6 @@ impl Checker<'_> {
         let host = &dr.spec.host;
         let has_selector = dr.spec.workload_selector.is_some();
         if let Some(lb) = &tp.load_balancer {
-            if let Some(simple) = &lb.simple {
-                if ![
-                    "ROUND_ROBIN",
-                    "LEAST_REQUEST",
-                    "LEAST_CONN",
-                    "RANDOM",
-                    "PASSTHROUGH",
-                    "UNSPECIFIED",
-                ]
-                .contains(&simple.as_str())
-                {
-                    self.push(
-                        p,
-                        codes::SCHEMA,
-                        Level::Error,
-                        &format!("{path}.loadBalancer.simple"),
-                        format!("unknown load balancer '{simple}'"),
-                        "use ROUND_ROBIN, LEAST_REQUEST or RANDOM",
-                    );
-                }
-            }
             if let Some(ch) = &lb.consistent_hash {
                 let keys = [
                     ch.http_header_name.is_some(),
@@ -243,7 +222,33 @@ impl Checker<'_> {
                         "keep one",
                     );
                 }
+                for (i, f) in l.failover.iter().enumerate() {
+                    for (name, value) in [("from", &f.from), ("to", &f.to)] {
+                        if value.is_empty() {
+                            let at = format!("{path}.loadBalancer.localityLbSetting.failover[{i}]");
+                            self.push(
+                                p,
+                                codes::SCHEMA,
+                                Level::Error,
+                                &at,
+                                format!("{at}: a failover needs `{name}`, the locality traffic fails over {name}"),
+                                "give both from and to, e.g. {from: us-east, to: us-west}",
+                            );
+                        }
+                    }
+                }
                 for (i, d) in l.distribute.iter().enumerate() {
+                    if d.from.is_empty() {
+                        let at = format!("{path}.loadBalancer.localityLbSetting.distribute[{i}]");
+                        self.push(
+                            p,
+                            codes::SCHEMA,
+                            Level::Error,
+                            &at,
+                            format!("{at}: a distribute entry needs `from`, the callers' locality"),
+                            "add from: \"region/zone/*\"",
+                        );
+                    }
                     let sum: u32 = d.to.values().sum();
                     if sum != 100 {
                         self.push(

@@ -7,9 +7,24 @@ use std::collections::BTreeMap;
 
 use super::context::PodInfo;
 use super::{hosts_match, is_host_pattern, name_list, selects, Checker};
-use crate::config::model::{Gateway, Object, Resource, Server, VirtualService};
+use crate::config::model::{Gateway, Object, Resource, Server, ServerTlsSettings, VirtualService};
 use crate::config::parse::Parsed;
 use crate::config::{codes, Level};
+
+/// Whether two servers present the same certificate: the same secret, or
+/// (without secrets) the same certificate and key files.
+fn same_certificate(a: &ServerTlsSettings, b: &ServerTlsSettings) -> bool {
+    let given = |s: &Option<String>| s.as_deref().filter(|s| !s.is_empty()).map(str::to_string);
+    match (given(&a.credential_name), given(&b.credential_name)) {
+        (Some(x), Some(y)) => x == y,
+        (None, None) => {
+            let (ca, cb) = (given(&a.server_certificate), given(&b.server_certificate));
+            let (ka, kb) = (given(&a.private_key), given(&b.private_key));
+            ca.is_some() && ca == cb && ka.is_some() && ka == kb
+        }
+        _ => false,
+    }
+}
 
 /// The names Istio gives the gateway a Kubernetes Gateway API Gateway
 /// generates; VirtualServices should not name them.
@@ -126,7 +141,9 @@ impl Checker<'_> {
                     !s.selector.is_empty()
                         && gw_pods.iter().any(|pod| selects(&s.selector, &pod.labels))
                 })
-                .flat_map(|s| s.ports.iter().copied())
+                // A server's port is where the gateway's proxy listens: the
+                // Service's targetPort, as Istio compares it.
+                .flat_map(|s| s.target_ports.iter().copied())
                 .collect();
             if !ports.is_empty() {
                 for (i, s) in spec.servers.iter().enumerate() {
@@ -138,13 +155,72 @@ impl Checker<'_> {
                             Level::Warning,
                             &format!("spec.servers[{i}].port"),
                             format!("The gateway is listening on a target port (port {}) that is not defined in the Service associated with its workload instances (Pod selector {sel}). If you need to access the gateway port through the gateway Service, it will not be available.", s.port.number),
-                            &format!("use one of the gateway service's ports {ports:?}"),
+                            &format!("listen on one of the gateway service's target ports {ports:?}, or add this port to the Service"),
                         );
                     }
                 }
             }
         }
         self.conflicting_gateways(p, gw);
+        self.duplicate_certificates(p, gw);
+    }
+
+    /// IST0138: another Gateway whose selector includes this one's (so it
+    /// may run on the same gateway pods) serves TLS with the same
+    /// certificate. Clients reuse an HTTP/2 connection for every host the
+    /// certificate covers, and get 404s for hosts the other Gateway's
+    /// routes do not serve.
+    fn duplicate_certificates(&mut self, p: &Parsed, gw: &Object<Gateway>) {
+        let me = format!("{}/{}", gw.metadata.ns(), gw.metadata.name);
+        let selector = &gw.spec.selector;
+        let mut first: Option<usize> = None;
+        let mut others: Vec<String> = Vec::new();
+        for r in &self.effective {
+            let Resource::Gateway(other) = r else {
+                continue;
+            };
+            let name = format!("{}/{}", other.metadata.ns(), other.metadata.name);
+            let includes = selector
+                .iter()
+                .all(|(k, v)| other.spec.selector.get(k) == Some(v));
+            if name == me || !includes {
+                continue;
+            }
+            let shared = gw.spec.servers.iter().position(|s| {
+                other.spec.servers.iter().any(|o| match (&s.tls, &o.tls) {
+                    (Some(a), Some(b)) => same_certificate(a, b),
+                    _ => false,
+                })
+            });
+            if let Some(i) = shared {
+                first.get_or_insert(i);
+                others.push(name);
+            }
+        }
+        let Some(i) = first else { return };
+        others.sort_unstable();
+        let named = gw.spec.servers[i]
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.credential_name.as_deref().is_some_and(|c| !c.is_empty()));
+        let at = if named {
+            format!("spec.servers[{i}].tls.credentialName")
+        } else {
+            format!("spec.servers[{i}].tls.serverCertificate")
+        };
+        let mut names = vec![me];
+        names.extend(others);
+        self.push(
+            p,
+            codes::GATEWAY_DUPLICATE_CERTIFICATE,
+            Level::Warning,
+            &at,
+            format!(
+                "Duplicate certificate in multiple gateways [{}] may cause 404s if clients re-use HTTP2 connections.",
+                name_list(&names)
+            ),
+            "merge the servers into one Gateway, or give each Gateway its own certificate",
+        );
     }
 
     /// IST0145: another Gateway for the same workloads (equal selectors, or

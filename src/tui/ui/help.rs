@@ -29,6 +29,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             Span::raw(what),
         ]));
     }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("scenarios (:scenario NAME)", bold()));
+    for s in crate::tui::scenario::all() {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {}", pad(&s.name, 22.max(width(&s.name)))), bold()),
+            Span::raw(s.title),
+        ]));
+    }
     let h = (lines.len() as u16 + 2).min(area.height);
     let r = centered(area, area.width.saturating_sub(4).min(100), h);
     let p = Paragraph::new(lines).wrap(Wrap { trim: false });

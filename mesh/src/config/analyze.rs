@@ -57,6 +57,7 @@ pub fn analyze(
             Resource::Gateway(g) => c.gateway_checks(p, g),
             Resource::PeerAuthentication(pa) => c.peer_authentication(p, pa),
             Resource::AuthorizationPolicy(ap) => c.authorization_policy(p, ap),
+            Resource::RequestAuthentication(ra) => c.request_authentication(p, ra),
         }
     }
     c.conflicting_mesh_hosts(parsed);

@@ -217,6 +217,11 @@ const ISTIO_ONLY_FIELDS: &[(&str, &str, &[&str])] = &[
         &["targetRef", "targetRefs", "provider"],
     ),
     ("PeerAuthentication", "spec", &["targetRef", "targetRefs"]),
+    (
+        "RequestAuthentication",
+        "spec",
+        &["targetRef", "targetRefs"],
+    ),
 ];
 
 /// Kubernetes object metadata meshcon has no use for; `kubectl get -o yaml`
@@ -724,14 +729,16 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
         }
         let group_ok = match kind.as_str() {
             "VirtualService" | "DestinationRule" | "Gateway" => NETWORKING.contains(&api.as_str()),
-            "PeerAuthentication" | "AuthorizationPolicy" => SECURITY.contains(&api.as_str()),
+            "PeerAuthentication" | "AuthorizationPolicy" | "RequestAuthentication" => {
+                SECURITY.contains(&api.as_str())
+            }
             _ => {
                 out.findings.push(Finding::new(
                     codes::UNSUPPORTED_KIND,
                     Level::Warning,
                     &resource,
                     format!("kind {kind} ({api}) is not implemented by meshcon; the document is skipped"),
-                    "meshcon implements VirtualService, DestinationRule, Gateway, PeerAuthentication and AuthorizationPolicy",
+                    "meshcon implements VirtualService, DestinationRule, Gateway, PeerAuthentication, RequestAuthentication and AuthorizationPolicy",
                     file,
                     at("kind"),
                 ));
@@ -745,7 +752,9 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
                 &resource,
                 format!("apiVersion {api} does not serve {kind}"),
                 match kind.as_str() {
-                    "PeerAuthentication" | "AuthorizationPolicy" => "use security.istio.io/v1",
+                    "PeerAuthentication" | "AuthorizationPolicy" | "RequestAuthentication" => {
+                        "use security.istio.io/v1"
+                    }
                     _ => "use networking.istio.io/v1",
                 },
                 file,
@@ -798,6 +807,7 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
             "DestinationRule" => typed(file, &doc, f).map(Resource::DestinationRule),
             "Gateway" => typed(file, &doc, f).map(Resource::Gateway),
             "PeerAuthentication" => typed(file, &doc, f).map(Resource::PeerAuthentication),
+            "RequestAuthentication" => typed(file, &doc, f).map(Resource::RequestAuthentication),
             _ => typed(file, &doc, f).map(Resource::AuthorizationPolicy),
         };
         if let Some(resource) = resource {

@@ -2,11 +2,12 @@
 //! byte tells a TLS handshake from plaintext; plaintext is refused under
 //! PeerAuthentication STRICT and served (labelled `none`) under PERMISSIVE.
 //! TLS peers must present an SVID that chains to a federated trust bundle.
-//! Requests then pass authorization and go to the local app over HTTP/1.1,
-//! with the peer's identity in `x-forwarded-client-cert`.
+//! Requests then pass JWT verification (RequestAuthentication) and
+//! authorization and go to the local app over HTTP/1.1, with the peer's
+//! identity in `x-forwarded-client-cert`.
 //!
 //! ```text
-//! telemetry → authorization → app
+//! telemetry → JWT → authorization → app
 //! ```
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use tower::{Layer, Service, ServiceBuilder};
 
 use super::authz::{self, Subject, Verdict};
 use super::context::{ProxyContext, PEER_HEADER};
+use super::jwt::RequestAuth;
 use super::telemetry::{Direction, TelemetryLayer};
 use crate::control::events::EventKind;
 use crate::http::pod::PodConnector;
@@ -39,6 +41,11 @@ pub fn stack(ctx: Arc<ProxyContext>, app: Option<std::net::SocketAddr>) -> MeshS
     let svc = ServiceBuilder::new()
         // Outermost: records every request, denied ones included.
         .layer(TelemetryLayer::new(Arc::clone(&ctx), Direction::Inbound))
+        // Tokens are verified before authorization, which reads the
+        // request principal and claims they give.
+        .layer(JwtLayer {
+            ctx: Arc::clone(&ctx),
+        })
         // Authorization decides before the app sees anything.
         .layer(AuthzLayer {
             ctx: Arc::clone(&ctx),
@@ -47,6 +54,66 @@ pub fn stack(ctx: Arc<ProxyContext>, app: Option<std::net::SocketAddr>) -> MeshS
         // Innermost: plain HTTP/1.1 to the app on the pod's loopback.
         .service(AppService::new(ctx, app));
     BoxCloneSyncService::new(svc)
+}
+
+/// Layer for [`Jwt`].
+#[derive(Debug, Clone)]
+pub struct JwtLayer {
+    /// Whose RequestAuthentications apply.
+    pub ctx: Arc<ProxyContext>,
+}
+
+impl<S> Layer<S> for JwtLayer {
+    type Service = Jwt<S>;
+    fn layer(&self, inner: S) -> Jwt<S> {
+        Jwt {
+            inner,
+            ctx: Arc::clone(&self.ctx),
+        }
+    }
+}
+
+/// Verifies the request's JWT against the RequestAuthentications that
+/// select this workload: refuses an invalid token with 401, passes a
+/// request without one, and gives a valid one's principal and claims to
+/// the layers below (a [`RequestAuth`] extension).
+#[derive(Debug, Clone)]
+pub struct Jwt<S> {
+    inner: S,
+    ctx: Arc<ProxyContext>,
+}
+
+impl<S> Service<Req> for Jwt<S>
+where
+    S: Service<Req, Response = Resp, Error = ProxyError, Future = SvcFuture>
+        + Clone
+        + Send
+        + 'static,
+{
+    type Response = Resp;
+    type Error = ProxyError;
+    type Future = SvcFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Req) -> SvcFuture {
+        let cfg = self.ctx.config();
+        if cfg.jwt.is_empty() {
+            return self.inner.call(req);
+        }
+        // The ready service goes with the request; its clone stays for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let ctx = Arc::clone(&self.ctx);
+        Box::pin(async move {
+            match super::jwt::authenticate(&ctx, &cfg.jwt, req).await {
+                Ok(req) => inner.call(req).await,
+                Err(resp) => Ok(resp),
+            }
+        })
+    }
 }
 
 /// Layer for [`Authz`].
@@ -124,6 +191,7 @@ where
                 host: &authority,
                 port: self.port,
                 headers: Some(req.headers()),
+                auth: req.extensions().get::<RequestAuth>(),
             };
             if let Verdict::Deny(reason) = authz::evaluate(&cfg.authorization, &subject) {
                 self.ctx.emit(

@@ -29,8 +29,10 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::context::ProxyContext;
 use crate::config::model::{JwtRule, Object, RequestAuthentication};
-use crate::svc::Req;
+use crate::control::events::EventKind;
+use crate::svc::{Req, Resp};
 
 /// What a verified token says, as AuthorizationPolicy and claim routes see it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -483,6 +485,40 @@ impl Verifier {
                 _ => continue,
             };
             set(headers, h, &value);
+        }
+    }
+}
+
+/// Verifies `req`'s token: the request with its [`RequestAuth`], or the
+/// 401 answer (Envoy's words, and a `www-authenticate` challenge).
+pub async fn authenticate(
+    ctx: &ProxyContext,
+    verifier: &Verifier,
+    mut req: Req,
+) -> Result<Req, Resp> {
+    match verifier.verify(&mut req).await {
+        Ok(Some(auth)) => {
+            req.extensions_mut().insert(auth);
+            Ok(req)
+        }
+        Ok(None) => Ok(req),
+        Err(refused) => {
+            ctx.emit(
+                EventKind::Denied,
+                format!(
+                    "{} {} refused: {} ({})",
+                    req.method(),
+                    req.uri().path(),
+                    refused.body,
+                    refused.detail
+                ),
+            );
+            let mut resp = crate::http::text_response(401, refused.body);
+            resp.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+            Err(resp)
         }
     }
 }

@@ -3,6 +3,8 @@
 //! whose match holds, and a destination picked by weight. It attaches the
 //! route's policy and target to the request for the layers below, applies
 //! rewrites and header operations, answers redirects, and fires mirrors.
+//! On an ingress gateway it first verifies the request's JWT
+//! (RequestAuthentication), so routes can match on its claims.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -171,7 +173,33 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Req) -> SvcFuture {
+    fn call(&mut self, req: Req) -> SvcFuture {
+        // The ingress gateway verifies tokens before routing, so routes can
+        // match on claims (Istio routes on claims only at gateways).
+        let cfg = self.ctx.config();
+        if self.ctx.info.kind != ProxyKind::IngressGateway || cfg.jwt.is_empty() {
+            return self.route(req);
+        }
+        // The ready inner service goes with the request; a clone stays.
+        let clone = self.clone();
+        let mut this = std::mem::replace(self, clone);
+        Box::pin(async move {
+            match super::jwt::authenticate(&this.ctx, &cfg.jwt, req).await {
+                Ok(req) => this.route(req).await,
+                Err(resp) => Ok(resp),
+            }
+        })
+    }
+}
+
+impl<S> Router<S>
+where
+    S: Service<Req, Response = Resp, Error = ProxyError, Future = SvcFuture>
+        + Clone
+        + Send
+        + 'static,
+{
+    fn route(&mut self, mut req: Req) -> SvcFuture {
         let cfg = self.ctx.config();
         let authority = authority_of(&req);
         let host = normalize_authority(&authority);

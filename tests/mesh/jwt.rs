@@ -2,7 +2,7 @@
 //! run it: at a service (no token → 403 from an AuthorizationPolicy that
 //! wants a request principal, a forged or expired token → 401, a valid one
 //! → 200) and at the ingress gateway (routing by a claim, keys fetched from
-//! a `jwksUri` on loopback).
+//! a `jwksUri` on loopback, a policy on the gateway requiring a token).
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
@@ -272,5 +272,30 @@ spec:
     // A header that looks like the claim is not the claim.
     let (status, body) = get(vec![("group", "group1".into())]).await;
     assert_eq!((status, version_of(&body).as_str()), (200, "v1"), "{body}");
+
+    // istio.io's "require a valid token" at the ingress: a policy on the
+    // gateway that wants a request principal refuses requests without one.
+    let reply = apply(
+        &m,
+        "
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: frontend-ingress, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  action: DENY
+  rules:
+  - from:
+    - source:
+        notRequestPrincipals: ['*']
+",
+    )
+    .await;
+    assert!(reply.applied, "{:?}", reply.findings);
+    let (status, body) = get(vec![]).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("RBAC"), "{body}");
+    let (status, body) = get(vec![("authorization", bearer(&group1))]).await;
+    assert_eq!((status, version_of(&body).as_str()), (200, "v2"), "{body}");
     m.stop().await;
 }

@@ -25,8 +25,13 @@
 
 use std::net::IpAddr;
 
+use super::context::ProxyContext;
 use super::jwt::RequestAuth;
 use crate::config::model::{AuthorizationPolicy, AuthzRule, Object};
+use crate::control::events::EventKind;
+use crate::identity::SpiffeId;
+use crate::svc::{ProxyError, Req};
+use crate::telemetry::access::ConnInfo;
 
 /// What the policies see of a request.
 #[derive(Debug, Clone, Default)]
@@ -315,6 +320,70 @@ pub fn evaluate(policies: &[Object<AuthorizationPolicy>], s: &Subject<'_>) -> Ve
         .map(|p| format!("{}/{}", p.metadata.ns(), p.metadata.name))
         .collect();
     Verdict::Deny(format!("no ALLOW policy matched ({})", names.join(", ")))
+}
+
+/// Decides `req` against `policies` as this proxy sees it (its peer, the
+/// verified JWT, `port` the workload port it arrived for); a denial is
+/// recorded as an event and becomes a 403 with the RBAC flag.
+pub fn authorize(
+    ctx: &ProxyContext,
+    policies: &[Object<AuthorizationPolicy>],
+    req: &Req,
+    port: Option<u16>,
+) -> Result<(), ProxyError> {
+    if policies.is_empty() {
+        return Ok(());
+    }
+    let conn = req.extensions().get::<ConnInfo>();
+    let peer = conn.and_then(|c| c.peer_id.clone());
+    let peer_ip = conn.and_then(|c| c.remote).map(|a| a.ip());
+    let remote_ip = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|first| first.trim().parse().ok())
+        .or(peer_ip);
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.host().to_string())
+        .or_else(|| {
+            req.headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(|h| crate::telemetry::trace::split_authority(h).0.to_string())
+        })
+        .unwrap_or_default();
+    let id = peer.as_deref().and_then(|p| p.parse::<SpiffeId>().ok());
+    let principal = id.as_ref().map(SpiffeId::principal);
+    let subject = Subject {
+        principal: principal.as_deref(),
+        namespace: id.as_ref().and_then(|i| i.namespace()),
+        method: req.method().as_str(),
+        path: req.uri().path(),
+        peer_ip,
+        remote_ip,
+        host: &authority,
+        port,
+        headers: Some(req.headers()),
+        auth: req.extensions().get::<RequestAuth>(),
+    };
+    match evaluate(policies, &subject) {
+        Verdict::Allow => Ok(()),
+        Verdict::Deny(reason) => {
+            ctx.emit(
+                EventKind::Denied,
+                format!(
+                    "{} {} from {} denied: {reason}",
+                    req.method(),
+                    req.uri().path(),
+                    peer.as_deref().unwrap_or("a plaintext peer")
+                ),
+            );
+            Err(ProxyError::Denied { reason })
+        }
+    }
 }
 
 #[cfg(test)]

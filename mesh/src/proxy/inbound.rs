@@ -24,14 +24,13 @@ use tokio_util::sync::CancellationToken;
 use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service, ServiceBuilder};
 
-use super::authz::{self, Subject, Verdict};
+use super::authz;
 use super::context::{ProxyContext, PEER_HEADER};
-use super::jwt::RequestAuth;
 use super::telemetry::{Direction, TelemetryLayer};
 use crate::control::events::EventKind;
 use crate::http::pod::PodConnector;
 use crate::http::{accept_loop, serve_stack, strip_hop_by_hop, ListenerLimits, Refusal};
-use crate::identity::{certinfo, tls, SpiffeId};
+use crate::identity::{certinfo, tls};
 use crate::svc::{MeshService, ProxyError, Req, Resp, SvcFuture};
 use crate::telemetry::access::ConnInfo;
 
@@ -157,54 +156,8 @@ where
 
     fn call(&mut self, req: Req) -> SvcFuture {
         let cfg = self.ctx.config();
-        if !cfg.authorization.is_empty() {
-            let conn = req.extensions().get::<ConnInfo>();
-            let peer = conn.and_then(|c| c.peer_id.clone());
-            let peer_ip = conn.and_then(|c| c.remote).map(|a| a.ip());
-            let remote_ip = req
-                .headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|first| first.trim().parse().ok())
-                .or(peer_ip);
-            let authority = req
-                .uri()
-                .authority()
-                .map(|a| a.host().to_string())
-                .or_else(|| {
-                    req.headers()
-                        .get(http::header::HOST)
-                        .and_then(|h| h.to_str().ok())
-                        .map(|h| crate::telemetry::trace::split_authority(h).0.to_string())
-                })
-                .unwrap_or_default();
-            let id = peer.as_deref().and_then(|p| p.parse::<SpiffeId>().ok());
-            let principal = id.as_ref().map(SpiffeId::principal);
-            let subject = Subject {
-                principal: principal.as_deref(),
-                namespace: id.as_ref().and_then(|i| i.namespace()),
-                method: req.method().as_str(),
-                path: req.uri().path(),
-                peer_ip,
-                remote_ip,
-                host: &authority,
-                port: self.port,
-                headers: Some(req.headers()),
-                auth: req.extensions().get::<RequestAuth>(),
-            };
-            if let Verdict::Deny(reason) = authz::evaluate(&cfg.authorization, &subject) {
-                self.ctx.emit(
-                    EventKind::Denied,
-                    format!(
-                        "{} {} from {} denied: {reason}",
-                        req.method(),
-                        req.uri().path(),
-                        peer.as_deref().unwrap_or("a plaintext peer")
-                    ),
-                );
-                return Box::pin(async move { Err(ProxyError::Denied { reason }) });
-            }
+        if let Err(e) = authz::authorize(&self.ctx, &cfg.authorization, &req, self.port) {
+            return Box::pin(async move { Err(e) });
         }
         self.inner.call(req)
     }

@@ -174,20 +174,25 @@ where
     }
 
     fn call(&mut self, req: Req) -> SvcFuture {
-        // The ingress gateway verifies tokens before routing, so routes can
+        // The ingress gateway verifies tokens and enforces the policies that
+        // select it before routing, as Istio's gateway does, so routes can
         // match on claims (Istio routes on claims only at gateways).
         let cfg = self.ctx.config();
-        if self.ctx.info.kind != ProxyKind::IngressGateway || cfg.jwt.is_empty() {
+        if self.ctx.info.kind != ProxyKind::IngressGateway
+            || (cfg.jwt.is_empty() && cfg.authorization.is_empty())
+        {
             return self.route(req);
         }
         // The ready inner service goes with the request; a clone stays.
         let clone = self.clone();
         let mut this = std::mem::replace(self, clone);
         Box::pin(async move {
-            match super::jwt::authenticate(&this.ctx, &cfg.jwt, req).await {
-                Ok(req) => this.route(req).await,
-                Err(resp) => Ok(resp),
-            }
+            let req = match super::jwt::authenticate(&this.ctx, &cfg.jwt, req).await {
+                Ok(req) => req,
+                Err(resp) => return Ok(resp),
+            };
+            super::authz::authorize(&this.ctx, &cfg.authorization, &req, None)?;
+            this.route(req).await
         })
     }
 }

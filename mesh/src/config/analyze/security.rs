@@ -368,3 +368,91 @@ impl Checker<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{analyze_standalone, Level};
+
+    #[test]
+    fn request_authentication_issuer_and_keys_are_validated_where_written() {
+        let src = "apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: default}
+spec:
+  jwtRules:
+  - issuer: ''
+    jwks: 'not json'
+  - issuer: a@example.com
+    jwksUri: 'ftp//nothing'
+  - issuer: b@example.com
+    jwksUri: https://www.googleapis.com/oauth2/v1/certs
+  - issuer: c@example.com
+    fromHeaders: [{name: ''}]
+";
+        let f = analyze_standalone("ra.yaml", src);
+        let at = |needle: &str| {
+            f.iter()
+                .find(|x| x.message.contains(needle))
+                .unwrap_or_else(|| panic!("no finding with {needle}: {f:?}"))
+        };
+        let issuer = at("issuer must be set");
+        assert_eq!(
+            (issuer.level, issuer.pos.line, issuer.pos.col),
+            (Level::Error, 6, 5)
+        );
+        assert_eq!(at("jwks: not a JWKS").pos.line, 7);
+        assert_eq!(at("invalid jwksUri").pos.line, 9);
+        let remote = at("loopback only");
+        assert_eq!((remote.level, remote.pos.line), (Level::Warning, 11));
+        assert!(
+            remote.message.contains("refused (401)"),
+            "{}",
+            remote.message
+        );
+        assert_eq!(at("location header name must be set").pos.line, 13);
+        assert!(at("neither jwks nor jwksUri")
+            .message
+            .contains("c@example.com"));
+    }
+
+    #[test]
+    fn jwt_conditions_without_a_request_authentication_say_they_fail_closed() {
+        let policy = "apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: require-jwt, namespace: default}
+spec:
+  selector: {matchLabels: {app: billing}}
+  rules:
+  - from:
+    - source: {requestPrincipals: ['*']}
+    when:
+    - key: request.auth.claims[group]
+      values: [beta]
+";
+        let f = analyze_standalone("ap.yaml", policy);
+        assert_eq!(
+            f.iter()
+                .filter(|x| x.message.contains("fail closed"))
+                .count(),
+            2,
+            "{f:?}"
+        );
+        let with_authn = format!(
+            "{policy}---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {{name: jwt, namespace: default}}
+spec:
+  selector: {{matchLabels: {{app: billing}}}}
+  jwtRules:
+  - issuer: a@example.com
+    jwks: '{{\"keys\": [{{\"kty\": \"EC\", \"crv\": \"P-256\", \"x\": \"AA\", \"y\": \"AA\"}}]}}'
+"
+        );
+        let f = analyze_standalone("ap.yaml", &with_authn);
+        assert!(
+            !f.iter().any(|x| x.message.contains("fail closed")),
+            "{f:?}"
+        );
+    }
+}

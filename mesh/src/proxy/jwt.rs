@@ -23,8 +23,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{DecodingKey, Validation};
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -340,6 +340,29 @@ fn base64_url(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Whether `jwk` is a key for `alg`: its type and curve, and its `alg`
+/// when it names one.
+fn alg_fits(jwk: &Jwk, alg: Algorithm) -> bool {
+    use jsonwebtoken::jwk::{AlgorithmParameters as P, EllipticCurve as C};
+    use Algorithm as A;
+    let by_type = match &jwk.algorithm {
+        P::EllipticCurve(ec) => {
+            matches!((&ec.curve, alg), (C::P256, A::ES256) | (C::P384, A::ES384))
+        }
+        P::RSA(_) => matches!(
+            alg,
+            A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512
+        ),
+        P::OctetKey(_) => matches!(alg, A::HS256 | A::HS384 | A::HS512),
+        P::OctetKeyPair(okp) => okp.curve == C::Ed25519 && alg == A::EdDSA,
+    };
+    let named = jwk
+        .common
+        .key_algorithm
+        .is_none_or(|k| format!("{k:?}") == format!("{alg:?}"));
+    by_type && named
+}
+
 impl Verifier {
     /// Compiles the RequestAuthentications that select a proxy.
     pub fn new(policies: &[Object<RequestAuthentication>]) -> Self {
@@ -419,6 +442,13 @@ impl Verifier {
             Some(kid) if set.find(kid).is_some() => set.find(kid).into_iter().collect(),
             _ => set.keys.iter().collect(),
         };
+        // The token names its algorithm; only keys made for it may check it,
+        // or a token "signed" with HS256 and a public key as the secret
+        // would verify (algorithm confusion).
+        let candidates: Vec<_> = candidates
+            .into_iter()
+            .filter(|k| alg_fits(k, header.alg))
+            .collect();
         let mut validation = Validation::new(header.alg);
         validation.required_spec_claims.clear();
         validation.validate_nbf = true;
@@ -526,7 +556,7 @@ pub async fn authenticate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+    use jsonwebtoken::{encode, EncodingKey, Header};
     use serde_json::json;
 
     fn b64(bytes: &[u8]) -> String {
@@ -648,6 +678,25 @@ mod tests {
         assert_eq!(out.expect_err("forged").body, "Jwt verification fails");
         let (out, _) = run(&v, bearer("not.a.jwt".into())).await;
         assert!(out.is_err(), "garbage is refused");
+        // Algorithm confusion: HS256 keyed with the public key's bytes.
+        let jwk: Value = serde_json::from_str(&jwks).expect("jwks");
+        let coord =
+            |c: &str| base64_url(jwk["keys"][0][c].as_str().expect("coordinate")).expect("b64");
+        // The bytes the library keys an EC public key with: 0x04 || x || y.
+        let public = [vec![4u8], coord("x"), coord("y")].concat();
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some("k1".into());
+        let hs = encode(&h, &claims(), &EncodingKey::from_secret(&public));
+        let (out, _) = run(&v, bearer(hs.expect("sign"))).await;
+        assert_eq!(out.expect_err("confused").body, "Jwt verification fails");
+        // An unsigned token.
+        let none = format!(
+            "{}.{}.",
+            b64(br#"{"alg":"none"}"#),
+            b64(claims().to_string().as_bytes())
+        );
+        let (out, _) = run(&v, bearer(none)).await;
+        assert!(out.is_err(), "alg none is refused");
     }
 
     #[tokio::test]

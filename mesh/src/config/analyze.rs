@@ -12,7 +12,7 @@
 //! - `overlap`: shadowed rules, covered matches, VirtualServices sharing a host.
 //! - `gateway`: Gateways, and the VirtualServices bound to them.
 //! - `destination_rule`: subsets and traffic policies.
-//! - `security`: PeerAuthentication and AuthorizationPolicy.
+//! - `security`: PeerAuthentication, RequestAuthentication and AuthorizationPolicy.
 
 mod context;
 mod destination_rule;

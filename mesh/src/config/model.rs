@@ -932,8 +932,8 @@ pub struct JwtRule {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audiences: Vec<String>,
     /// Where the JSON Web Key Set is served; meshcon fetches it only from
-    /// loopback.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// loopback. (`jwks_uri` is Istio's older spelling.)
+    #[serde(default, alias = "jwks_uri", skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
     /// The JSON Web Key Set inline, as a JSON string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -953,6 +953,14 @@ pub struct JwtRule {
     /// Claims copied to headers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub output_claim_to_headers: Vec<ClaimToHeader>,
+    /// OPTIONAL (default): a request without a token passes; REQUIRED: it
+    /// is refused (401).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<String>,
+    /// Claims whose string value is a space-separated list, besides
+    /// `scope` and `permission`, which always are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub space_delimited_claims: Vec<String>,
     /// Keep the token on the request passed on (default: removed).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forward_original_token: bool,

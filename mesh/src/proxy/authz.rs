@@ -515,7 +515,8 @@ mod tests {
             principal: Some("testing@secure.istio.io/alice".into()),
             audiences: vec!["billing".into()],
             presenter: Some("web".into()),
-            claims: serde_json::json!({"group": "beta", "groups": ["a", "b"], "org": {"team": "pay"}}),
+            claims: serde_json::json!({"group": "beta", "groups": ["a", "b"], "org": {"team": "pay"}, "scope": "read admin"}),
+            space_delimited: vec!["scope".into()],
         };
         let me = subject("eu.mesh/ns/default/sa/user");
         let with = Subject {

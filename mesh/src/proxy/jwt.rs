@@ -45,10 +45,15 @@ pub struct RequestAuth {
     pub presenter: Option<String>,
     /// The whole payload.
     pub claims: Value,
+    /// Top-level claims whose string value is a space-separated list.
+    pub space_delimited: Vec<String>,
 }
 
+/// Claims Istio always reads as space-separated lists.
+const SPACE_DELIMITED: &[&str] = &["scope", "permission"];
+
 impl RequestAuth {
-    fn from_claims(claims: Value) -> Self {
+    fn from_claims(claims: Value, space_delimited: &[String]) -> Self {
         let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_string);
         let principal = match (text("iss"), text("sub")) {
             (Some(iss), Some(sub)) => Some(format!("{iss}/{sub}")),
@@ -59,12 +64,18 @@ impl RequestAuth {
             audiences: strings(claims.get("aud")),
             presenter: text("azp"),
             claims,
+            space_delimited: SPACE_DELIMITED
+                .iter()
+                .map(|s| s.to_string())
+                .chain(space_delimited.iter().cloned())
+                .collect(),
         }
     }
 
     /// The strings of the claim at `path` (`["a", "b"]` for `a.b`): a string
-    /// claim, or the string items of a list claim. Other claims give none,
-    /// as Istio matches only string and string-list claims.
+    /// claim (split at spaces for `scope`, `permission` and
+    /// `spaceDelimitedClaims`), or the string items of a list claim. Other
+    /// claims give none, as Istio matches only string and string-list claims.
     pub fn claim_strings(&self, path: &[&str]) -> Vec<String> {
         let mut v = &self.claims;
         for key in path {
@@ -73,7 +84,12 @@ impl RequestAuth {
                 None => return Vec::new(),
             }
         }
-        strings(Some(v))
+        match (path, v) {
+            ([name], Value::String(s)) if self.space_delimited.iter().any(|d| d == name) => {
+                s.split_whitespace().map(str::to_string).collect()
+            }
+            _ => strings(Some(v)),
+        }
     }
 }
 
@@ -121,6 +137,8 @@ struct Rule {
     payload_header: Option<String>,
     claim_headers: Vec<(String, String)>,
     forward: bool,
+    required: bool,
+    space_delimited: Vec<String>,
 }
 
 impl Rule {
@@ -169,6 +187,8 @@ impl Rule {
                 .map(|c| (c.header.clone(), c.claim.clone()))
                 .collect(),
             forward: r.forward_original_token,
+            required: r.presence.as_deref() == Some("REQUIRED"),
+            space_delimited: r.space_delimited_claims.clone(),
         }
     }
 
@@ -394,6 +414,12 @@ impl Verifier {
             }
         }
         if found.is_empty() {
+            if self.rules.iter().any(|r| r.required) {
+                return Err(refused(
+                    "Jwt is missing",
+                    "a jwtRules entry has presence: REQUIRED",
+                ));
+            }
             return Ok(None);
         }
         let mut first_error = None;
@@ -462,7 +488,7 @@ impl Verifier {
             };
             match jsonwebtoken::decode::<Value>(token, &key, &validation) {
                 Ok(data) => {
-                    let auth = RequestAuth::from_claims(data.claims);
+                    let auth = RequestAuth::from_claims(data.claims, &rule.space_delimited);
                     if !rule.audiences.is_empty()
                         && !auth.audiences.iter().any(|a| rule.audiences.contains(a))
                     {
@@ -723,6 +749,27 @@ mod tests {
         // Without the prefix the header holds no token for this rule.
         let (out, _) = run(&v, req("/", &[("x-jwt-assertion", &t)])).await;
         assert_eq!(out, Ok(None));
+    }
+
+    #[tokio::test]
+    async fn required_presence_and_space_delimited_claims() {
+        let (key, jwks) = keys();
+        let v = verifier(
+            &jwks,
+            "    presence: REQUIRED\n    spaceDelimitedClaims: [roles]\n",
+        );
+        let (out, _) = run(&v, req("/", &[])).await;
+        assert_eq!(out.expect_err("missing").body, "Jwt is missing");
+        let mut c = claims();
+        c["scope"] = json!("read write");
+        c["roles"] = json!("admin ops");
+        c["group"] = json!("beta gamma");
+        let t = sign(&key, c);
+        let (out, _) = run(&v, req("/", &[("authorization", &format!("Bearer {t}"))])).await;
+        let auth = out.expect("verified").expect("a token");
+        assert_eq!(auth.claim_strings(&["scope"]), vec!["read", "write"]);
+        assert_eq!(auth.claim_strings(&["roles"]), vec!["admin", "ops"]);
+        assert_eq!(auth.claim_strings(&["group"]), vec!["beta gamma"]);
     }
 
     #[test]

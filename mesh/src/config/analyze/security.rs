@@ -135,6 +135,23 @@ impl Checker<'_> {
                     );
                 }
             }
+            if r.jwks.is_some() && r.jwks_uri.is_some() {
+                self.push(
+                    p,
+                    codes::SCHEMA,
+                    Level::Error,
+                    &at("jwks"),
+                    "only one of jwks or jwksUri can be set".into(),
+                    "keep the inline jwks or the jwksUri, not both",
+                );
+            }
+            if let Some(presence) = r
+                .presence
+                .as_deref()
+                .filter(|v| !matches!(*v, "OPTIONAL" | "REQUIRED"))
+            {
+                self.push(p, codes::SCHEMA, Level::Error, &at("presence"), format!("spec.jwtRules[{i}].presence: Unsupported value: \"{presence}\": supported values: \"OPTIONAL\", \"REQUIRED\""), "use OPTIONAL or REQUIRED");
+            }
             match (&r.jwks, &r.jwks_uri) {
                 (Some(jwks), _) => {
                     if let Err(e) = crate::proxy::jwt::parse_jwks(jwks.as_bytes()) {
@@ -388,6 +405,10 @@ spec:
     jwksUri: https://www.googleapis.com/oauth2/v1/certs
   - issuer: c@example.com
     fromHeaders: [{name: ''}]
+  - issuer: d@example.com
+    jwks: '{}'
+    jwksUri: http://127.0.0.1/jwks
+    presence: SOMETIMES
 ";
         let f = analyze_standalone("ra.yaml", src);
         let at = |needle: &str| {

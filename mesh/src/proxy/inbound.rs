@@ -107,7 +107,8 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let ctx = Arc::clone(&self.ctx);
         Box::pin(async move {
-            match super::jwt::authenticate(&ctx, &cfg.jwt, req).await {
+            let refused = |why| ctx.emit(EventKind::Denied, why);
+            match super::jwt::authenticate(&cfg.jwt, req, refused).await {
                 Ok(req) => inner.call(req).await,
                 Err(resp) => Ok(resp),
             }

@@ -29,9 +29,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::context::ProxyContext;
 use crate::config::model::{JwtRule, Object, RequestAuthentication};
-use crate::control::events::EventKind;
 use crate::svc::{Req, Resp};
 
 /// What a verified token says, as AuthorizationPolicy and claim routes see it.
@@ -546,11 +544,12 @@ impl Verifier {
 }
 
 /// Verifies `req`'s token: the request with its [`RequestAuth`], or the
-/// 401 answer (Envoy's words, and a `www-authenticate` challenge).
+/// 401 answer (Envoy's words, and a `www-authenticate` challenge) after
+/// `refused` is told why, for the proxy's events.
 pub async fn authenticate(
-    ctx: &ProxyContext,
     verifier: &Verifier,
     mut req: Req,
+    refused: impl FnOnce(String),
 ) -> Result<Req, Resp> {
     match verifier.verify(&mut req).await {
         Ok(Some(auth)) => {
@@ -558,18 +557,15 @@ pub async fn authenticate(
             Ok(req)
         }
         Ok(None) => Ok(req),
-        Err(refused) => {
-            ctx.emit(
-                EventKind::Denied,
-                format!(
-                    "{} {} refused: {} ({})",
-                    req.method(),
-                    req.uri().path(),
-                    refused.body,
-                    refused.detail
-                ),
-            );
-            let mut resp = crate::http::text_response(401, refused.body);
+        Err(why) => {
+            refused(format!(
+                "{} {} refused: {} ({})",
+                req.method(),
+                req.uri().path(),
+                why.body,
+                why.detail
+            ));
+            let mut resp = crate::http::text_response(401, why.body);
             resp.headers_mut().insert(
                 http::header::WWW_AUTHENTICATE,
                 http::HeaderValue::from_static("Bearer error=\"invalid_token\""),

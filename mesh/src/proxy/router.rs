@@ -17,6 +17,7 @@ use super::cluster::RouteTarget;
 use super::compile::{normalize_authority, CompiledConfig};
 use super::context::ProxyContext;
 use super::routes::{apply_header_ops, Action, CompiledRoute};
+use crate::control::events::EventKind;
 use crate::control::registry::ProxyKind;
 use crate::svc::{clone_request, ClusterStats, MeshService, ProxyError, Req, Resp, SvcFuture};
 use crate::telemetry::access::{RequestLog, ServiceRef};
@@ -187,7 +188,8 @@ where
         let clone = self.clone();
         let mut this = std::mem::replace(self, clone);
         Box::pin(async move {
-            let req = match super::jwt::authenticate(&this.ctx, &cfg.jwt, req).await {
+            let refused = |why| this.ctx.emit(EventKind::Denied, why);
+            let req = match super::jwt::authenticate(&cfg.jwt, req, refused).await {
                 Ok(req) => req,
                 Err(resp) => return Ok(resp),
             };

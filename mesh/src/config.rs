@@ -293,6 +293,7 @@ pub fn to_yaml(resources: &[Resource]) -> String {
             Resource::Gateway(o) => out(o, "Gateway"),
             Resource::PeerAuthentication(o) => out(o, "PeerAuthentication"),
             Resource::AuthorizationPolicy(o) => out(o, "AuthorizationPolicy"),
+            Resource::RequestAuthentication(o) => out(o, "RequestAuthentication"),
         })
         .collect::<Vec<_>>()
         .join("---\n")

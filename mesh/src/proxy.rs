@@ -2,12 +2,14 @@
 //!
 //! - [`outbound`]: app → telemetry → router → fault → timeout → retry →
 //!   pool limits → balance → endpoint → peer, assembled in one function;
-//! - [`inbound`]: peer (mTLS, sniffed) → telemetry → authorization → app;
+//! - [`inbound`]: peer (mTLS, sniffed) → telemetry → JWT → authorization → app;
 //! - [`telemetry`]: the outermost layer of both directions;
 //! - [`router`], [`routes`], [`compile`]: from a snapshot to routes and clusters;
 //! - [`cluster`], [`concrete`], [`endpoint`], [`upstream`]: endpoints,
 //!   admission, balancing and outlier detection, one attempt, mTLS HTTP/2
 //!   connections;
+//! - [`jwt`] verifies RequestAuthentication's tokens (inbound, and at the
+//!   ingress gateway before routing);
 //! - [`authz`] enforces AuthorizationPolicy;
 //! - [`admin`] serves Envoy-like admin endpoints;
 //! - [`explain`] says how a request would be routed;
@@ -26,6 +28,7 @@ pub mod context;
 pub mod endpoint;
 pub mod explain;
 pub mod inbound;
+pub mod jwt;
 pub mod outbound;
 pub mod router;
 pub mod routes;

@@ -9,6 +9,7 @@ mod bench;
 mod federation;
 mod foundation;
 mod hardening;
+mod jwt;
 mod limits;
 mod rules;
 mod state;

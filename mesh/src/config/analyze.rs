@@ -12,7 +12,7 @@
 //! - `overlap`: shadowed rules, covered matches, VirtualServices sharing a host.
 //! - `gateway`: Gateways, and the VirtualServices bound to them.
 //! - `destination_rule`: subsets and traffic policies.
-//! - `security`: PeerAuthentication and AuthorizationPolicy.
+//! - `security`: PeerAuthentication, RequestAuthentication and AuthorizationPolicy.
 //! - `workloads`: policies' workload selectors against the pods.
 
 mod context;
@@ -62,6 +62,7 @@ pub fn analyze(
                 c.authorization_policy(p, ap);
                 c.workload_selector(p, ap.metadata.ns(), ap.spec.selector.as_ref());
             }
+            Resource::RequestAuthentication(ra) => c.request_authentication(p, ra),
         }
     }
     c.conflicting_mesh_hosts(parsed);

@@ -1,6 +1,7 @@
 //! The Istio resources meshcon implements, as typed Rust: a faithful subset of
 //! `networking.istio.io/v1` (VirtualService, DestinationRule, Gateway) and
-//! `security.istio.io/v1` (PeerAuthentication, AuthorizationPolicy).
+//! `security.istio.io/v1` (PeerAuthentication, RequestAuthentication,
+//! AuthorizationPolicy).
 //!
 //! Field names and shapes are Istio's, so Istio's own YAML parses unchanged.
 //! Fields Istio has and meshcon does not implement are listed in
@@ -55,6 +56,8 @@ pub enum Resource {
     PeerAuthentication(Object<PeerAuthentication>),
     /// Who may call what.
     AuthorizationPolicy(Object<AuthorizationPolicy>),
+    /// Which JWTs a workload accepts.
+    RequestAuthentication(Object<RequestAuthentication>),
 }
 
 /// apiVersion + metadata + spec.
@@ -78,6 +81,7 @@ impl Resource {
             Resource::Gateway(_) => "Gateway",
             Resource::PeerAuthentication(_) => "PeerAuthentication",
             Resource::AuthorizationPolicy(_) => "AuthorizationPolicy",
+            Resource::RequestAuthentication(_) => "RequestAuthentication",
         }
     }
 
@@ -89,6 +93,7 @@ impl Resource {
             Resource::Gateway(o) => &o.metadata,
             Resource::PeerAuthentication(o) => &o.metadata,
             Resource::AuthorizationPolicy(o) => &o.metadata,
+            Resource::RequestAuthentication(o) => &o.metadata,
         }
     }
 
@@ -995,6 +1000,97 @@ pub struct MtlsSetting {
     pub mode: Option<String>,
 }
 
+/// `security.istio.io` RequestAuthentication: the JWTs a workload accepts.
+/// A request with a token none of the rules verifies is refused (401); one
+/// without a token passes with no request principal, for an
+/// AuthorizationPolicy to decide.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestAuthentication {
+    /// Workloads it applies to; none means the whole namespace (or mesh, in the root namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<WorkloadSelector>,
+    /// One rule per accepted issuer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jwt_rules: Vec<JwtRule>,
+}
+
+/// One accepted issuer and how its tokens are found and checked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JwtRule {
+    /// The `iss` tokens must carry (required).
+    #[serde(default)]
+    pub issuer: String,
+    /// Accepted `aud` values; empty accepts any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<String>,
+    /// Where the JSON Web Key Set is served; meshcon fetches it only from
+    /// loopback. (`jwks_uri` is Istio's older spelling.)
+    #[serde(default, alias = "jwks_uri", skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// The JSON Web Key Set inline, as a JSON string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<String>,
+    /// Headers the token may be in; default `Authorization: Bearer`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from_headers: Vec<JwtHeader>,
+    /// Query parameters the token may be in; default `access_token`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from_params: Vec<String>,
+    /// Cookies the token may be in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from_cookies: Vec<String>,
+    /// The header the verified payload is copied to (base64url).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_payload_to_header: Option<String>,
+    /// Claims copied to headers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output_claim_to_headers: Vec<ClaimToHeader>,
+    /// OPTIONAL (default): a request without a token passes; REQUIRED: it
+    /// is refused (401).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<String>,
+    /// Claims whose string value is a space-separated list, besides
+    /// `scope` and `permission`, which always are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub space_delimited_claims: Vec<String>,
+    /// Keep the token on the request passed on (default: removed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forward_original_token: bool,
+    /// How long a JWKS fetch may take (`5s` when absent).
+    #[serde(
+        default,
+        with = "serde_go_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout: Option<Duration>,
+}
+
+/// `fromHeaders: [{name: x-jwt, prefix: "Bearer "}]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JwtHeader {
+    /// The header's name.
+    #[serde(default)]
+    pub name: String,
+    /// What precedes the token in the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+/// `outputClaimToHeaders: [{header: x-group, claim: group}]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimToHeader {
+    /// The header set.
+    #[serde(default)]
+    pub header: String,
+    /// The claim copied (a string, number or boolean claim).
+    #[serde(default)]
+    pub claim: String,
+}
+
 /// `security.istio.io` AuthorizationPolicy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -1070,20 +1166,26 @@ pub const EVALUATED_SOURCE_FIELDS: &[&str] = &[
     "notServiceAccounts",
     "trustDomains",
     "notTrustDomains",
+    "requestPrincipals",
+    "notRequestPrincipals",
 ];
 
-/// Source fields Istio has and meshcon does not evaluate (JWT principals).
-pub const UNEVALUATED_SOURCE_FIELDS: &[&str] = &["requestPrincipals", "notRequestPrincipals"];
+/// Source fields Istio has and meshcon does not evaluate: none left, kept
+/// so a field Istio adds later has a place to fail closed from.
+pub const UNEVALUATED_SOURCE_FIELDS: &[&str] = &[];
 
 /// Operation fields beyond methods and paths that meshcon evaluates.
 pub const EVALUATED_OPERATION_FIELDS: &[&str] = &["hosts", "notHosts", "ports", "notPorts"];
 
 /// Whether meshcon evaluates an AuthorizationPolicy `when` key: request
 /// headers, the peer's and the original client's address, the peer's
-/// namespace and principal, and the destination port. JWT claims
-/// (`request.auth.*`), SNI and the experimental keys are not.
+/// namespace and principal, the destination port, and what a verified JWT
+/// says (`request.auth.principal`, `audiences`, `presenter`,
+/// `claims[name]`, nested `claims[a][b]`). SNI and the experimental keys
+/// are not.
 pub fn evaluated_when_key(key: &str) -> bool {
     (key.starts_with("request.headers[") && key.ends_with(']'))
+        || (key.starts_with("request.auth.claims[") && key.ends_with(']'))
         || matches!(
             key,
             "source.ip"
@@ -1091,6 +1193,9 @@ pub fn evaluated_when_key(key: &str) -> bool {
                 | "source.namespace"
                 | "source.principal"
                 | "destination.port"
+                | "request.auth.principal"
+                | "request.auth.audiences"
+                | "request.auth.presenter"
         )
 }
 

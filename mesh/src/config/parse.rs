@@ -537,14 +537,16 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
         }
         let group_ok = match kind.as_str() {
             "VirtualService" | "DestinationRule" | "Gateway" => NETWORKING.contains(&api.as_str()),
-            "PeerAuthentication" | "AuthorizationPolicy" => SECURITY.contains(&api.as_str()),
+            "PeerAuthentication" | "AuthorizationPolicy" | "RequestAuthentication" => {
+                SECURITY.contains(&api.as_str())
+            }
             _ => {
                 out.findings.push(Finding::new(
                     codes::UNSUPPORTED_KIND,
                     Level::Warning,
                     &resource,
                     format!("kind {kind} ({api}) is not implemented by meshcon; the document is skipped"),
-                    "meshcon implements VirtualService, DestinationRule, Gateway, PeerAuthentication and AuthorizationPolicy",
+                    "meshcon implements VirtualService, DestinationRule, Gateway, PeerAuthentication, RequestAuthentication and AuthorizationPolicy",
                     file,
                     at("kind"),
                 ));
@@ -558,7 +560,9 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
                 &resource,
                 format!("apiVersion {api} does not serve {kind}"),
                 match kind.as_str() {
-                    "PeerAuthentication" | "AuthorizationPolicy" => "use security.istio.io/v1",
+                    "PeerAuthentication" | "AuthorizationPolicy" | "RequestAuthentication" => {
+                        "use security.istio.io/v1"
+                    }
                     _ => "use networking.istio.io/v1",
                 },
                 file,
@@ -612,6 +616,7 @@ pub fn parse(file: &str, src: &str) -> ParseOutput {
             "DestinationRule" => typed(file, &doc, f).map(Resource::DestinationRule),
             "Gateway" => typed(file, &doc, f).map(Resource::Gateway),
             "PeerAuthentication" => typed(file, &doc, f).map(Resource::PeerAuthentication),
+            "RequestAuthentication" => typed(file, &doc, f).map(Resource::RequestAuthentication),
             _ => typed(file, &doc, f).map(Resource::AuthorizationPolicy),
         };
         if let Some(resource) = resource {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::registry::{ProxyKind, Registry, WorkloadEntry};
-use crate::config::model::{AuthorizationPolicy, Object, Resource};
+use crate::config::model::{AuthorizationPolicy, Object, RequestAuthentication, Resource};
 use crate::config::scope;
 
 /// The whole configuration of one proxy at one version.
@@ -28,6 +28,10 @@ pub struct ProxySnapshot {
     pub mtls_mode: String,
     /// Authorization policies that select this workload.
     pub authorization: Vec<Object<AuthorizationPolicy>>,
+    /// RequestAuthentications that select this workload: the JWTs its
+    /// inbound side (or, for an ingress gateway, its listener) verifies.
+    #[serde(default)]
+    pub request_authentication: Vec<Object<RequestAuthentication>>,
     /// Fingerprint of the root that signs this cluster's certificates now:
     /// a proxy whose certificate chains elsewhere renews at once.
     #[serde(default)]
@@ -43,6 +47,7 @@ impl ProxySnapshot {
             && self.gateways == other.gateways
             && self.mtls_mode == other.mtls_mode
             && self.authorization == other.authorization
+            && self.request_authentication == other.request_authentication
             && self.signing_root == other.signing_root
     }
 }
@@ -275,7 +280,17 @@ pub fn build(
         }
     }
 
-    let labels = proxy.labels();
+    let mut labels = proxy.labels();
+    // Gateways are selected by the label Istio's charts give them.
+    match proxy.kind {
+        ProxyKind::IngressGateway => {
+            labels.insert("istio".into(), "ingressgateway".into());
+        }
+        ProxyKind::EastwestGateway => {
+            labels.insert("istio".into(), "eastwestgateway".into());
+        }
+        ProxyKind::Sidecar => {}
+    }
     ProxySnapshot {
         version: view.version,
         services,
@@ -284,6 +299,37 @@ pub fn build(
         gateways,
         mtls_mode: scope::mtls_mode_for(view.resources, &proxy.instance.namespace, &labels),
         authorization: scope::authz_for(view.resources, &proxy.instance.namespace, &labels),
+        request_authentication: request_authn_for(
+            view.resources,
+            &proxy.instance.namespace,
+            &labels,
+        ),
         signing_root: view.signing_root.to_string(),
     }
+}
+
+/// The RequestAuthentications that apply to a workload, selected as
+/// AuthorizationPolicies are: its namespace's that select it, and the root
+/// namespace's that select nothing (mesh-wide). An ingress gateway carries
+/// `istio: ingressgateway` in `istio-system`, as istio.io's JWT tasks expect.
+pub fn request_authn_for(
+    resources: &[Resource],
+    ns: &str,
+    labels: &BTreeMap<String, String>,
+) -> Vec<Object<RequestAuthentication>> {
+    resources
+        .iter()
+        .filter_map(|r| match r {
+            Resource::RequestAuthentication(ra) => {
+                let pns = ra.metadata.ns();
+                let sel = ra.spec.selector.as_ref().map(|s| &s.match_labels);
+                let selected =
+                    sel.is_none_or(|sel| sel.iter().all(|(k, v)| labels.get(k) == Some(v)));
+                let applies =
+                    (pns == ns && selected) || (pns == scope::ROOT_NAMESPACE && sel.is_none());
+                applies.then(|| ra.clone())
+            }
+            _ => None,
+        })
+        .collect()
 }

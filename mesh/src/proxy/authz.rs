@@ -7,10 +7,15 @@
 //! `ipBlocks` (the peer's address), `remoteIpBlocks` (the original client's,
 //! from `x-forwarded-for`), `serviceAccounts` (`namespace/name`),
 //! `trustDomains`, `hosts`, `ports` (the workload's port), their `not`
-//! forms, and `when` on request headers, addresses, the peer's namespace
-//! and principal and the destination port. Conditions it does not evaluate
-//! (`requestPrincipals`, `request.auth.*` keys...) never make a policy
-//! looser than Istio's: in an ALLOW policy the source, operation or rule
+//! forms, `requestPrincipals` (`<iss>/<sub>` of the JWT a
+//! RequestAuthentication verified, `*` wildcards at either end) and its
+//! `not` form, and `when` on request headers, addresses, the peer's
+//! namespace and principal, the destination port and the verified JWT
+//! (`request.auth.principal`, `audiences`, `presenter`, `claims[a]`,
+//! `claims[a][b]`). A request without a token has no request principal and
+//! no claims. Conditions it does not evaluate (SNI, experimental keys...)
+//! never make a policy looser than Istio's: in an ALLOW policy the source,
+//! operation or rule
 //! naming one matches no request; in a DENY policy it is taken as met, so
 //! the rule denies at least what Istio's would. Security fails closed.
 //!
@@ -20,7 +25,13 @@
 
 use std::net::IpAddr;
 
+use super::context::ProxyContext;
+use super::jwt::RequestAuth;
 use crate::config::model::{AuthorizationPolicy, AuthzRule, Object};
+use crate::control::events::EventKind;
+use crate::identity::SpiffeId;
+use crate::svc::{ProxyError, Req};
+use crate::telemetry::access::ConnInfo;
 
 /// What the policies see of a request.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +55,8 @@ pub struct Subject<'a> {
     pub port: Option<u16>,
     /// The request's headers (`when: request.headers[...]`).
     pub headers: Option<&'a http::HeaderMap>,
+    /// What the request's verified JWT says; None without one.
+    pub auth: Option<&'a RequestAuth>,
 }
 
 /// The verdict.
@@ -141,6 +154,9 @@ fn condition(field: &str, values: &serde_json::Value, s: &Subject<'_>) -> Option
         list.iter()
             .any(|h| wildcard(&h.to_ascii_lowercase(), &host))
     };
+    let request_principal = s.auth.and_then(|a| a.principal.as_deref());
+    let any_request_principal =
+        || request_principal.is_some_and(|p| list.iter().any(|x| wildcard(x, p)));
     let any_port = || {
         s.port
             .is_some_and(|p| list.iter().any(|x| x.parse() == Ok(p)))
@@ -156,6 +172,8 @@ fn condition(field: &str, values: &serde_json::Value, s: &Subject<'_>) -> Option
         "notTrustDomains" => !td.is_some_and(|td| list.iter().any(|p| wildcard(p, td))),
         "hosts" => any_host(),
         "notHosts" => !any_host(),
+        "requestPrincipals" => any_request_principal(),
+        "notRequestPrincipals" => !any_request_principal(),
         "ports" => any_port(),
         "notPorts" => !any_port(),
         _ => return None,
@@ -194,7 +212,17 @@ fn when_holds(entry: &serde_json::Value, s: &Subject<'_>) -> Option<bool> {
             "source.namespace" => s.namespace.map(str::to_string),
             "source.principal" => s.principal.map(str::to_string),
             "destination.port" => s.port.map(|p| p.to_string()),
-            _ => return None,
+            "request.auth.principal" => s.auth.and_then(|a| a.principal.clone()),
+            "request.auth.presenter" => s.auth.and_then(|a| a.presenter.clone()),
+            "request.auth.audiences" => {
+                let auds = s.auth.map(|a| a.audiences.clone()).unwrap_or_default();
+                return Some(any_of(&auds, &values, &not_values));
+            }
+            _ => {
+                let path = claim_path(key)?;
+                let claims = s.auth.map(|a| a.claim_strings(&path)).unwrap_or_default();
+                return Some(any_of(&claims, &values, &not_values));
+            }
         }
     };
     // A key with no value (a header not sent) matches no `values`.
@@ -203,6 +231,30 @@ fn when_holds(entry: &serde_json::Value, s: &Subject<'_>) -> Option<bool> {
             .is_some_and(|t| patterns.iter().any(|p| wildcard(p, t)))
     };
     Some((values.is_empty() || matches(&values)) && !matches(&not_values))
+}
+
+/// A multi-valued key (a list claim, the audiences) holds when any of its
+/// values matches `values` and none matches `notValues`.
+fn any_of(have: &[String], values: &[&str], not_values: &[&str]) -> bool {
+    let hit = |patterns: &[&str]| have.iter().any(|h| patterns.iter().any(|p| wildcard(p, h)));
+    (values.is_empty() || hit(values)) && !hit(not_values)
+}
+
+/// `request.auth.claims[a][b]` as `["a", "b"]`; None for other keys.
+fn claim_path(key: &str) -> Option<Vec<&str>> {
+    let rest = key.strip_prefix("request.auth.claims")?;
+    let mut path = Vec::new();
+    let mut rest = rest;
+    while !rest.is_empty() {
+        let inner = rest.strip_prefix('[')?;
+        let (name, after) = inner.split_once(']')?;
+        if name.is_empty() {
+            return None;
+        }
+        path.push(name);
+        rest = after;
+    }
+    (!path.is_empty()).then_some(path)
 }
 
 fn rule_matches(rule: &AuthzRule, s: &Subject<'_>, unevaluated: Unevaluated) -> bool {
@@ -270,6 +322,70 @@ pub fn evaluate(policies: &[Object<AuthorizationPolicy>], s: &Subject<'_>) -> Ve
     Verdict::Deny(format!("no ALLOW policy matched ({})", names.join(", ")))
 }
 
+/// Decides `req` against `policies` as this proxy sees it (its peer, the
+/// verified JWT, `port` the workload port it arrived for); a denial is
+/// recorded as an event and becomes a 403 with the RBAC flag.
+pub fn authorize(
+    ctx: &ProxyContext,
+    policies: &[Object<AuthorizationPolicy>],
+    req: &Req,
+    port: Option<u16>,
+) -> Result<(), ProxyError> {
+    if policies.is_empty() {
+        return Ok(());
+    }
+    let conn = req.extensions().get::<ConnInfo>();
+    let peer = conn.and_then(|c| c.peer_id.clone());
+    let peer_ip = conn.and_then(|c| c.remote).map(|a| a.ip());
+    let remote_ip = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|first| first.trim().parse().ok())
+        .or(peer_ip);
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.host().to_string())
+        .or_else(|| {
+            req.headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(|h| crate::telemetry::trace::split_authority(h).0.to_string())
+        })
+        .unwrap_or_default();
+    let id = peer.as_deref().and_then(|p| p.parse::<SpiffeId>().ok());
+    let principal = id.as_ref().map(SpiffeId::principal);
+    let subject = Subject {
+        principal: principal.as_deref(),
+        namespace: id.as_ref().and_then(|i| i.namespace()),
+        method: req.method().as_str(),
+        path: req.uri().path(),
+        peer_ip,
+        remote_ip,
+        host: &authority,
+        port,
+        headers: Some(req.headers()),
+        auth: req.extensions().get::<RequestAuth>(),
+    };
+    match evaluate(policies, &subject) {
+        Verdict::Allow => Ok(()),
+        Verdict::Deny(reason) => {
+            ctx.emit(
+                EventKind::Denied,
+                format!(
+                    "{} {} from {} denied: {reason}",
+                    req.method(),
+                    req.uri().path(),
+                    peer.as_deref().unwrap_or("a plaintext peer")
+                ),
+            );
+            Err(ProxyError::Denied { reason })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,6 +406,7 @@ mod tests {
             host: "billing.default.svc.cluster.local",
             port: Some(8080),
             headers: None,
+            auth: None,
         }
     }
 
@@ -361,6 +478,107 @@ mod tests {
             ..subject("a/ns/b/sa/c")
         };
         assert_eq!(evaluate(&[deny], &other_path), Verdict::Allow);
+    }
+
+    #[test]
+    fn keys_meshcon_does_not_evaluate_fail_closed() {
+        let me = subject("eu.mesh/ns/default/sa/user");
+        assert!(
+            !allowed(
+                "  - when:\n    - key: connection.sni\n      values: [x]\n",
+                &me
+            ),
+            "an ALLOW on an unevaluated `when` key allows nothing"
+        );
+        assert!(
+            allowed(
+                "  - to:\n    - operation: {methods: [POST]}\n    when:\n    - key: connection.sni\n      values: [x]\n  - to:\n    - operation: {methods: [GET]}\n",
+                &me
+            ),
+            "another rule still allows what it names"
+        );
+        let deny = policy("apiVersion: security.istio.io/v1\nmetadata: {name: d}\nspec:\n  action: DENY\n  rules:\n  - to:\n    - operation: {paths: ['/pay']}\n    when:\n    - key: connection.sni\n      values: [x]\n");
+        assert!(
+            matches!(evaluate(std::slice::from_ref(&deny), &me), Verdict::Deny(_)),
+            "a DENY on an unevaluated condition denies as if it held"
+        );
+        let other_path = Subject {
+            path: "/other",
+            ..subject("a/ns/b/sa/c")
+        };
+        assert_eq!(evaluate(&[deny], &other_path), Verdict::Allow);
+    }
+
+    #[test]
+    fn request_principals_and_claims_come_from_the_verified_jwt() {
+        let auth = RequestAuth {
+            principal: Some("testing@secure.istio.io/alice".into()),
+            audiences: vec!["billing".into()],
+            presenter: Some("web".into()),
+            claims: serde_json::json!({"group": "beta", "groups": ["a", "b"], "org": {"team": "pay"}, "scope": "read admin"}),
+            space_delimited: vec!["scope".into()],
+        };
+        let me = subject("eu.mesh/ns/default/sa/user");
+        let with = Subject {
+            auth: Some(&auth),
+            ..subject("eu.mesh/ns/default/sa/user")
+        };
+        let src = |f: &str| format!("  - from:\n    - source: {{{f}}}\n");
+        assert!(
+            !allowed(&src("requestPrincipals: ['*']"), &me),
+            "no token, no principal"
+        );
+        assert!(allowed(&src("requestPrincipals: ['*']"), &with));
+        assert!(allowed(
+            &src("requestPrincipals: ['testing@secure.istio.io/*']"),
+            &with
+        ));
+        assert!(!allowed(&src("requestPrincipals: ['other/*']"), &with));
+        assert!(allowed(&src("notRequestPrincipals: ['*']"), &me));
+        assert!(!allowed(&src("notRequestPrincipals: ['*']"), &with));
+        let when = |k: &str, v: &str| format!("  - when:\n    - key: {k}\n      {v}\n");
+        assert!(allowed(
+            &when("request.auth.claims[group]", "values: [beta]"),
+            &with
+        ));
+        assert!(!allowed(
+            &when("request.auth.claims[group]", "values: [beta]"),
+            &me
+        ));
+        assert!(allowed(
+            &when("request.auth.claims[groups]", "values: [b]"),
+            &with
+        ));
+        assert!(!allowed(
+            &when("request.auth.claims[groups]", "notValues: [a]"),
+            &with
+        ));
+        assert!(allowed(
+            &when("request.auth.claims[org][team]", "values: [pay]"),
+            &with
+        ));
+        assert!(allowed(
+            &when("request.auth.principal", "values: ['*/alice']"),
+            &with
+        ));
+        assert!(allowed(
+            &when("request.auth.audiences", "values: [billing]"),
+            &with
+        ));
+        assert!(allowed(
+            &when("request.auth.presenter", "values: [web]"),
+            &with
+        ));
+        assert!(!allowed(
+            &when("request.auth.presenter", "values: [cli]"),
+            &with
+        ));
+        let deny = policy("apiVersion: security.istio.io/v1\nmetadata: {name: d}\nspec:\n  action: DENY\n  rules:\n  - from:\n    - source:\n        notRequestPrincipals: ['*']\n");
+        assert!(matches!(
+            evaluate(std::slice::from_ref(&deny), &me),
+            Verdict::Deny(_)
+        ));
+        assert_eq!(evaluate(&[deny], &with), Verdict::Allow);
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub struct CompiledConfig {
     pub mtls_mode: String,
     /// Inbound authorization policies.
     pub authorization: Vec<Object<AuthorizationPolicy>>,
+    /// The JWTs this proxy verifies (RequestAuthentication).
+    pub jwt: Arc<super::jwt::Verifier>,
     /// Ingress routes (ingress gateways only).
     pub ingress: Vec<IngressBinding>,
     /// The trust bundles of this version.
@@ -354,6 +356,7 @@ pub fn compile(
         clusters,
         mtls_mode: snap.mtls_mode.clone(),
         authorization: snap.authorization.clone(),
+        jwt: Arc::new(super::jwt::Verifier::new(&snap.request_authentication)),
         ingress,
         trust,
     })

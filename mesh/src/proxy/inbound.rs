@@ -2,11 +2,12 @@
 //! byte tells a TLS handshake from plaintext; plaintext is refused under
 //! PeerAuthentication STRICT and served (labelled `none`) under PERMISSIVE.
 //! TLS peers must present an SVID that chains to a federated trust bundle.
-//! Requests then pass authorization and go to the local app over HTTP/1.1,
-//! with the peer's identity in `x-forwarded-client-cert`.
+//! Requests then pass JWT verification (RequestAuthentication) and
+//! authorization and go to the local app over HTTP/1.1, with the peer's
+//! identity in `x-forwarded-client-cert`.
 //!
 //! ```text
-//! telemetry → authorization → app
+//! telemetry → JWT → authorization → app
 //! ```
 
 use std::sync::Arc;
@@ -23,13 +24,13 @@ use tokio_util::sync::CancellationToken;
 use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service, ServiceBuilder};
 
-use super::authz::{self, Subject, Verdict};
+use super::authz;
 use super::context::{ProxyContext, PEER_HEADER};
 use super::telemetry::{Direction, TelemetryLayer};
 use crate::control::events::EventKind;
 use crate::http::pod::PodConnector;
 use crate::http::{accept_loop, serve_stack, strip_hop_by_hop, ListenerLimits, Refusal};
-use crate::identity::{certinfo, tls, SpiffeId};
+use crate::identity::{certinfo, tls};
 use crate::svc::{MeshService, ProxyError, Req, Resp, SvcFuture};
 use crate::telemetry::access::ConnInfo;
 
@@ -39,6 +40,11 @@ pub fn stack(ctx: Arc<ProxyContext>, app: Option<std::net::SocketAddr>) -> MeshS
     let svc = ServiceBuilder::new()
         // Outermost: records every request, denied ones included.
         .layer(TelemetryLayer::new(Arc::clone(&ctx), Direction::Inbound))
+        // Tokens are verified before authorization, which reads the
+        // request principal and claims they give.
+        .layer(JwtLayer {
+            ctx: Arc::clone(&ctx),
+        })
         // Authorization decides before the app sees anything.
         .layer(AuthzLayer {
             ctx: Arc::clone(&ctx),
@@ -47,6 +53,67 @@ pub fn stack(ctx: Arc<ProxyContext>, app: Option<std::net::SocketAddr>) -> MeshS
         // Innermost: plain HTTP/1.1 to the app on the pod's loopback.
         .service(AppService::new(ctx, app));
     BoxCloneSyncService::new(svc)
+}
+
+/// Layer for [`Jwt`].
+#[derive(Debug, Clone)]
+pub struct JwtLayer {
+    /// Whose RequestAuthentications apply.
+    pub ctx: Arc<ProxyContext>,
+}
+
+impl<S> Layer<S> for JwtLayer {
+    type Service = Jwt<S>;
+    fn layer(&self, inner: S) -> Jwt<S> {
+        Jwt {
+            inner,
+            ctx: Arc::clone(&self.ctx),
+        }
+    }
+}
+
+/// Verifies the request's JWT against the RequestAuthentications that
+/// select this workload: refuses an invalid token with 401, passes a
+/// request without one, and gives a valid one's principal and claims to
+/// the layers below (a [`RequestAuth`] extension).
+#[derive(Debug, Clone)]
+pub struct Jwt<S> {
+    inner: S,
+    ctx: Arc<ProxyContext>,
+}
+
+impl<S> Service<Req> for Jwt<S>
+where
+    S: Service<Req, Response = Resp, Error = ProxyError, Future = SvcFuture>
+        + Clone
+        + Send
+        + 'static,
+{
+    type Response = Resp;
+    type Error = ProxyError;
+    type Future = SvcFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Req) -> SvcFuture {
+        let cfg = self.ctx.config();
+        if cfg.jwt.is_empty() {
+            return self.inner.call(req);
+        }
+        // The ready service goes with the request; its clone stays for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let ctx = Arc::clone(&self.ctx);
+        Box::pin(async move {
+            let refused = |why| ctx.emit(EventKind::Denied, why);
+            match super::jwt::authenticate(&cfg.jwt, req, refused).await {
+                Ok(req) => inner.call(req).await,
+                Err(resp) => Ok(resp),
+            }
+        })
+    }
 }
 
 /// Layer for [`Authz`].
@@ -90,53 +157,8 @@ where
 
     fn call(&mut self, req: Req) -> SvcFuture {
         let cfg = self.ctx.config();
-        if !cfg.authorization.is_empty() {
-            let conn = req.extensions().get::<ConnInfo>();
-            let peer = conn.and_then(|c| c.peer_id.clone());
-            let peer_ip = conn.and_then(|c| c.remote).map(|a| a.ip());
-            let remote_ip = req
-                .headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|first| first.trim().parse().ok())
-                .or(peer_ip);
-            let authority = req
-                .uri()
-                .authority()
-                .map(|a| a.host().to_string())
-                .or_else(|| {
-                    req.headers()
-                        .get(http::header::HOST)
-                        .and_then(|h| h.to_str().ok())
-                        .map(|h| crate::telemetry::trace::split_authority(h).0.to_string())
-                })
-                .unwrap_or_default();
-            let id = peer.as_deref().and_then(|p| p.parse::<SpiffeId>().ok());
-            let principal = id.as_ref().map(SpiffeId::principal);
-            let subject = Subject {
-                principal: principal.as_deref(),
-                namespace: id.as_ref().and_then(|i| i.namespace()),
-                method: req.method().as_str(),
-                path: req.uri().path(),
-                peer_ip,
-                remote_ip,
-                host: &authority,
-                port: self.port,
-                headers: Some(req.headers()),
-            };
-            if let Verdict::Deny(reason) = authz::evaluate(&cfg.authorization, &subject) {
-                self.ctx.emit(
-                    EventKind::Denied,
-                    format!(
-                        "{} {} from {} denied: {reason}",
-                        req.method(),
-                        req.uri().path(),
-                        peer.as_deref().unwrap_or("a plaintext peer")
-                    ),
-                );
-                return Box::pin(async move { Err(ProxyError::Denied { reason }) });
-            }
+        if let Err(e) = authz::authorize(&self.ctx, &cfg.authorization, &req, self.port) {
+            return Box::pin(async move { Err(e) });
         }
         self.inner.call(req)
     }

@@ -3,6 +3,8 @@
 //! whose match holds, and a destination picked by weight. It attaches the
 //! route's policy and target to the request for the layers below, applies
 //! rewrites and header operations, answers redirects, and fires mirrors.
+//! On an ingress gateway it first verifies the request's JWT
+//! (RequestAuthentication), so routes can match on its claims.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -15,6 +17,7 @@ use super::cluster::RouteTarget;
 use super::compile::{normalize_authority, CompiledConfig};
 use super::context::ProxyContext;
 use super::routes::{apply_header_ops, Action, CompiledRoute};
+use crate::control::events::EventKind;
 use crate::control::registry::ProxyKind;
 use crate::svc::{clone_request, ClusterStats, MeshService, ProxyError, Req, Resp, SvcFuture};
 use crate::telemetry::access::{RequestLog, ServiceRef};
@@ -171,7 +174,39 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Req) -> SvcFuture {
+    fn call(&mut self, req: Req) -> SvcFuture {
+        // The ingress gateway verifies tokens and enforces the policies that
+        // select it before routing, as Istio's gateway does, so routes can
+        // match on claims (Istio routes on claims only at gateways).
+        let cfg = self.ctx.config();
+        if self.ctx.info.kind != ProxyKind::IngressGateway
+            || (cfg.jwt.is_empty() && cfg.authorization.is_empty())
+        {
+            return self.route(req);
+        }
+        // The ready inner service goes with the request; a clone stays.
+        let clone = self.clone();
+        let mut this = std::mem::replace(self, clone);
+        Box::pin(async move {
+            let refused = |why| this.ctx.emit(EventKind::Denied, why);
+            let req = match super::jwt::authenticate(&cfg.jwt, req, refused).await {
+                Ok(req) => req,
+                Err(resp) => return Ok(resp),
+            };
+            super::authz::authorize(&this.ctx, &cfg.authorization, &req, None)?;
+            this.route(req).await
+        })
+    }
+}
+
+impl<S> Router<S>
+where
+    S: Service<Req, Response = Resp, Error = ProxyError, Future = SvcFuture>
+        + Clone
+        + Send
+        + 'static,
+{
+    fn route(&mut self, mut req: Req) -> SvcFuture {
         let cfg = self.ctx.config();
         let authority = authority_of(&req);
         let host = normalize_authority(&authority);

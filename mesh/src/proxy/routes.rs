@@ -2,6 +2,11 @@
 //! prefix or regex; method; authority; headers; query parameters; source
 //! labels and namespace), weighted destinations, redirects, rewrites, and
 //! the route policy (timeout, retries, fault, mirror).
+//!
+//! A header match on `@request.auth.claims.<name>` (nested:
+//! `<a>.<b>`) matches the claim of the JWT a RequestAuthentication verified
+//! on this proxy, as Istio does at gateways: a string claim, or any item of
+//! a list claim. Without a verified token it matches nothing.
 
 use std::collections::BTreeMap;
 
@@ -110,8 +115,26 @@ pub struct Source {
     pub gateways: Vec<String>,
 }
 
-fn header_value<'a>(req: &'a http::Request<bytes::Bytes>, name: &str) -> Option<&'a str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
+/// The prefix that makes a header match a JWT claim match.
+const CLAIM_PREFIX: &str = "@request.auth.claims.";
+
+/// The values a header match is compared with: the header's, or a claim's.
+fn header_values(req: &http::Request<bytes::Bytes>, name: &str) -> Vec<String> {
+    match name.strip_prefix(CLAIM_PREFIX) {
+        Some(path) => {
+            let path: Vec<&str> = path.split('.').collect();
+            req.extensions()
+                .get::<super::jwt::RequestAuth>()
+                .map(|a| a.claim_strings(&path))
+                .unwrap_or_default()
+        }
+        None => req
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| vec![v.to_string()])
+            .unwrap_or_default(),
+    }
 }
 
 fn query_param(req: &http::Request<bytes::Bytes>, name: &str) -> Option<String> {
@@ -128,7 +151,15 @@ impl CompiledMatch {
         };
         let many = |map: &BTreeMap<String, StringMatch>| {
             map.iter()
-                .map(|(k, v)| Ok((k.to_ascii_lowercase(), Matcher::compile(v, false)?)))
+                .map(|(k, v)| {
+                    // Claim names are case-sensitive; header names are not.
+                    let k = if k.starts_with(CLAIM_PREFIX) {
+                        k.clone()
+                    } else {
+                        k.to_ascii_lowercase()
+                    };
+                    Ok((k, Matcher::compile(v, false)?))
+                })
                 .collect::<Result<Vec<_>, RouteError>>()
         };
         Ok(Self {
@@ -186,13 +217,12 @@ impl CompiledMatch {
             }
         }
         for (name, m) in &self.headers {
-            match header_value(req, name) {
-                Some(v) if m.matches(v) => {}
-                _ => return false,
+            if !header_values(req, name).iter().any(|v| m.matches(v)) {
+                return false;
             }
         }
         for (name, m) in &self.without_headers {
-            if header_value(req, name).is_some_and(|v| m.matches(v)) {
+            if header_values(req, name).iter().any(|v| m.matches(v)) {
                 return false;
             }
         }
@@ -455,6 +485,23 @@ mod tests {
             format!("{}|{}", d.host, d.subset.clone().unwrap_or_default())
         })
         .expect("compiles")
+    }
+
+    #[test]
+    fn claim_match_reads_the_verified_jwt() {
+        let r = route("match:\n- headers:\n    '@request.auth.claims.group': {exact: beta}\n    '@request.auth.claims.org.Team': {prefix: pay}\nroute:\n- destination: {host: billing, subset: v2}\n");
+        let src = Source::default();
+        let mut with = req("/", &[]);
+        with.extensions_mut().insert(super::super::jwt::RequestAuth {
+            claims: serde_json::json!({"group": ["alpha", "beta"], "org": {"Team": "payments"}}),
+            ..Default::default()
+        });
+        assert!(r.matched(&with, "billing", 80, &src).is_some());
+        let header_only = req("/", &[("group", "beta")]);
+        assert!(
+            r.matched(&header_only, "billing", 80, &src).is_none(),
+            "no verified token, no claim"
+        );
     }
 
     #[test]

@@ -400,8 +400,8 @@ impl Checker<'_> {
     }
 
     /// IST0149: matching on JWT claims needs a RequestAuthentication on
-    /// the gateway to validate the token; meshcon implements none, so such
-    /// a match never matches.
+    /// the gateway to validate the token; without one such a match never
+    /// matches.
     pub(super) fn jwt_claim_routes(&mut self, p: &Parsed, vs: &Object<VirtualService>) {
         let ns = vs.metadata.ns();
         for (i, h) in vs.spec.http.iter().enumerate() {
@@ -423,6 +423,7 @@ impl Checker<'_> {
                             .filter(|pod| {
                                 !gw.spec.selector.is_empty()
                                     && selects(&gw.spec.selector, &pod.labels)
+                                    && !self.request_authn_selects(&pod.namespace, &pod.labels)
                             })
                             .map(|pod| format!("{}/{}", pod.namespace, pod.name))
                             .collect();
@@ -433,7 +434,7 @@ impl Checker<'_> {
                                 Level::Error,
                                 &format!("spec.http[{i}].match[{k}].headers"),
                                 format!("The virtual service uses the JWT claim based routing (key: {key}) but found no request authentication for the gateway ({}/{}) pod ({pod}). The request authentication must first be applied for the gateway pods to validate the JWT token and make the claims available for routing.", gw.metadata.ns(), gw.metadata.name),
-                                "meshcon does not implement RequestAuthentication: match on a plain header instead",
+                                "apply a RequestAuthentication selecting the gateway pods (e.g. in istio-system with selector istio: ingressgateway)",
                             );
                         }
                     }

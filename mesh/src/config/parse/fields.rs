@@ -127,6 +127,11 @@ pub(super) const ISTIO_ONLY_FIELDS: &[(&str, &str, &[&str])] = &[
         "spec",
         &["targetRef", "targetRefs", "provider"],
     ),
+    (
+        "RequestAuthentication",
+        "spec",
+        &["targetRef", "targetRefs"],
+    ),
 ];
 
 /// Kubernetes object metadata meshcon has no use for; `kubectl get -o yaml`

@@ -70,6 +70,41 @@ pub fn health(app: &App, success: f64, rps: f64) -> Style {
     }
 }
 
+/// P99 above this is slow: yellow (Kiali's default degraded threshold is
+/// also a few hundred ms; a demo call answers in tens).
+pub const SLOW_P99_MS: f64 = 200.0;
+/// P99 above this is failing the caller: red.
+pub const VERY_SLOW_P99_MS: f64 = 1000.0;
+
+/// The colour of a latency: green, yellow over [`SLOW_P99_MS`], red over
+/// [`VERY_SLOW_P99_MS`], grey without traffic.
+pub fn latency_health(app: &App, p99_ms: f64, rps: f64) -> Style {
+    if rps <= 0.0 {
+        fg(app, Color::DarkGray)
+    } else if p99_ms > VERY_SLOW_P99_MS {
+        fg(app, Color::Red)
+    } else if p99_ms > SLOW_P99_MS {
+        fg(app, Color::Yellow)
+    } else {
+        fg(app, Color::Green)
+    }
+}
+
+/// The worse of two health colours (red over yellow over green).
+pub fn worse(a: Style, b: Style) -> Style {
+    let rank = |s: &Style| match s.fg {
+        Some(Color::Red) => 3,
+        Some(Color::Yellow) => 2,
+        Some(Color::Green) => 1,
+        _ => 0,
+    };
+    if rank(&b) > rank(&a) {
+        b
+    } else {
+        a
+    }
+}
+
 /// A bordered block with a title.
 pub fn block(title: impl Into<String>) -> Block<'static> {
     Block::default()

@@ -322,3 +322,41 @@ fn the_selected_events_whole_message_shows_at_80x24() {
         "the end of the newest message: {s}"
     );
 }
+
+#[test]
+fn a_slow_edge_turns_yellow_and_a_very_slow_one_red() {
+    let mut app = recorded_app();
+    for e in app.mesh.edges.iter_mut().filter(|e| e.service == "auth") {
+        e.p99_ms = 270.0;
+        e.error_rate = 0.0;
+    }
+    show(&mut app, View::Graph);
+    let t = render(&app, 120, 30);
+    let s = text(&t);
+    let (y, line) = s
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("auth v1"))
+        .expect("auth's row");
+    let x = line.find("270").expect("its P99");
+    let x = line[..x].chars().count() as u16;
+    let cell = &t.backend().buffer()[(x, y as u16)];
+    assert_eq!(cell.fg, ratatui::style::Color::Yellow, "{line}");
+    for e in app.mesh.edges.iter_mut().filter(|e| e.service == "auth") {
+        e.p99_ms = 1500.0;
+    }
+    let t = render(&app, 120, 30);
+    let s = text(&t);
+    let (y, line) = s
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("auth v1"))
+        .expect("auth's row");
+    let x = line.find("auth").expect("label");
+    let x = line[..x].chars().count() as u16;
+    assert_eq!(
+        t.backend().buffer()[(x, y as u16)].fg,
+        ratatui::style::Color::Red,
+        "{line}"
+    );
+}

@@ -50,7 +50,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             let style = if r.infra {
                 fg(app, Color::Cyan)
             } else {
-                health(app, 1.0 - r.error_rate, r.rps)
+                super::worse(
+                    health(app, 1.0 - r.error_rate, r.rps),
+                    super::latency_health(app, r.p99, r.rps),
+                )
             };
             Row::new(vec![
                 Cell::from(r.label.clone()).style(style),
@@ -66,7 +69,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                     "-".into()
                 })
                 .style(health(app, 1.0 - r.error_rate, r.rps)),
-                Cell::from(ms(r.p99)),
+                Cell::from(ms(r.p99)).style(super::latency_health(app, r.p99, r.rps)),
                 Cell::from(lock),
                 Cell::from(r.split.clone()),
             ])

@@ -33,7 +33,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     lines.push(Line::styled("scenarios (:scenario NAME)", bold()));
     for s in crate::tui::scenario::all() {
         lines.push(Line::from(vec![
-            Span::styled(format!("  {}", pad(&s.name, 22.max(width(&s.name)))), bold()),
+            Span::styled(
+                format!("  {}", pad(&s.name, 22.max(width(&s.name)))),
+                bold(),
+            ),
             Span::raw(s.title),
         ]));
     }

@@ -64,6 +64,14 @@ pub mod auth {
         super::ConsoleClient<tonic::service::interceptor::InterceptedService<T, Credentials>>;
 }
 
+/// Reading a real Istio or Linkerd mesh: its Prometheus, its resources through kubectl.
+pub mod attach {
+    pub use crate::attach::fetch::{Auth, Endpoint};
+    pub use crate::attach::kube::{clean as clean_kubectl_json, Kubectl, Output as KubectlOutput, KINDS};
+    pub use crate::attach::prometheus::{Dialect, MeshSignals, Prometheus, Sample};
+    pub use crate::attach::AttachError;
+}
+
 /// Small helpers a client needs to read what a mesh serves.
 pub mod util {
     pub use crate::duration::parse as parse_duration;

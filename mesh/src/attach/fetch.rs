@@ -145,9 +145,7 @@ impl Endpoint {
                 .connect(name, tcp)
                 .await
                 .map_err(|e| unreachable(format!("TLS: {e}")))?;
-            send(TokioIo::new(stream), req)
-                .await
-                .map_err(unreachable)?
+            send(TokioIo::new(stream), req).await.map_err(unreachable)?
         } else {
             send(TokioIo::new(tcp), req).await.map_err(unreachable)?
         };

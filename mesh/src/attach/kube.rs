@@ -80,7 +80,10 @@ impl Kubectl {
         if let Some(c) = &self.context {
             cmd.arg("--context").arg(c);
         }
-        cmd.arg(format!("--request-timeout={}s", self.timeout.as_secs().max(1)));
+        cmd.arg(format!(
+            "--request-timeout={}s",
+            self.timeout.as_secs().max(1)
+        ));
         cmd.args(args)
             .stdin(if input.is_some() {
                 Stdio::piped()
@@ -102,15 +105,18 @@ impl Kubectl {
                 .await
                 .map_err(|e| AttachError::Kubectl(format!("writing to kubectl: {e}")))?;
         }
-        let out = tokio::time::timeout(self.timeout + Duration::from_secs(5), child.wait_with_output())
-            .await
-            .map_err(|_| {
-                AttachError::Kubectl(format!(
-                    "kubectl gave no answer within {} s",
-                    self.timeout.as_secs() + 5
-                ))
-            })?
-            .map_err(|e| AttachError::Kubectl(format!("kubectl: {e}")))?;
+        let out = tokio::time::timeout(
+            self.timeout + Duration::from_secs(5),
+            child.wait_with_output(),
+        )
+        .await
+        .map_err(|_| {
+            AttachError::Kubectl(format!(
+                "kubectl gave no answer within {} s",
+                self.timeout.as_secs() + 5
+            ))
+        })?
+        .map_err(|e| AttachError::Kubectl(format!("kubectl: {e}")))?;
         if out.stdout.len() > MAX_OUTPUT {
             return Err(AttachError::Kubectl(format!(
                 "kubectl printed more than {MAX_OUTPUT} bytes"
@@ -130,17 +136,20 @@ impl Kubectl {
             .run(&["get", &kinds, "--all-namespaces", "-o", "json"], None)
             .await?;
         if !out.ok {
-            return Err(AttachError::Kubectl(format!(
-                "kubectl get: {}",
-                out.text()
-            )));
+            return Err(AttachError::Kubectl(format!("kubectl get: {}", out.text())));
         }
         clean(&out.stdout)
     }
 
     /// `kubectl apply --server-side` of `yaml`, as a server-side dry run or for real.
     pub async fn apply(&self, yaml: &str, dry_run: bool) -> Result<Output, AttachError> {
-        let mut args = vec!["apply", "--server-side", "--field-manager=meshcon", "-f", "-"];
+        let mut args = vec![
+            "apply",
+            "--server-side",
+            "--field-manager=meshcon",
+            "-f",
+            "-",
+        ];
         if dry_run {
             args.push("--dry-run=server");
         }
@@ -210,7 +219,13 @@ mod tests {
         let json = r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"networking.istio.io/v1","kind":"VirtualService","metadata":{"name":"reviews","namespace":"default","uid":"x","resourceVersion":"7","managedFields":[{}],"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{}"}},"spec":{"hosts":["reviews"],"http":[{"route":[{"destination":{"host":"reviews","subset":"v1"}}]}]},"status":{"observedGeneration":1}}]}"#;
         let yaml = clean(json).expect("clean");
         assert!(yaml.contains("name: reviews"), "{yaml}");
-        for gone in ["uid", "resourceVersion", "managedFields", "status", "last-applied"] {
+        for gone in [
+            "uid",
+            "resourceVersion",
+            "managedFields",
+            "status",
+            "last-applied",
+        ] {
             assert!(!yaml.contains(gone), "{gone} kept: {yaml}");
         }
         let parsed = crate::config::parse::parse("kubectl", &yaml);

@@ -381,7 +381,8 @@ impl Prometheus {
 
         let key = |s: &Sample| (s.get("namespace").to_string(), linkerd_workload(s, ""));
         let mut services: BTreeMap<(String, String), ServiceSignal> = BTreeMap::new();
-        let row = |k: &(String, String)| row_of((String::new(), k.0.clone(), k.1.clone(), String::new()));
+        let row =
+            |k: &(String, String)| row_of((String::new(), k.0.clone(), k.1.clone(), String::new()));
         for s in &rows {
             let k = key(s);
             let r = services.entry(k.clone()).or_insert_with(|| row(&k));
@@ -490,13 +491,20 @@ impl Prometheus {
 /// The workload a Linkerd series belongs to: its controller's name, else
 /// the pod, else the scrape job.
 fn linkerd_workload(s: &Sample, prefix: &str) -> String {
-    ["deployment", "statefulset", "daemonset", "service", "pod", "job"]
-        .iter()
-        .filter(|l| !(prefix.is_empty() && **l == "service"))
-        .map(|l| s.get(&format!("{prefix}{l}")))
-        .find(|v| !v.is_empty())
-        .unwrap_or_default()
-        .to_string()
+    [
+        "deployment",
+        "statefulset",
+        "daemonset",
+        "service",
+        "pod",
+        "job",
+    ]
+    .iter()
+    .filter(|l| !(prefix.is_empty() && **l == "service"))
+    .map(|l| s.get(&format!("{prefix}{l}")))
+    .find(|v| !v.is_empty())
+    .unwrap_or_default()
+    .to_string()
 }
 
 fn row_of(k: (String, String, String, String)) -> ServiceSignal {

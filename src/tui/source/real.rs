@@ -312,7 +312,34 @@ pub async fn scrape(target: &str) -> Result<String, String> {
         "/stats/prometheus"
     };
     let body = e.get(path).await.map_err(|e| e.to_string())?;
-    String::from_utf8(body.to_vec()).map_err(|_| format!("{target}: the exposition is not text"))
+    let text = String::from_utf8(body.to_vec())
+        .map_err(|_| format!("{target}: the answer is not text, so not a Prometheus exposition"))?;
+    if !text.trim().is_empty() && !text.lines().any(is_sample) {
+        let first: String = text.lines().next().unwrap_or("").chars().take(60).collect();
+        return Err(format!(
+            "{target}: not a Prometheus exposition (it begins {:?})",
+            mesh::api::util::escape_control(&first)
+        ));
+    }
+    Ok(text)
+}
+
+/// Whether a line looks like a sample: `name{labels} value` or `name value`.
+fn is_sample(line: &str) -> bool {
+    let line = line.trim();
+    if line.starts_with('#') || line.is_empty() {
+        return false;
+    }
+    let name_end = line
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .unwrap_or(line.len());
+    let valid_name = name_end > 0 && !line.starts_with(|c: char| c.is_ascii_digit());
+    let value = line.rsplit(char::is_whitespace).next().unwrap_or("");
+    let value = if line.ends_with('}') { "" } else { value };
+    // A timestamp may follow the value.
+    let tokens: Vec<&str> = line.split_whitespace().collect();
+    let numeric = |t: &str| t.parse::<f64>().is_ok() || matches!(t, "+Inf" | "-Inf" | "NaN");
+    valid_name && (numeric(value) || (tokens.len() >= 3 && numeric(tokens[tokens.len() - 2])))
 }
 
 /// Workloads named by scraped series: the versions that answered and the callers.
@@ -494,4 +521,27 @@ fn write_edit(dir: &std::path::Path, file: &str, yaml: &str) -> std::io::Result<
     ));
     std::fs::write(&path, yaml)?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn samples_are_told_from_garbage() {
+        for ok in [
+            "up 1",
+            "istio_requests_total{a=\"b c\"} 7",
+            "x_bucket{le=\"+Inf\"} 3 1700000000",
+            "g NaN",
+        ] {
+            assert!(super::is_sample(ok), "{ok}");
+        }
+        for bad in [
+            "this is { not an exposition",
+            "# HELP x y",
+            "<html>",
+            "12 13",
+        ] {
+            assert!(!super::is_sample(bad), "{bad}");
+        }
+    }
 }

@@ -4,10 +4,14 @@
 //! Exit codes: 0 success; 1 the mesh refused or the operation failed (bad
 //! config, unknown target); 2 a usage error; 3 no mesh answered.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use mesh::api::attach::{Auth, Dialect, Endpoint, Kubectl, Prometheus};
+
+use crate::tui::source::RealMesh;
 
 use crate::commands;
 use crate::output::Format;
@@ -120,7 +124,7 @@ enum Command {
         /// Console API address of a meshcon mesh (default: the local mesh).
         addr: Option<String>,
         #[command(flatten)]
-        source: crate::commands::attach::SourceArgs,
+        source: SourceArgs,
     },
     /// Practise the vocabulary of service meshes (works without a mesh).
     Practice,
@@ -176,7 +180,7 @@ enum Command {
         #[arg(long)]
         follow: bool,
         #[command(flatten)]
-        source: crate::commands::attach::SourceArgs,
+        source: SourceArgs,
     },
     /// List config versions.
     History {
@@ -287,6 +291,135 @@ impl ChaosAction {
         self.to_possible_value()
             .map(|v| v.get_name().to_string())
             .unwrap_or_default()
+    }
+}
+
+/// Where a real mesh's data comes from (`attach` and `get` take the same flags).
+#[derive(Debug, Clone, Default, Args)]
+pub struct SourceArgs {
+    /// The mesh's Prometheus: http(s)://HOST:PORT[/prefix].
+    #[arg(long, env = "MESHCON_PROMETHEUS", value_name = "URL")]
+    pub prometheus: Option<String>,
+    /// The metrics' dialect (default: detected from the series present).
+    #[arg(long, value_name = "istio|linkerd", value_parser = dialect)]
+    pub dialect: Option<Dialect>,
+    /// A bearer token for Prometheus.
+    #[arg(
+        long,
+        env = "MESHCON_PROMETHEUS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub prometheus_token: Option<String>,
+    /// A file holding the bearer token (a service account's, say).
+    #[arg(long, env = "MESHCON_PROMETHEUS_TOKEN_FILE", value_name = "FILE")]
+    pub prometheus_token_file: Option<PathBuf>,
+    /// Basic auth for Prometheus, USER:PASSWORD.
+    #[arg(
+        long,
+        env = "MESHCON_PROMETHEUS_BASIC_AUTH",
+        value_name = "USER:PASSWORD",
+        hide_env_values = true
+    )]
+    pub prometheus_basic_auth: Option<String>,
+    /// CA certificates (PEM) to trust for an https Prometheus.
+    #[arg(long, env = "MESHCON_PROMETHEUS_CA", value_name = "FILE")]
+    pub prometheus_ca: Option<PathBuf>,
+    /// Without Prometheus: scrape a proxy's metrics directly (Envoy
+    /// HOST:15090 or HOST:15020, or a full URL); repeatable.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub scrape: Vec<String>,
+    /// A file listing scrape targets, one per line.
+    #[arg(long, value_name = "FILE")]
+    pub scrape_file: Option<PathBuf>,
+    /// Receive OTLP/gRPC spans from the mesh's proxies here [default: 127.0.0.1:4317].
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:4317")]
+    pub otlp_listen: Option<SocketAddr>,
+    /// The kubectl context to read config from and apply edits to.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The kubeconfig file (default: kubectl's own: $KUBECONFIG, ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Read Istio resources from this file (a `kubectl get -o yaml|json`
+    /// List or multi-document YAML) instead of the cluster.
+    #[arg(long, value_name = "FILE")]
+    pub resources: Option<PathBuf>,
+    /// Never change the cluster: edits are written to files.
+    #[arg(long)]
+    pub read_only: bool,
+}
+
+fn dialect(s: &str) -> Result<Dialect, String> {
+    s.parse()
+}
+
+impl SourceArgs {
+    /// The real mesh these flags describe, or None when none was given
+    /// (the console then talks to a meshcon mesh).
+    pub fn real(&self, state_dir: &std::path::Path) -> anyhow::Result<Option<RealMesh>> {
+        let mut real = RealMesh {
+            dialect: self.dialect,
+            otlp_listen: self.otlp_listen,
+            resources_file: self.resources.clone(),
+            read_only: self.read_only,
+            edits_dir: state_dir.join("edits"),
+            ..Default::default()
+        };
+        if let Some(url) = &self.prometheus {
+            let mut endpoint = Endpoint::parse(url)?;
+            endpoint.ca = self.prometheus_ca.clone();
+            endpoint.auth = if let Some(t) = &self.prometheus_token {
+                Auth::Bearer(t.clone())
+            } else if let Some(f) = &self.prometheus_token_file {
+                let t = std::fs::read_to_string(f)
+                    .map_err(|e| anyhow::anyhow!("--prometheus-token-file {}: {e}", f.display()))?;
+                Auth::Bearer(t.trim().to_string())
+            } else if let Some(b) = &self.prometheus_basic_auth {
+                let (user, password) = b.split_once(':').ok_or_else(|| {
+                    anyhow::anyhow!("--prometheus-basic-auth takes USER:PASSWORD")
+                })?;
+                Auth::Basic {
+                    user: user.into(),
+                    password: password.into(),
+                }
+            } else {
+                Auth::None
+            };
+            real.prometheus = Some(Prometheus { endpoint });
+        }
+        real.scrape = self.scrape.clone();
+        if let Some(f) = &self.scrape_file {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| anyhow::anyhow!("--scrape-file {}: {e}", f.display()))?;
+            real.scrape.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string),
+            );
+        }
+        // The cluster's config through kubectl when the user has one set up
+        // (a file given instead wins); edits need it too.
+        let kube_configured = self.context.is_some()
+            || self.kubeconfig.is_some()
+            || std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty())
+            || std::env::var_os("HOME")
+                .is_some_and(|h| PathBuf::from(h).join(".kube/config").exists());
+        if kube_configured {
+            real.kubectl = Some(Kubectl {
+                context: self.context.clone(),
+                kubeconfig: self.kubeconfig.clone(),
+                ..Default::default()
+            });
+        }
+        let asked = real.prometheus.is_some()
+            || !real.scrape.is_empty()
+            || real.otlp_listen.is_some()
+            || real.resources_file.is_some()
+            || self.context.is_some()
+            || self.kubeconfig.is_some();
+        Ok(asked.then_some(real))
     }
 }
 

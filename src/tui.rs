@@ -178,7 +178,7 @@ pub async fn run(
     event::spawn_terminal_input(tx.clone());
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let cancel = CancellationToken::new();
-    let background = data::spawn(source, tx, cmd_rx, cancel.clone(), progress)?;
+    let background = source::spawn(source, tx, cmd_rx, cancel.clone(), progress)?;
     let result = run_loop(&mut terminal, &mut app, rx, cmd_tx).await;
     cancel.cancel();
     drop(terminal);

@@ -3,147 +3,15 @@
 //! receiver, kubectl or a resources file) and the one-shot reads `get`
 //! makes of them.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Args;
-use mesh::api::attach::{Auth, Dialect, Endpoint, Kubectl, Prometheus};
+use mesh::api::attach::Dialect;
 
 use crate::cli::GetWhat;
 use crate::commands::get::{self, GetOptions};
 use crate::output::{self, Format};
 use crate::tui::source::RealMesh;
-
-/// Where a real mesh's data comes from (`attach` and `get` take the same flags).
-#[derive(Debug, Clone, Default, Args)]
-pub struct SourceArgs {
-    /// The mesh's Prometheus: http(s)://HOST:PORT[/prefix].
-    #[arg(long, env = "MESHCON_PROMETHEUS", value_name = "URL")]
-    pub prometheus: Option<String>,
-    /// The metrics' dialect (default: detected from the series present).
-    #[arg(long, value_name = "istio|linkerd", value_parser = dialect)]
-    pub dialect: Option<Dialect>,
-    /// A bearer token for Prometheus.
-    #[arg(
-        long,
-        env = "MESHCON_PROMETHEUS_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
-    pub prometheus_token: Option<String>,
-    /// A file holding the bearer token (a service account's, say).
-    #[arg(long, env = "MESHCON_PROMETHEUS_TOKEN_FILE", value_name = "FILE")]
-    pub prometheus_token_file: Option<PathBuf>,
-    /// Basic auth for Prometheus, USER:PASSWORD.
-    #[arg(
-        long,
-        env = "MESHCON_PROMETHEUS_BASIC_AUTH",
-        value_name = "USER:PASSWORD",
-        hide_env_values = true
-    )]
-    pub prometheus_basic_auth: Option<String>,
-    /// CA certificates (PEM) to trust for an https Prometheus.
-    #[arg(long, env = "MESHCON_PROMETHEUS_CA", value_name = "FILE")]
-    pub prometheus_ca: Option<PathBuf>,
-    /// Without Prometheus: scrape a proxy's metrics directly (Envoy
-    /// HOST:15090 or HOST:15020, or a full URL); repeatable.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub scrape: Vec<String>,
-    /// A file listing scrape targets, one per line.
-    #[arg(long, value_name = "FILE")]
-    pub scrape_file: Option<PathBuf>,
-    /// Receive OTLP/gRPC spans from the mesh's proxies here [default: 127.0.0.1:4317].
-    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:4317")]
-    pub otlp_listen: Option<SocketAddr>,
-    /// The kubectl context to read config from and apply edits to.
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
-    /// The kubeconfig file (default: kubectl's own: $KUBECONFIG, ~/.kube/config).
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-    /// Read Istio resources from this file (a `kubectl get -o yaml|json`
-    /// List or multi-document YAML) instead of the cluster.
-    #[arg(long, value_name = "FILE")]
-    pub resources: Option<PathBuf>,
-    /// Never change the cluster: edits are written to files.
-    #[arg(long)]
-    pub read_only: bool,
-}
-
-fn dialect(s: &str) -> Result<Dialect, String> {
-    s.parse()
-}
-
-impl SourceArgs {
-    /// The real mesh these flags describe, or None when none was given
-    /// (the console then talks to a meshcon mesh).
-    pub fn real(&self, state_dir: &std::path::Path) -> anyhow::Result<Option<RealMesh>> {
-        let mut real = RealMesh {
-            dialect: self.dialect,
-            otlp_listen: self.otlp_listen,
-            resources_file: self.resources.clone(),
-            read_only: self.read_only,
-            edits_dir: state_dir.join("edits"),
-            ..Default::default()
-        };
-        if let Some(url) = &self.prometheus {
-            let mut endpoint = Endpoint::parse(url)?;
-            endpoint.ca = self.prometheus_ca.clone();
-            endpoint.auth = if let Some(t) = &self.prometheus_token {
-                Auth::Bearer(t.clone())
-            } else if let Some(f) = &self.prometheus_token_file {
-                let t = std::fs::read_to_string(f)
-                    .map_err(|e| anyhow::anyhow!("--prometheus-token-file {}: {e}", f.display()))?;
-                Auth::Bearer(t.trim().to_string())
-            } else if let Some(b) = &self.prometheus_basic_auth {
-                let (user, password) = b.split_once(':').ok_or_else(|| {
-                    anyhow::anyhow!("--prometheus-basic-auth takes USER:PASSWORD")
-                })?;
-                Auth::Basic {
-                    user: user.into(),
-                    password: password.into(),
-                }
-            } else {
-                Auth::None
-            };
-            real.prometheus = Some(Prometheus { endpoint });
-        }
-        real.scrape = self.scrape.clone();
-        if let Some(f) = &self.scrape_file {
-            let text = std::fs::read_to_string(f)
-                .map_err(|e| anyhow::anyhow!("--scrape-file {}: {e}", f.display()))?;
-            real.scrape.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .map(str::to_string),
-            );
-        }
-        // The cluster's config through kubectl when the user has one set up
-        // (a file given instead wins); edits need it too.
-        let kube_configured = self.context.is_some()
-            || self.kubeconfig.is_some()
-            || std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty())
-            || std::env::var_os("HOME")
-                .is_some_and(|h| PathBuf::from(h).join(".kube/config").exists());
-        if kube_configured {
-            real.kubectl = Some(Kubectl {
-                context: self.context.clone(),
-                kubeconfig: self.kubeconfig.clone(),
-                ..Default::default()
-            });
-        }
-        let asked = real.prometheus.is_some()
-            || !real.scrape.is_empty()
-            || real.otlp_listen.is_some()
-            || real.resources_file.is_some()
-            || self.context.is_some()
-            || self.kubeconfig.is_some();
-        Ok(asked.then_some(real))
-    }
-}
 
 /// `meshcon attach` with real-mesh flags: the console on that mesh.
 pub async fn attach(real: RealMesh, state_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
@@ -235,11 +103,12 @@ pub async fn get(real: RealMesh, what: GetWhat, o: GetOptions) -> anyhow::Result
         GetWhat::Services | GetWhat::Edges | GetWhat::Workloads | GetWhat::Identities => {
             let s = snapshot(&real, o.window).await?;
             if let (Some(d), true) = (s.dialect, o.output == Format::Table) {
-                eprintln!(
-                    "{} · {}",
-                    real.label(Some(d)),
+                let how = if real.dialect.is_some() {
+                    "dialect as given"
+                } else {
                     "dialect detected from the series"
-                );
+                };
+                eprintln!("{} · {how}", real.label(Some(d)));
             }
             match (what, o.output) {
                 (GetWhat::Services, Format::Table) => get::services_table(&s.services),

@@ -2,9 +2,8 @@
 //! commands the UI sends back. Two sources fill them (see
 //! [`source`](super::source)): a meshcon mesh's console API, or a real
 //! Istio or Linkerd mesh read through Prometheus, Envoy admin, trace
-//! receivers and kubectl; views never know which. Nothing here blocks the render loop; a lost connection is
-//! reported and retried by itself. Practice progress is written here too,
-//! in order, on a thread of its own, so `update` never waits on SQLite.
+//! receivers and kubectl; views never know which. Nothing blocks the render
+//! loop; a lost connection is reported and retried by itself.
 //!
 //! The tasks send anything an event can be made from (`E: From<DataEvent>`),
 //! so this module does not depend on the loop's event type.
@@ -14,10 +13,8 @@ use std::time::Duration;
 use mesh::api::{ApplyReply, ChaosRequest, ExplainRequest};
 use mesh::api::{EdgeSignal, ServiceSignal};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
-use super::source::Source;
-use crate::practice::progress::{Progress, Write};
+use crate::practice::progress::Write;
 
 /// The window golden signals are computed over in the console, seconds.
 pub const WINDOW: f64 = 30.0;
@@ -28,7 +25,7 @@ pub const RECENT: f64 = 10.0;
 #[derive(Debug, Clone)]
 pub enum DataEvent {
     /// What the console is attached to and what that source cannot do.
-    Attached(super::source::SourceInfo),
+    Attached(SourceInfo),
     /// A neutral note for the status line (where an edit was written, what
     /// a source does not offer).
     Note(String),
@@ -81,6 +78,8 @@ pub enum DataEvent {
         /// The config version they make (0 when the proxies did not say).
         version: u64,
     },
+    /// The analyzer's findings in a real mesh's config, as loaded.
+    ConfigFindings(Vec<mesh::api::Finding>),
     /// Config versions, for the history pane and rollbacks.
     History(Vec<mesh::api::HistoryEntry>),
     /// Trust bundles exchanged and gateway reachability.
@@ -166,7 +165,7 @@ impl Command {
 /// The background side, as the console waits for it on exit.
 #[derive(Debug)]
 pub struct Background {
-    writer: std::thread::JoinHandle<()>,
+    pub(crate) writer: std::thread::JoinHandle<()>,
 }
 
 impl Background {
@@ -189,56 +188,63 @@ pub(crate) fn now_s() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Starts every data task for `source`, and the writer of practice
-/// progress into `progress`.
-pub fn spawn<E: From<DataEvent> + Send + 'static>(
-    source: Source,
-    tx: mpsc::Sender<E>,
-    mut commands: mpsc::Receiver<Command>,
-    cancel: CancellationToken,
-    mut progress: Progress,
-) -> anyhow::Result<Background> {
-    // Progress writes, in the order they were made.
-    let (writes, queued) = std::sync::mpsc::channel::<Write>();
-    let writer = {
-        let tx = tx.clone();
-        std::thread::Builder::new()
-            .name("practice-progress".into())
-            .spawn(move || {
-                for w in queued {
-                    if let Err(e) = progress.write(&w) {
-                        let _ =
-                            tx.blocking_send(E::from(DataEvent::ProgressNotSaved(e.to_string())));
-                    }
-                }
-            })?
-    };
+/// A console feature a source may lack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    /// Breaking things on purpose (and the live drills built on it).
+    Chaos,
+    /// Scripted scenarios.
+    Scenarios,
+    /// "Why": a proxy's own account of a request's path.
+    Why,
+    /// Rolling back or diffing config versions.
+    Versions,
+    /// The live request tap.
+    Tap,
+    /// The control plane's event stream.
+    Events,
+}
 
-    // Commands from the UI, until the loop drops its sender: the last
-    // progress writes still arrive after the mesh tasks are cancelled.
-    // Everything else is the source's to carry out.
-    let (to_source, source_commands) = mpsc::channel::<Command>(64);
-    {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            while let Some(cmd) = commands.recv().await {
-                if let Command::SaveProgress(w) = cmd {
-                    let _ = writes.send(w);
-                    continue;
-                }
-                if cancel.is_cancelled() {
-                    continue;
-                }
-                let _ = to_source.send(cmd).await;
-            }
-        });
-    }
-
-    match source {
-        Source::Meshcon { addr } => {
-            super::source::meshcon::spawn(&addr, source_commands, tx, cancel)?
+impl Feature {
+    /// What the feature is called on screen.
+    pub fn name(self) -> &'static str {
+        match self {
+            Feature::Chaos => "chaos and live drills",
+            Feature::Scenarios => "scenarios",
+            Feature::Why => "Why",
+            Feature::Versions => "rollback and diff",
+            Feature::Tap => "the tap",
+            Feature::Events => "events",
         }
-        Source::Real(real) => super::source::real::spawn(*real, source_commands, tx, cancel)?,
     }
-    Ok(Background { writer })
+}
+
+/// What the console is attached to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceInfo {
+    /// What the footer says (`prometheus http://127.0.0.1:9090 · istio`).
+    pub label: String,
+    /// Whether this is a real mesh rather than a meshcon one.
+    pub real: bool,
+    /// Features this source cannot offer, each with a one-line reason.
+    pub missing: Vec<(Feature, String)>,
+}
+
+impl SourceInfo {
+    /// A meshcon mesh: everything is there.
+    pub fn meshcon(addr: &str) -> SourceInfo {
+        SourceInfo {
+            label: addr.to_string(),
+            real: false,
+            missing: Vec::new(),
+        }
+    }
+
+    /// Why `f` is not available here, if it is not.
+    pub fn lacks(&self, f: Feature) -> Option<&str> {
+        self.missing
+            .iter()
+            .find(|(m, _)| *m == f)
+            .map(|(_, why)| why.as_str())
+    }
 }

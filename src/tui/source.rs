@@ -8,6 +8,8 @@
 //!
 //! A source says up front what it cannot do ([`SourceInfo::missing`]), so
 //! the console greys those features with a reason instead of failing.
+//! Practice progress is written here too, in order, on a thread of its own,
+//! so `update` never waits on SQLite.
 //!
 //! [`DataEvent`]: super::data::DataEvent
 //! [`Command`]: super::data::Command
@@ -16,6 +18,13 @@ pub mod meshcon;
 pub mod real;
 
 pub use real::RealMesh;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::practice::progress::{Progress, Write};
+use crate::tui::data::{Background, Command, DataEvent};
+pub use crate::tui::data::{Feature, SourceInfo};
 
 /// The data source the console is opened on.
 #[derive(Debug)]
@@ -29,63 +38,54 @@ pub enum Source {
     Real(Box<RealMesh>),
 }
 
-/// A console feature a source may lack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Feature {
-    /// Breaking things on purpose (and the live drills built on it).
-    Chaos,
-    /// Scripted scenarios.
-    Scenarios,
-    /// "Why": a proxy's own account of a request's path.
-    Why,
-    /// Rolling back or diffing config versions.
-    Versions,
-    /// The live request tap.
-    Tap,
-    /// The control plane's event stream.
-    Events,
-}
+/// Starts every data task for `source`, and the writer of practice
+/// progress into `progress`.
+pub fn spawn<E: From<DataEvent> + Send + 'static>(
+    source: Source,
+    tx: mpsc::Sender<E>,
+    mut commands: mpsc::Receiver<Command>,
+    cancel: CancellationToken,
+    mut progress: Progress,
+) -> anyhow::Result<Background> {
+    // Progress writes, in the order they were made.
+    let (writes, queued) = std::sync::mpsc::channel::<Write>();
+    let writer = {
+        let tx = tx.clone();
+        std::thread::Builder::new()
+            .name("practice-progress".into())
+            .spawn(move || {
+                for w in queued {
+                    if let Err(e) = progress.write(&w) {
+                        let _ =
+                            tx.blocking_send(E::from(DataEvent::ProgressNotSaved(e.to_string())));
+                    }
+                }
+            })?
+    };
 
-impl Feature {
-    /// What the feature is called on screen.
-    pub fn name(self) -> &'static str {
-        match self {
-            Feature::Chaos => "chaos and live drills",
-            Feature::Scenarios => "scenarios",
-            Feature::Why => "Why",
-            Feature::Versions => "rollback and diff",
-            Feature::Tap => "the tap",
-            Feature::Events => "events",
-        }
-    }
-}
-
-/// What the console is attached to.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SourceInfo {
-    /// What the footer says (`prometheus http://127.0.0.1:9090 · istio`).
-    pub label: String,
-    /// Whether this is a real mesh rather than a meshcon one.
-    pub real: bool,
-    /// Features this source cannot offer, each with a one-line reason.
-    pub missing: Vec<(Feature, String)>,
-}
-
-impl SourceInfo {
-    /// A meshcon mesh: everything is there.
-    pub fn meshcon(addr: &str) -> SourceInfo {
-        SourceInfo {
-            label: addr.to_string(),
-            real: false,
-            missing: Vec::new(),
-        }
+    // Commands from the UI, until the loop drops its sender: the last
+    // progress writes still arrive after the mesh tasks are cancelled.
+    // Everything else is the source's to carry out.
+    let (to_source, source_commands) = mpsc::channel::<Command>(64);
+    {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            while let Some(cmd) = commands.recv().await {
+                if let Command::SaveProgress(w) = cmd {
+                    let _ = writes.send(w);
+                    continue;
+                }
+                if cancel.is_cancelled() {
+                    continue;
+                }
+                let _ = to_source.send(cmd).await;
+            }
+        });
     }
 
-    /// Why `f` is not available here, if it is not.
-    pub fn lacks(&self, f: Feature) -> Option<&str> {
-        self.missing
-            .iter()
-            .find(|(m, _)| *m == f)
-            .map(|(_, why)| why.as_str())
+    match source {
+        Source::Meshcon { addr } => meshcon::spawn(&addr, source_commands, tx, cancel)?,
+        Source::Real(real) => real::spawn(*real, source_commands, tx, cancel)?,
     }
+    Ok(Background { writer })
 }

@@ -150,6 +150,7 @@ pub(super) fn ingest(app: &mut App, ev: DataEvent) {
             d.history = h;
         }
         DataEvent::Federation(f) => d.federation = f,
+        DataEvent::ConfigFindings(f) => d.config_findings = f,
         DataEvent::Topology(t) => d.topology = Some(*t),
         DataEvent::Applied(r) => match r {
             Ok(reply) => {

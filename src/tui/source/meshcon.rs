@@ -42,9 +42,9 @@ pub fn spawn<E: From<DataEvent> + Send + 'static>(
             }
         });
     }
-    let _ = tx.try_send(E::from(DataEvent::Attached(super::SourceInfo::meshcon(
-        addr,
-    ))));
+    let _ = tx.try_send(E::from(DataEvent::Attached(
+        crate::tui::data::SourceInfo::meshcon(addr),
+    )));
     // Polling: workloads, proxies, scrapes, latency, traces, config, federation.
     {
         let client = client.clone();

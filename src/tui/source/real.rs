@@ -13,8 +13,8 @@ use mesh::api::{ApplyReply, HistoryEntry, Signals, TraceStore, TraceStoreQuery, 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Feature, SourceInfo};
 use crate::tui::data::{now_s, send, Command, DataEvent, RECENT, WINDOW};
+use crate::tui::data::{Feature, SourceInfo};
 
 /// How often figures are refreshed.
 const POLL: Duration = Duration::from_secs(2);
@@ -410,6 +410,12 @@ async fn refresh_config<E: From<DataEvent>>(
     let version = history.lock().entries.len() as u64;
     match resources(real).await {
         Ok(yaml) => {
+            let file = match &real.resources_file {
+                Some(f) => f.display().to_string(),
+                None => "kubectl".into(),
+            };
+            let findings = analyze(&file, &yaml);
+            send(tx, DataEvent::ConfigFindings(findings)).await;
             send(tx, DataEvent::Resources { yaml, version }).await;
         }
         Err(e) => {
@@ -483,10 +489,7 @@ async fn run_command(
         }
         Command::Validate { seq, yaml } => DataEvent::Validated {
             seq,
-            findings: mesh::api::config::analyze_standalone("editor", &yaml)
-                .iter()
-                .map(mesh::api::finding)
-                .collect(),
+            findings: analyze("editor", &yaml),
         },
         Command::RefreshConfig => DataEvent::Resources {
             yaml: resources(real).await.unwrap_or_default(),
@@ -499,6 +502,26 @@ async fn run_command(
         // Written by the progress writer, never sent here.
         Command::SaveProgress(_) => DataEvent::Note(String::new()),
     }
+}
+
+/// The analyzer's findings on a real mesh's config. meshcon does not hold
+/// the cluster's service registry, so a host it has not seen is a warning
+/// there, not an error: the cluster's own dry run is the authority.
+fn analyze(file: &str, yaml: &str) -> Vec<mesh::api::Finding> {
+    mesh::api::config::analyze_standalone(file, yaml)
+        .iter()
+        .map(mesh::api::finding)
+        .map(|mut f| {
+            if f.code == "IST0101" && f.message.starts_with("Referenced host not found") {
+                f.level = "Warning".into();
+                f.fix = format!(
+                    "meshcon does not see the cluster's services; if the host exists there, this is fine ({})",
+                    f.fix
+                );
+            }
+            f
+        })
+        .collect()
 }
 
 /// Writes a read-only edit where the user can find it.
@@ -543,5 +566,109 @@ mod tests {
         ] {
             assert!(!super::is_sample(bad), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod apply_tests {
+    use super::*;
+
+    /// A stand-in for kubectl that answers like a cluster that accepts
+    /// everything, so the console's side of the flow can be followed.
+    fn accepting_kubectl(dir: &std::path::Path) -> Kubectl {
+        let script = dir.join("kubectl");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\ncat >/dev/null\ncase \"$*\" in *dry-run*) echo 'virtualservice.networking.istio.io/reviews serverside-applied (server dry run)';; *) echo 'virtualservice.networking.istio.io/reviews serverside-applied';; esac\n",
+        )
+        .expect("script");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        Kubectl {
+            program: script,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_edit_is_dry_run_then_applied_and_recorded_with_kubectls_words() {
+        let dir = tempfile::TempDir::new().expect("dir");
+        let real = RealMesh {
+            kubectl: Some(accepting_kubectl(dir.path())),
+            edits_dir: dir.path().join("edits"),
+            ..Default::default()
+        };
+        let history = parking_lot::Mutex::new(History::default());
+        let yaml = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec: {hosts: [reviews], http: [{route: [{destination: {host: reviews}}]}]}\n";
+        let ev = run_command(
+            &real,
+            &history,
+            Command::Apply {
+                yaml: yaml.into(),
+                file: "editor".into(),
+            },
+        )
+        .await;
+        let DataEvent::DryRun { output, ok, .. } = ev else {
+            panic!("a dry run first: {ev:?}");
+        };
+        assert!(ok && output.contains("server dry run"), "{output}");
+        assert!(
+            history.lock().entries.is_empty(),
+            "nothing recorded by a dry run"
+        );
+        let ev = run_command(
+            &real,
+            &history,
+            Command::ApplyConfirmed {
+                yaml: yaml.into(),
+                file: "editor".into(),
+            },
+        )
+        .await;
+        assert!(
+            matches!(ev, DataEvent::Applied(Ok(ref r)) if r.applied),
+            "{ev:?}"
+        );
+        let h = history.lock();
+        assert_eq!(h.entries.len(), 1);
+        assert!(
+            h.entries[0].summary.contains("serverside-applied"),
+            "{:?}",
+            h.entries
+        );
+    }
+
+    #[tokio::test]
+    async fn read_only_writes_the_edit_to_a_file_and_says_where() {
+        let dir = tempfile::TempDir::new().expect("dir");
+        let real = RealMesh {
+            kubectl: Some(accepting_kubectl(dir.path())),
+            read_only: true,
+            edits_dir: dir.path().join("edits"),
+            ..Default::default()
+        };
+        let history = parking_lot::Mutex::new(History::default());
+        let ev = run_command(
+            &real,
+            &history,
+            Command::Apply {
+                yaml: "kind: VirtualService\n".into(),
+                file: "canary on reviews".into(),
+            },
+        )
+        .await;
+        let DataEvent::Note(text) = ev else {
+            panic!("a note: {ev:?}");
+        };
+        let path = text
+            .split_whitespace()
+            .find(|w| w.ends_with(".yaml"))
+            .expect("a path in the note");
+        assert_eq!(
+            std::fs::read_to_string(path).expect("written"),
+            "kind: VirtualService\n"
+        );
+        assert!(history.lock().entries.is_empty());
     }
 }

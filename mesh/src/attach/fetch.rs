@@ -102,7 +102,9 @@ impl Endpoint {
 
     /// GETs `path_and_query` (which starts with `/`) and returns the body.
     pub async fn get(&self, path_and_query: &str) -> Result<Bytes, AttachError> {
-        let url = format!("{}{path_and_query}", self.url());
+        // Messages name the endpoint and path; a query would crowd out the reason.
+        let path = path_and_query.split('?').next().unwrap_or_default();
+        let url = format!("{}{path}", self.url());
         match tokio::time::timeout(self.timeout, self.exchange(&url, path_and_query)).await {
             Ok(r) => r,
             Err(_) => Err(AttachError::Unreachable {

@@ -5,8 +5,9 @@
 //! refused whole with 400 and a sentence, so a misconfigured tracer shows
 //! up in its own logs instead of as silently missing traces. Envoy's
 //! default B3 "shared span" model gives a server span the id of the client
-//! span that called it; such a server span is filed under an id of its own,
-//! as the client span's child, so the waterfall keeps both hops.
+//! span that called it; such a server span (when it has a parent, as every
+//! sidecar's does) is filed under an id of its own, as the client span's
+//! child, so the waterfall keeps both hops.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -88,7 +89,10 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<SpanIn>, RealMeshError> {
                 _ => Vec::new(),
             };
             let kind = z.kind.as_deref().unwrap_or_default();
-            if z.shared && kind.eq_ignore_ascii_case("server") {
+            // Only a shared span with a parent joined a traced caller whose
+            // client span carries the same id; a shared root (a client
+            // library's first span) has no twin to tell apart from.
+            if z.shared && kind.eq_ignore_ascii_case("server") && !parent_span_id.is_empty() {
                 parent_span_id = span_id.clone();
                 // A distinct id derived from the shared one: stable, so a
                 // span reported twice is still one span.
@@ -197,10 +201,10 @@ mod tests {
     #[test]
     fn envoy_shared_server_spans_become_children_of_their_client_span() {
         let body = br#"[
-          {"traceId":"5af7183fb1d4cf5f","id":"6b221d5bc9e6496c","name":"get /","kind":"CLIENT",
+          {"traceId":"5af7183fb1d4cf5f","id":"6b221d5bc9e6496c","parentId":"5af7183fb1d4cf5f","name":"get /","kind":"CLIENT",
            "timestamp":1700000000000000,"duration":2000,"localEndpoint":{"serviceName":"frontend"},
            "remoteEndpoint":{"serviceName":"backend"}},
-          {"traceId":"5af7183fb1d4cf5f","id":"6b221d5bc9e6496c","name":"get /","kind":"SERVER","shared":true,
+          {"traceId":"5af7183fb1d4cf5f","id":"6b221d5bc9e6496c","parentId":"5af7183fb1d4cf5f","name":"get /","kind":"SERVER","shared":true,
            "timestamp":1700000000000500,"duration":1000,"localEndpoint":{"serviceName":"backend"},
            "tags":{"http.status_code":"503","error":"true"}}
         ]"#;

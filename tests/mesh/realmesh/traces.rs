@@ -166,6 +166,9 @@ class Http(BaseTransportHandler):
     def get_max_payload_bytes(self):
         return None
     def send(self, payload):
+        # The V2 JSON encoder hands over text.
+        if isinstance(payload, str):
+            payload = payload.encode()
         req = urllib.request.Request(sys.argv[1], data=payload, method="POST",
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=30) as r:

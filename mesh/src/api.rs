@@ -61,7 +61,7 @@ pub mod realmesh {
     };
     pub use crate::realmesh::traces::jaeger;
     pub use crate::realmesh::traces::{
-        serve_otlp, serve_zipkin, DEFAULT_OTLP_LISTEN, DEFAULT_ZIPKIN_LISTEN,
+        listen, serve_otlp, serve_zipkin, DEFAULT_OTLP_LISTEN, DEFAULT_ZIPKIN_LISTEN,
     };
     pub use crate::realmesh::RealMeshError;
     pub use crate::telemetry::collector::Query as TraceFilter;

@@ -34,6 +34,25 @@ pub const DEFAULT_OTLP_LISTEN: &str = "127.0.0.1:4317";
 /// Where `--zipkin-listen` listens by default: Zipkin's port, loopback only.
 pub const DEFAULT_ZIPKIN_LISTEN: &str = "127.0.0.1:9411";
 
+/// Binds a receiver's address (`HOST:PORT`), saying what to do when it
+/// is taken (another collector, or a second console, already there).
+pub async fn listen(addr: &str) -> Result<TcpListener, crate::realmesh::RealMeshError> {
+    use crate::realmesh::RealMeshError;
+    let sock: std::net::SocketAddr = addr.parse().map_err(|_| {
+        RealMeshError::Address(format!(
+            "{addr:?} is not an address to listen on (e.g. {DEFAULT_OTLP_LISTEN})"
+        ))
+    })?;
+    TcpListener::bind(sock).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            "; another collector is listening there: stop it or choose another address"
+        } else {
+            ""
+        };
+        RealMeshError::Address(format!("cannot listen on {addr}: {e}{hint}"))
+    })
+}
+
 /// Serves OTLP/gRPC trace export on `listener` into `store` until `cancel`
 /// fires, with the control plane's connection limits.
 pub async fn serve_otlp(

@@ -110,10 +110,13 @@ async fn opentelemetry_sdk_spans_reach_the_store_over_otlp() {
     ) else {
         return;
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = realmesh::listen("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
+    // The same address twice: the second says why it cannot.
+    let taken = realmesh::listen(&addr.to_string())
+        .await
+        .expect_err("taken");
+    assert!(taken.to_string().contains("another collector"), "{taken}");
     let store = TraceStore::default();
     let cancel = CancellationToken::new();
     let server = tokio::spawn(realmesh::serve_otlp(

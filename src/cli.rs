@@ -85,6 +85,8 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 pub enum GetWhat {
     /// Golden signals per service and version.
     Services,
+    /// Golden signals per caller and service version: the graph's edges.
+    Edges,
     /// Workload instances and gateways.
     Workloads,
     /// SPIFFE identities and certificates.
@@ -114,10 +116,14 @@ pub enum GetWhat {
 enum Command {
     /// Start a mesh (the demo by default) and open the console on it.
     Up(UpArgs),
-    /// Open the console on a mesh started elsewhere.
+    /// Open the console on a mesh started elsewhere: a meshcon mesh (its
+    /// console API), or a real Istio or Linkerd mesh (--prometheus,
+    /// --scrape, --otlp-listen, --context, --resources).
     Attach {
-        /// Console API address (default: the local mesh).
+        /// Console API address of a meshcon mesh (default: the local mesh).
         addr: Option<String>,
+        #[command(flatten)]
+        source: crate::commands::attach::SourceArgs,
     },
     /// Practise the vocabulary of service meshes (works without a mesh).
     Practice,
@@ -182,6 +188,8 @@ enum Command {
         /// Events: keep following.
         #[arg(long)]
         follow: bool,
+        #[command(flatten)]
+        source: crate::commands::attach::SourceArgs,
     },
     /// List config versions.
     History {
@@ -357,7 +365,16 @@ pub fn main() -> ExitCode {
                 .await
             }
             Some(Command::Up(args)) => commands::up::run(UpArgs { state_dir, ..args }).await,
-            Some(Command::Attach { addr }) => commands::up::attach(addr.or(mesh), state_dir).await,
+            Some(Command::Attach { addr, source }) => {
+                let dir = state_dir.clone().unwrap_or_else(mesh::api::state::default_dir);
+                match source.real(&dir)? {
+                    Some(real) => {
+                        commands::up::init_logging(&dir);
+                        commands::attach::attach(real, &dir).await
+                    }
+                    None => commands::up::attach(addr.or(mesh), state_dir).await,
+                }
+            }
             Some(Command::Practice) => commands::up::practice(mesh, state_dir).await,
             Some(Command::Apply { file }) => {
                 commands::config::apply(mesh.as_deref(), &file, false).await
@@ -414,6 +431,7 @@ pub fn main() -> ExitCode {
                 limit,
                 window,
                 follow,
+                source,
                 ..
             }) => {
                 let opts = commands::get::GetOptions {
@@ -426,7 +444,11 @@ pub fn main() -> ExitCode {
                     window,
                     follow,
                 };
-                commands::get::run(mesh.as_deref(), what, opts).await
+                let dir = state_dir.clone().unwrap_or_else(mesh::api::state::default_dir);
+                match source.real(&dir)? {
+                    Some(real) => commands::attach::get(real, what, opts).await,
+                    None => commands::get::run(mesh.as_deref(), what, opts).await,
+                }
             }
             Some(Command::Get { section: Some(s), .. }) => usage_error(format!(
                 "'{}' only follows 'get proxy-config'",

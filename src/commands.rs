@@ -1,5 +1,6 @@
 //! The subcommands.
 
+pub mod attach;
 pub mod bench;
 pub mod config;
 pub mod get;

@@ -24,6 +24,7 @@ pub mod model;
 pub mod practice;
 pub mod quick;
 pub mod scenario;
+pub mod source;
 pub mod ui;
 
 #[cfg(test)]
@@ -138,8 +139,13 @@ pub async fn run_loop<B: Backend>(
     Ok(())
 }
 
-/// Opens the console on the mesh at `addr` and runs until the user quits.
-pub async fn run(addr: &str, embedded: bool, start: View, state_dir: &Path) -> anyhow::Result<()> {
+/// Opens the console on `source` and runs until the user quits.
+pub async fn run(
+    source: source::Source,
+    embedded: bool,
+    start: View,
+    state_dir: &Path,
+) -> anyhow::Result<()> {
     use crate::practice::progress::Progress;
     crate::client::identify_as("console");
     let progress = Progress::open(&state_dir.join("practice.db"))
@@ -148,7 +154,11 @@ pub async fn run(addr: &str, embedded: bool, start: View, state_dir: &Path) -> a
     let ledger = progress
         .load()
         .map_err(|e| anyhow::anyhow!("practice progress: {e}"))?;
-    let mut app = App::new(addr, embedded, practice::Practice::new(ledger));
+    let addr = match &source {
+        source::Source::Meshcon { addr } => addr.clone(),
+        source::Source::Real(r) => r.label(r.dialect),
+    };
+    let mut app = App::new(&addr, embedded, practice::Practice::new(ledger));
     app.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     app.view = start;
 
@@ -168,7 +178,7 @@ pub async fn run(addr: &str, embedded: bool, start: View, state_dir: &Path) -> a
     event::spawn_terminal_input(tx.clone());
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let cancel = CancellationToken::new();
-    let background = data::spawn(addr, tx, cmd_rx, cancel.clone(), progress)?;
+    let background = data::spawn(source, tx, cmd_rx, cancel.clone(), progress)?;
     let result = run_loop(&mut terminal, &mut app, rx, cmd_tx).await;
     cancel.cancel();
     drop(terminal);

@@ -29,7 +29,9 @@ pub use crate::control::federation::{
 pub use crate::control::registry::ProxyKind;
 pub use crate::control::store::StoreError;
 pub use crate::runtime::plan::DEFAULT_API;
-pub use crate::telemetry::collector::{Collector, StoredSpan, Trace, TraceStore};
+pub use crate::telemetry::collector::{
+    Collector, Query as TraceStoreQuery, StoredSpan, Trace, TraceStore,
+};
 pub use crate::telemetry::exact::{EdgeKey, EdgeStat};
 pub use crate::telemetry::golden::{
     histogram_quantile, merge_exact, prometheus_rate, scrape_config, EdgeSignal, ScrapeError,
@@ -83,6 +85,18 @@ pub mod auth {
     /// A console API client that sends [`Credentials`] with every call.
     pub type AuthedClient<T> =
         super::ConsoleClient<tonic::service::interceptor::InterceptedService<T, Credentials>>;
+}
+
+/// Reading a real Istio or Linkerd mesh: its Prometheus, its resources through kubectl.
+pub mod attach {
+    pub use crate::attach::fetch::{Auth, Endpoint};
+    pub use crate::attach::kube::{
+        clean as clean_kubectl_json, Kubectl, Output as KubectlOutput, KINDS,
+    };
+    pub use crate::attach::observed::topology as observed_topology;
+    pub use crate::attach::otlp::{bind as bind_otlp, serve as serve_otlp};
+    pub use crate::attach::prometheus::{Dialect, MeshSignals, Prometheus, Sample};
+    pub use crate::attach::AttachError;
 }
 
 /// Small helpers a client needs to read what a mesh serves.

@@ -15,12 +15,14 @@
 //! - [`gateway`]: ingress (TLS termination) and east-west (SNI passthrough) gateways.
 //! - [`telemetry`]: Istio metrics, exact percentiles, traces, the tap, golden signals.
 //! - [`workload`]: the demo apps and the load generator.
+//! - [`attach`]: readers of a real Istio or Linkerd mesh (Prometheus, kubectl).
 //! - [`realmesh`]: readers for a real Istio/Linkerd mesh (Envoy admin, trace receivers, scrapes).
 //! - [`runtime`]: launches a whole mesh from a topology, in one process.
 //! - [`bench`]: load scenarios (data-plane latency, config convergence).
 //! - [`yaml`], [`duration`], [`state`], [`http`]: YAML with positions, Go durations, the state directory, HTTP plumbing.
 
 pub mod api;
+pub(crate) mod attach;
 pub mod bench;
 pub(crate) mod config;
 pub(crate) mod control;

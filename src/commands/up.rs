@@ -197,7 +197,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     }
     let state_dir = mesh.state_dir().to_path_buf();
     let result = crate::tui::run(
-        &mesh.api_addr().to_string(),
+        crate::tui::source::Source::Meshcon {
+            addr: mesh.api_addr().to_string(),
+        },
         true,
         crate::tui::action::View::Graph,
         &state_dir,
@@ -223,7 +225,13 @@ pub async fn attach(
         .await?;
     let state_dir = state_dir.unwrap_or_else(mesh::api::state::default_dir);
     init_logging(&state_dir);
-    crate::tui::run(&addr, false, crate::tui::action::View::Graph, &state_dir).await?;
+    crate::tui::run(
+        crate::tui::source::Source::Meshcon { addr },
+        false,
+        crate::tui::action::View::Graph,
+        &state_dir,
+    )
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -235,6 +243,12 @@ pub async fn practice(
     let addr = crate::client::resolve_addr(addr.as_deref());
     let state_dir = state_dir.unwrap_or_else(mesh::api::state::default_dir);
     init_logging(&state_dir);
-    crate::tui::run(&addr, false, crate::tui::action::View::Practice, &state_dir).await?;
+    crate::tui::run(
+        crate::tui::source::Source::Meshcon { addr },
+        false,
+        crate::tui::action::View::Practice,
+        &state_dir,
+    )
+    .await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -45,6 +45,8 @@ pub struct Conn {
     pub error: Option<String>,
     /// When data last arrived, seconds since the epoch.
     pub last_data: Option<f64>,
+    /// What the console is attached to, once the source has said.
+    pub source: crate::tui::source::SourceInfo,
 }
 
 /// How services are sorted.

@@ -5,6 +5,7 @@
 mod support;
 
 mod analyze;
+mod attach;
 mod bench;
 mod federation;
 mod foundation;

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use mesh::api::EdgeSignal;
 
 use super::{App, LastApply};
+use crate::tui::action::Confirm;
 use crate::tui::data::DataEvent;
 use crate::tui::mesh_data::Resource;
 
@@ -40,6 +41,29 @@ pub(super) fn ingest(app: &mut App, ev: DataEvent) {
     let mut follow_events = false;
     let d = &mut app.mesh;
     match ev {
+        DataEvent::Attached(info) => {
+            app.conn.source = info;
+        }
+        DataEvent::Note(text) => {
+            if !text.is_empty() {
+                app.say(text, false);
+            }
+        }
+        DataEvent::DryRun {
+            yaml,
+            file,
+            output,
+            ok,
+        } => {
+            if ok {
+                app.confirm = Some(Confirm::ApplyToCluster { yaml, file, output });
+            } else {
+                ingest(
+                    app,
+                    DataEvent::Applied(Err(format!("the cluster's dry run refused it: {output}"))),
+                );
+            }
+        }
         DataEvent::Connected { mesh } => {
             app.conn.connected = true;
             app.conn.error = None;

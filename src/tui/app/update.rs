@@ -31,6 +31,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
         })
         .flatten();
     let cmds = update_state(app, action);
+    let cmds = available(app, cmds);
     if let Some(id) = anchor {
         if let Some(i) = model::lists::traces(app)
             .iter()
@@ -225,6 +226,39 @@ fn update_state(app: &mut App, action: Action) -> Vec<Command> {
     Vec::new()
 }
 
+/// Drops what the attached source cannot do, saying why in the status
+/// line: greyed, not an error (a real cluster has no chaos, for one).
+fn available(app: &mut App, cmds: Vec<Command>) -> Vec<Command> {
+    use crate::tui::source::Feature;
+    // Nor is the question asked first.
+    let asks = match &app.confirm {
+        Some(Confirm::Chaos(_)) => Some(Feature::Chaos),
+        Some(Confirm::Scenario(_)) => Some(Feature::Scenarios),
+        Some(Confirm::Rollback(_)) => Some(Feature::Versions),
+        _ => None,
+    };
+    if let Some((f, why)) = asks.and_then(|f| app.conn.source.lacks(f).map(|w| (f, w.to_string())))
+    {
+        app.confirm = None;
+        app.say(format!("{} not available here: {why}", f.name()), false);
+    }
+    let mut kept = Vec::with_capacity(cmds.len());
+    for c in cmds {
+        let needs = match &c {
+            Command::Chaos(_) => Some(Feature::Chaos),
+            Command::Sequence(_) => Some(Feature::Scenarios),
+            Command::Explain(_) => Some(Feature::Why),
+            Command::Rollback(_) | Command::Diff(..) => Some(Feature::Versions),
+            _ => None,
+        };
+        match needs.and_then(|f| app.conn.source.lacks(f).map(|why| (f, why.to_string()))) {
+            Some((f, why)) => app.say(format!("{} not available here: {why}", f.name()), false),
+            None => kept.push(c),
+        }
+    }
+    kept
+}
+
 /// y or n to the question asked.
 fn confirm(app: &mut App, yes: bool) -> Vec<Command> {
     let Some(c) = app.confirm.take() else {
@@ -254,6 +288,10 @@ fn confirm(app: &mut App, yes: bool) -> Vec<Command> {
         }
         Confirm::Scenario(name) => routing::run_scenario(app, &name),
         Confirm::Chaos(req) => vec![Command::Chaos(req)],
+        Confirm::ApplyToCluster { yaml, file, .. } => {
+            app.say("applying to the cluster...", false);
+            vec![Command::ApplyConfirmed { yaml, file }]
+        }
     }
 }
 

@@ -111,6 +111,9 @@ pub enum GetWhat {
     Latency,
     /// A Prometheus scrape configuration for this mesh.
     ScrapeConfig,
+    /// An Envoy's secrets, endpoints, routes or clusters, as istioctl
+    /// proxy-config shows them (needs --envoy-admin or --config-dump).
+    ProxyConfig,
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +157,16 @@ enum Command {
     Get {
         /// What to show.
         what: GetWhat,
+        /// Proxy-config: secret, endpoint, route or cluster.
+        #[arg(value_enum)]
+        section: Option<commands::proxy_config::Section>,
+        /// Proxy-config: an Envoy admin address (HOST:PORT, e.g. a
+        /// port-forwarded 15000); repeatable.
+        #[arg(long, value_name = "HOST:PORT")]
+        envoy_admin: Vec<String>,
+        /// Proxy-config: a saved /config_dump instead of a live proxy.
+        #[arg(long, value_name = "FILE")]
+        config_dump: Option<PathBuf>,
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: Format,
@@ -522,7 +535,27 @@ pub fn main() -> ExitCode {
                 commands::config::delete(mesh.as_deref(), &kind, &name, &namespace).await
             }
             Some(Command::Get {
+                what: GetWhat::ProxyConfig,
+                section,
+                envoy_admin,
+                config_dump,
+                output,
+                ..
+            }) => {
+                let Some(section) = section else {
+                    usage_error(
+                        "proxy-config needs what to show: secret, endpoint, route or cluster".into(),
+                    );
+                };
+                let sources = commands::proxy_config::Sources {
+                    envoy_admin,
+                    config_dump,
+                };
+                commands::proxy_config::run(section, sources, output).await
+            }
+            Some(Command::Get {
                 what,
+                section: None,
                 output,
                 trace_id,
                 service,
@@ -532,6 +565,7 @@ pub fn main() -> ExitCode {
                 window,
                 follow,
                 source,
+                ..
             }) => {
                 let opts = commands::get::GetOptions {
                     output,
@@ -549,6 +583,10 @@ pub fn main() -> ExitCode {
                     None => commands::get::run(mesh.as_deref(), what, opts).await,
                 }
             }
+            Some(Command::Get { section: Some(s), .. }) => usage_error(format!(
+                "'{}' only follows 'get proxy-config'",
+                s.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default()
+            )),
             Some(Command::Bench { what }) => commands::bench::run(what).await,
             Some(Command::History { output }) => {
                 commands::config::history(mesh.as_deref(), state_dir.as_deref(), output).await
@@ -601,6 +639,14 @@ mod tests {
             &["meshcon", "diff", "v2", "3"],
             &["meshcon", "chaos", "fail", "billing-v1-0", "--rate", "0.5"],
             &["meshcon", "delete", "vs", "billing"],
+            &[
+                "meshcon",
+                "get",
+                "proxy-config",
+                "secret",
+                "--config-dump",
+                "d.json",
+            ],
         ] {
             assert!(super::Cli::try_parse_from(args).is_ok(), "{args:?}");
         }

@@ -4,4 +4,5 @@ pub mod attach;
 pub mod bench;
 pub mod config;
 pub mod get;
+pub mod proxy_config;
 pub mod up;

@@ -48,6 +48,27 @@ pub mod config {
     pub use crate::config::{analyze_standalone, check, kind_matches, to_yaml, Finding, Level};
 }
 
+/// Readers for a real Istio or Linkerd mesh: Envoy's admin API (as
+/// `istioctl proxy-config` reads it), trace receivers and a Jaeger reader
+/// filing into a [`TraceStore`], and direct Prometheus scrapes.
+pub mod realmesh {
+    pub use crate::realmesh::envoy::{
+        fetch_certs, fetch_config_dump, parse_certs, parse_config_dump, read_config_dump,
+        AdminCert, CertFacts, ClusterRow, ConfigDump, EndpointRow, RouteRow, SdsSecret,
+        MAX_DUMP_BYTES,
+    };
+    pub use crate::realmesh::fetch::{Target, DEFAULT_TIMEOUT};
+    pub use crate::realmesh::scrape::{
+        parse_exposition, read_exposition, scrape, Exposition, MetricSample, MAX_EXPOSITION_BYTES,
+    };
+    pub use crate::realmesh::traces::jaeger;
+    pub use crate::realmesh::traces::{
+        listen, serve_otlp, serve_zipkin, DEFAULT_OTLP_LISTEN, DEFAULT_ZIPKIN_LISTEN,
+    };
+    pub use crate::realmesh::RealMeshError;
+    pub use crate::telemetry::collector::Query as TraceFilter;
+}
+
 /// The state directory a mesh keeps its keys, history and address in.
 pub mod state {
     pub use crate::state::{

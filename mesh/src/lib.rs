@@ -16,6 +16,7 @@
 //! - [`telemetry`]: Istio metrics, exact percentiles, traces, the tap, golden signals.
 //! - [`workload`]: the demo apps and the load generator.
 //! - [`attach`]: readers of a real Istio or Linkerd mesh (Prometheus, kubectl).
+//! - [`realmesh`]: readers for a real Istio/Linkerd mesh (Envoy admin, trace receivers, scrapes).
 //! - [`runtime`]: launches a whole mesh from a topology, in one process.
 //! - [`bench`]: load scenarios (data-plane latency, config convergence).
 //! - [`yaml`], [`duration`], [`state`], [`http`]: YAML with positions, Go durations, the state directory, HTTP plumbing.
@@ -30,6 +31,7 @@ pub(crate) mod gateway;
 pub(crate) mod http;
 pub mod identity;
 pub(crate) mod proxy;
+pub(crate) mod realmesh;
 pub mod runtime;
 pub(crate) mod state;
 pub(crate) mod svc;

@@ -308,6 +308,10 @@ pub async fn run(mesh: Option<&str>, what: GetWhat, o: GetOptions) -> anyhow::Re
                 f => output::structured(&stats, f)?,
             }
         }
+        // Reads an Envoy, not the mesh: cli.rs sends it to commands::proxy_config.
+        GetWhat::ProxyConfig => {
+            anyhow::bail!("proxy-config reads an Envoy: give --envoy-admin or --config-dump")
+        }
         GetWhat::ScrapeConfig => {
             let list = c
                 .console

@@ -12,6 +12,7 @@ mod foundation;
 mod hardening;
 mod jwt;
 mod limits;
+mod realmesh;
 mod rules;
 mod state;
 mod telemetry;

@@ -260,49 +260,70 @@ pub enum ScrapeError {
 }
 
 /// A sample's name, labels and value.
-type SampleLine<'a> = (&'a str, Vec<(&'a str, String)>, f64);
+pub(crate) type SampleLine<'a> = (&'a str, Vec<(&'a str, String)>, f64);
 
-/// One sample line of the Prometheus text format: `name{labels} value`.
-/// Only what golden signals read; a malformed line is an error.
-fn sample(line: &str) -> Result<SampleLine<'_>, ScrapeError> {
+/// One line of the Prometheus text format, read with `prometheus-parse`:
+/// `Some` for a sample (`name{labels} value [timestamp]`), `None` for a
+/// comment, `# HELP`/`# TYPE` or a blank line, an error for anything else.
+/// Every exposition meshcon reads (golden signals, `--scrape`) goes
+/// through here.
+pub(crate) fn sample(line: &str) -> Result<Option<SampleLine<'_>>, ScrapeError> {
+    use prometheus_parse::LineInfo;
     let bad = || ScrapeError::Malformed(line.to_string());
-    let (name, rest) = match line.find(['{', ' ']) {
-        Some(i) => line.split_at(i),
-        None => return Err(bad()),
-    };
-    let mut labels = Vec::new();
-    let mut rest = rest;
-    if let Some(mut r) = rest.strip_prefix('{') {
-        loop {
-            r = r.trim_start_matches([',', ' ']);
-            if let Some(after) = r.strip_prefix('}') {
-                rest = after;
-                break;
-            }
-            let (key, after) = r.split_once("=\"").ok_or_else(bad)?;
-            let mut value = String::new();
-            let mut chars = after.char_indices();
-            let end = loop {
-                match chars.next().ok_or_else(bad)? {
-                    (i, '"') => break i,
-                    (_, '\\') => match chars.next().ok_or_else(bad)?.1 {
-                        'n' => value.push('\n'),
-                        c => value.push(c),
-                    },
-                    (_, c) => value.push(c),
-                }
+    match LineInfo::parse(line) {
+        LineInfo::Sample {
+            metric_name,
+            labels,
+            value,
+            ..
+        } => {
+            let value = match value {
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                v => v.parse().map_err(|_| bad())?,
             };
-            labels.push((key.trim(), value));
-            r = &after[end + 1..];
+            let labels = match labels {
+                Some(block) => label_pairs(block).ok_or_else(bad)?,
+                None => Vec::new(),
+            };
+            Ok(Some((metric_name, labels, value)))
         }
+        LineInfo::Doc { .. } | LineInfo::Type { .. } | LineInfo::Empty => Ok(None),
+        LineInfo::Ignored if line.trim_start().starts_with('#') => Ok(None),
+        LineInfo::Ignored => Err(bad()),
     }
-    let value = rest.split_whitespace().next().ok_or_else(bad)?;
-    let value = match value {
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        v => v.parse().map_err(|_| bad())?,
-    };
-    Ok((name, labels, value))
+}
+
+/// The pairs of a label block (`a="x",b="y\"z"`), escapes undone.
+///
+/// `prometheus-parse` finds the block but splits it on every `,` and `=`
+/// and keeps escapes, which breaks on values Envoy really writes
+/// (`response_flags="UF,URX"`, quoted paths); so the block's inside is
+/// read here, by the format's quoting rules.
+fn label_pairs(block: &str) -> Option<Vec<(&str, String)>> {
+    let mut out = Vec::new();
+    let mut r = block;
+    loop {
+        r = r.trim_start_matches([',', ' ']);
+        if r.is_empty() {
+            return Some(out);
+        }
+        let (key, after) = r.split_once("=\"")?;
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let end = loop {
+            match chars.next()? {
+                (i, '"') => break i,
+                (_, '\\') => match chars.next()?.1 {
+                    'n' => value.push('\n'),
+                    c => value.push(c),
+                },
+                (_, c) => value.push(c),
+            }
+        };
+        out.push((key.trim(), value));
+        r = &after[end + 1..];
+    }
 }
 
 /// Reads the Istio series of one exposition: request counts, and the
@@ -317,7 +338,9 @@ fn parse(text: &str) -> Result<HashMap<SeriesKey, SeriesValue>, ScrapeError> {
         if !(line.starts_with(REQUESTS) || line.starts_with(BUCKETS)) {
             continue;
         }
-        let (name, mut labels, v) = sample(line)?;
+        let Some((name, mut labels, v)) = sample(line)? else {
+            continue;
+        };
         if name == REQUESTS {
             out.entry(key_of(&labels)).or_default().requests += v;
         } else if name == BUCKETS {

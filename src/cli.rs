@@ -160,13 +160,6 @@ enum Command {
         /// Proxy-config: secret, endpoint, route or cluster.
         #[arg(value_enum)]
         section: Option<commands::proxy_config::Section>,
-        /// Proxy-config: an Envoy admin address (HOST:PORT, e.g. a
-        /// port-forwarded 15000); repeatable.
-        #[arg(long, value_name = "HOST:PORT")]
-        envoy_admin: Vec<String>,
-        /// Proxy-config: a saved /config_dump instead of a live proxy.
-        #[arg(long, value_name = "FILE")]
-        config_dump: Option<PathBuf>,
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: Format,
@@ -348,6 +341,20 @@ pub struct SourceArgs {
     /// Receive OTLP/gRPC spans from the mesh's proxies here [default: 127.0.0.1:4317].
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:4317")]
     pub otlp_listen: Option<SocketAddr>,
+    /// Receive Zipkin v2 JSON spans (`POST /api/v2/spans`, what Envoy's
+    /// Zipkin tracer sends) here [default: 127.0.0.1:9411].
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9411")]
+    pub zipkin_listen: Option<SocketAddr>,
+    /// Read traces from an existing Jaeger's HTTP API (http://HOST:16686).
+    #[arg(long, value_name = "URL")]
+    pub jaeger: Option<String>,
+    /// An Envoy admin address (HOST:PORT, e.g. a port-forwarded 15000):
+    /// its certificates in Identities, and `get proxy-config`; repeatable.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub envoy_admin: Vec<String>,
+    /// A saved Envoy /config_dump instead of a live proxy.
+    #[arg(long, value_name = "FILE")]
+    pub config_dump: Option<PathBuf>,
     /// The kubectl context to read config from and apply edits to.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
@@ -374,6 +381,10 @@ impl SourceArgs {
         let mut real = RealMesh {
             dialect: self.dialect,
             otlp_listen: self.otlp_listen,
+            zipkin_listen: self.zipkin_listen,
+            jaeger: self.jaeger.clone(),
+            envoy_admin: self.envoy_admin.clone(),
+            config_dump: self.config_dump.clone(),
             resources_file: self.resources.clone(),
             read_only: self.read_only,
             edits_dir: state_dir.join("edits"),
@@ -429,6 +440,10 @@ impl SourceArgs {
         let asked = real.prometheus.is_some()
             || !real.scrape.is_empty()
             || real.otlp_listen.is_some()
+            || real.zipkin_listen.is_some()
+            || real.jaeger.is_some()
+            || !real.envoy_admin.is_empty()
+            || real.config_dump.is_some()
             || real.resources_file.is_some()
             || self.context.is_some()
             || self.kubeconfig.is_some();
@@ -537,8 +552,7 @@ pub fn main() -> ExitCode {
             Some(Command::Get {
                 what: GetWhat::ProxyConfig,
                 section,
-                envoy_admin,
-                config_dump,
+                source,
                 output,
                 ..
             }) => {
@@ -548,8 +562,8 @@ pub fn main() -> ExitCode {
                     );
                 };
                 let sources = commands::proxy_config::Sources {
-                    envoy_admin,
-                    config_dump,
+                    envoy_admin: source.envoy_admin,
+                    config_dump: source.config_dump,
                 };
                 commands::proxy_config::run(section, sources, output).await
             }

@@ -94,7 +94,6 @@ pub mod attach {
         clean as clean_kubectl_json, Kubectl, Output as KubectlOutput, KINDS,
     };
     pub use crate::attach::observed::topology as observed_topology;
-    pub use crate::attach::otlp::{bind as bind_otlp, serve as serve_otlp};
     pub use crate::attach::prometheus::{Dialect, MeshSignals, Prometheus, Sample};
     pub use crate::attach::AttachError;
 }

@@ -10,7 +10,6 @@
 pub mod fetch;
 pub mod kube;
 pub mod observed;
-pub mod otlp;
 pub mod prometheus;
 
 /// Why something could not be read from a real mesh.

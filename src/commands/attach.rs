@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use mesh::api::attach::Dialect;
+use mesh::api::realmesh;
 
 use crate::cli::GetWhat;
 use crate::commands::get::{self, GetOptions};
@@ -31,6 +32,9 @@ pub async fn attach(real: RealMesh, state_dir: &std::path::Path) -> anyhow::Resu
     .await?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// How long one read of a real mesh's endpoint may take.
+const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What one read of a real mesh learned, for `get`.
 struct Snapshot {
@@ -100,6 +104,32 @@ async fn snapshot(real: &RealMesh, window: u64) -> anyhow::Result<Snapshot> {
 /// `meshcon get WHAT` on a real mesh.
 pub async fn get(real: RealMesh, what: GetWhat, o: GetOptions) -> anyhow::Result<ExitCode> {
     let out = match what {
+        GetWhat::Identities
+            if real.prometheus.is_none()
+                && real.scrape.is_empty()
+                && (!real.envoy_admin.is_empty() || real.config_dump.is_some()) =>
+        {
+            let (workloads, domains, errors) = crate::tui::source::real::identities(&real).await;
+            if workloads.is_empty() && !errors.is_empty() {
+                anyhow::bail!("{}", errors.join("; "));
+            }
+            for e in errors {
+                eprintln!("meshcon: {e}");
+            }
+            match o.output {
+                Format::Table => {
+                    let mut t = get::identities_rows(&workloads);
+                    for d in domains {
+                        t.push_str(&format!(
+                            "trust anchor: {} ({}), valid until {}\n",
+                            d.trust_domain, d.root_fingerprint, d.root_not_after
+                        ));
+                    }
+                    t
+                }
+                f => output::structured(&workloads, f)?,
+            }
+        }
         GetWhat::Services | GetWhat::Edges | GetWhat::Workloads | GetWhat::Identities => {
             let s = snapshot(&real, o.window).await?;
             if let (Some(d), true) = (s.dialect, o.output == Format::Table) {
@@ -132,25 +162,54 @@ pub async fn get(real: RealMesh, what: GetWhat, o: GetOptions) -> anyhow::Result
             get::resources_out(&text, what, o.output)?
         }
         GetWhat::Traces => {
-            let Some(addr) = real.otlp_listen else {
-                anyhow::bail!("traces from a real mesh: give --otlp-listen ADDR and point the mesh's tracer at it");
-            };
-            let store = mesh::api::TraceStore::default();
-            let listener = mesh::api::attach::bind_otlp(addr).await?;
-            let window = o.window.max(1);
-            eprintln!("receiving OTLP spans on {addr} for {window} s (--window sets how long)...");
-            let server = mesh::api::attach::serve_otlp(
-                listener,
-                store.clone(),
-                tokio::time::sleep(Duration::from_secs(window)),
-            );
-            server.await?;
-            let traces = store.query(&mesh::api::TraceStoreQuery {
-                trace_id: o.trace_id.clone(),
-                service: o.service.clone(),
-                min_duration_ms: o.min_ms as f64,
-                errors_only: o.errors,
-                limit: o.limit as usize,
+            let mut traces = Vec::new();
+            if let Some(base) = &real.jaeger {
+                for svc in realmesh::jaeger::services(base, TIMEOUT).await? {
+                    if o.service.as_ref().is_none_or(|s| *s == svc) {
+                        traces
+                            .extend(realmesh::jaeger::traces(base, &svc, o.limit, TIMEOUT).await?);
+                    }
+                }
+            }
+            let receivers = [real.otlp_listen, real.zipkin_listen];
+            if receivers.iter().any(Option::is_some) {
+                let store = mesh::api::TraceStore::default();
+                let cancel = tokio_util::sync::CancellationToken::new();
+                let window = o.window.max(1);
+                let mut servers = Vec::new();
+                for (addr, zipkin) in [(real.otlp_listen, false), (real.zipkin_listen, true)] {
+                    let Some(addr) = addr else { continue };
+                    let listener = realmesh::listen(&addr.to_string()).await?;
+                    let (store, cancel) = (store.clone(), cancel.clone());
+                    servers.push(tokio::spawn(async move {
+                        if zipkin {
+                            realmesh::serve_zipkin(listener, store, cancel).await;
+                        } else if let Err(e) = realmesh::serve_otlp(listener, store, cancel).await {
+                            eprintln!("meshcon: OTLP receiver on {addr}: {e}");
+                        }
+                    }));
+                }
+                eprintln!("receiving spans for {window} s (--window sets how long)...");
+                tokio::time::sleep(Duration::from_secs(window)).await;
+                cancel.cancel();
+                for s in servers {
+                    let _ = s.await;
+                }
+                traces.extend(store.query(&mesh::api::TraceStoreQuery {
+                    trace_id: o.trace_id.clone(),
+                    service: o.service.clone(),
+                    min_duration_ms: o.min_ms as f64,
+                    errors_only: o.errors,
+                    limit: o.limit as usize,
+                }));
+            }
+            if real.jaeger.is_none() && receivers.iter().all(Option::is_none) {
+                anyhow::bail!("traces from a real mesh: give --jaeger URL, or --otlp-listen / --zipkin-listen and point the mesh's tracer at it");
+            }
+            traces.retain(|t| {
+                o.trace_id.as_ref().is_none_or(|id| *id == t.trace_id)
+                    && (!o.errors || t.spans.iter().any(|s| s.error))
+                    && t.duration_ms >= o.min_ms as f64
             });
             match o.output {
                 Format::Table => get::traces_table(&traces),

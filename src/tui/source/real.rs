@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mesh::api::attach::{Dialect, Endpoint, Kubectl, Prometheus};
+use mesh::api::attach::{Dialect, Kubectl, Prometheus};
+use mesh::api::realmesh;
 use mesh::api::{ApplyReply, HistoryEntry, Signals, TraceStore, TraceStoreQuery, WorkloadList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -18,8 +19,6 @@ use crate::tui::data::{Feature, SourceInfo};
 
 /// How often figures are refreshed.
 const POLL: Duration = Duration::from_secs(2);
-/// Largest exposition read from one scrape target.
-pub const MAX_SCRAPE_BYTES: usize = 16 << 20;
 
 /// Everything the console reads a real mesh from; any part may be absent.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +31,14 @@ pub struct RealMesh {
     pub scrape: Vec<String>,
     /// Where to receive OTLP/gRPC spans.
     pub otlp_listen: Option<SocketAddr>,
+    /// Where to receive Zipkin v2 JSON spans.
+    pub zipkin_listen: Option<SocketAddr>,
+    /// An existing Jaeger's HTTP API to read traces from.
+    pub jaeger: Option<String>,
+    /// Envoy admin addresses, for certificates.
+    pub envoy_admin: Vec<String>,
+    /// A saved Envoy config dump, for certificates.
+    pub config_dump: Option<PathBuf>,
     /// The user's kubectl, for config and edits.
     pub kubectl: Option<Kubectl>,
     /// Resources read from a file instead of the cluster.
@@ -48,6 +55,10 @@ impl RealMesh {
         self.prometheus.is_none()
             && self.scrape.is_empty()
             && self.otlp_listen.is_none()
+            && self.zipkin_listen.is_none()
+            && self.jaeger.is_none()
+            && self.envoy_admin.is_empty()
+            && self.config_dump.is_none()
             && self.kubectl.is_none()
             && self.resources_file.is_none()
     }
@@ -67,6 +78,12 @@ impl RealMesh {
                     format!("{} proxies", self.scrape.len())
                 }
             ));
+        }
+        if !self.envoy_admin.is_empty() {
+            parts.push(format!("envoy admin ×{}", self.envoy_admin.len()));
+        }
+        if let Some(j) = &self.jaeger {
+            parts.push(format!("jaeger {j}"));
         }
         if let Some(d) = dialect.or(self.dialect) {
             parts.push(d.as_str().to_string());
@@ -135,12 +152,22 @@ pub fn spawn<E: From<DataEvent> + Send + 'static>(
 ) -> anyhow::Result<()> {
     let _ = tx.try_send(E::from(DataEvent::Attached(real.info(None))));
     let store = TraceStore::default();
-    if let Some(addr) = real.otlp_listen {
+    for (addr, zipkin) in [(real.otlp_listen, false), (real.zipkin_listen, true)] {
+        let Some(addr) = addr else { continue };
         let tx = tx.clone();
         let store = store.clone();
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve_otlp(addr, store, cancel).await {
+            let listener = match realmesh::listen(&addr.to_string()).await {
+                Ok(l) => l,
+                Err(e) => {
+                    send(&tx, DataEvent::Note(format!("trace receiver: {e}"))).await;
+                    return;
+                }
+            };
+            if zipkin {
+                realmesh::serve_zipkin(listener, store, cancel).await;
+            } else if let Err(e) = realmesh::serve_otlp(listener, store, cancel).await {
                 send(
                     &tx,
                     DataEvent::Note(format!("OTLP receiver on {addr}: {e}")),
@@ -183,16 +210,6 @@ pub fn spawn<E: From<DataEvent> + Send + 'static>(
             }
         }
     });
-    Ok(())
-}
-
-async fn serve_otlp(
-    addr: SocketAddr,
-    store: TraceStore,
-    cancel: CancellationToken,
-) -> anyhow::Result<()> {
-    let listener = mesh::api::attach::bind_otlp(addr).await?;
-    mesh::api::attach::serve_otlp(listener, store, cancel.cancelled_owned()).await?;
     Ok(())
 }
 
@@ -260,8 +277,31 @@ async fn poll<E: From<DataEvent>>(
             send(tx, DataEvent::Note(errors.join("; "))).await;
         }
     }
+    let (certs, trust_domains, cert_errors) = identities(real).await;
+    if real.prometheus.is_none()
+        && real.scrape.is_empty()
+        && !cert_errors.is_empty()
+        && certs.is_empty()
+    {
+        failure = failure.or(Some(cert_errors.join("; ")));
+    } else if !cert_errors.is_empty() {
+        send(tx, DataEvent::Note(cert_errors.join("; "))).await;
+    }
     if let Some(why) = failure {
         return send(tx, DataEvent::Disconnected(why)).await;
+    }
+    // A proxy's certificate completes the workload its metrics named.
+    for c in certs {
+        match workloads.iter_mut().find(|w| {
+            !c.spiffe_id.is_empty() && w.spiffe_id == c.spiffe_id && w.cert_serial.is_empty()
+        }) {
+            Some(w) => {
+                w.cert_serial = c.cert_serial;
+                w.cert_not_after = c.cert_not_after;
+                w.issuer = c.issuer;
+            }
+            None => workloads.push(c),
+        }
     }
     let label = real.label(*dialect);
     send(
@@ -276,7 +316,7 @@ async fn poll<E: From<DataEvent>>(
     let list = WorkloadList {
         workloads,
         mesh: label,
-        trust_domains: Vec::new(),
+        trust_domains,
     };
     if !send(tx, DataEvent::Workloads(list)).await {
         return false;
@@ -291,55 +331,133 @@ async fn poll<E: From<DataEvent>>(
         },
     )
     .await;
-    let traces = store.query(&TraceStoreQuery {
+    let mut traces = store.query(&TraceStoreQuery {
         limit: 150,
         ..Default::default()
     });
+    if let Some(base) = &real.jaeger {
+        match jaeger_traces(base).await {
+            Ok(t) => traces.extend(t),
+            Err(e) => {
+                send(tx, DataEvent::Note(format!("jaeger {base}: {e}"))).await;
+            }
+        }
+        traces.sort_by(|a, b| b.start_unix_ms.total_cmp(&a.start_unix_ms));
+        traces.dedup_by(|a, b| a.trace_id == b.trace_id);
+    }
     if !traces.is_empty() {
         send(tx, DataEvent::Traces(traces)).await;
     }
     true
 }
 
-/// Reads one proxy's exposition, bounded in size and time.
-pub async fn scrape(target: &str) -> Result<String, String> {
-    let mut e = Endpoint::parse(target).map_err(|e| e.to_string())?;
-    e.limit = MAX_SCRAPE_BYTES;
-    e.timeout = Duration::from_secs(2);
-    let path = if target.contains("/") && target.contains("://") {
-        ""
-    } else {
-        "/stats/prometheus"
-    };
-    let body = e.get(path).await.map_err(|e| e.to_string())?;
-    let text = String::from_utf8(body.to_vec())
-        .map_err(|_| format!("{target}: the answer is not text, so not a Prometheus exposition"))?;
-    if !text.trim().is_empty() && !text.lines().any(is_sample) {
-        let first: String = text.lines().next().unwrap_or("").chars().take(60).collect();
-        return Err(format!(
-            "{target}: not a Prometheus exposition (it begins {:?})",
-            mesh::api::util::escape_control(&first)
-        ));
+/// The newest traces of every service an existing Jaeger knows (at most
+/// ten services, twenty traces each: a console, not an export).
+async fn jaeger_traces(base: &str) -> Result<Vec<mesh::api::Trace>, String> {
+    let t = Duration::from_secs(3);
+    let services = realmesh::jaeger::services(base, t)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for s in services.iter().take(10) {
+        out.extend(
+            realmesh::jaeger::traces(base, s, 20, t)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
     }
-    Ok(text)
+    Ok(out)
 }
 
-/// Whether a line looks like a sample: `name{labels} value` or `name value`.
-fn is_sample(line: &str) -> bool {
-    let line = line.trim();
-    if line.starts_with('#') || line.is_empty() {
-        return false;
+/// Workload certificates and trust anchors from Envoy admin addresses or a
+/// saved config dump (what `istioctl proxy-config secret` shows), and what
+/// could not be read.
+pub async fn identities(
+    real: &RealMesh,
+) -> (
+    Vec<mesh::api::Workload>,
+    Vec<mesh::api::TrustDomain>,
+    Vec<String>,
+) {
+    let mut dumps = Vec::new();
+    let mut errors = Vec::new();
+    for admin in &real.envoy_admin {
+        match realmesh::fetch_config_dump(admin, Duration::from_secs(3)).await {
+            Ok(d) => dumps.push((admin.clone(), d)),
+            Err(e) => errors.push(format!("envoy admin {admin}: {e}")),
+        }
     }
-    let name_end = line
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-        .unwrap_or(line.len());
-    let valid_name = name_end > 0 && !line.starts_with(|c: char| c.is_ascii_digit());
-    let value = line.rsplit(char::is_whitespace).next().unwrap_or("");
-    let value = if line.ends_with('}') { "" } else { value };
-    // A timestamp may follow the value.
-    let tokens: Vec<&str> = line.split_whitespace().collect();
-    let numeric = |t: &str| t.parse::<f64>().is_ok() || matches!(t, "+Inf" | "-Inf" | "NaN");
-    valid_name && (numeric(value) || (tokens.len() >= 3 && numeric(tokens[tokens.len() - 2])))
+    if let Some(f) = &real.config_dump {
+        match realmesh::read_config_dump(f) {
+            Ok(d) => dumps.push((f.display().to_string(), d)),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    let mut workloads = Vec::new();
+    let mut domains: Vec<mesh::api::TrustDomain> = Vec::new();
+    for (from, dump) in dumps {
+        for s in &dump.secrets {
+            let domain = |id: &str| {
+                id.strip_prefix("spiffe://")
+                    .and_then(|r| r.split('/').next())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            if s.root_ca {
+                let td = s
+                    .chain
+                    .first()
+                    .and_then(|c| c.spiffe_id.as_deref())
+                    .map(domain)
+                    .unwrap_or_default();
+                if !domains.iter().any(|d| d.root_not_after == s.not_after) {
+                    domains.push(mesh::api::TrustDomain {
+                        cluster: String::new(),
+                        trust_domain: td,
+                        root_fingerprint: format!("serial {}", s.serial),
+                        root_not_after: s.not_after.clone(),
+                        mtls_mode: String::new(),
+                    });
+                }
+                continue;
+            }
+            let Some(id) = &s.spiffe_id else { continue };
+            if s.state != "ACTIVE" {
+                continue;
+            }
+            let sa = id.rsplit('/').next().unwrap_or_default();
+            let ns = id
+                .split("/ns/")
+                .nth(1)
+                .and_then(|r| r.split('/').next())
+                .unwrap_or_default();
+            workloads.push(mesh::api::Workload {
+                kind: "sidecar".into(),
+                namespace: ns.into(),
+                service: sa.into(),
+                instance: from.clone(),
+                spiffe_id: id.clone(),
+                ready: s.valid,
+                cert_not_after: s.not_after.clone(),
+                cert_serial: s.serial.clone(),
+                issuer: s
+                    .chain
+                    .first()
+                    .map(|c| c.issuer.clone())
+                    .unwrap_or_default(),
+                ..Default::default()
+            });
+        }
+    }
+    (workloads, domains, errors)
+}
+
+/// Reads one proxy's exposition, bounded in size and time.
+pub async fn scrape(target: &str) -> Result<String, String> {
+    realmesh::scrape(target, Duration::from_secs(2))
+        .await
+        .map(|e| e.text)
+        .map_err(|e| e.to_string())
 }
 
 /// Workloads named by scraped series: the versions that answered and the callers.
@@ -544,29 +662,6 @@ fn write_edit(dir: &std::path::Path, file: &str, yaml: &str) -> std::io::Result<
     ));
     std::fs::write(&path, yaml)?;
     Ok(path)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn samples_are_told_from_garbage() {
-        for ok in [
-            "up 1",
-            "istio_requests_total{a=\"b c\"} 7",
-            "x_bucket{le=\"+Inf\"} 3 1700000000",
-            "g NaN",
-        ] {
-            assert!(super::is_sample(ok), "{ok}");
-        }
-        for bad in [
-            "this is { not an exposition",
-            "# HELP x y",
-            "<html>",
-            "12 13",
-        ] {
-            assert!(!super::is_sample(bad), "{bad}");
-        }
-    }
 }
 
 #[cfg(test)]

@@ -142,13 +142,22 @@ pub async fn run_loop<B: Backend>(
 pub async fn run(addr: &str, embedded: bool, start: View, state_dir: &Path) -> anyhow::Result<()> {
     use crate::practice::progress::Progress;
     crate::client::identify_as("console");
-    let progress = Progress::open(&state_dir.join("practice.db"))
+    let db = state_dir.join("practice.db");
+    // A drill an earlier run could not undo is healed before anything else.
+    let healed = if addr.is_empty() {
+        None
+    } else {
+        practice::drill::heal_leftover(addr, embedded, &db).await
+    };
+    let progress = Progress::open(&db)
         .or_else(|_| Progress::in_memory())
         .map_err(|e| anyhow::anyhow!("practice progress store: {e}"))?;
     let ledger = progress
         .load()
         .map_err(|e| anyhow::anyhow!("practice progress: {e}"))?;
     let mut app = App::new(addr, embedded, practice::Practice::new(ledger));
+    app.practice.addr = addr.to_string();
+    app.practice.note = healed;
     app.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     app.view = start;
 
@@ -174,5 +183,12 @@ pub async fn run(addr: &str, embedded: bool, start: View, state_dir: &Path) -> a
     drop(terminal);
     drop(guard);
     background.finish().await;
+    // Quitting during a drill undoes it; if the mesh does not answer, the
+    // next start does.
+    if let Some(steps) = app.practice.pending_undo() {
+        if let Err(e) = practice::drill::undo_now(addr, &steps, &db).await {
+            eprintln!("meshcon: the drill could not be undone now ({e}); the next start will");
+        }
+    }
     result
 }

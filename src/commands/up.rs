@@ -227,12 +227,20 @@ pub async fn attach(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `meshcon practice`: works without a mesh, and links to the local one if it runs.
+/// `meshcon practice`: works without a mesh. It links to one only when
+/// named (`--mesh`, or the `--state-dir` a mesh was started with), so a
+/// drill never injects faults into a mesh the learner did not choose.
 pub async fn practice(
     addr: Option<String>,
     state_dir: Option<std::path::PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let addr = crate::client::resolve_addr(addr.as_deref());
+    let addr = match (&addr, &state_dir) {
+        (Some(a), _) => a.clone(),
+        (None, Some(dir)) => std::fs::read_to_string(crate::client::api_file(dir))
+            .map(|t| t.trim().to_string())
+            .unwrap_or_default(),
+        (None, None) => String::new(),
+    };
     let state_dir = state_dir.unwrap_or_else(mesh::api::state::default_dir);
     init_logging(&state_dir);
     crate::tui::run(&addr, false, crate::tui::action::View::Practice, &state_dir).await?;

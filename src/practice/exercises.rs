@@ -1,5 +1,5 @@
 //! The exercises' content and checkers: fill-in-the-blank sentences, the
-//! diagram to label, the ~100-word explanation checker, and live drills.
+//! diagram to label, and the ~100-word explanation checker.
 
 /// A sentence with a blank and the answers that fill it.
 #[derive(Debug, Clone, Copy)]
@@ -222,59 +222,6 @@ pub fn check_explanation(text: &str) -> Verdict {
         used,
         missing,
         misuses,
-    }
-}
-
-/// A fault a live drill hides in the mesh.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DrillKind {
-    /// One service answers much slower.
-    LatencyRegression,
-    /// One instance fails every request.
-    FailingInstance,
-    /// A canary got far too much traffic.
-    BadCanaryWeight,
-    /// Plaintext peers are accepted again.
-    PlaintextPeer,
-}
-
-impl DrillKind {
-    /// Every drill.
-    pub const ALL: [DrillKind; 4] = [
-        DrillKind::LatencyRegression,
-        DrillKind::FailingInstance,
-        DrillKind::BadCanaryWeight,
-        DrillKind::PlaintextPeer,
-    ];
-
-    /// The question the user answers first.
-    pub fn question(self) -> &'static str {
-        match self {
-            DrillKind::LatencyRegression => "One service's P99 just rose. Which service? (look at Services or Graph)",
-            DrillKind::FailingInstance => "One instance now fails every request. Which instance? (look at Tap, Events or Services)",
-            DrillKind::BadCanaryWeight => "A routing change sent too much traffic somewhere. Which service and version? (e.g. billing v2)",
-            DrillKind::PlaintextPeer => "Something lets plaintext peers in again. What changed? (name the mTLS mode)",
-        }
-    }
-
-    /// The resources that fix it (accepted answers to the second question).
-    pub fn fixes(self) -> &'static [&'static str] {
-        match self {
-            DrillKind::LatencyRegression => &["virtualservice"],
-            DrillKind::FailingInstance => &["destinationrule", "virtualservice"],
-            DrillKind::BadCanaryWeight => &["virtualservice"],
-            DrillKind::PlaintextPeer => &["peerauthentication"],
-        }
-    }
-
-    /// Why those resources.
-    pub fn explain_fix(self) -> &'static str {
-        match self {
-            DrillKind::LatencyRegression => "A VirtualService timeout (and retries) protects callers from a slow service until it is rolled back.",
-            DrillKind::FailingInstance => "A DestinationRule's outlierDetection ejects the failing instance (VirtualService retries also hide it from callers).",
-            DrillKind::BadCanaryWeight => "The weights live in the VirtualService's route: set them back to 90/10.",
-            DrillKind::PlaintextPeer => "A PeerAuthentication with mtls.mode STRICT refuses plaintext peers again.",
-        }
     }
 }
 

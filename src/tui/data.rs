@@ -177,7 +177,9 @@ pub fn spawn<E: From<DataEvent> + Send + 'static>(
     cancel: CancellationToken,
     mut progress: Progress,
 ) -> anyhow::Result<Background> {
-    let client = MeshClient::lazy(addr)?;
+    // No address: practice on its own, which never connects anywhere.
+    let offline = addr.is_empty();
+    let client = MeshClient::lazy(if offline { "127.0.0.1:0" } else { addr })?;
 
     // Progress writes, in the order they were made.
     let (writes, queued) = std::sync::mpsc::channel::<Write>();
@@ -207,7 +209,7 @@ pub fn spawn<E: From<DataEvent> + Send + 'static>(
                     let _ = writes.send(w);
                     continue;
                 }
-                if cancel.is_cancelled() {
+                if cancel.is_cancelled() || offline {
                     continue;
                 }
                 let mut c = client.clone();
@@ -226,7 +228,7 @@ pub fn spawn<E: From<DataEvent> + Send + 'static>(
     }
 
     // Polling: workloads, proxies, scrapes, latency, traces, config, federation.
-    {
+    if !offline {
         let client = client.clone();
         let tx = tx.clone();
         let cancel = cancel.clone();

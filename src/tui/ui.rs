@@ -237,6 +237,11 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
                 )
             };
             spans.push(Span::raw(text));
+        } else if app.conn.addr.is_empty() {
+            spans.push(Span::styled(
+                " no mesh: practice on its own (drills need `meshcon practice --mesh ADDR`)",
+                fg(app, Color::DarkGray),
+            ));
         } else {
             spans.push(Span::styled(
                 format!(

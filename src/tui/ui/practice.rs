@@ -153,7 +153,38 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             selected: sel,
             open,
         } => glossary_screen(f, area, app, query, *typing, *sel, *open),
-        Screen::Card { term, dir, flipped } => {
+        Screen::NoCard { next } => {
+            let mut lines = vec![
+                Line::styled(
+                    "Nothing due: every card you have seen is scheduled later.",
+                    bold(),
+                ),
+                Line::raw(""),
+                Line::raw(match next {
+                    Some(at) => format!(
+                        "0 due · next {}",
+                        crate::practice::schedule::in_words(at - app.now)
+                    ),
+                    None => "0 due".to_string(),
+                }),
+                Line::styled("Enter: look again · Esc menu", fg(app, Color::DarkGray)),
+            ];
+            if let Some(n) = &p.note {
+                lines.push(Line::styled(n.clone(), fg(app, Color::Cyan)));
+            }
+            f.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: true })
+                    .block(block("Flashcards · spaced repetition (SM-2) · Esc menu")),
+                area,
+            );
+        }
+        Screen::Card {
+            term,
+            dir,
+            flipped,
+            due,
+        } => {
             let t = &TERMS[*term];
             let (front, back) = if *dir == 0 {
                 (t.term.to_string(), t.meaning.to_string())
@@ -177,7 +208,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 lines.push(Line::styled(back, fg(app, Color::Green)));
                 lines.push(Line::raw(""));
                 lines.push(Line::styled(
-                    "Did you know it?  y: yes   n: not yet",
+                    "How well did you know it?  1 again · 2 hard · 3 good · 4 easy",
                     bold(),
                 ));
             } else {
@@ -186,7 +217,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             let c = p.summary();
             lines.push(Line::raw(""));
             lines.push(Line::styled(
-                format!("boxes 1-5: {:?} · streak {}", c.boxes, c.streak),
+                format!(
+                    "{due} due · cards learning / <1 week / <1 month / longer: {:?} · streak {}",
+                    c.boxes, c.streak
+                ),
                 fg(app, Color::DarkGray),
             ));
             if let Some(n) = &p.note {
@@ -195,7 +229,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             f.render_widget(
                 Paragraph::new(lines)
                     .wrap(Wrap { trim: true })
-                    .block(block("Flashcards · spaced repetition (Leitner) · Esc menu")),
+                    .block(block("Flashcards · spaced repetition (SM-2) · Esc menu")),
                 area,
             );
         }
@@ -407,7 +441,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                     ));
                 }
                 Some(d) => {
-                    lines.push(Line::styled(d.kind.question(), bold()));
+                    lines.push(Line::styled(d.kind().question(), bold()));
                     lines.push(Line::from(vec![
                         Span::raw("your answer: "),
                         Span::styled(
@@ -428,7 +462,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                         ),
                     ]));
                     lines.push(Line::from(vec![
-                        Span::raw("fixed by (resource kind): "),
+                        Span::raw(format!("{} ", d.kind().fix_question())),
                         Span::styled(
                             format!(
                                 "{}{}",
@@ -482,7 +516,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 lines.push(Line::raw("nothing practised yet"));
             }
             lines.push(Line::raw(""));
-            lines.push(Line::raw(format!("flashcards per box 1-5: {:?}", s.boxes)));
+            lines.push(Line::raw(format!(
+                "flashcards learning / <1 week / <1 month / longer: {:?}",
+                s.boxes
+            )));
             if !s.weak.is_empty() {
                 lines.push(Line::styled(
                     format!(

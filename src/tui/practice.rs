@@ -136,6 +136,8 @@ pub struct Practice {
     pub addr: String,
     /// A drill's undo that waits for the mesh to answer again.
     pending_undo: Option<Vec<Step>>,
+    /// The scenario "show me" offers to run when its view is empty.
+    pub offer: Option<&'static str>,
     /// The last thing to tell the user.
     pub note: Option<String>,
 }
@@ -173,8 +175,58 @@ impl Practice {
                 .map_or(0, |d| d.as_nanos() as u64),
             addr: String::new(),
             pending_undo: None,
+            offer: None,
             note: None,
         }
+    }
+
+    /// Opens the view where a term can be seen, or, when that view has
+    /// nothing to show yet, offers the scenario that fills it.
+    fn show_me(&mut self, t: &glossary::Term, d: &MeshData, connected: bool, fx: &mut Effect) {
+        self.offer = None;
+        let Some((show, filter)) = t.show else {
+            self.note = Some(format!("{} has no counterpart in meshcon's mesh", t.term));
+            return;
+        };
+        let has = |s: &str| filter.is_empty() || s.to_lowercase().contains(&filter.to_lowercase());
+        let empty = match show {
+            ShowMe::Routing => d.resources.is_empty(),
+            ShowMe::Events => !d.events.iter().any(|e| has(&e.message) || has(&e.kind)),
+            ShowMe::Tap => d.tap.is_empty(),
+            ShowMe::Services => d.services.is_empty(),
+            ShowMe::Traces => d.traces.is_empty(),
+            ShowMe::Graph | ShowMe::Identities => d.workloads.is_empty(),
+        };
+        let scenario = glossary::scenario_for(t.term);
+        if empty && connected {
+            if let Some(name) = scenario {
+                self.offer = Some(name);
+                self.note = Some(format!(
+                    "nothing shows {} in the mesh yet: press r to run the '{name}' scenario, which does, then s again",
+                    t.term
+                ));
+                return;
+            }
+        }
+        let view = match show {
+            ShowMe::Graph => View::Graph,
+            ShowMe::Services => View::Services,
+            ShowMe::Tap => View::Tap,
+            ShowMe::Identities => View::Identities,
+            ShowMe::Traces => View::Traces,
+            ShowMe::Routing => View::Routing,
+            ShowMe::Events => View::Events,
+        };
+        let why = if filter.is_empty() {
+            format!("{} in the running mesh", t.term)
+        } else {
+            format!("{} in the running mesh (filtered on '{filter}')", t.term)
+        };
+        fx.actions.push(Action::ShowFiltered {
+            view,
+            filter: filter.to_string(),
+            why,
+        });
     }
 
     /// Whether digit keys belong to practice (labelling the diagram, grading
@@ -367,38 +419,12 @@ impl Practice {
                     KeyCode::Enter => open = !open,
                     KeyCode::Char('s') => {
                         if let Some(t) = hits.get(selected) {
-                            match t.show {
-                                Some((show, filter)) => {
-                                    let view = match show {
-                                        ShowMe::Graph => View::Graph,
-                                        ShowMe::Services => View::Services,
-                                        ShowMe::Tap => View::Tap,
-                                        ShowMe::Identities => View::Identities,
-                                        ShowMe::Traces => View::Traces,
-                                        ShowMe::Routing => View::Routing,
-                                        ShowMe::Events => View::Events,
-                                    };
-                                    let why = if filter.is_empty() {
-                                        format!("{} in the running mesh", t.term)
-                                    } else {
-                                        format!(
-                                            "{} in the running mesh (filtered on '{filter}')",
-                                            t.term
-                                        )
-                                    };
-                                    fx.actions.push(Action::ShowFiltered {
-                                        view,
-                                        filter: filter.to_string(),
-                                        why,
-                                    });
-                                }
-                                None => {
-                                    self.note = Some(format!(
-                                        "{} has no counterpart in meshcon's mesh",
-                                        t.term
-                                    ))
-                                }
-                            }
+                            self.show_me(t, d, connected, &mut fx);
+                        }
+                    }
+                    KeyCode::Char('r') => {
+                        if let Some(name) = self.offer.take() {
+                            fx.actions.push(Action::RunScenario(name.to_string()));
                         }
                     }
                     _ => {}

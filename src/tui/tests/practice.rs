@@ -359,3 +359,25 @@ fn practice_without_a_mesh_never_starts_a_drill() {
     let s = text(&render(&app, 120, 36));
     assert!(s.contains("started without a mesh"), "{s}");
 }
+
+#[test]
+fn show_me_on_an_empty_view_offers_the_scenario_that_fills_it() {
+    let mut app = recorded_app();
+    app.mesh.resources.clear();
+    show(&mut app, View::Practice);
+    update(&mut app, key(KeyCode::Enter));
+    update(&mut app, key(KeyCode::Char('/')));
+    for c in "circuit breaking".chars() {
+        update(&mut app, key(KeyCode::Char(c)));
+    }
+    update(&mut app, key(KeyCode::Enter));
+    update(&mut app, key(KeyCode::Char('s')));
+    assert_eq!(app.view, View::Practice, "no empty Routing view");
+    let s = text(&render(&app, 120, 36));
+    assert!(
+        s.contains("'circuit-breaker'") && s.contains("press r"),
+        "{s}"
+    );
+    update(&mut app, key(KeyCode::Char('r')));
+    assert!(app.confirm.is_some(), "the scenario asks to run");
+}

@@ -197,6 +197,11 @@ impl Ledger {
         }
     }
 
+    /// (right, wrong) answers about `item` outside flashcards.
+    pub fn item(&self, item: &str) -> (u32, u32) {
+        self.items.get(item).copied().unwrap_or_default()
+    }
+
     /// A term missed outside flashcards, for "weak terms".
     pub fn miss(&mut self, term: &str, now: f64) -> Write {
         self.items.entry(term.to_string()).or_default().1 += 1;

@@ -136,6 +136,12 @@ pub struct Practice {
     pub addr: String,
     /// A drill's undo that waits for the mesh to answer again.
     pending_undo: Option<Vec<Step>>,
+    /// Sentences missed, and after how many answers they come back.
+    blank_misses: Vec<(usize, u32)>,
+    /// Sentences answered this session.
+    blanks_done: u32,
+    /// The next sentence in order.
+    blank_cursor: usize,
     /// The scenario "show me" offers to run when its view is empty.
     pub offer: Option<&'static str>,
     /// The last thing to tell the user.
@@ -175,6 +181,9 @@ impl Practice {
                 .map_or(0, |d| d.as_nanos() as u64),
             addr: String::new(),
             pending_undo: None,
+            blank_misses: Vec::new(),
+            blanks_done: 0,
+            blank_cursor: 0,
             offer: None,
             note: None,
         }
@@ -227,6 +236,30 @@ impl Practice {
             filter: filter.to_string(),
             why,
         });
+    }
+
+    /// The next sentence: a miss whose turn has come, else the next in order.
+    fn next_blank(&mut self) -> usize {
+        if let Some(pos) = self
+            .blank_misses
+            .iter()
+            .position(|m| m.1 <= self.blanks_done)
+        {
+            return self.blank_misses.remove(pos).0;
+        }
+        if self.blanks_done == 0 && self.blank_cursor == 0 {
+            // Start where the last session stopped.
+            self.blank_cursor = self
+                .progress
+                .summary()
+                .kinds
+                .iter()
+                .find(|k| k.kind == "blank")
+                .map_or(0, |k| k.attempts as usize);
+        }
+        let i = self.blank_cursor % BLANKS.len();
+        self.blank_cursor = i + 1;
+        i
     }
 
     /// Whether digit keys belong to practice (labelling the diagram, grading
@@ -310,18 +343,22 @@ impl Practice {
                 open: false,
             },
             1 => serve_card(&self.progress, now),
-            2 => Screen::Blank {
-                index: self
-                    .progress
-                    .summary()
-                    .kinds
-                    .iter()
-                    .find(|k| k.kind == "blank")
-                    .map_or(0, |k| k.attempts as usize)
-                    % BLANKS.len(),
-                answer: String::new(),
-                result: None,
-            },
+            2 => {
+                // Sentences missed in earlier sessions come back first.
+                if self.blanks_done == 0 {
+                    for (i, b) in BLANKS.iter().enumerate() {
+                        let (right, wrong) = self.progress.item(b.term);
+                        if wrong > right && !self.blank_misses.iter().any(|m| m.0 == i) {
+                            self.blank_misses.push((i, 0));
+                        }
+                    }
+                }
+                Screen::Blank {
+                    index: self.next_blank(),
+                    answer: String::new(),
+                    result: None,
+                }
+            }
             3 => Screen::Diagram {
                 assigned: [None; 5],
                 slot: 0,
@@ -489,6 +526,12 @@ impl Practice {
                 (KeyCode::Enter, None) => {
                     let ok = exercises::check_blank(&BLANKS[index], &answer);
                     self.save(&mut fx, "blank", BLANKS[index].term, ok, now);
+                    self.blanks_done += 1;
+                    self.blank_misses.retain(|m| m.0 != index);
+                    if !ok {
+                        // Back after three other sentences.
+                        self.blank_misses.push((index, self.blanks_done + 3));
+                    }
                     Screen::Blank {
                         index,
                         answer,
@@ -496,7 +539,7 @@ impl Practice {
                     }
                 }
                 (KeyCode::Enter, Some(_)) => Screen::Blank {
-                    index: (index + 1) % BLANKS.len(),
+                    index: self.next_blank(),
                     answer: String::new(),
                     result: None,
                 },

@@ -381,3 +381,37 @@ fn show_me_on_an_empty_view_offers_the_scenario_that_fills_it() {
     update(&mut app, key(KeyCode::Char('r')));
     assert!(app.confirm.is_some(), "the scenario asks to run");
 }
+
+#[test]
+fn a_missed_blank_shows_the_term_and_comes_back_later() {
+    use crate::tui::practice::Screen;
+    let mut app = recorded_app();
+    show(&mut app, View::Practice);
+    update(&mut app, key(KeyCode::Down));
+    update(&mut app, key(KeyCode::Down));
+    update(&mut app, key(KeyCode::Enter));
+    let index = |app: &App| match app.practice.screen {
+        Screen::Blank { index, .. } => index,
+        _ => usize::MAX,
+    };
+    let missed = index(&app);
+    for c in "gRPC".chars() {
+        update(&mut app, key(KeyCode::Char(c)));
+    }
+    update(&mut app, key(KeyCode::Enter));
+    let s = text(&render(&app, 120, 36));
+    let b = &crate::practice::exercises::BLANKS[missed];
+    assert!(s.contains(&format!("the term is {}", b.term)), "{s}");
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        update(&mut app, key(KeyCode::Enter));
+        seen.push(index(&app));
+        // Answer right, so only the miss comes back.
+        for c in crate::practice::exercises::BLANKS[index(&app)].answers[0].chars() {
+            update(&mut app, key(KeyCode::Char(c)));
+        }
+        update(&mut app, key(KeyCode::Enter));
+    }
+    assert_eq!(seen[3], missed, "back after three others: {seen:?}");
+    assert!(!seen[..3].contains(&missed), "{seen:?}");
+}

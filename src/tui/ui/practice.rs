@@ -250,16 +250,23 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                     )),
                 ]),
             ];
+            let meaning = glossary::find(b.term).map_or("", |t| t.meaning);
             match result {
                 Some(true) => lines.push(Line::styled(
-                    format!("✓ right ({})", b.term),
+                    format!("✓ right: {}", b.term),
                     fg(app, Color::Green),
                 )),
                 Some(false) => lines.push(Line::styled(
-                    format!("✗ not quite — accepted: {}", b.answers.join(", ")),
+                    format!(
+                        "✗ not quite — the term is {} (it comes back in a few sentences)",
+                        b.term
+                    ),
                     fg(app, Color::Red),
                 )),
                 None => {}
+            }
+            if result.is_some() {
+                lines.push(Line::raw(format!("{}: {meaning}", b.term)));
             }
             lines.push(Line::styled(
                 if result.is_none() {

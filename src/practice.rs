@@ -3,10 +3,12 @@
 //!
 //! - [`glossary`]: the terms, in our own words.
 //! - [`drill`]: live drills: faults, questions, injection, undo and the judge.
-//! - [`exercises`]: sentences, the diagram, the explanation checker.
+//! - [`diagram`]: the diagram to label, drawn anew each time.
+//! - [`exercises`]: sentences, slot feedback, the explanation checker.
 //! - [`schedule`]: SM-2 spaced repetition for flashcards.
 //! - [`progress`]: schedules, results, streaks and a drill to undo, in SQLite.
 
+pub mod diagram;
 pub mod drill;
 pub mod exercises;
 pub mod glossary;

@@ -107,30 +107,6 @@ pub const LABELS: [&str; 5] = [
     "Ingress Gateway",
 ];
 
-/// The diagram, line by line (leading spaces matter): slots A–E.
-pub const DIAGRAM: [&str; 8] = [
-    "                  ┌─────────────────── [A] ────────────────────┐",
-    "                  │ config and certificates, pushed to proxies │",
-    "                  └──────────────┬──────────────────────────┬──┘",
-    "                                 ▼                          ▼",
-    " client ─HTTPS─▶ [B] ─▶ ┌───────┬──────────┐  [C]  ┌───────┬─────────┐",
-    "                        │  [E]  │ frontend │═══════│ proxy │ billing │",
-    "                        └───────┴──────────┘       └───────┴─────────┘",
-    "                        └─────────────────── [D] ────────────────────┘",
-];
-
-/// The right label index (into [`LABELS`]) for slots A–E.
-pub const ANSWER: [usize; 5] = [1, 4, 3, 0, 2];
-
-/// What each slot is, for feedback.
-pub const SLOT_HINTS: [&str; 5] = [
-    "A configures the proxies and signs certificates but carries no request: the control plane.",
-    "B takes HTTPS from outside and routes it in: the Ingress Gateway.",
-    "C joins two sidecars with mutual certificates: an mTLS connection.",
-    "D spans every proxy that carries requests: the data plane.",
-    "E runs next to the frontend app in its pod: a sidecar proxy.",
-];
-
 /// Feedback on one slot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlotResult {
@@ -140,30 +116,6 @@ pub struct SlotResult {
     pub correct: bool,
     /// What it should be and why.
     pub feedback: String,
-}
-
-/// Scores an assignment of labels (indices into [`LABELS`]) to slots A–E.
-pub fn score_diagram(assigned: &[Option<usize>; 5]) -> (usize, Vec<SlotResult>) {
-    let mut score = 0;
-    let mut out = Vec::new();
-    for (i, a) in assigned.iter().enumerate() {
-        let slot = (b'A' + i as u8) as char;
-        let correct = *a == Some(ANSWER[i]);
-        if correct {
-            score += 1;
-        }
-        let feedback = match a {
-            Some(x) if correct => format!("{slot}: {} ✓", LABELS[*x]),
-            Some(x) => format!("{slot}: not {} — {}", LABELS[*x], SLOT_HINTS[i]),
-            None => format!("{slot}: empty — {}", SLOT_HINTS[i]),
-        };
-        out.push(SlotResult {
-            slot,
-            correct,
-            feedback,
-        });
-    }
-    (score, out)
 }
 
 /// The words an explanation should use.
@@ -325,21 +277,6 @@ mod tests {
         assert!(!check_blank(b, "gateway"));
         assert!(!check_blank(b, ""));
         assert!(check_blank(&BLANKS[15], "East-West"));
-    }
-
-    #[test]
-    fn diagram_scores_each_slot() {
-        let (score, r) = score_diagram(&[Some(1), Some(4), Some(3), Some(0), Some(2)]);
-        assert_eq!(score, 5);
-        assert!(r.iter().all(|s| s.correct));
-        let (score, r) = score_diagram(&[Some(0), Some(4), Some(3), None, Some(1)]);
-        assert_eq!(score, 2);
-        assert!(
-            r[0].feedback.contains("not data plane"),
-            "{}",
-            r[0].feedback
-        );
-        assert!(r[3].feedback.contains("empty"));
     }
 
     #[test]

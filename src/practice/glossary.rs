@@ -408,9 +408,8 @@ pub fn search(query: &str) -> Vec<&'static Term> {
         .iter()
         .filter_map(|t| {
             let name = t.term.to_lowercase();
-            let rank = if q.is_empty() {
-                0
-            } else if name == q || name.trim_end_matches('s') == q.trim_end_matches('s') {
+            let exact = name == q || name.trim_end_matches('s') == q.trim_end_matches('s');
+            let rank = if q.is_empty() || exact {
                 0
             } else if name.starts_with(&q) {
                 1

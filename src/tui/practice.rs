@@ -91,6 +91,8 @@ pub enum Screen {
     },
     /// The mesh diagram to label.
     Diagram {
+        /// The drawing and its answer.
+        diagram: Box<crate::practice::diagram::Diagram>,
         /// Label index per slot A–E.
         assigned: [Option<usize>; 5],
         /// The slot (A–E) a digit key labels.
@@ -138,6 +140,8 @@ pub struct Practice {
     pending_undo: Option<Vec<Step>>,
     /// Sentences missed, and after how many answers they come back.
     blank_misses: Vec<(usize, u32)>,
+    /// Diagrams drawn this session.
+    diagrams_drawn: u64,
     /// Sentences answered this session.
     blanks_done: u32,
     /// The next sentence in order.
@@ -183,6 +187,7 @@ impl Practice {
             pending_undo: None,
             blank_misses: Vec::new(),
             blanks_done: 0,
+            diagrams_drawn: 0,
             blank_cursor: 0,
             offer: None,
             note: None,
@@ -260,6 +265,14 @@ impl Practice {
         let i = self.blank_cursor % BLANKS.len();
         self.blank_cursor = i + 1;
         i
+    }
+
+    fn new_diagram(&mut self) -> crate::practice::diagram::Diagram {
+        use rand::SeedableRng;
+        self.diagrams_drawn += 1;
+        crate::practice::diagram::generate(&mut rand::rngs::StdRng::seed_from_u64(
+            self.seed.wrapping_add(1000 + self.diagrams_drawn),
+        ))
     }
 
     /// Whether digit keys belong to practice (labelling the diagram, grading
@@ -360,6 +373,7 @@ impl Practice {
                 }
             }
             3 => Screen::Diagram {
+                diagram: Box::new(self.new_diagram()),
                 assigned: [None; 5],
                 slot: 0,
                 result: None,
@@ -566,6 +580,7 @@ impl Practice {
                 },
             },
             Screen::Diagram {
+                diagram,
                 mut assigned,
                 mut slot,
                 result,
@@ -579,33 +594,36 @@ impl Practice {
                     }
                     KeyCode::Backspace | KeyCode::Delete => assigned[slot] = None,
                     KeyCode::Enter if result.is_none() => {
-                        let (score, detail) = exercises::score_diagram(&assigned);
+                        let (score, detail) = crate::practice::diagram::score(&diagram, &assigned);
                         self.save(&mut fx, "diagram", "diagram", score == 5, now);
-                        return {
-                            self.screen = Screen::Diagram {
-                                assigned,
-                                slot,
-                                result: Some((
-                                    score,
-                                    detail.into_iter().map(|r| r.feedback).collect(),
-                                )),
-                            };
-                            fx
+                        // Each wrong slot counts against its term.
+                        for (i, r) in detail.iter().enumerate() {
+                            if !r.correct {
+                                let w = self.progress.miss(LABELS[diagram.answer[i]], now);
+                                fx.commands.push(Command::SaveProgress(w));
+                            }
+                        }
+                        self.screen = Screen::Diagram {
+                            diagram,
+                            assigned,
+                            slot,
+                            result: Some((score, detail.into_iter().map(|r| r.feedback).collect())),
                         };
+                        return fx;
                     }
                     KeyCode::Enter => {
-                        return {
-                            self.screen = Screen::Diagram {
-                                assigned: [None; 5],
-                                slot: 0,
-                                result: None,
-                            };
-                            fx
-                        }
+                        self.screen = Screen::Diagram {
+                            diagram: Box::new(self.new_diagram()),
+                            assigned: [None; 5],
+                            slot: 0,
+                            result: None,
+                        };
+                        return fx;
                     }
                     _ => {}
                 }
                 Screen::Diagram {
+                    diagram,
                     assigned,
                     slot,
                     result: if matches!(k.code, KeyCode::Char('1'..='5')) {

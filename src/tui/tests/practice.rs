@@ -29,10 +29,15 @@ fn practice_flashcards_diagram_and_explanation() {
     for _ in 0..2 {
         update(&mut app, key(KeyCode::Down));
     }
+    app.practice.seed = 4;
     update(&mut app, key(KeyCode::Enter));
-    for (slot, label) in [('a', '2'), ('b', '5'), ('c', '4'), ('d', '1'), ('e', '3')] {
+    let answer = match &app.practice.screen {
+        crate::tui::practice::Screen::Diagram { diagram, .. } => diagram.answer,
+        s => panic!("{s:?}"),
+    };
+    for (slot, label) in ['a', 'b', 'c', 'd', 'e'].into_iter().zip(answer) {
         update(&mut app, key(KeyCode::Char(slot)));
-        update(&mut app, key(KeyCode::Char(label)));
+        update(&mut app, key(KeyCode::Char((b'1' + label as u8) as char)));
     }
     update(&mut app, key(KeyCode::Enter));
     let s = text(&render(&app, 100, 30));

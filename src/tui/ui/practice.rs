@@ -14,7 +14,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::{block, bold, fg, selected};
-use crate::practice::exercises::{self, BLANKS, DIAGRAM};
+use crate::practice::exercises::{self, BLANKS};
 use crate::practice::glossary::{self, TERMS};
 use crate::tui::app::App;
 use crate::tui::practice::{Screen, MENU};
@@ -288,14 +288,25 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             );
         }
         Screen::Diagram {
+            diagram,
             assigned,
             slot,
             result,
         } => {
-            let [d, r] = Layout::vertical([Constraint::Length(10), Constraint::Min(5)]).areas(area);
+            let [d, r] = Layout::vertical([
+                Constraint::Length(diagram.lines.len() as u16 + 2),
+                Constraint::Min(5),
+            ])
+            .areas(area);
             f.render_widget(
-                Paragraph::new(DIAGRAM.iter().map(|l| Line::raw(*l)).collect::<Vec<_>>())
-                    .block(block(
+                Paragraph::new(
+                    diagram
+                        .lines
+                        .iter()
+                        .map(|l| Line::raw(l.as_str()))
+                        .collect::<Vec<_>>(),
+                )
+                .block(block(
                     "Label the diagram · a-e or j/k pick a slot · 1-5 put a label · Enter scores",
                 )),
                 d,

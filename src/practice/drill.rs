@@ -252,6 +252,22 @@ impl DrillKind {
         DrillKind::GatewayDown,
     ];
 
+    /// The kind's name, for choosing one.
+    pub fn name(self) -> &'static str {
+        match self {
+            DrillKind::SlowService => "slow service",
+            DrillKind::FailingInstance => "failing instance",
+            DrillKind::FlakyService => "flaky service",
+            DrillKind::CanaryWeight => "canary weight",
+            DrillKind::MtlsDowngrade => "mTLS downgrade",
+            DrillKind::TimeoutTooShort => "timeout too short",
+            DrillKind::RetryStorm => "retry storm",
+            DrillKind::WrongSubset => "wrong subset",
+            DrillKind::EjectedInstance => "ejected instance",
+            DrillKind::GatewayDown => "east-west gateway down",
+        }
+    }
+
     /// What the answer names.
     pub fn target_kind(self) -> TargetKind {
         match self {

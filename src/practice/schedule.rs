@@ -149,6 +149,8 @@ pub fn in_words(secs: f64) -> String {
         format!("in {:.0} min", s / 60.0)
     } else if s < DAY {
         format!("in {:.0} h", s / 3600.0)
+    } else if s < 1.5 * DAY {
+        "in 1 day".into()
     } else {
         format!("in {:.0} days", s / DAY)
     }

@@ -140,6 +140,8 @@ pub struct Practice {
     pending_undo: Option<Vec<Step>>,
     /// Sentences missed, and after how many answers they come back.
     blank_misses: Vec<(usize, u32)>,
+    /// The kind of drill chosen (None: any, at random).
+    pub drill_choice: Option<crate::practice::drill::DrillKind>,
     /// Diagrams drawn this session.
     diagrams_drawn: u64,
     /// Sentences answered this session.
@@ -188,6 +190,7 @@ impl Practice {
             blank_misses: Vec::new(),
             blanks_done: 0,
             diagrams_drawn: 0,
+            drill_choice: None,
             blank_cursor: 0,
             offer: None,
             note: None,

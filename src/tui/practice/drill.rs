@@ -163,6 +163,19 @@ impl Practice {
         connected: bool,
         fx: &mut Effect,
     ) -> Screen {
+        if k.code == KeyCode::Char('c') {
+            // Any kind, then each kind in turn.
+            let all = DrillKind::ALL;
+            self.drill_choice = match self.drill_choice {
+                None => all.first().copied(),
+                Some(k) => all
+                    .iter()
+                    .position(|x| *x == k)
+                    .and_then(|i| all.get(i + 1))
+                    .copied(),
+            };
+            return Screen::Drill(None);
+        }
         if k.code != KeyCode::Enter {
             return Screen::Drill(None);
         }
@@ -178,7 +191,7 @@ impl Practice {
             return Screen::Drill(None);
         }
         let seed = self.seed.wrapping_add(self.drills_run as u64);
-        match start(d, seed, &self.addr, None) {
+        match start(d, seed, &self.addr, self.drill_choice) {
             Some((drill, cmds)) => {
                 self.drills_run += 1;
                 self.note = None;
@@ -186,7 +199,7 @@ impl Practice {
                 Screen::Drill(Some(drill))
             }
             None => {
-                self.note = Some("the mesh has no ready services to drill on yet".into());
+                self.note = Some("the mesh has nothing to drill on for this kind yet".into());
                 Screen::Drill(None)
             }
         }

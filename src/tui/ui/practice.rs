@@ -449,11 +449,17 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                     lines.push(Line::raw("A fault or rule will be hidden in the running mesh. Find it in the console (1-8 switch views),"));
                     lines.push(Line::raw("come back with 9, say what happened and which resource fixes it. The drill undoes itself."));
                     lines.push(Line::raw(""));
+                    lines.push(Line::raw(format!(
+                        "kind: {} · c changes",
+                        p.drill_choice.map_or("any, at random", |k| k.name())
+                    )));
                     lines.push(Line::styled(
                         if app.conn.connected {
                             "Enter: start a drill"
+                        } else if app.conn.addr.is_empty() {
+                            "no mesh: drills run on one you start (`meshcon`) or name (`meshcon practice --mesh ADDR`)"
                         } else {
-                            "not connected to a mesh: start `meshcon` first"
+                            "not connected to the mesh yet"
                         },
                         bold(),
                     ));

@@ -25,7 +25,7 @@ fn diagram_answer(screen: &str) -> Vec<String> {
     let lines: Vec<&str> = screen.lines().collect();
     let slot = |l: &str, after: &str| -> Option<char> {
         let at = l.find(after)? + after.len();
-        l[at..].chars().nth(1).filter(char::is_ascii_uppercase)
+        l[at..].chars().next().filter(char::is_ascii_uppercase)
     };
     let row = lines
         .iter()
@@ -37,12 +37,12 @@ fn diagram_answer(screen: &str) -> Vec<String> {
         keys.push(letter.to_ascii_lowercase().to_string());
         keys.push(label.to_string());
     };
-    // The control plane: the box three lines above the pods.
-    put(slot(lines[row - 3], "── "), "2");
+    // The control plane: the box four lines above the pods.
+    put(slot(lines[row - 4], "── ["), "2");
     // The Ingress Gateway: the first box after the client.
-    put(slot(lines[row], "─HTTPS▶ │"), "5");
+    put(slot(lines[row], "─HTTPS▶ │["), "5");
     // The mTLS connection: the labelled double line.
-    put(slot(lines[row], "═"), "4");
+    put(slot(lines[row], "═["), "4");
     // The sidecar: the labelled cell left of an app's name.
     let sidecar = lines[row]
         .match_indices("│[")
@@ -50,7 +50,7 @@ fn diagram_answer(screen: &str) -> Vec<String> {
         .find_map(|(i, _)| lines[row][i..].chars().nth(2));
     put(sidecar, "3");
     // The data plane: the bracket under the pods.
-    put(slot(lines[row + 2], "── "), "1");
+    put(slot(lines[row + 2], "── ["), "1");
     keys
 }
 
@@ -174,23 +174,23 @@ async fn a_live_drill_is_found_in_the_console_and_solved() {
     let s = t.wait_text(SHORT, "The drill is on").await;
     assert!(s.contains("pages got slow"), "{s}");
 
-    // Look for it as a user would: which service's P99 climbed?
+    // Look for it as a user would: Services shows P99s rising, and Tap
+    // tells the culprit from its callers: calls to it are slow, its own
+    // calls are not.
     t.keys(&["2"]).await;
+    t.wait_for(
+        Duration::from_secs(90),
+        "a service with a P99 over 250 ms",
+        |s| service_rows(s).iter().any(|r| r.4 >= 250.0),
+    )
+    .await;
+    t.keys(&["3"]).await;
     let s = t
-        .wait_for(
-            Duration::from_secs(90),
-            "a service with a P99 over 300 ms",
-            |s| service_rows(s).iter().any(|r| r.4 >= 300.0),
-        )
+        .wait_for(LONG, "a slow service whose own calls are fast", |s| {
+            slow_service(s).is_some()
+        })
         .await;
-    // Callers of a slow service are slow too; the one slowed down has the
-    // smallest P99 of the slow ones.
-    let slow = service_rows(&s)
-        .into_iter()
-        .filter(|r| r.4 >= 300.0)
-        .min_by(|a, b| a.4.total_cmp(&b.4))
-        .expect("slow row")
-        .0;
+    let slow = slow_service(&s).expect("culprit");
 
     t.keys(&["9", "Enter"]).await;
     t.type_text(&format!("{slow} got slow")).await;
@@ -266,6 +266,50 @@ async fn events(mesh: &std::path::Path, api: &str) -> String {
         .await
         .expect("get events");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Tap rows as (source, destination, latency ms).
+fn tap_latencies(screen: &str) -> Vec<(String, String, f64)> {
+    screen
+        .lines()
+        .filter_map(|l| {
+            let (left, rest) = l.split_once('→')?;
+            let src = left.split_whitespace().last()?.to_string();
+            let cells: Vec<&str> = rest.split_whitespace().collect();
+            // DESTINATION METHOD PATH STATUS FLAGS MS
+            let ms = cells.get(5)?.parse().ok()?;
+            Some((src, cells.first()?.to_string(), ms))
+        })
+        .collect()
+}
+
+/// The service of an instance (`user-v1-0` → `user`).
+fn service_of(instance: &str) -> &str {
+    instance.rsplitn(3, '-').nth(2).unwrap_or(instance)
+}
+
+/// The service called slowly (over 250 ms) whose own calls are all fast.
+fn slow_service(screen: &str) -> Option<String> {
+    let rows = tap_latencies(screen);
+    let mut slow: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.2 >= 250.0)
+        .map(|r| service_of(&r.1))
+        .collect();
+    slow.sort();
+    slow.dedup();
+    let culprits: Vec<&str> = slow
+        .into_iter()
+        .filter(|s| {
+            rows.iter()
+                .filter(|r| service_of(&r.0) == *s)
+                .all(|r| r.2 < 250.0)
+        })
+        .collect();
+    match culprits.as_slice() {
+        [one] => Some(one.to_string()),
+        _ => None,
+    }
 }
 
 /// Tap rows as (destination instance, status).

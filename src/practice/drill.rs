@@ -303,7 +303,7 @@ impl DrillKind {
     pub fn hint(self) -> &'static str {
         match self {
             DrillKind::SlowService => "Services (2): compare P99s; the slowest one's callers are slow too. Traces (4) show which hop took the time.",
-            DrillKind::FailingInstance | DrillKind::EjectedInstance => "Tap (3) names the instance that answered each request; filter on the service and watch STATUS. Services (2) lists each instance.",
+            DrillKind::FailingInstance | DrillKind::EjectedInstance => "Tap (3) names the instance that answered each request; in Services (2), filter on the service (/) to see each instance's failures.",
             DrillKind::FlakyService => "Services (2): success rate per service; Tap (3) shows the 503s.",
             DrillKind::CanaryWeight => "Services (2): requests per second of each version; Routing (6) shows the rules.",
             DrillKind::MtlsDowngrade => "Identities (5) shows the trust domains' mTLS mode; Graph (1) shows the lock on each edge.",

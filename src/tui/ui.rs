@@ -12,6 +12,7 @@ pub mod events;
 pub mod graph;
 pub mod help;
 pub mod identities;
+pub mod instances;
 pub mod practice;
 pub mod routing;
 pub mod services;

@@ -420,3 +420,65 @@ fn a_missed_blank_shows_the_term_and_comes_back_later() {
     assert_eq!(seen[3], missed, "back after three others: {seen:?}");
     assert!(!seen[..3].contains(&missed), "{seen:?}");
 }
+
+#[test]
+fn services_filtered_on_one_service_show_each_instance_and_its_saturation() {
+    let mut app = recorded_app();
+    let billing: Vec<String> = app
+        .mesh
+        .workloads
+        .iter()
+        .filter(|w| w.is_sidecar() && w.service == "billing")
+        .map(|w| w.instance.clone())
+        .collect();
+    assert!(billing.len() >= 2, "{billing:?}");
+    let template = app.mesh.tap.front().cloned().expect("tap");
+    app.mesh.tap.clear();
+    for i in 0..40u32 {
+        let bad = i % 2 == 0;
+        let mut e = template.clone();
+        e.unix_ms = template.unix_ms + i64::from(i) * 250;
+        e.reporter = "source".into();
+        e.destination_instance = if bad {
+            billing[1].clone()
+        } else {
+            billing[0].clone()
+        };
+        e.status = if bad { 503 } else { 200 };
+        e.latency_ms = 20.0;
+        app.mesh.tap.push_back(e);
+    }
+    app.mesh.resources_yaml = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: billing\n  namespace: default\nspec:\n  host: billing\n  trafficPolicy:\n    connectionPool:\n      http:\n        http2MaxRequests: 10\n".into();
+    update(
+        &mut app,
+        Action::ShowFiltered {
+            view: View::Services,
+            filter: "billing".into(),
+            why: "test".into(),
+        },
+    );
+    let s = text(&render(&app, 120, 36));
+    let row = |name: &str| {
+        s.lines()
+            .find(|l| l.contains(name) && l.contains('%'))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{s}"))
+            .to_string()
+    };
+    assert!(row(&billing[1]).contains("100%"), "{s}");
+    assert!(row(&billing[0]).contains(" 0%"), "{s}");
+    assert!(
+        s.contains("saturation") && s.contains("of 10 (http2MaxRequests)"),
+        "{s}"
+    );
+    // Without a filter the table stands alone, as before.
+    update(
+        &mut app,
+        Action::ShowFiltered {
+            view: View::Services,
+            filter: String::new(),
+            why: "test".into(),
+        },
+    );
+    let s = text(&render(&app, 120, 36));
+    assert!(!s.contains("IN FLIGHT"), "{s}");
+}

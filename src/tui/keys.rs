@@ -172,5 +172,5 @@ pub const HELP: &[(&str, &str)] = &[
     ("Editor: Ctrl-S or F2", "apply (asks first); findings appear as you type"),
     ("Why: ↑ ↓  i  Enter", "choose a field, edit it (Enter ends), ask; PgDn PgUp scroll the answer"),
     ("Practice: Enter Space", "start, flip a card / check an answer"),
-    ("Practice drill: c  Ctrl-G", "choose the kind of fault; give up: see the answer, and the drill undoes itself"),
+    ("Practice drill: Ctrl-G", "give up: see the answer, and the drill undoes itself"),
 ];

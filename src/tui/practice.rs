@@ -344,6 +344,15 @@ impl Practice {
         matches!(self.screen, Screen::Explain { .. })
     }
 
+    /// Flashcards due at `now`, and when the next is due if none is.
+    pub fn cards_due(&self, now: f64) -> (usize, Option<f64>) {
+        let terms: Vec<&'static str> = TERMS.iter().map(|t| t.term).collect();
+        match self.progress.next_card(&terms, now) {
+            (Next::Card(..), n) => (n, None),
+            (Next::Wait(at), _) => (0, at),
+        }
+    }
+
     /// Progress so far.
     pub fn summary(&self) -> Summary {
         self.progress.summary()

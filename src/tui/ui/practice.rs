@@ -30,6 +30,18 @@ fn menu(f: &mut Frame, area: Rect, app: &App) {
             } else {
                 Default::default()
             };
+            let due = if i == 1 {
+                match p.cards_due(app.now) {
+                    (0, Some(at)) => format!(
+                        " · nothing due, next {}",
+                        crate::practice::schedule::in_words(at - app.now)
+                    ),
+                    (0, None) => String::new(),
+                    (n, _) => format!(" · {n} due"),
+                }
+            } else {
+                String::new()
+            };
             Line::from(vec![
                 Span::styled(
                     format!(
@@ -39,7 +51,7 @@ fn menu(f: &mut Frame, area: Rect, app: &App) {
                     ),
                     style,
                 ),
-                Span::styled(*what, fg(app, Color::DarkGray)),
+                Span::styled(format!("{what}{due}"), fg(app, Color::DarkGray)),
             ])
         })
         .collect();

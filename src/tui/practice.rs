@@ -140,6 +140,10 @@ pub struct Practice {
     pending_undo: Option<Vec<Step>>,
     /// Sentences missed, and after how many answers they come back.
     blank_misses: Vec<(usize, u32)>,
+    /// After a config drill is rolled back: the version it ended at and
+    /// until when to wait for a newer one, so the next drill's rollback
+    /// target is not the last drill's fault.
+    settle: Option<(u64, f64)>,
     /// The kind of drill chosen (None: any, at random).
     pub drill_choice: Option<crate::practice::drill::DrillKind>,
     /// Diagrams drawn this session.
@@ -191,6 +195,7 @@ impl Practice {
             blanks_done: 0,
             diagrams_drawn: 0,
             drill_choice: None,
+            settle: None,
             blank_cursor: 0,
             offer: None,
             note: None,
@@ -416,6 +421,7 @@ impl Practice {
                 }
                 if drill.result.is_none() {
                     fx.commands = drill::undo(drill);
+                    self.settle = drill::settle(drill, d.version, now);
                     self.note = Some(format!(
                         "drill abandoned and undone; it was {}",
                         drill::answer(drill)
@@ -656,8 +662,8 @@ impl Practice {
                     Screen::Explain { verdict }
                 }
             }
-            Screen::Drill(None) => self.drill_idle(k, d, connected, &mut fx),
-            Screen::Drill(Some(drill)) => self.drill_key(drill, k, ctrl, now, &mut fx),
+            Screen::Drill(None) => self.drill_idle(k, d, connected, now, &mut fx),
+            Screen::Drill(Some(drill)) => self.drill_key(drill, k, ctrl, (now, d.version), &mut fx),
             Screen::Progress(s) => Screen::Progress(if k.code == KeyCode::Char('r') {
                 self.progress.summary()
             } else {

@@ -131,6 +131,16 @@ pub fn undo(d: &Drill) -> Vec<Command> {
     cmds
 }
 
+/// What to wait for before the next drill, once `d` is undone at config
+/// `version`: a newer version (its rollback), for at most ten seconds.
+pub fn settle(d: &Drill, version: u64, now: f64) -> Option<(u64, f64)> {
+    d.fault
+        .undo
+        .iter()
+        .any(|s| matches!(s, Step::Rollback(_)))
+        .then_some((version, now + 10.0))
+}
+
 /// What was injected, said once the drill is over.
 pub fn answer(d: &Drill) -> String {
     format!("{} ({})", d.fault.target, d.fault.detail)
@@ -161,6 +171,7 @@ impl Practice {
         k: KeyEvent,
         d: &MeshData,
         connected: bool,
+        now: f64,
         fx: &mut Effect,
     ) -> Screen {
         if k.code == KeyCode::Char('c') {
@@ -190,6 +201,13 @@ impl Practice {
             });
             return Screen::Drill(None);
         }
+        if let Some((v, until)) = self.settle {
+            if d.version <= v && now < until {
+                self.note = Some("the last drill's rollback is still reaching the mesh: press Enter again in a moment".into());
+                return Screen::Drill(None);
+            }
+            self.settle = None;
+        }
         let seed = self.seed.wrapping_add(self.drills_run as u64);
         match start(d, seed, &self.addr, self.drill_choice) {
             Some((drill, cmds)) => {
@@ -211,7 +229,7 @@ impl Practice {
         mut drill: Drill,
         k: KeyEvent,
         ctrl: bool,
-        now: f64,
+        (now, version): (f64, u64),
         fx: &mut Effect,
     ) -> Screen {
         if drill.result.is_some() {
@@ -223,6 +241,7 @@ impl Practice {
         }
         if ctrl && k.code == KeyCode::Char('g') {
             fx.commands = undo(&drill);
+            self.settle = settle(&drill, version, now);
             drill.result = Some((
                 false,
                 format!(
@@ -256,6 +275,7 @@ impl Practice {
             KeyCode::Enter => {
                 let (ok, text) = judge(&drill);
                 fx.commands = undo(&drill);
+                self.settle = settle(&drill, version, now);
                 drill.result = Some((
                     ok,
                     if ok {

@@ -482,3 +482,40 @@ fn services_filtered_on_one_service_show_each_instance_and_its_saturation() {
     let s = text(&render(&app, 120, 36));
     assert!(!s.contains("IN FLIGHT"), "{s}");
 }
+
+#[test]
+fn the_next_drill_waits_for_the_last_ones_rollback() {
+    use crate::practice::drill::{DrillKind, Step};
+    let mut app = recorded_app();
+    show(&mut app, View::Practice);
+    for _ in 0..5 {
+        update(&mut app, key(KeyCode::Down));
+    }
+    update(&mut app, key(KeyCode::Enter));
+    app.practice.drill_choice = Some(DrillKind::MtlsDowngrade);
+    update(&mut app, key(KeyCode::Enter));
+    let before = app.mesh.version;
+    assert_eq!(
+        app.practice.pending_undo(),
+        Some(vec![Step::Rollback(before)])
+    );
+    // The drill's apply made a version; giving up rolls it back.
+    app.mesh.version = before + 1;
+    update(
+        &mut app,
+        Action::PracticeKey(KeyEvent::new(KeyCode::Char('g'), KeyModifiers::CONTROL)),
+    );
+    update(&mut app, key(KeyCode::Enter));
+    // The rollback has not reached the console yet: a new drill would roll
+    // back to the last drill's fault.
+    let cmds = update(&mut app, key(KeyCode::Enter));
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert!(!app.practice.drill_under_way());
+    app.mesh.version = before + 2;
+    let cmds = update(&mut app, key(KeyCode::Enter));
+    assert!(app.practice.drill_under_way(), "{cmds:?}");
+    assert_eq!(
+        app.practice.pending_undo(),
+        Some(vec![Step::Rollback(before + 2)])
+    );
+}

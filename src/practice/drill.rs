@@ -292,7 +292,7 @@ impl DrillKind {
             DrillKind::CanaryWeight => "A routing change moved traffic between versions of a service. Which service and version gets most of it now?",
             DrillKind::MtlsDowngrade => "A security setting was weakened. Which mTLS mode is in force now?",
             DrillKind::TimeoutTooShort => "Calls to one service fail fast, though its instances are healthy. Which service, and why do the calls fail?",
-            DrillKind::RetryStorm => "One service receives several times more requests than its callers send. Which service, and why?",
+            DrillKind::RetryStorm => "One service receives far more requests than its callers make. Which service, and why?",
             DrillKind::WrongSubset => "Every call to one service fails, though all its instances are up. Which service, and what in its routing is wrong?",
             DrillKind::EjectedInstance => "One instance stopped receiving traffic. Which instance, and why?",
             DrillKind::GatewayDown => "Calls across clusters fail; calls inside each cluster work. What broke, and in which cluster?",
@@ -492,12 +492,12 @@ pub fn judge(f: &Fault, what: &str, fix: &str) -> Judgement {
     let fx = tokens(fix);
     let accepted = f.kind.fixes();
     let fix_ok = if accepted.is_empty() {
-        // The gateway drill: start (or restart) it.
-        let act = fx.iter().enumerate().any(|(i, w)| {
-            ["start", "restart", "restore", "bring", "up"].contains(&w.as_str()) && !negated(&fx, i)
-        });
-        let what = fx.iter().any(|w| GATEWAY.contains(&w.as_str()));
-        act && what
+        // The gateway drill: start (or restart) it; "it" is the gateway
+        // the first answer named.
+        fx.iter().enumerate().any(|(i, w)| {
+            ["start", "restart", "restore", "bring", "up", "reboot"].contains(&w.as_str())
+                && !negated(&fx, i)
+        })
     } else {
         let mut good = false;
         let mut bad = Vec::new();

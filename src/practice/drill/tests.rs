@@ -213,3 +213,31 @@ fn config_drills_are_valid_resources_applied_in_one_version_and_rolled_back() {
         }
     }
 }
+
+#[test]
+fn the_gateway_drill_takes_a_restart_for_a_fix() {
+    let mut f = plan(
+        &demo(),
+        DrillKind::GatewayDown,
+        &mut StdRng::seed_from_u64(0),
+    )
+    .expect("plan");
+    f.target = "us".into();
+    for fix in [
+        "restart it",
+        "start the east-west gateway",
+        "bring it back up",
+    ] {
+        assert!(
+            judge(&f, "us's east-west gateway is down", fix).ok(),
+            "{fix}"
+        );
+    }
+    for fix in ["do not restart it", "VirtualService", ""] {
+        assert!(
+            !judge(&f, "us's east-west gateway is down", fix).fix_ok,
+            "{fix}"
+        );
+    }
+    assert!(!judge(&f, "the gateways of eu and us", "restart").what_ok);
+}

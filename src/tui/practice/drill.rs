@@ -44,18 +44,24 @@ impl Drill {
 
 /// The names a drill can be picked from, as the views show them.
 pub fn names(d: &MeshData) -> MeshNames {
+    // A cluster's east-west gateway carries the calls into it from other
+    // clusters: stopping one that receives none would show nothing.
     let mut gateways: Vec<String> = d
         .workloads
         .iter()
         .filter(|w| w.kind == "eastwest-gateway" && w.ready)
+        .filter(|w| {
+            d.edges.iter().any(|e| {
+                e.destination_cluster == w.cluster
+                    && !e.source_cluster.is_empty()
+                    && e.source_cluster != w.cluster
+                    && e.rps > 0.0
+            })
+        })
         .map(|w| w.cluster.clone())
         .collect();
     gateways.sort();
     gateways.dedup();
-    // Two clusters at least, or stopping a gateway shows nothing.
-    if gateways.len() < 2 {
-        gateways.clear();
-    }
     MeshNames {
         instances: d
             .workloads

@@ -66,7 +66,11 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, service: &str) {
                 } else {
                     ms(r.p99_ms)
                 }),
-                Cell::from(format!("{:.2}", r.in_flight)),
+                Cell::from(if r.requests == 0 {
+                    "-".to_string()
+                } else {
+                    format!("{:.2}", r.in_flight)
+                }),
             ])
         })
         .collect();

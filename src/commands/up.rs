@@ -235,12 +235,14 @@ pub async fn attach(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `meshcon practice`: works without a mesh, and links to the local one if it runs.
+/// `meshcon practice`: works without a mesh. It links to one only when
+/// named (`--mesh`, or the `--state-dir` a mesh was started with), so a
+/// drill never injects faults into a mesh the learner did not choose.
 pub async fn practice(
     addr: Option<String>,
     state_dir: Option<std::path::PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let addr = crate::client::resolve_addr(addr.as_deref());
+    let addr = practice_addr(addr, state_dir.as_deref());
     let state_dir = state_dir.unwrap_or_else(mesh::api::state::default_dir);
     init_logging(&state_dir);
     crate::tui::run(
@@ -251,4 +253,35 @@ pub async fn practice(
     )
     .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The mesh `practice` links to: the one named with `--mesh`, or the one
+/// running from the `--state-dir` given; otherwise none (empty), never the
+/// default one another process may be running.
+fn practice_addr(addr: Option<String>, state_dir: Option<&std::path::Path>) -> String {
+    match (addr, state_dir) {
+        (Some(a), _) => a,
+        (None, Some(dir)) => std::fs::read_to_string(crate::client::api_file(dir))
+            .map(|t| t.trim().to_string())
+            .unwrap_or_default(),
+        (None, None) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn practice_links_only_to_a_mesh_it_is_given() {
+        assert_eq!(practice_addr(None, None), "");
+        assert_eq!(
+            practice_addr(Some("127.0.0.1:9".into()), None),
+            "127.0.0.1:9"
+        );
+        let dir = tempfile::TempDir::new().expect("dir");
+        assert_eq!(practice_addr(None, Some(dir.path())), "");
+        std::fs::write(crate::client::api_file(dir.path()), "127.0.0.1:4242\n").expect("api.addr");
+        assert_eq!(practice_addr(None, Some(dir.path())), "127.0.0.1:4242");
+    }
 }

@@ -57,7 +57,7 @@ pub fn key(app: &App, k: KeyEvent) -> Option<Action> {
         return line_key(k);
     }
     if app.view == View::Practice {
-        let diagram = matches!(app.practice.screen, super::practice::Screen::Diagram { .. });
+        let diagram = app.practice.wants_digits();
         let global = match k.code {
             KeyCode::Char('q')
             | KeyCode::Char('?')

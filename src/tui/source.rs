@@ -84,6 +84,8 @@ pub fn spawn<E: From<DataEvent> + Send + 'static>(
     }
 
     match source {
+        // No address: practice on its own, which never connects anywhere.
+        Source::Meshcon { addr } if addr.is_empty() => drop(source_commands),
         Source::Meshcon { addr } => meshcon::spawn(&addr, source_commands, tx, cancel)?,
         Source::Real(real) => real::spawn(*real, source_commands, tx, cancel)?,
     }

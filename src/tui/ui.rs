@@ -12,6 +12,7 @@ pub mod events;
 pub mod graph;
 pub mod help;
 pub mod identities;
+pub mod instances;
 pub mod practice;
 pub mod routing;
 pub mod services;
@@ -240,6 +241,11 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
                 )
             };
             spans.push(Span::raw(text));
+        } else if app.conn.addr.is_empty() {
+            spans.push(Span::styled(
+                " no mesh: practice on its own (drills need `meshcon practice --mesh ADDR`)",
+                fg(app, Color::DarkGray),
+            ));
         } else {
             spans.push(Span::styled(
                 format!(

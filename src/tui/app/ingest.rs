@@ -153,6 +153,11 @@ pub(super) fn ingest(app: &mut App, ev: DataEvent) {
         DataEvent::ConfigFindings(f) => d.config_findings = f,
         DataEvent::Topology(t) => d.topology = Some(*t),
         DataEvent::Applied(r) => match r {
+            // A drill's change must be found in the views, not read here.
+            Ok(reply) if reply.applied && app.practice.drill_under_way() => app.say(
+                "the drill's change is in place: find it in the views",
+                false,
+            ),
             Ok(reply) => {
                 let ok = reply.applied && reply.nacks.is_empty();
                 if !reply.applied {

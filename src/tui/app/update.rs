@@ -45,7 +45,17 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
 
 fn update_state(app: &mut App, action: Action) -> Vec<Command> {
     match action {
-        Action::Data(ev) => ingest::ingest(app, *ev),
+        Action::Data(ev) => {
+            // A drill's undo waits for the mesh when it stops answering.
+            let was = app.conn.connected;
+            ingest::ingest(app, *ev);
+            if app.conn.connected && !was {
+                return app.practice.connected();
+            }
+            if was && !app.conn.connected {
+                app.practice.disconnected();
+            }
+        }
         Action::Tick => {
             app.traces_at = app.now;
             return routing::tick(app);

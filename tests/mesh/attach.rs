@@ -306,3 +306,171 @@ async fn bad_metrics_sources_get_clear_answers() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("larger than"), "{err}");
 }
+
+/// nginx in front of a real Prometheus, over TLS from a CA of the test's
+/// own: basic auth on one port, a bearer token on the other.
+struct GuardedPrometheus {
+    basic: String,
+    bearer: String,
+    ca: std::path::PathBuf,
+    nginx: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+async fn guarded(prometheus: &str) -> GuardedPrometheus {
+    let dir = tempfile::TempDir::new().expect("dir");
+    let d = dir.path();
+    let ca_key = rcgen::KeyPair::generate().expect("key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).expect("ca");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress("127.0.0.1".parse().expect("ip")));
+    let cert = params
+        .signed_by(&key, &rcgen::Issuer::from_params(&ca_params, &ca_key))
+        .expect("cert");
+    std::fs::write(d.join("ca.pem"), ca_cert.pem()).expect("ca");
+    std::fs::write(d.join("server.pem"), cert.pem()).expect("cert");
+    std::fs::write(d.join("server.key"), key.serialize_pem()).expect("key");
+    let hash = tool("openssl", &["passwd", "-apr1", "s3cret"]);
+    assert!(hash.status.success(), "openssl passwd");
+    std::fs::write(
+        d.join("htpasswd"),
+        format!("ops:{}", String::from_utf8_lossy(&hash.stdout)),
+    )
+    .expect("htpasswd");
+    let (basic, bearer) = (support::free_port(), support::free_port());
+    let dd = d.display();
+    let tls = format!("ssl_certificate {dd}/server.pem; ssl_certificate_key {dd}/server.key;");
+    let conf = format!(
+        "daemon off; master_process off; worker_processes 1; pid {dd}/nginx.pid; error_log {dd}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+  access_log off; client_body_temp_path {dd}/body; proxy_temp_path {dd}/proxy;
+  server {{ listen 127.0.0.1:{basic} ssl; {tls}
+    auth_basic \"prometheus\"; auth_basic_user_file {dd}/htpasswd;
+    location / {{ proxy_pass http://{prometheus}; }} }}
+  server {{ listen 127.0.0.1:{bearer} ssl; {tls}
+    location / {{ if ($http_authorization != \"Bearer t0ken\") {{ return 401; }} proxy_pass http://{prometheus}; }} }}
+}}
+"
+    );
+    std::fs::write(d.join("nginx.conf"), conf).expect("conf");
+    let nginx = tokio::process::Command::new("nginx")
+        .args(["-c", &d.join("nginx.conf").display().to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nginx (Debian package nginx-light) runs");
+    for port in [basic, bearer] {
+        support::eventually(Duration::from_secs(20), "nginx listens", || async move {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await;
+    }
+    GuardedPrometheus {
+        basic: format!("https://127.0.0.1:{basic}"),
+        bearer: format!("https://127.0.0.1:{bearer}"),
+        ca: d.join("ca.pem"),
+        nginx,
+        _dir: dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prometheus_behind_tls_and_auth_is_reached_with_the_right_credentials_only() {
+    let exposition = "# TYPE istio_requests_total counter\nistio_requests_total{reporter=\"destination\",source_workload=\"web-v1\",destination_workload=\"api-v1\",destination_service_name=\"api\",destination_service_namespace=\"default\",destination_version=\"v1\",destination_cluster=\"c1\",response_code=\"200\",connection_security_policy=\"mutual_tls\"} 5\n";
+    let prom = prometheus_on_capture(exposition.as_bytes().to_vec(), "").await;
+    let mut g = guarded(&prom.listen).await;
+    let ca = g.ca.display().to_string();
+    let services = |out: &std::process::Output| -> Vec<String> {
+        json::<Vec<ServiceSignal>>(out, "services")
+            .into_iter()
+            .map(|s| s.service)
+            .collect()
+    };
+    let ok = meshcon(&[
+        "get",
+        "services",
+        "--prometheus",
+        &g.basic,
+        "--prometheus-ca",
+        &ca,
+        "--prometheus-basic-auth",
+        "ops:s3cret",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(services(&ok), vec!["api".to_string()]);
+    let ok = meshcon(&[
+        "get",
+        "services",
+        "--prometheus",
+        &g.bearer,
+        "--prometheus-ca",
+        &ca,
+        "--prometheus-token",
+        "t0ken",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(services(&ok), vec!["api".to_string()]);
+    for (args, says) in [
+        (
+            vec![
+                "--prometheus",
+                g.basic.as_str(),
+                "--prometheus-ca",
+                ca.as_str(),
+            ],
+            "HTTP 401",
+        ),
+        (
+            vec![
+                "--prometheus",
+                g.basic.as_str(),
+                "--prometheus-ca",
+                ca.as_str(),
+                "--prometheus-basic-auth",
+                "ops:wrong",
+            ],
+            "HTTP 401",
+        ),
+        (
+            vec![
+                "--prometheus",
+                g.bearer.as_str(),
+                "--prometheus-ca",
+                ca.as_str(),
+                "--prometheus-token",
+                "nope",
+            ],
+            "HTTP 401",
+        ),
+        // Not our CA: the system's roots do not vouch for it.
+        (
+            vec![
+                "--prometheus",
+                g.bearer.as_str(),
+                "--prometheus-token",
+                "t0ken",
+            ],
+            "TLS",
+        ),
+    ] {
+        let mut all = vec!["get", "services"];
+        all.extend(args);
+        let out = meshcon(&all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{all:?}: {err}");
+        assert!(err.contains(says), "{all:?}: {err}");
+    }
+    let _ = g.nginx.kill().await;
+    prom.stop().await;
+}

@@ -117,3 +117,47 @@ async fn a_real_meshs_config_is_listed_analysed_and_edits_go_through_kubectl() {
     let s = t.wait_text(LONG, "EXITED:").await;
     assert!(s.contains("EXITED:0") && terminal_restored(&s), "{s}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_from_the_opentelemetry_sdk_show_in_the_traces_view() {
+    use crate::support::python::{python_with, run_python, OTEL_CLIENT};
+    let Some(python) = python_with(
+        "opentelemetry.exporter.otlp.proto.grpc",
+        "pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-grpc",
+    ) else {
+        return;
+    };
+    let dir = tempfile::TempDir::new().expect("dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let t = Tmux::start(
+        &format!(
+            "{} --state-dir {} attach --otlp-listen 127.0.0.1:{port}{AFTER_EXIT}",
+            meshcon_bin().display(),
+            dir.path().join("state").display(),
+        ),
+        160,
+        40,
+    );
+    t.wait_text(LONG, "data").await;
+    let trace_id = run_python(&python, OTEL_CLIENT, &format!("http://127.0.0.1:{port}")).await;
+    t.keys(&["5"]).await;
+    t.wait_text(LONG, &trace_id[..12]).await;
+    // The waterfall keeps the parent and its child, the failed one marked.
+    t.keys(&["Enter"]).await;
+    let s = t
+        .wait_for(LONG, "the waterfall", |s| {
+            s.contains("GET /checkout") && s.contains("POST /charge")
+        })
+        .await;
+    let row = |name: &str| s.lines().position(|l| l.contains(name));
+    assert!(
+        row("GET /checkout") < row("POST /charge"),
+        "parent above child: {s}"
+    );
+    t.keys(&["Escape", "q"]).await;
+    let s = t.wait_text(LONG, "EXITED:").await;
+    assert!(s.contains("EXITED:0") && terminal_restored(&s), "{s}");
+}

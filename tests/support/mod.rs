@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod peers;
+pub mod python;
 pub mod tmux;
 
 use std::net::SocketAddr;

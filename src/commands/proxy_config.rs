@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::ValueEnum;
 use mesh::api::realmesh::{self, ConfigDump};
 use serde::Serialize;
@@ -26,6 +25,15 @@ pub enum Section {
     Cluster,
 }
 
+impl Section {
+    /// The word the command line uses (`secret`).
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
+}
+
 /// Where the configuration comes from.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
@@ -42,19 +50,30 @@ struct PerProxy<'a, T: Serialize> {
     rows: T,
 }
 
-/// Reads every source and prints `section` of each.
-pub async fn run(section: Section, sources: Sources, format: Format) -> anyhow::Result<ExitCode> {
-    let mut dumps: Vec<(String, ConfigDump)> = Vec::new();
+/// Every source's dump, read in order, and what could not be read.
+pub async fn dumps(sources: &Sources) -> (Vec<(String, ConfigDump)>, Vec<String>) {
+    let mut dumps = Vec::new();
+    let mut errors = Vec::new();
     if let Some(path) = &sources.config_dump {
-        let dump = realmesh::read_config_dump(path)
-            .with_context(|| format!("reading the config dump {}", path.display()))?;
-        dumps.push((path.display().to_string(), dump));
+        match realmesh::read_config_dump(path) {
+            Ok(d) => dumps.push((path.display().to_string(), d)),
+            Err(e) => errors.push(format!("reading the config dump {}: {e}", path.display())),
+        }
     }
     for admin in &sources.envoy_admin {
-        let dump = realmesh::fetch_config_dump(admin, realmesh::DEFAULT_TIMEOUT)
-            .await
-            .with_context(|| format!("reading Envoy's admin API at {admin}"))?;
-        dumps.push((admin.clone(), dump));
+        match realmesh::fetch_config_dump(admin, realmesh::DEFAULT_TIMEOUT).await {
+            Ok(d) => dumps.push((admin.clone(), d)),
+            Err(e) => errors.push(format!("reading Envoy's admin API at {admin}: {e}")),
+        }
+    }
+    (dumps, errors)
+}
+
+/// Reads every source and prints `section` of each.
+pub async fn run(section: Section, sources: Sources, format: Format) -> anyhow::Result<ExitCode> {
+    let (dumps, errors) = dumps(&sources).await;
+    if let Some(e) = errors.into_iter().next() {
+        anyhow::bail!("{e}");
     }
     if dumps.is_empty() {
         anyhow::bail!(

@@ -26,6 +26,13 @@ pub const RECENT: f64 = 10.0;
 pub enum DataEvent {
     /// What the console is attached to and what that source cannot do.
     Attached(SourceInfo),
+    /// A text to read in a panel over the view (a proxy's config).
+    Look {
+        /// The panel's title.
+        title: String,
+        /// Its lines.
+        text: String,
+    },
     /// A neutral note for the status line (where an edit was written, what
     /// a source does not offer).
     Note(String),
@@ -129,6 +136,8 @@ pub enum Command {
         /// What history calls it.
         file: String,
     },
+    /// Show what the attached Envoys say of one part of their config.
+    ProxyConfig(crate::commands::proxy_config::Section),
     /// Roll back to a version.
     Rollback(u64),
     /// Diff two versions (0: current).
@@ -151,6 +160,7 @@ impl Command {
         match self {
             Command::Apply { .. } | Command::ApplyConfirmed { .. } => "apply",
             Command::Validate { .. } => "validate",
+            Command::ProxyConfig(_) => "proxy-config",
             Command::Rollback(_) => "rollback",
             Command::Diff(..) => "diff",
             Command::Chaos(_) => "chaos",

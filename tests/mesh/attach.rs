@@ -474,3 +474,33 @@ async fn a_prometheus_behind_tls_and_auth_is_reached_with_the_right_credentials_
     let _ = g.nginx.kill().await;
     prom.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identities_from_a_saved_envoy_dump_state_what_istioctl_states() {
+    let Some(root) = peers::find() else { return };
+    let dir = root.join("istio/istioctl/pkg/writer/envoy/configdump/testdata/secret/istio");
+    let dump = dir.join("config_dump.json");
+    let out = meshcon(&[
+        "get",
+        "identities",
+        "--config-dump",
+        dump.to_str().expect("path"),
+        "-o",
+        "json",
+    ]);
+    let workloads: Vec<Workload> = json(&out, "identities from a dump");
+    // istioctl's table beside the dump names the same certificate.
+    let istioctl = std::fs::read_to_string(dir.join("output")).expect("istioctl output");
+    let default = istioctl
+        .lines()
+        .find(|l| l.starts_with("default"))
+        .expect("istioctl's default row");
+    assert_eq!(workloads.len(), 1, "{workloads:?}");
+    let w = &workloads[0];
+    assert!(default.contains(&w.cert_serial), "{default} vs {w:?}");
+    assert!(default.contains(&w.cert_not_after), "{default} vs {w:?}");
+    assert_eq!(
+        w.spiffe_id,
+        "spiffe://cluster.local/ns/ambient/sa/namespace-istio-waypoint"
+    );
+}

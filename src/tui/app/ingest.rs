@@ -44,6 +44,9 @@ pub(super) fn ingest(app: &mut App, ev: DataEvent) {
         DataEvent::Attached(info) => {
             app.conn.source = info;
         }
+        DataEvent::Look { title, text } => {
+            app.look = Some(super::Look { title, text });
+        }
         DataEvent::Note(text) => {
             if !text.is_empty() {
                 app.say(text, false);

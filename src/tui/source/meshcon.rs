@@ -357,6 +357,9 @@ async fn run_command(c: &mut MeshClient, cmd: Command) -> DataEvent {
         ),
         // Handled before: a sequence's steps above, progress by the writer.
         Command::Sequence(_) | Command::SaveProgress(_) => DataEvent::Chaos(Ok(String::new())),
+        Command::ProxyConfig(_) => DataEvent::Note(
+            "proxy-config reads a real Envoy's admin (attach with --envoy-admin or --config-dump); a meshcon proxy's routes and certificate are in Why and Identities".into(),
+        ),
         Command::RefreshConfig => DataEvent::Resources {
             yaml: c
                 .console

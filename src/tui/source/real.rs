@@ -14,6 +14,7 @@ use mesh::api::{ApplyReply, HistoryEntry, Signals, TraceStore, TraceStoreQuery, 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::commands::proxy_config;
 use crate::tui::data::{now_s, send, Command, DataEvent, RECENT, WINDOW};
 use crate::tui::data::{Feature, SourceInfo};
 
@@ -82,6 +83,13 @@ impl RealMesh {
         if !self.envoy_admin.is_empty() {
             parts.push(format!("envoy admin ×{}", self.envoy_admin.len()));
         }
+        if let Some(f) = &self.config_dump {
+            let name = f.file_name().map_or_else(
+                || f.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            parts.push(format!("config dump {name}"));
+        }
         if let Some(j) = &self.jaeger {
             parts.push(format!("jaeger {j}"));
         }
@@ -103,6 +111,14 @@ impl RealMesh {
             "a real mesh".into()
         } else {
             parts.join(" · ")
+        }
+    }
+
+    /// The Envoy config dumps to read (admin addresses, a saved file).
+    pub fn dump_sources(&self) -> proxy_config::Sources {
+        proxy_config::Sources {
+            envoy_admin: self.envoy_admin.clone(),
+            config_dump: self.config_dump.clone(),
         }
     }
 
@@ -379,20 +395,7 @@ pub async fn identities(
     Vec<mesh::api::TrustDomain>,
     Vec<String>,
 ) {
-    let mut dumps = Vec::new();
-    let mut errors = Vec::new();
-    for admin in &real.envoy_admin {
-        match realmesh::fetch_config_dump(admin, Duration::from_secs(3)).await {
-            Ok(d) => dumps.push((admin.clone(), d)),
-            Err(e) => errors.push(format!("envoy admin {admin}: {e}")),
-        }
-    }
-    if let Some(f) = &real.config_dump {
-        match realmesh::read_config_dump(f) {
-            Ok(d) => dumps.push((f.display().to_string(), d)),
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
+    let (dumps, errors) = proxy_config::dumps(&real.dump_sources()).await;
     let mut workloads = Vec::new();
     let mut domains: Vec<mesh::api::TrustDomain> = Vec::new();
     for (from, dump) in dumps {
@@ -609,6 +612,28 @@ async fn run_command(
             seq,
             findings: analyze("editor", &yaml),
         },
+        Command::ProxyConfig(section) => {
+            let (dumps, errors) = proxy_config::dumps(&real.dump_sources()).await;
+            if dumps.is_empty() && errors.is_empty() {
+                return DataEvent::Note(
+                    "proxy-config reads Envoy's admin: attach with --envoy-admin HOST:PORT or --config-dump FILE".into(),
+                );
+            }
+            let mut text = String::new();
+            for (from, dump) in &dumps {
+                text.push_str(&format!(
+                    "# {from}\n{}\n",
+                    proxy_config::table(section, dump)
+                ));
+            }
+            for e in errors {
+                text.push_str(&format!("{e}\n"));
+            }
+            DataEvent::Look {
+                title: format!("proxy-config {}", section.name()),
+                text,
+            }
+        }
         Command::RefreshConfig => DataEvent::Resources {
             yaml: resources(real).await.unwrap_or_default(),
             version: history.lock().entries.len() as u64,

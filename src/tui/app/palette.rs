@@ -337,7 +337,7 @@ pub(super) fn run(app: &mut App, input: &str) -> Vec<Command> {
             }
             Vec::new()
         }
-        Palette::ProxyConfig { section } => return vec![Command::ProxyConfig(section)],
+        Palette::ProxyConfig { section } => vec![Command::ProxyConfig(section)],
         Palette::Rollback { version } => {
             if app.mesh.history.iter().any(|h| h.version == version) {
                 app.confirm = Some(Confirm::Rollback(version));

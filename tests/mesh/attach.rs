@@ -504,3 +504,36 @@ async fn identities_from_a_saved_envoy_dump_state_what_istioctl_states() {
         "spiffe://cluster.local/ns/ambient/sa/namespace-istio-waypoint"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxies_scraped_directly_show_without_prometheus() {
+    let Some(root) = peers::find() else { return };
+    let istio =
+        std::fs::read(root.join("metrics/datadog-istio/istio-1.11.4-reviews-v1-istio-excerpt.txt"))
+            .expect("istio capture");
+    let linkerd = std::fs::read(root.join("metrics/linkerd2/sampleMetrics.txt")).expect("capture");
+    let (envoy, proxy) = (
+        support::serve_text(istio).await,
+        support::serve_text(linkerd).await,
+    );
+    let services: Vec<ServiceSignal> = json(
+        &meshcon(&[
+            "get", "services", "--scrape", &envoy, "--scrape", &proxy, "--window", "2", "-o",
+            "json",
+        ]),
+        "services from scrapes",
+    );
+    let rows: BTreeSet<(String, String)> = services
+        .iter()
+        .map(|s| (s.service.clone(), s.version.clone()))
+        .collect();
+    // The Envoy names its service; a linkerd2-proxy scraped directly is
+    // named by its address (its own series do not name it).
+    assert_eq!(
+        rows,
+        BTreeSet::from([
+            ("reviews".to_string(), "v1".to_string()),
+            (proxy.clone(), String::new()),
+        ])
+    );
+}

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 /// The labels golden signals are grouped by.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SeriesKey {
     /// `source` or `destination`.
     pub reporter: String,
@@ -328,22 +328,102 @@ fn label_pairs(block: &str) -> Option<Vec<(&str, String)>> {
 
 /// Reads the Istio series of one exposition: request counts, and the
 /// duration histogram's cumulative buckets.
-fn parse(text: &str) -> Result<HashMap<SeriesKey, SeriesValue>, ScrapeError> {
+/// The labels of a linkerd2-proxy series read as Istio's: a proxy scraped
+/// directly does not name itself, so `target` stands for it; its callers
+/// are named by their mTLS identity (`client_id`), its destinations by the
+/// `dst_*` labels.
+fn linkerd_key(target: &str, labels: &[(&str, String)]) -> SeriesKey {
+    let g = |k: &str| {
+        labels
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    let first = |xs: &[&str]| -> String {
+        xs.iter()
+            .map(|k| g(k))
+            .find(|v| !v.is_empty())
+            .unwrap_or("unknown")
+            .to_string()
+    };
+    let code = g("status_code");
+    // Linkerd classifies failures itself (gRPC status, not only 5xx).
+    let response_code = if g("classification") == "failure" && !code.starts_with('5') {
+        "0".to_string()
+    } else {
+        code.to_string()
+    };
+    let security = if g("tls") == "true" {
+        "mutual_tls"
+    } else {
+        "none"
+    }
+    .to_string();
+    if g("direction") == "outbound" {
+        let service = first(&[
+            "dst_service",
+            "dst_deployment",
+            "dst_statefulset",
+            "dst_daemonset",
+        ]);
+        SeriesKey {
+            reporter: "source".into(),
+            source_workload: target.to_string(),
+            destination_service: service.clone(),
+            destination_namespace: g("dst_namespace").to_string(),
+            destination_workload: first(&[
+                "dst_deployment",
+                "dst_statefulset",
+                "dst_daemonset",
+                "dst_pod",
+            ]),
+            response_code,
+            security,
+            ..Default::default()
+        }
+    } else {
+        // client_id: `web.emojivoto.serviceaccount.identity.linkerd.cluster.local`.
+        let caller = g("client_id").split('.').next().unwrap_or_default();
+        SeriesKey {
+            reporter: "destination".into(),
+            source_workload: if caller.is_empty() { "unknown" } else { caller }.to_string(),
+            destination_service: target.to_string(),
+            destination_workload: target.to_string(),
+            response_code,
+            security,
+            ..Default::default()
+        }
+    }
+}
+
+fn parse(target: &str, text: &str) -> Result<HashMap<SeriesKey, SeriesValue>, ScrapeError> {
     const REQUESTS: &str = "istio_requests_total";
     const BUCKETS: &str = "istio_request_duration_milliseconds_bucket";
+    const LINKERD_RESPONSES: &str = "response_total";
+    const LINKERD_BUCKETS: &str = "response_latency_ms_bucket";
     let mut out: HashMap<SeriesKey, SeriesValue> = HashMap::new();
     for line in text.lines() {
         // Other families (byte sizes, Envoy counters) are most of an
         // exposition: skip them before reading a single label.
-        if !(line.starts_with(REQUESTS) || line.starts_with(BUCKETS)) {
+        if ![REQUESTS, BUCKETS, LINKERD_RESPONSES, LINKERD_BUCKETS]
+            .iter()
+            .any(|p| line.starts_with(p))
+        {
             continue;
         }
         let Some((name, mut labels, v)) = sample(line)? else {
             continue;
         };
-        if name == REQUESTS {
-            out.entry(key_of(&labels)).or_default().requests += v;
-        } else if name == BUCKETS {
+        let linkerd = name == LINKERD_RESPONSES || name == LINKERD_BUCKETS;
+        if name == REQUESTS || name == LINKERD_RESPONSES {
+            let key = if linkerd {
+                linkerd_key(target, &labels)
+            } else {
+                key_of(&labels)
+            };
+            out.entry(key).or_default().requests += v;
+        } else if name == BUCKETS || name == LINKERD_BUCKETS {
             let le = labels
                 .iter()
                 .position(|(n, _)| *n == "le")
@@ -355,7 +435,12 @@ fn parse(text: &str) -> Result<HashMap<SeriesKey, SeriesValue>, ScrapeError> {
                     .parse()
                     .map_err(|_| ScrapeError::BadLe(line.to_string()))?,
             };
-            let e = out.entry(key_of(&labels)).or_default();
+            let key = if linkerd {
+                linkerd_key(target, &labels)
+            } else {
+                key_of(&labels)
+            };
+            let e = out.entry(key).or_default();
             match e.buckets.iter_mut().find(|b| b.0 == le) {
                 Some(b) => b.1 += v,
                 None => e.buckets.push((le, v)),
@@ -379,7 +464,7 @@ impl Signals {
 
     /// Adds a scrape of `target` taken at `at` (seconds).
     pub fn ingest(&mut self, target: &str, at: f64, text: &str) -> Result<(), ScrapeError> {
-        let series = parse(text)?;
+        let series = parse(target, text)?;
         let q = self.targets.entry(target.to_string()).or_default();
         q.push_back(Sample { at, series });
         while q.front().is_some_and(|s| at - s.at > self.max_age) {
@@ -721,15 +806,15 @@ mod tests {
             "istio_request_duration_milliseconds_bucket{reporter=\"destination\",destination_service_name=\"billing\",response_flags=\"a\\\"b\\\\c\",le=\"+Inf\"} 7\n",
             "istio_request_bytes_bucket{le=\"1\"} 1\n",
         );
-        let series = parse(text).expect("parses");
+        let series = parse("t", text).expect("parses");
         assert_eq!(series.len(), 1);
         let (k, v) = series.iter().next().expect("one");
         assert_eq!(k.destination_service, "billing");
         assert_eq!(k.response_flags, "a\"b\\c");
         assert_eq!(v.requests, 7.0);
         assert_eq!(v.buckets, vec![(5.0, 3.0), (f64::INFINITY, 7.0)]);
-        assert!(parse("istio_requests_total{reporter=\"x} 1\n").is_err());
-        assert!(parse("istio_requests_total 1x\n").is_err());
+        assert!(parse("t", "istio_requests_total{reporter=\"x} 1\n").is_err());
+        assert!(parse("t", "istio_requests_total 1x\n").is_err());
     }
 
     #[test]
@@ -819,5 +904,34 @@ mod tests {
         assert!((b.p99_ms - 54.95).abs() < 0.1, "{}", b.p99_ms);
         assert_eq!(b.success_rate, 1.0);
         assert_eq!(b.mtls_ratio, 1.0);
+    }
+
+    #[test]
+    fn a_linkerd_proxy_scraped_directly_gives_rows_and_edges() {
+        let scrape = |n: u32| {
+            format!(
+                "response_total{{direction=\"inbound\",client_id=\"web.shop.serviceaccount.identity.linkerd.cluster.local\",tls=\"true\",status_code=\"200\",classification=\"success\"}} {}\n\
+                 response_total{{direction=\"outbound\",dst_deployment=\"api\",dst_namespace=\"shop\",tls=\"true\",status_code=\"503\",classification=\"failure\"}} {}\n",
+                n * 10,
+                n
+            )
+        };
+        let mut s = Signals::new(60.0);
+        for i in 0..5u32 {
+            s.ingest("cart:4191", f64::from(i), &scrape(i))
+                .expect("parses");
+        }
+        let rows = s.services(4.0, 4.0);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].service, "cart:4191");
+        assert!((rows[0].rps - 10.0).abs() < 0.5, "{rows:?}");
+        assert!((rows[0].mtls_ratio - 1.0).abs() < 1e-9);
+        let edges = s.edges(4.0, 4.0);
+        assert_eq!(edges.len(), 1, "{edges:?}");
+        assert_eq!(
+            (edges[0].source.as_str(), edges[0].service.as_str()),
+            ("cart:4191", "api")
+        );
+        assert!((edges[0].error_rate - 1.0).abs() < 1e-9, "{edges:?}");
     }
 }

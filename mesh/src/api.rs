@@ -46,6 +46,20 @@ pub mod config {
     pub use crate::config::{analyze_standalone, check, kind_matches, to_yaml, Finding, Level};
 }
 
+/// The playground's mesh on real clusters: Kubernetes and Istio YAML out
+/// (`meshcon export kubernetes`), back in (`meshcon import`), and the demo
+/// app as a standalone server (`meshcon workload`).
+pub mod export {
+    pub use crate::export::{
+        import, ingress_secret, kubernetes, network, to_yaml, Export, ExportFile, ExportOptions,
+        ImportError, Imported, SourceFile,
+    };
+    pub use crate::workload::standalone::{
+        parse_call, parse_error_rate, parse_latency, serve as serve_workload, TraceMode,
+        WorkloadSpec,
+    };
+}
+
 /// The state directory a mesh keeps its keys, history and address in.
 pub mod state {
     pub use crate::state::{
@@ -136,6 +150,15 @@ impl OfflineHistory {
     /// Every version, oldest first.
     pub fn history(&self) -> Result<HistoryList, StoreError> {
         self.0.history_list()
+    }
+
+    /// The resources of `version`; 0 means the latest.
+    pub fn resources(&self, version: u64) -> Result<(u64, Vec<config::Resource>), StoreError> {
+        if version == 0 {
+            let current = self.0.current();
+            return Ok((current.version, current.resources.as_ref().clone()));
+        }
+        Ok((version, self.0.at(version)?))
     }
 
     /// A unified diff of the resources between two versions.

@@ -1,0 +1,482 @@
+//! Kubernetes and Istio YAML (what `export` wrote, or a real cluster's
+//! `kubectl get -o yaml` dump) read back into a topology and rules, so a
+//! real mesh's shape can be rehearsed in the playground. Everything that
+//! does not map is listed in [`Imported::unmapped`], never dropped in
+//! silence.
+//!
+//! Which cluster a file belongs to: the first directory of its path below
+//! the import root (`eu/workloads.yaml` is cluster `eu`), renamed by the
+//! `IstioOperator`'s `clusterName` found there; files at the root belong to
+//! one cluster, `primary`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::{LOAD_PATHS, LOAD_RPS};
+use crate::config::model::Resource;
+use crate::config::parse::parse;
+use crate::config::scope::ROOT_NAMESPACE;
+use crate::topology::{Cluster, Ingress, Latency, Load, Service, Topology, Version};
+use crate::workload::standalone::WorkloadSpec;
+use crate::yaml;
+
+/// A file to import: its path relative to the import root, and its text.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// `/`-separated, relative to the directory imported.
+    pub path: String,
+    /// Its YAML.
+    pub text: String,
+}
+
+/// What an import gives back.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The mesh's shape.
+    pub topology: Topology,
+    /// Its Istio resources.
+    pub rules: Vec<Resource>,
+    /// What could not be mapped, one sentence each with its file.
+    pub unmapped: Vec<String>,
+}
+
+/// Why nothing useful could be imported.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// No Deployment was found to make services of.
+    #[error("no workloads found: the files hold no Deployment (give a directory `meshcon export kubernetes` wrote, or `kubectl get deploy,svc,sa -A -o yaml` output)")]
+    NoWorkloads,
+    /// What was found does not make a valid topology.
+    #[error("the imported topology is not valid: {0}")]
+    Invalid(String),
+}
+
+/// A Deployment, as far as the topology needs it.
+struct Deploy {
+    cluster: String,
+    namespace: String,
+    app: String,
+    version: String,
+    replicas: u32,
+    service_account: Option<String>,
+    spec: Option<WorkloadSpec>,
+}
+
+/// A Service: where, its name, first port and selector.
+struct Svc {
+    cluster: String,
+    namespace: String,
+    name: String,
+    port: Option<u16>,
+    selector: BTreeMap<String, String>,
+}
+
+/// A cluster from an IstioOperator.
+struct ClusterInfo {
+    name: String,
+    trust_domain: String,
+}
+
+fn s(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_string)
+}
+
+fn str_map(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), s(v)?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The directory naming a file's cluster.
+fn dir_of(path: &str) -> String {
+    match path.split_once('/') {
+        Some((dir, _)) => dir.to_string(),
+        None => "primary".to_string(),
+    }
+}
+
+/// Reads `files` into a topology and rules.
+pub fn import(files: &[SourceFile]) -> Result<Imported, ImportError> {
+    let mut unmapped = Vec::new();
+    let mut deploys: Vec<Deploy> = Vec::new();
+    let mut services: Vec<Svc> = Vec::new();
+    let mut clusters: BTreeMap<String, ClusterInfo> = BTreeMap::new();
+    let mut mesh = None;
+    let mut load: Option<Load> = None;
+    // Istio resources per cluster directory.
+    let mut resources: Vec<(String, String, Resource)> = Vec::new();
+    for f in files {
+        let dir = dir_of(&f.path);
+        let parsed = parse(&f.path, &f.text);
+        for finding in &parsed.findings {
+            unmapped.push(format!(
+                "{}:{}:{}: {} ({}): {}",
+                f.path,
+                finding.pos.line,
+                finding.pos.col,
+                finding.resource,
+                finding.code,
+                finding.message
+            ));
+        }
+        for p in parsed.resources {
+            resources.push((dir.clone(), f.path.clone(), p.resource));
+        }
+        let docs = match yaml::parse_documents(&f.text) {
+            Ok(d) => d,
+            // The parse above reported the syntax error.
+            Err(_) => continue,
+        };
+        let values = docs.into_iter().flat_map(|d| {
+            if d.value["kind"] == "List" {
+                d.value["items"].as_array().cloned().unwrap_or_default()
+            } else {
+                vec![d.value]
+            }
+        });
+        for v in values {
+            let kind = v["kind"].as_str().unwrap_or_default();
+            let api = v["apiVersion"].as_str().unwrap_or_default();
+            let ns = s(&v["metadata"]["namespace"]).unwrap_or_else(|| "default".into());
+            let name = s(&v["metadata"]["name"]).unwrap_or_default();
+            let what = format!("{}: {kind} {ns}/{name}", f.path);
+            match (api, kind) {
+                (_, "IstioOperator") => {
+                    let values = &v["spec"]["values"]["global"];
+                    match s(&values["multiCluster"]["clusterName"]) {
+                        Some(cluster) => {
+                            mesh = mesh.or_else(|| s(&values["meshID"]));
+                            let td = s(&v["spec"]["meshConfig"]["trustDomain"])
+                                .unwrap_or_else(|| "cluster.local".into());
+                            clusters.insert(
+                                dir.clone(),
+                                ClusterInfo {
+                                    name: cluster,
+                                    trust_domain: td,
+                                },
+                            );
+                            let ann = &v["metadata"]["annotations"];
+                            if let (Some(rps), Some(paths)) = (s(&ann[LOAD_RPS]), s(&ann[LOAD_PATHS]))
+                            {
+                                load = Some(Load {
+                                    rps: rps.parse().unwrap_or(Load::default().rps),
+                                    paths: paths
+                                        .split(',')
+                                        .filter(|p| !p.is_empty())
+                                        .map(str::to_string)
+                                        .collect(),
+                                });
+                            }
+                        }
+                        // The east-west gateway's install: the playground
+                        // joins clusters without being told.
+                        None if v["spec"]["profile"] == "empty" => {}
+                        None => unmapped.push(format!(
+                            "{what}: an IstioOperator without values.global.multiCluster.clusterName; its settings are not imported"
+                        )),
+                    }
+                }
+                ("v1", "Namespace" | "ServiceAccount") => {}
+                ("v1", "Service") => services.push(Svc {
+                    cluster: dir.clone(),
+                    namespace: ns,
+                    name,
+                    port: v["spec"]["ports"][0]["port"]
+                        .as_u64()
+                        .and_then(|p| u16::try_from(p).ok()),
+                    selector: str_map(&v["spec"]["selector"]),
+                }),
+                ("apps/v1", "Deployment") => {
+                    deploys.push(deployment(&v, &dir, ns, name, &what, &mut unmapped))
+                }
+                _ if api.starts_with("networking.istio.io/")
+                    || api.starts_with("security.istio.io/") =>
+                {
+                    // Read by `parse` above; kinds it skips are named there.
+                    if !matches!(
+                        kind,
+                        "VirtualService"
+                            | "DestinationRule"
+                            | "Gateway"
+                            | "PeerAuthentication"
+                            | "AuthorizationPolicy"
+                            | "RequestAuthentication"
+                    ) && !parsed_reports(&unmapped, &f.path, kind, &ns, &name)
+                    {
+                        unmapped.push(format!(
+                            "{what}: meshcon's rules do not include {kind}; not imported"
+                        ));
+                    }
+                }
+                _ => unmapped.push(format!(
+                    "{what}: no counterpart in a meshcon topology; not imported"
+                )),
+            }
+        }
+    }
+    if deploys.is_empty() {
+        return Err(ImportError::NoWorkloads);
+    }
+    let cluster_name = |dir: &str| {
+        clusters
+            .get(dir)
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| dir.to_string())
+    };
+    // Clusters: those with an IstioOperator or workloads, in directory order.
+    let dirs: BTreeSet<String> = clusters
+        .keys()
+        .cloned()
+        .chain(deploys.iter().map(|d| d.cluster.clone()))
+        .collect();
+    let mut topo_clusters: Vec<Cluster> = Vec::new();
+    for dir in &dirs {
+        let (name, td) = match clusters.get(dir) {
+            Some(c) => (c.name.clone(), c.trust_domain.clone()),
+            None => {
+                let td = format!("{dir}.local");
+                unmapped.push(format!(
+                    "cluster '{dir}': no IstioOperator names its trust domain; '{td}' is used"
+                ));
+                (dir.clone(), td)
+            }
+        };
+        topo_clusters.push(Cluster {
+            name,
+            trust_domain: td,
+            ingress: None,
+        });
+    }
+    let topo_services = build_services(&deploys, &services, &cluster_name, &mut unmapped);
+    let mut topo = Topology {
+        mesh: mesh.unwrap_or_else(|| "imported".into()),
+        clusters: topo_clusters,
+        services: topo_services,
+        load: load.unwrap_or_default(),
+    };
+    let rules = gateways_and_rules(&mut topo, resources, &cluster_name, &mut unmapped);
+    // The topology's own checks (names, references, ranges) apply to what
+    // was read, with its own messages.
+    let yaml = topo.to_yaml();
+    let topology =
+        Topology::parse("imported topology", &yaml).map_err(|e| ImportError::Invalid(e.to_string()))?;
+    Ok(Imported {
+        topology,
+        rules,
+        unmapped,
+    })
+}
+
+/// Whether `parse` already named this resource among its findings.
+fn parsed_reports(unmapped: &[String], file: &str, kind: &str, ns: &str, name: &str) -> bool {
+    let needle = format!("{kind} {ns}/{name}");
+    unmapped
+        .iter()
+        .any(|u| u.starts_with(file) && u.contains(&needle))
+}
+
+fn deployment(
+    v: &Value,
+    dir: &str,
+    ns: String,
+    name: String,
+    what: &str,
+    unmapped: &mut Vec<String>,
+) -> Deploy {
+    let labels = str_map(&v["spec"]["template"]["metadata"]["labels"]);
+    let app = labels
+        .get("app")
+        .or_else(|| labels.get("app.kubernetes.io/name"))
+        .cloned()
+        .unwrap_or_else(|| {
+            unmapped.push(format!(
+                "{what}: pods have no `app` label; the Deployment's name is used as the service"
+            ));
+            name.clone()
+        });
+    let version = labels.get("version").cloned().unwrap_or_else(|| {
+        unmapped.push(format!(
+            "{what}: pods have no `version` label; version v1 is used"
+        ));
+        "v1".into()
+    });
+    let container = &v["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<String> = container["args"]
+        .as_array()
+        .map(|a| a.iter().filter_map(s).collect())
+        .unwrap_or_default();
+    let spec = if args.first().map(String::as_str) == Some("workload") {
+        match WorkloadSpec::from_args(&args) {
+            Ok(spec) => Some(spec),
+            Err(e) => {
+                unmapped.push(format!(
+                    "{what}: `meshcon workload` arguments not understood ({e}); default behaviour used"
+                ));
+                None
+            }
+        }
+    } else {
+        unmapped.push(format!(
+            "{what}: runs image {}, not `meshcon workload`: its latency, errors and calls are unknown, so the playground's defaults are used (1ms, no errors, no calls)",
+            container["image"].as_str().unwrap_or("?")
+        ));
+        None
+    };
+    Deploy {
+        cluster: dir.to_string(),
+        namespace: ns,
+        app,
+        version,
+        replicas: v["spec"]["replicas"]
+            .as_u64()
+            .and_then(|r| u32::try_from(r).ok())
+            .unwrap_or(1),
+        service_account: s(&v["spec"]["template"]["spec"]["serviceAccountName"]),
+        spec,
+    }
+}
+
+fn build_services(
+    deploys: &[Deploy],
+    services: &[Svc],
+    cluster_name: &dyn Fn(&str) -> String,
+    unmapped: &mut Vec<String>,
+) -> Vec<Service> {
+    let mut out: Vec<Service> = Vec::new();
+    for d in deploys {
+        let cluster = cluster_name(&d.cluster);
+        let svc = services.iter().find(|s| {
+            s.cluster == d.cluster
+                && s.namespace == d.namespace
+                && !s.selector.is_empty()
+                && s.selector.get("app") == Some(&d.app)
+        });
+        let port = svc
+            .and_then(|s| s.port)
+            .or(d.spec.as_ref().map(|s| s.listen.port()))
+            .unwrap_or(8080);
+        let version = Version {
+            name: d.version.clone(),
+            replicas: d.replicas,
+            latency: d.spec.as_ref().map(|s| s.latency).unwrap_or(Latency::default()),
+            error_rate: d.spec.as_ref().map(|s| s.error_rate).unwrap_or(0.0),
+        };
+        let calls: Vec<String> = d
+            .spec
+            .as_ref()
+            .map(|s| s.calls.iter().map(|(n, _)| n.clone()).collect())
+            .unwrap_or_default();
+        let existing = out
+            .iter_mut()
+            .find(|s| s.cluster == cluster && s.namespace == d.namespace && s.name == d.app);
+        match existing {
+            Some(s) => {
+                s.versions.push(version);
+                for c in calls {
+                    if !s.calls.contains(&c) {
+                        s.calls.push(c);
+                    }
+                }
+            }
+            None => out.push(Service {
+                name: d.app.clone(),
+                cluster,
+                namespace: d.namespace.clone(),
+                service_account: d.service_account.clone().filter(|sa| *sa != d.app),
+                port,
+                versions: vec![version],
+                calls,
+                external: None,
+            }),
+        }
+    }
+    for s in services {
+        let known = out
+            .iter()
+            .any(|o| o.name == s.name && o.namespace == s.namespace);
+        if !known && s.namespace != ROOT_NAMESPACE && s.name != "kubernetes" {
+            unmapped.push(format!(
+                "Service {}/{} in cluster '{}': no Deployment in any cluster runs its pods; not imported",
+                s.namespace,
+                s.name,
+                cluster_name(&s.cluster)
+            ));
+        }
+    }
+    out
+}
+
+/// Takes the gateways the topology models out of the resources (the
+/// east-west passthrough Gateway, each cluster's ingress Gateway and its
+/// VirtualService) and returns the rest as rules, one copy of each.
+fn gateways_and_rules(
+    topo: &mut Topology,
+    resources: Vec<(String, String, Resource)>,
+    cluster_name: &dyn Fn(&str) -> String,
+    unmapped: &mut Vec<String>,
+) -> Vec<Resource> {
+    let mut consumed = vec![false; resources.len()];
+    for (i, (_, _, r)) in resources.iter().enumerate() {
+        if let Resource::Gateway(g) = r {
+            let passthrough = g.spec.selector.get("istio").map(String::as_str)
+                == Some("eastwestgateway")
+                && g.spec.servers.iter().all(|s| {
+                    s.tls
+                        .as_ref()
+                        .is_some_and(|t| t.mode.as_deref() == Some("AUTO_PASSTHROUGH"))
+                });
+            consumed[i] = passthrough;
+        }
+    }
+    for (gi, (dir, _, r)) in resources.iter().enumerate() {
+        let Resource::Gateway(g) = r else { continue };
+        if g.spec.selector.get("istio").map(String::as_str) != Some("ingressgateway") {
+            continue;
+        }
+        let cluster = cluster_name(dir);
+        if topo.cluster(&cluster).is_none_or(|c| c.ingress.is_some()) {
+            continue;
+        }
+        let gw_ns = g.metadata.ns();
+        let full = format!("{gw_ns}/{}", g.metadata.name);
+        let bound = resources.iter().enumerate().find_map(|(vi, (d, _, r))| {
+            let Resource::VirtualService(vs) = r else {
+                return None;
+            };
+            let binds = vs.spec.gateways.iter().any(|x| {
+                *x == full || (*x == g.metadata.name && vs.metadata.ns() == gw_ns)
+            });
+            let dest = vs.spec.http.first()?.route.first()?.destination.host.clone();
+            let service = dest.split('.').next()?.to_string();
+            (d == dir && binds && vs.spec.http.len() == 1 && topo.services_named(&service).next().is_some())
+                .then_some((vi, service, vs.spec.hosts.clone()))
+        });
+        if let Some((vi, service, hosts)) = bound {
+            if let Some(c) = topo.clusters.iter_mut().find(|c| c.name == cluster) {
+                c.ingress = Some(Ingress { hosts, service });
+                consumed[gi] = true;
+                consumed[vi] = true;
+            }
+        }
+    }
+    let mut rules: Vec<Resource> = Vec::new();
+    for ((_, file, r), used) in resources.into_iter().zip(consumed) {
+        if used {
+            continue;
+        }
+        match rules.iter().find(|x| x.key() == r.key()) {
+            None => rules.push(r),
+            Some(x) if *x == r => {}
+            Some(_) => unmapped.push(format!(
+                "{file}: {} differs from the same-named resource of another cluster; the first one read is kept",
+                r.key()
+            )),
+        }
+    }
+    rules
+}

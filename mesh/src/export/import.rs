@@ -113,7 +113,13 @@ pub fn import(files: &[SourceFile]) -> Result<Imported, ImportError> {
     for f in files {
         let dir = dir_of(&f.path);
         let parsed = parse(&f.path, &f.text);
-        for finding in &parsed.findings {
+        // Kinds meshcon's rules lack (MC0003) are named below, with what
+        // the import made of them instead.
+        for finding in parsed
+            .findings
+            .iter()
+            .filter(|f| f.code != crate::config::codes::UNSUPPORTED_KIND)
+        {
             unmapped.push(format!(
                 "{}:{}:{}: {} ({}): {}",
                 f.path,
@@ -206,8 +212,7 @@ pub fn import(files: &[SourceFile]) -> Result<Imported, ImportError> {
                             | "PeerAuthentication"
                             | "AuthorizationPolicy"
                             | "RequestAuthentication"
-                    ) && !parsed_reports(&unmapped, &f.path, kind, &ns, &name)
-                    {
+                    ) {
                         unmapped.push(format!(
                             "{what}: meshcon's rules do not include {kind}; not imported"
                         ));
@@ -270,14 +275,6 @@ pub fn import(files: &[SourceFile]) -> Result<Imported, ImportError> {
         rules,
         unmapped,
     })
-}
-
-/// Whether `parse` already named this resource among its findings.
-fn parsed_reports(unmapped: &[String], file: &str, kind: &str, ns: &str, name: &str) -> bool {
-    let needle = format!("{kind} {ns}/{name}");
-    unmapped
-        .iter()
-        .any(|u| u.starts_with(file) && u.contains(&needle))
 }
 
 fn deployment(

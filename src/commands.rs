@@ -2,5 +2,6 @@
 
 pub mod bench;
 pub mod config;
+pub mod export;
 pub mod get;
 pub mod up;

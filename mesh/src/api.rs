@@ -54,6 +54,16 @@ pub mod export {
         import, ingress_secret, kubernetes, network, to_yaml, Export, ExportFile, ExportOptions,
         ImportError, Imported, SourceFile,
     };
+    pub use crate::topology::Latency;
+
+    /// The documents of a multi-document YAML text as JSON values (YAML's
+    /// core schema), for reading what an export wrote.
+    pub fn yaml_documents(src: &str) -> Result<Vec<serde_json::Value>, String> {
+        crate::yaml::parse_documents(src)
+            .map(|docs| docs.into_iter().map(|d| d.value).collect())
+            .map_err(|e| e.message)
+    }
+
     pub use crate::workload::standalone::{
         parse_call, parse_error_rate, parse_latency, serve as serve_workload, TraceMode,
         WorkloadSpec,

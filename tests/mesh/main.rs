@@ -6,6 +6,7 @@ mod support;
 
 mod analyze;
 mod bench;
+mod export;
 mod federation;
 mod foundation;
 mod hardening;

@@ -65,7 +65,10 @@ buildah):\n\n```sh\ndocker build -t {0} .\ndocker push {0}\n```\n",
         r,
         "2. Give the clusters one root of trust. The playground federates separate CAs; Istio's \
 multi-primary set-up needs a shared root with an intermediate CA per cluster, plugged in as the \
-`cacerts` Secret (Istio's \"Plug in CA certificates\" task), before installing:\n\n```sh"
+`cacerts` Secret (Istio's \"Plug in CA certificates\" task), before installing. In an Istio \
+release directory, `make -f tools/certs/Makefile.selfsigned.mk root-ca` makes the root and \
+`make -f tools/certs/Makefile.selfsigned.mk <cluster>-cacerts` each cluster's files (copy them to \
+`certs/<cluster>/`):\n\n```sh"
     );
     for c in &names {
         let _ = writeln!(

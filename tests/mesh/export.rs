@@ -240,18 +240,23 @@ for f in files:
                 kubernetes_validate.validate(doc, version, strict=True)
                 kube += 1
             except Exception as e:
-                errors.append("%s: %s" % (name, e))
+                where = "/".join(map(str, getattr(e, "path", [])))
+                errors.append("%s: %s at %s" % (name, getattr(e, "message", str(e)), where))
 print("kubernetes %s: %d objects valid; istio CRDs: %d objects valid, %d not checked" % (version, kube, istio, skipped))
 for e in errors:
     print("INVALID " + e)
 sys.exit(1 if errors else 0)
 "#;
 
+fn crds() -> String {
+    Istio::find()
+        .map(|i| i.root.join("manifests/charts/base/files/crd-all.gen.yaml"))
+        .map_or("-".to_string(), |p| p.display().to_string())
+}
+
 fn validate_schemas(case: &Case) {
     let Some(py) = python() else { return };
-    let crds = Istio::find()
-        .map(|i| i.root.join("manifests/charts/base/files/crd-all.gen.yaml"))
-        .map_or("-".to_string(), |p| p.display().to_string());
+    let crds = crds();
     // IstioOperators are read by istioctl, not applied: checked below.
     let files: Vec<String> = case
         .files()
@@ -424,6 +429,32 @@ fn the_demo_exports_valid_objects_and_comes_back_from_import() {
 }
 
 #[test]
+fn the_schema_checks_refuse_a_field_the_schemas_lack() {
+    let Some(py) = python() else { return };
+    let crds = crds();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  ports: [{port: 80}]\n  colour: red\n---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [a.example.com]\n    tls: {mode: SIMPLE, credentialName: c, colour: red}\n",
+    )
+    .expect("write");
+    let out = Command::new(py)
+        .arg("-c")
+        .arg(VALIDATE_PY)
+        .arg(&crds)
+        .arg(&bad)
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("INVALID") && text.contains("Service a"), "{text}");
+    if crds != "-" {
+        assert!(text.contains("Gateway g") && text.contains("spec/servers/0/tls"), "{text}");
+    }
+}
+
+#[test]
 fn bookinfo_exports_valid_objects_and_comes_back_from_import() {
     let case = export(Some("demo/bookinfo.yaml"), &bookinfo_rules());
     validate_schemas(&case);
@@ -434,8 +465,7 @@ fn bookinfo_exports_valid_objects_and_comes_back_from_import() {
 }
 
 #[test]
-fn a_version_from_the_history_is_what_gets_exported() {
-    // With no history, asking for a version says where it looked.
+fn a_version_needs_a_history() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = Command::new(meshcon_bin())
         .args(["--state-dir", &dir.path().display().to_string()])
@@ -446,6 +476,45 @@ fn a_version_from_the_history_is_what_gets_exported() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no config history") && err.contains("--rules FILE"), "{err}");
+}
+
+/// The rules `import` gives back from what `export` wrote with `args`.
+fn exported_rules(state: &Path, args: &[&str]) -> Vec<Resource> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (out, back) = (dir.path().join("out"), dir.path().join("back"));
+    let mut argv = vec!["--state-dir", state.to_str().expect("utf-8 path"), "export", "kubernetes"];
+    argv.extend(args);
+    let out_s = out.display().to_string();
+    argv.extend(["-o", &out_s]);
+    meshcon(&argv);
+    meshcon(&["import", &out_s, "-o", &back.display().to_string()]);
+    let rules = back.join("rules.yaml");
+    if rules.exists() {
+        rules_of(&read(&rules), &Topology::demo())
+    } else {
+        Vec::new()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_config_version_from_the_history_is_what_gets_exported() {
+    let m = crate::support::demo().await;
+    crate::support::apply_rule(&m, "canary-90-10.yaml").await;
+    crate::support::apply_rule(&m, "strict-mtls.yaml").await;
+    let state = m.dir.path().to_path_buf();
+    let kinds = |r: &[Resource]| r.iter().map(|r| r.key().to_string()).collect::<Vec<_>>();
+    let (v1, latest) = tokio::task::spawn_blocking(move || {
+        (
+            exported_rules(&state, &["--version", "v1"]),
+            exported_rules(&state, &[]),
+        )
+    })
+    .await
+    .expect("export");
+    assert_eq!(v1, rules_of(&read(&repo("demo/rules/canary-90-10.yaml")), &Topology::demo()));
+    assert_eq!(kinds(&latest).len(), kinds(&v1).len() + 1, "{:?}", kinds(&latest));
+    assert!(kinds(&latest).iter().any(|k| k.starts_with("PeerAuthentication")));
+    m.stop().await;
 }
 
 #[test]

@@ -111,8 +111,12 @@ impl WorkloadArgs {
 fn load_topology(file: Option<&Path>) -> anyhow::Result<Topology> {
     match file {
         Some(path) => {
-            let src = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read topology file {}", escape(&path.display().to_string())))?;
+            let src = std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "cannot read topology file {}",
+                    escape(&path.display().to_string())
+                )
+            })?;
             Ok(Topology::parse(&path.display().to_string(), &src)?)
         }
         None => Ok(Topology::demo()),
@@ -144,7 +148,10 @@ fn rules(
         let protos: Vec<_> = findings.iter().map(mesh::api::finding).collect();
         super::config::print_findings(&protos);
         if findings.iter().any(|f| f.blocks()) {
-            bail!("{} has errors (above): fix them, as `meshcon apply` would refuse it", escape(&shown));
+            bail!(
+                "{} has errors (above): fix them, as `meshcon apply` would refuse it",
+                escape(&shown)
+            );
         }
         // A later resource replaces a same-named one, as `apply` does.
         let mut merged: Vec<Resource> = Vec::new();
@@ -203,7 +210,8 @@ pub fn kubernetes(args: KubernetesArgs, state_dir: Option<&Path>) -> anyhow::Res
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        std::fs::write(&path, &f.text).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&path, &f.text)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let out = escape(&args.output.display().to_string());
     crate::outln!(
@@ -264,7 +272,7 @@ pub fn cluster_istio_yaml(export: &ex::Export, cluster: &str) -> (String, String
     (format!("{cluster}/*.yaml"), text)
 }
 
-fn yaml_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> anyhow::Result<()> {
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> anyhow::Result<()> {
     if depth > 8 {
         return Ok(());
     }
@@ -275,11 +283,8 @@ fn yaml_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> 
     entries.sort();
     for p in entries {
         if p.is_dir() {
-            yaml_files(root, &p, out, depth + 1)?;
-        } else if p
-            .extension()
-            .is_some_and(|e| e == "yaml" || e == "yml")
-        {
+            yaml_files(&p, out, depth + 1)?;
+        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
             out.push(p);
         }
     }
@@ -290,11 +295,14 @@ fn yaml_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> 
 pub fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let mut paths = Vec::new();
     let root = if args.input.is_dir() {
-        yaml_files(&args.input, &args.input, &mut paths, 0)?;
+        yaml_files(&args.input, &mut paths, 0)?;
         args.input.clone()
     } else {
         paths.push(args.input.clone());
-        args.input.parent().map(Path::to_path_buf).unwrap_or_default()
+        args.input
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
     };
     let mut files = Vec::new();
     for p in &paths {
@@ -315,7 +323,10 @@ pub fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let write = |name: &str, text: String| -> anyhow::Result<PathBuf> {
         let path = args.output.join(name);
         if path.exists() {
-            bail!("{} exists: meshcon does not overwrite files", escape(&path.display().to_string()));
+            bail!(
+                "{} exists: meshcon does not overwrite files",
+                escape(&path.display().to_string())
+            );
         }
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
         Ok(path)
@@ -415,9 +426,23 @@ mod tests {
     fn the_arguments_an_export_writes_parse_as_the_same_workload() {
         let spec = WorkloadSpec::from_args(
             &[
-                "workload", "--service", "billing", "--version", "v2", "--cluster", "us",
-                "--listen", "0.0.0.0:8080", "--latency", "p50=3ms,p99=12ms", "--error-rate",
-                "0.1", "--call", "auth=auth.default.svc.cluster.local:8080", "--trace", "forward",
+                "workload",
+                "--service",
+                "billing",
+                "--version",
+                "v2",
+                "--cluster",
+                "us",
+                "--listen",
+                "0.0.0.0:8080",
+                "--latency",
+                "p50=3ms,p99=12ms",
+                "--error-rate",
+                "0.1",
+                "--call",
+                "auth=auth.default.svc.cluster.local:8080",
+                "--trace",
+                "forward",
             ]
             .map(String::from),
         )

@@ -52,10 +52,7 @@ fn meshcon(args: &[&str]) -> (String, String) {
 /// replaces a same-named one; sorted by kind, namespace and name.
 fn rules_of(src: &str, topology: &Topology) -> Vec<Resource> {
     let (resources, findings) = config::check("rules.yaml", src, topology, &[]);
-    assert!(
-        findings.iter().all(|f| !f.blocks()),
-        "{findings:#?}"
-    );
+    assert!(findings.iter().all(|f| !f.blocks()), "{findings:#?}");
     let mut merged: Vec<Resource> = Vec::new();
     for r in resources {
         merged.retain(|m| m.key() != r.key());
@@ -73,7 +70,11 @@ fn demo_rules() -> String {
         .filter(|p| !p.ends_with("broken-weights.yaml"))
         .collect();
     names.sort();
-    names.iter().map(|p| read(p)).collect::<Vec<_>>().join("\n---\n")
+    names
+        .iter()
+        .map(|p| read(p))
+        .collect::<Vec<_>>()
+        .join("\n---\n")
 }
 
 /// Istio's Bookinfo rules from the reference material, when it is there:
@@ -282,13 +283,18 @@ fn validate_schemas(case: &Case) {
 fn analyze(case: &Case) {
     for c in &case.topology.clusters {
         let dir = case.out().join(&c.name);
-        let text = ["namespaces.yaml", "workloads.yaml", "gateways.yaml", "rules.yaml"]
-            .iter()
-            .map(|f| dir.join(f))
-            .filter(|p| p.exists())
-            .map(|p| read(&p))
-            .collect::<Vec<_>>()
-            .join("---\n");
+        let text = [
+            "namespaces.yaml",
+            "workloads.yaml",
+            "gateways.yaml",
+            "rules.yaml",
+        ]
+        .iter()
+        .map(|f| dir.join(f))
+        .filter(|p| p.exists())
+        .map(|p| read(&p))
+        .collect::<Vec<_>>()
+        .join("---\n");
         let (resources, findings) = config::check(&c.name, &text, &case.topology, &[]);
         let errors: Vec<String> = findings
             .iter()
@@ -318,7 +324,10 @@ fn check_operators(case: &Case) {
         assert_eq!(global["meshID"], t.mesh.as_str());
         assert_eq!(global["multiCluster"]["clusterName"], c.name.as_str());
         assert_eq!(global["network"], format!("network-{}", c.name).as_str());
-        assert_eq!(io["spec"]["meshConfig"]["trustDomain"], c.trust_domain.as_str());
+        assert_eq!(
+            io["spec"]["meshConfig"]["trustDomain"],
+            c.trust_domain.as_str()
+        );
         let others: Vec<&str> = t
             .clusters
             .iter()
@@ -330,7 +339,10 @@ fn check_operators(case: &Case) {
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         assert_eq!(aliases, others);
-        let ew = case.out().join(&c.name).join("install/eastwest-gateway.yaml");
+        let ew = case
+            .out()
+            .join(&c.name)
+            .join("install/eastwest-gateway.yaml");
         if t.clusters.len() < 2 {
             assert!(!ew.exists(), "one cluster needs no east-west gateway");
             continue;
@@ -339,7 +351,10 @@ fn check_operators(case: &Case) {
         let gw = &ew["spec"]["components"]["ingressGateways"][0];
         assert_eq!(gw["label"]["istio"], "eastwestgateway");
         assert_eq!(gw["label"]["topology.istio.io/network"], global["network"]);
-        assert_eq!(gw["k8s"]["env"][0]["name"], "ISTIO_META_REQUESTED_NETWORK_VIEW");
+        assert_eq!(
+            gw["k8s"]["env"][0]["name"],
+            "ISTIO_META_REQUESTED_NETWORK_VIEW"
+        );
         let ports: Vec<u64> = gw["k8s"]["service"]["ports"]
             .as_array()
             .expect("ports")
@@ -363,7 +378,10 @@ fn check_workloads(case: &Case) {
                 .unwrap_or_else(|| panic!("no Deployment {name}"));
             assert_eq!(d["spec"]["replicas"].as_u64(), Some(u64::from(v.replicas)));
             let labels = &d["spec"]["template"]["metadata"]["labels"];
-            assert_eq!((&labels["app"], &labels["version"]), (&Value::from(s.name.as_str()), &Value::from(v.name.as_str())));
+            assert_eq!(
+                (&labels["app"], &labels["version"]),
+                (&Value::from(s.name.as_str()), &Value::from(v.name.as_str()))
+            );
             let pod = &d["spec"]["template"]["spec"];
             assert_eq!(pod["serviceAccountName"], s.service_account());
             assert_eq!(pod["containers"][0]["image"], IMAGE);
@@ -377,7 +395,12 @@ fn check_workloads(case: &Case) {
         d["kind"] == "Namespace" && d["metadata"]["labels"]["istio-injection"] == "enabled"
     });
     assert!(injected, "workload namespaces are labelled for injection");
-    for c in case.topology.clusters.iter().filter(|c| c.ingress.is_some()) {
+    for c in case
+        .topology
+        .clusters
+        .iter()
+        .filter(|c| c.ingress.is_some())
+    {
         let gw = docs
             .iter()
             .find(|(f, d)| {
@@ -390,7 +413,10 @@ fn check_workloads(case: &Case) {
         let cred = &gw["spec"]["servers"][0]["tls"]["credentialName"];
         let readme = read(&case.out().join("README.md"));
         let secret = cred.as_str().expect("credentialName");
-        assert!(readme.contains(&format!("secret tls {secret}")), "the README names the Secret");
+        assert!(
+            readme.contains(&format!("secret tls {secret}")),
+            "the README names the Secret"
+        );
     }
 }
 
@@ -404,7 +430,10 @@ fn round_trip(case: &Case) {
         "-o",
         &back.display().to_string(),
     ]);
-    assert!(stdout.contains("everything read was mapped"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("everything read was mapped"),
+        "{stdout}\n{stderr}"
+    );
     let topo = read(&back.join("topology.yaml"));
     let topology = Topology::parse("topology.yaml", &topo).expect("imported topology parses");
     assert_eq!(topology, case.topology, "topology after export and import");
@@ -448,9 +477,15 @@ fn the_schema_checks_refuse_a_field_the_schemas_lack() {
         .expect("python3");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{text}");
-    assert!(text.contains("INVALID") && text.contains("Service a"), "{text}");
+    assert!(
+        text.contains("INVALID") && text.contains("Service a"),
+        "{text}"
+    );
     if crds != "-" {
-        assert!(text.contains("Gateway g") && text.contains("spec/servers/0/tls"), "{text}");
+        assert!(
+            text.contains("Gateway g") && text.contains("spec/servers/0/tls"),
+            "{text}"
+        );
     }
 }
 
@@ -475,14 +510,22 @@ fn a_version_needs_a_history() {
         .expect("meshcon");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no config history") && err.contains("--rules FILE"), "{err}");
+    assert!(
+        err.contains("no config history") && err.contains("--rules FILE"),
+        "{err}"
+    );
 }
 
 /// The rules `import` gives back from what `export` wrote with `args`.
 fn exported_rules(state: &Path, args: &[&str]) -> Vec<Resource> {
     let dir = tempfile::tempdir().expect("tempdir");
     let (out, back) = (dir.path().join("out"), dir.path().join("back"));
-    let mut argv = vec!["--state-dir", state.to_str().expect("utf-8 path"), "export", "kubernetes"];
+    let mut argv = vec![
+        "--state-dir",
+        state.to_str().expect("utf-8 path"),
+        "export",
+        "kubernetes",
+    ];
     argv.extend(args);
     let out_s = out.display().to_string();
     argv.extend(["-o", &out_s]);
@@ -511,9 +554,22 @@ async fn a_config_version_from_the_history_is_what_gets_exported() {
     })
     .await
     .expect("export");
-    assert_eq!(v1, rules_of(&read(&repo("demo/rules/canary-90-10.yaml")), &Topology::demo()));
-    assert_eq!(kinds(&latest).len(), kinds(&v1).len() + 1, "{:?}", kinds(&latest));
-    assert!(kinds(&latest).iter().any(|k| k.starts_with("PeerAuthentication")));
+    assert_eq!(
+        v1,
+        rules_of(
+            &read(&repo("demo/rules/canary-90-10.yaml")),
+            &Topology::demo()
+        )
+    );
+    assert_eq!(
+        kinds(&latest).len(),
+        kinds(&v1).len() + 1,
+        "{:?}",
+        kinds(&latest)
+    );
+    assert!(kinds(&latest)
+        .iter()
+        .any(|k| k.starts_with("PeerAuthentication")));
     m.stop().await;
 }
 
@@ -533,7 +589,11 @@ fn import_lists_what_it_cannot_map() {
         &dir.path().join("back").display().to_string(),
     ]);
     assert!(stdout.contains("1 services"), "{stdout}");
-    for needle in ["nginx:1.27", "ConfigMap shop/settings", "ServiceEntry shop/payments"] {
+    for needle in [
+        "nginx:1.27",
+        "ConfigMap shop/settings",
+        "ServiceEntry shop/payments",
+    ] {
         assert!(stderr.contains(needle), "{needle} not listed:\n{stderr}");
     }
 }
@@ -576,10 +636,24 @@ fn workload(args: &[&str]) -> Workload {
 
 #[test]
 fn a_chain_of_two_workloads_propagates_the_trace() {
-    let billing = workload(&["--service", "billing", "--version", "v2", "--latency", "2ms"]);
+    let billing = workload(&[
+        "--service",
+        "billing",
+        "--version",
+        "v2",
+        "--latency",
+        "2ms",
+    ]);
     let target = format!("billing={}", billing.addr);
     let user = workload(&[
-        "--service", "user", "--cluster", "eu", "--latency", "p50=1ms,p99=3ms", "--call", &target,
+        "--service",
+        "user",
+        "--cluster",
+        "eu",
+        "--latency",
+        "p50=1ms,p99=3ms",
+        "--call",
+        &target,
     ]);
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let parent = "00f067aa0ba902b7";
@@ -590,15 +664,29 @@ fn a_chain_of_two_workloads_propagates_the_trace() {
         .arg(format!("http://{}/cart", user.addr))
         .output()
         .expect("curl");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let body: Value = serde_json::from_slice(&out.stdout).expect("JSON answer");
     assert_eq!(body["service"], "user");
     assert_eq!(body["cluster"], "eu");
     assert_eq!(body["traceparent"], sent.as_str(), "{body}");
     let call = &body["calls"][0];
-    assert_eq!((&call["service"], &call["version"], &call["status"]), (&Value::from("billing"), &Value::from("v2"), &Value::from(200)), "{body}");
+    assert_eq!(
+        (&call["service"], &call["version"], &call["status"]),
+        (
+            &Value::from("billing"),
+            &Value::from("v2"),
+            &Value::from(200)
+        ),
+        "{body}"
+    );
     assert_eq!(call["path"], "/cart");
-    let onward = call["traceparent"].as_str().expect("billing saw a traceparent");
+    let onward = call["traceparent"]
+        .as_str()
+        .expect("billing saw a traceparent");
     let parts: Vec<&str> = onward.split('-').collect();
     assert_eq!(parts.len(), 4, "{onward}");
     assert_eq!(parts[1], trace_id, "the same trace");
@@ -610,7 +698,15 @@ fn a_chain_of_two_workloads_propagates_the_trace() {
 fn a_workload_answers_its_error_rate() {
     let w = workload(&["--service", "auth", "--error-rate", "1"]);
     let out = Command::new("curl")
-        .args(["-sS", "--max-time", "30", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args([
+            "-sS",
+            "--max-time",
+            "30",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
         .arg(format!("http://{}/", w.addr))
         .output()
         .expect("curl");
@@ -624,13 +720,27 @@ fn the_dockerfile_builds_the_same_binary_into_a_small_image() {
         .lines()
         .filter(|l| l.trim_start().to_ascii_uppercase().starts_with("FROM "))
         .collect();
-    assert_eq!(stages.len(), 2, "a build stage and a runtime stage: {stages:?}");
-    let (build, runtime) = text
-        .split_once(stages[1])
-        .expect("second stage");
-    assert!(build.contains("cargo build --release --bin meshcon"), "{build}");
-    assert!(runtime.contains("COPY --from=") && runtime.contains("release/meshcon"), "{runtime}");
-    assert!(runtime.contains("ENTRYPOINT") && runtime.contains("meshcon"), "{runtime}");
+    assert_eq!(
+        stages.len(),
+        2,
+        "a build stage and a runtime stage: {stages:?}"
+    );
+    let (build, runtime) = text.split_once(stages[1]).expect("second stage");
+    assert!(
+        build.contains("cargo build --release --bin meshcon"),
+        "{build}"
+    );
+    assert!(
+        runtime.contains("COPY --from=") && runtime.contains("release/meshcon"),
+        "{runtime}"
+    );
+    assert!(
+        runtime.contains("ENTRYPOINT") && runtime.contains("meshcon"),
+        "{runtime}"
+    );
     let ignore = read(&repo(".dockerignore"));
-    assert!(ignore.lines().any(|l| l.trim() == "target"), "the build context leaves target/ out");
+    assert!(
+        ignore.lines().any(|l| l.trim() == "target"),
+        "the build context leaves target/ out"
+    );
 }

@@ -268,8 +268,8 @@ pub fn import(files: &[SourceFile]) -> Result<Imported, ImportError> {
     // The topology's own checks (names, references, ranges) apply to what
     // was read, with its own messages.
     let yaml = topo.to_yaml();
-    let topology =
-        Topology::parse("imported topology", &yaml).map_err(|e| ImportError::Invalid(e.to_string()))?;
+    let topology = Topology::parse("imported topology", &yaml)
+        .map_err(|e| ImportError::Invalid(e.to_string()))?;
     Ok(Imported {
         topology,
         rules,
@@ -360,7 +360,11 @@ fn build_services(
         let version = Version {
             name: d.version.clone(),
             replicas: d.replicas,
-            latency: d.spec.as_ref().map(|s| s.latency).unwrap_or(Latency::default()),
+            latency: d
+                .spec
+                .as_ref()
+                .map(|s| s.latency)
+                .unwrap_or(Latency::default()),
             error_rate: d.spec.as_ref().map(|s| s.error_rate).unwrap_or(0.0),
         };
         let calls: Vec<String> = d
@@ -445,13 +449,26 @@ fn gateways_and_rules(
             let Resource::VirtualService(vs) = r else {
                 return None;
             };
-            let binds = vs.spec.gateways.iter().any(|x| {
-                *x == full || (*x == g.metadata.name && vs.metadata.ns() == gw_ns)
-            });
-            let dest = vs.spec.http.first()?.route.first()?.destination.host.clone();
+            let binds = vs
+                .spec
+                .gateways
+                .iter()
+                .any(|x| *x == full || (*x == g.metadata.name && vs.metadata.ns() == gw_ns));
+            let dest = vs
+                .spec
+                .http
+                .first()?
+                .route
+                .first()?
+                .destination
+                .host
+                .clone();
             let service = dest.split('.').next()?.to_string();
-            (d == dir && binds && vs.spec.http.len() == 1 && topo.services_named(&service).next().is_some())
-                .then_some((vi, service, vs.spec.hosts.clone()))
+            (d == dir
+                && binds
+                && vs.spec.http.len() == 1
+                && topo.services_named(&service).next().is_some())
+            .then_some((vi, service, vs.spec.hosts.clone()))
         });
         if let Some((vi, service, hosts)) = bound {
             if let Some(c) = topo.clusters.iter_mut().find(|c| c.name == cluster) {

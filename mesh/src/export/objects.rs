@@ -192,10 +192,7 @@ pub(super) fn workloads(
             .iter()
             .filter_map(|name| {
                 let callee = resolve(t, &c.name, name)?;
-                Some((
-                    name.clone(),
-                    format!("{}:{}", callee.fqdn(), callee.port),
-                ))
+                Some((name.clone(), format!("{}:{}", callee.fqdn(), callee.port)))
             })
             .collect();
         for v in &s.versions {

@@ -124,7 +124,10 @@ kubectl --context=\"${{{x}}}\" -n istio-system create secret generic cacerts \\\
         let _ = writeln!(r, "```\n");
         step += 1;
     }
-    let _ = writeln!(r, "{step}. Apply the mesh: workloads, gateways and rules.\n\n```sh");
+    let _ = writeln!(
+        r,
+        "{step}. Apply the mesh: workloads, gateways and rules.\n\n```sh"
+    );
     for c in &t.clusters {
         let files: Vec<&str> = export
             .files
@@ -188,11 +191,9 @@ name resolves; Istio sends the calls through the other network's east-west gatew
             let _ = writeln!(r, "- {n}");
         }
     }
-    let _ = writeln!(
-        r,
-        "\n`meshcon import {}` reads this directory (or a `kubectl get -o yaml` dump) back into a topology \
-and rules for the playground.",
-        "DIR -o OUT"
+    r.push_str(
+        "\n`meshcon import DIR -o OUT` reads this directory (or a `kubectl get -o yaml` dump) back into a \
+topology and rules for the playground.\n",
     );
     r
 }

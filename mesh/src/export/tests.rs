@@ -61,7 +61,12 @@ fn a_foreign_deployment_is_imported_with_a_note() {
     let web = &back.topology.services[0];
     assert_eq!((web.name.as_str(), web.versions[0].replicas), ("web", 3));
     let all = back.unmapped.join("\n");
-    for needle in ["nginx", "`version` label", "ConfigMap shop/settings", "Sidecar"] {
+    for needle in [
+        "nginx",
+        "`version` label",
+        "ConfigMap shop/settings",
+        "Sidecar",
+    ] {
         assert!(all.contains(needle), "{needle} missing from:\n{all}");
     }
 }

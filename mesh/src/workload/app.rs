@@ -177,10 +177,7 @@ impl App {
     }
 
     async fn call(&self, service: &str, path: &str, headers: &http::HeaderMap) -> Value {
-        let target = self
-            .direct
-            .as_ref()
-            .and_then(|d| d.targets.get(service));
+        let target = self.direct.as_ref().and_then(|d| d.targets.get(service));
         let (uri, host) = match target {
             Some(authority) => (format!("http://{authority}{path}"), authority.as_str()),
             None => (format!("http://{}{path}", self.spec.outbound), service),

@@ -461,8 +461,23 @@ mod tests {
             &["meshcon", "diff", "v2", "3"],
             &["meshcon", "chaos", "fail", "billing-v1-0", "--rate", "0.5"],
             &["meshcon", "delete", "vs", "billing"],
-            &["meshcon", "export", "kubernetes", "--version", "v3", "-o", "out"],
-            &["meshcon", "workload", "--service", "billing", "--version", "v2"],
+            &[
+                "meshcon",
+                "export",
+                "kubernetes",
+                "--version",
+                "v3",
+                "-o",
+                "out",
+            ],
+            &[
+                "meshcon",
+                "workload",
+                "--service",
+                "billing",
+                "--version",
+                "v2",
+            ],
         ] {
             assert!(super::Cli::try_parse_from(args).is_ok(), "{args:?}");
         }

@@ -113,9 +113,25 @@ pub fn kubernetes(topology: &Topology, rules: &[Resource], opts: &ExportOptions)
     let multi = topology.clusters.len() > 1;
     for s in &topology.services {
         if s.external.is_some() {
+            let callers: Vec<&str> = topology
+                .services
+                .iter()
+                .filter(|c| c.external.is_none() && c.calls.contains(&s.name))
+                .map(|c| c.name.as_str())
+                .collect();
+            let callers = if callers.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; until then the calls of {} to {}:{} fail",
+                    callers.join(", "),
+                    s.fqdn(),
+                    s.port
+                )
+            };
             out.notes.push(format!(
-                "service '{}' in cluster '{}' is an external process on this machine, which a cluster cannot reach: left out (give it a ServiceEntry and WorkloadEntry of its real address in the cluster)",
-                s.name, s.cluster
+                "service '{}' in cluster '{}' is an external process on this machine, which a cluster cannot reach: left out (give it a ServiceEntry for {} and a WorkloadEntry of its real address in the cluster){callers}",
+                s.name, s.cluster, s.fqdn()
             ));
         }
     }

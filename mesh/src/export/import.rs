@@ -60,6 +60,8 @@ struct Deploy {
     version: String,
     replicas: u32,
     service_account: Option<String>,
+    /// The first container's first port, for a Deployment no Service selects.
+    container_port: Option<u16>,
     spec: Option<WorkloadSpec>,
 }
 
@@ -90,6 +92,12 @@ fn str_map(v: &Value) -> BTreeMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Namespaces of Istio's and Kubernetes' own workloads (istiod, gateways,
+/// DNS), which a real cluster's dump holds next to the mesh's services.
+fn infrastructure(ns: &str) -> bool {
+    ns == ROOT_NAMESPACE || ns.starts_with("kube-")
 }
 
 /// The directory naming a file's cluster.
@@ -197,6 +205,9 @@ pub fn import(files: &[SourceFile]) -> Result<Imported, ImportError> {
                         .and_then(|p| u16::try_from(p).ok()),
                     selector: str_map(&v["spec"]["selector"]),
                 }),
+                ("apps/v1", "Deployment") if infrastructure(&ns) => unmapped.push(format!(
+                    "{what}: part of Istio or Kubernetes itself (namespace {ns}), not a workload of the mesh; not imported"
+                )),
                 ("apps/v1", "Deployment") => {
                     deploys.push(deployment(&v, &dir, ns, name, &what, &mut unmapped))
                 }
@@ -244,7 +255,12 @@ pub fn import(files: &[SourceFile]) -> Result<Imported, ImportError> {
         let (name, td) = match clusters.get(dir) {
             Some(c) => (c.name.clone(), c.trust_domain.clone()),
             None => {
-                let td = format!("{dir}.local");
+                // Istio's default; several clusters need one each.
+                let td = if dirs.len() == 1 {
+                    "cluster.local".to_string()
+                } else {
+                    format!("{dir}.local")
+                };
                 unmapped.push(format!(
                     "cluster '{dir}': no IstioOperator names its trust domain; '{td}' is used"
                 ));
@@ -334,6 +350,9 @@ fn deployment(
             .and_then(|r| u32::try_from(r).ok())
             .unwrap_or(1),
         service_account: s(&v["spec"]["template"]["spec"]["serviceAccountName"]),
+        container_port: container["ports"][0]["containerPort"]
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok()),
         spec,
     }
 }
@@ -356,6 +375,7 @@ fn build_services(
         let port = svc
             .and_then(|s| s.port)
             .or(d.spec.as_ref().map(|s| s.listen.port()))
+            .or(d.container_port)
             .unwrap_or(8080);
         let version = Version {
             name: d.version.clone(),
@@ -400,7 +420,17 @@ fn build_services(
         let known = out
             .iter()
             .any(|o| o.name == s.name && o.namespace == s.namespace);
-        if !known && s.namespace != ROOT_NAMESPACE && s.name != "kubernetes" {
+        if known {
+            continue;
+        }
+        if infrastructure(&s.namespace) || (s.namespace == "default" && s.name == "kubernetes") {
+            unmapped.push(format!(
+                "Service {}/{} in cluster '{}': part of Istio or Kubernetes itself; not imported",
+                s.namespace,
+                s.name,
+                cluster_name(&s.cluster)
+            ));
+        } else {
             unmapped.push(format!(
                 "Service {}/{} in cluster '{}': no Deployment in any cluster runs its pods; not imported",
                 s.namespace,
@@ -408,6 +438,22 @@ fn build_services(
                 cluster_name(&s.cluster)
             ));
         }
+    }
+    // A call to a service that was not imported (an external process the
+    // export left out, a Deployment of another namespace skipped) cannot
+    // stay: the topology would not load.
+    let names: BTreeSet<String> = out.iter().map(|s| s.name.clone()).collect();
+    for s in &mut out {
+        s.calls.retain(|c| {
+            let known = names.contains(c);
+            if !known {
+                unmapped.push(format!(
+                    "service '{}' in cluster '{}' calls '{c}', which no imported Deployment serves; the call is left out",
+                    s.name, s.cluster
+                ));
+            }
+            known
+        });
     }
     out
 }

@@ -246,7 +246,8 @@ pub(super) fn workloads(
         if local.iter().any(|s| s.name == name) {
             continue;
         }
-        if let Some(callee) = resolve(t, &c.name, name) {
+        // An external process gets no Service: export.rs notes it instead.
+        if let Some(callee) = resolve(t, &c.name, name).filter(|s| s.external.is_none()) {
             if !remote
                 .iter()
                 .any(|r| r.name == callee.name && r.namespace == callee.namespace)

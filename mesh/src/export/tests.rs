@@ -70,3 +70,64 @@ fn a_foreign_deployment_is_imported_with_a_note() {
         assert!(all.contains(needle), "{needle} missing from:\n{all}");
     }
 }
+
+#[test]
+fn an_external_process_is_left_out_with_a_note_and_its_callers_named() {
+    let t = Topology::parse(
+        "t.yaml",
+        "mesh: ext\nclusters:\n- name: eu\n  trustDomain: eu.mesh\nservices:\n- name: web\n  cluster: eu\n  versions: [{name: v1}]\n  calls: [legacy]\n- name: legacy\n  cluster: eu\n  external: {app: '127.0.0.1:9999'}\n",
+    )
+    .expect("topology");
+    let e = kubernetes(&t, &[], &opts());
+    let objects: Vec<Value> = e
+        .files
+        .iter()
+        .filter(|f| f.path.ends_with(".yaml"))
+        .flat_map(|f| crate::yaml::parse_documents(&f.text).expect("yaml"))
+        .map(|d| d.value)
+        .collect();
+    assert!(
+        !objects.iter().any(|o| o["metadata"]["name"] == "legacy"),
+        "no object stands for the external process"
+    );
+    assert_eq!(e.notes.len(), 1, "{:?}", e.notes);
+    assert!(
+        e.notes[0].contains("'legacy'") && e.notes[0].contains("calls of web"),
+        "{}",
+        e.notes[0]
+    );
+    let readme = &e.files[0];
+    assert!(readme.text.contains("## Not exported") && readme.text.contains(&e.notes[0]));
+    // Import still gives a topology that loads, and says what it dropped.
+    let back = import(&sources(&e)).expect("import");
+    assert!(back.topology.services.iter().all(|s| s.calls.is_empty()));
+    let all = back.unmapped.join("\n");
+    assert!(all.contains("calls 'legacy'"), "{all}");
+}
+
+#[test]
+fn a_real_clusters_own_workloads_are_listed_not_imported() {
+    let src = "apiVersion: v1\nkind: List\nitems:\n\
+- apiVersion: apps/v1\n  kind: Deployment\n  metadata: {name: istiod, namespace: istio-system}\n  spec:\n    selector: {matchLabels: {app: istiod}}\n    template:\n      metadata: {labels: {app: istiod}}\n      spec: {containers: [{name: discovery, image: istio/pilot}]}\n\
+- apiVersion: apps/v1\n  kind: Deployment\n  metadata: {name: coredns, namespace: kube-system}\n  spec:\n    selector: {matchLabels: {k8s-app: kube-dns}}\n    template:\n      metadata: {labels: {k8s-app: kube-dns}}\n      spec: {containers: [{name: coredns, image: coredns}]}\n\
+- apiVersion: v1\n  kind: Service\n  metadata: {name: kubernetes, namespace: default}\n  spec: {ports: [{name: https, port: 443}]}\n\
+- apiVersion: apps/v1\n  kind: Deployment\n  metadata: {name: details-v1, namespace: default, uid: x, resourceVersion: '9'}\n  spec:\n    replicas: 2\n    selector: {matchLabels: {app: details, version: v1}}\n    template:\n      metadata: {labels: {app: details, version: v1}}\n      spec: {containers: [{name: details, image: istio/examples-bookinfo-details-v1, ports: [{containerPort: 9080}]}]}\n  status: {replicas: 2}\n";
+    let back = import(&[SourceFile {
+        path: "dump.yaml".into(),
+        text: src.into(),
+    }])
+    .expect("import");
+    let t = &back.topology;
+    let names: Vec<&str> = t.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["details"]);
+    assert_eq!(t.services[0].port, 9080, "the container's port");
+    assert_eq!(t.clusters[0].trust_domain, "cluster.local");
+    let all = back.unmapped.join("\n");
+    for needle in [
+        "Deployment istio-system/istiod: part of Istio or Kubernetes itself",
+        "Deployment kube-system/coredns: part of Istio or Kubernetes itself",
+        "Service default/kubernetes in cluster 'primary': part of Istio or Kubernetes itself",
+    ] {
+        assert!(all.contains(needle), "{needle} missing from:\n{all}");
+    }
+}

@@ -51,8 +51,8 @@ pub mod config {
 /// app as a standalone server (`meshcon workload`).
 pub mod export {
     pub use crate::export::{
-        import, ingress_secret, kubernetes, network, to_yaml, Export, ExportFile, ExportOptions,
-        ImportError, Imported, SourceFile,
+        import, ingress_secret, kubernetes, namespaced, network, to_yaml, Export, ExportFile,
+        ExportOptions, ImportError, Imported, SourceFile,
     };
     pub use crate::topology::Latency;
 

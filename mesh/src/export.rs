@@ -107,6 +107,25 @@ fn resolve<'a>(t: &'a Topology, cluster: &str, name: &'a str) -> Option<&'a Serv
         .or_else(|| t.services_named(name).next())
 }
 
+/// `r` with its namespace written out: the playground reads a resource
+/// without one as `default`, while `kubectl apply` would put it in whatever
+/// namespace the user's context names.
+pub fn namespaced(r: &Resource) -> Resource {
+    let mut r = r.clone();
+    let m = match &mut r {
+        Resource::VirtualService(o) => &mut o.metadata,
+        Resource::DestinationRule(o) => &mut o.metadata,
+        Resource::Gateway(o) => &mut o.metadata,
+        Resource::PeerAuthentication(o) => &mut o.metadata,
+        Resource::AuthorizationPolicy(o) => &mut o.metadata,
+        Resource::RequestAuthentication(o) => &mut o.metadata,
+    };
+    if m.namespace.is_none() {
+        m.namespace = Some(m.ns().to_string());
+    }
+    r
+}
+
 /// Exports `topology` with `rules` for Kubernetes and Istio.
 pub fn kubernetes(topology: &Topology, rules: &[Resource], opts: &ExportOptions) -> Export {
     let mut out = Export::default();
@@ -135,7 +154,8 @@ pub fn kubernetes(topology: &Topology, rules: &[Resource], opts: &ExportOptions)
             ));
         }
     }
-    let rules_text = crate::config::to_yaml(rules);
+    let rules: Vec<Resource> = rules.iter().map(namespaced).collect();
+    let rules_text = crate::config::to_yaml(&rules);
     for c in &topology.clusters {
         let dir = &c.name;
         let mut file = |name: &str, text: String| {

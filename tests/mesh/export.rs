@@ -7,7 +7,7 @@
 //! behaviour on its own and a chain of two propagates the trace.
 //!
 //! The schema checks need `python3` with `kubernetes-validate` and
-//! `jsonschema` (`pip install kubernetes-validate jsonschema`, as .ci/run
+//! `jsonschema` (`pip install kubernetes-validate jsonschema pyyaml`, as .ci/run
 //! does); without them those checks say so on stderr and are skipped.
 
 use std::io::{BufRead, BufReader};
@@ -49,7 +49,9 @@ fn meshcon(args: &[&str]) -> (String, String) {
 }
 
 /// The rules of `src` as the store would keep them: a later resource
-/// replaces a same-named one; sorted by kind, namespace and name.
+/// replaces a same-named one; sorted by kind, namespace and name, and the
+/// namespace written out (`default` when absent, as the playground reads
+/// it), as the export writes it for `kubectl apply`.
 fn rules_of(src: &str, topology: &Topology) -> Vec<Resource> {
     let (resources, findings) = config::check("rules.yaml", src, topology, &[]);
     assert!(findings.iter().all(|f| !f.blocks()), "{findings:#?}");
@@ -59,7 +61,7 @@ fn rules_of(src: &str, topology: &Topology) -> Vec<Resource> {
         merged.push(r);
     }
     merged.sort_by_key(Resource::key);
-    merged
+    merged.iter().map(mesh::api::export::namespaced).collect()
 }
 
 /// Every demo rule file that applies (all but the broken one), as one text.
@@ -178,7 +180,7 @@ fn python() -> Option<&'static str> {
         .is_ok_and(|s| s.success());
     if !ok {
         eprintln!(
-            "export schema validation: skipped: no python3 with kubernetes-validate and jsonschema (pip install kubernetes-validate jsonschema)"
+            "export schema validation: skipped: no python3 with kubernetes-validate, jsonschema and pyyaml (pip install kubernetes-validate jsonschema pyyaml)"
         );
     }
     ok.then_some("python3")
@@ -390,6 +392,19 @@ fn check_workloads(case: &Case) {
         assert!(docs.iter().any(|(_, d)| d["kind"] == "ServiceAccount"
             && d["metadata"]["name"] == s.service_account()
             && d["metadata"]["namespace"] == s.namespace.as_str()));
+    }
+    // `kubectl apply` puts an object without a namespace wherever the
+    // user's context points; the playground meant `default`.
+    for (f, d) in &docs {
+        if d["kind"] != "Namespace" {
+            assert!(
+                d["metadata"]["namespace"].is_string(),
+                "{}: {} {} has no namespace",
+                f.display(),
+                d["kind"],
+                d["metadata"]["name"]
+            );
+        }
     }
     let injected = docs.iter().any(|(_, d)| {
         d["kind"] == "Namespace" && d["metadata"]["labels"]["istio-injection"] == "enabled"
@@ -692,6 +707,38 @@ fn a_chain_of_two_workloads_propagates_the_trace() {
     assert_eq!(parts[1], trace_id, "the same trace");
     assert_ne!(parts[2], parent, "a new parent span: user's own");
     assert_ne!(parts[2], "0000000000000000");
+}
+
+/// What the exported Deployments run: behind an Istio sidecar the app
+/// passes the trace headers on as they came (Envoy makes the spans).
+#[test]
+fn behind_a_sidecar_a_workload_forwards_the_trace_headers_unchanged() {
+    let auth = workload(&["--service", "auth", "--trace", "forward"]);
+    let target = format!("auth={}", auth.addr);
+    let front = workload(&[
+        "--service",
+        "frontend",
+        "--trace",
+        "forward",
+        "--call",
+        &target,
+    ]);
+    let sent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "-H"])
+        .arg(format!("traceparent: {sent}"))
+        .arg(format!("http://{}/", front.addr))
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body: Value = serde_json::from_slice(&out.stdout).expect("JSON answer");
+    let call = &body["calls"][0];
+    assert_eq!(call["status"], 200, "{body}");
+    assert_eq!(call["traceparent"], sent, "{body}");
 }
 
 #[test]

@@ -11,6 +11,11 @@ use crate::config::scope::ROOT_NAMESPACE;
 use crate::topology::{Cluster, Service, Topology};
 use crate::workload::standalone::{TraceMode, WorkloadSpec};
 
+/// The port every workload container listens on; the Service maps the
+/// topology's port to it. One port above 1024 for all: the image runs as
+/// a non-root user, who cannot bind a topology's port 80.
+const CONTAINER_PORT: u16 = 8080;
+
 /// Labels every generated object carries.
 fn labels(extra: &[(&str, &str)]) -> Value {
     let mut m = serde_json::Map::new();
@@ -155,7 +160,7 @@ fn service_object(s: &Service) -> Value {
         "spec": {
             "selector": { "app": s.name },
             // A port named `http` tells Istio the protocol.
-            "ports": [{ "name": "http", "port": s.port, "targetPort": s.port, "protocol": "TCP" }],
+            "ports": [{ "name": "http", "port": s.port, "targetPort": CONTAINER_PORT, "protocol": "TCP" }],
         },
     })
 }
@@ -200,7 +205,7 @@ pub(super) fn workloads(
                 service: s.name.clone(),
                 version: v.name.clone(),
                 cluster: c.name.clone(),
-                listen: SocketAddr::from(([0, 0, 0, 0], s.port)),
+                listen: SocketAddr::from(([0, 0, 0, 0], CONTAINER_PORT)),
                 latency: v.latency,
                 error_rate: v.error_rate,
                 calls: calls.clone(),
@@ -226,7 +231,7 @@ pub(super) fn workloads(
                                 "name": s.name,
                                 "image": image,
                                 "args": spec.to_args(),
-                                "ports": [{ "name": "http", "containerPort": s.port, "protocol": "TCP" }],
+                                "ports": [{ "name": "http", "containerPort": CONTAINER_PORT, "protocol": "TCP" }],
                             }],
                         },
                     },

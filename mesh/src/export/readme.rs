@@ -170,11 +170,12 @@ curl --cacert ingress.crt --resolve {first}:443:$INGRESS https://{first}/\n```\n
     }
     let _ = writeln!(
         r,
-        "{step}. Watch it with the console: install Istio's Prometheus addon (`samples/addons/prometheus.yaml` \
-of your Istio release) in a cluster, forward its port and attach:\n\n```sh\n\
-kubectl --context=\"${{{x}}}\" apply -f https://raw.githubusercontent.com/istio/istio/master/samples/addons/prometheus.yaml\n\
+        "{step}. Watch it with the console: install Istio's Prometheus addon from the Istio release \
+directory (as in step 2) in a cluster, forward its port and attach; `--context` lets the console read \
+and edit the cluster's Istio resources through your kubectl:\n\n```sh\n\
+kubectl --context=\"${{{x}}}\" apply -f samples/addons/prometheus.yaml\n\
 kubectl --context=\"${{{x}}}\" -n istio-system port-forward svc/prometheus 9090:9090 &\n\
-meshcon attach --prometheus http://127.0.0.1:9090\n```\n",
+meshcon attach --prometheus http://127.0.0.1:9090 --context \"${{{x}}}\"\n```\n",
         x = ctx(names.first().copied().unwrap_or("cluster"))
     );
     let _ = writeln!(

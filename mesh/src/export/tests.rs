@@ -131,3 +131,43 @@ fn a_real_clusters_own_workloads_are_listed_not_imported() {
         assert!(all.contains(needle), "{needle} missing from:\n{all}");
     }
 }
+
+#[test]
+fn the_readme_gives_the_commands_in_order() {
+    let e = kubernetes(&Topology::demo(), &[], &opts());
+    let readme = &e.files[0];
+    assert_eq!(readme.path, "README.md");
+    let at = |needle: &str| {
+        readme
+            .text
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing from:\n{}", readme.text))
+    };
+    let order = [
+        "docker build -t registry.example.com/meshcon:1 .",
+        "create secret generic cacerts",
+        "istioctl install -y --context=\"${CTX_EU}\" -f eu/install/istio.yaml",
+        "istioctl install -y --context=\"${CTX_EU}\" -f eu/install/eastwest-gateway.yaml",
+        "istioctl install -y --context=\"${CTX_US}\" -f us/install/istio.yaml",
+        "istioctl create-remote-secret --context=\"${CTX_EU}\" --name=eu | kubectl apply -f - --context=\"${CTX_US}\"",
+        "istioctl create-remote-secret --context=\"${CTX_US}\" --name=us | kubectl apply -f - --context=\"${CTX_EU}\"",
+        "kubectl --context=\"${CTX_EU}\" apply -f eu/workloads.yaml",
+        "kubectl --context=\"${CTX_US}\" apply -f us/gateways.yaml",
+        "create secret tls shop-ingress-cert",
+        "meshcon attach --prometheus http://127.0.0.1:9090",
+    ];
+    let positions: Vec<usize> = order.iter().map(|n| at(n)).collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "out of order: {order:#?} at {positions:?}"
+    );
+    // Every file the export wrote is listed, and every cluster file applied.
+    for f in e.files.iter().skip(1) {
+        assert!(readme.text.contains(&format!("`{}`", f.path)), "{}", f.path);
+        assert!(
+            readme.text.contains(&format!("-f {}", f.path)),
+            "{} is never applied",
+            f.path
+        );
+    }
+}

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::{LOAD_PATHS, LOAD_RPS};
-use crate::config::model::Resource;
+use crate::config::model::{Gateway, Object, Resource, VirtualService};
 use crate::config::parse::parse;
 use crate::config::scope::ROOT_NAMESPACE;
 use crate::topology::{Cluster, Ingress, Latency, Load, Service, Topology, Version};
@@ -458,6 +458,47 @@ fn build_services(
     out
 }
 
+/// Whether `gw` and `vs` say exactly what the topology's `ingress` in
+/// `cluster` says, i.e. are what `export` writes for it (object names
+/// aside): only then may the topology's ingress stand for them, or a
+/// match, a timeout or a plain-HTTP port would be lost.
+fn is_plain_ingress(
+    topo: &Topology,
+    cluster: &str,
+    ingress: &Ingress,
+    gw: &Object<Gateway>,
+    vs: &VirtualService,
+) -> bool {
+    if topo.services_named(&ingress.service).next().is_none() {
+        return false;
+    }
+    let mut t = topo.clone();
+    let Some(c) = t.clusters.iter_mut().find(|c| c.name == cluster) else {
+        return false;
+    };
+    c.ingress = Some(ingress.clone());
+    let c = c.clone();
+    let expected = parse(
+        "ingress",
+        &super::to_yaml(&super::objects::gateways(&t, &c, false)),
+    );
+    match expected
+        .resources
+        .iter()
+        .map(|p| &p.resource)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [Resource::Gateway(eg), Resource::VirtualService(ev)] => {
+            let mut ev = ev.spec.clone();
+            // Bound to `gw` whatever its name (checked by the caller).
+            ev.gateways = vs.gateways.clone();
+            eg.spec == gw.spec && ev == *vs
+        }
+        _ => false,
+    }
+}
+
 /// Takes the gateways the topology models out of the resources (the
 /// east-west passthrough Gateway, each cluster's ingress Gateway and its
 /// VirtualService) and returns the rest as rules, one copy of each.
@@ -468,16 +509,27 @@ fn gateways_and_rules(
     unmapped: &mut Vec<String>,
 ) -> Vec<Resource> {
     let mut consumed = vec![false; resources.len()];
+    // The playground joins its clusters by itself: the east-west Gateway
+    // `export` writes (Istio's `expose-services.yaml`) says nothing more.
+    // One that exposes less, or other ports, stays a rule.
+    let passthrough = parse(
+        "cross-network",
+        &super::to_yaml(&super::objects::gateways(
+            topo,
+            &Cluster {
+                name: String::new(),
+                trust_domain: String::new(),
+                ingress: None,
+            },
+            true,
+        )),
+    )
+    .resources;
     for (i, (_, _, r)) in resources.iter().enumerate() {
-        if let Resource::Gateway(g) = r {
-            let passthrough = g.spec.selector.get("istio").map(String::as_str)
-                == Some("eastwestgateway")
-                && g.spec.servers.iter().all(|s| {
-                    s.tls
-                        .as_ref()
-                        .is_some_and(|t| t.mode.as_deref() == Some("AUTO_PASSTHROUGH"))
-                });
-            consumed[i] = passthrough;
+        if let (Resource::Gateway(g), Some(Resource::Gateway(expected))) =
+            (r, passthrough.first().map(|p| &p.resource))
+        {
+            consumed[i] = g.spec == expected.spec;
         }
     }
     for (gi, (dir, _, r)) in resources.iter().enumerate() {
@@ -510,18 +562,24 @@ fn gateways_and_rules(
                 .host
                 .clone();
             let service = dest.split('.').next()?.to_string();
-            (d == dir
-                && binds
-                && vs.spec.http.len() == 1
-                && topo.services_named(&service).next().is_some())
-            .then_some((vi, service, vs.spec.hosts.clone()))
+            let ingress = Ingress {
+                hosts: vs.spec.hosts.clone(),
+                service,
+            };
+            (d == dir && binds && is_plain_ingress(topo, &cluster, &ingress, g, &vs.spec))
+                .then_some((vi, ingress))
         });
-        if let Some((vi, service, hosts)) = bound {
-            if let Some(c) = topo.clusters.iter_mut().find(|c| c.name == cluster) {
-                c.ingress = Some(Ingress { hosts, service });
-                consumed[gi] = true;
-                consumed[vi] = true;
+        match bound {
+            Some((vi, ingress)) => {
+                if let Some(c) = topo.clusters.iter_mut().find(|c| c.name == cluster) {
+                    c.ingress = Some(ingress);
+                    consumed[gi] = true;
+                    consumed[vi] = true;
+                }
             }
+            None => unmapped.push(format!(
+                "cluster '{cluster}': Gateway {full} is not the plain HTTPS ingress a meshcon topology models (one host list, one route to one service, as `export` writes it); the topology gets no ingress and the Gateway and its VirtualServices are kept as rules"
+            )),
         }
     }
     let mut rules: Vec<Resource> = Vec::new();

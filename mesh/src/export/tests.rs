@@ -171,3 +171,24 @@ fn the_readme_gives_the_commands_in_order() {
         );
     }
 }
+
+#[test]
+fn an_ingress_the_topology_cannot_say_stays_a_rule() {
+    // Istio's bookinfo-gateway.yaml: plain HTTP, routes by path.
+    let src = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: productpage-v1}\nspec:\n  selector: {matchLabels: {app: productpage, version: v1}}\n  template:\n    metadata: {labels: {app: productpage, version: v1}}\n    spec: {containers: [{name: p, image: istio/examples-bookinfo-productpage-v1}]}\n\
+---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: bookinfo-gateway}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 8080, name: http, protocol: HTTP}\n    hosts: ['*']\n\
+---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: bookinfo}\nspec:\n  hosts: ['*']\n  gateways: [bookinfo-gateway]\n  http:\n  - match: [{uri: {exact: /productpage}}, {uri: {prefix: /static}}]\n    route: [{destination: {host: productpage, port: {number: 9080}}}]\n";
+    let back = import(&[SourceFile {
+        path: "bookinfo.yaml".into(),
+        text: src.into(),
+    }])
+    .expect("import");
+    assert!(back.topology.clusters[0].ingress.is_none());
+    let kinds: Vec<&str> = back.rules.iter().map(Resource::kind).collect();
+    assert_eq!(kinds, ["Gateway", "VirtualService"]);
+    let all = back.unmapped.join("\n");
+    assert!(
+        all.contains("Gateway default/bookinfo-gateway is not the plain HTTPS ingress"),
+        "{all}"
+    );
+}

@@ -364,6 +364,22 @@ fn check_operators(case: &Case) {
             .filter_map(|p| p["port"].as_u64())
             .collect();
         assert_eq!(ports, [15021, 15443, 15012, 15017]);
+        // The Gateway on it is Istio's own expose-services.yaml.
+        if let Some(istio) = Istio::find() {
+            let theirs = &mesh::api::export::yaml_documents(
+                &istio.read("samples/multicluster/expose-services.yaml"),
+            )
+            .expect("yaml")[0];
+            let ours = mesh::api::export::yaml_documents(&read(
+                &case.out().join(&c.name).join("gateways.yaml"),
+            ))
+            .expect("yaml")
+            .into_iter()
+            .find(|d| d["spec"]["selector"]["istio"] == "eastwestgateway")
+            .expect("the east-west Gateway");
+            assert_eq!(ours["spec"], theirs["spec"]);
+            assert_eq!(ours["apiVersion"], theirs["apiVersion"]);
+        }
     }
 }
 

@@ -788,6 +788,11 @@ fn the_dockerfile_builds_the_same_binary_into_a_small_image() {
         2,
         "a build stage and a runtime stage: {stages:?}"
     );
+    // Small: the runtime stage starts from a base without the toolchain.
+    assert!(
+        !stages[1].contains("rust") && stages[0].contains(" AS "),
+        "{stages:?}"
+    );
     let (build, runtime) = text.split_once(stages[1]).expect("second stage");
     assert!(
         build.contains("cargo build --release --bin meshcon"),

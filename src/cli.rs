@@ -217,6 +217,16 @@ enum Command {
     /// Break things on purpose: slow or fail instances, kill them, partition or
     /// unfederate clusters, rotate a CA root.
     Chaos(ChaosArgs),
+    /// Take the mesh to real clusters: Kubernetes and Istio YAML per cluster.
+    Export {
+        #[command(subcommand)]
+        what: commands::export::ExportWhat,
+    },
+    /// Read Kubernetes and Istio YAML back into a topology and rules.
+    Import(commands::export::ImportArgs),
+    /// Serve one demo service version as a plain HTTP server (what the
+    /// exported Deployments run).
+    Workload(commands::export::WorkloadArgs),
 }
 
 /// The words of `meshcon chaos`, which the console's `:chaos` takes too.
@@ -609,6 +619,11 @@ pub fn main() -> ExitCode {
                 commands::config::diff(mesh.as_deref(), state_dir.as_deref(), from, to).await
             }
             Some(Command::Rollback { to }) => commands::config::rollback(mesh.as_deref(), to).await,
+            Some(Command::Export {
+                what: commands::export::ExportWhat::Kubernetes(args),
+            }) => commands::export::kubernetes(args, state_dir.as_deref()),
+            Some(Command::Import(args)) => commands::export::import(args),
+            Some(Command::Workload(args)) => commands::export::workload(args).await,
             Some(Command::Chaos(args)) => {
                 let req = args.request().unwrap_or_else(|e| usage_error(e));
                 commands::config::chaos(
@@ -655,11 +670,38 @@ mod tests {
             &["meshcon", "delete", "vs", "billing"],
             &[
                 "meshcon",
+                "attach",
+                "--prometheus",
+                "http://127.0.0.1:9090",
+                "--otlp-listen",
+            ],
+            &[
+                "meshcon", "get", "edges", "--scrape", "a:15090", "--scrape", "b:4191",
+            ],
+            &[
+                "meshcon",
                 "get",
                 "proxy-config",
                 "secret",
                 "--config-dump",
                 "d.json",
+            ],
+            &[
+                "meshcon",
+                "export",
+                "kubernetes",
+                "--version",
+                "v3",
+                "-o",
+                "out",
+            ],
+            &[
+                "meshcon",
+                "workload",
+                "--service",
+                "billing",
+                "--version",
+                "v2",
             ],
         ] {
             assert!(super::Cli::try_parse_from(args).is_ok(), "{args:?}");

@@ -3,6 +3,7 @@
 pub mod attach;
 pub mod bench;
 pub mod config;
+pub mod export;
 pub mod get;
 pub mod proxy_config;
 pub mod up;

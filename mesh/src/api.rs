@@ -69,6 +69,30 @@ pub mod realmesh {
     pub use crate::telemetry::collector::Query as TraceFilter;
 }
 
+/// The playground's mesh on real clusters: Kubernetes and Istio YAML out
+/// (`meshcon export kubernetes`), back in (`meshcon import`), and the demo
+/// app as a standalone server (`meshcon workload`).
+pub mod export {
+    pub use crate::export::{
+        import, ingress_secret, kubernetes, namespaced, network, to_yaml, Export, ExportFile,
+        ExportOptions, ImportError, Imported, SourceFile,
+    };
+    pub use crate::topology::Latency;
+
+    /// The documents of a multi-document YAML text as JSON values (YAML's
+    /// core schema), for reading what an export wrote.
+    pub fn yaml_documents(src: &str) -> Result<Vec<serde_json::Value>, String> {
+        crate::yaml::parse_documents(src)
+            .map(|docs| docs.into_iter().map(|d| d.value).collect())
+            .map_err(|e| e.message)
+    }
+
+    pub use crate::workload::standalone::{
+        parse_call, parse_error_rate, parse_latency, serve as serve_workload, TraceMode,
+        WorkloadSpec,
+    };
+}
+
 /// The state directory a mesh keeps its keys, history and address in.
 pub mod state {
     pub use crate::state::{
@@ -170,6 +194,15 @@ impl OfflineHistory {
     /// Every version, oldest first.
     pub fn history(&self) -> Result<HistoryList, StoreError> {
         self.0.history_list()
+    }
+
+    /// The resources of `version`; 0 means the latest.
+    pub fn resources(&self, version: u64) -> Result<(u64, Vec<config::Resource>), StoreError> {
+        if version == 0 {
+            let current = self.0.current();
+            return Ok((current.version, current.resources.as_ref().clone()));
+        }
+        Ok((version, self.0.at(version)?))
     }
 
     /// A unified diff of the resources between two versions.

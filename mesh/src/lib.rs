@@ -17,6 +17,7 @@
 //! - [`workload`]: the demo apps and the load generator.
 //! - [`attach`]: readers of a real Istio or Linkerd mesh (Prometheus, kubectl).
 //! - [`realmesh`]: readers for a real Istio/Linkerd mesh (Envoy admin, trace receivers, scrapes).
+//! - [`export`]: the topology and rules as Kubernetes and Istio YAML, and back.
 //! - [`runtime`]: launches a whole mesh from a topology, in one process.
 //! - [`bench`]: load scenarios (data-plane latency, config convergence).
 //! - [`yaml`], [`duration`], [`state`], [`http`]: YAML with positions, Go durations, the state directory, HTTP plumbing.
@@ -27,6 +28,7 @@ pub mod bench;
 pub(crate) mod config;
 pub(crate) mod control;
 pub(crate) mod duration;
+pub(crate) mod export;
 pub(crate) mod gateway;
 pub(crate) mod http;
 pub mod identity;

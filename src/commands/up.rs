@@ -117,7 +117,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Mesh> {
     Ok(mesh)
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -7,6 +7,7 @@ mod support;
 mod analyze;
 mod attach;
 mod bench;
+mod export;
 mod federation;
 mod foundation;
 mod hardening;

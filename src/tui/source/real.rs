@@ -460,7 +460,14 @@ pub async fn scrape(target: &str) -> Result<String, String> {
     realmesh::scrape(target, Duration::from_secs(2))
         .await
         .map(|e| e.text)
-        .map_err(|e| e.to_string())
+        .map_err(|e| {
+            let e = e.to_string();
+            if e.contains(target) {
+                e
+            } else {
+                format!("{target}: {e}")
+            }
+        })
 }
 
 /// Workloads named by scraped series: the versions that answered and the callers.

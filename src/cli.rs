@@ -188,6 +188,18 @@ enum Command {
         #[command(flatten)]
         source: SourceArgs,
     },
+    /// One proxy's access log, in Envoy's default format.
+    Logs {
+        /// The proxy: an instance (billing-v1-0, istio-ingressgateway-0), or
+        /// INSTANCE.CLUSTER where a name repeats (istio-eastwestgateway-0.us).
+        instance: String,
+        /// Keep following new requests.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Only the last N kept lines.
+        #[arg(long, value_name = "N")]
+        tail: Option<usize>,
+    },
     /// List config versions.
     History {
         /// Output format.
@@ -612,6 +624,11 @@ pub fn main() -> ExitCode {
                 s.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default()
             )),
             Some(Command::Bench { what }) => commands::bench::run(what).await,
+            Some(Command::Logs {
+                instance,
+                follow,
+                tail,
+            }) => commands::logs::run(mesh.as_deref(), &instance, follow, tail).await,
             Some(Command::History { output }) => {
                 commands::config::history(mesh.as_deref(), state_dir.as_deref(), output).await
             }

@@ -5,5 +5,6 @@ pub mod bench;
 pub mod config;
 pub mod export;
 pub mod get;
+pub mod logs;
 pub mod proxy_config;
 pub mod up;

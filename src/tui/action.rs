@@ -94,6 +94,8 @@ pub enum Confirm {
 pub enum Action {
     /// Leave (asks first when the mesh runs in this process).
     Quit,
+    /// Open the selected proxy's access log (Graph, Services, Tap).
+    Logs,
     /// Ctrl-C a second time: leave without asking.
     ForceQuit,
     /// Routing: throw staged edits away (asks first).

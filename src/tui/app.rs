@@ -169,6 +169,8 @@ pub struct App {
     pub help_scroll: u16,
     /// A question waiting for y or n.
     pub confirm: Option<Confirm>,
+    /// The proxy whose access log is open over the view.
+    pub logs: Option<String>,
     /// The `:` palette's input, when open.
     pub palette: Option<String>,
     /// The `/` filter being typed.
@@ -226,6 +228,7 @@ impl App {
             help: false,
             help_scroll: 0,
             confirm: None,
+            logs: None,
             palette: None,
             filter_input: None,
             filters: HashMap::new(),

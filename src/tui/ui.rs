@@ -13,6 +13,7 @@ pub mod graph;
 pub mod help;
 pub mod identities;
 pub mod instances;
+pub mod logs;
 pub mod practice;
 pub mod routing;
 pub mod services;
@@ -385,6 +386,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     if app.view != View::Practice && !app.conn.connected && app.conn.last_data.is_some() {
         stale(f, body, app);
     }
+    logs::draw(f, body, app);
     status(f, s, app);
     if let Some(look) = &app.look {
         let title = &look.title;

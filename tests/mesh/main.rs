@@ -13,6 +13,7 @@ mod foundation;
 mod hardening;
 mod jwt;
 mod limits;
+mod logs;
 mod realmesh;
 mod rules;
 mod state;

@@ -136,6 +136,7 @@ fn update_state(app: &mut App, action: Action) -> Vec<Command> {
         }
         Action::Enter => return enter(app),
         Action::Back => back(app),
+        Action::Logs => open_logs(app),
         Action::OpenPalette => app.palette = Some(String::new()),
         Action::EditField => why::edit_field(app),
         Action::OpenFilter => app.filter_input = Some(app.filter(app.view).to_string()),
@@ -342,6 +343,47 @@ fn enter(app: &mut App) -> Vec<Command> {
     Vec::new()
 }
 
+/// `l`: the access log of the proxy behind the selected row: the reporting
+/// proxy of a Tap row, else the first instance of the selected service.
+fn open_logs(app: &mut App) {
+    if let Some(why) = app
+        .conn
+        .source
+        .lacks(crate::tui::source::Feature::Tap)
+        .map(str::to_string)
+    {
+        app.say(format!("access logs not available here: {why}"), false);
+        return;
+    }
+    let first_instance = |app: &App, service: &str, version: Option<&str>| {
+        app.mesh
+            .workloads
+            .iter()
+            .filter(|w| w.service == service && version.is_none_or(|v| w.version == v))
+            .map(|w| w.instance.clone())
+            .min()
+    };
+    let proxy = match app.view {
+        View::Tap => model::lists::tap(app)
+            .get(app.sel(View::Tap))
+            .map(|e| e.logged_by().to_string()),
+        View::Services => model::lists::services(app)
+            .get(app.sel(View::Services))
+            .and_then(|s| first_instance(app, &s.service, Some(&s.version))),
+        View::Graph => model::graph::rows(app)
+            .get(app.sel(View::Graph))
+            .and_then(|r| match r.service.as_str() {
+                "ingress" => Some("istio-ingressgateway-0".to_string()),
+                s => first_instance(app, s, None),
+            }),
+        _ => None,
+    };
+    match proxy.filter(|p| !p.is_empty()) {
+        Some(p) => app.logs = Some(p),
+        None => app.say("select a row with a proxy behind it first", false),
+    }
+}
+
 /// Esc: close the innermost thing open, else clear the view's filter.
 fn back(app: &mut App) {
     if app.palette.take().is_some() || app.filter_input.take().is_some() {
@@ -349,6 +391,7 @@ fn back(app: &mut App) {
     }
     if app.help {
         app.help = false;
+    } else if app.logs.take().is_some() {
     } else if app.look.is_some() {
         app.look = None;
     } else if app.open_trace.is_some() {

@@ -131,7 +131,11 @@ where
             span_id,
         });
 
-        let protocol = format!("{:?}", req.version());
+        // As Envoy's %PROTOCOL% spells it.
+        let protocol = match req.version() {
+            http::Version::HTTP_2 => "HTTP/2".to_string(),
+            v => format!("{v:?}"),
+        };
         let method = req.method().to_string();
         let path = req.uri().path().to_string();
         let authority = req

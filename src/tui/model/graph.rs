@@ -35,10 +35,51 @@ pub struct GraphRow {
     pub cross: bool,
     /// Is a gateway or cluster line.
     pub infra: bool,
+    /// What it is about is down (a stopped gateway): its numbers are what
+    /// callers attempted, not what it carried.
+    pub down: bool,
+}
+
+/// Instances an outlier detector has ejected and not yet returned, from the
+/// events (`billing-v1-1 (127.0.0.1:4242) ejected from ... for 30s`), with
+/// when their ejection ends, ms since the epoch.
+pub fn ejected(app: &App) -> std::collections::BTreeMap<String, i64> {
+    use mesh::api::EventKind;
+    let mut out: std::collections::BTreeMap<String, (String, i64)> = Default::default();
+    for e in &app.mesh.events {
+        match e.event_kind() {
+            Some(EventKind::Ejection) => {
+                let mut words = e.message.split_whitespace();
+                let (Some(instance), Some(host)) = (words.next(), words.next()) else {
+                    continue;
+                };
+                let secs: i64 = e
+                    .message
+                    .rsplit(" for ")
+                    .next()
+                    .and_then(|r| r.split('s').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let host = host.trim_matches(|c| c == '(' || c == ')').to_string();
+                out.insert(instance.to_string(), (host, e.unix_ms + secs * 1000));
+            }
+            Some(EventKind::Uneject) => {
+                let host = e.message.split_whitespace().next().unwrap_or_default();
+                out.retain(|_, (h, _)| h != host);
+            }
+            _ => {}
+        }
+    }
+    let now = (app.now * 1000.0) as i64;
+    out.into_iter()
+        .filter(|(_, (_, until))| *until > now)
+        .map(|(i, (_, until))| (i, until))
+        .collect()
 }
 
 fn versions(app: &App, service: &str) -> String {
-    let mut counts: std::collections::BTreeMap<String, (usize, usize)> =
+    let ejected = ejected(app);
+    let mut counts: std::collections::BTreeMap<String, (usize, usize, usize)> =
         std::collections::BTreeMap::new();
     for w in app
         .mesh
@@ -51,10 +92,13 @@ fn versions(app: &App, service: &str) -> String {
         if w.ready {
             e.1 += 1;
         }
+        if ejected.contains_key(&w.instance) {
+            e.2 += 1;
+        }
     }
     counts
         .iter()
-        .map(|(v, (n, ready))| {
+        .map(|(v, (n, ready, out))| {
             let mut s = if *n > 1 {
                 format!("{v}×{n}")
             } else {
@@ -62,6 +106,9 @@ fn versions(app: &App, service: &str) -> String {
             };
             if ready < n {
                 s.push_str(&format!("({} down)", n - ready));
+            }
+            if *out > 0 {
+                s.push_str(&format!("({out} ejected)"));
             }
             s
         })
@@ -161,6 +208,27 @@ fn edge_row(
         split,
         cross,
         infra: false,
+        down: false,
+    }
+}
+
+fn hide_callees(
+    t: &mesh::api::Topology,
+    service: &str,
+    seen: &mut std::collections::BTreeSet<String>,
+    depth: usize,
+) {
+    if depth > 16 {
+        return;
+    }
+    let calls: Vec<String> = t
+        .services_named(service)
+        .flat_map(|s| s.calls.clone())
+        .collect();
+    for c in calls {
+        if seen.insert(c.clone()) {
+            hide_callees(t, &c, seen, depth + 1);
+        }
     }
 }
 
@@ -230,8 +298,18 @@ pub fn rows(app: &App) -> Vec<GraphRow> {
                 .filter(|e| e.destination_cluster == c.name && e.source_cluster != c.name)
                 .collect();
             let rps: f64 = crossing.iter().map(|e| e.rps).sum();
+            let down = app
+                .mesh
+                .workloads
+                .iter()
+                .any(|w| w.kind == "eastwest-gateway" && w.cluster == c.name && !w.ready);
             out.push(GraphRow {
-                label: "⇄ east-west gateway (inbound)".into(),
+                label: if down {
+                    "⇄ east-west gateway (inbound) DOWN".into()
+                } else {
+                    "⇄ east-west gateway (inbound)".into()
+                },
+                down,
                 service: format!("eastwest-{}", c.name),
                 cluster: c.name.clone(),
                 callers: Vec::new(),
@@ -298,7 +376,12 @@ fn walk(
     let cross = row.cross;
     out.push(row);
     seen.insert(child.to_string());
-    if folded || depth > 16 {
+    if folded {
+        // Folded away, not detached: its callees are not listed apart.
+        hide_callees(t, child, seen, depth);
+        return;
+    }
+    if depth > 16 {
         return;
     }
     let here = clusters_of(app, child);

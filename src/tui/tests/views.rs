@@ -387,3 +387,99 @@ fn l_opens_the_access_log_of_the_proxy_behind_the_row_and_esc_closes_it() {
         "{proxy} for {first:?}"
     );
 }
+
+#[test]
+fn the_graph_marks_a_stopped_gateway_ejected_instances_and_folds_without_detaching() {
+    use crate::tui::fixtures::NOW;
+    use crate::tui::model::graph;
+    let mut app = recorded_app();
+    show(&mut app, View::Graph);
+    // A stopped east-west gateway.
+    app.mesh.workloads.push(mesh::api::Workload {
+        kind: "eastwest-gateway".into(),
+        cluster: "us".into(),
+        namespace: "istio-system".into(),
+        service: "istio-eastwestgateway".into(),
+        instance: "istio-eastwestgateway-0".into(),
+        ready: false,
+        ..Default::default()
+    });
+    let rows = graph::rows(&app);
+    let gw = rows
+        .iter()
+        .find(|r| r.service == "eastwest-us")
+        .expect("us gateway row");
+    assert!(gw.down && gw.label.contains("DOWN"), "{gw:?}");
+    assert!(
+        render(&app, 120, 30)
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .any(|c| c.symbol() == "D" && c.fg == Color::Red),
+        "the row is red"
+    );
+    // An ejection, then its return (the recording has ejections of its own).
+    let already = graph::ejected(&app);
+    let billing = app
+        .mesh
+        .workloads
+        .iter()
+        .filter(|w| w.service == "billing" && !already.contains_key(&w.instance))
+        .map(|w| w.instance.clone())
+        .next()
+        .expect("a billing instance not ejected");
+    let count = |app: &crate::tui::app::App| -> usize {
+        let label = graph::rows(app)
+            .into_iter()
+            .find(|r| r.service == "billing")
+            .map(|r| r.label)
+            .expect("billing row");
+        label
+            .split('(')
+            .filter_map(|p| p.split_once(" ejected)"))
+            .filter_map(|(n, _)| n.parse::<usize>().ok())
+            .sum()
+    };
+    let before = count(&app);
+    app.mesh.events.push_back(mesh::api::Event {
+        seq: 900,
+        unix_ms: (NOW * 1000.0) as i64 - 1000,
+        kind: "ejection".into(),
+        cluster: "eu".into(),
+        source: "user-v1-0".into(),
+        message: format!("{billing} (127.0.0.1:4242) ejected from outbound|8080|v1|billing.default.svc.cluster.local for 30s (ejection #1)"),
+    });
+    assert!(graph::ejected(&app).contains_key(&billing));
+    assert_eq!(count(&app), before + 1);
+    app.mesh.events.push_back(mesh::api::Event {
+        seq: 901,
+        unix_ms: (NOW * 1000.0) as i64 - 500,
+        kind: "uneject".into(),
+        cluster: "eu".into(),
+        source: "user-v1-0".into(),
+        message: "127.0.0.1:4242 back in outbound|8080|v1|billing.default.svc.cluster.local".into(),
+    });
+    assert!(!graph::ejected(&app).contains_key(&billing));
+    assert_eq!(count(&app), before);
+    // Folding a caller hides its callees instead of listing them apart.
+    let callers_of_billing: Vec<String> = app
+        .mesh
+        .topology
+        .as_ref()
+        .expect("topology")
+        .services
+        .iter()
+        .filter(|s| s.calls.iter().any(|c| c == "billing"))
+        .map(|s| s.name.clone())
+        .collect();
+    for c in &callers_of_billing {
+        app.collapsed.insert(c.clone());
+    }
+    let rows = graph::rows(&app);
+    assert!(
+        !rows.iter().any(|r| r.service == "billing"),
+        "billing is folded into its callers, not detached: {:?}",
+        rows.iter().map(|r| &r.label).collect::<Vec<_>>()
+    );
+}

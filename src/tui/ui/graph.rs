@@ -47,7 +47,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             } else {
                 r.cluster.clone()
             };
-            let style = if r.infra {
+            let style = if r.down {
+                fg(app, Color::Red)
+            } else if r.infra {
                 fg(app, Color::Cyan)
             } else {
                 super::worse(

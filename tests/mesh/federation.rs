@@ -699,5 +699,10 @@ async fn why_names_the_route_subset_gateway_and_identity_of_a_cross_cluster_call
         other.contains("outbound|8080|v1|billing") && !other.contains("|v2|"),
         "{other}"
     );
+    // And says why the header route passed it by.
+    assert!(
+        other.contains("does not match: no header end-user that is exact \"tester\""),
+        "{other}"
+    );
     m.stop().await;
 }

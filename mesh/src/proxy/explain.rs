@@ -176,7 +176,15 @@ pub fn explain(ctx: &ProxyContext, req: &ExplainRequest) -> String {
                 break;
             }
             None => {
-                let _ = writeln!(out, "   route #{i} '{}' does not match", r.name);
+                let why = r.misses(&request, &req.host, port, &ctx.source);
+                if let [one] = why.as_slice() {
+                    let _ = writeln!(out, "   route #{i} '{}' does not match: {one}", r.name);
+                } else {
+                    let _ = writeln!(out, "   route #{i} '{}' does not match:", r.name);
+                    for (b, w) in why.iter().enumerate() {
+                        let _ = writeln!(out, "     match #{b}: {w}");
+                    }
+                }
             }
         }
     }

@@ -182,7 +182,7 @@ impl CompiledMatch {
         })
     }
 
-    /// Whether a request from `source` matches every condition.
+    /// Whether the request meets every condition of the block.
     pub fn matches(
         &self,
         req: &http::Request<bytes::Bytes>,
@@ -190,6 +190,18 @@ impl CompiledMatch {
         port: u16,
         source: &Source,
     ) -> bool {
+        self.miss(req, authority, port, source).is_none()
+    }
+
+    /// The first condition the request does not meet (None: it meets
+    /// them all). Borrowed, so routing pays nothing for the explanation.
+    pub fn miss<'a>(
+        &'a self,
+        req: &http::Request<bytes::Bytes>,
+        authority: &str,
+        port: u16,
+        source: &Source,
+    ) -> Option<Miss<'a>> {
         if let Some(u) = &self.uri {
             let path = req.uri().path();
             let ok = if self.ignore_uri_case {
@@ -198,61 +210,142 @@ impl CompiledMatch {
                 u.matches(path)
             };
             if !ok {
-                return false;
+                return Some(Miss::Uri(u));
             }
         }
         if let Some(m) = &self.method {
             if !m.matches(req.method().as_str()) {
-                return false;
+                return Some(Miss::Method(m));
             }
         }
         if let Some(a) = &self.authority {
             if !a.matches(authority) {
-                return false;
+                return Some(Miss::Authority(a));
             }
         }
         if let Some(s) = &self.scheme {
             if !s.matches(req.uri().scheme_str().unwrap_or("http")) {
-                return false;
+                return Some(Miss::Scheme(s));
             }
         }
         for (name, m) in &self.headers {
             if !header_values(req, name).iter().any(|v| m.matches(v)) {
-                return false;
+                return Some(Miss::Header(name, m));
             }
         }
         for (name, m) in &self.without_headers {
             if header_values(req, name).iter().any(|v| m.matches(v)) {
-                return false;
+                return Some(Miss::WithoutHeader(name, m));
             }
         }
         for (name, m) in &self.query_params {
             match query_param(req, name) {
                 Some(v) if m.matches(&v) => {}
-                _ => return false,
+                _ => return Some(Miss::QueryParam(name, m)),
             }
         }
-        if !self
+        if let Some((k, v)) = self
             .source_labels
             .iter()
-            .all(|(k, v)| source.labels.get(k) == Some(v))
+            .find(|(k, v)| source.labels.get(*k) != Some(*v))
         {
-            return false;
+            return Some(Miss::SourceLabel(k, v));
         }
         if let Some(ns) = &self.source_namespace {
             if *ns != source.namespace {
-                return false;
+                return Some(Miss::SourceNamespace(ns));
             }
         }
         if !self.gateways.is_empty() && !self.gateways.iter().any(|g| source.gateways.contains(g)) {
-            return false;
+            return Some(Miss::Gateways(&self.gateways));
         }
         if let Some(p) = self.port {
             if p != port as u32 {
-                return false;
+                return Some(Miss::Port(p));
             }
         }
-        true
+        None
+    }
+}
+
+/// The condition of a match block a request did not meet.
+#[derive(Debug, Clone, Copy)]
+pub enum Miss<'a> {
+    /// `uri`.
+    Uri(&'a Matcher),
+    /// `method`.
+    Method(&'a Matcher),
+    /// `authority`.
+    Authority(&'a Matcher),
+    /// `scheme`.
+    Scheme(&'a Matcher),
+    /// `headers.NAME`.
+    Header(&'a str, &'a Matcher),
+    /// `withoutHeaders.NAME`.
+    WithoutHeader(&'a str, &'a Matcher),
+    /// `queryParams.NAME`.
+    QueryParam(&'a str, &'a Matcher),
+    /// `sourceLabels`.
+    SourceLabel(&'a str, &'a str),
+    /// `sourceNamespace`.
+    SourceNamespace(&'a str),
+    /// `gateways`.
+    Gateways(&'a [String]),
+    /// `port`.
+    Port(u32),
+}
+
+impl std::fmt::Display for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Matcher::Exact(s) => write!(f, "exact \"{s}\""),
+            Matcher::Prefix(s) => write!(f, "prefix \"{s}\""),
+            Matcher::Regex(r) => write!(f, "regex \"{}\"", r.as_str()),
+        }
+    }
+}
+
+impl std::fmt::Display for Miss<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Miss::Uri(m) => write!(f, "the path is not {m}"),
+            Miss::Method(m) => write!(f, "the method is not {m}"),
+            Miss::Authority(m) => write!(f, "the authority is not {m}"),
+            Miss::Scheme(m) => write!(f, "the scheme is not {m}"),
+            Miss::Header(n, m) => write!(f, "no header {n} that is {m}"),
+            Miss::WithoutHeader(n, m) => {
+                write!(f, "header {n} is {m}, which withoutHeaders excludes")
+            }
+            Miss::QueryParam(n, m) => write!(f, "no query parameter {n} that is {m}"),
+            Miss::SourceLabel(k, v) => write!(f, "the caller is not labelled {k}={v}"),
+            Miss::SourceNamespace(ns) => write!(f, "the caller is not in namespace {ns}"),
+            Miss::Gateways(g) => {
+                write!(f, "the caller is not one of the gateways {}", g.join(", "))
+            }
+            Miss::Port(p) => write!(f, "the port is not {p}"),
+        }
+    }
+}
+
+impl CompiledRoute {
+    /// Why each match block turned the request down (empty when the route
+    /// has no conditions or one block matches).
+    pub fn misses(
+        &self,
+        req: &http::Request<bytes::Bytes>,
+        authority: &str,
+        port: u16,
+        source: &Source,
+    ) -> Vec<String> {
+        let all: Vec<Option<String>> = self
+            .matches
+            .iter()
+            .map(|m| m.miss(req, authority, port, source).map(|x| x.to_string()))
+            .collect();
+        if all.iter().any(Option::is_none) {
+            return Vec::new();
+        }
+        all.into_iter().flatten().collect()
     }
 }
 

@@ -5,6 +5,7 @@
 //! - [`exercises`]: sentences, the diagram, the explanation checker, drills.
 //! - [`progress`]: Leitner boxes, results and streaks in SQLite.
 
+pub mod check;
 pub mod exercises;
 pub mod glossary;
 pub mod progress;

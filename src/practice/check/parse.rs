@@ -1,0 +1,910 @@
+//! From text to claims: sentences, then words tagged with the lexicon, then
+//! clauses, then frames (who does what to whom, through what, negated or
+//! not). Rules judge frames, so "the control plane relays the call", "the
+//! call is relayed by the control plane" and "calls go through the control
+//! plane" land on the same claim, and "never"/"does not" flip it.
+
+use super::lexicon::{self, Act, Attr, Concept, Prep, Word};
+
+/// A concept as one sentence uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ent {
+    /// What it is.
+    pub c: Concept,
+    /// Which side of a call it is on, or `Own`.
+    pub side: Option<Attr>,
+    /// Denied ("not the control plane", "no request").
+    pub neg: bool,
+}
+
+/// One claim: agents do an action to patients, with prepositional phrases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    /// Who acts (for passive verbs, the `by` phrase).
+    pub agents: Vec<Ent>,
+    /// The action.
+    pub act: Act,
+    /// What is acted on (for passive verbs, the grammatical subject).
+    pub patients: Vec<Ent>,
+    /// Prepositional phrases: "through the control plane".
+    pub preps: Vec<(Prep, Ent)>,
+    /// Adjectives and adverbs in the clause: "unencrypted", "only".
+    pub attrs: Vec<Attr>,
+    /// Negated: "does not", "never", "without".
+    pub neg: bool,
+    /// Passive voice.
+    pub passive: bool,
+}
+
+impl Frame {
+    /// Asserted, not denied: neither the verb nor its agent is negated.
+    pub fn positive(&self) -> bool {
+        !self.neg && !self.agents.iter().any(|e| e.neg)
+    }
+}
+
+/// A sentence with what was recognised in it.
+#[derive(Debug, Clone, Default)]
+pub struct Sentence {
+    /// The sentence as written.
+    pub text: String,
+    /// Its claims.
+    pub frames: Vec<Frame>,
+    /// Every concept it names, in order.
+    pub concepts: Vec<Ent>,
+    /// Every attribute it uses.
+    pub attrs: Vec<Attr>,
+    /// Words in it.
+    pub words: usize,
+    /// Words that belong to a concept's name.
+    pub term_words: usize,
+    /// Concept names.
+    pub terms: usize,
+    /// Verbs.
+    pub verbs: usize,
+    /// Function words (the, of, is...).
+    pub function_words: usize,
+    /// A line of a bulleted list.
+    pub bullet: bool,
+}
+
+/// Splits a text into sentences: at `.`, `!`, `?` before a space, and at
+/// line breaks that start a bullet or a blank line.
+pub fn split_sentences(text: &str) -> Vec<(String, bool)> {
+    let text = text.replace('\u{2019}', "'");
+    let mut out = Vec::new();
+    let mut para = String::new();
+    let flush = |para: &mut String, bullet: bool, out: &mut Vec<(String, bool)>| {
+        let mut cur = String::new();
+        let chars: Vec<char> = para.chars().collect();
+        for (i, &ch) in chars.iter().enumerate() {
+            cur.push(ch);
+            let end =
+                matches!(ch, '.' | '!' | '?') && chars.get(i + 1).is_none_or(|n| n.is_whitespace());
+            // "e.g." and "i.e." are not sentence ends.
+            let abbrev = {
+                let t = cur.trim_end_matches('.').to_lowercase();
+                t.ends_with("e.g") || t.ends_with("i.e") || t.ends_with(" vs") || t.ends_with("etc")
+            };
+            if end && !abbrev {
+                let s = cur.trim().to_string();
+                if s.chars().any(char::is_alphanumeric) {
+                    out.push((s, bullet));
+                }
+                cur.clear();
+            }
+        }
+        let s = cur.trim().to_string();
+        if s.chars().any(char::is_alphanumeric) {
+            out.push((s, bullet));
+        }
+        para.clear();
+    };
+    let mut bullet = false;
+    for line in text.lines() {
+        let t = line.trim();
+        let starts_bullet = t.starts_with(['-', '*', '\u{2022}'])
+            || t.split_once(['.', ')']).is_some_and(|(n, _)| {
+                !n.is_empty() && n.len() <= 2 && n.chars().all(|c| c.is_ascii_digit())
+            });
+        // A line that does not end a sentence, followed by one that starts in
+        // lower case, is one sentence wrapped.
+        if t.is_empty() || starts_bullet || t.ends_with(':') {
+            flush(&mut para, bullet, &mut out);
+            bullet = starts_bullet;
+            let t = if starts_bullet {
+                t.trim_start_matches(['-', '*', '\u{2022}', ' '])
+            } else {
+                t
+            };
+            para.push_str(t);
+            if t.ends_with(':') {
+                flush(&mut para, false, &mut out);
+            }
+            continue;
+        }
+        if !para.is_empty() {
+            para.push(' ');
+        }
+        para.push_str(t);
+    }
+    flush(&mut para, bullet, &mut out);
+    out
+}
+
+/// Lower-cases a sentence and splits it into words and punctuation, with
+/// contractions opened ("doesn't" → "does not") and possessives apart.
+fn words(sentence: &str) -> Vec<String> {
+    let mut s = sentence.to_lowercase().replace('\u{2019}', "'");
+    for (from, to) in [
+        ("won't", "will not"),
+        ("can't", "can not"),
+        ("cannot", "can not"),
+        ("n't", " not"),
+        ("it's", "it is"),
+        ("that's", "that is"),
+        ("there's", "there is"),
+        ("'re", " are"),
+        ("→", " -> "),
+        ("=>", " -> "),
+    ] {
+        s = s.replace(from, to);
+    }
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let ch = chars[i];
+        let next = chars.get(i + 1).copied();
+        if ch == '-' && next == Some('>') {
+            push(&mut out, &mut cur);
+            out.push("->".to_string());
+            out.push("to".to_string());
+            i += 2;
+            continue;
+        }
+        if ch.is_alphanumeric()
+            || (ch == '-' && !cur.is_empty() && next.is_some_and(char::is_alphanumeric))
+        {
+            cur.push(ch);
+        } else if ch == '\'' && !cur.is_empty() {
+            push(&mut out, &mut cur);
+            // "service's" and "sidecars'" are possessives.
+            if next == Some('s') && !chars.get(i + 2).is_some_and(|c| c.is_alphanumeric()) {
+                i += 1;
+            }
+            out.push("'s".to_string());
+        } else {
+            push(&mut out, &mut cur);
+            if matches!(ch, ',' | ';' | ':' | '(' | ')' | '/') {
+                out.push(ch.to_string());
+            }
+        }
+        i += 1;
+    }
+    push(&mut out, &mut cur);
+    out
+}
+
+fn push(out: &mut Vec<String>, cur: &mut String) {
+    if !cur.is_empty() {
+        out.push(std::mem::take(cur));
+    }
+}
+
+/// A tagged word with its spelling.
+#[derive(Debug, Clone)]
+struct Tok {
+    word: Word,
+    /// The (first) word's spelling.
+    text: String,
+    /// How many words of the text it covers.
+    len: usize,
+}
+
+/// Tags each word (or phrase) with the lexicon, deciding noun or verb for
+/// words that can be both from their neighbours.
+fn tag(words: &[String]) -> Vec<Tok> {
+    let mut out: Vec<Tok> = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let w = &words[i];
+        if matches!(w.as_str(), "," | ";" | ":" | "(" | ")") {
+            out.push(Tok {
+                word: Word::Punct,
+                text: w.clone(),
+                len: 0,
+            });
+            i += 1;
+            continue;
+        }
+        if w == "/" {
+            out.push(Tok {
+                word: Word::Conj,
+                text: w.clone(),
+                len: 0,
+            });
+            i += 1;
+            continue;
+        }
+        let prev = out.last().map(|t| t.word.clone());
+        let found = lexicon::lookup(words, i);
+        let (word, n) = match found {
+            Some((Word::Rel, _))
+                if !matches!(
+                    prev,
+                    None | Some(Word::Concept(..) | Word::Unknown | Word::Punct)
+                ) =>
+            {
+                (Word::Unknown, 1)
+            }
+            Some((word, n))
+                if n > 1
+                    || !lexicon::ambiguous(w)
+                    || !matches!(word, Word::Concept(..) | Word::Verb(..)) =>
+            {
+                (word, n)
+            }
+            _ if lexicon::ambiguous(w) => {
+                let (noun, verb) = lexicon::readings(words, i);
+                let next = words
+                    .get(i + 1)
+                    .and_then(|_| lexicon::lookup(words, i + 1))
+                    .map(|(w, _)| w);
+                let verbish = match &prev {
+                    Some(Word::Concept(..) | Word::Pron | Word::Rel | Word::Aux) => true,
+                    Some(Word::Neg) => i > 0 && words[i - 1] != "no",
+                    Some(Word::Verb(Act::Be, _)) => lexicon::is_participle(w),
+                    Some(Word::Prep(Prep::To)) => {
+                        lexicon::lemmas(w).len() == 1 || !w.ends_with('s')
+                    }
+                    Some(Word::Conj) => {
+                        matches!(next, Some(Word::Det | Word::Pron | Word::Concept(..)))
+                    }
+                    Some(Word::Adv) => true,
+                    Some(Word::Punct) => {
+                        matches!(next, Some(Word::Det | Word::Pron | Word::Concept(..)))
+                    }
+                    Some(Word::Attr(Attr::Only)) => true,
+                    _ => false,
+                };
+                match (noun, verb) {
+                    (Some(n), Some(v)) => {
+                        if verbish {
+                            v
+                        } else {
+                            n
+                        }
+                    }
+                    (Some(n), None) => n,
+                    (None, Some(v)) => v,
+                    (None, None) => (Word::Unknown, 1),
+                }
+            }
+            Some(found) => found,
+            None if w.ends_with("ly") => (Word::Adv, 1),
+            None if w.chars().all(|c| c.is_ascii_digit()) => (Word::Det, 1),
+            None if w == "that" => {
+                let next = lexicon::lookup(words, i + 1).map(|(w, _)| w);
+                let word = match (&prev, next) {
+                    (_, Some(Word::Concept(..) | Word::Det)) => Word::Det,
+                    (Some(Word::Concept(..) | Word::Unknown | Word::Punct), _) => Word::Rel,
+                    _ => Word::Pron,
+                };
+                (word, 1)
+            }
+            None if w.len() == 1 && words.get(i + 1).is_some_and(|n| n == "'s") => {
+                let side = if w == "b" || w == "2" {
+                    Attr::Receiving
+                } else {
+                    Attr::Calling
+                };
+                (Word::Concept(Concept::Service, Some(side)), 1)
+            }
+            None => (Word::Unknown, 1),
+        };
+        // "A's sidecar": a lone letter before a possessive is a service.
+        let word = match word {
+            Word::Det if w.len() == 1 && words.get(i + 1).is_some_and(|n| n == "'s") => {
+                Word::Concept(Concept::Service, Some(Attr::Calling))
+            }
+            // A participle right after a determiner is an adjective:
+            // "the signed certificate".
+            Word::Verb(_, true) if matches!(prev, Some(Word::Det | Word::Attr(_))) && n == 1 => {
+                Word::Unknown
+            }
+            other => other,
+        };
+        out.push(Tok {
+            word,
+            text: w.clone(),
+            len: n,
+        });
+        i += n;
+    }
+    out
+}
+
+/// Builds frames, sentence after sentence, remembering the last subject so
+/// "it" and subject-less clauses find theirs.
+#[derive(Default)]
+pub struct Reader {
+    /// The subject that clauses without one inherit.
+    carry: Vec<Ent>,
+    /// The last entity that was not an agent, for object pronouns.
+    last_obj: Option<Ent>,
+    /// The last thing (request, config, certificate) named, for "it" as an object.
+    last_thing: Option<Ent>,
+}
+
+impl Reader {
+    /// Reads one sentence.
+    pub fn sentence(&mut self, text: &str, bullet: bool) -> Sentence {
+        let words = words(text);
+        let toks = merge_owners(tag(&words));
+        let mut s = Sentence {
+            text: text.to_string(),
+            bullet,
+            words: text
+                .split_whitespace()
+                .filter(|w| w.chars().any(char::is_alphanumeric))
+                .count(),
+            ..Sentence::default()
+        };
+        for t in &toks {
+            match &t.word {
+                Word::Concept(c, side) => {
+                    s.terms += 1;
+                    s.term_words += t.len;
+                    s.concepts.push(Ent {
+                        c: *c,
+                        side: *side,
+                        neg: false,
+                    });
+                }
+                Word::Verb(..) => s.verbs += 1,
+                Word::Attr(a) => s.attrs.push(*a),
+                _ => {}
+            }
+        }
+        s.function_words = words
+            .iter()
+            .filter(|w| lexicon::FUNCTION_WORDS.contains(&w.as_str()))
+            .count();
+        // Clauses: split at punctuation and at words like "but", "because".
+        let mut clauses: Vec<&[Tok]> = Vec::new();
+        let mut start = 0;
+        for (i, t) in toks.iter().enumerate() {
+            if matches!(t.word, Word::Punct | Word::Boundary) {
+                if i > start {
+                    clauses.push(&toks[start..i]);
+                }
+                start = i + 1;
+            }
+        }
+        if start < toks.len() {
+            clauses.push(&toks[start..]);
+        }
+        let mut st = SentenceState::default();
+        for c in clauses {
+            self.clause(c, &mut s.frames, &mut st);
+        }
+        s
+    }
+
+    fn clause(&mut self, toks: &[Tok], frames: &mut Vec<Frame>, st: &mut SentenceState) {
+        let first = frames.len();
+        let mut subj: Vec<Ent> = Vec::new();
+        let mut pre_preps: Vec<(Prep, Ent)> = Vec::new();
+        let mut pre_attrs: Vec<Attr> = Vec::new();
+        let mut neg = false;
+        let mut neg_ent = false;
+        let mut prep: Option<Prep> = None;
+        let mut rel: Option<Option<Ent>> = None;
+        let mut rel_inner: Vec<Ent> = Vec::new();
+        let mut rel_frame: Option<usize> = None;
+        let mut conj_subj: Vec<Ent> = Vec::new();
+        let mut conj_preps: Vec<(Prep, Ent)> = Vec::new();
+        let mut after_conj = false;
+        let mut aux_be = false;
+        let mut verb_fresh = false;
+        let mut unknown_subject = false;
+        let mut side: Option<Attr> = None;
+        let mut last_ent = st.last_ent;
+        let mut pron_subject = false;
+        let mut saw_neg = false;
+        let mut last_prep: Option<Prep> = None;
+        for (k, t) in toks.iter().enumerate() {
+            let next = toks[k + 1..]
+                .iter()
+                .find(|n| {
+                    !matches!(n.word, Word::Det | Word::Adv | Word::Neg | Word::Aux)
+                        && !matches!(n.word, Word::Attr(Attr::Only | Attr::Every))
+                })
+                .map(|n| &n.word);
+            match &t.word {
+                Word::Neg => {
+                    saw_neg = true;
+                    if verb_fresh && frames.len() > first {
+                        if let Some(f) = frames.last_mut() {
+                            f.neg = true;
+                        }
+                    } else {
+                        neg_ent = matches!(next, Some(Word::Concept(..) | Word::Prep(_)));
+                        neg = true;
+                    }
+                }
+                Word::Prep(p) => {
+                    prep = Some(*p);
+                    verb_fresh = false;
+                }
+                Word::Attr(a) => {
+                    if matches!(
+                        a,
+                        Attr::Calling | Attr::Receiving | Attr::Own | Attr::Outside
+                    ) && matches!(toks.get(k + 1).map(|n| &n.word), Some(Word::Concept(..)))
+                    {
+                        side = Some(*a);
+                    }
+                    match frames.get_mut(first..).and_then(|f| f.last_mut()) {
+                        Some(f) => f.attrs.push(*a),
+                        None => pre_attrs.push(*a),
+                    }
+                }
+                Word::Concept(c, own_side) => {
+                    // "routing rules", "mTLS handshake": a compound noun
+                    // takes the place of its first word.
+                    if k > 0 && matches!(toks[k - 1].word, Word::Concept(..)) && prep.is_none() {
+                        prep = last_prep;
+                    }
+                    last_prep = prep;
+                    let e = Ent {
+                        c: *c,
+                        side: own_side.or(side.take()),
+                        neg: std::mem::take(&mut neg_ent),
+                    };
+                    if e.neg {
+                        neg = false;
+                    }
+                    verb_fresh = false;
+                    last_ent = Some(e);
+                    if matches!(
+                        e.c,
+                        Concept::Request
+                            | Concept::Config
+                            | Concept::Cert
+                            | Concept::Csr
+                            | Concept::Telemetry
+                    ) {
+                        self.last_thing = Some(e);
+                    }
+                    let has_frame = frames.len() > first;
+                    if let Some(p) = prep.take() {
+                        if !conj_subj.is_empty() {
+                            conj_preps.push((p, e));
+                        } else if let (true, Some(f)) = (has_frame, frames.last_mut()) {
+                            if f.passive && p == Prep::By {
+                                f.agents.push(e);
+                            } else {
+                                f.preps.push((p, e));
+                            }
+                            self.last_obj = Some(e);
+                        } else {
+                            pre_preps.push((p, e));
+                        }
+                    } else if has_frame {
+                        if let Some(f) = frames.last_mut() {
+                            f.patients.push(e);
+                        }
+                        self.last_obj = Some(e);
+                        if after_conj {
+                            conj_subj.push(e);
+                        }
+                    } else if rel.is_some() {
+                        rel_inner.push(e);
+                    } else {
+                        subj.push(e);
+                    }
+                }
+                Word::Pron => {
+                    let has_frame = frames.len() > first;
+                    if has_frame || rel.is_some() || prep.is_some() {
+                        // "pass through it": the subject talked about, unless
+                        // it is the one acting; "forwards it": the request.
+                        let cur_agents: Vec<Ent> = frames
+                            .get(first..)
+                            .and_then(|f| f.last())
+                            .map(|f| f.agents.clone())
+                            .unwrap_or_default();
+                        let about = self.carry.iter().find(|e| !cur_agents.contains(e)).copied();
+                        let o = if prep.is_some() && t.text == "it" {
+                            about.or(self.last_thing)
+                        } else {
+                            self.last_thing
+                        };
+                        if let (Some(o), Some(f)) =
+                            (o, frames.get_mut(first..).and_then(|f| f.last_mut()))
+                        {
+                            match prep.take() {
+                                Some(p) => f.preps.push((p, o)),
+                                None => f.patients.push(o),
+                            }
+                        }
+                        prep = None;
+                    } else {
+                        pron_subject = true;
+                        subj.extend(self.carry.iter().copied());
+                    }
+                }
+                Word::Rel => {
+                    rel = Some(last_ent.or(st.last_ent));
+                    rel_inner.clear();
+                }
+                Word::Conj => {
+                    if frames.len() > first {
+                        after_conj = true;
+                    }
+                }
+                Word::Unknown => {
+                    let before_concept =
+                        matches!(toks.get(k + 1).map(|n| &n.word), Some(Word::Concept(..)));
+                    let in_prep = prep.is_some();
+                    if !before_concept {
+                        prep = None;
+                    }
+                    if frames.len() == first && rel.is_none() && !in_prep && subj.is_empty() {
+                        unknown_subject = true;
+                    }
+                    verb_fresh = false;
+                }
+                Word::Verb(act, participle) => {
+                    // "is forwarded", "is not part of": `be` as an auxiliary.
+                    if matches!(act, Act::Be | Act::Have) && matches!(next, Some(Word::Verb(..))) {
+                        aux_be |= *act == Act::Be;
+                        continue;
+                    }
+                    let mut passive = aux_be
+                        && *participle
+                        && !matches!(act, Act::Contain | Act::Form | Act::Be | Act::Have);
+                    // "certificates signed by the CA": a participle after its noun.
+                    let reduced = !aux_be
+                        && *participle
+                        && k > 0
+                        && matches!(toks[k - 1].word, Word::Concept(..))
+                        && matches!(toks.get(k + 1).map(|n| &n.word), Some(Word::Prep(Prep::By)));
+                    let has_frame = frames.len() > first;
+                    let gerund_of_neg =
+                        prep.is_some() && has_frame && frames.last().is_some_and(|f| f.neg);
+                    let mut patients = Vec::new();
+                    let mut preps = Vec::new();
+                    let agents: Vec<Ent> = if reduced {
+                        passive = true;
+                        last_ent.into_iter().collect()
+                    } else if let Some(ante) = rel.take() {
+                        if rel_inner.is_empty() {
+                            rel_frame = Some(frames.len());
+                            ante.into_iter().collect()
+                        } else {
+                            patients.extend(ante);
+                            std::mem::take(&mut rel_inner)
+                        }
+                    } else if !conj_subj.is_empty() {
+                        if let Some(f) = frames.last_mut() {
+                            f.patients.retain(|e| !conj_subj.contains(e));
+                        }
+                        preps = std::mem::take(&mut conj_preps);
+                        std::mem::take(&mut conj_subj)
+                    } else if has_frame {
+                        if rel_frame == Some(frames.len() - 1) {
+                            if subj.is_empty() {
+                                st.pending.clone()
+                            } else {
+                                subj.clone()
+                            }
+                        } else {
+                            frames
+                                .last()
+                                .map(|f| {
+                                    if f.passive {
+                                        f.patients.clone()
+                                    } else {
+                                        f.agents.clone()
+                                    }
+                                })
+                                .unwrap_or_default()
+                        }
+                    } else if !subj.is_empty() {
+                        let mut a = std::mem::take(&mut st.pending);
+                        if std::mem::take(&mut st.floating) {
+                            a.clear();
+                            st.pending_preps.clear();
+                        }
+                        preps.append(&mut st.pending_preps);
+                        a.extend(subj.iter().copied());
+                        subj = a.clone();
+                        a
+                    } else if unknown_subject {
+                        preps.append(&mut st.pending_preps);
+                        Vec::new()
+                    } else if !st.pending.is_empty() {
+                        subj = std::mem::take(&mut st.pending);
+                        if std::mem::take(&mut st.floating) {
+                            if let Some(f) = frames.last_mut() {
+                                f.patients.retain(|e| !subj.contains(e));
+                            }
+                        }
+                        preps.append(&mut st.pending_preps);
+                        subj.clone()
+                    } else {
+                        preps.append(&mut st.pending_preps);
+                        self.carry.clone()
+                    };
+                    let (agents, patients) = if passive && !reduced {
+                        (Vec::new(), [agents, patients].concat())
+                    } else if reduced {
+                        (Vec::new(), agents)
+                    } else {
+                        (agents, patients)
+                    };
+                    if !has_frame {
+                        preps.extend(pre_preps.drain(..));
+                    }
+                    frames.push(Frame {
+                        agents,
+                        act: *act,
+                        patients,
+                        preps,
+                        attrs: if has_frame {
+                            Vec::new()
+                        } else {
+                            std::mem::take(&mut pre_attrs)
+                        },
+                        neg: std::mem::take(&mut neg) || gerund_of_neg,
+                        passive,
+                    });
+                    prep = None;
+                    after_conj = false;
+                    aux_be = false;
+                    verb_fresh = true;
+                }
+                Word::Det | Word::Adv | Word::Aux | Word::Poss | Word::Punct | Word::Boundary => {}
+            }
+        }
+        // Leftover phrases after a conjunction belong to the last frame.
+        if let (false, Some(f)) = (
+            conj_preps.is_empty(),
+            frames.get_mut(first..).and_then(|f| f.last_mut()),
+        ) {
+            f.preps.append(&mut conj_preps);
+        }
+        if frames.len() == first {
+            // "..., not through the control plane": the previous claim, denied.
+            if saw_neg && first > 0 {
+                if let Some(prev) = frames.last().cloned() {
+                    frames.push(Frame {
+                        patients: subj.iter().map(|e| Ent { neg: true, ..*e }).collect(),
+                        preps: pre_preps
+                            .iter()
+                            .map(|(p, e)| (*p, Ent { neg: true, ..*e }))
+                            .collect(),
+                        attrs: pre_attrs,
+                        neg: false,
+                        ..prev
+                    });
+                }
+            } else if !subj.is_empty() {
+                // "The sidecars, the gateway and ... form": a subject split by
+                // commas. After a claim, it may also be more of its objects
+                // ("with routes, policies and certificates"): both, until a
+                // verb without a subject takes it.
+                if let Some(f) = frames.last_mut() {
+                    f.patients.extend(subj.iter().copied());
+                    st.floating = true;
+                }
+                st.pending.extend(subj);
+                st.pending_preps.append(&mut pre_preps);
+            } else if let (false, Some(f)) = (pre_preps.is_empty(), frames.last_mut()) {
+                // "..., across an mTLS connection, into B's sidecar": more
+                // phrases of the claim before.
+                f.preps.append(&mut pre_preps);
+            } else {
+                // "Between the two sidecars, ...": phrases for the claim after.
+                st.pending_preps.append(&mut pre_preps);
+            }
+        } else if let Some(f) = frames.get(first) {
+            let subject = if f.passive { &f.patients } else { &f.agents };
+            if !pron_subject && !subject.is_empty() && rel_frame != Some(first) {
+                self.carry = subject.clone();
+            } else if f.agents.is_empty() && f.act == Act::Be && !f.patients.is_empty() {
+                // "At the top is the control plane." — it is the subject now.
+                self.carry = f.patients.clone();
+            }
+        }
+        st.last_ent = last_ent;
+    }
+}
+
+/// What clauses of one sentence pass on to the next clause.
+#[derive(Default)]
+struct SentenceState {
+    /// Subjects of verb-less clauses, waiting for their verb.
+    pending: Vec<Ent>,
+    /// The last concept named, antecedent of "which".
+    last_ent: Option<Ent>,
+    /// Their prepositional phrases.
+    pending_preps: Vec<(Prep, Ent)>,
+    /// The pending subject came after a claim and is also its object.
+    floating: bool,
+}
+
+/// "the sidecar of service A" and "service A's sidecar" become one sidecar
+/// on A's side; the owner is not a separate participant.
+fn merge_owners(toks: Vec<Tok>) -> Vec<Tok> {
+    const OWNED: &[Concept] = &[
+        Concept::Sidecar,
+        Concept::Proxy,
+        Concept::Cert,
+        Concept::Identity,
+        Concept::Request,
+        Concept::Config,
+        Concept::Retry,
+        Concept::Telemetry,
+        Concept::Tls,
+    ];
+    const OWNERS: &[Concept] = &[
+        Concept::Service,
+        Concept::Sidecar,
+        Concept::Proxy,
+        Concept::Client,
+    ];
+    let mut out: Vec<Tok> = Vec::new();
+    let mut i = 0;
+    while i < toks.len() {
+        let t = &toks[i];
+        // X 's (det/attr)* Y
+        if let (Word::Concept(c, side), Some(Word::Poss)) =
+            (&t.word, toks.get(i + 1).map(|n| &n.word))
+        {
+            let mut j = i + 2;
+            while toks
+                .get(j)
+                .is_some_and(|n| matches!(n.word, Word::Det | Word::Attr(_) | Word::Unknown))
+            {
+                j += 1;
+            }
+            if OWNERS.contains(c) {
+                if let Some(Tok {
+                    word: Word::Concept(d, dside),
+                    text,
+                    len,
+                }) = toks.get(j)
+                {
+                    if OWNED.contains(d) {
+                        out.push(Tok {
+                            word: Word::Concept(*d, dside.or(*side)),
+                            text: text.clone(),
+                            len: len + t.len,
+                        });
+                        i = j + 1;
+                        continue;
+                    }
+                }
+            }
+        }
+        // Y of (det)* X
+        if let (Word::Concept(d, dside), Some(Word::Prep(Prep::Of))) =
+            (&t.word, toks.get(i + 1).map(|n| &n.word))
+        {
+            let mut j = i + 2;
+            while toks
+                .get(j)
+                .is_some_and(|n| matches!(n.word, Word::Det | Word::Attr(_)))
+            {
+                j += 1;
+            }
+            if OWNED.contains(d) {
+                if let Some(Tok {
+                    word: Word::Concept(c, side),
+                    len,
+                    ..
+                }) = toks.get(j)
+                {
+                    if OWNERS.contains(c) {
+                        out.push(Tok {
+                            word: Word::Concept(*d, dside.or(*side)),
+                            text: t.text.clone(),
+                            len: t.len + len,
+                        });
+                        i = j + 1;
+                        continue;
+                    }
+                }
+            }
+        }
+        out.push(t.clone());
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(text: &str) -> Vec<Frame> {
+        Reader::default().sentence(text, false).frames
+    }
+
+    #[test]
+    fn passive_voice_finds_the_agent_after_by() {
+        let f = frames("Every request is forwarded by the control plane.");
+        let f = f
+            .iter()
+            .find(|f| f.act == Act::Forward)
+            .expect("a forward frame");
+        assert!(f.passive);
+        assert_eq!(f.agents[0].c, Concept::ControlPlane);
+        assert_eq!(f.patients[0].c, Concept::Request);
+    }
+
+    #[test]
+    fn negation_and_coordination() {
+        let f = frames("The control plane configures the proxies but never forwards requests.");
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(f[0].positive());
+        assert_eq!(f[1].agents[0].c, Concept::ControlPlane);
+        assert!(!f[1].positive());
+    }
+
+    #[test]
+    fn possessives_and_of_phrases_become_one_participant() {
+        let f = frames("The backend's sidecar retries the call.");
+        assert_eq!(f[0].agents[0].c, Concept::Sidecar);
+        assert_eq!(f[0].agents[0].side, Some(Attr::Receiving));
+        let f = frames("The sidecar of the frontend retries the call.");
+        assert_eq!(f[0].agents[0].side, Some(Attr::Calling));
+    }
+
+    #[test]
+    fn relative_clauses_take_their_antecedent() {
+        let f =
+            frames("The control plane, which acts as the CA, signs certificates for the sidecars.");
+        let sign = f.iter().find(|f| f.act == Act::Sign).expect("sign");
+        assert_eq!(sign.agents[0].c, Concept::ControlPlane, "{f:?}");
+        let f = frames("The gateway sends it to the sidecar, which forwards it to the app.");
+        let fwd = f.iter().find(|f| f.act == Act::Forward).expect("forward");
+        assert_eq!(fwd.agents[0].c, Concept::Sidecar, "{f:?}");
+    }
+
+    #[test]
+    fn sentences_split_at_ends_not_abbreviations() {
+        let s = split_sentences("Retries, e.g. three of them. Then more!\n- a bullet\n- another");
+        assert_eq!(s.len(), 4, "{s:?}");
+        assert!(s[2].1);
+    }
+}
+
+#[cfg(test)]
+mod dump {
+    /// `CHECK_TEXT="..." cargo test --lib check::parse::dump -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn dump() {
+        let text = std::env::var("CHECK_TEXT").unwrap_or_default();
+        let mut r = super::Reader::default();
+        for (s, b) in super::split_sentences(&text) {
+            let w = super::words(&s);
+            println!(
+                "{s}\n  {:?}",
+                super::merge_owners(super::tag(&w))
+                    .iter()
+                    .map(|t| format!("{}={:?}", t.text, t.word))
+                    .collect::<Vec<_>>()
+            );
+            for f in r.sentence(&s, b).frames {
+                println!("  {f:?}");
+            }
+        }
+    }
+}

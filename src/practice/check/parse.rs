@@ -230,6 +230,18 @@ fn tag(words: &[String]) -> Vec<Tok> {
         }
         let prev = out.last().map(|t| t.word.clone());
         let found = lexicon::lookup(words, i);
+        let next_word = words.get(i + 1).map(String::as_str);
+        // "do not", "did never": the auxiliary, not the verb "do".
+        if matches!(w.as_str(), "do" | "does" | "did") && matches!(next_word, Some("not" | "never"))
+        {
+            out.push(Tok {
+                word: Word::Aux,
+                text: w.clone(),
+                len: 1,
+            });
+            i += 1;
+            continue;
+        }
         let (word, n) = match found {
             Some((Word::Rel, _))
                 if !matches!(
@@ -302,6 +314,27 @@ fn tag(words: &[String]) -> Vec<Tok> {
                 };
                 (Word::Concept(Concept::Service, Some(side)), 1)
             }
+            // An unknown word right after its subject, inflected like a
+            // verb ("the sidecar upgrades the call"), is a verb we give no
+            // meaning; it still shapes the clause.
+            None if matches!(prev, Some(Word::Concept(..) | Word::Pron))
+                && (w.ends_with('s') || w.ends_with("ed"))
+                && !w.ends_with("ss")
+                && next_word.is_some_and(|n| {
+                    matches!(
+                        lexicon::lookup(words, i + 1).map(|(w, _)| w),
+                        Some(
+                            Word::Det
+                                | Word::Concept(..)
+                                | Word::Prep(_)
+                                | Word::Pron
+                                | Word::Attr(_)
+                        )
+                    ) || n == "its"
+                }) =>
+            {
+                (Word::Verb(Act::Other, lexicon::is_participle(w)), 1)
+            }
             None => (Word::Unknown, 1),
         };
         // "A's sidecar": a lone letter before a possessive is a service.
@@ -373,21 +406,32 @@ impl Reader {
             .filter(|w| lexicon::FUNCTION_WORDS.contains(&w.as_str()))
             .count();
         // Clauses: split at punctuation and at words like "but", "because".
-        let mut clauses: Vec<&[Tok]> = Vec::new();
+        // Each clause with whether a comma (rather than a colon, a
+        // semicolon or "because") separates it from the one before: only a
+        // comma continues a subject or a list.
+        let mut clauses: Vec<(&[Tok], bool)> = Vec::new();
         let mut start = 0;
+        let mut comma = false;
         for (i, t) in toks.iter().enumerate() {
             if matches!(t.word, Word::Punct | Word::Boundary) {
                 if i > start {
-                    clauses.push(&toks[start..i]);
+                    clauses.push((&toks[start..i], comma));
+                    comma = true;
                 }
+                comma &= t.text == ",";
                 start = i + 1;
             }
         }
         if start < toks.len() {
-            clauses.push(&toks[start..]);
+            clauses.push((&toks[start..], comma));
         }
         let mut st = SentenceState::default();
-        for c in clauses {
+        for (c, comma) in clauses {
+            if !comma {
+                st.pending.clear();
+                st.pending_preps.clear();
+                st.floating = false;
+            }
             self.clause(c, &mut s.frames, &mut st);
         }
         s
@@ -693,7 +737,7 @@ impl Reader {
                         ..prev
                     });
                 }
-            } else if !subj.is_empty() {
+            } else if !subj.is_empty() && !toks.iter().any(|t| t.word == Word::Aux) {
                 // "The sidecars, the gateway and ... form": a subject split by
                 // commas. After a claim, it may also be more of its objects
                 // ("with routes, policies and certificates"): both, until a

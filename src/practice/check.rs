@@ -3,7 +3,8 @@
 //! missing with the sentence that made it, each misconception with why it
 //! is wrong, the sentences no rule could judge, and a model answer.
 //!
-//! It reads sentences, not bags of words: [`parse`] turns each clause into
+//! It reads sentences, not bags of words: [`words`] tags each word with the
+//! lexicon, [`parse`] turns each clause into
 //! frames (agent, action, patient, prepositions, negation) over synonym
 //! sets from [`lexicon`], and [`rules`] judges frames. Lists of terms and
 //! off-topic texts are refused before any point is credited, so naming the
@@ -12,6 +13,7 @@
 pub mod lexicon;
 pub mod parse;
 pub mod rules;
+pub mod words;
 
 use serde::Serialize;
 

@@ -73,9 +73,9 @@ fn cp_on_path(f: &Frame) -> bool {
                     || prep_has(
                         f,
                         &[Prep::In, Prep::On, Prep::Between],
-                        &[Path, Request, Sidecar, Proxy],
+                        &[Path, Request, Sidecar, Proxy, Service],
                     ))));
-    let through_it = has(&f.agents, &[Request])
+    let through_it = (has(&f.agents, &[Request]) || (f.passive && has(&f.patients, &[Request])))
         && is(f, &[Act::Move, Act::Forward, Act::Transfer])
         && prep_has(f, &[Prep::Through, Prep::To, Prep::Into], cp);
     let by_it = f.passive
@@ -89,23 +89,22 @@ fn cp_on_path(f: &Frame) -> bool {
     as_agent || through_it || by_it || handed_to_it
 }
 
-/// The same claim with the control plane itself denied: "requests go
-/// through the sidecars, not through the control plane".
+/// The claim that the control plane is on the path, denied: "never
+/// forwards", "no request goes through it", "through the sidecars, not
+/// through the control plane".
 fn cp_denied_on_path(f: &Frame) -> bool {
     let undo = |e: &Ent| Ent { neg: false, ..*e };
-    let cp_denied = f
-        .agents
-        .iter()
-        .chain(&f.patients)
-        .any(|e| e.neg && e.c == ControlPlane)
-        || f.preps.iter().any(|(_, e)| e.neg && e.c == ControlPlane);
-    if !cp_denied {
+    let denied = f.neg
+        || f.agents.iter().chain(&f.patients).any(|e| e.neg)
+        || f.preps.iter().any(|(_, e)| e.neg);
+    if !denied || (f.positive() && cp_on_path(f)) {
         return false;
     }
     let g = Frame {
         agents: f.agents.iter().map(undo).collect(),
         patients: f.patients.iter().map(undo).collect(),
         preps: f.preps.iter().map(|(p, e)| (*p, undo(e))).collect(),
+        neg: false,
         ..f.clone()
     };
     cp_on_path(&g)
@@ -281,7 +280,7 @@ pub const POINTS: &[PointRule] = &[
         about: &[],
         test: |s, i| {
             let f = frame(s, i);
-            (!f.positive() && cp_on_path(f)) || cp_denied_on_path(f)
+            cp_denied_on_path(f)
         },
     },
     PointRule {

@@ -1,8 +1,9 @@
-//! Unit tests of the checker: misconceptions across paraphrase and
-//! negation, and right sentences that must stay right.
+//! Unit tests of the checker: misconceptions across paraphrase, voice and
+//! negation, right sentences that must stay right, and the refusals.
 
 use super::*;
 
+/// The misconceptions found in `text`, by name.
 fn mis(text: &str) -> Vec<String> {
     let mut r = parse::Reader::default();
     parse::split_sentences(text)
@@ -18,8 +19,250 @@ fn mis(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The rubric points `text` makes, by name.
+fn points(text: &str) -> Vec<String> {
+    let mut r = parse::Reader::default();
+    let sentences: Vec<_> = parse::split_sentences(text)
+        .iter()
+        .map(|(s, b)| r.sentence(s, *b))
+        .collect();
+    rules::POINTS
+        .iter()
+        .filter(|p| {
+            sentences
+                .iter()
+                .any(|s| (0..s.frames.len()).any(|i| (p.test)(s, i)))
+        })
+        .map(|p| p.name.to_string())
+        .collect()
+}
+
+fn assert_mis(name: &str, sentences: &[&str]) {
+    for s in sentences {
+        assert!(
+            mis(s).iter().any(|m| m == name),
+            "{s:?} should be {name}, found {:?}",
+            mis(s)
+        );
+    }
+}
+
+fn assert_right(sentences: &[&str]) {
+    for s in sentences {
+        assert!(mis(s).is_empty(), "{s:?} is right, but found {:?}", mis(s));
+    }
+}
+
+#[test]
+fn the_control_plane_on_the_request_path_is_caught_in_any_wording() {
+    assert_mis(
+        "control-plane-on-request-path",
+        &[
+            "The control plane relays the call to the second sidecar.",
+            "The control plane forwards every request.",
+            "Istiod proxies the traffic between the two sidecars.",
+            "Every request is forwarded by the control plane to the right sidecar.",
+            "Calls from A to B are routed via istiod.",
+            "The call goes through the control plane.",
+            "Its sidecar hands the call to the control plane.",
+            "The control plane sits in the middle of every request.",
+            "The control plane sits between service A and service B.",
+            "The control plane inspects every call before passing it on.",
+        ],
+    );
+}
+
+#[test]
+fn denying_it_is_right_and_earns_the_point() {
+    let right = [
+        "The control plane never forwards requests.",
+        "The control plane does not relay any call.",
+        "Requests do not pass through the control plane.",
+        "No request ever goes through the control plane.",
+        "The control plane configures the proxies without handling any request.",
+        "The control plane is not on the request path.",
+        "Istiod stays out of the request path.",
+        "Requests go through the sidecars, not through the control plane.",
+        "The control plane is never part of the request path.",
+    ];
+    assert_right(&right);
+    for s in right {
+        assert!(
+            points(s).iter().any(|p| p == "control-plane-off-path"),
+            "{s:?}: {:?}",
+            points(s)
+        );
+    }
+}
+
+#[test]
+fn plaintext_between_sidecars_is_caught_but_the_app_to_its_sidecar_hop_is_fine() {
+    assert_mis(
+        "plaintext-between-sidecars",
+        &[
+            "Requests travel unencrypted between the sidecars.",
+            "The calls between the two sidecars are not encrypted.",
+            "The sidecars do not encrypt the traffic between services.",
+            "The first sidecar sends its calls to the second sidecar in clear text.",
+            "Inside the cluster, traffic between the pods stays unencrypted.",
+            "mTLS is only used at the Ingress Gateway.",
+        ],
+    );
+    assert_right(&[
+        "Nothing crosses the network between the two sidecars in plaintext.",
+        "The app sends plain text HTTP to its own sidecar on localhost.",
+        "Traffic between the sidecars is never unencrypted.",
+        "The calls between the sidecars are encrypted.",
+    ]);
+}
+
+#[test]
+fn proxies_signing_their_own_certificates_is_caught_but_the_ca_signing_is_right() {
+    assert_mis(
+        "proxy-signs-certificate",
+        &[
+            "Every sidecar signs its own certificate.",
+            "The proxies create and sign the certificates they present.",
+            "The sidecars use self-signed certificates.",
+            "Sidecars issue certificates to each other.",
+        ],
+    );
+    assert_right(&[
+        "The control plane acts as the CA and signs certificates for the sidecars.",
+        "Each sidecar presents a certificate signed by the mesh CA.",
+        "The sidecar sends a CSR to the CA, which signs it.",
+        "Certificates are issued by the control plane acting as certificate authority.",
+        "Istiod mints a short-lived certificate for every workload.",
+    ]);
+}
+
+#[test]
+fn the_gateway_is_data_plane_not_control_plane() {
+    assert_mis(
+        "gateway-in-control-plane",
+        &[
+            "The Ingress Gateway is part of the control plane.",
+            "The Ingress Gateway belongs to the control plane.",
+            "The control plane includes the Ingress Gateway.",
+        ],
+    );
+    assert_right(&[
+        "The Ingress Gateway is part of the data plane, not of the control plane.",
+        "The control plane configures all the proxies, including the Ingress Gateway.",
+        "The Ingress Gateway is not part of the control plane.",
+    ]);
+}
+
+#[test]
+fn applications_doing_tls_is_caught() {
+    assert_mis(
+        "application-does-tls",
+        &[
+            "Each application performs the mTLS handshake itself.",
+            "The first service encrypts its request with its own certificate.",
+        ],
+    );
+    assert_right(&[
+        "The services do not deal with TLS at all.",
+        "The applications do not encrypt anything; their sidecars do.",
+        "Service A's sidecar encrypts the call.",
+    ]);
+}
+
+#[test]
+fn retries_belong_to_the_calling_side() {
+    assert_mis(
+        "retries-on-wrong-side",
+        &[
+            "The backend's sidecar retries the failed request.",
+            "The control plane retries the failed request.",
+            "The receiving sidecar retries the call.",
+        ],
+    );
+    assert_right(&[
+        "The frontend's sidecar retries the failed request.",
+        "If B fails, A's sidecar retries the call.",
+        "Retries are done by the calling side's proxy.",
+    ]);
+    assert!(points("If B fails, A's sidecar retries the call.").contains(&"retries".to_string()));
+}
+
+#[test]
+fn vocabulary_misused_is_judged() {
+    assert_mis(
+        "circuit-breaking-retries",
+        &["Circuit breaking retries a failed request until it works."],
+    );
+    assert_mis(
+        "resource-misused",
+        &[
+            "A VirtualService creates the certificates for the sidecars.",
+            "The DestinationRule defines the retries.",
+        ],
+    );
+    assert_mis(
+        "ingress-between-services",
+        &["The Ingress Gateway carries the calls between the two services."],
+    );
+    assert_mis(
+        "one-way-tls",
+        &["With mTLS only the receiving sidecar presents a certificate."],
+    );
+    assert_mis(
+        "configuration-flows-up",
+        &["The data plane pushes its configuration to the control plane."],
+    );
+    assert_right(&[
+        "A DestinationRule sets the traffic policy, such as load balancing.",
+        "Circuit breaking stops sending requests to a failing instance.",
+        "Both sidecars present a certificate.",
+    ]);
+}
+
 #[test]
 fn model_answer_passes() {
     let r = check(MODEL_ANSWER);
     assert_eq!(r.verdict, Verdict::Pass, "{}", render(&r));
+    assert!(r.unjudged.is_empty(), "{:?}", r.unjudged);
+}
+
+#[test]
+fn lists_off_topic_and_lengths_are_refused_for_what_they_are() {
+    let list = "Data plane, control plane, sidecar proxy, mTLS, Ingress Gateway, retries, VirtualService. ".repeat(8);
+    let r = check(&list);
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert_eq!(r.refused, vec![Refusal::KeywordList]);
+    assert!(r.points.iter().all(|p| !p.found), "a list earns no point");
+
+    let off = "The weather was lovely, so we walked along the river and had lunch in a small cafe near the bridge. ".repeat(5);
+    assert_eq!(check(&off).refused, vec![Refusal::OffTopic]);
+
+    let short = check("The sidecars carry requests over mTLS; the control plane configures them.");
+    assert!(short.refused.contains(&Refusal::TooShort));
+    assert!(short.reasons[0].contains("70–130"), "{:?}", short.reasons);
+
+    let long = check(&format!("{MODEL_ANSWER} {MODEL_ANSWER}"));
+    assert!(long.refused.contains(&Refusal::TooLong));
+}
+
+#[test]
+fn unjudged_sentences_are_listed_honestly() {
+    let r = check(&format!(
+        "{MODEL_ANSWER} Service meshes became popular around 2017."
+    ));
+    assert_eq!(
+        r.unjudged,
+        vec!["Service meshes became popular around 2017.".to_string()]
+    );
+}
+
+#[test]
+fn the_report_serialises_with_the_documented_fields() {
+    let v = serde_json::to_value(check(MODEL_ANSWER)).expect("serialises");
+    assert_eq!(v["verdict"], "pass");
+    assert!(v["words"].is_u64());
+    assert!(v["points"][0]["name"].is_string());
+    assert!(v["misconceptions"].is_array());
+    assert!(v["unjudged"].is_array());
+    assert!(v["model_answer"].is_string());
 }

@@ -109,6 +109,8 @@ pub enum Act {
     Define,
     /// stops, ejects, blocks, limits, rejects.
     Stop,
+    /// thinks, believes, says: what follows is reported, not asserted.
+    Think,
     /// Any other verb we recognise as a verb but give no meaning.
     Other,
 }
@@ -268,7 +270,8 @@ const SYNONYMS: &[(Word, &str)] = {
         (v(Report), "report|emit|export|collect|record|expose|observe"),
         (v(Define), "define|set|hold|held|specify|store|keep|kept|write|written|declare|watch"),
         (v(Stop), "stop|eject|block|limit|reject|refuse"),
-        (v(Other), "decide|need|take part|involve|choose|pick|know|think|see|let|keep working|work|help|want|ask|wait|fail|answer|balance|look|start|restart|split|shift|find|depend|appear|draw|drawn|explain|sing|score"),
+        (v(Think), "think|believe|assume|suppose|imagine|claim|say|said"),
+        (v(Other), "decide|need|take part|involve|choose|pick|know|see|let|keep working|work|help|want|ask|wait|fail|answer|balance|look|start|restart|split|shift|find|depend|appear|draw|drawn|explain|sing|score"),
         (Word::Neg, "not|never|no|nothing|none|neither|nor|without|instead of|out of|apart from|rather than"),
         (Word::Prep(Prep::Through), "through|via"),
         (Word::Prep(Prep::By), "by"),
@@ -324,6 +327,21 @@ pub const AMBIGUOUS: &[&str] = &[
     "control", "check", "limit", "balance", "split", "shift", "issue", "present", "sign", "answer",
     "work", "program", "keep", "set", "use", "return", "form", "handle", "show", "trust", "load",
     "start", "run", "stop", "hold", "act", "pass",
+];
+
+/// Words that say a reported claim is wrong ("a common mistake is to
+/// think that ...").
+pub const DENIALS: &[&str] = &[
+    "mistake",
+    "mistaken",
+    "myth",
+    "misconception",
+    "wrong",
+    "false",
+    "untrue",
+    "incorrect",
+    "misunderstanding",
+    "error",
 ];
 
 /// Function words, for telling prose from a list of terms.

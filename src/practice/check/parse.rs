@@ -4,7 +4,7 @@
 //! call is relayed by the control plane" and "calls go through the control
 //! plane" land on the same claim, and "never"/"does not" flip it.
 
-use super::lexicon::{Act, Attr, Concept, Prep, Word};
+use super::lexicon::{self, Act, Attr, Concept, Prep, Word};
 use super::words::{self, Tok};
 
 pub use super::words::split_sentences;
@@ -79,6 +79,9 @@ pub struct Reader {
     carry: Vec<Ent>,
     /// The last entity that was not an agent, for object pronouns.
     last_obj: Option<Ent>,
+    /// The claims of the previous sentence, if it was a question: a
+    /// verb-less answer completes them.
+    question: Option<Vec<Frame>>,
     /// The last thing (request, config, certificate) named, for "it" as an object.
     last_thing: Option<Ent>,
 }
@@ -142,6 +145,22 @@ impl Reader {
             }
             self.clause(c, &mut s.frames, &mut st);
         }
+        // "A common mistake is to think that X": X is denied, not claimed.
+        let lower = text.to_lowercase();
+        let denied = lower
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| lexicon::DENIALS.contains(&w));
+        if let (true, Some(at)) = (denied, s.frames.iter().position(|f| f.act == Act::Think)) {
+            for f in &mut s.frames[at + 1..] {
+                f.neg = !f.neg;
+            }
+        }
+        // "And the control plane? It configures...": a verb-less sentence
+        // names the subject of the next one.
+        if s.frames.is_empty() && !st.pending.is_empty() {
+            self.carry = std::mem::take(&mut st.pending);
+        }
+        self.question = text.trim_end().ends_with('?').then(|| s.frames.clone());
         s
     }
 
@@ -429,6 +448,23 @@ impl Reader {
             frames.get_mut(first..).and_then(|f| f.last_mut()),
         ) {
             f.preps.append(&mut conj_preps);
+        }
+        let question = self.question.as_ref().and_then(|q| q.first()).cloned();
+        if let (true, false, Some(q)) = (frames.is_empty(), saw_neg, question) {
+            // "Which parts are the data plane? The sidecars and the gateway."
+            // "How do A and B talk? Through their sidecars, over mTLS."
+            if !subj.is_empty() || !pre_preps.is_empty() {
+                let mut a = q;
+                if a.agents.is_empty() && !a.passive {
+                    a.agents = std::mem::take(&mut subj);
+                } else {
+                    a.patients.append(&mut subj);
+                }
+                a.preps.append(&mut pre_preps);
+                frames.push(a);
+                st.last_ent = last_ent;
+                return;
+            }
         }
         if frames.len() == first {
             // "..., not through the control plane": the previous claim, denied.

@@ -438,14 +438,16 @@ pub const MISCONCEPTIONS: &[MisRule] = &[
         },
     },
     MisRule {
-        name: "one-way-tls",
-        explanation: "In mTLS both sides present a certificate and each verifies the other's; one-way TLS, where only the server proves who it is, is what a browser does.",
+        name: "mtls-without-mutual-authentication",
+        explanation: "mTLS is more than encryption: both sides present a certificate and each verifies the other's identity, so a workload without a valid certificate from the mesh's CA cannot call in. One-way TLS, where only the server proves who it is, is what a browser does.",
         test: |s, i| {
             let f = frame(s, i);
             let one_side = f.attrs.contains(&Attr::OneWay)
                 || (f.attrs.contains(&Attr::Only)
                     && (f.attrs.contains(&Attr::Receiving) || f.attrs.contains(&Attr::Calling) || f.agents.iter().any(|e| e.side.is_some())));
-            f.positive() && one_side && (f.act == Act::Verify || mentions(f, &[Cert]))
+            let unverified = f.neg && f.act == Act::Verify && has(&f.agents, &[Sidecar, Proxy, Mtls]);
+            let only_encrypts = f.positive() && f.attrs.contains(&Attr::Only) && f.act == Act::Encrypt && has(&f.agents, &[Mtls]);
+            (f.positive() && one_side && (f.act == Act::Verify || mentions(f, &[Cert]))) || unverified || only_encrypts
         },
     },
     MisRule {

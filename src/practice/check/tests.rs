@@ -205,8 +205,12 @@ fn vocabulary_misused_is_judged() {
         &["The Ingress Gateway carries the calls between the two services."],
     );
     assert_mis(
-        "one-way-tls",
-        &["With mTLS only the receiving sidecar presents a certificate."],
+        "mtls-without-mutual-authentication",
+        &[
+            "With mTLS only the receiving sidecar presents a certificate.",
+            "mTLS encrypts the traffic, but the sidecars do not check who is calling.",
+            "mTLS only encrypts the traffic.",
+        ],
     );
     assert_mis(
         "configuration-flows-up",
@@ -265,4 +269,29 @@ fn the_report_serialises_with_the_documented_fields() {
     assert!(v["misconceptions"].is_array());
     assert!(v["unjudged"].is_array());
     assert!(v["model_answer"].is_string());
+}
+
+#[test]
+fn a_claim_reported_as_a_mistake_is_denied_not_made() {
+    let text = "A common mistake is to think that the control plane forwards the requests.";
+    assert_right(&[text]);
+    assert!(
+        points(text).contains(&"control-plane-off-path".to_string()),
+        "{:?}",
+        points(text)
+    );
+    assert_mis(
+        "control-plane-on-request-path",
+        &["I think that the control plane forwards the requests."],
+    );
+}
+
+#[test]
+fn a_verbless_answer_completes_its_question() {
+    let p = points("Which parts are the data plane? The sidecars and the gateway.");
+    assert!(p.contains(&"data-plane".to_string()), "{p:?}");
+    let p = points("How do A and B talk? Through their sidecars, over mTLS.");
+    assert!(p.contains(&"mtls".to_string()), "{p:?}");
+    let p = points("And the control plane? It configures the proxies.");
+    assert!(p.contains(&"control-plane".to_string()), "{p:?}");
 }

@@ -153,6 +153,10 @@ pub struct Tok {
     pub len: usize,
 }
 
+fn prev_text(out: &[Tok]) -> Option<&str> {
+    out.last().map(|t| t.text.as_str())
+}
+
 /// Tags each word (or phrase) with the lexicon, deciding noun or verb for
 /// words that can be both from their neighbours.
 fn tag(words: &[String]) -> Vec<Tok> {
@@ -182,7 +186,13 @@ fn tag(words: &[String]) -> Vec<Tok> {
         let found = lexicon::lookup(words, i);
         let next_word = words.get(i + 1).map(String::as_str);
         // "do not", "did never": the auxiliary, not the verb "do".
-        if matches!(w.as_str(), "do" | "does" | "did") && matches!(next_word, Some("not" | "never"))
+        let inverted = i == 0
+            || matches!(
+                prev_text(&out),
+                Some("how" | "why" | "what" | "where" | "when" | "which")
+            );
+        if matches!(w.as_str(), "do" | "does" | "did")
+            && (matches!(next_word, Some("not" | "never")) || inverted)
         {
             out.push(Tok {
                 word: Word::Aux,
@@ -194,10 +204,7 @@ fn tag(words: &[String]) -> Vec<Tok> {
         }
         let (word, n) = match found {
             Some((Word::Rel, _))
-                if !matches!(
-                    prev,
-                    None | Some(Word::Concept(..) | Word::Unknown | Word::Punct)
-                ) =>
+                if !matches!(prev, Some(Word::Concept(..) | Word::Unknown | Word::Punct)) =>
             {
                 (Word::Unknown, 1)
             }
@@ -250,6 +257,8 @@ fn tag(words: &[String]) -> Vec<Tok> {
             None if w == "that" => {
                 let next = lexicon::lookup(words, i + 1).map(|(w, _)| w);
                 let word = match (&prev, next) {
+                    // "think that the ...", "means that the ...": a new clause.
+                    (Some(Word::Verb(..)), Some(Word::Concept(..) | Word::Det)) => Word::Boundary,
                     (_, Some(Word::Concept(..) | Word::Det)) => Word::Det,
                     (Some(Word::Concept(..) | Word::Unknown | Word::Punct), _) => Word::Rel,
                     _ => Word::Pron,

@@ -80,6 +80,9 @@ pub enum Refusal {
     KeywordList,
     /// Not about the diagram.
     OffTopic,
+    /// More than half the words in sentences no rule could judge: filler
+    /// around a few right sentences.
+    MostlyUnjudged,
 }
 
 impl Refusal {
@@ -90,6 +93,7 @@ impl Refusal {
             Refusal::TooLong => format!("too long: {words} words; the exercise asks for about 100 ({MIN_WORDS}–{MAX_WORDS} accepted)"),
             Refusal::KeywordList => "a list of terms, not an explanation: say what each part does and how they relate, in sentences".to_string(),
             Refusal::OffTopic => "off topic: this text is not about the diagram (it names almost none of its parts)".to_string(),
+            Refusal::MostlyUnjudged => "most of the text is in sentences no rule could judge: too little of it explains the diagram".to_string(),
         }
     }
 }
@@ -111,6 +115,9 @@ pub struct Report {
     pub points: Vec<Point>,
     /// Wrong statements found.
     pub misconceptions: Vec<Misconception>,
+    /// Misconceptions a sentence rightly denies ("the control plane never
+    /// forwards requests"), credited as judged right.
+    pub denied: Vec<Misconception>,
     /// Sentences no rule applied to: neither credited nor faulted.
     pub unjudged: Vec<String>,
     /// A model answer.
@@ -212,6 +219,30 @@ pub fn check(text: &str) -> Report {
             }
         }
     }
+    // A sentence that denies a misconception is judged right, and says so.
+    let mut denied = Vec::new();
+    for (si, s) in sentences.iter().enumerate() {
+        for (i, f) in s.frames.iter().enumerate() {
+            if !f.denies_something() {
+                continue;
+            }
+            let mut affirmed = s.clone();
+            affirmed.frames[i] = f.affirmed();
+            for rule in rules::MISCONCEPTIONS {
+                let already = denied
+                    .iter()
+                    .any(|d: &Misconception| d.name == rule.name && d.sentence == s.text);
+                if !already && (rule.test)(&affirmed, i) && !(rule.test)(s, i) {
+                    judged[si] = true;
+                    denied.push(Misconception {
+                        name: rule.name.to_string(),
+                        sentence: s.text.clone(),
+                        explanation: rule.explanation.to_string(),
+                    });
+                }
+            }
+        }
+    }
     // Also judged: sentences that make a point again, after the first did.
     for (si, s) in sentences.iter().enumerate() {
         if !judged[si] && !listed {
@@ -220,19 +251,33 @@ pub fn check(text: &str) -> Report {
                 .any(|r| (0..s.frames.len()).any(|i| (r.test)(s, i)));
         }
     }
-    let unjudged = sentences
+    // Questions claim nothing, so there is nothing to judge in them.
+    let unjudged_sentences: Vec<&parse::Sentence> = sentences
         .iter()
         .zip(&judged)
-        .filter(|(_, j)| !**j)
-        .map(|(s, _)| s.text.clone())
+        .filter(|(s, j)| !**j && !s.text.trim_end().ends_with('?'))
+        .map(|(s, _)| s)
         .collect();
+    let unjudged_words: usize = unjudged_sentences.iter().map(|s| s.words).sum();
+    if refused.is_empty() && unjudged_words * 2 > words {
+        refused.push(Refusal::MostlyUnjudged);
+    }
+    let unjudged = unjudged_sentences.iter().map(|s| s.text.clone()).collect();
     let missing_required = points.iter().any(|p| p.required && !p.found);
     let verdict = if refused.is_empty() && misconceptions.is_empty() && !missing_required {
         Verdict::Pass
     } else {
         Verdict::Fail
     };
-    let mut reasons: Vec<String> = refused.iter().map(|r| r.describe(words)).collect();
+    let mut reasons: Vec<String> = refused
+        .iter()
+        .map(|r| match r {
+            Refusal::MostlyUnjudged => format!(
+                "{unjudged_words} of {words} words are in sentences no rule could judge: too little of the text explains the diagram"
+            ),
+            _ => r.describe(words),
+        })
+        .collect();
     if !misconceptions.is_empty() {
         reasons.push(format!("{} wrong statement(s)", misconceptions.len()));
     }
@@ -252,6 +297,7 @@ pub fn check(text: &str) -> Report {
         reasons,
         points,
         misconceptions,
+        denied,
         unjudged,
         model_answer: MODEL_ANSWER.to_string(),
     }
@@ -309,6 +355,12 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(out, "\nMisconceptions:");
         for m in &r.misconceptions {
             let _ = writeln!(out, "  ✗ \"{}\"\n      {}", m.sentence, m.explanation);
+        }
+    }
+    if !r.denied.is_empty() {
+        let _ = writeln!(out, "\nRightly denied:");
+        for m in &r.denied {
+            let _ = writeln!(out, "  ✓ \"{}\" ({})", m.sentence, m.name);
         }
     }
     if !r.unjudged.is_empty() {

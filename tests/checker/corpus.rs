@@ -29,6 +29,7 @@ fn expected_refusal(name: &str) -> Option<Refusal> {
         ("fail-offtopic-", Refusal::OffTopic),
         ("fail-short-", Refusal::TooShort),
         ("fail-long-", Refusal::TooLong),
+        ("fail-filler-", Refusal::MostlyUnjudged),
     ]
     .iter()
     .find(|(p, _)| name.starts_with(p))

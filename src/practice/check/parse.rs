@@ -40,6 +40,25 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// Something in it is denied: the verb or one of its participants.
+    pub fn denies_something(&self) -> bool {
+        self.neg
+            || self.agents.iter().chain(&self.patients).any(|e| e.neg)
+            || self.preps.iter().any(|(_, e)| e.neg)
+    }
+
+    /// The same claim with every negation removed: what it denies.
+    pub fn affirmed(&self) -> Frame {
+        let undo = |e: &Ent| Ent { neg: false, ..*e };
+        Frame {
+            agents: self.agents.iter().map(undo).collect(),
+            patients: self.patients.iter().map(undo).collect(),
+            preps: self.preps.iter().map(|(p, e)| (*p, undo(e))).collect(),
+            neg: false,
+            ..self.clone()
+        }
+    }
+
     /// Asserted, not denied: neither the verb nor its agent is negated.
     pub fn positive(&self) -> bool {
         !self.neg && !self.agents.iter().any(|e| e.neg)

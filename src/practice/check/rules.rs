@@ -93,21 +93,7 @@ fn cp_on_path(f: &Frame) -> bool {
 /// forwards", "no request goes through it", "through the sidecars, not
 /// through the control plane".
 fn cp_denied_on_path(f: &Frame) -> bool {
-    let undo = |e: &Ent| Ent { neg: false, ..*e };
-    let denied = f.neg
-        || f.agents.iter().chain(&f.patients).any(|e| e.neg)
-        || f.preps.iter().any(|(_, e)| e.neg);
-    if !denied || (f.positive() && cp_on_path(f)) {
-        return false;
-    }
-    let g = Frame {
-        agents: f.agents.iter().map(undo).collect(),
-        patients: f.patients.iter().map(undo).collect(),
-        preps: f.preps.iter().map(|(p, e)| (*p, undo(e))).collect(),
-        neg: false,
-        ..f.clone()
-    };
-    cp_on_path(&g)
+    f.denies_something() && !(f.positive() && cp_on_path(f)) && cp_on_path(&f.affirmed())
 }
 
 /// Who carries out a retry the frame talks about, if it talks about one.

@@ -295,3 +295,24 @@ fn a_verbless_answer_completes_its_question() {
     let p = points("And the control plane? It configures the proxies.");
     assert!(p.contains(&"control-plane".to_string()), "{p:?}");
 }
+
+#[test]
+fn denials_of_misconceptions_are_shown_as_right() {
+    let r = check(MODEL_ANSWER);
+    assert!(
+        r.denied
+            .iter()
+            .any(|d| d.name == "control-plane-on-request-path"),
+        "{:?}",
+        r.denied
+    );
+}
+
+#[test]
+fn a_few_right_sentences_padded_with_filler_do_not_pass() {
+    let text = include_str!("../../../tests/checker/corpus/fail-filler-h01-padding.txt");
+    let r = check(text);
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert_eq!(r.refused, vec![Refusal::MostlyUnjudged], "{}", render(&r));
+    assert!(r.reasons[0].contains("words are in sentences no rule could judge"));
+}

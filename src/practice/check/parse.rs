@@ -216,7 +216,9 @@ impl Reader {
             match &t.word {
                 Word::Neg => {
                     saw_neg = true;
-                    if verb_fresh && frames.len() > first {
+                    // "configures them without forwarding": "without" denies
+                    // what follows, never the verb before.
+                    if verb_fresh && frames.len() > first && t.text != "without" {
                         if let Some(f) = frames.last_mut() {
                             f.neg = true;
                         }
@@ -298,6 +300,7 @@ impl Reader {
                     }
                 }
                 Word::Pron => {
+                    verb_fresh = false;
                     let has_frame = frames.len() > first;
                     if has_frame || rel.is_some() || prep.is_some() {
                         // "pass through it": the subject talked about, unless
@@ -505,6 +508,8 @@ impl Reader {
                 // commas. After a claim, it may also be more of its objects
                 // ("with routes, policies and certificates"): both, until a
                 // verb without a subject takes it.
+                // "Unlike the control plane, ...": a contrast, not a subject.
+                subj.retain(|e| !e.neg);
                 if let Some(f) = frames.last_mut() {
                     f.patients.extend(subj.iter().copied());
                     st.floating = true;

@@ -117,13 +117,17 @@ fn wrong_retrier(f: &Frame) -> bool {
 
 /// A claim that traffic between the proxies is not encrypted.
 fn claims_plaintext(f: &Frame) -> bool {
+    let denied_tls = |e: &Ent| e.neg && matches!(e.c, Tls | Mtls);
     let plain = (f.positive() && f.attrs.contains(&Attr::Unencrypted))
         || (!f.positive()
             && f.attrs.contains(&Attr::Encrypted)
             && !has(&f.agents, &[Service, ControlPlane, Client]))
         || (!f.positive()
             && f.act == Act::Encrypt
-            && has(&f.agents, &[Sidecar, Proxy, DataPlane, Mesh]));
+            && has(&f.agents, &[Sidecar, Proxy, DataPlane, Mesh]))
+        // "sends the calls without encryption", "with no TLS".
+        || (f.positive()
+            && (f.patients.iter().any(denied_tls) || f.preps.iter().any(|(_, e)| denied_tls(e))));
     let between_proxies = mentions(f, &[Sidecar, Proxy, Network, Mesh])
         || f.preps.iter().any(|(p, _)| *p == Prep::Between)
         || has(&f.patients, &[Request])
@@ -392,6 +396,14 @@ pub const MISCONCEPTIONS: &[MisRule] = &[
         test: |s, i| {
             let f = frame(s, i);
             f.positive() && wrong_retrier(f)
+        },
+    },
+    MisRule {
+        name: "proxies-cannot-retry",
+        explanation: "Retrying is a proxy feature: the calling side's sidecar retries by the route's retry policy (a VirtualService), so applications need no retry code of their own.",
+        test: |s, i| {
+            let f = frame(s, i);
+            !f.positive() && retriers(&f.affirmed()).is_some_and(|a| has(a, &[Sidecar, Proxy, DataPlane, Mesh]))
         },
     },
     MisRule {

@@ -316,3 +316,37 @@ fn a_few_right_sentences_padded_with_filler_do_not_pass() {
     assert_eq!(r.refused, vec![Refusal::MostlyUnjudged], "{}", render(&r));
     assert!(r.reasons[0].contains("words are in sentences no rule could judge"));
 }
+
+#[test]
+fn contrasts_and_without_deny_what_follows() {
+    assert_right(&[
+        "Unlike the control plane, the sidecar proxies sit in the path of every request.",
+        "The control plane configures them without forwarding any request.",
+    ]);
+    assert!(
+        points("The control plane configures them without forwarding any request.")
+            .contains(&"control-plane-off-path".to_string())
+    );
+    assert_mis(
+        "plaintext-between-sidecars",
+        &["The sidecars send the calls between the two services without encryption."],
+    );
+}
+
+#[test]
+fn proxies_that_cannot_retry_is_a_misconception() {
+    assert_mis(
+        "proxies-cannot-retry",
+        &[
+            "Sidecars cannot retry requests.",
+            "The sidecars do not retry failed calls.",
+        ],
+    );
+    assert_right(&["The application does not retry; its sidecar does."]);
+}
+
+#[test]
+fn there_is_sentences_are_a_list() {
+    let text = "There is a data plane. There is a control plane. There is a sidecar proxy. There is an Ingress Gateway. There is an mTLS connection. ".repeat(3);
+    assert!(check(&text).refused.contains(&Refusal::KeywordList));
+}

@@ -172,6 +172,23 @@ pub fn check(text: &str) -> Report {
     let listed = refused.contains(&Refusal::KeywordList);
 
     let mut judged = vec![false; sentences.len()];
+    // A list claims nothing: its sentences are neither credited nor faulted.
+    let claims: Vec<bool> = sentences.iter().map(|s| !listed && !listy(s)).collect();
+    let mut misconceptions = Vec::new();
+    let mut wrong = vec![false; sentences.len()];
+    for (si, s) in sentences.iter().enumerate().filter(|(si, _)| claims[*si]) {
+        for rule in rules::MISCONCEPTIONS {
+            if (0..s.frames.len()).any(|i| (rule.test)(s, i)) {
+                judged[si] = true;
+                wrong[si] = true;
+                misconceptions.push(Misconception {
+                    name: rule.name.to_string(),
+                    sentence: s.text.clone(),
+                    explanation: rule.explanation.to_string(),
+                });
+            }
+        }
+    }
     let mut points = Vec::new();
     for rule in rules::POINTS {
         let relevant = rule.about.is_empty()
@@ -181,13 +198,11 @@ pub fn check(text: &str) -> Report {
         if !relevant {
             continue;
         }
-        let hit = (!listed)
-            .then(|| {
-                sentences.iter().enumerate().find_map(|(si, s)| {
-                    (0..s.frames.len()).find(|&i| (rule.test)(s, i)).map(|_| si)
-                })
-            })
-            .flatten();
+        // A point is credited from a sentence that says nothing wrong.
+        let hit = sentences.iter().enumerate().find_map(|(si, s)| {
+            (claims[si] && !wrong[si] && (0..s.frames.len()).any(|i| (rule.test)(s, i)))
+                .then_some(si)
+        });
         if let Some(si) = hit {
             judged[si] = true;
         }
@@ -206,22 +221,9 @@ pub fn check(text: &str) -> Report {
             why,
         });
     }
-    let mut misconceptions = Vec::new();
-    for (si, s) in sentences.iter().enumerate() {
-        for rule in rules::MISCONCEPTIONS {
-            if (0..s.frames.len()).any(|i| (rule.test)(s, i)) {
-                judged[si] = true;
-                misconceptions.push(Misconception {
-                    name: rule.name.to_string(),
-                    sentence: s.text.clone(),
-                    explanation: rule.explanation.to_string(),
-                });
-            }
-        }
-    }
     // A sentence that denies a misconception is judged right, and says so.
     let mut denied = Vec::new();
-    for (si, s) in sentences.iter().enumerate() {
+    for (si, s) in sentences.iter().enumerate().filter(|(si, _)| claims[*si]) {
         for (i, f) in s.frames.iter().enumerate() {
             if !f.denies_something() {
                 continue;
@@ -245,7 +247,7 @@ pub fn check(text: &str) -> Report {
     }
     // Also judged: sentences that make a point again, after the first did.
     for (si, s) in sentences.iter().enumerate() {
-        if !judged[si] && !listed {
+        if !judged[si] && claims[si] {
             judged[si] = rules::POINTS
                 .iter()
                 .any(|r| (0..s.frames.len()).any(|i| (r.test)(s, i)));
@@ -308,16 +310,19 @@ pub fn check(text: &str) -> Report {
 fn is_list(sentences: &[parse::Sentence], words: usize) -> bool {
     let listy_words: usize = sentences
         .iter()
-        .filter(|s| {
-            s.bullet
-                || s.verbs == 0
-                || (s.words >= 6 && s.term_words * 10 > s.words * 6)
-                || (s.terms >= 8 && s.verbs * 6 < s.terms)
-        })
+        .filter(|s| s.bullet || listy(s))
         .map(|s| s.words)
         .sum();
     let function: usize = sentences.iter().map(|s| s.function_words).sum();
     words > 0 && (listy_words * 100 >= words * 35 || function * 100 < words * 20)
+}
+
+/// A sentence that lists rather than says: no verb (unless it answers a
+/// question), mostly names.
+fn listy(s: &parse::Sentence) -> bool {
+    (s.verbs == 0 && s.frames.is_empty())
+        || (s.words >= 6 && s.term_words * 10 > s.words * 6 && s.verbs <= 1)
+        || (s.terms >= 8 && s.verbs * 6 < s.terms)
 }
 
 /// The report for people: verdict, rubric, misconceptions, unjudged

@@ -64,6 +64,8 @@ pub enum Concept {
     Canary,
     /// Kubernetes, pods and containers: context, not a diagram part.
     Platform,
+    /// A library or the application's code.
+    Library,
 }
 
 /// What a verb does, as a synonym set.
@@ -250,6 +252,7 @@ const SYNONYMS: &[(Word, &str)] = {
         (C(Telemetry, None), "observability|telemetry|metric|trace|log|access log"),
         (C(Canary, None), "canary|traffic splitting|traffic shifting"),
         (C(Platform, None), "kubernetes|pod|container|node|cluster"),
+        (C(Library, None), "library|sdk|code|codebase|binary"),
         (v(Be), "is|are|was|were|be|been|being|act as|serve as|work as|function as|play the role of|is called|are called|is known as|are known as|become"),
         (v(Form), "form|make up|belong to|part of|compose|constitute"),
         (v(Contain), "consist of|made of|made up of|composed of|include|contain|comprise"),
@@ -269,9 +272,9 @@ const SYNONYMS: &[(Word, &str)] = {
         (v(Call), "call|talk|communicate|connect|contact|open|speak"),
         (v(Report), "report|emit|export|collect|record|expose|observe"),
         (v(Define), "define|set|hold|held|specify|store|keep|kept|write|written|declare|watch"),
-        (v(Stop), "stop|eject|block|limit|reject|refuse"),
+        (v(Stop), "stop|eject|block|limit|reject|refuse|go down|goes down|went down|is down|are down|crash|fail|die|break down|halt"),
         (v(Think), "think|believe|assume|suppose|imagine|claim|say|said"),
-        (v(Other), "decide|need|take part|involve|choose|pick|know|see|let|keep working|work|help|want|ask|wait|fail|answer|balance|look|start|restart|split|shift|find|depend|appear|draw|drawn|explain|sing|score"),
+        (v(Other), "decide|need|take part|involve|choose|pick|know|see|let|keep working|work|help|want|ask|wait|answer|balance|look|start|restart|split|shift|find|depend|appear|draw|drawn|explain|sing|score"),
         (Word::Neg, "not|never|no|nothing|none|neither|nor|without|instead of|out of|apart from|rather than|unlike|as opposed to|in contrast to"),
         // "There is a data plane." asserts nothing about it.
         (Word::Det, "there is|there are|there was|there were"),

@@ -389,13 +389,19 @@ impl Reader {
                         preps = std::mem::take(&mut conj_preps);
                         std::mem::take(&mut conj_subj)
                     } else if has_frame {
-                        if rel_frame == Some(frames.len() - 1) {
+                        // "X, which checks them and relays it": still the
+                        // relative clause; "the sidecar that receives it
+                        // forwards it": back to the main subject.
+                        if rel_frame == Some(frames.len() - 1) && !after_conj {
                             if subj.is_empty() {
                                 st.pending.clone()
                             } else {
                                 subj.clone()
                             }
                         } else {
+                            if rel_frame == Some(frames.len() - 1) {
+                                rel_frame = Some(frames.len());
+                            }
                             frames
                                 .last()
                                 .map(|f| {

@@ -369,12 +369,18 @@ pub const MISCONCEPTIONS: &[MisRule] = &[
     },
     MisRule {
         name: "gateway-in-control-plane",
-        explanation: "The Ingress Gateway is a proxy of the data plane, like the sidecars: it carries requests. The control plane only configures it.",
+        explanation: "The Ingress Gateway is a proxy of the data plane, like the sidecars: it carries requests and, like them, is configured by the control plane. It neither belongs to the control plane nor configures other proxies.",
         test: |s, i| {
             let f = frame(s, i);
+            let gives_config = has(&f.agents, &[Ingress])
+                && (f.act == Act::Configure || (f.act == Act::Transfer && has(&f.patients, &[Config])))
+                && (has(&f.patients, PROXIES) || prep_has(f, &[Prep::To], PROXIES));
+            let config_from_proxy = has(&f.agents, PROXIES)
+                && f.act == Act::Receive
+                && has(&f.patients, &[Config])
+                && prep_has(f, &[Prep::From], &[Ingress, Sidecar, Proxy]);
             f.positive()
-                && (member_of(f, &[Ingress, Sidecar, Proxy, DataPlane], &[ControlPlane])
-                    || (has(&f.agents, &[Ingress]) && f.act == Act::Configure && has(&f.patients, PROXIES)))
+                && (member_of(f, &[Ingress, Sidecar, Proxy, DataPlane], &[ControlPlane]) || gives_config || config_from_proxy)
         },
     },
     MisRule {
@@ -396,6 +402,29 @@ pub const MISCONCEPTIONS: &[MisRule] = &[
         test: |s, i| {
             let f = frame(s, i);
             f.positive() && wrong_retrier(f)
+        },
+    },
+    MisRule {
+        name: "control-plane-outage-stops-traffic",
+        explanation: "When the control plane is down, requests keep flowing: the proxies keep the last configuration and certificates they received, because the control plane is not on the request path. Only changes (new rules, new certificates) wait for it.",
+        test: |s, i| {
+            let f = frame(s, i);
+            let cp_down = s.frames.iter().any(|g| g.positive() && g.act == Act::Stop && has(&g.agents, &[ControlPlane]));
+            cp_down
+                && f.positive()
+                && f.act == Act::Stop
+                && (has(&f.agents, &[Request, Service, Sidecar, Proxy, DataPlane, Mesh]) || (f.passive && has(&f.patients, &[Request])))
+        },
+    },
+    MisRule {
+        name: "sidecar-inside-the-application",
+        explanation: "A sidecar is a separate proxy (its own container in the service's pod), not a library: the application is not rebuilt, and its traffic is redirected to the sidecar without code changes.",
+        test: |s, i| {
+            let f = frame(s, i);
+            let subject = if f.passive { &f.patients } else { &f.agents };
+            f.positive()
+                && has(subject, PROXIES)
+                && ((is(f, &[Act::Be, Act::Form]) && has(&f.patients, &[Library])) || prep_has(f, &[Prep::Into, Prep::In], &[Library]))
         },
     },
     MisRule {

@@ -350,3 +350,31 @@ fn there_is_sentences_are_a_list() {
     let text = "There is a data plane. There is a control plane. There is a sidecar proxy. There is an Ingress Gateway. There is an mTLS connection. ".repeat(3);
     assert!(check(&text).refused.contains(&Refusal::KeywordList));
 }
+
+#[test]
+fn outages_libraries_and_configuration_sources_are_judged() {
+    assert_mis(
+        "control-plane-outage-stops-traffic",
+        &["If the control plane goes down, every request between the services stops."],
+    );
+    assert_right(&[
+        "If the control plane goes down, requests keep flowing with the last configuration.",
+    ]);
+    assert_mis(
+        "sidecar-inside-the-application",
+        &["The sidecar is a library that is compiled into the code of each service."],
+    );
+    assert_mis(
+        "gateway-in-control-plane",
+        &["Every sidecar receives its routing configuration from the Ingress Gateway."],
+    );
+    assert_right(&["Every sidecar receives its routing configuration from the control plane."]);
+}
+
+#[test]
+fn a_relative_clause_continues_across_and() {
+    assert_mis(
+        "control-plane-on-request-path",
+        &["The sidecars send their certificates to the control plane, which checks them and then relays the request to the second sidecar."],
+    );
+}

@@ -79,6 +79,8 @@ pub enum Act {
     Contain,
     /// has, comes with, gets (a sidecar).
     Have,
+    /// shares (one sidecar between services).
+    Share,
     /// forwards, relays, proxies, routes, carries, handles, intercepts.
     Forward,
     /// sends, passes, hands, gives, delivers, pushes, distributes.
@@ -257,6 +259,7 @@ const SYNONYMS: &[(Word, &str)] = {
         (v(Form), "form|make up|belong to|part of|compose|constitute"),
         (v(Contain), "consist of|made of|made up of|composed of|include|contain|comprise"),
         (v(Have), "have|has|had|come with|paired with|equipped with"),
+        (v(Share), "share"),
         (v(Forward), "forward|relay|route|redirect|carry|transport|handle|process|intercept|proxy|move|terminate|touch"),
         (v(Transfer), "send|sent|pass|pass on|hand|hand out|give|gave|given|deliver|push|distribute|provide|supply|serve|return"),
         (v(Move), "go|goes|went|gone|travel|flow|enter|come|came|come in|arrive|reach|land|leave|cross|hop|->"),
@@ -406,13 +409,17 @@ pub fn is_participle(word: &str) -> bool {
 /// beats an inflection of the same length); returns the word and how many
 /// words it covers.
 pub fn lookup(words: &[String], i: usize) -> Option<(Word, usize)> {
-    let mut best: Option<(Word, usize, bool)> = None;
+    // Quality of a match: 2 spelled as listed, 1 an inflection, 0 a typo.
+    let mut best: Option<(Word, usize, u8)> = None;
     for (parts, word) in PHRASES.iter() {
         let n = parts.len();
         if i + n > words.len() {
             continue;
         }
-        let mut exact = true;
+        // Typos are forgiven in the names of things and actions only, and
+        // only in long words, where one slip cannot make another word.
+        let forgiving = matches!(word, Word::Concept(..) | Word::Verb(..));
+        let mut quality = 2;
         // The first and last words of a phrase inflect (`belongs to`,
         // `sidecar proxies`); the middle ones do not.
         let ok = parts.iter().enumerate().all(|(k, p)| {
@@ -420,8 +427,15 @@ pub fn lookup(words: &[String], i: usize) -> Option<(Word, usize)> {
             if w == p {
                 true
             } else if k == n - 1 || k == 0 {
-                exact = false;
-                lemmas(w).iter().any(|l| l == p)
+                if lemmas(w).iter().any(|l| l == p) {
+                    quality = quality.min(1);
+                    true
+                } else if forgiving && p.len() >= 6 && lemmas(w).iter().any(|l| one_slip(l, p)) {
+                    quality = 0;
+                    true
+                } else {
+                    false
+                }
             } else {
                 false
             }
@@ -431,17 +445,36 @@ pub fn lookup(words: &[String], i: usize) -> Option<(Word, usize)> {
         }
         let better = match &best {
             None => true,
-            Some((_, m, e)) => n > *m || (n == *m && exact && !*e),
+            Some((_, m, q)) => n > *m || (n == *m && quality > *q),
         };
         if better {
             let word = match word {
                 Word::Verb(a, _) => Word::Verb(*a, is_participle(&words[i])),
                 other => other.clone(),
             };
-            best = Some((word, n, exact));
+            best = Some((word, n, quality));
         }
     }
     best.map(|(w, n, _)| (w, n))
+}
+
+/// One letter wrong, missing, extra, or two letters swapped: "sidcar",
+/// "controll", "fowards".
+fn one_slip(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a == b || a.len().abs_diff(b.len()) > 1 {
+        return a == b;
+    }
+    let start = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let (ra, rb) = (&a[start..], &b[start..]);
+    match ra.len().cmp(&rb.len()) {
+        std::cmp::Ordering::Equal => {
+            ra[1..] == rb[1..]
+                || (ra.len() >= 2 && ra[0] == rb[1] && ra[1] == rb[0] && ra[2..] == rb[2..])
+        }
+        std::cmp::Ordering::Less => ra == &rb[1..],
+        std::cmp::Ordering::Greater => &ra[1..] == rb,
+    }
 }
 
 /// Whether `word` has a noun reading and a verb reading.

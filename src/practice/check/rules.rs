@@ -63,6 +63,7 @@ fn cp_on_path(f: &Frame) -> bool {
                 Act::Encrypt,
                 Act::Verify,
                 Act::Retry,
+                Act::Sign,
             ],
         ) && has(&f.patients, &[Request]))
             || (is(f, &[Act::Forward])
@@ -190,6 +191,11 @@ pub const POINTS: &[PointRule] = &[
             let f = frame(s, i);
             f.positive()
                 && (member_of(f, DATA_PLANE_PARTS, &[DataPlane])
+                    // "We call the sidecars the data plane", "are what we
+                    // call the data plane": naming, not a call.
+                    || (f.act == Act::Call
+                        && has(&f.patients, &[DataPlane])
+                        && (has(&f.agents, DATA_PLANE_PARTS) || (f.agents.is_empty() && has(&f.patients, DATA_PLANE_PARTS))))
                     || (is(f, &[Act::Be]) && has(&f.agents, &[DataPlane]) && (has(&f.patients, DATA_PLANE_PARTS) || prep_has(f, &[Prep::Of], DATA_PLANE_PARTS)))
                     || (has(&f.agents, &[DataPlane]) && is(f, &[Act::Forward, Act::Transfer, Act::Move]) && has(&f.patients, &[Request])))
         },
@@ -256,11 +262,14 @@ pub const POINTS: &[PointRule] = &[
         test: |s, i| {
             let f = frame(s, i);
             let ingress_before = s.frames[..=i].iter().any(|g| mentions(g, &[Ingress]));
+            // Told backwards: "the sidecar received it from the gateway".
+            let from_ingress = has(&f.agents, HOPS) && f.act == Act::Receive && prep_has(f, &[Prep::From], &[Ingress]);
             f.positive()
-                && ingress_before
-                && is(f, &[Act::Forward, Act::Transfer, Act::Move, Act::Receive])
-                && prep_has(f, &[Prep::To, Prep::Into, Prep::Through], HOPS)
-                && !prep_has(f, &[Prep::To, Prep::Into, Prep::Through], &[ControlPlane])
+                && ((ingress_before
+                    && is(f, &[Act::Forward, Act::Transfer, Act::Move, Act::Receive])
+                    && prep_has(f, &[Prep::To, Prep::Into, Prep::Through], HOPS)
+                    && !prep_has(f, &[Prep::To, Prep::Into, Prep::Through], &[ControlPlane]))
+                    || from_ingress)
         },
     },
     PointRule {
@@ -425,6 +434,14 @@ pub const MISCONCEPTIONS: &[MisRule] = &[
             f.positive()
                 && has(subject, PROXIES)
                 && ((is(f, &[Act::Be, Act::Form]) && has(&f.patients, &[Library])) || prep_has(f, &[Prep::Into, Prep::In], &[Library]))
+        },
+    },
+    MisRule {
+        name: "shared-sidecar",
+        explanation: "Each service instance has its own sidecar in its own pod; services do not share one proxy. That is what lets each sidecar carry its own workload's identity.",
+        test: |s, i| {
+            let f = frame(s, i);
+            f.positive() && f.act == Act::Share && has(&f.agents, &[Service]) && has(&f.patients, PROXIES)
         },
     },
     MisRule {

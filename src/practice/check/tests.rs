@@ -378,3 +378,31 @@ fn a_relative_clause_continues_across_and() {
         &["The sidecars send their certificates to the control plane, which checks them and then relays the request to the second sidecar."],
     );
 }
+
+#[test]
+fn typos_in_long_words_are_forgiven_but_not_in_small_ones() {
+    let p = points("The controll plane configures the sidcar proxies.");
+    assert!(p.contains(&"control-plane".to_string()), "{p:?}");
+    // "newer" is one letter from "never", but small words are not guessed.
+    assert_mis(
+        "control-plane-on-request-path",
+        &["The newer control plane forwards requests."],
+    );
+}
+
+#[test]
+fn more_misconceptions_and_right_orders() {
+    assert_mis(
+        "shared-sidecar",
+        &["Both services share one single sidecar proxy."],
+    );
+    assert_mis(
+        "control-plane-on-request-path",
+        &["The control plane signs every request between the services."],
+    );
+    let p = points("The service received the request from its sidecar, which had received it from the Ingress Gateway.");
+    assert!(p.contains(&"request-path".to_string()), "{p:?}");
+    let p = points("The sidecars plus the Ingress Gateway are what we call the data plane.");
+    assert!(p.contains(&"data-plane".to_string()), "{p:?}");
+    assert_right(&["The sidecars call the control plane to get their certificates."]);
+}

@@ -221,23 +221,29 @@ fn tag(words: &[String]) -> Vec<Tok> {
                     .get(i + 1)
                     .and_then(|_| lexicon::lookup(words, i + 1))
                     .map(|(w, _)| w);
-                let verbish = match &prev {
-                    Some(Word::Concept(..) | Word::Pron | Word::Rel | Word::Aux) => true,
-                    Some(Word::Neg) => i > 0 && words[i - 1] != "no",
-                    Some(Word::Verb(Act::Be, _)) => lexicon::is_participle(w),
-                    Some(Word::Prep(Prep::To)) => {
-                        lexicon::lemmas(w).len() == 1 || !w.ends_with('s')
-                    }
-                    Some(Word::Conj) => {
-                        matches!(next, Some(Word::Det | Word::Pron | Word::Concept(..)))
-                    }
-                    Some(Word::Adv) => true,
-                    Some(Word::Punct) => {
-                        matches!(next, Some(Word::Det | Word::Pron | Word::Concept(..)))
-                    }
-                    Some(Word::Attr(Attr::Only)) => true,
-                    _ => false,
-                };
+                // "we call", "you configure": a person acting is a subject.
+                let person = matches!(
+                    prev_text(&out),
+                    Some("we" | "you" | "i" | "people" | "users")
+                );
+                let verbish = person
+                    || match &prev {
+                        Some(Word::Concept(..) | Word::Pron | Word::Rel | Word::Aux) => true,
+                        Some(Word::Neg) => i > 0 && words[i - 1] != "no",
+                        Some(Word::Verb(Act::Be, _)) => lexicon::is_participle(w),
+                        Some(Word::Prep(Prep::To)) => {
+                            lexicon::lemmas(w).len() == 1 || !w.ends_with('s')
+                        }
+                        Some(Word::Conj) => {
+                            matches!(next, Some(Word::Det | Word::Pron | Word::Concept(..)))
+                        }
+                        Some(Word::Adv) => true,
+                        Some(Word::Punct) => {
+                            matches!(next, Some(Word::Det | Word::Pron | Word::Concept(..)))
+                        }
+                        Some(Word::Attr(Attr::Only)) => true,
+                        _ => false,
+                    };
                 match (noun, verb) {
                     (Some(n), Some(v)) => {
                         if verbish {

@@ -449,7 +449,12 @@ pub const MISCONCEPTIONS: &[MisRule] = &[
         explanation: "Retrying is a proxy feature: the calling side's sidecar retries by the route's retry policy (a VirtualService), so applications need no retry code of their own.",
         test: |s, i| {
             let f = frame(s, i);
-            !f.positive() && retriers(&f.affirmed()).is_some_and(|a| has(a, &[Sidecar, Proxy, DataPlane, Mesh]))
+            let denied = !f.positive() && retriers(&f.affirmed()).is_some_and(|a| has(a, &[Sidecar, Proxy, DataPlane, Mesh]));
+            // "Retries can only be done by the gateway / the application."
+            let only_others = f.positive()
+                && f.attrs.contains(&Attr::Only)
+                && retriers(f).is_some_and(|a| has(a, &[Ingress, ControlPlane, Service]) && !has(a, PROXIES));
+            denied || only_others
         },
     },
     MisRule {

@@ -85,6 +85,13 @@ pub enum Refusal {
     MostlyUnjudged,
 }
 
+impl Report {
+    /// Whether the explanation passed.
+    pub fn passed(&self) -> bool {
+        self.verdict == Verdict::Pass
+    }
+}
+
 impl Refusal {
     /// The reason in words.
     pub fn describe(self, words: usize) -> String {
@@ -137,15 +144,18 @@ const CORE: &[Concept] = &[
 
 /// Checks an explanation of the diagram.
 pub fn check(text: &str) -> Report {
-    let mut reader = parse::Reader::default();
-    let sentences: Vec<parse::Sentence> = parse::split_sentences(text)
-        .iter()
-        .map(|(s, bullet)| reader.sentence(s, *bullet))
-        .collect();
     let words = text
         .split_whitespace()
         .filter(|w| w.chars().any(char::is_alphanumeric))
         .count();
+    // Far too long to be an answer: refused without reading it all, so a
+    // pasted book costs no more than a page.
+    let read = if words > 10 * MAX_WORDS { "" } else { text };
+    let mut reader = parse::Reader::default();
+    let sentences: Vec<parse::Sentence> = parse::split_sentences(read)
+        .iter()
+        .map(|(s, bullet)| reader.sentence(s, *bullet))
+        .collect();
     let mut refused = Vec::new();
     if words < MIN_WORDS {
         refused.push(Refusal::TooShort);
@@ -164,7 +174,10 @@ pub fn check(text: &str) -> Report {
             }
         })
         .collect();
-    if core.len() < 2 {
+    let unread = read.len() < text.len();
+    if unread {
+        // Refused for its length alone.
+    } else if core.len() < 2 {
         refused.push(Refusal::OffTopic);
     } else if is_list(&sentences, words) {
         refused.push(Refusal::KeywordList);

@@ -406,3 +406,29 @@ fn more_misconceptions_and_right_orders() {
     assert!(p.contains(&"data-plane".to_string()), "{p:?}");
     assert_right(&["The sidecars call the control plane to get their certificates."]);
 }
+
+#[test]
+fn the_prompt_asks_for_the_diagram_it_is_checked_against() {
+    for part in [
+        "two services",
+        "sidecar proxies",
+        "data plane",
+        "control plane",
+        "mTLS connection",
+        "Ingress Gateway",
+        "100 words",
+    ] {
+        assert!(PROMPT.contains(part), "the prompt does not mention {part}");
+    }
+}
+
+#[test]
+fn empty_huge_and_odd_input_is_refused_quietly() {
+    let empty = check("");
+    assert_eq!(empty.words, 0);
+    assert!(!empty.passed());
+    let huge = check(&"word ".repeat(200_000));
+    assert_eq!(huge.refused, vec![Refusal::TooLong]);
+    let odd = check("\u{1b}[31m ünïcödé — \u{0} 🚀");
+    assert!(!odd.passed());
+}

@@ -128,6 +128,9 @@ fn words(sentence: &str) -> Vec<String> {
             push(&mut out, &mut cur);
             if matches!(ch, ',' | ';' | ':' | '(' | ')' | '/') {
                 out.push(ch.to_string());
+            } else if matches!(ch, '\u{2014}' | '\u{2013}') {
+                // A dash sets off a clause, as a comma does.
+                out.push(",".to_string());
             }
         }
         i += 1;

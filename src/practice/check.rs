@@ -327,7 +327,16 @@ fn is_list(sentences: &[parse::Sentence], words: usize) -> bool {
         .map(|s| s.words)
         .sum();
     let function: usize = sentences.iter().map(|s| s.function_words).sum();
-    words > 0 && (listy_words * 100 >= words * 35 || function * 100 < words * 20)
+    // "The sidecar is great. The data plane is great.": names, unrelated.
+    let relating: usize = sentences
+        .iter()
+        .filter(|s| s.relates())
+        .map(|s| s.words)
+        .sum();
+    words > 0
+        && (listy_words * 100 >= words * 35
+            || function * 100 < words * 20
+            || relating * 100 < words * 30)
 }
 
 /// A sentence that lists rather than says: no verb (unless it answers a

@@ -39,6 +39,26 @@ pub struct Frame {
     pub passive: bool,
 }
 
+impl Sentence {
+    /// Whether one of its claims relates two different concepts ("the
+    /// sidecars form the data plane"), rather than naming one ("the
+    /// sidecar is great").
+    pub fn relates(&self) -> bool {
+        self.frames.iter().any(|f| {
+            let mut cs: Vec<Concept> = f
+                .agents
+                .iter()
+                .chain(&f.patients)
+                .chain(f.preps.iter().map(|(_, e)| e))
+                .map(|e| e.c)
+                .collect();
+            cs.sort();
+            cs.dedup();
+            cs.len() >= 2
+        })
+    }
+}
+
 impl Frame {
     /// Something in it is denied: the verb or one of its participants.
     pub fn denies_something(&self) -> bool {

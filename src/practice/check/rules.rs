@@ -237,7 +237,9 @@ pub const POINTS: &[PointRule] = &[
             let verified = s.frames.iter().any(|g| g.positive() && g.act == Act::Verify);
             f.positive()
                 && ((mentions(f, &[Cert, Identity, Csr]) && (mentions(f, &[Ca, ControlPlane]) || verified))
-                    || (mentions(f, &[Ca]) && is(f, &[Act::Sign, Act::Transfer, Act::Be, Act::Run])))
+                    || (mentions(f, &[Ca])
+                        && is(f, &[Act::Sign, Act::Transfer, Act::Be, Act::Run])
+                        && mentions(f, &[ControlPlane, Cert, Identity, Sidecar, Proxy, Mesh])))
         },
     },
     PointRule {

@@ -432,3 +432,32 @@ fn empty_huge_and_odd_input_is_refused_quietly() {
     let odd = check("\u{1b}[31m ünïcödé — \u{0} 🚀");
     assert!(!odd.passed());
 }
+
+#[test]
+fn naming_every_part_in_a_sentence_of_its_own_is_a_list() {
+    let text = [
+        "The sidecar is great.",
+        "The data plane is great.",
+        "The control plane is great.",
+        "mTLS is great.",
+        "The Ingress Gateway is great.",
+        "Retries are great.",
+        "VirtualService is great.",
+        "DestinationRule is great.",
+        "Circuit breaking is great.",
+        "Observability is great.",
+        "The CA is great.",
+        "Envoy is great.",
+        "Istiod is great.",
+        "Traffic policy is great.",
+        "Load balancing is great.",
+        "Canary is great.",
+        "Timeouts are great.",
+        "Telemetry is great.",
+        "Identity is great.",
+    ]
+    .join(" ");
+    let r = check(&text);
+    assert_eq!(r.refused, vec![Refusal::KeywordList], "{}", render(&r));
+    assert!(r.points.iter().all(|p| !p.found));
+}

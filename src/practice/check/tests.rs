@@ -455,6 +455,7 @@ fn naming_every_part_in_a_sentence_of_its_own_is_a_list() {
         "Timeouts are great.",
         "Telemetry is great.",
         "Identity is great.",
+        "Envoy is great.",
     ]
     .join(" ");
     let r = check(&text);

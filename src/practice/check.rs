@@ -323,7 +323,7 @@ pub fn check(text: &str) -> Report {
 fn is_list(sentences: &[parse::Sentence], words: usize) -> bool {
     let listy_words: usize = sentences
         .iter()
-        .filter(|s| s.bullet || listy(s))
+        .filter(|s| (s.bullet && !s.relates()) || listy(s))
         .map(|s| s.words)
         .sum();
     let function: usize = sentences.iter().map(|s| s.function_words).sum();

@@ -391,9 +391,18 @@ impl Reader {
                         prep.is_some() && has_frame && frames.last().is_some_and(|f| f.neg);
                     let mut patients = Vec::new();
                     let mut preps = Vec::new();
+                    // "tells the sidecar to retry", "configures the proxies
+                    // to route traffic": the one told is the one who acts.
+                    let told = (prep == Some(Prep::To) && has_frame)
+                        .then(|| frames.last())
+                        .flatten()
+                        .filter(|f| f.act == Act::Configure && !f.passive)
+                        .and_then(|f| f.patients.last().copied());
                     let agents: Vec<Ent> = if reduced {
                         passive = true;
                         last_ent.into_iter().collect()
+                    } else if let Some(object) = told {
+                        vec![object]
                     } else if let Some(ante) = rel.take() {
                         if rel_inner.is_empty() {
                             rel_frame = Some(frames.len());

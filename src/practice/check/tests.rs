@@ -462,3 +462,20 @@ fn naming_every_part_in_a_sentence_of_its_own_is_a_list() {
     assert_eq!(r.refused, vec![Refusal::KeywordList], "{}", render(&r));
     assert!(r.points.iter().all(|p| !p.found));
 }
+
+#[test]
+fn the_one_told_to_act_is_the_one_acting() {
+    assert_right(&[
+        "Istiod configures the proxies to route traffic.",
+        "The control plane can tell the first sidecar to retry failed calls.",
+    ]);
+    let p = points("The control plane can tell the first sidecar to retry failed calls.");
+    assert!(p.contains(&"retries".to_string()), "{p:?}");
+}
+
+#[test]
+fn numbered_sentences_are_prose_not_a_list() {
+    let text = "1. Each of the two services has a sidecar proxy that handles its traffic.\n2. The sidecars and the Ingress Gateway together form the data plane.\n3. A request from outside enters through the Ingress Gateway, which forwards it to the sidecar of the first service, which passes it to the service.\n4. The first service's sidecar calls the second service's sidecar over mTLS, and both check certificates issued by the mesh CA.\n5. The control plane configures the proxies and issues those certificates; requests never go through it.";
+    let r = check(text);
+    assert!(r.passed(), "{}", render(&r));
+}

@@ -155,6 +155,26 @@ impl Reader {
             }
         }
         s.function_words = words::function_words(text);
+        // "Data plane: the gateway and the sidecars, which carry...": a
+        // colon after a verb-less name, before a clause, means "is".
+        let mut toks = toks;
+        let mut since = 0;
+        for i in 0..toks.len() {
+            if toks[i].text == ":" {
+                let left = &toks[since..i];
+                let names = left.iter().any(|t| matches!(t.word, Word::Concept(..)))
+                    && !left.iter().any(|t| matches!(t.word, Word::Verb(..)));
+                let clause_after = toks[i + 1..]
+                    .iter()
+                    .any(|t| matches!(t.word, Word::Verb(..)));
+                if names && clause_after {
+                    toks[i].word = Word::Verb(Act::Be, false);
+                }
+            }
+            if matches!(toks[i].word, Word::Punct | Word::Boundary) {
+                since = i + 1;
+            }
+        }
         // Clauses: split at punctuation and at words like "but", "because".
         // Each clause with whether a comma (rather than a colon, a
         // semicolon or "because") separates it from the one before: only a

@@ -78,7 +78,7 @@ fn cp_on_path(f: &Frame) -> bool {
                     ))));
     let through_it = (has(&f.agents, &[Request]) || (f.passive && has(&f.patients, &[Request])))
         && is(f, &[Act::Move, Act::Forward, Act::Transfer])
-        && prep_has(f, &[Prep::Through, Prep::To, Prep::Into], cp);
+        && prep_has(f, &[Prep::Through, Prep::To, Prep::Into, Prep::In], cp);
     let by_it = f.passive
         && has(&f.patients, &[Request])
         && has(&f.agents, cp)
@@ -383,15 +383,7 @@ pub const MISCONCEPTIONS: &[MisRule] = &[
         explanation: "The Ingress Gateway is a proxy of the data plane, like the sidecars: it carries requests and, like them, is configured by the control plane. It neither belongs to the control plane nor configures other proxies.",
         test: |s, i| {
             let f = frame(s, i);
-            let gives_config = has(&f.agents, &[Ingress])
-                && (f.act == Act::Configure || (f.act == Act::Transfer && has(&f.patients, &[Config])))
-                && (has(&f.patients, PROXIES) || prep_has(f, &[Prep::To], PROXIES));
-            let config_from_proxy = has(&f.agents, PROXIES)
-                && f.act == Act::Receive
-                && has(&f.patients, &[Config])
-                && prep_has(f, &[Prep::From], &[Ingress, Sidecar, Proxy]);
-            f.positive()
-                && (member_of(f, &[Ingress, Sidecar, Proxy, DataPlane], &[ControlPlane]) || gives_config || config_from_proxy)
+            f.positive() && member_of(f, &[Ingress, Sidecar, Proxy, DataPlane], &[ControlPlane])
         },
     },
     MisRule {
@@ -485,7 +477,11 @@ pub const MISCONCEPTIONS: &[MisRule] = &[
         explanation: "The Ingress Gateway takes traffic from outside into the mesh; calls between services go directly from one sidecar to the other.",
         test: |s, i| {
             let f = frame(s, i);
-            f.positive() && mentions(f, &[Ingress]) && prep_has(f, &[Prep::Between], &[Service, Sidecar, Proxy])
+            // "calls from the first service are sent through the gateway".
+            let from_a_service = (has(&f.agents, &[Request]) || (f.passive && has(&f.patients, &[Request])))
+                && prep_has(f, &[Prep::From], &[Service, Sidecar, Proxy])
+                && prep_has(f, &[Prep::Through, Prep::To], &[Ingress]);
+            f.positive() && ((mentions(f, &[Ingress]) && prep_has(f, &[Prep::Between], &[Service, Sidecar, Proxy])) || from_a_service)
         },
     },
     MisRule {
@@ -502,14 +498,19 @@ pub const MISCONCEPTIONS: &[MisRule] = &[
         },
     },
     MisRule {
-        name: "configuration-flows-up",
-        explanation: "Configuration flows one way: the control plane pushes it to the proxies. The data plane does not configure the control plane.",
+        name: "configuration-not-from-control-plane",
+        explanation: "Configuration comes from the control plane only, which pushes it to every proxy. Proxies (sidecars and gateways alike) neither configure each other nor the control plane.",
         test: |s, i| {
             let f = frame(s, i);
-            f.positive()
-                && has(&f.agents, &[DataPlane, Sidecar, Proxy, Ingress])
-                && ((f.act == Act::Configure && has(&f.patients, &[ControlPlane]))
-                    || (is(f, &[Act::Transfer, Act::Configure]) && has(&f.patients, &[Config]) && prep_has(f, &[Prep::To], &[ControlPlane])))
+            const TARGETS: &[Concept] = &[Sidecar, Proxy, Ingress, DataPlane, ControlPlane, Config];
+            let configures = f.act == Act::Configure
+                && (f.patients.is_empty() || has(&f.patients, TARGETS) || prep_has(f, &[Prep::To], TARGETS));
+            let pushes = f.act == Act::Transfer && has(&f.patients, &[Config]) && prep_has(f, &[Prep::To], TARGETS);
+            let from_a_proxy = has(&f.agents, PROXIES)
+                && f.act == Act::Receive
+                && has(&f.patients, &[Config])
+                && prep_has(f, &[Prep::From], &[Ingress, Sidecar, Proxy]);
+            f.positive() && ((has(&f.agents, &[DataPlane, Sidecar, Proxy, Ingress]) && (configures || pushes)) || from_a_proxy)
         },
     },
 ];

@@ -213,7 +213,7 @@ fn vocabulary_misused_is_judged() {
         ],
     );
     assert_mis(
-        "configuration-flows-up",
+        "configuration-not-from-control-plane",
         &["The data plane pushes its configuration to the control plane."],
     );
     assert_right(&[
@@ -365,8 +365,12 @@ fn outages_libraries_and_configuration_sources_are_judged() {
         &["The sidecar is a library that is compiled into the code of each service."],
     );
     assert_mis(
-        "gateway-in-control-plane",
-        &["Every sidecar receives its routing configuration from the Ingress Gateway."],
+        "configuration-not-from-control-plane",
+        &[
+            "Every sidecar receives its routing configuration from the Ingress Gateway.",
+            "The sidecars configure each other.",
+            "The Ingress Gateway configures the sidecars.",
+        ],
     );
     assert_right(&["Every sidecar receives its routing configuration from the control plane."]);
 }
@@ -478,4 +482,18 @@ fn numbered_sentences_are_prose_not_a_list() {
     let text = "1. Each of the two services has a sidecar proxy that handles its traffic.\n2. The sidecars and the Ingress Gateway together form the data plane.\n3. A request from outside enters through the Ingress Gateway, which forwards it to the sidecar of the first service, which passes it to the service.\n4. The first service's sidecar calls the second service's sidecar over mTLS, and both check certificates issued by the mesh CA.\n5. The control plane configures the proxies and issues those certificates; requests never go through it.";
     let r = check(text);
     assert!(r.passed(), "{}", render(&r));
+}
+
+#[test]
+fn a_colon_after_a_name_defines_it() {
+    let p = points("Data plane: the Ingress Gateway and one sidecar proxy per service, which carry all traffic.");
+    assert!(p.contains(&"data-plane".to_string()), "{p:?}");
+    assert_mis(
+        "control-plane-on-request-path",
+        &["Every call from one sidecar to the other travels through a connection inside the control plane."],
+    );
+    assert_mis(
+        "ingress-between-services",
+        &["Calls from the first service to the second are sent through the Ingress Gateway."],
+    );
 }

@@ -116,8 +116,6 @@ pub struct Sentence {
 pub struct Reader {
     /// The subject that clauses without one inherit.
     carry: Vec<Ent>,
-    /// The last entity that was not an agent, for object pronouns.
-    last_obj: Option<Ent>,
     /// The claims of the previous sentence, if it was a question: a
     /// verb-less answer completes them.
     question: Option<Vec<Frame>>,
@@ -321,7 +319,6 @@ impl Reader {
                             } else {
                                 f.preps.push((p, e));
                             }
-                            self.last_obj = Some(e);
                         } else {
                             pre_preps.push((p, e));
                         }
@@ -329,7 +326,6 @@ impl Reader {
                         if let Some(f) = frames.last_mut() {
                             f.patients.push(e);
                         }
-                        self.last_obj = Some(e);
                         if after_conj {
                             conj_subj.push(e);
                         }

@@ -173,177 +173,91 @@ pub const POINTS: &[PointRule] = &[
         says: "each service has its own sidecar proxy, which handles the service's traffic",
         required: true,
         about: &[],
-        test: |s, i| {
-            let f = frame(s, i);
-            f.positive()
-                && ((mentions(f, PROXIES) && mentions(f, &[Service]) && !is(f, &[Act::Sign, Act::Create, Act::Encrypt]))
-                    || (has(&f.agents, PROXIES) && is(f, &[Act::Forward, Act::Transfer, Act::Receive]) && (has(&f.patients, &[Request]) || prep_has(f, &[Prep::To, Prep::Into], HOPS)))
-                    || (has(&f.agents, &[Request]) && is(f, &[Act::Move, Act::Forward]) && prep_has(f, &[Prep::Through], PROXIES))
-                    || (f.passive && has(&f.patients, &[Request]) && has(&f.agents, PROXIES)))
-        },
+        test: point_sidecar,
     },
     PointRule {
         name: "data-plane",
         says: "the sidecars (and the Ingress Gateway) form the data plane, which carries the requests",
         required: true,
         about: &[],
-        test: |s, i| {
-            let f = frame(s, i);
-            f.positive()
-                && (member_of(f, DATA_PLANE_PARTS, &[DataPlane])
-                    // "We call the sidecars the data plane", "are what we
-                    // call the data plane": naming, not a call.
-                    || (f.act == Act::Call
-                        && has(&f.patients, &[DataPlane])
-                        && (has(&f.agents, DATA_PLANE_PARTS) || (f.agents.is_empty() && has(&f.patients, DATA_PLANE_PARTS))))
-                    || (is(f, &[Act::Be]) && has(&f.agents, &[DataPlane]) && (has(&f.patients, DATA_PLANE_PARTS) || prep_has(f, &[Prep::Of], DATA_PLANE_PARTS)))
-                    || (has(&f.agents, &[DataPlane]) && is(f, &[Act::Forward, Act::Transfer, Act::Move]) && has(&f.patients, &[Request])))
-        },
+        test: point_data_plane,
     },
     PointRule {
         name: "control-plane",
         says: "the control plane configures the proxies (routes, policies, certificates)",
         required: true,
         about: &[],
-        test: |s, i| {
-            let f = frame(s, i);
-            f.positive()
-                && ((has(&f.agents, &[ControlPlane])
-                    && (f.act == Act::Configure
-                        || (is(f, &[Act::Transfer, Act::Define, Act::Create]) && has(&f.patients, &[Config, Retry, Timeout, TrafficPolicy]))))
-                    || (f.passive && has(&f.agents, &[ControlPlane]) && f.act == Act::Configure)
-                    || (has(&f.agents, DATA_PLANE_PARTS) && f.act == Act::Receive && has(&f.patients, &[Config]) && prep_has(f, &[Prep::From], &[ControlPlane])))
-        },
+        test: point_control_plane,
     },
     PointRule {
         name: "mtls",
         says: "the sidecars talk to each other over an mTLS connection: encrypted, both ends authenticated",
         required: true,
         about: &[],
-        test: |s, i| {
-            let f = frame(s, i);
-            f.positive()
-                && mentions(f, &[Mtls])
-                && (mentions(f, &[Sidecar, Proxy, Service, Request]) || f.preps.iter().any(|(p, _)| *p == Prep::Between))
-        },
+        test: point_mtls,
     },
     PointRule {
         name: "identity",
         says: "each side proves its identity with a certificate issued by the mesh's CA (the control plane)",
         required: true,
         about: &[],
-        test: |s, i| {
-            let f = frame(s, i);
-            let verified = s.frames.iter().any(|g| g.positive() && g.act == Act::Verify);
-            f.positive()
-                && ((mentions(f, &[Cert, Identity, Csr]) && (mentions(f, &[Ca, ControlPlane]) || verified))
-                    || (mentions(f, &[Ca])
-                        && is(f, &[Act::Sign, Act::Transfer, Act::Be, Act::Run])
-                        && mentions(f, &[ControlPlane, Cert, Identity, Sidecar, Proxy, Mesh])))
-        },
+        test: point_identity,
     },
     PointRule {
         name: "ingress",
         says: "requests from outside enter the mesh through the Ingress Gateway",
         required: true,
         about: &[],
-        test: |s, i| {
-            let f = frame(s, i);
-            f.positive()
-                && mentions(f, &[Ingress])
-                && (s.attrs.contains(&Attr::Outside)
-                    || s.concepts.iter().any(|e| e.c == Client)
-                    || (f.act == Act::Move && prep_has(f, &[Prep::Into, Prep::To, Prep::Through, Prep::On], &[Ingress])))
-        },
+        test: point_ingress,
     },
     PointRule {
         name: "request-path",
         says: "the request's path: Ingress Gateway, then the sidecars, then the service",
         required: true,
         about: &[],
-        test: |s, i| {
-            let f = frame(s, i);
-            let ingress_before = s.frames[..=i].iter().any(|g| mentions(g, &[Ingress]));
-            // Told backwards: "the sidecar received it from the gateway".
-            let from_ingress = has(&f.agents, HOPS) && f.act == Act::Receive && prep_has(f, &[Prep::From], &[Ingress]);
-            f.positive()
-                && ((ingress_before
-                    && is(f, &[Act::Forward, Act::Transfer, Act::Move, Act::Receive])
-                    && prep_has(f, &[Prep::To, Prep::Into, Prep::Through], HOPS)
-                    && !prep_has(f, &[Prep::To, Prep::Into, Prep::Through], &[ControlPlane]))
-                    || from_ingress)
-        },
+        test: point_request_path,
     },
     PointRule {
         name: "control-plane-off-path",
         says: "the control plane is not on the request path: it never forwards requests",
         required: false,
         about: &[],
-        test: |s, i| {
-            let f = frame(s, i);
-            cp_denied_on_path(f)
-        },
+        test: point_control_plane_off_path,
     },
     PointRule {
         name: "retries",
         says: "retries are carried out by the calling side's proxy",
         required: false,
         about: &[Retry],
-        test: |s, i| {
-            let f = frame(s, i);
-            f.positive()
-                && !wrong_retrier(f)
-                && (retriers(f).is_some_and(|a| has(a, &[Sidecar, Proxy, Ingress, DataPlane, Mesh]))
-                    || (has(&f.agents, &[ControlPlane, VirtualService]) && has(&f.patients, &[Retry]))
-                    || (f.passive && f.act == Act::Apply && has(&f.patients, &[Retry]) && has(&f.agents, PROXIES)))
-        },
+        test: point_retries,
     },
     PointRule {
         name: "traffic-policy",
         says: "a DestinationRule's traffic policy (load balancing, connection pool, outlier detection) is applied by the calling proxies",
         required: false,
         about: &[DestinationRule, TrafficPolicy, LoadBalancing],
-        test: |s, i| {
-            let f = frame(s, i);
-            f.positive()
-                && ((has(&f.agents, &[DestinationRule]) && mentions(f, &[TrafficPolicy, LoadBalancing, CircuitBreaking, Config]))
-                    || (mentions(f, &[TrafficPolicy, LoadBalancing]) && mentions(f, &[ControlPlane, Sidecar, Proxy, DestinationRule])))
-        },
+        test: point_traffic_policy,
     },
     PointRule {
         name: "virtualservice",
         says: "a VirtualService holds routing rules (matches, weights, retries, timeouts)",
         required: false,
         about: &[VirtualService],
-        test: |s, i| {
-            let f = frame(s, i);
-            f.positive() && mentions(f, &[VirtualService]) && mentions(f, &[Config, Retry, Timeout, Canary, Request])
-        },
+        test: point_virtualservice,
     },
     PointRule {
         name: "circuit-breaking",
         says: "circuit breaking stops sending to an overloaded or failing instance",
         required: false,
         about: &[CircuitBreaking],
-        test: |s, i| {
-            let f = frame(s, i);
-            f.positive()
-                && mentions(f, &[CircuitBreaking])
-                && f.act != Act::Retry
-                && (mentions(f, &[Sidecar, Proxy, DestinationRule, ControlPlane, TrafficPolicy]) || is(f, &[Act::Stop, Act::Apply]))
-        },
+        test: point_circuit_breaking,
     },
     PointRule {
         name: "observability",
         says: "the proxies report metrics, traces and logs: observability without code changes",
         required: false,
         about: &[Telemetry],
-        test: |s, i| {
-            let f = frame(s, i);
-            f.positive()
-                && mentions(f, &[Telemetry])
-                && (mentions(f, &[Sidecar, Proxy, DataPlane, Mesh, Ingress]) || is(f, &[Act::Report, Act::Create]))
-        },
+        test: point_observability,
     },
 ];
 
@@ -352,165 +266,385 @@ pub const MISCONCEPTIONS: &[MisRule] = &[
     MisRule {
         name: "control-plane-on-request-path",
         explanation: "The control plane is not on the request path: it configures the proxies and signs certificates, and requests go from proxy to proxy without ever passing through it (which is why traffic keeps flowing while it restarts).",
-        test: |s, i| {
-            let f = frame(s, i);
-            f.positive() && cp_on_path(f)
-        },
+        test: wrong_control_plane_on_request_path,
     },
     MisRule {
         name: "plaintext-between-sidecars",
         explanation: "Between sidecars every call is encrypted with mTLS, inside the cluster too: a mesh does not trust the network. Only the hop from an app to its own sidecar, inside the pod, is plain.",
-        test: |s, i| {
-            let f = frame(s, i);
-            claims_plaintext(f)
-                || (f.positive() && f.attrs.contains(&Attr::Only) && mentions(f, &[Ingress]) && (mentions(f, &[Mtls, Tls]) || f.act == Act::Encrypt))
-        },
+        test: wrong_plaintext_between_sidecars,
     },
     MisRule {
         name: "proxy-signs-certificate",
         explanation: "A sidecar does not sign certificates: it generates a key, sends a signing request to the mesh's CA (run by the control plane), and presents the certificate the CA signed. A self-signed certificate proves nothing to the other side.",
-        test: |s, i| {
-            let f = frame(s, i);
-            (f.positive()
-                && has(&f.agents, &[Sidecar, Proxy, Service, Ingress, DataPlane])
-                && is(f, &[Act::Sign, Act::Create])
-                && has(&f.patients, &[Cert, Identity]))
-                || (f.positive() && f.attrs.contains(&Attr::SelfSigned) && mentions(f, &[Sidecar, Proxy, Service, Cert]) && !mentions(f, &[Ca]))
-        },
+        test: wrong_proxy_signs_certificate,
     },
     MisRule {
         name: "gateway-in-control-plane",
         explanation: "The Ingress Gateway is a proxy of the data plane, like the sidecars: it carries requests and, like them, is configured by the control plane. It neither belongs to the control plane nor configures other proxies.",
-        test: |s, i| {
-            let f = frame(s, i);
-            f.positive() && member_of(f, &[Ingress, Sidecar, Proxy, DataPlane], &[ControlPlane])
-        },
+        test: wrong_gateway_in_control_plane,
     },
     MisRule {
         name: "application-does-tls",
         explanation: "The applications send plain requests to their own sidecar; the sidecars do the mTLS handshake, the encryption and the certificate checks, with no change to the application's code.",
-        test: |s, i| {
-            let f = frame(s, i);
-            f.positive()
-                && has(&f.agents, &[Service])
-                && (f.act == Act::Encrypt
-                    || (f.act == Act::Apply && has(&f.patients, &[Tls]))
-                    || (f.act == Act::Verify && has(&f.patients, &[Cert]))
-                    || (f.attrs.contains(&Attr::Own) && is(f, &[Act::Apply, Act::Verify]) && mentions(f, &[Mtls, Tls, Cert])))
-        },
+        test: wrong_application_does_tls,
     },
     MisRule {
         name: "retries-on-wrong-side",
         explanation: "Retries are carried out by the calling side's proxy (the caller's sidecar, or the Ingress Gateway for outside calls): it resends the request, maybe to another instance. The receiving side cannot retry a call that failed to reach it, and the control plane never sees requests.",
-        test: |s, i| {
-            let f = frame(s, i);
-            f.positive() && wrong_retrier(f)
-        },
+        test: wrong_retries_on_wrong_side,
     },
     MisRule {
         name: "control-plane-outage-stops-traffic",
         explanation: "When the control plane is down, requests keep flowing: the proxies keep the last configuration and certificates they received, because the control plane is not on the request path. Only changes (new rules, new certificates) wait for it.",
-        test: |s, i| {
-            let f = frame(s, i);
-            let cp_down = s.frames.iter().any(|g| g.positive() && g.act == Act::Stop && has(&g.agents, &[ControlPlane]));
-            cp_down
-                && f.positive()
-                && f.act == Act::Stop
-                && (has(&f.agents, &[Request, Service, Sidecar, Proxy, DataPlane, Mesh]) || (f.passive && has(&f.patients, &[Request])))
-        },
+        test: wrong_control_plane_outage_stops_traffic,
     },
     MisRule {
         name: "sidecar-inside-the-application",
         explanation: "A sidecar is a separate proxy (its own container in the service's pod), not a library: the application is not rebuilt, and its traffic is redirected to the sidecar without code changes.",
-        test: |s, i| {
-            let f = frame(s, i);
-            let subject = if f.passive { &f.patients } else { &f.agents };
-            f.positive()
-                && has(subject, PROXIES)
-                && ((is(f, &[Act::Be, Act::Form]) && has(&f.patients, &[Library])) || prep_has(f, &[Prep::Into, Prep::In], &[Library]))
-        },
+        test: wrong_sidecar_inside_the_application,
     },
     MisRule {
         name: "shared-sidecar",
         explanation: "Each service instance has its own sidecar in its own pod; services do not share one proxy. That is what lets each sidecar carry its own workload's identity.",
-        test: |s, i| {
-            let f = frame(s, i);
-            f.positive() && f.act == Act::Share && has(&f.agents, &[Service]) && has(&f.patients, PROXIES)
-        },
+        test: wrong_shared_sidecar,
     },
     MisRule {
         name: "proxies-cannot-retry",
         explanation: "Retrying is a proxy feature: the calling side's sidecar retries by the route's retry policy (a VirtualService), so applications need no retry code of their own.",
-        test: |s, i| {
-            let f = frame(s, i);
-            let denied = !f.positive() && retriers(&f.affirmed()).is_some_and(|a| has(a, &[Sidecar, Proxy, DataPlane, Mesh]));
-            // "Retries can only be done by the gateway / the application."
-            let only_others = f.positive()
-                && f.attrs.contains(&Attr::Only)
-                && retriers(f).is_some_and(|a| has(a, &[Ingress, ControlPlane, Service]) && !has(a, PROXIES));
-            denied || only_others
-        },
+        test: wrong_proxies_cannot_retry,
     },
     MisRule {
         name: "circuit-breaking-retries",
         explanation: "Circuit breaking does the opposite of retrying: when an instance fails or is overloaded, the calling proxy stops sending to it for a while (connection limits, outlier ejection) so it can recover.",
-        test: |s, i| {
-            let f = frame(s, i);
-            f.positive()
-                && has(&f.agents, &[CircuitBreaking])
-                && (f.act == Act::Retry || (f.act == Act::Be && has(&f.patients, &[Retry])))
-        },
+        test: wrong_circuit_breaking_retries,
     },
     MisRule {
         name: "resource-misused",
         explanation: "A VirtualService holds routing rules (matches, weights, retries, timeouts); a DestinationRule holds the traffic policy (subsets, load balancing, connection pool, outlier detection). Certificates come from the mesh's CA, and the mTLS mode from PeerAuthentication.",
-        test: |s, i| {
-            let f = frame(s, i);
-            f.positive()
-                && ((has(&f.agents, &[VirtualService])
-                    && (mentions(f, &[Cert, Ca, Mtls, Tls, CircuitBreaking, LoadBalancing, TrafficPolicy]) || is(f, &[Act::Sign, Act::Encrypt])))
-                    || (has(&f.agents, &[DestinationRule]) && has(&f.patients, &[Retry, Timeout])))
-        },
+        test: wrong_resource_misused,
     },
     MisRule {
         name: "ingress-between-services",
         explanation: "The Ingress Gateway takes traffic from outside into the mesh; calls between services go directly from one sidecar to the other.",
-        test: |s, i| {
-            let f = frame(s, i);
-            // "calls from the first service are sent through the gateway".
-            let from_a_service = (has(&f.agents, &[Request]) || (f.passive && has(&f.patients, &[Request])))
-                && prep_has(f, &[Prep::From], &[Service, Sidecar, Proxy])
-                && prep_has(f, &[Prep::Through, Prep::To], &[Ingress]);
-            f.positive() && ((mentions(f, &[Ingress]) && prep_has(f, &[Prep::Between], &[Service, Sidecar, Proxy])) || from_a_service)
-        },
+        test: wrong_ingress_between_services,
     },
     MisRule {
         name: "mtls-without-mutual-authentication",
         explanation: "mTLS is more than encryption: both sides present a certificate and each verifies the other's identity, so a workload without a valid certificate from the mesh's CA cannot call in. One-way TLS, where only the server proves who it is, is what a browser does.",
-        test: |s, i| {
-            let f = frame(s, i);
-            let one_side = f.attrs.contains(&Attr::OneWay)
-                || (f.attrs.contains(&Attr::Only)
-                    && (f.attrs.contains(&Attr::Receiving) || f.attrs.contains(&Attr::Calling) || f.agents.iter().any(|e| e.side.is_some())));
-            let unverified = f.neg && f.act == Act::Verify && has(&f.agents, &[Sidecar, Proxy, Mtls]);
-            let only_encrypts = f.positive() && f.attrs.contains(&Attr::Only) && f.act == Act::Encrypt && has(&f.agents, &[Mtls]);
-            (f.positive() && one_side && (f.act == Act::Verify || mentions(f, &[Cert]))) || unverified || only_encrypts
-        },
+        test: wrong_mtls_without_mutual_authentication,
     },
     MisRule {
         name: "configuration-not-from-control-plane",
         explanation: "Configuration comes from the control plane only, which pushes it to every proxy. Proxies (sidecars and gateways alike) neither configure each other nor the control plane.",
-        test: |s, i| {
-            let f = frame(s, i);
-            const TARGETS: &[Concept] = &[Sidecar, Proxy, Ingress, DataPlane, ControlPlane, Config];
-            let configures = f.act == Act::Configure
-                && (f.patients.is_empty() || has(&f.patients, TARGETS) || prep_has(f, &[Prep::To], TARGETS));
-            let pushes = f.act == Act::Transfer && has(&f.patients, &[Config]) && prep_has(f, &[Prep::To], TARGETS);
-            let from_a_proxy = has(&f.agents, PROXIES)
-                && f.act == Act::Receive
-                && has(&f.patients, &[Config])
-                && prep_has(f, &[Prep::From], &[Ingress, Sidecar, Proxy]);
-            f.positive() && ((has(&f.agents, &[DataPlane, Sidecar, Proxy, Ingress]) && (configures || pushes)) || from_a_proxy)
-        },
+        test: wrong_configuration_not_from_control_plane,
     },
 ];
+
+fn point_sidecar(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    f.positive()
+        && ((mentions(f, PROXIES)
+            && mentions(f, &[Service])
+            && !is(f, &[Act::Sign, Act::Create, Act::Encrypt]))
+            || (has(&f.agents, PROXIES)
+                && is(f, &[Act::Forward, Act::Transfer, Act::Receive])
+                && (has(&f.patients, &[Request]) || prep_has(f, &[Prep::To, Prep::Into], HOPS)))
+            || (has(&f.agents, &[Request])
+                && is(f, &[Act::Move, Act::Forward])
+                && prep_has(f, &[Prep::Through], PROXIES))
+            || (f.passive && has(&f.patients, &[Request]) && has(&f.agents, PROXIES)))
+}
+
+fn point_data_plane(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    // "We call the sidecars the data plane", "are what we call the data
+    // plane": naming, not a call.
+    let named = f.act == Act::Call
+        && has(&f.patients, &[DataPlane])
+        && (has(&f.agents, DATA_PLANE_PARTS)
+            || (f.agents.is_empty() && has(&f.patients, DATA_PLANE_PARTS)));
+    let defined = is(f, &[Act::Be])
+        && has(&f.agents, &[DataPlane])
+        && (has(&f.patients, DATA_PLANE_PARTS) || prep_has(f, &[Prep::Of], DATA_PLANE_PARTS));
+    let carries = has(&f.agents, &[DataPlane])
+        && is(f, &[Act::Forward, Act::Transfer, Act::Move])
+        && has(&f.patients, &[Request]);
+    f.positive() && (member_of(f, DATA_PLANE_PARTS, &[DataPlane]) || named || defined || carries)
+}
+
+fn point_control_plane(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    f.positive()
+        && ((has(&f.agents, &[ControlPlane])
+            && (f.act == Act::Configure
+                || (is(f, &[Act::Transfer, Act::Define, Act::Create])
+                    && has(&f.patients, &[Config, Retry, Timeout, TrafficPolicy]))))
+            || (f.passive && has(&f.agents, &[ControlPlane]) && f.act == Act::Configure)
+            || (has(&f.agents, DATA_PLANE_PARTS)
+                && f.act == Act::Receive
+                && has(&f.patients, &[Config])
+                && prep_has(f, &[Prep::From], &[ControlPlane])))
+}
+
+fn point_mtls(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    f.positive()
+        && mentions(f, &[Mtls])
+        && (mentions(f, &[Sidecar, Proxy, Service, Request])
+            || f.preps.iter().any(|(p, _)| *p == Prep::Between))
+}
+
+fn point_identity(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    let verified = s
+        .frames
+        .iter()
+        .any(|g| g.positive() && g.act == Act::Verify);
+    f.positive()
+        && ((mentions(f, &[Cert, Identity, Csr]) && (mentions(f, &[Ca, ControlPlane]) || verified))
+            || (mentions(f, &[Ca])
+                && is(f, &[Act::Sign, Act::Transfer, Act::Be, Act::Run])
+                && mentions(f, &[ControlPlane, Cert, Identity, Sidecar, Proxy, Mesh])))
+}
+
+fn point_ingress(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    f.positive()
+        && mentions(f, &[Ingress])
+        && (s.attrs.contains(&Attr::Outside)
+            || s.concepts.iter().any(|e| e.c == Client)
+            || (f.act == Act::Move
+                && prep_has(
+                    f,
+                    &[Prep::Into, Prep::To, Prep::Through, Prep::On],
+                    &[Ingress],
+                )))
+}
+
+fn point_request_path(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    let ingress_before = s.frames[..=i].iter().any(|g| mentions(g, &[Ingress]));
+    // Told backwards: "the sidecar received it from the gateway".
+    let from_ingress =
+        has(&f.agents, HOPS) && f.act == Act::Receive && prep_has(f, &[Prep::From], &[Ingress]);
+    f.positive()
+        && ((ingress_before
+            && is(f, &[Act::Forward, Act::Transfer, Act::Move, Act::Receive])
+            && prep_has(f, &[Prep::To, Prep::Into, Prep::Through], HOPS)
+            && !prep_has(f, &[Prep::To, Prep::Into, Prep::Through], &[ControlPlane]))
+            || from_ingress)
+}
+
+fn point_control_plane_off_path(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    cp_denied_on_path(f)
+}
+
+fn point_retries(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    f.positive()
+        && !wrong_retrier(f)
+        && (retriers(f).is_some_and(|a| has(a, &[Sidecar, Proxy, Ingress, DataPlane, Mesh]))
+            || (has(&f.agents, &[ControlPlane, VirtualService]) && has(&f.patients, &[Retry]))
+            || (f.passive
+                && f.act == Act::Apply
+                && has(&f.patients, &[Retry])
+                && has(&f.agents, PROXIES)))
+}
+
+fn point_traffic_policy(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    f.positive()
+        && ((has(&f.agents, &[DestinationRule])
+            && mentions(f, &[TrafficPolicy, LoadBalancing, CircuitBreaking, Config]))
+            || (mentions(f, &[TrafficPolicy, LoadBalancing])
+                && mentions(f, &[ControlPlane, Sidecar, Proxy, DestinationRule])))
+}
+
+fn point_virtualservice(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    f.positive()
+        && mentions(f, &[VirtualService])
+        && mentions(f, &[Config, Retry, Timeout, Canary, Request])
+}
+
+fn point_circuit_breaking(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    f.positive()
+        && mentions(f, &[CircuitBreaking])
+        && f.act != Act::Retry
+        && (mentions(
+            f,
+            &[Sidecar, Proxy, DestinationRule, ControlPlane, TrafficPolicy],
+        ) || is(f, &[Act::Stop, Act::Apply]))
+}
+
+fn point_observability(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    f.positive()
+        && mentions(f, &[Telemetry])
+        && (mentions(f, &[Sidecar, Proxy, DataPlane, Mesh, Ingress])
+            || is(f, &[Act::Report, Act::Create]))
+}
+
+fn wrong_control_plane_on_request_path(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    f.positive() && cp_on_path(f)
+}
+
+fn wrong_plaintext_between_sidecars(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    claims_plaintext(f)
+        || (f.positive()
+            && f.attrs.contains(&Attr::Only)
+            && mentions(f, &[Ingress])
+            && (mentions(f, &[Mtls, Tls]) || f.act == Act::Encrypt))
+}
+
+fn wrong_proxy_signs_certificate(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    (f.positive()
+        && has(&f.agents, &[Sidecar, Proxy, Service, Ingress, DataPlane])
+        && is(f, &[Act::Sign, Act::Create])
+        && has(&f.patients, &[Cert, Identity]))
+        || (f.positive()
+            && f.attrs.contains(&Attr::SelfSigned)
+            && mentions(f, &[Sidecar, Proxy, Service, Cert])
+            && !mentions(f, &[Ca]))
+}
+
+fn wrong_gateway_in_control_plane(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    f.positive() && member_of(f, &[Ingress, Sidecar, Proxy, DataPlane], &[ControlPlane])
+}
+
+fn wrong_application_does_tls(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    f.positive()
+        && has(&f.agents, &[Service])
+        && (f.act == Act::Encrypt
+            || (f.act == Act::Apply && has(&f.patients, &[Tls]))
+            || (f.act == Act::Verify && has(&f.patients, &[Cert]))
+            || (f.attrs.contains(&Attr::Own)
+                && is(f, &[Act::Apply, Act::Verify])
+                && mentions(f, &[Mtls, Tls, Cert])))
+}
+
+fn wrong_retries_on_wrong_side(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    f.positive() && wrong_retrier(f)
+}
+
+fn wrong_control_plane_outage_stops_traffic(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    let cp_down = s
+        .frames
+        .iter()
+        .any(|g| g.positive() && g.act == Act::Stop && has(&g.agents, &[ControlPlane]));
+    cp_down
+        && f.positive()
+        && f.act == Act::Stop
+        && (has(
+            &f.agents,
+            &[Request, Service, Sidecar, Proxy, DataPlane, Mesh],
+        ) || (f.passive && has(&f.patients, &[Request])))
+}
+
+fn wrong_sidecar_inside_the_application(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    let subject = if f.passive { &f.patients } else { &f.agents };
+    f.positive()
+        && has(subject, PROXIES)
+        && ((is(f, &[Act::Be, Act::Form]) && has(&f.patients, &[Library]))
+            || prep_has(f, &[Prep::Into, Prep::In], &[Library]))
+}
+
+fn wrong_shared_sidecar(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    f.positive() && f.act == Act::Share && has(&f.agents, &[Service]) && has(&f.patients, PROXIES)
+}
+
+fn wrong_proxies_cannot_retry(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    let denied = !f.positive()
+        && retriers(&f.affirmed()).is_some_and(|a| has(a, &[Sidecar, Proxy, DataPlane, Mesh]));
+    // "Retries can only be done by the gateway / the application."
+    let only_others = f.positive()
+        && f.attrs.contains(&Attr::Only)
+        && retriers(f)
+            .is_some_and(|a| has(a, &[Ingress, ControlPlane, Service]) && !has(a, PROXIES));
+    denied || only_others
+}
+
+fn wrong_circuit_breaking_retries(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    f.positive()
+        && has(&f.agents, &[CircuitBreaking])
+        && (f.act == Act::Retry || (f.act == Act::Be && has(&f.patients, &[Retry])))
+}
+
+fn wrong_resource_misused(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    f.positive()
+        && ((has(&f.agents, &[VirtualService])
+            && (mentions(
+                f,
+                &[
+                    Cert,
+                    Ca,
+                    Mtls,
+                    Tls,
+                    CircuitBreaking,
+                    LoadBalancing,
+                    TrafficPolicy,
+                ],
+            ) || is(f, &[Act::Sign, Act::Encrypt])))
+            || (has(&f.agents, &[DestinationRule]) && has(&f.patients, &[Retry, Timeout])))
+}
+
+fn wrong_ingress_between_services(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    // "calls from the first service are sent through the gateway".
+    let from_a_service = (has(&f.agents, &[Request])
+        || (f.passive && has(&f.patients, &[Request])))
+        && prep_has(f, &[Prep::From], &[Service, Sidecar, Proxy])
+        && prep_has(f, &[Prep::Through, Prep::To], &[Ingress]);
+    f.positive()
+        && ((mentions(f, &[Ingress]) && prep_has(f, &[Prep::Between], &[Service, Sidecar, Proxy]))
+            || from_a_service)
+}
+
+fn wrong_mtls_without_mutual_authentication(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    let one_side = f.attrs.contains(&Attr::OneWay)
+        || (f.attrs.contains(&Attr::Only)
+            && (f.attrs.contains(&Attr::Receiving)
+                || f.attrs.contains(&Attr::Calling)
+                || f.agents.iter().any(|e| e.side.is_some())));
+    let unverified = f.neg && f.act == Act::Verify && has(&f.agents, &[Sidecar, Proxy, Mtls]);
+    let only_encrypts = f.positive()
+        && f.attrs.contains(&Attr::Only)
+        && f.act == Act::Encrypt
+        && has(&f.agents, &[Mtls]);
+    (f.positive() && one_side && (f.act == Act::Verify || mentions(f, &[Cert])))
+        || unverified
+        || only_encrypts
+}
+
+fn wrong_configuration_not_from_control_plane(s: &Sentence, i: usize) -> bool {
+    let f = frame(s, i);
+    const TARGETS: &[Concept] = &[Sidecar, Proxy, Ingress, DataPlane, ControlPlane, Config];
+    let configures = f.act == Act::Configure
+        && (f.patients.is_empty()
+            || has(&f.patients, TARGETS)
+            || prep_has(f, &[Prep::To], TARGETS));
+    let pushes =
+        f.act == Act::Transfer && has(&f.patients, &[Config]) && prep_has(f, &[Prep::To], TARGETS);
+    let from_a_proxy = has(&f.agents, PROXIES)
+        && f.act == Act::Receive
+        && has(&f.patients, &[Config])
+        && prep_has(f, &[Prep::From], &[Ingress, Sidecar, Proxy]);
+    f.positive()
+        && ((has(&f.agents, &[DataPlane, Sidecar, Proxy, Ingress]) && (configures || pushes))
+            || from_a_proxy)
+}

@@ -278,7 +278,7 @@ const SYNONYMS: &[(Word, &str)] = {
         (v(Stop), "stop|eject|block|limit|reject|refuse|go down|goes down|went down|is down|are down|crash|fail|die|break down|halt"),
         (v(Think), "think|believe|assume|suppose|imagine|claim|say|said"),
         (v(Other), "decide|need|take part|involve|choose|pick|know|see|let|keep working|work|help|want|ask|wait|answer|balance|look|start|restart|split|shift|find|depend|appear|draw|drawn|explain|sing|score"),
-        (Word::Neg, "not|never|no|nothing|none|neither|nor|without|instead of|out of|apart from|rather than|unlike|as opposed to|in contrast to"),
+        (Word::Neg, "not|never|no|nothing|none|neither|nor|without|instead of|out of|apart from|rather than|unlike|as opposed to|in contrast to|off|away from"),
         // "There is a data plane." asserts nothing about it.
         (Word::Det, "there is|there are|there was|there were"),
         (Word::Prep(Prep::Through), "through|via"),

@@ -194,13 +194,53 @@ impl Reader {
             clauses.push((&toks[start..], comma));
         }
         let mut st = SentenceState::default();
+        // "Running next to each service, a sidecar intercepts...": a
+        // sentence that opens with an -ing verb takes the subject named
+        // after the comma.
+        let opens_with_ing = clauses.first().is_some_and(|(c, _)| {
+            c.first()
+                .is_some_and(|t| matches!(t.word, Word::Verb(..)) && t.text.ends_with("ing"))
+        });
+        let mut deferred = 0;
+        let mut first_clause = true;
         for (c, comma) in clauses {
+            if opens_with_ing && !first_clause && deferred > 0 {
+                let before = s.frames.len();
+                self.clause(c, &mut s.frames, &mut st);
+                let subject = s
+                    .frames
+                    .get(before)
+                    .map(|f| f.agents.clone())
+                    .unwrap_or_default();
+                if !subject.is_empty()
+                    && c.iter()
+                        .take_while(|t| !matches!(t.word, Word::Verb(..)))
+                        .any(|t| matches!(t.word, Word::Concept(..)))
+                {
+                    for f in &mut s.frames[..deferred] {
+                        f.agents = subject.clone();
+                    }
+                    deferred = 0;
+                }
+                continue;
+            }
             if !comma {
                 st.pending.clear();
                 st.pending_preps.clear();
                 st.floating = false;
             }
             self.clause(c, &mut s.frames, &mut st);
+            if opens_with_ing && first_clause {
+                deferred = s.frames.len();
+                for f in &mut s.frames {
+                    f.agents.clear();
+                }
+            } else if opens_with_ing && deferred > 0 && s.frames.len() > deferred {
+                // A "while ..." clause without its own subject is still
+                // part of the opening phrase.
+                deferred = s.frames.len();
+            }
+            first_clause = false;
         }
         // "A common mistake is to think that X": X is denied, not claimed.
         let lower = text.to_lowercase();
@@ -427,9 +467,23 @@ impl Reader {
                             patients.extend(ante);
                             std::mem::take(&mut rel_inner)
                         }
-                    } else if !conj_subj.is_empty() {
+                    } else if !conj_subj.is_empty()
+                        && k > 0
+                        && toks[..k]
+                            .iter()
+                            .rev()
+                            .find(|t| {
+                                !matches!(
+                                    t.word,
+                                    Word::Det | Word::Adv | Word::Aux | Word::Neg | Word::Attr(_)
+                                )
+                            })
+                            .is_some_and(|t| matches!(t.word, Word::Concept(..)))
+                    {
+                        // "configures the sidecars and the sidecars carry":
+                        // the names right before the verb are its subject.
                         if let Some(f) = frames.last_mut() {
-                            f.patients.retain(|e| !conj_subj.contains(e));
+                            remove_last(&mut f.patients, &conj_subj);
                         }
                         preps = std::mem::take(&mut conj_preps);
                         std::mem::take(&mut conj_subj)
@@ -475,7 +529,7 @@ impl Reader {
                         subj = std::mem::take(&mut st.pending);
                         if std::mem::take(&mut st.floating) {
                             if let Some(f) = frames.last_mut() {
-                                f.patients.retain(|e| !subj.contains(e));
+                                remove_last(&mut f.patients, &subj);
                             }
                         }
                         preps.append(&mut st.pending_preps);
@@ -585,6 +639,16 @@ impl Reader {
             }
         }
         st.last_ent = last_ent;
+    }
+}
+
+/// Removes the last occurrence of each of `these` from `from`: the names
+/// taken back as a subject, not an earlier mention of the same concept.
+fn remove_last(from: &mut Vec<Ent>, these: &[Ent]) {
+    for e in these {
+        if let Some(at) = from.iter().rposition(|x| x == e) {
+            from.remove(at);
+        }
     }
 }
 

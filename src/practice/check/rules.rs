@@ -39,7 +39,11 @@ fn member_of(f: &Frame, parts: &[Concept], whole: &[Concept]) -> bool {
         Act::Be | Act::Form => {
             has(&f.agents, parts)
                 && (has(&f.patients, whole)
-                    || prep_has(f, &[Prep::In, Prep::Of, Prep::To, Prep::On], whole))
+                    || prep_has(
+                        f,
+                        &[Prep::In, Prep::Of, Prep::To, Prep::On, Prep::As],
+                        whole,
+                    ))
         }
         Act::Contain => {
             has(&f.agents, whole) && (has(&f.patients, parts) || prep_has(f, &[Prep::Of], parts))

@@ -497,3 +497,23 @@ fn a_colon_after_a_name_defines_it() {
         &["Calls from the first service to the second are sent through the Ingress Gateway."],
     );
 }
+
+#[test]
+fn opening_participles_take_the_subject_after_the_comma() {
+    assert_right(&["Configuring every proxy while never touching a request, the control plane stays off the data path."]);
+    let p = points("Running next to each of the two services, a sidecar proxy intercepts all of the service's requests.");
+    assert!(p.contains(&"sidecar".to_string()), "{p:?}");
+}
+
+#[test]
+fn lists_of_objects_and_new_subjects_are_told_apart() {
+    let p = points("The control plane decides the routes and policies and configures the proxies.");
+    assert!(p.contains(&"control-plane".to_string()), "{p:?}");
+    let p = points("Each service has a sidecar proxy that takes all its traffic, and the sidecars, with the Ingress Gateway, form the data plane.");
+    assert!(
+        p.contains(&"sidecar".to_string()) && p.contains(&"data-plane".to_string()),
+        "{p:?}"
+    );
+    let p = points("The sidecars and the Ingress Gateway are grouped as the data plane.");
+    assert!(p.contains(&"data-plane".to_string()), "{p:?}");
+}

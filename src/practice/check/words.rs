@@ -285,7 +285,7 @@ fn tag(words: &[String]) -> Vec<Tok> {
             // An unknown word right after its subject, inflected like a
             // verb ("the sidecar upgrades the call"), is a verb we give no
             // meaning; it still shapes the clause.
-            None if matches!(prev, Some(Word::Concept(..) | Word::Pron))
+            None if matches!(prev, Some(Word::Concept(..) | Word::Pron | Word::Rel))
                 && (w.ends_with('s') || w.ends_with("ed"))
                 && !w.ends_with("ss")
                 && next_word.is_some_and(|n| {
@@ -314,6 +314,12 @@ fn tag(words: &[String]) -> Vec<Tok> {
             ) && !matches!(n, "," | ";" | ":" | ")" | "->")
         });
         let word = match word {
+            // "the interesting part of this diagram": a noun, not "is part of".
+            Word::Verb(Act::Form, _)
+                if w == "part" && matches!(prev, Some(Word::Det | Word::Unknown)) =>
+            {
+                Word::Unknown
+            }
             _ if w == "a" && !article_use => Word::Concept(Concept::Service, Some(Attr::Calling)),
             Word::Unknown
                 if w.len() == 1 && w != "i" && w.chars().all(|c| c.is_ascii_alphabetic()) =>

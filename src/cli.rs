@@ -4,10 +4,14 @@
 //! Exit codes: 0 success; 1 the mesh refused or the operation failed (bad
 //! config, unknown target); 2 a usage error; 3 no mesh answered.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use mesh::api::attach::{Auth, Dialect, Endpoint, Kubectl, Prometheus};
+
+use crate::tui::source::RealMesh;
 
 use crate::commands;
 use crate::output::Format;
@@ -85,6 +89,8 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 pub enum GetWhat {
     /// Golden signals per service and version.
     Services,
+    /// Golden signals per caller and service version: the graph's edges.
+    Edges,
     /// Workload instances and gateways.
     Workloads,
     /// SPIFFE identities and certificates.
@@ -105,16 +111,23 @@ pub enum GetWhat {
     Latency,
     /// A Prometheus scrape configuration for this mesh.
     ScrapeConfig,
+    /// An Envoy's secrets, endpoints, routes or clusters, as istioctl
+    /// proxy-config shows them (needs --envoy-admin or --config-dump).
+    ProxyConfig,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start a mesh (the demo by default) and open the console on it.
     Up(UpArgs),
-    /// Open the console on a mesh started elsewhere.
+    /// Open the console on a mesh started elsewhere: a meshcon mesh (its
+    /// console API), or a real Istio or Linkerd mesh (--prometheus,
+    /// --scrape, --otlp-listen, --context, --resources).
     Attach {
-        /// Console API address (default: the local mesh).
+        /// Console API address of a meshcon mesh (default: the local mesh).
         addr: Option<String>,
+        #[command(flatten)]
+        source: SourceArgs,
     },
     /// Practise the vocabulary of service meshes (works without a mesh).
     Practice {
@@ -147,6 +160,9 @@ enum Command {
     Get {
         /// What to show.
         what: GetWhat,
+        /// Proxy-config: secret, endpoint, route or cluster.
+        #[arg(value_enum)]
+        section: Option<commands::proxy_config::Section>,
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: Format,
@@ -172,6 +188,20 @@ enum Command {
         /// Events: keep following.
         #[arg(long)]
         follow: bool,
+        #[command(flatten)]
+        source: SourceArgs,
+    },
+    /// One proxy's access log, in Envoy's default format.
+    Logs {
+        /// The proxy: an instance (billing-v1-0, istio-ingressgateway-0), or
+        /// INSTANCE.CLUSTER where a name repeats (istio-eastwestgateway-0.us).
+        instance: String,
+        /// Keep following new requests.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Only the last N kept lines.
+        #[arg(long, value_name = "N")]
+        tail: Option<usize>,
     },
     /// List config versions.
     History {
@@ -202,6 +232,16 @@ enum Command {
     /// Break things on purpose: slow or fail instances, kill them, partition or
     /// unfederate clusters, rotate a CA root.
     Chaos(ChaosArgs),
+    /// Take the mesh to real clusters: Kubernetes and Istio YAML per cluster.
+    Export {
+        #[command(subcommand)]
+        what: commands::export::ExportWhat,
+    },
+    /// Read Kubernetes and Istio YAML back into a topology and rules.
+    Import(commands::export::ImportArgs),
+    /// Serve one demo service version as a plain HTTP server (what the
+    /// exported Deployments run).
+    Workload(commands::export::WorkloadArgs),
 }
 
 /// What `meshcon practice` can do besides opening the console.
@@ -299,6 +339,157 @@ impl ChaosAction {
     }
 }
 
+/// Where a real mesh's data comes from (`attach` and `get` take the same flags).
+#[derive(Debug, Clone, Default, Args)]
+pub struct SourceArgs {
+    /// The mesh's Prometheus: http(s)://HOST:PORT[/prefix].
+    #[arg(long, env = "MESHCON_PROMETHEUS", value_name = "URL")]
+    pub prometheus: Option<String>,
+    /// The metrics' dialect (default: detected from the series present).
+    #[arg(long, value_name = "istio|linkerd", value_parser = dialect)]
+    pub dialect: Option<Dialect>,
+    /// A bearer token for Prometheus.
+    #[arg(
+        long,
+        env = "MESHCON_PROMETHEUS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub prometheus_token: Option<String>,
+    /// A file holding the bearer token (a service account's, say).
+    #[arg(long, env = "MESHCON_PROMETHEUS_TOKEN_FILE", value_name = "FILE")]
+    pub prometheus_token_file: Option<PathBuf>,
+    /// Basic auth for Prometheus, USER:PASSWORD.
+    #[arg(
+        long,
+        env = "MESHCON_PROMETHEUS_BASIC_AUTH",
+        value_name = "USER:PASSWORD",
+        hide_env_values = true
+    )]
+    pub prometheus_basic_auth: Option<String>,
+    /// CA certificates (PEM) to trust for an https Prometheus.
+    #[arg(long, env = "MESHCON_PROMETHEUS_CA", value_name = "FILE")]
+    pub prometheus_ca: Option<PathBuf>,
+    /// Without Prometheus: scrape a proxy's metrics directly (Envoy
+    /// HOST:15090 or HOST:15020, or a full URL); repeatable.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub scrape: Vec<String>,
+    /// A file listing scrape targets, one per line.
+    #[arg(long, value_name = "FILE")]
+    pub scrape_file: Option<PathBuf>,
+    /// Receive OTLP/gRPC spans from the mesh's proxies here [default: 127.0.0.1:4317].
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:4317")]
+    pub otlp_listen: Option<SocketAddr>,
+    /// Receive Zipkin v2 JSON spans (`POST /api/v2/spans`, what Envoy's
+    /// Zipkin tracer sends) here [default: 127.0.0.1:9411].
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9411")]
+    pub zipkin_listen: Option<SocketAddr>,
+    /// Read traces from an existing Jaeger's HTTP API (http://HOST:16686).
+    #[arg(long, value_name = "URL")]
+    pub jaeger: Option<String>,
+    /// An Envoy admin address (HOST:PORT, e.g. a port-forwarded 15000):
+    /// its certificates in Identities, and `get proxy-config`; repeatable.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub envoy_admin: Vec<String>,
+    /// A saved Envoy /config_dump instead of a live proxy.
+    #[arg(long, value_name = "FILE")]
+    pub config_dump: Option<PathBuf>,
+    /// The kubectl context to read config from and apply edits to.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The kubeconfig file (default: kubectl's own: $KUBECONFIG, ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Read Istio resources from this file (a `kubectl get -o yaml|json`
+    /// List or multi-document YAML) instead of the cluster.
+    #[arg(long, value_name = "FILE")]
+    pub resources: Option<PathBuf>,
+    /// Never change the cluster: edits are written to files.
+    #[arg(long)]
+    pub read_only: bool,
+}
+
+fn dialect(s: &str) -> Result<Dialect, String> {
+    s.parse()
+}
+
+impl SourceArgs {
+    /// The real mesh these flags describe, or None when none was given
+    /// (the console then talks to a meshcon mesh).
+    pub fn real(&self, state_dir: &std::path::Path) -> anyhow::Result<Option<RealMesh>> {
+        let mut real = RealMesh {
+            dialect: self.dialect,
+            otlp_listen: self.otlp_listen,
+            zipkin_listen: self.zipkin_listen,
+            jaeger: self.jaeger.clone(),
+            envoy_admin: self.envoy_admin.clone(),
+            config_dump: self.config_dump.clone(),
+            resources_file: self.resources.clone(),
+            read_only: self.read_only,
+            edits_dir: state_dir.join("edits"),
+            ..Default::default()
+        };
+        if let Some(url) = &self.prometheus {
+            let mut endpoint = Endpoint::parse(url)?;
+            endpoint.ca = self.prometheus_ca.clone();
+            endpoint.auth = if let Some(t) = &self.prometheus_token {
+                Auth::Bearer(t.clone())
+            } else if let Some(f) = &self.prometheus_token_file {
+                let t = std::fs::read_to_string(f)
+                    .map_err(|e| anyhow::anyhow!("--prometheus-token-file {}: {e}", f.display()))?;
+                Auth::Bearer(t.trim().to_string())
+            } else if let Some(b) = &self.prometheus_basic_auth {
+                let (user, password) = b.split_once(':').ok_or_else(|| {
+                    anyhow::anyhow!("--prometheus-basic-auth takes USER:PASSWORD")
+                })?;
+                Auth::Basic {
+                    user: user.into(),
+                    password: password.into(),
+                }
+            } else {
+                Auth::None
+            };
+            real.prometheus = Some(Prometheus { endpoint });
+        }
+        real.scrape = self.scrape.clone();
+        if let Some(f) = &self.scrape_file {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| anyhow::anyhow!("--scrape-file {}: {e}", f.display()))?;
+            real.scrape.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string),
+            );
+        }
+        // The cluster's config through kubectl when the user has one set up
+        // (a file given instead wins); edits need it too.
+        let kube_configured = self.context.is_some()
+            || self.kubeconfig.is_some()
+            || std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty())
+            || std::env::var_os("HOME")
+                .is_some_and(|h| PathBuf::from(h).join(".kube/config").exists());
+        if kube_configured {
+            real.kubectl = Some(Kubectl {
+                context: self.context.clone(),
+                kubeconfig: self.kubeconfig.clone(),
+                ..Default::default()
+            });
+        }
+        let asked = real.prometheus.is_some()
+            || !real.scrape.is_empty()
+            || real.otlp_listen.is_some()
+            || real.zipkin_listen.is_some()
+            || real.jaeger.is_some()
+            || !real.envoy_admin.is_empty()
+            || real.config_dump.is_some()
+            || real.resources_file.is_some()
+            || self.context.is_some()
+            || self.kubeconfig.is_some();
+        Ok(asked.then_some(real))
+    }
+}
+
 /// Exits with clap's usage error (code 2) and `msg`.
 fn usage_error(msg: String) -> ! {
     use clap::CommandFactory;
@@ -361,7 +552,16 @@ pub fn main() -> ExitCode {
                 .await
             }
             Some(Command::Up(args)) => commands::up::run(UpArgs { state_dir, ..args }).await,
-            Some(Command::Attach { addr }) => commands::up::attach(addr.or(mesh), state_dir).await,
+            Some(Command::Attach { addr, source }) => {
+                let dir = state_dir.clone().unwrap_or_else(mesh::api::state::default_dir);
+                match source.real(&dir)? {
+                    Some(real) => {
+                        commands::up::init_logging(&dir);
+                        commands::attach::attach(real, &dir).await
+                    }
+                    None => commands::up::attach(addr.or(mesh), state_dir).await,
+                }
+            }
             Some(Command::Practice { what: None }) => commands::up::practice(mesh, state_dir).await,
             Some(Command::Practice {
                 what: Some(PracticeCommand::Check { file, output }),
@@ -392,7 +592,26 @@ pub fn main() -> ExitCode {
                 commands::config::delete(mesh.as_deref(), &kind, &name, &namespace).await
             }
             Some(Command::Get {
+                what: GetWhat::ProxyConfig,
+                section,
+                source,
+                output,
+                ..
+            }) => {
+                let Some(section) = section else {
+                    usage_error(
+                        "proxy-config needs what to show: secret, endpoint, route or cluster".into(),
+                    );
+                };
+                let sources = commands::proxy_config::Sources {
+                    envoy_admin: source.envoy_admin,
+                    config_dump: source.config_dump,
+                };
+                commands::proxy_config::run(section, sources, output).await
+            }
+            Some(Command::Get {
                 what,
+                section: None,
                 output,
                 trace_id,
                 service,
@@ -401,6 +620,8 @@ pub fn main() -> ExitCode {
                 limit,
                 window,
                 follow,
+                source,
+                ..
             }) => {
                 let opts = commands::get::GetOptions {
                     output,
@@ -412,9 +633,22 @@ pub fn main() -> ExitCode {
                     window,
                     follow,
                 };
-                commands::get::run(mesh.as_deref(), what, opts).await
+                let dir = state_dir.clone().unwrap_or_else(mesh::api::state::default_dir);
+                match source.real(&dir)? {
+                    Some(real) => commands::attach::get(real, what, opts).await,
+                    None => commands::get::run(mesh.as_deref(), what, opts).await,
+                }
             }
+            Some(Command::Get { section: Some(s), .. }) => usage_error(format!(
+                "'{}' only follows 'get proxy-config'",
+                s.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default()
+            )),
             Some(Command::Bench { what }) => commands::bench::run(what).await,
+            Some(Command::Logs {
+                instance,
+                follow,
+                tail,
+            }) => commands::logs::run(mesh.as_deref(), &instance, follow, tail).await,
             Some(Command::History { output }) => {
                 commands::config::history(mesh.as_deref(), state_dir.as_deref(), output).await
             }
@@ -422,6 +656,11 @@ pub fn main() -> ExitCode {
                 commands::config::diff(mesh.as_deref(), state_dir.as_deref(), from, to).await
             }
             Some(Command::Rollback { to }) => commands::config::rollback(mesh.as_deref(), to).await,
+            Some(Command::Export {
+                what: commands::export::ExportWhat::Kubernetes(args),
+            }) => commands::export::kubernetes(args, state_dir.as_deref()),
+            Some(Command::Import(args)) => commands::export::import(args),
+            Some(Command::Workload(args)) => commands::export::workload(args).await,
             Some(Command::Chaos(args)) => {
                 let req = args.request().unwrap_or_else(|e| usage_error(e));
                 commands::config::chaos(
@@ -468,6 +707,41 @@ mod tests {
             &["meshcon", "delete", "vs", "billing"],
             &["meshcon", "practice"],
             &["meshcon", "practice", "check", "-o", "json", "-"],
+            &[
+                "meshcon",
+                "attach",
+                "--prometheus",
+                "http://127.0.0.1:9090",
+                "--otlp-listen",
+            ],
+            &[
+                "meshcon", "get", "edges", "--scrape", "a:15090", "--scrape", "b:4191",
+            ],
+            &[
+                "meshcon",
+                "get",
+                "proxy-config",
+                "secret",
+                "--config-dump",
+                "d.json",
+            ],
+            &[
+                "meshcon",
+                "export",
+                "kubernetes",
+                "--version",
+                "v3",
+                "-o",
+                "out",
+            ],
+            &[
+                "meshcon",
+                "workload",
+                "--service",
+                "billing",
+                "--version",
+                "v2",
+            ],
         ] {
             assert!(super::Cli::try_parse_from(args).is_ok(), "{args:?}");
         }

@@ -2,10 +2,16 @@
 //! mesh; links to the live one (show me, live drills) when it runs.
 //!
 //! - [`glossary`]: the terms, in our own words.
-//! - [`exercises`]: sentences, the diagram, the explanation checker, drills.
-//! - [`progress`]: Leitner boxes, results and streaks in SQLite.
+//! - [`drill`]: live drills: faults, questions, injection, undo and the judge.
+//! - [`diagram`]: the diagram to label, drawn anew each time.
+//! - [`exercises`]: sentences, slot feedback, the explanation checker.
+//! - [`schedule`]: SM-2 spaced repetition for flashcards.
+//! - [`progress`]: schedules, results, streaks and a drill to undo, in SQLite.
 
 pub mod check;
+pub mod diagram;
+pub mod drill;
 pub mod exercises;
 pub mod glossary;
 pub mod progress;
+pub mod schedule;

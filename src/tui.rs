@@ -24,6 +24,7 @@ pub mod model;
 pub mod practice;
 pub mod quick;
 pub mod scenario;
+pub mod source;
 pub mod ui;
 
 #[cfg(test)]
@@ -138,17 +139,38 @@ pub async fn run_loop<B: Backend>(
     Ok(())
 }
 
-/// Opens the console on the mesh at `addr` and runs until the user quits.
-pub async fn run(addr: &str, embedded: bool, start: View, state_dir: &Path) -> anyhow::Result<()> {
+/// Opens the console on `source` and runs until the user quits.
+pub async fn run(
+    source: source::Source,
+    embedded: bool,
+    start: View,
+    state_dir: &Path,
+) -> anyhow::Result<()> {
     use crate::practice::progress::Progress;
     crate::client::identify_as("console");
-    let progress = Progress::open(&state_dir.join("practice.db"))
+    let db = state_dir.join("practice.db");
+    // Drills (and their undo) only ever touch a meshcon mesh; an empty
+    // address is a console with no mesh to drill on.
+    let (addr, label) = match &source {
+        source::Source::Meshcon { addr } => (addr.clone(), addr.clone()),
+        source::Source::Real(r) => (String::new(), r.label(r.dialect)),
+    };
+    let addr = addr.as_str();
+    // A drill an earlier run could not undo is healed before anything else.
+    let healed = if addr.is_empty() {
+        None
+    } else {
+        practice::drill::heal_leftover(addr, embedded, &db).await
+    };
+    let progress = Progress::open(&db)
         .or_else(|_| Progress::in_memory())
         .map_err(|e| anyhow::anyhow!("practice progress store: {e}"))?;
     let ledger = progress
         .load()
         .map_err(|e| anyhow::anyhow!("practice progress: {e}"))?;
-    let mut app = App::new(addr, embedded, practice::Practice::new(ledger));
+    let mut app = App::new(&label, embedded, practice::Practice::new(ledger));
+    app.practice.addr = addr.to_string();
+    app.practice.note = healed;
     app.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     app.view = start;
 
@@ -168,11 +190,18 @@ pub async fn run(addr: &str, embedded: bool, start: View, state_dir: &Path) -> a
     event::spawn_terminal_input(tx.clone());
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let cancel = CancellationToken::new();
-    let background = data::spawn(addr, tx, cmd_rx, cancel.clone(), progress)?;
+    let background = source::spawn(source, tx, cmd_rx, cancel.clone(), progress)?;
     let result = run_loop(&mut terminal, &mut app, rx, cmd_tx).await;
     cancel.cancel();
     drop(terminal);
     drop(guard);
     background.finish().await;
+    // Quitting during a drill undoes it; if the mesh does not answer, the
+    // next start does.
+    if let Some(steps) = app.practice.pending_undo() {
+        if let Err(e) = practice::drill::undo_now(addr, &steps, &db).await {
+            eprintln!("meshcon: the drill could not be undone now ({e}); the next start will");
+        }
+    }
     result
 }

@@ -29,7 +29,9 @@ pub use crate::control::federation::{
 pub use crate::control::registry::ProxyKind;
 pub use crate::control::store::StoreError;
 pub use crate::runtime::plan::DEFAULT_API;
-pub use crate::telemetry::collector::{Collector, StoredSpan, Trace, TraceStore};
+pub use crate::telemetry::collector::{
+    Collector, Query as TraceStoreQuery, StoredSpan, Trace, TraceStore,
+};
 pub use crate::telemetry::exact::{EdgeKey, EdgeStat};
 pub use crate::telemetry::golden::{
     histogram_quantile, merge_exact, prometheus_rate, scrape_config, EdgeSignal, ScrapeError,
@@ -44,6 +46,51 @@ pub mod config {
     pub use crate::config::parse::parse;
     pub use crate::config::scope::short_name;
     pub use crate::config::{analyze_standalone, check, kind_matches, to_yaml, Finding, Level};
+}
+
+/// Readers for a real Istio or Linkerd mesh: Envoy's admin API (as
+/// `istioctl proxy-config` reads it), trace receivers and a Jaeger reader
+/// filing into a [`TraceStore`], and direct Prometheus scrapes.
+pub mod realmesh {
+    pub use crate::realmesh::envoy::{
+        fetch_certs, fetch_config_dump, parse_certs, parse_config_dump, read_config_dump,
+        AdminCert, CertFacts, ClusterRow, ConfigDump, EndpointRow, RouteRow, SdsSecret,
+        MAX_DUMP_BYTES,
+    };
+    pub use crate::realmesh::fetch::{Target, DEFAULT_TIMEOUT};
+    pub use crate::realmesh::scrape::{
+        parse_exposition, read_exposition, scrape, Exposition, MetricSample, MAX_EXPOSITION_BYTES,
+    };
+    pub use crate::realmesh::traces::jaeger;
+    pub use crate::realmesh::traces::{
+        listen, serve_otlp, serve_zipkin, DEFAULT_OTLP_LISTEN, DEFAULT_ZIPKIN_LISTEN,
+    };
+    pub use crate::realmesh::RealMeshError;
+    pub use crate::telemetry::collector::Query as TraceFilter;
+}
+
+/// The playground's mesh on real clusters: Kubernetes and Istio YAML out
+/// (`meshcon export kubernetes`), back in (`meshcon import`), and the demo
+/// app as a standalone server (`meshcon workload`).
+pub mod export {
+    pub use crate::export::{
+        import, ingress_secret, kubernetes, namespaced, network, to_yaml, Export, ExportFile,
+        ExportOptions, ImportError, Imported, SourceFile,
+    };
+    pub use crate::topology::Latency;
+
+    /// The documents of a multi-document YAML text as JSON values (YAML's
+    /// core schema), for reading what an export wrote.
+    pub fn yaml_documents(src: &str) -> Result<Vec<serde_json::Value>, String> {
+        crate::yaml::parse_documents(src)
+            .map(|docs| docs.into_iter().map(|d| d.value).collect())
+            .map_err(|e| e.message)
+    }
+
+    pub use crate::workload::standalone::{
+        parse_call, parse_error_rate, parse_latency, serve as serve_workload, TraceMode,
+        WorkloadSpec,
+    };
 }
 
 /// The state directory a mesh keeps its keys, history and address in.
@@ -62,6 +109,17 @@ pub mod auth {
     /// A console API client that sends [`Credentials`] with every call.
     pub type AuthedClient<T> =
         super::ConsoleClient<tonic::service::interceptor::InterceptedService<T, Credentials>>;
+}
+
+/// Reading a real Istio or Linkerd mesh: its Prometheus, its resources through kubectl.
+pub mod attach {
+    pub use crate::attach::fetch::{Auth, Endpoint};
+    pub use crate::attach::kube::{
+        clean as clean_kubectl_json, Kubectl, Output as KubectlOutput, KINDS,
+    };
+    pub use crate::attach::observed::topology as observed_topology;
+    pub use crate::attach::prometheus::{Dialect, MeshSignals, Prometheus, Sample};
+    pub use crate::attach::AttachError;
 }
 
 /// Small helpers a client needs to read what a mesh serves.
@@ -136,6 +194,15 @@ impl OfflineHistory {
     /// Every version, oldest first.
     pub fn history(&self) -> Result<HistoryList, StoreError> {
         self.0.history_list()
+    }
+
+    /// The resources of `version`; 0 means the latest.
+    pub fn resources(&self, version: u64) -> Result<(u64, Vec<config::Resource>), StoreError> {
+        if version == 0 {
+            let current = self.0.current();
+            return Ok((current.version, current.resources.as_ref().clone()));
+        }
+        Ok((version, self.0.at(version)?))
     }
 
     /// A unified diff of the resources between two versions.

@@ -15,19 +15,25 @@
 //! - [`gateway`]: ingress (TLS termination) and east-west (SNI passthrough) gateways.
 //! - [`telemetry`]: Istio metrics, exact percentiles, traces, the tap, golden signals.
 //! - [`workload`]: the demo apps and the load generator.
+//! - [`attach`]: readers of a real Istio or Linkerd mesh (Prometheus, kubectl).
+//! - [`realmesh`]: readers for a real Istio/Linkerd mesh (Envoy admin, trace receivers, scrapes).
+//! - [`export`]: the topology and rules as Kubernetes and Istio YAML, and back.
 //! - [`runtime`]: launches a whole mesh from a topology, in one process.
 //! - [`bench`]: load scenarios (data-plane latency, config convergence).
 //! - [`yaml`], [`duration`], [`state`], [`http`]: YAML with positions, Go durations, the state directory, HTTP plumbing.
 
 pub mod api;
+pub(crate) mod attach;
 pub mod bench;
 pub(crate) mod config;
 pub(crate) mod control;
 pub(crate) mod duration;
+pub(crate) mod export;
 pub(crate) mod gateway;
 pub(crate) mod http;
 pub mod identity;
 pub(crate) mod proxy;
+pub(crate) mod realmesh;
 pub mod runtime;
 pub(crate) mod state;
 pub(crate) mod svc;

@@ -56,8 +56,12 @@ pub async fn workloads_table(addr: &str) -> anyhow::Result<String> {
         .await
         .map_err(status_error)?
         .into_inner();
-    let rows: Vec<Vec<String>> = list
-        .workloads
+    Ok(workloads_rows(&list.workloads))
+}
+
+/// Workloads as a table.
+pub fn workloads_rows(workloads: &[mesh::api::Workload]) -> String {
+    let rows: Vec<Vec<String>> = workloads
         .iter()
         .map(|w| {
             let a = w.addresses.clone().unwrap_or_default();
@@ -74,7 +78,7 @@ pub async fn workloads_table(addr: &str) -> anyhow::Result<String> {
             ]
         })
         .collect();
-    Ok(output::table(
+    output::table(
         &[
             "KIND",
             "CLUSTER",
@@ -87,7 +91,7 @@ pub async fn workloads_table(addr: &str) -> anyhow::Result<String> {
             "SPIFFE ID",
         ],
         &rows,
-    ))
+    )
 }
 
 /// `meshcon get WHAT`.
@@ -116,23 +120,7 @@ pub async fn run(mesh: Option<&str>, what: GetWhat, o: GetOptions) -> anyhow::Re
                 .into_inner();
             match o.output {
                 Format::Table => {
-                    let rows: Vec<Vec<String>> = list
-                        .workloads
-                        .iter()
-                        .map(|w| {
-                            vec![
-                                w.instance.clone(),
-                                w.spiffe_id.clone(),
-                                w.cert_serial.chars().take(16).collect(),
-                                until(&w.cert_not_after),
-                                w.rotations.to_string(),
-                            ]
-                        })
-                        .collect();
-                    let mut s = output::table(
-                        &["INSTANCE", "SPIFFE ID", "SERIAL", "EXPIRES IN", "ROTATIONS"],
-                        &rows,
-                    );
+                    let mut s = identities_rows(&list.workloads);
                     s.push('\n');
                     let tds: Vec<Vec<String>> = list
                         .trust_domains
@@ -171,30 +159,7 @@ pub async fn run(mesh: Option<&str>, what: GetWhat, o: GetOptions) -> anyhow::Re
                 .map_err(status_error)?
                 .into_inner()
                 .text;
-            match o.output {
-                Format::Yaml => text,
-                Format::Json => {
-                    let out = mesh::api::config::parse("-", &text);
-                    let values: Vec<_> = out.resources.iter().map(|p| &p.resource).collect();
-                    output::structured(&values, Format::Json)?
-                }
-                Format::Table => {
-                    let out = mesh::api::config::parse("-", &text);
-                    let rows: Vec<Vec<String>> = out
-                        .resources
-                        .iter()
-                        .map(|p| {
-                            let k = p.resource.key();
-                            vec![k.kind, k.namespace, k.name]
-                        })
-                        .collect();
-                    if rows.is_empty() {
-                        "no resources applied (every service uses its default route)\n".into()
-                    } else {
-                        output::table(&["KIND", "NAMESPACE", "NAME"], &rows)
-                    }
-                }
-            }
+            resources_out(&text, what, o.output)?
         }
         GetWhat::Proxies => {
             let list = c
@@ -343,6 +308,10 @@ pub async fn run(mesh: Option<&str>, what: GetWhat, o: GetOptions) -> anyhow::Re
                 f => output::structured(&stats, f)?,
             }
         }
+        // Reads an Envoy, not the mesh: cli.rs sends it to commands::proxy_config.
+        GetWhat::ProxyConfig => {
+            anyhow::bail!("proxy-config reads an Envoy: give --envoy-admin or --config-dump")
+        }
         GetWhat::ScrapeConfig => {
             let list = c
                 .console
@@ -352,15 +321,17 @@ pub async fn run(mesh: Option<&str>, what: GetWhat, o: GetOptions) -> anyhow::Re
                 .into_inner();
             mesh::api::scrape_config(&list.mesh, &list.workloads, o.window.clamp(1, 60))
         }
-        GetWhat::Services => {
+        GetWhat::Services | GetWhat::Edges => {
             let window = o.window.max(2);
             if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
                 eprintln!("sampling {window} s of traffic (--window sets how long)...");
             }
-            let rows = services(&mut c, window).await?;
-            match o.output {
-                Format::Table => services_table(&rows),
-                f => output::structured(&rows, f)?,
+            let (rows, edges) = signals(&mut c, window).await?;
+            match (what, o.output) {
+                (GetWhat::Edges, Format::Table) => edges_table(&edges),
+                (GetWhat::Edges, f) => output::structured(&edges, f)?,
+                (_, Format::Table) => services_table(&rows),
+                (_, f) => output::structured(&rows, f)?,
             }
         }
     };
@@ -382,6 +353,14 @@ pub async fn services(
     c: &mut MeshClient,
     window: u64,
 ) -> anyhow::Result<Vec<mesh::api::ServiceSignal>> {
+    Ok(signals(c, window).await?.0)
+}
+
+/// Golden signals per service version and per edge, over `window` seconds of scrapes.
+async fn signals(
+    c: &mut MeshClient,
+    window: u64,
+) -> anyhow::Result<(Vec<mesh::api::ServiceSignal>, Vec<mesh::api::EdgeSignal>)> {
     let list = c
         .console
         .workloads(Empty {})
@@ -415,6 +394,7 @@ pub async fn services(
     }
     let now = now_s() + 0.001;
     let mut rows = signals.services(now - started + 0.5, now);
+    let edges = signals.edges(now - started + 0.5, now);
     let latency = c
         .console
         .latency(mesh::api::LatencyRequest {
@@ -425,10 +405,10 @@ pub async fn services(
         .into_inner();
     let exact: Vec<mesh::api::EdgeStat> = mesh::api::decode(&latency).unwrap_or_default();
     mesh::api::merge_exact(&mut rows, &exact);
-    Ok(rows)
+    Ok((rows, edges))
 }
 
-fn services_table(rows: &[mesh::api::ServiceSignal]) -> String {
+pub fn services_table(rows: &[mesh::api::ServiceSignal]) -> String {
     let ms = |v: f64| format!("{v:.1}");
     let exact = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
     let table: Vec<Vec<String>> = rows
@@ -483,7 +463,7 @@ fn event_line(e: &mesh::api::Event) -> String {
     )
 }
 
-fn traces_table(traces: &[mesh::api::Trace]) -> String {
+pub fn traces_table(traces: &[mesh::api::Trace]) -> String {
     let rows: Vec<Vec<String>> = traces
         .iter()
         .map(|t| {
@@ -563,4 +543,100 @@ fn federation_text(v: &mesh::api::FederationStatus) -> String {
         s.push_str(&format!("WARNING: {w}\n"));
     }
     s
+}
+
+/// Identities (SPIFFE ID, certificate) as a table.
+pub fn identities_rows(workloads: &[mesh::api::Workload]) -> String {
+    let rows: Vec<Vec<String>> = workloads
+        .iter()
+        .map(|w| {
+            vec![
+                w.instance.clone(),
+                or_dash(&w.spiffe_id),
+                or_dash(&w.cert_serial.chars().take(16).collect::<String>()),
+                if w.cert_not_after.is_empty() {
+                    "-".into()
+                } else {
+                    until(&w.cert_not_after)
+                },
+                w.rotations.to_string(),
+            ]
+        })
+        .collect();
+    output::table(
+        &["INSTANCE", "SPIFFE ID", "SERIAL", "EXPIRES IN", "ROTATIONS"],
+        &rows,
+    )
+}
+
+fn or_dash(s: &str) -> String {
+    if s.is_empty() {
+        "-".into()
+    } else {
+        s.to_string()
+    }
+}
+
+/// Per caller and service version: the edges of the graph.
+pub fn edges_table(edges: &[mesh::api::EdgeSignal]) -> String {
+    let rows: Vec<Vec<String>> = edges
+        .iter()
+        .map(|e| {
+            vec![
+                e.source.clone(),
+                or_dash(&e.source_cluster),
+                e.service.clone(),
+                or_dash(&e.version),
+                or_dash(&e.destination_cluster),
+                format!("{:.1}", e.rps),
+                format!("{:.1}%", e.error_rate * 100.0),
+                format!("{:.1}", e.p99_ms),
+                format!("{:.0}%", e.mtls_ratio * 100.0),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "SOURCE", "FROM", "SERVICE", "VERSION", "TO", "RPS", "ERRORS", "P99 ms", "mTLS",
+        ],
+        &rows,
+    )
+}
+
+/// Resources in the asked format (`routes` lists the routing kinds only).
+pub fn resources_out(text: &str, what: GetWhat, format: Format) -> anyhow::Result<String> {
+    let out = mesh::api::config::parse("-", text);
+    let routing = [
+        "VirtualService",
+        "DestinationRule",
+        "Gateway",
+        "ServiceEntry",
+    ];
+    let values: Vec<_> = out
+        .resources
+        .iter()
+        .map(|p| &p.resource)
+        .filter(|r| what != GetWhat::Routes || routing.contains(&r.key().kind.as_str()))
+        .collect();
+    Ok(match format {
+        Format::Table => {
+            let rows: Vec<Vec<String>> = values
+                .iter()
+                .map(|r| {
+                    let k = r.key();
+                    vec![k.kind, k.namespace, k.name]
+                })
+                .collect();
+            if rows.is_empty() {
+                "no resources (every service uses its default route)\n".into()
+            } else {
+                output::table(&["KIND", "NAMESPACE", "NAME"], &rows)
+            }
+        }
+        Format::Yaml => {
+            let owned: Vec<_> = values.into_iter().cloned().collect();
+            mesh::api::config::to_yaml(&owned)
+        }
+        Format::Json => output::structured(&values, Format::Json)?,
+    })
 }

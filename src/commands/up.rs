@@ -117,7 +117,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Mesh> {
     Ok(mesh)
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -197,7 +197,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     }
     let state_dir = mesh.state_dir().to_path_buf();
     let result = crate::tui::run(
-        &mesh.api_addr().to_string(),
+        crate::tui::source::Source::Meshcon {
+            addr: mesh.api_addr().to_string(),
+        },
         true,
         crate::tui::action::View::Graph,
         &state_dir,
@@ -223,18 +225,63 @@ pub async fn attach(
         .await?;
     let state_dir = state_dir.unwrap_or_else(mesh::api::state::default_dir);
     init_logging(&state_dir);
-    crate::tui::run(&addr, false, crate::tui::action::View::Graph, &state_dir).await?;
+    crate::tui::run(
+        crate::tui::source::Source::Meshcon { addr },
+        false,
+        crate::tui::action::View::Graph,
+        &state_dir,
+    )
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// `meshcon practice`: works without a mesh, and links to the local one if it runs.
+/// `meshcon practice`: works without a mesh. It links to one only when
+/// named (`--mesh`, or the `--state-dir` a mesh was started with), so a
+/// drill never injects faults into a mesh the learner did not choose.
 pub async fn practice(
     addr: Option<String>,
     state_dir: Option<std::path::PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let addr = crate::client::resolve_addr(addr.as_deref());
+    let addr = practice_addr(addr, state_dir.as_deref());
     let state_dir = state_dir.unwrap_or_else(mesh::api::state::default_dir);
     init_logging(&state_dir);
-    crate::tui::run(&addr, false, crate::tui::action::View::Practice, &state_dir).await?;
+    crate::tui::run(
+        crate::tui::source::Source::Meshcon { addr },
+        false,
+        crate::tui::action::View::Practice,
+        &state_dir,
+    )
+    .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The mesh `practice` links to: the one named with `--mesh`, or the one
+/// running from the `--state-dir` given; otherwise none (empty), never the
+/// default one another process may be running.
+fn practice_addr(addr: Option<String>, state_dir: Option<&std::path::Path>) -> String {
+    match (addr, state_dir) {
+        (Some(a), _) => a,
+        (None, Some(dir)) => std::fs::read_to_string(crate::client::api_file(dir))
+            .map(|t| t.trim().to_string())
+            .unwrap_or_default(),
+        (None, None) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn practice_links_only_to_a_mesh_it_is_given() {
+        assert_eq!(practice_addr(None, None), "");
+        assert_eq!(
+            practice_addr(Some("127.0.0.1:9".into()), None),
+            "127.0.0.1:9"
+        );
+        let dir = tempfile::TempDir::new().expect("dir");
+        assert_eq!(practice_addr(None, Some(dir.path())), "");
+        std::fs::write(crate::client::api_file(dir.path()), "127.0.0.1:4242\n").expect("api.addr");
+        assert_eq!(practice_addr(None, Some(dir.path())), "127.0.0.1:4242");
+    }
 }

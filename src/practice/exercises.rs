@@ -1,5 +1,5 @@
 //! The exercises' content and checkers: fill-in-the-blank sentences, the
-//! diagram to label, the ~100-word explanation checker, and live drills.
+//! diagram to label, and the ~100-word explanation checker.
 
 /// A sentence with a blank and the answers that fill it.
 #[derive(Debug, Clone, Copy)]
@@ -12,26 +12,29 @@ pub struct Blank {
     pub term: &'static str,
 }
 
-/// Fill-in-the-blank sentences.
+/// Fill-in-the-blank sentences. Answers are compared after [`canon`], so
+/// "the control plane", "sidecar proxies" and "golden signal" need no
+/// entry of their own; entries are the natural variants a teacher accepts.
 pub const BLANKS: &[Blank] = &[
-    Blank { sentence: "The ____ pushes configuration to every proxy but never sees a request.", answers: &["control plane", "istiod"], term: "control plane" },
-    Blank { sentence: "Each pod runs a ____ next to the application, which talks plain HTTP to it.", answers: &["sidecar", "sidecar proxy", "proxy", "envoy"], term: "sidecar proxy" },
-    Blank { sentence: "With ____, both sides present certificates and verify each other.", answers: &["mtls", "mutual tls", "mutual tls (mtls)"], term: "mTLS" },
-    Blank { sentence: "A workload's identity looks like spiffe://us.mesh/ns/default/sa/billing; this format comes from ____.", answers: &["spiffe"], term: "SPIFFE" },
-    Blank { sentence: "To send 10% of traffic to v2, put weights on the routes of a ____.", answers: &["virtualservice", "virtual service"], term: "VirtualService" },
+    Blank { sentence: "The ____ pushes configuration to every proxy but never sees a request.", answers: &["control plane", "istiod", "mesh control plane"], term: "control plane" },
+    Blank { sentence: "Each pod runs a ____ next to the application, which talks plain HTTP to it.", answers: &["sidecar", "sidecar proxy", "proxy", "envoy", "envoy sidecar", "sidecar container"], term: "sidecar proxy" },
+    Blank { sentence: "With ____, both sides present certificates and verify each other.", answers: &["mtls", "mutual tls", "mutual tls (mtls)", "mutual transport layer security"], term: "mTLS" },
+    Blank { sentence: "A workload's identity as a URI of a trust domain and a path, carried in its certificate's URI SAN, follows the ____ standard.", answers: &["spiffe", "spiffe id", "spiffe standard"], term: "SPIFFE" },
+    Blank { sentence: "To send 10% of traffic to v2, put weights on the routes of a ____.", answers: &["virtualservice", "virtual service", "istio virtualservice"], term: "VirtualService" },
     Blank { sentence: "Subsets, load balancing and outlier detection are set in a ____.", answers: &["destinationrule", "destination rule"], term: "DestinationRule" },
-    Blank { sentence: "An instance that fails five times in a row is ejected by ____.", answers: &["outlier detection", "outlier-detection", "passive health checking"], term: "outlier detection" },
-    Blank { sentence: "Traffic from outside the mesh enters through the ____.", answers: &["ingress gateway", "ingressgateway", "ingress"], term: "Ingress Gateway" },
-    Blank { sentence: "Releasing v2 to 5% of users first is called a ____ release.", answers: &["canary"], term: "canary" },
-    Blank { sentence: "99% of requests were faster than the ____ latency.", answers: &["p99", "99th percentile", "p 99"], term: "P99" },
-    Blank { sentence: "Waiting 25 ms, then 50, then 100 before retries is ____.", answers: &["exponential backoff", "backoff"], term: "exponential backoff" },
+    Blank { sentence: "An instance that fails five times in a row is ejected by ____.", answers: &["outlier detection", "passive health checking", "passive health check", "outlier detector"], term: "outlier detection" },
+    Blank { sentence: "Traffic from outside the mesh enters through the ____.", answers: &["ingress gateway", "ingressgateway", "ingress", "istio ingress gateway", "istio-ingressgateway", "ingress proxy"], term: "Ingress Gateway" },
+    Blank { sentence: "Releasing v2 to 5% of users first is called a ____ release.", answers: &["canary", "canary deployment"], term: "canary" },
+    Blank { sentence: "99% of requests were faster than the ____ latency.", answers: &["p99", "99th percentile", "p 99", "99th-percentile", "99 percentile"], term: "P99" },
+    Blank { sentence: "Waiting 25 ms, then 50, then 100 before retries is ____.", answers: &["exponential backoff", "backoff", "exponential back-off", "exponential backoff with jitter"], term: "exponential backoff" },
     Blank { sentence: "One timed operation inside a trace is a ____.", answers: &["span"], term: "span" },
-    Blank { sentence: "The header 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 is a W3C ____.", answers: &["traceparent", "trace parent", "w3c traceparent"], term: "W3C traceparent" },
-    Blank { sentence: "Latency, traffic, errors and saturation are the four ____.", answers: &["golden signals"], term: "golden signals" },
-    Blank { sentence: "Proxies get routes, clusters and endpoints from the control plane over ____.", answers: &["xds", "ads", "grpc"], term: "xDS" },
+    Blank { sentence: "The header 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 is a W3C ____.", answers: &["traceparent", "trace parent", "w3c traceparent", "trace context"], term: "W3C traceparent" },
+    Blank { sentence: "Latency, traffic, errors and saturation are the four ____.", answers: &["golden signals", "four golden signals"], term: "golden signals" },
+    Blank { sentence: "Proxies get routes, clusters and endpoints from the control plane over ____.", answers: &["xds", "ads", "xds api", "aggregated discovery service", "envoy xds"], term: "xDS" },
     Blank { sentence: "Calls between clusters of one mesh cross through the ____ gateway.", answers: &["east-west", "eastwest", "east west"], term: "east-west gateway" },
     Blank { sentence: "Requests between services inside the system are ____ traffic.", answers: &["east-west", "east west", "eastwest"], term: "east-west traffic" },
-    Blank { sentence: "Refusing plaintext peers is PeerAuthentication mode ____.", answers: &["strict"], term: "PeerAuthentication" },
+    Blank { sentence: "The Istio resource whose mode STRICT makes sidecars refuse plaintext peers is a ____.", answers: &["peerauthentication", "peer authentication", "peerauthentication policy"], term: "PeerAuthentication" },
+    Blank { sentence: "How full a connection pool is against its limit is the golden signal called ____.", answers: &["saturation"], term: "saturation" },
 ];
 
 /// Normalises an answer: lowercase, no surrounding punctuation, hyphens
@@ -46,10 +49,53 @@ pub fn normalize(s: &str) -> String {
         .join(" ")
 }
 
+/// Words that open an answer without changing it.
+const ARTICLES: &[&str] = &["a", "an", "the", "its", "our", "their"];
+/// Words that close an answer where the sentence already implies them
+/// ("traceparent header", "STRICT mode", "east-west gateway").
+const TAILS: &[&str] = &[
+    "header", "headers", "mode", "gateway", "resource", "protocol", "traffic", "release", "latency",
+];
+
+/// One word in the singular ("proxies" → "proxy", "signals" → "signal").
+fn singular(w: &str) -> String {
+    if let Some(stem) = w.strip_suffix("ies").filter(|s| s.len() > 2) {
+        return format!("{stem}y");
+    }
+    if let Some(stem) = w
+        .strip_suffix("es")
+        .filter(|s| s.ends_with("x") || s.ends_with("ch") || s.ends_with("sh"))
+    {
+        return stem.to_string();
+    }
+    match w.strip_suffix('s') {
+        Some(stem) if stem.len() > 2 && !stem.ends_with('s') => stem.to_string(),
+        _ => w.to_string(),
+    }
+}
+
+/// An answer as compared: [`normalize`]d, brackets dropped, no leading
+/// article or implied last word, each word in the singular.
+pub fn canon(s: &str) -> String {
+    let n = normalize(&s.replace(['(', ')', '/', '.', ',', '"', '\''], " "));
+    let mut words: Vec<&str> = n.split_whitespace().collect();
+    while words.len() > 1 && ARTICLES.contains(&words[0]) {
+        words.remove(0);
+    }
+    while words.len() > 1 && words.last().is_some_and(|w| TAILS.contains(w)) {
+        words.pop();
+    }
+    words
+        .iter()
+        .map(|w| singular(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Whether `answer` fills the blank.
 pub fn check_blank(b: &Blank, answer: &str) -> bool {
-    let a = normalize(answer);
-    !a.is_empty() && b.answers.iter().any(|x| normalize(x) == a)
+    let a = canon(answer);
+    !a.is_empty() && b.answers.iter().any(|x| canon(x) == a)
 }
 
 /// The five labels of the diagram.
@@ -61,30 +107,6 @@ pub const LABELS: [&str; 5] = [
     "Ingress Gateway",
 ];
 
-/// The diagram, line by line (leading spaces matter): slots A–E.
-pub const DIAGRAM: [&str; 8] = [
-    "                  ┌─────────────────── [A] ────────────────────┐",
-    "                  │ config and certificates, pushed to proxies │",
-    "                  └──────────────┬──────────────────────────┬──┘",
-    "                                 ▼                          ▼",
-    " client ─HTTPS─▶ [B] ─▶ ┌───────┬──────────┐  [C]  ┌───────┬─────────┐",
-    "                        │  [E]  │ frontend │═══════│ proxy │ billing │",
-    "                        └───────┴──────────┘       └───────┴─────────┘",
-    "                        └─────────────────── [D] ────────────────────┘",
-];
-
-/// The right label index (into [`LABELS`]) for slots A–E.
-pub const ANSWER: [usize; 5] = [1, 4, 3, 0, 2];
-
-/// What each slot is, for feedback.
-pub const SLOT_HINTS: [&str; 5] = [
-    "A configures the proxies and signs certificates but carries no request: the control plane.",
-    "B takes HTTPS from outside and routes it in: the Ingress Gateway.",
-    "C joins two sidecars with mutual certificates: an mTLS connection.",
-    "D spans every proxy that carries requests: the data plane.",
-    "E runs next to the frontend app in its pod: a sidecar proxy.",
-];
-
 /// Feedback on one slot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlotResult {
@@ -94,30 +116,6 @@ pub struct SlotResult {
     pub correct: bool,
     /// What it should be and why.
     pub feedback: String,
-}
-
-/// Scores an assignment of labels (indices into [`LABELS`]) to slots A–E.
-pub fn score_diagram(assigned: &[Option<usize>; 5]) -> (usize, Vec<SlotResult>) {
-    let mut score = 0;
-    let mut out = Vec::new();
-    for (i, a) in assigned.iter().enumerate() {
-        let slot = (b'A' + i as u8) as char;
-        let correct = *a == Some(ANSWER[i]);
-        if correct {
-            score += 1;
-        }
-        let feedback = match a {
-            Some(x) if correct => format!("{slot}: {} ✓", LABELS[*x]),
-            Some(x) => format!("{slot}: not {} — {}", LABELS[*x], SLOT_HINTS[i]),
-            None => format!("{slot}: empty — {}", SLOT_HINTS[i]),
-        };
-        out.push(SlotResult {
-            slot,
-            correct,
-            feedback,
-        });
-    }
-    (score, out)
 }
 
 /// The words an explanation should use.
@@ -225,62 +223,51 @@ pub fn check_explanation(text: &str) -> Verdict {
     }
 }
 
-/// A fault a live drill hides in the mesh.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DrillKind {
-    /// One service answers much slower.
-    LatencyRegression,
-    /// One instance fails every request.
-    FailingInstance,
-    /// A canary got far too much traffic.
-    BadCanaryWeight,
-    /// Plaintext peers are accepted again.
-    PlaintextPeer,
-}
-
-impl DrillKind {
-    /// Every drill.
-    pub const ALL: [DrillKind; 4] = [
-        DrillKind::LatencyRegression,
-        DrillKind::FailingInstance,
-        DrillKind::BadCanaryWeight,
-        DrillKind::PlaintextPeer,
-    ];
-
-    /// The question the user answers first.
-    pub fn question(self) -> &'static str {
-        match self {
-            DrillKind::LatencyRegression => "One service's P99 just rose. Which service? (look at Services or Graph)",
-            DrillKind::FailingInstance => "One instance now fails every request. Which instance? (look at Tap, Events or Services)",
-            DrillKind::BadCanaryWeight => "A routing change sent too much traffic somewhere. Which service and version? (e.g. billing v2)",
-            DrillKind::PlaintextPeer => "Something lets plaintext peers in again. What changed? (name the mTLS mode)",
-        }
-    }
-
-    /// The resources that fix it (accepted answers to the second question).
-    pub fn fixes(self) -> &'static [&'static str] {
-        match self {
-            DrillKind::LatencyRegression => &["virtualservice"],
-            DrillKind::FailingInstance => &["destinationrule", "virtualservice"],
-            DrillKind::BadCanaryWeight => &["virtualservice"],
-            DrillKind::PlaintextPeer => &["peerauthentication"],
-        }
-    }
-
-    /// Why those resources.
-    pub fn explain_fix(self) -> &'static str {
-        match self {
-            DrillKind::LatencyRegression => "A VirtualService timeout (and retries) protects callers from a slow service until it is rolled back.",
-            DrillKind::FailingInstance => "A DestinationRule's outlierDetection ejects the failing instance (VirtualService retries also hide it from callers).",
-            DrillKind::BadCanaryWeight => "The weights live in the VirtualService's route: set them back to 90/10.",
-            DrillKind::PlaintextPeer => "A PeerAuthentication with mtls.mode STRICT refuses plaintext peers again.",
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blanks_accept_what_a_teacher_accepts_and_refuse_the_loose() {
+        let by = |term: &str| BLANKS.iter().find(|b| b.term == term).expect("blank");
+        for (term, ok) in [
+            ("control plane", "the control plane"),
+            ("control plane", "The Control-Plane."),
+            ("sidecar proxy", "sidecar proxies"),
+            ("sidecar proxy", "an Envoy sidecar"),
+            ("golden signals", "golden signal"),
+            ("golden signals", "the four golden signals"),
+            ("W3C traceparent", "traceparent header"),
+            ("PeerAuthentication", "a PeerAuthentication resource"),
+            ("east-west gateway", "east-west gateway"),
+            ("mTLS", "Mutual TLS (mTLS)"),
+            ("outlier detection", "passive health checks"),
+            ("P99", "99th percentile"),
+        ] {
+            assert!(check_blank(by(term), ok), "{term}: {ok}");
+        }
+        for (term, loose) in [
+            ("xDS", "gRPC"),
+            ("xDS", "http"),
+            ("control plane", "proxy"),
+            ("control plane", "plane"),
+            ("Ingress Gateway", "gateway"),
+            ("sidecar proxy", "the"),
+            ("span", "trace"),
+        ] {
+            assert!(!check_blank(by(term), loose), "{term}: {loose}");
+        }
+        // Every sentence practises a glossary term and leaves it out.
+        for b in BLANKS {
+            let t = crate::practice::glossary::find(b.term).expect("term");
+            assert!(b.sentence.contains("____"), "{}", b.sentence);
+            assert!(
+                !b.sentence.to_lowercase().contains(&t.term.to_lowercase()),
+                "{}",
+                b.sentence
+            );
+        }
+    }
 
     #[test]
     fn blanks_accept_variants() {
@@ -290,21 +277,6 @@ mod tests {
         assert!(!check_blank(b, "gateway"));
         assert!(!check_blank(b, ""));
         assert!(check_blank(&BLANKS[15], "East-West"));
-    }
-
-    #[test]
-    fn diagram_scores_each_slot() {
-        let (score, r) = score_diagram(&[Some(1), Some(4), Some(3), Some(0), Some(2)]);
-        assert_eq!(score, 5);
-        assert!(r.iter().all(|s| s.correct));
-        let (score, r) = score_diagram(&[Some(0), Some(4), Some(3), None, Some(1)]);
-        assert_eq!(score, 2);
-        assert!(
-            r[0].feedback.contains("not data plane"),
-            "{}",
-            r[0].feedback
-        );
-        assert!(r[3].feedback.contains("empty"));
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub const TERMS: &[Term] = &[
     Term {
         term: "B3",
         say: Some("bee-three"),
-        meaning: "The trace-context headers from Zipkin (X-B3-TraceId, X-B3-SpanId, X-B3-Sampled, or the single b3 header). Many meshes still send and read them next to W3C traceparent.",
+        meaning: "Zipkin's trace-context headers: a trace ID, a span ID and a sampling flag, each in its own X-prefixed header, or all three in one single header. Many meshes still send and read them next to W3C traceparent.",
         examples: &["The legacy service only forwards B3 headers, so its spans joined the trace through X-B3-TraceId."],
         related: &["W3C traceparent", "trace context", "distributed tracing"],
         show: Some((ShowMe::Traces, "")),
@@ -75,7 +75,7 @@ pub const TERMS: &[Term] = &[
     Term {
         term: "circuit breaking",
         say: None,
-        meaning: "Failing fast instead of piling up work when a destination is overloaded: limits on connections, pending and in-flight requests, beyond which the proxy answers at once with an error (Envoy flag UO).",
+        meaning: "Failing fast instead of piling up work on a struggling destination. Istio configures it in a DestinationRule's trafficPolicy with two parts: connectionPool limits (connections, pending and in-flight requests, beyond which the proxy answers at once with 503, flag UO) and outlierDetection, which ejects instances that keep failing.",
         examples: &["Circuit breaking on the payment API kept one slow dependency from exhausting every thread in checkout.", "The 503 UO responses mean the connection pool limit tripped, not that the server failed."],
         related: &["outlier detection", "DestinationRule", "traffic policy"],
         show: Some((ShowMe::Routing, "")),
@@ -131,7 +131,7 @@ pub const TERMS: &[Term] = &[
     Term {
         term: "Envoy",
         say: Some("EN-voy"),
-        meaning: "A widely used open-source layer-7 proxy; Istio's sidecars and gateways are Envoy, configured over xDS. Its response flags (UF, UO, URX...) explain failures it produced.",
+        meaning: "A widely used open-source layer-7 proxy written in C++; Istio's sidecars, gateways and waypoints run it, configured over xDS. Its response flags (UF, UO, URX...) explain failures it produced.",
         examples: &["Envoy marked the response UF: it could not connect upstream.", "Check the Envoy config dump to see which route matched."],
         related: &["sidecar proxy", "xDS", "data plane"],
         show: None,
@@ -171,7 +171,7 @@ pub const TERMS: &[Term] = &[
     Term {
         term: "Istio",
         say: Some("iss-TEE-oh"),
-        meaning: "An open-source service mesh: Envoy proxies (sidecars or ambient) as the data plane, Istiod as the control plane, and resources such as VirtualService and DestinationRule to configure them.",
+        meaning: "An open-source service mesh. Its data plane is either Envoy sidecars, or in ambient mode a per-node ztunnel (a small Rust proxy for mTLS and layer 4, not Envoy) plus optional Envoy waypoint proxies for layer 7; one control-plane process serves their configuration and signs certificates; resources such as VirtualService and DestinationRule configure it all.",
         examples: &["We run Istio in two clusters with one trust domain each and federate them."],
         related: &["Istiod", "Envoy", "Linkerd", "service mesh"],
         show: None,
@@ -187,7 +187,7 @@ pub const TERMS: &[Term] = &[
     Term {
         term: "Linkerd",
         say: Some("LINK-er-dee"),
-        meaning: "An open-source service mesh with its own small Rust proxy (linkerd2-proxy) instead of Envoy, known for simplicity and low overhead.",
+        meaning: "An open-source service mesh with its own small proxy written in Rust instead of Envoy, known for simplicity, low overhead and retry budgets.",
         examples: &["Linkerd retries only requests it marks retryable and caps them with a retry budget."],
         related: &["Istio", "service mesh", "sidecar proxy"],
         show: None,
@@ -223,6 +223,14 @@ pub const TERMS: &[Term] = &[
         examples: &["With STRICT mTLS, a pod without a mesh certificate cannot call billing at all.", "The lock on the edge means mTLS end to end."],
         related: &["SPIFFE", "PeerAuthentication", "X.509"],
         show: Some((ShowMe::Graph, "")),
+    },
+    Term {
+        term: "observability",
+        say: None,
+        meaning: "Being able to tell what a system is doing, and why, from what it emits: metrics, logs and traces. A mesh gives every service the same request metrics, access logs and trace spans without code changes.",
+        examples: &["Observability came for free with the mesh: every hop has golden signals and spans.", "Good observability answers new questions without shipping new code."],
+        related: &["golden signals", "distributed tracing", "Prometheus"],
+        show: Some((ShowMe::Services, "")),
     },
     Term {
         term: "outlier detection",
@@ -265,6 +273,14 @@ pub const TERMS: &[Term] = &[
         show: Some((ShowMe::Routing, "")),
     },
     Term {
+        term: "saturation",
+        say: None,
+        meaning: "How full a resource is against its limit: in-flight requests or connections against the pool's caps, queue depth, CPU. The fourth golden signal; it rises before latency and errors do.",
+        examples: &["Saturation on billing's connection pool hit 90%, so the next spike will trip the circuit breaker.", "Watch saturation, not only errors: by the time errors rise, queues are already full."],
+        related: &["golden signals", "circuit breaking", "P99"],
+        show: Some((ShowMe::Services, "")),
+    },
+    Term {
         term: "secure naming",
         say: None,
         meaning: "Checking that the server's certificate identity is one the destination service is allowed to run as, so a valid certificate for another service cannot impersonate it.",
@@ -291,7 +307,7 @@ pub const TERMS: &[Term] = &[
     Term {
         term: "span",
         say: None,
-        meaning: "One timed operation inside a trace (a request handled, a call made, one retry attempt), with a parent span, attributes and a status.",
+        meaning: "One timed operation inside a trace (a request handled, a call made, one retry attempt), with a parent operation, attributes and a status.",
         examples: &["The client span took 300 ms but the server span only 20 ms: the time went on the network or the retry."],
         related: &["distributed tracing", "trace context"],
         show: Some((ShowMe::Traces, "")),
@@ -299,7 +315,7 @@ pub const TERMS: &[Term] = &[
     Term {
         term: "SPIFFE",
         say: Some("SPIFF-ee"),
-        meaning: "A standard for workload identity: an ID of the form spiffe://trust-domain/path, carried as the single URI SAN of an X.509 certificate (an X.509-SVID).",
+        meaning: "A standard for workload identity: a URI naming a trust domain and a workload path, carried as the single URI SAN of an X.509 certificate (an X.509-SVID).",
         examples: &["billing's SPIFFE ID is spiffe://us.mesh/ns/default/sa/billing."],
         related: &["X.509", "mTLS", "trust domain"],
         show: Some((ShowMe::Identities, "spiffe://")),
@@ -339,7 +355,7 @@ pub const TERMS: &[Term] = &[
     Term {
         term: "trust domain",
         say: None,
-        meaning: "The scope of one identity authority: the first part of a SPIFFE ID (spiffe://eu.mesh/...). Certificates from a trust domain verify only with that domain's root.",
+        meaning: "The scope of one identity authority: the part of a SPIFFE ID after the scheme (eu.mesh in spiffe://eu.mesh/ns/default/sa/billing). Certificates issued in it verify only with its root.",
         examples: &["Each cluster has its own trust domain, eu.mesh and us.mesh, and trusts the other's bundle."],
         related: &["SPIFFE", "mesh CA", "mesh federation"],
         show: Some((ShowMe::Identities, "")),
@@ -383,17 +399,48 @@ pub fn find(name: &str) -> Option<&'static Term> {
     TERMS.iter().find(|t| t.term.eq_ignore_ascii_case(name))
 }
 
-/// Terms whose name, meaning or examples mention `query`.
+/// Terms whose name or meaning mention `query`: the exact term first,
+/// then terms that start with it, then terms that contain it, then
+/// meanings that mention it (alphabetical within each).
 pub fn search(query: &str) -> Vec<&'static Term> {
     let q = query.trim().to_lowercase();
-    TERMS
+    let mut hits: Vec<(u8, &'static Term)> = TERMS
         .iter()
-        .filter(|t| {
-            q.is_empty()
-                || t.term.to_lowercase().contains(&q)
-                || t.meaning.to_lowercase().contains(&q)
+        .filter_map(|t| {
+            let name = t.term.to_lowercase();
+            let exact = name == q || name.trim_end_matches('s') == q.trim_end_matches('s');
+            let rank = if q.is_empty() || exact {
+                0
+            } else if name.starts_with(&q) {
+                1
+            } else if name.contains(&q) {
+                2
+            } else if t.meaning.to_lowercase().contains(&q) {
+                3
+            } else {
+                return None;
+            };
+            Some((rank, t))
         })
-        .collect()
+        .collect();
+    // Stable: alphabetical order is kept among equals.
+    hits.sort_by_key(|(rank, _)| *rank);
+    hits.into_iter().map(|(_, t)| t).collect()
+}
+
+/// A demo scenario that makes a term visible in the mesh, for when the
+/// view "show me" opens has nothing to show yet.
+pub fn scenario_for(term: &str) -> Option<&'static str> {
+    Some(match term {
+        "circuit breaking" | "outlier detection" | "DestinationRule" | "traffic policy"
+        | "load balancing" | "saturation" => "circuit-breaker",
+        "retry policy" | "exponential backoff" => "retries",
+        "canary" | "subset" | "VirtualService" => "canary",
+        "fault injection" | "P99" => "latency-regression",
+        "mesh federation" | "east-west gateway" | "east-west traffic" => "federation",
+        "secure naming" => "rogue",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -438,6 +485,8 @@ mod tests {
             "P99",
             "Prometheus",
             "xDS",
+            "observability",
+            "saturation",
         ] {
             assert!(find(t).is_some(), "missing {t}");
         }
@@ -451,6 +500,65 @@ mod tests {
         let n = names.len();
         names.dedup();
         assert_eq!(names.len(), n);
+    }
+
+    #[test]
+    fn no_meaning_gives_its_term_away() {
+        // The meaning is the front of a meaning-to-term card.
+        let norm = |s: &str| s.to_lowercase().replace(['-', '_'], " ");
+        for t in TERMS {
+            assert!(
+                !norm(t.meaning).contains(&norm(t.term)),
+                "{}'s meaning contains it: {}",
+                t.term,
+                t.meaning
+            );
+        }
+    }
+
+    #[test]
+    fn search_puts_exact_and_prefix_matches_first() {
+        let first = |q: &str| search(q).first().map(|t| t.term);
+        assert_eq!(first("golden signals"), Some("golden signals"));
+        assert_eq!(first("golden signal"), Some("golden signals"));
+        assert_eq!(first("golden"), Some("golden signals"));
+        assert_eq!(first("Istio"), Some("Istio"));
+        assert_eq!(first("span"), Some("span"));
+        assert_eq!(first("saturation"), Some("saturation"));
+        assert_eq!(first("observ"), Some("observability"));
+        // Every scenario named exists.
+        for t in TERMS {
+            if let Some(s) = scenario_for(t.term) {
+                assert!(
+                    [
+                        "canary",
+                        "circuit-breaker",
+                        "federation",
+                        "latency-regression",
+                        "retries",
+                        "rogue"
+                    ]
+                    .contains(&s),
+                    "{s}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn circuit_breaking_and_istio_say_what_istio_does() {
+        let cb = find("circuit breaking").expect("term").meaning;
+        assert!(
+            cb.contains("connectionPool") && cb.contains("outlierDetection"),
+            "{cb}"
+        );
+        let istio = find("Istio").expect("term").meaning;
+        assert!(
+            istio.contains("ztunnel") && istio.contains("not Envoy"),
+            "{istio}"
+        );
+        let ambient = find("ambient mode").expect("term").meaning;
+        assert!(ambient.contains("ztunnel"), "{ambient}");
     }
 
     #[test]

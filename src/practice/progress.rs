@@ -1,5 +1,6 @@
-//! Practice progress: Leitner boxes for flashcards (both directions), every
-//! exercise result, and streaks.
+//! Practice progress: flashcard schedules (SM-2, both directions), every
+//! exercise result, streaks, the terms missed anywhere, and a live drill
+//! not yet undone.
 //!
 //! Two halves, so that the console's `update` never touches the disk:
 //! - [`Ledger`] is progress in memory. The practice screens read it and
@@ -24,30 +25,37 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS cards (term TEXT, dir INTEGER, box INTEGER, due REAL, right INTEGER, wrong INTEGER, PRIMARY KEY (term, dir));
      CREATE TABLE IF NOT EXISTS results (kind TEXT, item TEXT, correct INTEGER, at REAL);
      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER);",
+    // 2: SM-2 schedules (a Leitner box becomes reps, its wait an interval),
+    // and the drill to undo if the console stops before it does.
+    "ALTER TABLE cards ADD COLUMN ease REAL NOT NULL DEFAULT 2.5;
+     ALTER TABLE cards ADD COLUMN interval REAL NOT NULL DEFAULT 0;
+     ALTER TABLE cards ADD COLUMN reps INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE cards ADD COLUMN last REAL NOT NULL DEFAULT 0;
+     UPDATE cards SET reps = MAX(box - 1, 0), interval = CASE WHEN box >= 5 THEN 1.0 ELSE 0.0 END, last = CASE WHEN right + wrong > 0 THEN MAX(due - 1.0, 1.0) ELSE 0 END;
+     CREATE TABLE IF NOT EXISTS drill (id INTEGER PRIMARY KEY CHECK (id = 1), addr TEXT NOT NULL, undo TEXT NOT NULL);",
 ];
 
-/// Seconds until a card in `box_` is due again (Leitner).
-pub fn interval(box_: u32) -> f64 {
-    match box_ {
-        0 | 1 => 0.0,
-        2 => 60.0,
-        3 => 600.0,
-        4 => 3600.0,
-        _ => 86_400.0,
-    }
+pub use super::schedule::Card;
+use super::schedule::{available_at, Grade};
+use crate::practice::drill::Step;
+
+/// A live drill injected and not yet undone, kept until it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leftover {
+    /// The console API of the mesh it was injected into.
+    pub addr: String,
+    /// The steps that undo it.
+    pub undo: Vec<Step>,
 }
 
-/// A flashcard's schedule.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Card {
-    /// Leitner box, 1–5.
-    pub box_: u32,
-    /// When it is due, seconds since the epoch.
-    pub due: f64,
-    /// Times the user knew it.
-    pub right: u32,
-    /// Times the user missed it.
-    pub wrong: u32,
+/// The flashcard to serve, or when the next one is due.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Next {
+    /// A card due now: (term, direction).
+    Card(&'static str, u8),
+    /// Nothing due; the next card is due at this time (None: every card
+    /// waits for its other direction to be learnt first, which cannot be).
+    Wait(Option<f64>),
 }
 
 /// Totals of one kind of exercise.
@@ -70,10 +78,10 @@ pub struct Summary {
     pub streak: u32,
     /// The longest streak so far.
     pub best: u32,
-    /// Terms missed more than known, worst first (at most five).
+    /// Terms missed more than known in any exercise, worst first (at most five).
     pub weak: Vec<(String, u32)>,
-    /// Cards per Leitner box (1–5).
-    pub boxes: [u32; 5],
+    /// Cards by interval: learning, under a week, under a month, longer.
+    pub boxes: [u32; 4],
 }
 
 /// One change to the store, computed by the [`Ledger`].
@@ -88,6 +96,15 @@ pub enum Write {
         /// Its schedule after the answer.
         card: Card,
     },
+    /// A term missed outside flashcards (a diagram slot, a drill's topic).
+    Miss {
+        /// The glossary term.
+        term: String,
+        /// When, seconds since the epoch.
+        at: f64,
+    },
+    /// The drill to undo if the console stops first; None once undone.
+    Leftover(Option<Leftover>),
     /// An exercise result and the streak it leaves.
     Result {
         /// The kind of exercise.
@@ -113,39 +130,85 @@ pub struct Ledger {
     kinds: BTreeMap<String, (u32, u32)>,
     streak: u32,
     best: u32,
+    /// (right, wrong) per item of every result but flashcards'.
+    items: BTreeMap<String, (u32, u32)>,
+    /// A drill a previous run did not undo.
+    pub leftover: Option<Leftover>,
 }
 
 impl Ledger {
-    /// The schedule of a card (new cards are due now, in box 1).
+    /// The schedule of a card (a new card is due now).
     pub fn card(&self, term: &str, dir: u8) -> Card {
         self.cards
             .get(&(term.to_string(), dir))
             .copied()
-            .unwrap_or(Card {
-                box_: 1,
-                ..Default::default()
-            })
+            .unwrap_or_default()
     }
 
-    /// A flashcard answer: known moves up a box, missed goes back to box 1.
-    /// Returns the card's new schedule and the writes that keep it.
-    pub fn answer_card(&mut self, term: &str, dir: u8, knew: bool, now: f64) -> (Card, Vec<Write>) {
-        let mut c = self.card(term, dir);
-        if knew {
-            c.box_ = (c.box_ + 1).min(5);
-            c.right += 1;
-        } else {
-            c.box_ = 1;
-            c.wrong += 1;
-        }
-        c.due = now + interval(c.box_);
+    /// A flashcard answer, graded. Returns the card's new schedule and the
+    /// writes that keep it.
+    pub fn answer_card(
+        &mut self,
+        term: &str,
+        dir: u8,
+        grade: Grade,
+        now: f64,
+    ) -> (Card, Vec<Write>) {
+        let c = self.card(term, dir).answer(grade, now);
         self.cards.insert((term.to_string(), dir), c);
         let card = Write::Card {
             term: term.to_string(),
             dir,
             card: c,
         };
-        (c, vec![card, self.record("flashcard", term, knew, now)])
+        (
+            c,
+            vec![
+                card,
+                self.record("flashcard", term, grade != Grade::Again, now),
+            ],
+        )
+    }
+
+    /// The card to serve at `now` among `terms`: due reviews first, the most
+    /// overdue first, then new cards in the terms' order; or when the next
+    /// one is due. Also says how many are due now.
+    pub fn next_card(&self, terms: &[&'static str], now: f64) -> (Next, usize) {
+        let mut due: Vec<(bool, f64, usize, &'static str, u8)> = Vec::new();
+        let mut wait: Option<f64> = None;
+        for (i, t) in terms.iter().enumerate() {
+            for dir in 0..2u8 {
+                let c = self.card(t, dir);
+                let Some(at) = available_at(&c, &self.card(t, 1 - dir), dir) else {
+                    continue;
+                };
+                if at <= now {
+                    due.push((c.is_new(), at, i * 2 + usize::from(dir), t, dir));
+                } else {
+                    wait = Some(wait.map_or(at, |w: f64| w.min(at)));
+                }
+            }
+        }
+        due.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+        let n = due.len();
+        match due.first() {
+            Some(&(_, _, _, t, d)) => (Next::Card(t, d), n),
+            None => (Next::Wait(wait), 0),
+        }
+    }
+
+    /// (right, wrong) answers about `item` outside flashcards.
+    pub fn item(&self, item: &str) -> (u32, u32) {
+        self.items.get(item).copied().unwrap_or_default()
+    }
+
+    /// A term missed outside flashcards, for "weak terms".
+    pub fn miss(&mut self, term: &str, now: f64) -> Write {
+        self.items.entry(term.to_string()).or_default().1 += 1;
+        Write::Miss {
+            term: term.to_string(),
+            at: now,
+        }
     }
 
     /// One exercise result, and the streak it makes or breaks.
@@ -155,6 +218,14 @@ impl Ledger {
         let k = self.kinds.entry(kind.to_string()).or_default();
         k.0 += 1;
         k.1 += u32::from(correct);
+        if kind != "flashcard" {
+            let i = self.items.entry(item.to_string()).or_default();
+            if correct {
+                i.0 += 1;
+            } else {
+                i.1 += 1;
+            }
+        }
         Write::Result {
             kind: kind.to_string(),
             item: item.to_string(),
@@ -184,8 +255,18 @@ impl Ledger {
         let mut misses: BTreeMap<&str, i64> = BTreeMap::new();
         for ((term, _), c) in &self.cards {
             *misses.entry(term).or_default() += i64::from(c.wrong) - i64::from(c.right);
-            if (1..=5).contains(&c.box_) {
-                s.boxes[c.box_ as usize - 1] += 1;
+            let b = match c.interval {
+                i if i < 1.0 => 0,
+                i if i < 7.0 => 1,
+                i if i < 30.0 => 2,
+                _ => 3,
+            };
+            s.boxes[b] += 1;
+        }
+        // Blanks, drills and diagram slots count too, by their glossary term.
+        for (item, (right, wrong)) in &self.items {
+            if let Some(t) = crate::practice::glossary::find(item) {
+                *misses.entry(t.term).or_default() += i64::from(*wrong) - i64::from(*right);
             }
         }
         let mut weak: Vec<(String, u32)> = misses
@@ -284,17 +365,20 @@ impl Progress {
             best: self.meta("best")?,
             ..Default::default()
         };
-        let mut stmt = self
-            .db
-            .prepare("SELECT term, dir, box, due, right, wrong FROM cards")?;
+        let mut stmt = self.db.prepare(
+            "SELECT term, dir, due, right, wrong, ease, interval, reps, last FROM cards",
+        )?;
         let cards = stmt.query_map([], |r| {
             Ok((
                 (r.get::<_, String>(0)?, r.get::<_, u8>(1)?),
                 Card {
-                    box_: r.get(2)?,
-                    due: r.get(3)?,
-                    right: r.get(4)?,
-                    wrong: r.get(5)?,
+                    due: r.get(2)?,
+                    right: r.get(3)?,
+                    wrong: r.get(4)?,
+                    ease: r.get(5)?,
+                    interval: r.get(6)?,
+                    reps: r.get(7)?,
+                    last: r.get(8)?,
                 },
             ))
         })?;
@@ -302,9 +386,35 @@ impl Progress {
             let (key, card) = c?;
             l.cards.insert(key, card);
         }
-        let mut stmt = self
+        let mut stmt = self.db.prepare(
+            "SELECT item, SUM(correct), COUNT(*) - SUM(correct) FROM results WHERE kind != 'flashcard' GROUP BY item",
+        )?;
+        let items = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                (
+                    r.get::<_, Option<u32>>(1)?.unwrap_or(0),
+                    r.get::<_, Option<u32>>(2)?.unwrap_or(0),
+                ),
+            ))
+        })?;
+        for i in items {
+            let (item, counts) = i?;
+            l.items.insert(item, counts);
+        }
+        l.leftover = self
             .db
-            .prepare("SELECT kind, COUNT(*), SUM(correct) FROM results GROUP BY kind")?;
+            .query_row("SELECT addr, undo FROM drill WHERE id = 1", [], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .optional()?
+            .map(|(addr, undo)| Leftover {
+                addr,
+                undo: undo.lines().filter_map(Step::decode).collect(),
+            });
+        let mut stmt = self.db.prepare(
+            "SELECT kind, COUNT(*), SUM(correct) FROM results WHERE kind != 'miss' GROUP BY kind",
+        )?;
         let kinds = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -337,8 +447,24 @@ impl Progress {
         match w {
             Write::Card { term, dir, card } => {
                 tx.execute(
-                    "INSERT OR REPLACE INTO cards (term, dir, box, due, right, wrong) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![term, dir, card.box_, card.due, card.right, card.wrong],
+                    "INSERT OR REPLACE INTO cards (term, dir, box, due, right, wrong, ease, interval, reps, last) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![term, dir, card.reps + 1, card.due, card.right, card.wrong, card.ease, card.interval, card.reps, card.last],
+                )?;
+            }
+            Write::Miss { term, at } => {
+                tx.execute(
+                    "INSERT INTO results (kind, item, correct, at) VALUES ('miss', ?1, 0, ?2)",
+                    params![term, at],
+                )?;
+            }
+            Write::Leftover(None) => {
+                tx.execute("DELETE FROM drill", [])?;
+            }
+            Write::Leftover(Some(l)) => {
+                let undo: Vec<String> = l.undo.iter().map(Step::encode).collect();
+                tx.execute(
+                    "INSERT OR REPLACE INTO drill (id, addr, undo) VALUES (1, ?1, ?2)",
+                    params![l.addr, undo.join("\n")],
                 )?;
             }
             Write::Result {
@@ -403,37 +529,100 @@ mod tests {
     }
 
     #[test]
-    fn leitner_boxes_and_streaks_persist() {
+    fn schedules_streaks_misses_and_a_leftover_drill_persist() {
         let dir = tempfile::TempDir::new().expect("dir");
         let path = dir.path().join("practice.db");
         {
             let mut p = Progress::open(&path).expect("open");
             let mut l = p.load().expect("load");
-            let mut answer = |p: &mut Progress, term: &str, dir: u8, knew: bool, now: f64| {
-                let (c, writes) = l.answer_card(term, dir, knew, now);
+            let mut answer = |p: &mut Progress, term: &str, dir: u8, g: Grade, now: f64| {
+                let (c, writes) = l.answer_card(term, dir, g, now);
                 for w in &writes {
                     p.write(w).expect("answer");
                 }
                 c
             };
-            let c = answer(&mut p, "mTLS", 0, true, 1000.0);
-            assert_eq!(c.box_, 2);
-            assert_eq!(c.due, 1060.0);
-            answer(&mut p, "mTLS", 0, true, 1100.0);
-            answer(&mut p, "xDS", 1, false, 1100.0);
-            let w = l.record("diagram", "diagram", true, 1200.0);
+            let c = answer(&mut p, "mTLS", 0, Grade::Good, 1000.0);
+            assert_eq!((c.interval, c.due), (1.0, 1000.0 + 86_400.0));
+            answer(&mut p, "mTLS", 0, Grade::Good, 90_000.0);
+            answer(&mut p, "xDS", 1, Grade::Again, 90_000.0);
+            let w = l.record("diagram", "diagram", true, 90_100.0);
             p.write(&w).expect("record");
+            // Misses outside flashcards count: a blank and a drill's topic.
+            let w = l.record("blank", "canary", false, 90_200.0);
+            p.write(&w).expect("record");
+            let w = l.miss("canary", 90_300.0);
+            p.write(&w).expect("miss");
+            p.write(&Write::Leftover(Some(Leftover {
+                addr: "127.0.0.1:1".into(),
+                undo: vec![Step::Rollback(4), Step::decode("heal auth").expect("step")],
+            })))
+            .expect("leftover");
         }
         let p = Progress::open(&path).expect("reopen").load().expect("load");
-        assert_eq!(p.card("mTLS", 0).box_, 3);
+        assert_eq!(p.card("mTLS", 0).interval, 6.0);
         let s = p.summary();
-        assert_eq!(s.streak, 1);
+        assert_eq!(s.streak, 0);
         assert_eq!(s.best, 2);
-        assert_eq!(s.weak, vec![("xDS".to_string(), 1)]);
+        assert_eq!(
+            s.weak,
+            vec![("canary".to_string(), 2), ("xDS".to_string(), 1)]
+        );
         assert!(s
             .kinds
             .iter()
             .any(|k| k.kind == "flashcard" && k.attempts == 3 && k.correct == 2));
+        assert!(s.kinds.iter().all(|k| k.kind != "miss"));
+        let left = p.leftover.clone().expect("leftover kept");
+        assert_eq!(left.undo.len(), 2);
+        assert_eq!(left.undo[1].encode(), "heal auth");
+        let mut db = Progress::open(&path).expect("reopen");
+        db.write(&Write::Leftover(None)).expect("clear");
+        assert_eq!(db.load().expect("load").leftover, None);
+    }
+
+    #[test]
+    fn a_card_answered_good_is_not_served_again_before_it_is_due() {
+        let terms = ["mTLS", "xDS"];
+        let mut l = Ledger::default();
+        let (first, due) = l.next_card(&terms, 1000.0);
+        assert_eq!(
+            (first, due),
+            (Next::Card("mTLS", 0), 2),
+            "new forward cards only"
+        );
+        let (c, _) = l.answer_card("mTLS", 0, Grade::Good, 1000.0);
+        // Until it is due, every other card is served, then nothing.
+        let mut now = 1000.0;
+        let mut served = Vec::new();
+        for _ in 0..50 {
+            now += 30.0;
+            match l.next_card(&terms, now).0 {
+                Next::Card(t, d) => {
+                    assert!(
+                        !(t == "mTLS" && d == 0) || now >= c.due,
+                        "served early at {now}"
+                    );
+                    served.push((t, d));
+                    l.answer_card(t, d, Grade::Good, now);
+                }
+                Next::Wait(at) => {
+                    let at = at.expect("a next card");
+                    assert!(at > now);
+                    now = at - 30.0;
+                }
+            }
+            if now > c.due + 10.0 {
+                break;
+            }
+        }
+        assert!(served.contains(&("mTLS", 0)), "served once due: {served:?}");
+        // The reverse came after the forward card, never within the hour.
+        let rev = l.card("mTLS", 1);
+        assert!(
+            rev.last >= 1000.0 + crate::practice::schedule::SIBLING_GAP,
+            "{rev:?}"
+        );
     }
 
     #[test]
@@ -459,14 +648,15 @@ mod tests {
             MIGRATIONS.len() as i64
         );
         let l = p.load().expect("load");
-        assert_eq!(l.card("mTLS", 0).box_, 3);
+        // Box 3 had two good answers behind it.
+        assert_eq!(l.card("mTLS", 0).reps, 2);
         assert_eq!((l.summary().streak, l.summary().best), (4, 6));
         drop(p);
         // Opening again applies nothing twice.
         let p = Progress::open(&path).expect("reopen");
-        assert_eq!(p.schema_version().expect("version"), 1);
+        assert_eq!(p.schema_version().expect("version"), 2);
         let fresh = Progress::in_memory().expect("fresh");
-        assert_eq!(fresh.schema_version().expect("version"), 1);
+        assert_eq!(fresh.schema_version().expect("version"), 2);
     }
 
     #[test]

@@ -78,6 +78,15 @@ pub enum Confirm {
     Chaos(mesh::api::ChaosRequest),
     /// Throw the staged edits away.
     Discard,
+    /// Apply to a real cluster what its server-side dry run accepted.
+    ApplyToCluster {
+        /// The YAML.
+        yaml: String,
+        /// What history calls it.
+        file: String,
+        /// kubectl's dry-run answer, shown in the question.
+        output: String,
+    },
 }
 
 /// Everything that changes state.
@@ -85,6 +94,8 @@ pub enum Confirm {
 pub enum Action {
     /// Leave (asks first when the mesh runs in this process).
     Quit,
+    /// Open the selected proxy's access log (Graph, Services, Tap).
+    Logs,
     /// Ctrl-C a second time: leave without asking.
     ForceQuit,
     /// Routing: throw staged edits away (asks first).

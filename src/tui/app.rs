@@ -45,6 +45,8 @@ pub struct Conn {
     pub error: Option<String>,
     /// When data last arrived, seconds since the epoch.
     pub last_data: Option<f64>,
+    /// What the console is attached to, once the source has said.
+    pub source: crate::tui::source::SourceInfo,
 }
 
 /// How services are sorted.
@@ -167,6 +169,8 @@ pub struct App {
     pub help_scroll: u16,
     /// A question waiting for y or n.
     pub confirm: Option<Confirm>,
+    /// The proxy whose access log is open over the view.
+    pub logs: Option<String>,
     /// The `:` palette's input, when open.
     pub palette: Option<String>,
     /// The `/` filter being typed.
@@ -224,6 +228,7 @@ impl App {
             help: false,
             help_scroll: 0,
             confirm: None,
+            logs: None,
             palette: None,
             filter_input: None,
             filters: HashMap::new(),

@@ -226,6 +226,7 @@ pub fn recorded_app() -> App {
             source_instance: format!("{src}-0"),
             // The failed first try went to the second billing-v1 replica.
             destination_instance: format!("{dst}-{}", u8::from(i == 2)),
+            ..Default::default()
         });
     }
     d.recent_edges = d.edges.clone();

@@ -57,7 +57,7 @@ pub fn key(app: &App, k: KeyEvent) -> Option<Action> {
         return line_key(k);
     }
     if app.view == View::Practice {
-        let diagram = matches!(app.practice.screen, super::practice::Screen::Diagram { .. });
+        let diagram = app.practice.wants_digits();
         let global = match k.code {
             KeyCode::Char('q')
             | KeyCode::Char('?')
@@ -71,6 +71,10 @@ pub fn key(app: &App, k: KeyEvent) -> Option<Action> {
         if app.practice.captures_keys() || !global {
             return Some(Action::PracticeKey(k));
         }
+    }
+    if k.code == KeyCode::Char('l') && matches!(app.view, View::Graph | View::Services | View::Tap)
+    {
+        return Some(Action::Logs);
     }
     let a = match k.code {
         KeyCode::Char('q') => Action::Quit,
@@ -164,6 +168,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("Graph: i", "hide idle edges"),
     ("Services: e  s", "exact / bucketed percentiles; next sort column"),
     ("Tap: Space", "pause / resume"),
+    ("Graph Services Tap: l", "the selected proxy's access log, following (Esc closes)"),
     ("Routing: e n", "edit the selected resource; new VirtualService"),
     ("Routing: + -", "stage billing's canary weight ±5% in the editor (a applies)"),
     ("Routing: r f c", "stage retries on billing, a delay on auth, a circuit breaker on billing (on/off)"),

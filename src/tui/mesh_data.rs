@@ -67,6 +67,9 @@ pub struct MeshData {
     pub resources_yaml: String,
     /// The same resources one by one, in the order the mesh lists them.
     pub resources: Vec<Resource>,
+    /// What the analyzer finds in the config as loaded from a real cluster
+    /// or file (a meshcon mesh refuses such config before it applies).
+    pub config_findings: Vec<mesh::api::Finding>,
     /// Config versions, for the history pane and rollbacks.
     pub history: Vec<mesh::api::HistoryEntry>,
     /// Trust bundles exchanged and gateway reachability, as the API reports them.

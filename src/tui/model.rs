@@ -6,10 +6,12 @@
 //!
 //! - [`graph`]: the call tree of the graph view;
 //! - [`lists`]: the rows of the other list views, filtered and sorted;
-//! - [`hit`]: where things are on screen, for clicks.
+//! - [`hit`]: where things are on screen, for clicks;
+//! - [`instances`]: per-instance figures and saturation for Services.
 
 pub mod graph;
 pub mod hit;
+pub mod instances;
 pub mod lists;
 
 use super::action::View;

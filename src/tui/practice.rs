@@ -10,9 +10,14 @@ use super::action::View;
 use super::data::Command;
 use super::editor::Editor;
 use super::mesh_data::MeshData;
-use crate::practice::exercises::{self, DrillKind, Verdict, BLANKS, LABELS};
+use crate::practice::drill::Step;
+use crate::practice::exercises::{self, Verdict, BLANKS, LABELS};
 use crate::practice::glossary::{self, ShowMe, TERMS};
-use crate::practice::progress::{Ledger, Summary};
+use crate::practice::progress::{Ledger, Next, Summary};
+use crate::practice::schedule::{in_words, Grade};
+
+pub mod drill;
+pub use drill::Drill;
 
 /// Menu entries, in order.
 pub const MENU: &[(&str, &str)] = &[
@@ -43,28 +48,6 @@ pub const MENU: &[(&str, &str)] = &[
     ("Progress", "results, streaks, weak terms"),
 ];
 
-/// A live drill under way.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Drill {
-    /// What was injected.
-    pub kind: DrillKind,
-    /// The instance, service or service+version affected.
-    pub target: String,
-    /// The config version before (to roll back config drills).
-    pub version_before: u64,
-    /// Answer to "what happened".
-    pub what: String,
-    /// Answer to "which resource fixes it".
-    pub fix: String,
-    /// Which field is being typed (0 what, 1 fix).
-    pub field: usize,
-    /// Typing answers; otherwise the user is looking around the console
-    /// and every view key works.
-    pub answering: bool,
-    /// The verdict, once answered (and the drill undone).
-    pub result: Option<(bool, String)>,
-}
-
 /// The practice view's screens, each with the state it needs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Screen {
@@ -89,6 +72,13 @@ pub enum Screen {
         dir: u8,
         /// The answer side is showing.
         flipped: bool,
+        /// Cards due now, this one included.
+        due: usize,
+    },
+    /// No flashcard is due.
+    NoCard {
+        /// When the next one is due, seconds since the epoch.
+        next: Option<f64>,
     },
     /// A sentence with a blank.
     Blank {
@@ -101,6 +91,8 @@ pub enum Screen {
     },
     /// The mesh diagram to label.
     Diagram {
+        /// The drawing and its answer.
+        diagram: Box<crate::practice::diagram::Diagram>,
         /// Label index per slot A–E.
         assigned: [Option<usize>; 5],
         /// The slot (A–E) a digit key labels.
@@ -140,27 +132,43 @@ pub struct Practice {
     /// Progress in memory; its writes leave as commands.
     progress: Ledger,
     drills_run: usize,
+    /// Drills are picked at random from this seed (tests fix it).
+    pub seed: u64,
+    /// The console API drills are injected into, remembered with them.
+    pub addr: String,
+    /// A drill's undo that waits for the mesh to answer again.
+    pending_undo: Option<Vec<Step>>,
+    /// Sentences missed, and after how many answers they come back.
+    blank_misses: Vec<(usize, u32)>,
+    /// After a config drill is rolled back: the version it ended at and
+    /// until when to wait for a newer one, so the next drill's rollback
+    /// target is not the last drill's fault.
+    settle: Option<(u64, f64)>,
+    /// The kind of drill chosen (None: any, at random).
+    pub drill_choice: Option<crate::practice::drill::DrillKind>,
+    /// Diagrams drawn this session.
+    diagrams_drawn: u64,
+    /// Sentences answered this session.
+    blanks_done: u32,
+    /// The next sentence in order.
+    blank_cursor: usize,
+    /// The scenario "show me" offers to run when its view is empty.
+    pub offer: Option<&'static str>,
     /// The last thing to tell the user.
     pub note: Option<String>,
 }
 
-fn due_card(progress: &Ledger, now: f64) -> (usize, u8) {
-    let mut best = (0usize, 0u8, f64::MAX);
-    for (i, t) in TERMS.iter().enumerate() {
-        for dir in 0..2u8 {
-            let c = progress.card(t.term, dir);
-            // Never-seen cards get a small stable order so the first session is varied.
-            let key = if c.right + c.wrong == 0 {
-                now - 1.0 + ((i * 7 + dir as usize * 3) % TERMS.len()) as f64 * 1e-3
-            } else {
-                c.due
-            };
-            if key < best.2 {
-                best = (i, dir, key);
-            }
-        }
+fn serve_card(progress: &Ledger, now: f64) -> Screen {
+    let terms: Vec<&'static str> = TERMS.iter().map(|t| t.term).collect();
+    match progress.next_card(&terms, now) {
+        (Next::Card(t, dir), due) => Screen::Card {
+            term: TERMS.iter().position(|x| x.term == t).unwrap_or(0),
+            dir,
+            flipped: false,
+            due,
+        },
+        (Next::Wait(next), _) => Screen::NoCard { next },
     }
-    (best.0, best.1)
 }
 
 impl Practice {
@@ -178,7 +186,150 @@ impl Practice {
             editor: Editor::new(""),
             progress,
             drills_run: 0,
+            seed: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+            addr: String::new(),
+            pending_undo: None,
+            blank_misses: Vec::new(),
+            blanks_done: 0,
+            diagrams_drawn: 0,
+            drill_choice: None,
+            settle: None,
+            blank_cursor: 0,
+            offer: None,
             note: None,
+        }
+    }
+
+    /// Opens the view where a term can be seen, or, when that view has
+    /// nothing to show yet, offers the scenario that fills it.
+    fn show_me(&mut self, t: &glossary::Term, d: &MeshData, connected: bool, fx: &mut Effect) {
+        self.offer = None;
+        let Some((show, filter)) = t.show else {
+            self.note = Some(format!("{} has no counterpart in meshcon's mesh", t.term));
+            return;
+        };
+        let has = |s: &str| filter.is_empty() || s.to_lowercase().contains(&filter.to_lowercase());
+        let empty = match show {
+            ShowMe::Routing => d.resources.is_empty(),
+            ShowMe::Events => !d.events.iter().any(|e| has(&e.message) || has(&e.kind)),
+            ShowMe::Tap => d.tap.is_empty(),
+            ShowMe::Services => d.services.is_empty(),
+            ShowMe::Traces => d.traces.is_empty(),
+            ShowMe::Graph | ShowMe::Identities => d.workloads.is_empty(),
+        };
+        let scenario = glossary::scenario_for(t.term);
+        if empty && connected {
+            if let Some(name) = scenario {
+                self.offer = Some(name);
+                self.note = Some(format!(
+                    "nothing shows {} in the mesh yet: press r to run the '{name}' scenario, which does, then s again",
+                    t.term
+                ));
+                return;
+            }
+        }
+        let view = match show {
+            ShowMe::Graph => View::Graph,
+            ShowMe::Services => View::Services,
+            ShowMe::Tap => View::Tap,
+            ShowMe::Identities => View::Identities,
+            ShowMe::Traces => View::Traces,
+            ShowMe::Routing => View::Routing,
+            ShowMe::Events => View::Events,
+        };
+        let why = if filter.is_empty() {
+            format!("{} in the running mesh", t.term)
+        } else {
+            format!("{} in the running mesh (filtered on '{filter}')", t.term)
+        };
+        fx.actions.push(Action::ShowFiltered {
+            view,
+            filter: filter.to_string(),
+            why,
+        });
+    }
+
+    /// The next sentence: a miss whose turn has come, else the next in order.
+    fn next_blank(&mut self) -> usize {
+        if let Some(pos) = self
+            .blank_misses
+            .iter()
+            .position(|m| m.1 <= self.blanks_done)
+        {
+            return self.blank_misses.remove(pos).0;
+        }
+        if self.blanks_done == 0 && self.blank_cursor == 0 {
+            // Start where the last session stopped.
+            self.blank_cursor = self
+                .progress
+                .summary()
+                .kinds
+                .iter()
+                .find(|k| k.kind == "blank")
+                .map_or(0, |k| k.attempts as usize);
+        }
+        let i = self.blank_cursor % BLANKS.len();
+        self.blank_cursor = i + 1;
+        i
+    }
+
+    fn new_diagram(&mut self) -> crate::practice::diagram::Diagram {
+        use rand::SeedableRng;
+        self.diagrams_drawn += 1;
+        crate::practice::diagram::generate(&mut rand::rngs::StdRng::seed_from_u64(
+            self.seed.wrapping_add(1000 + self.diagrams_drawn),
+        ))
+    }
+
+    /// Whether digit keys belong to practice (labelling the diagram, grading
+    /// a card) rather than switching views.
+    pub fn wants_digits(&self) -> bool {
+        matches!(
+            self.screen,
+            Screen::Diagram { .. } | Screen::Card { flipped: true, .. }
+        )
+    }
+
+    /// What must be undone before the console exits: the drill under way,
+    /// or one whose undo waits for the mesh.
+    pub fn pending_undo(&self) -> Option<Vec<Step>> {
+        match &self.screen {
+            Screen::Drill(Some(d)) if d.result.is_none() => Some(d.fault.undo.clone()),
+            _ => self.pending_undo.clone(),
+        }
+    }
+
+    /// The mesh stopped answering: a drill under way ends unjudged, and its
+    /// undo waits until the mesh answers again (or the next start).
+    pub fn disconnected(&mut self) {
+        if let Screen::Drill(Some(d)) = &mut self.screen {
+            if d.result.is_none() {
+                self.pending_undo = Some(d.fault.undo.clone());
+                d.result = Some((
+                    false,
+                    format!(
+                        "The mesh stopped answering, so the drill ended unjudged. It was: {}. It is undone as soon as the mesh answers again, or at the next start.",
+                        drill::answer(d)
+                    ),
+                ));
+            }
+        }
+    }
+
+    /// The mesh answers (again): a waiting undo is sent.
+    pub fn connected(&mut self) -> Vec<Command> {
+        match self.pending_undo.take() {
+            Some(steps) => {
+                self.note = Some("the interrupted drill has been undone".into());
+                let mut cmds = drill::commands(&steps);
+                cmds.push(Command::SaveProgress(
+                    crate::practice::progress::Write::Leftover(None),
+                ));
+                cmds
+            }
+            None => Vec::new(),
         }
     }
 
@@ -198,6 +349,15 @@ impl Practice {
         matches!(self.screen, Screen::Explain { .. })
     }
 
+    /// Flashcards due at `now`, and when the next is due if none is.
+    pub fn cards_due(&self, now: f64) -> (usize, Option<f64>) {
+        let terms: Vec<&'static str> = TERMS.iter().map(|t| t.term).collect();
+        match self.progress.next_card(&terms, now) {
+            (Next::Card(..), n) => (n, None),
+            (Next::Wait(at), _) => (0, at),
+        }
+    }
+
     /// Progress so far.
     pub fn summary(&self) -> Summary {
         self.progress.summary()
@@ -212,27 +372,25 @@ impl Practice {
                 selected: 0,
                 open: false,
             },
-            1 => {
-                let (term, dir) = due_card(&self.progress, now);
-                Screen::Card {
-                    term,
-                    dir,
-                    flipped: false,
+            1 => serve_card(&self.progress, now),
+            2 => {
+                // Sentences missed in earlier sessions come back first.
+                if self.blanks_done == 0 {
+                    for (i, b) in BLANKS.iter().enumerate() {
+                        let (right, wrong) = self.progress.item(b.term);
+                        if wrong > right && !self.blank_misses.iter().any(|m| m.0 == i) {
+                            self.blank_misses.push((i, 0));
+                        }
+                    }
+                }
+                Screen::Blank {
+                    index: self.next_blank(),
+                    answer: String::new(),
+                    result: None,
                 }
             }
-            2 => Screen::Blank {
-                index: self
-                    .progress
-                    .summary()
-                    .kinds
-                    .iter()
-                    .find(|k| k.kind == "blank")
-                    .map_or(0, |k| k.attempts as usize)
-                    % BLANKS.len(),
-                answer: String::new(),
-                result: None,
-            },
             3 => Screen::Diagram {
+                diagram: Box::new(self.new_diagram()),
                 assigned: [None; 5],
                 slot: 0,
                 result: None,
@@ -262,8 +420,12 @@ impl Practice {
                     return fx;
                 }
                 if drill.result.is_none() {
-                    fx.commands = undo(drill);
-                    self.note = Some("drill abandoned and undone".into());
+                    fx.commands = drill::undo(drill);
+                    self.settle = drill::settle(drill, d.version, now);
+                    self.note = Some(format!(
+                        "drill abandoned and undone; it was {}",
+                        drill::answer(drill)
+                    ));
                 }
             }
             if let Screen::Glossary {
@@ -326,38 +488,12 @@ impl Practice {
                     KeyCode::Enter => open = !open,
                     KeyCode::Char('s') => {
                         if let Some(t) = hits.get(selected) {
-                            match t.show {
-                                Some((show, filter)) => {
-                                    let view = match show {
-                                        ShowMe::Graph => View::Graph,
-                                        ShowMe::Services => View::Services,
-                                        ShowMe::Tap => View::Tap,
-                                        ShowMe::Identities => View::Identities,
-                                        ShowMe::Traces => View::Traces,
-                                        ShowMe::Routing => View::Routing,
-                                        ShowMe::Events => View::Events,
-                                    };
-                                    let why = if filter.is_empty() {
-                                        format!("{} in the running mesh", t.term)
-                                    } else {
-                                        format!(
-                                            "{} in the running mesh (filtered on '{filter}')",
-                                            t.term
-                                        )
-                                    };
-                                    fx.actions.push(Action::ShowFiltered {
-                                        view,
-                                        filter: filter.to_string(),
-                                        why,
-                                    });
-                                }
-                                None => {
-                                    self.note = Some(format!(
-                                        "{} has no counterpart in meshcon's mesh",
-                                        t.term
-                                    ))
-                                }
-                            }
+                            self.show_me(t, d, connected, &mut fx);
+                        }
+                    }
+                    KeyCode::Char('r') => {
+                        if let Some(name) = self.offer.take() {
+                            fx.actions.push(Action::RunScenario(name.to_string()));
                         }
                     }
                     _ => {}
@@ -369,27 +505,51 @@ impl Practice {
                     open,
                 }
             }
-            Screen::Card { term, dir, flipped } => match (k.code, flipped) {
-                (KeyCode::Char(' ') | KeyCode::Enter, false) => Screen::Card {
-                    term,
-                    dir,
-                    flipped: true,
-                },
-                (KeyCode::Char('y') | KeyCode::Char('n'), true) => {
-                    let knew = k.code == KeyCode::Char('y');
-                    let (c, writes) = self.progress.answer_card(TERMS[term].term, dir, knew, now);
-                    self.note = Some(format!("{} → box {} of 5", TERMS[term].term, c.box_));
-                    fx.commands
-                        .extend(writes.into_iter().map(Command::SaveProgress));
-                    let (term, dir) = due_card(&self.progress, now);
-                    Screen::Card {
+            Screen::Card {
+                term,
+                dir,
+                flipped,
+                due,
+            } => {
+                let grade = match k.code {
+                    KeyCode::Char('y') => Some(Grade::Good),
+                    KeyCode::Char('n') => Some(Grade::Again),
+                    KeyCode::Char(c) => Grade::from_key(c),
+                    _ => None,
+                };
+                match (k.code, flipped, grade) {
+                    (KeyCode::Char(' ') | KeyCode::Enter, false, _) => Screen::Card {
                         term,
                         dir,
-                        flipped: false,
+                        flipped: true,
+                        due,
+                    },
+                    (_, true, Some(g)) => {
+                        let t = TERMS[term].term;
+                        let (c, writes) = self.progress.answer_card(t, dir, g, now);
+                        self.note = Some(format!("{t}: next {}", in_words(c.due - now)));
+                        fx.commands
+                            .extend(writes.into_iter().map(Command::SaveProgress));
+                        serve_card(&self.progress, now)
                     }
+                    _ => Screen::Card {
+                        term,
+                        dir,
+                        flipped,
+                        due,
+                    },
                 }
-                _ => Screen::Card { term, dir, flipped },
-            },
+            }
+            Screen::NoCard { next } => {
+                if matches!(
+                    k.code,
+                    KeyCode::Enter | KeyCode::Char(' ') | KeyCode::Char('r')
+                ) {
+                    serve_card(&self.progress, now)
+                } else {
+                    Screen::NoCard { next }
+                }
+            }
             Screen::Blank {
                 index,
                 mut answer,
@@ -398,6 +558,12 @@ impl Practice {
                 (KeyCode::Enter, None) => {
                     let ok = exercises::check_blank(&BLANKS[index], &answer);
                     self.save(&mut fx, "blank", BLANKS[index].term, ok, now);
+                    self.blanks_done += 1;
+                    self.blank_misses.retain(|m| m.0 != index);
+                    if !ok {
+                        // Back after three other sentences.
+                        self.blank_misses.push((index, self.blanks_done + 3));
+                    }
                     Screen::Blank {
                         index,
                         answer,
@@ -405,7 +571,7 @@ impl Practice {
                     }
                 }
                 (KeyCode::Enter, Some(_)) => Screen::Blank {
-                    index: (index + 1) % BLANKS.len(),
+                    index: self.next_blank(),
                     answer: String::new(),
                     result: None,
                 },
@@ -432,6 +598,7 @@ impl Practice {
                 },
             },
             Screen::Diagram {
+                diagram,
                 mut assigned,
                 mut slot,
                 result,
@@ -445,33 +612,36 @@ impl Practice {
                     }
                     KeyCode::Backspace | KeyCode::Delete => assigned[slot] = None,
                     KeyCode::Enter if result.is_none() => {
-                        let (score, detail) = exercises::score_diagram(&assigned);
+                        let (score, detail) = crate::practice::diagram::score(&diagram, &assigned);
                         self.save(&mut fx, "diagram", "diagram", score == 5, now);
-                        return {
-                            self.screen = Screen::Diagram {
-                                assigned,
-                                slot,
-                                result: Some((
-                                    score,
-                                    detail.into_iter().map(|r| r.feedback).collect(),
-                                )),
-                            };
-                            fx
+                        // Each wrong slot counts against its term.
+                        for (i, r) in detail.iter().enumerate() {
+                            if !r.correct {
+                                let w = self.progress.miss(LABELS[diagram.answer[i]], now);
+                                fx.commands.push(Command::SaveProgress(w));
+                            }
+                        }
+                        self.screen = Screen::Diagram {
+                            diagram,
+                            assigned,
+                            slot,
+                            result: Some((score, detail.into_iter().map(|r| r.feedback).collect())),
                         };
+                        return fx;
                     }
                     KeyCode::Enter => {
-                        return {
-                            self.screen = Screen::Diagram {
-                                assigned: [None; 5],
-                                slot: 0,
-                                result: None,
-                            };
-                            fx
-                        }
+                        self.screen = Screen::Diagram {
+                            diagram: Box::new(self.new_diagram()),
+                            assigned: [None; 5],
+                            slot: 0,
+                            result: None,
+                        };
+                        return fx;
                     }
                     _ => {}
                 }
                 Screen::Diagram {
+                    diagram,
                     assigned,
                     slot,
                     result: if matches!(k.code, KeyCode::Char('1'..='5')) {
@@ -492,67 +662,8 @@ impl Practice {
                     Screen::Explain { verdict }
                 }
             }
-            Screen::Drill(None) => {
-                if k.code == KeyCode::Enter {
-                    if !connected {
-                        self.note = Some("a live drill needs a running mesh: start one with `meshcon` or attach to one".into());
-                        Screen::Drill(None)
-                    } else {
-                        let (drill, cmds) = start_drill(self.drills_run, d);
-                        self.drills_run += 1;
-                        fx.commands = cmds;
-                        Screen::Drill(Some(drill))
-                    }
-                } else {
-                    Screen::Drill(None)
-                }
-            }
-            Screen::Drill(Some(mut drill)) => {
-                if drill.result.is_some() {
-                    if k.code == KeyCode::Enter {
-                        Screen::Drill(None)
-                    } else {
-                        Screen::Drill(Some(drill))
-                    }
-                } else if !drill.answering {
-                    match k.code {
-                        KeyCode::Enter => drill.answering = true,
-                        KeyCode::Char('g') if ctrl => give_up(self, &mut drill, &mut fx, now),
-                        _ => {}
-                    }
-                    Screen::Drill(Some(drill))
-                } else {
-                    match k.code {
-                        KeyCode::Tab | KeyCode::Down | KeyCode::Up => drill.field = 1 - drill.field,
-                        KeyCode::Backspace => {
-                            let f = if drill.field == 0 {
-                                &mut drill.what
-                            } else {
-                                &mut drill.fix
-                            };
-                            f.pop();
-                        }
-                        KeyCode::Char('g') if ctrl => give_up(self, &mut drill, &mut fx, now),
-                        KeyCode::Char(c) => {
-                            let f = if drill.field == 0 {
-                                &mut drill.what
-                            } else {
-                                &mut drill.fix
-                            };
-                            f.push(c);
-                        }
-                        KeyCode::Enter if drill.field == 0 => drill.field = 1,
-                        KeyCode::Enter => {
-                            let (ok, text) = judge(&drill, d);
-                            fx.commands = undo(&drill);
-                            self.save(&mut fx, "drill", &format!("{:?}", drill.kind), ok, now);
-                            drill.result = Some((ok, text));
-                        }
-                        _ => {}
-                    }
-                    Screen::Drill(Some(drill))
-                }
-            }
+            Screen::Drill(None) => self.drill_idle(k, d, connected, now, &mut fx),
+            Screen::Drill(Some(drill)) => self.drill_key(drill, k, ctrl, (now, d.version), &mut fx),
             Screen::Progress(s) => Screen::Progress(if k.code == KeyCode::Char('r') {
                 self.progress.summary()
             } else {
@@ -561,213 +672,6 @@ impl Practice {
         };
         fx
     }
-}
-
-/// Ends a drill unanswered: undone, counted as a miss, the answer shown.
-fn give_up(p: &mut Practice, drill: &mut Drill, fx: &mut Effect, now: f64) {
-    fx.commands = undo(drill);
-    drill.result = Some((
-        false,
-        format!(
-            "given up. It was: {}. {}",
-            drill_answer(drill),
-            drill.kind.explain_fix()
-        ),
-    ));
-    p.save(fx, "drill", &format!("{:?}", drill.kind), false, now);
-}
-
-fn drill_answer(d: &Drill) -> String {
-    match d.kind {
-        DrillKind::LatencyRegression => format!("service {} answers 400 ms slower", d.target),
-        DrillKind::FailingInstance => format!("instance {} fails every request", d.target),
-        DrillKind::BadCanaryWeight => format!("{} got 90% of the traffic", d.target),
-        DrillKind::PlaintextPeer => "PeerAuthentication was set to PERMISSIVE mesh-wide".into(),
-    }
-}
-
-/// Picks and injects a drill: the n-th of a fixed rotation, on the mesh's own services.
-pub fn start_drill(n: usize, d: &MeshData) -> (Drill, Vec<Command>) {
-    let kind = DrillKind::ALL[n % DrillKind::ALL.len()];
-    let sidecars: Vec<&mesh::api::Workload> = d
-        .workloads
-        .iter()
-        .filter(|w| w.is_sidecar() && w.ready)
-        .collect();
-    let services: Vec<String> = {
-        let mut v: Vec<String> = sidecars.iter().map(|w| w.service.clone()).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
-    let pick = |v: &[String]| v.get(n % v.len().max(1)).cloned().unwrap_or_default();
-    let (target, cmds) = match kind {
-        DrillKind::LatencyRegression => {
-            let t = pick(&services);
-            (
-                t.clone(),
-                vec![Command::Chaos(mesh::api::ChaosRequest {
-                    action: "slow".into(),
-                    target: t,
-                    delay_ms: 400,
-                    error_rate: 0.0,
-                })],
-            )
-        }
-        DrillKind::FailingInstance => {
-            // An instance with siblings, so the service keeps answering.
-            let with_siblings: Vec<String> = sidecars
-                .iter()
-                .filter(|w| sidecars.iter().filter(|x| x.service == w.service).count() > 1)
-                .map(|w| w.instance.clone())
-                .collect();
-            let t = pick(&with_siblings);
-            (
-                t.clone(),
-                vec![Command::Chaos(mesh::api::ChaosRequest {
-                    action: "fail".into(),
-                    target: t,
-                    delay_ms: 0,
-                    error_rate: 1.0,
-                })],
-            )
-        }
-        DrillKind::BadCanaryWeight => (
-            "billing v2".to_string(),
-            vec![Command::Apply {
-                yaml: super::quick::canary_yaml(90),
-                file: "drill".into(),
-            }],
-        ),
-        DrillKind::PlaintextPeer => (
-            "PERMISSIVE".to_string(),
-            vec![Command::Apply {
-                yaml: super::scenario::rule("permissive-mtls.yaml")
-                    .unwrap_or_default()
-                    .to_string(),
-                file: "drill".into(),
-            }],
-        ),
-    };
-    (
-        Drill {
-            kind,
-            target,
-            version_before: d.version,
-            what: String::new(),
-            fix: String::new(),
-            field: 0,
-            answering: false,
-            result: None,
-        },
-        cmds,
-    )
-}
-
-/// Undoes a drill.
-pub fn undo(d: &Drill) -> Vec<Command> {
-    match d.kind {
-        DrillKind::LatencyRegression | DrillKind::FailingInstance => {
-            vec![Command::Chaos(mesh::api::ChaosRequest {
-                action: "heal".into(),
-                target: d.target.clone(),
-                delay_ms: 0,
-                error_rate: 0.0,
-            })]
-        }
-        DrillKind::BadCanaryWeight | DrillKind::PlaintextPeer => {
-            vec![Command::Rollback(d.version_before)]
-        }
-    }
-}
-
-/// Checks the answers against what was injected and what the mesh shows now.
-pub fn judge(d: &Drill, data: &MeshData) -> (bool, String) {
-    let what = exercises::normalize(&d.what);
-    let fix = exercises::normalize(&d.fix).replace(' ', "");
-    let fix_ok = d.kind.fixes().iter().any(|f| fix.contains(f));
-    let (what_ok, evidence) = match d.kind {
-        DrillKind::LatencyRegression => {
-            let named = what.split_whitespace().any(|w| w == d.target);
-            let p99 = data
-                .services
-                .iter()
-                .filter(|s| s.service == d.target)
-                .map(|s| s.p99_ms)
-                .fold(0.0, f64::max);
-            (
-                named && p99 >= 200.0,
-                format!("{}'s P99 is {:.0} ms in the mesh now", d.target, p99),
-            )
-        }
-        DrillKind::FailingInstance => {
-            let named = what.split_whitespace().any(|w| w == d.target);
-            let workload = d
-                .target
-                .rsplit_once('-')
-                .map_or(d.target.as_str(), |(w, _)| w)
-                .to_string();
-            let failing = data
-                .tap
-                .iter()
-                .any(|e| e.status >= 500 && e.destination == workload)
-                || data.services.iter().any(|s| {
-                    format!("{}-{}", s.service, s.version) == workload && s.success_rate < 0.99
-                });
-            (
-                named && failing,
-                format!("the mesh shows 5xx answers from {workload}"),
-            )
-        }
-        DrillKind::BadCanaryWeight => {
-            let named = what.contains("billing") && what.contains("v2");
-            let rps = |v: &str| {
-                data.edges
-                    .iter()
-                    .filter(|e| e.service == "billing" && e.version == v)
-                    .map(|e| e.rps)
-                    .sum::<f64>()
-            };
-            let share = rps("v2") / (rps("v1") + rps("v2")).max(1e-9);
-            (
-                named && share > 0.5,
-                format!(
-                    "billing v2 gets {:.0}% of billing's traffic now",
-                    share * 100.0
-                ),
-            )
-        }
-        DrillKind::PlaintextPeer => {
-            let named = what.contains("permissive");
-            let permissive = data
-                .trust_domains
-                .iter()
-                .any(|t| t.mtls_mode == "PERMISSIVE");
-            (
-                named && permissive,
-                format!(
-                    "the mesh's mTLS mode is {}",
-                    data.trust_domains
-                        .first()
-                        .map_or("?", |t| t.mtls_mode.as_str())
-                ),
-            )
-        }
-    };
-    let ok = what_ok && fix_ok;
-    let text = format!(
-        "{} {}. It was: {}; {}. Fix: {} The drill has been undone.",
-        if ok { "Right!" } else { "Not quite." },
-        if what_ok {
-            "You found it"
-        } else {
-            "That is not what changed"
-        },
-        drill_answer(d),
-        evidence,
-        d.kind.explain_fix()
-    );
-    (ok, text)
 }
 
 /// The labels, for the diagram screen.

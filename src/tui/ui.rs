@@ -12,6 +12,8 @@ pub mod events;
 pub mod graph;
 pub mod help;
 pub mod identities;
+pub mod instances;
+pub mod logs;
 pub mod practice;
 pub mod routing;
 pub mod services;
@@ -220,7 +222,10 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
                 .filter(|p| p.state == "ACKED" && p.acked_version >= app.mesh.version)
                 .count();
             // A message needs the room more than the address does.
-            let text = if compact(app) || app.status.is_some() {
+            let text = if app.conn.source.real {
+                // A real mesh has no meshcon config versions or ACKs.
+                format!(" {} · {fresh}", app.conn.source.label)
+            } else if compact(app) || app.status.is_some() {
                 format!(
                     " {} v{} · {fresh} · {acked}/{} ACKed",
                     app.conn.mesh,
@@ -237,6 +242,11 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
                 )
             };
             spans.push(Span::raw(text));
+        } else if app.conn.addr.is_empty() {
+            spans.push(Span::styled(
+                " no mesh: practice on its own (drills need `meshcon practice --mesh ADDR`)",
+                fg(app, Color::DarkGray),
+            ));
         } else {
             spans.push(Span::styled(
                 format!(
@@ -323,6 +333,18 @@ fn stale(f: &mut Frame, body: Rect, app: &App) {
     }
 }
 
+/// Why the current view has nothing from the attached source, if so.
+fn unavailable_here(app: &App) -> Option<&str> {
+    use crate::tui::source::Feature;
+    let feature = match app.view {
+        View::Tap => Feature::Tap,
+        View::Events => Feature::Events,
+        View::Why => Feature::Why,
+        _ => return None,
+    };
+    app.conn.source.lacks(feature)
+}
+
 /// The smallest terminal the views are laid out for.
 pub const MIN_SIZE: (u16, u16) = (60, 16);
 
@@ -351,9 +373,20 @@ pub fn draw(f: &mut Frame, app: &App) {
         View::Events => events::draw(f, body, app),
         View::Practice => practice::draw(f, body, app),
     }
+    if let Some(why) = unavailable_here(app) {
+        let note = format!(" {} not available here: {why} ", app.view.title());
+        let w = (width(&note) as u16 + 2).min(body.width).min(70);
+        let lines = vec![Line::styled(note, fg(app, Color::DarkGray))];
+        let h = Paragraph::new(lines.clone())
+            .wrap(Wrap { trim: false })
+            .line_count(w.saturating_sub(2)) as u16
+            + 2;
+        overlay(f, centered(body, w, h.min(body.height)), "", lines);
+    }
     if app.view != View::Practice && !app.conn.connected && app.conn.last_data.is_some() {
         stale(f, body, app);
     }
+    logs::draw(f, body, app);
     status(f, s, app);
     if let Some(look) = &app.look {
         let title = &look.title;
@@ -387,6 +420,10 @@ pub fn draw(f: &mut Frame, app: &App) {
                 app.routing.staged.as_deref().unwrap_or("none")
             ),
             Confirm::Rollback(v) => format!("Make version v{v} current again (as a new version)?"),
+            Confirm::ApplyToCluster { output, .. } => format!(
+                "The cluster's dry run (kubectl apply --server-side --dry-run=server) says:\n{}\n\nApply it for real?",
+                output.lines().take(8).collect::<Vec<_>>().join("\n")
+            ),
             Confirm::Scenario(n) => {
                 format!("Run scenario '{n}'? It resets the rules and may break things on purpose.")
             }
@@ -398,11 +435,11 @@ pub fn draw(f: &mut Frame, app: &App) {
                 (action, ..) => format!("Run chaos '{action}' on '{}'?", r.target),
             },
         };
-        let lines = vec![
-            Line::raw(text),
+        let mut lines: Vec<Line> = text.lines().map(|l| Line::raw(l.to_string())).collect();
+        lines.extend([
             Line::raw(""),
             Line::styled("y / Enter: yes    n / Esc: no", bold()),
-        ];
+        ]);
         let w = 64.min(body.width);
         // As tall as the wrapped question needs, so the keys always show.
         let h = Paragraph::new(lines.clone())

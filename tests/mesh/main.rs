@@ -5,12 +5,16 @@
 mod support;
 
 mod analyze;
+mod attach;
 mod bench;
+mod export;
 mod federation;
 mod foundation;
 mod hardening;
 mod jwt;
 mod limits;
+mod logs;
+mod realmesh;
 mod rules;
 mod state;
 mod telemetry;

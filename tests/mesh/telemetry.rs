@@ -243,7 +243,7 @@ async fn an_invalid_traceparent_restarts_the_trace_and_never_fails_the_request()
     m.stop().await;
 }
 
-fn slow_topology() -> mesh::api::Topology {
+pub(crate) fn slow_topology() -> mesh::api::Topology {
     support::topology(
         "
 mesh: slow
@@ -362,14 +362,6 @@ async fn a_fixed_50ms_service_shows_p99_of_50ms_exact_and_bucketed() {
     panic!("(app's own P99, exact, bucketed) not within 10% in any calm window: {readings:?}");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 fn encode(q: &str) -> String {
     q.bytes()
         .map(|b| match b {
@@ -419,28 +411,8 @@ async fn prometheus_and_meshcon_agree_on_rate_and_p99() {
         "{}",
         String::from_utf8_lossy(&check.stderr)
     );
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut prom = tokio::process::Command::new("prometheus")
-        .args([
-            &format!("--config.file={}", cfg.display()),
-            &format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-            &format!("--web.listen-address={listen}"),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the prometheus server (Debian package `prometheus`) runs");
-    support::eventually(Duration::from_secs(30), "prometheus is ready", || {
-        let listen = listen.clone();
-        async move {
-            mesh::api::util::get_text(&listen, "/-/ready", Duration::from_secs(1))
-                .await
-                .is_ok()
-        }
-    })
-    .await;
+    let prom = support::Prometheus::start(&String::from_utf8_lossy(&out.stdout)).await;
+    let listen = prom.listen.clone();
     // Scrape alongside Prometheus, once a second, for 15 s.
     let admins: Vec<String> = m
         .workloads()
@@ -514,7 +486,7 @@ async fn prometheus_and_meshcon_agree_on_rate_and_p99() {
         under_100 > 0.0,
         "the ~50 ms service counts under le=\"100\""
     );
-    let _ = prom.kill().await;
+    prom.stop().await;
     m.stop().await;
 }
 

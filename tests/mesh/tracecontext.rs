@@ -212,13 +212,6 @@ async fn answers_plaintext(inbound: &str) -> bool {
         .is_some()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 async fn run_suite(python: &str, dir: &Path, endpoint: &str, harness_port: u16) -> (bool, String) {
     let child = tokio::process::Command::new(python)
         .arg("test.py")
@@ -255,7 +248,7 @@ async fn the_w3c_trace_context_suite_passes_through_the_sidecars() {
     };
     let app = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
     let app_addr = app.local_addr().expect("app address");
-    let harness_port = free_port();
+    let harness_port = support::free_port();
     let m = support::start(
         support::topology(&format!(
             "mesh: w3c\nclusters:\n- name: eu\n  trustDomain: eu.mesh\nservices:\n\

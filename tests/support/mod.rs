@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod peers;
+pub mod python;
 pub mod tmux;
 
 use std::net::SocketAddr;
@@ -495,4 +496,93 @@ pub fn instance_of(body: &str) -> String {
         .ok()
         .and_then(|v| v["instance"].as_str().map(str::to_string))
         .unwrap_or_default()
+}
+
+/// A free TCP port on loopback (free when asked; bind soon after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A real Prometheus server (Debian's `prometheus`) on loopback, stopped on drop.
+pub struct Prometheus {
+    /// Its HTTP address.
+    pub listen: String,
+    child: tokio::process::Child,
+    _dir: TempDir,
+}
+
+impl Prometheus {
+    /// Starts one with this configuration and waits until it is ready.
+    pub async fn start(config: &str) -> Prometheus {
+        let dir = TempDir::new().expect("dir");
+        let cfg = dir.path().join("prometheus.yml");
+        std::fs::write(&cfg, config).expect("write config");
+        let listen = format!("127.0.0.1:{}", free_port());
+        let child = tokio::process::Command::new("prometheus")
+            .args([
+                &format!("--config.file={}", cfg.display()),
+                &format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+                &format!("--web.listen-address={listen}"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the prometheus server (Debian package `prometheus`) runs");
+        let p = Prometheus {
+            listen,
+            child,
+            _dir: dir,
+        };
+        eventually(Duration::from_secs(30), "prometheus is ready", || {
+            let listen = p.listen.clone();
+            async move {
+                mesh::api::util::get_text(&listen, "/-/ready", Duration::from_secs(1))
+                    .await
+                    .is_ok()
+            }
+        })
+        .await;
+        p
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.listen)
+    }
+
+    /// Stops it.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Serves `body` to every HTTP request on a loopback port, as a scrape
+/// target serves its exposition; stops when the test's runtime ends.
+pub async fn serve_text(body: Vec<u8>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let body = std::sync::Arc::new(body);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&body).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    addr
 }

@@ -43,6 +43,10 @@ use crate::topology::Topology;
 /// One proxy's tap: what it saw lately, and what it sees from now on.
 #[derive(Debug)]
 pub struct ProxyTap {
+    /// The proxy's instance (`billing-v1-0`, `istio-ingressgateway-0`).
+    pub instance: String,
+    /// Its cluster.
+    pub cluster: String,
     /// The proxy's latest requests, oldest first.
     pub recent: Vec<TapEntry>,
     /// Every request the proxy sees from now on.
@@ -633,8 +637,22 @@ impl<B: Backend> Console for ConsoleService<B> {
 
     type TapStream = BoxStream<TapEntry>;
 
-    async fn tap(&self, _r: Request<TapRequest>) -> Result<Response<Self::TapStream>, Status> {
-        let taps = self.backend.taps().await;
+    async fn tap(&self, r: Request<TapRequest>) -> Result<Response<Self::TapStream>, Status> {
+        let req = r.into_inner();
+        let mut taps = self.backend.taps().await;
+        // A filter names one proxy (`billing-v1-0`, or `istio-eastwestgateway-0.us`
+        // where an instance name repeats across clusters): its access log.
+        if !req.filter.is_empty() {
+            taps.retain(|t| {
+                t.instance == req.filter || format!("{}.{}", t.instance, t.cluster) == req.filter
+            });
+            if taps.is_empty() {
+                return Err(Status::not_found(format!(
+                    "no proxy named '{}' (see `meshcon get workloads`)",
+                    req.filter
+                )));
+            }
+        }
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<TapEntry, Status>>(1024);
         let mut recent: Vec<TapEntry> =
             taps.iter().flat_map(|t| t.recent.iter().cloned()).collect();
@@ -642,6 +660,12 @@ impl<B: Backend> Console for ConsoleService<B> {
         let recent: Vec<TapEntry> = recent.into_iter().rev().take(200).rev().collect();
         for e in recent {
             let _ = tx.try_send(Ok(e));
+        }
+        if req.recent_only {
+            drop(tx);
+            return Ok(Response::new(Box::pin(
+                tokio_stream::wrappers::ReceiverStream::new(rx),
+            )));
         }
         for ProxyTap { mut live, .. } in taps {
             let tx = tx.clone();

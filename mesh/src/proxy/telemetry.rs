@@ -131,6 +131,11 @@ where
             span_id,
         });
 
+        // As Envoy's %PROTOCOL% spells it.
+        let protocol = match req.version() {
+            http::Version::HTTP_2 => "HTTP/2".to_string(),
+            v => format!("{v:?}"),
+        };
         let method = req.method().to_string();
         let path = req.uri().path().to_string();
         let authority = req
@@ -277,6 +282,14 @@ where
                     Direction::Outbound => fields.upstream_instance.clone().unwrap_or_default(),
                     Direction::Inbound => ctx.info.instance.clone(),
                 },
+                protocol,
+                bytes_received: request_bytes,
+                bytes_sent: response_bytes,
+                upstream_host: fields.upstream_host.clone().unwrap_or_default(),
+                upstream_cluster: fields.cluster.clone().unwrap_or_default(),
+                route_name: fields.route.clone().unwrap_or_default(),
+                user_agent: user_agent.clone().unwrap_or_default(),
+                downstream_remote: conn.remote.map(|a| a.to_string()).unwrap_or_default(),
             });
             if trace.sampled {
                 let (name, kind) = match direction {

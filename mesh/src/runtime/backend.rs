@@ -248,6 +248,8 @@ impl Backend for MeshBackend {
             .await
             .iter()
             .map(|c| ProxyTap {
+                instance: c.info.instance.clone(),
+                cluster: c.info.cluster.clone(),
                 recent: c.tap.recent(100),
                 live: c.tap.subscribe(),
             })

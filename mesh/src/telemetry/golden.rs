@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 /// The labels golden signals are grouped by.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SeriesKey {
     /// `source` or `destination`.
     pub reporter: String,
@@ -222,128 +222,11 @@ pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
     Some(start + (b[i].0 - start) * (rank / count))
 }
 
-fn key_of(labels: &[(&str, String)]) -> SeriesKey {
-    let g = |k: &str| {
-        labels
-            .iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    SeriesKey {
-        reporter: g("reporter"),
-        source_workload: g("source_workload"),
-        source_cluster: g("source_cluster"),
-        destination_service: g("destination_service_name"),
-        destination_namespace: g("destination_service_namespace"),
-        destination_workload: g("destination_workload"),
-        destination_version: g("destination_version"),
-        destination_cluster: g("destination_cluster"),
-        response_code: g("response_code"),
-        response_flags: g("response_flags"),
-        security: g("connection_security_policy"),
-    }
-}
+mod exposition;
 
-/// Why an exposition could not be read.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ScrapeError {
-    /// A sample line that is not `name{labels} value`.
-    #[error("malformed sample line: {0}")]
-    Malformed(String),
-    /// A histogram bucket needs its upper bound.
-    #[error("a bucket without le: {0}")]
-    NoLe(String),
-    /// An upper bound that is not a number.
-    #[error("bad le in {0}")]
-    BadLe(String),
-}
-
-/// A sample's name, labels and value.
-type SampleLine<'a> = (&'a str, Vec<(&'a str, String)>, f64);
-
-/// One sample line of the Prometheus text format: `name{labels} value`.
-/// Only what golden signals read; a malformed line is an error.
-fn sample(line: &str) -> Result<SampleLine<'_>, ScrapeError> {
-    let bad = || ScrapeError::Malformed(line.to_string());
-    let (name, rest) = match line.find(['{', ' ']) {
-        Some(i) => line.split_at(i),
-        None => return Err(bad()),
-    };
-    let mut labels = Vec::new();
-    let mut rest = rest;
-    if let Some(mut r) = rest.strip_prefix('{') {
-        loop {
-            r = r.trim_start_matches([',', ' ']);
-            if let Some(after) = r.strip_prefix('}') {
-                rest = after;
-                break;
-            }
-            let (key, after) = r.split_once("=\"").ok_or_else(bad)?;
-            let mut value = String::new();
-            let mut chars = after.char_indices();
-            let end = loop {
-                match chars.next().ok_or_else(bad)? {
-                    (i, '"') => break i,
-                    (_, '\\') => match chars.next().ok_or_else(bad)?.1 {
-                        'n' => value.push('\n'),
-                        c => value.push(c),
-                    },
-                    (_, c) => value.push(c),
-                }
-            };
-            labels.push((key.trim(), value));
-            r = &after[end + 1..];
-        }
-    }
-    let value = rest.split_whitespace().next().ok_or_else(bad)?;
-    let value = match value {
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        v => v.parse().map_err(|_| bad())?,
-    };
-    Ok((name, labels, value))
-}
-
-/// Reads the Istio series of one exposition: request counts, and the
-/// duration histogram's cumulative buckets.
-fn parse(text: &str) -> Result<HashMap<SeriesKey, SeriesValue>, ScrapeError> {
-    const REQUESTS: &str = "istio_requests_total";
-    const BUCKETS: &str = "istio_request_duration_milliseconds_bucket";
-    let mut out: HashMap<SeriesKey, SeriesValue> = HashMap::new();
-    for line in text.lines() {
-        // Other families (byte sizes, Envoy counters) are most of an
-        // exposition: skip them before reading a single label.
-        if !(line.starts_with(REQUESTS) || line.starts_with(BUCKETS)) {
-            continue;
-        }
-        let (name, mut labels, v) = sample(line)?;
-        if name == REQUESTS {
-            out.entry(key_of(&labels)).or_default().requests += v;
-        } else if name == BUCKETS {
-            let le = labels
-                .iter()
-                .position(|(n, _)| *n == "le")
-                .map(|i| labels.remove(i).1)
-                .ok_or_else(|| ScrapeError::NoLe(line.to_string()))?;
-            let le: f64 = match le.as_str() {
-                "+Inf" => f64::INFINITY,
-                x => x
-                    .parse()
-                    .map_err(|_| ScrapeError::BadLe(line.to_string()))?,
-            };
-            let e = out.entry(key_of(&labels)).or_default();
-            match e.buckets.iter_mut().find(|b| b.0 == le) {
-                Some(b) => b.1 += v,
-                None => e.buckets.push((le, v)),
-            }
-        }
-    }
-    for v in out.values_mut() {
-        v.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    }
-    Ok(out)
-}
+use exposition::parse;
+pub(crate) use exposition::sample;
+pub use exposition::ScrapeError;
 
 impl Signals {
     /// An empty history keeping `max_age` seconds.
@@ -356,7 +239,7 @@ impl Signals {
 
     /// Adds a scrape of `target` taken at `at` (seconds).
     pub fn ingest(&mut self, target: &str, at: f64, text: &str) -> Result<(), ScrapeError> {
-        let series = parse(text)?;
+        let series = parse(target, text)?;
         let q = self.targets.entry(target.to_string()).or_default();
         q.push_back(Sample { at, series });
         while q.front().is_some_and(|s| at - s.at > self.max_age) {
@@ -698,15 +581,15 @@ mod tests {
             "istio_request_duration_milliseconds_bucket{reporter=\"destination\",destination_service_name=\"billing\",response_flags=\"a\\\"b\\\\c\",le=\"+Inf\"} 7\n",
             "istio_request_bytes_bucket{le=\"1\"} 1\n",
         );
-        let series = parse(text).expect("parses");
+        let series = parse("t", text).expect("parses");
         assert_eq!(series.len(), 1);
         let (k, v) = series.iter().next().expect("one");
         assert_eq!(k.destination_service, "billing");
         assert_eq!(k.response_flags, "a\"b\\c");
         assert_eq!(v.requests, 7.0);
         assert_eq!(v.buckets, vec![(5.0, 3.0), (f64::INFINITY, 7.0)]);
-        assert!(parse("istio_requests_total{reporter=\"x} 1\n").is_err());
-        assert!(parse("istio_requests_total 1x\n").is_err());
+        assert!(parse("t", "istio_requests_total{reporter=\"x} 1\n").is_err());
+        assert!(parse("t", "istio_requests_total 1x\n").is_err());
     }
 
     #[test]
@@ -796,5 +679,34 @@ mod tests {
         assert!((b.p99_ms - 54.95).abs() < 0.1, "{}", b.p99_ms);
         assert_eq!(b.success_rate, 1.0);
         assert_eq!(b.mtls_ratio, 1.0);
+    }
+
+    #[test]
+    fn a_linkerd_proxy_scraped_directly_gives_rows_and_edges() {
+        let scrape = |n: u32| {
+            format!(
+                "response_total{{direction=\"inbound\",client_id=\"web.shop.serviceaccount.identity.linkerd.cluster.local\",tls=\"true\",status_code=\"200\",classification=\"success\"}} {}\n\
+                 response_total{{direction=\"outbound\",dst_deployment=\"api\",dst_namespace=\"shop\",tls=\"true\",status_code=\"503\",classification=\"failure\"}} {}\n",
+                n * 10,
+                n
+            )
+        };
+        let mut s = Signals::new(60.0);
+        for i in 0..5u32 {
+            s.ingest("cart:4191", f64::from(i), &scrape(i))
+                .expect("parses");
+        }
+        let rows = s.services(4.0, 4.0);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].service, "cart:4191");
+        assert!((rows[0].rps - 10.0).abs() < 0.5, "{rows:?}");
+        assert!((rows[0].mtls_ratio - 1.0).abs() < 1e-9);
+        let edges = s.edges(4.0, 4.0);
+        assert_eq!(edges.len(), 1, "{edges:?}");
+        assert_eq!(
+            (edges[0].source.as_str(), edges[0].service.as_str()),
+            ("cart:4191", "api")
+        );
+        assert!((edges[0].error_rate - 1.0).abs() < 1e-9, "{edges:?}");
     }
 }

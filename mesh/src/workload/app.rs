@@ -6,6 +6,7 @@
 //! It knows nothing of the mesh: plain HTTP to `127.0.0.1:<outbound>` with
 //! `Host: billing`, plain HTTP from its sidecar.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::http::{
     accept_loop, json_response, pod, serve_connection_with, Body, ListenerLimits, Refusal,
 };
-use crate::telemetry::trace::TRACE_HEADERS;
+use crate::telemetry::trace::{self, TRACE_HEADERS};
 use crate::topology::Latency;
 
 /// Headers the demo apps pass on to their downstream calls.
@@ -91,11 +92,28 @@ pub struct AppSpec {
     pub outbound: SocketAddr,
 }
 
+/// How an app with no meshcon sidecar next to it (`meshcon workload`, in
+/// a container) reaches its callees and takes part in traces.
+#[derive(Debug, Clone, Default)]
+pub struct Direct {
+    /// The authority (`host:port`) dialled for each called service, which
+    /// is also the `Host` it is sent; a call not listed goes to `outbound`.
+    pub targets: BTreeMap<String, String>,
+    /// Whether the app is a span of its own: with no proxy making spans
+    /// around it, each hop takes a new span id (the trace id stays), else a
+    /// chain of apps would all name the first caller as their parent.
+    /// Behind an Istio sidecar this stays off: Envoy makes the spans and
+    /// the app only forwards the headers, as Istio asks of apps.
+    pub own_span: bool,
+}
+
 /// A running demo app.
 pub struct App {
     spec: AppSpec,
     chaos: ArcSwap<Chaos>,
     client: Client<HttpConnector, Full<Bytes>>,
+    /// Set when no meshcon sidecar stands in front of the app.
+    direct: Option<Direct>,
 }
 
 impl std::fmt::Debug for App {
@@ -126,6 +144,16 @@ pub fn sample_latency(l: &Latency) -> Duration {
 impl App {
     /// An app with no chaos.
     pub fn new(spec: AppSpec) -> Arc<Self> {
+        Self::build(spec, None)
+    }
+
+    /// An app serving on its own, with no meshcon sidecar: it dials its
+    /// callees as `direct` says and accepts any client.
+    pub fn standalone(spec: AppSpec, direct: Direct) -> Arc<Self> {
+        Self::build(spec, Some(direct))
+    }
+
+    fn build(spec: AppSpec, direct: Option<Direct>) -> Arc<Self> {
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         Arc::new(Self {
@@ -134,6 +162,7 @@ impl App {
             client: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))
                 .build(http),
+            direct,
         })
     }
 
@@ -148,13 +177,17 @@ impl App {
     }
 
     async fn call(&self, service: &str, path: &str, headers: &http::HeaderMap) -> Value {
-        let uri = format!("http://{}{path}", self.spec.outbound);
+        let target = self.direct.as_ref().and_then(|d| d.targets.get(service));
+        let (uri, host) = match target {
+            Some(authority) => (format!("http://{authority}{path}"), authority.as_str()),
+            None => (format!("http://{}{path}", self.spec.outbound), service),
+        };
         let mut req = http::Request::new(Full::new(Bytes::new()));
         match uri.parse() {
             Ok(u) => *req.uri_mut() = u,
             Err(e) => return json!({"service": service, "error": e.to_string()}),
         }
-        if let Ok(v) = http::HeaderValue::from_str(service) {
+        if let Ok(v) = http::HeaderValue::from_str(host) {
             req.headers_mut().insert(http::header::HOST, v);
         }
         for name in TRACE_HEADERS.iter().chain(FORWARDED) {
@@ -220,13 +253,16 @@ impl App {
             .and_then(|v| v.to_str().ok())
             .and_then(|x| x.split(';').find_map(|p| p.strip_prefix("URI=")))
             .map(str::to_string);
-        let calls = futures::future::join_all(
-            self.spec
-                .calls
-                .iter()
-                .map(|s| self.call(s, &path, req.headers())),
-        )
-        .await;
+        let received = req
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let onward = self.onward_headers(req.headers());
+        let headers = onward.as_ref().unwrap_or(req.headers());
+        let calls =
+            futures::future::join_all(self.spec.calls.iter().map(|s| self.call(s, &path, headers)))
+                .await;
         let failed = calls
             .iter()
             .any(|c| !matches!(c["status"].as_u64(), Some(200..=299)));
@@ -235,10 +271,37 @@ impl App {
         if let Some(p) = peer {
             v["peer"] = json!(p);
         }
+        // With no sidecar's spans to look at, the answer shows the trace
+        // context the app was called with.
+        if self.direct.is_some() {
+            if let Some(tp) = received {
+                v["traceparent"] = json!(tp);
+            }
+        }
         if !calls.is_empty() {
             v["calls"] = Value::Array(calls);
         }
         json_response(if failed { 502 } else { 200 }, &v)
+    }
+
+    /// The headers calls carry on when the app is a span of its own: the
+    /// request's trace (or a new one) with this hop's span id as parent.
+    fn onward_headers(&self, incoming: &http::HeaderMap) -> Option<http::HeaderMap> {
+        if !self.direct.as_ref().is_some_and(|d| d.own_span) {
+            return None;
+        }
+        let ctx = trace::extract(incoming).unwrap_or_else(|| trace::TraceContext {
+            trace_id: trace::random_id(),
+            span_id: [0; 8],
+            sampled: true,
+            tracestate: None,
+            format: trace::Format::W3c,
+            extra_flags: 0,
+        });
+        let parent = (ctx.span_id != [0; 8]).then_some(ctx.span_id);
+        let mut headers = incoming.clone();
+        trace::inject(&mut headers, &ctx, &trace::random_id(), parent.as_ref());
+        Some(headers)
     }
 
     /// Serves until `cancel`. With a pod IP of its own, the app answers
@@ -251,7 +314,7 @@ impl App {
                 return;
             }
         };
-        let sidecar_only = pod::sidecar_only(me);
+        let sidecar_only = self.direct.is_none() && pod::sidecar_only(me);
         let c = cancel.clone();
         accept_loop(
             listener,

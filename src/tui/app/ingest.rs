@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use mesh::api::EdgeSignal;
 
 use super::{App, LastApply};
+use crate::tui::action::Confirm;
 use crate::tui::data::DataEvent;
 use crate::tui::mesh_data::Resource;
 
@@ -40,6 +41,32 @@ pub(super) fn ingest(app: &mut App, ev: DataEvent) {
     let mut follow_events = false;
     let d = &mut app.mesh;
     match ev {
+        DataEvent::Attached(info) => {
+            app.conn.source = info;
+        }
+        DataEvent::Look { title, text } => {
+            app.look = Some(super::Look { title, text });
+        }
+        DataEvent::Note(text) => {
+            if !text.is_empty() {
+                app.say(text, false);
+            }
+        }
+        DataEvent::DryRun {
+            yaml,
+            file,
+            output,
+            ok,
+        } => {
+            if ok {
+                app.confirm = Some(Confirm::ApplyToCluster { yaml, file, output });
+            } else {
+                ingest(
+                    app,
+                    DataEvent::Applied(Err(format!("the cluster's dry run refused it: {output}"))),
+                );
+            }
+        }
         DataEvent::Connected { mesh } => {
             app.conn.connected = true;
             app.conn.error = None;
@@ -126,8 +153,14 @@ pub(super) fn ingest(app: &mut App, ev: DataEvent) {
             d.history = h;
         }
         DataEvent::Federation(f) => d.federation = f,
+        DataEvent::ConfigFindings(f) => d.config_findings = f,
         DataEvent::Topology(t) => d.topology = Some(*t),
         DataEvent::Applied(r) => match r {
+            // A drill's change must be found in the views, not read here.
+            Ok(reply) if reply.applied && app.practice.drill_under_way() => app.say(
+                "the drill's change is in place: find it in the views",
+                false,
+            ),
             Ok(reply) => {
                 let ok = reply.applied && reply.nacks.is_empty();
                 if !reply.applied {

@@ -84,6 +84,15 @@ enum Palette {
         #[arg(value_parser = crate::cli::version)]
         version: u64,
     },
+    #[command(
+        name = "proxy-config",
+        about = "proxy-config secret|endpoint|route|cluster: what the attached Envoys say"
+    )]
+    ProxyConfig {
+        /// The part of the config.
+        #[arg(value_enum)]
+        section: crate::commands::proxy_config::Section,
+    },
     #[command(about = "every key")]
     Help,
     #[command(alias = "q", about = "leave")]
@@ -157,6 +166,10 @@ pub fn completions(app: &App, input: &str) -> Vec<String> {
             v.dedup();
             v
         }
+        "proxy-config" => crate::commands::proxy_config::Section::value_variants()
+            .iter()
+            .map(|s| s.name())
+            .collect(),
         "rollback" => app
             .mesh
             .history
@@ -324,6 +337,7 @@ pub(super) fn run(app: &mut App, input: &str) -> Vec<Command> {
             }
             Vec::new()
         }
+        Palette::ProxyConfig { section } => vec![Command::ProxyConfig(section)],
         Palette::Rollback { version } => {
             if app.mesh.history.iter().any(|h| h.version == version) {
                 app.confirm = Some(Confirm::Rollback(version));

@@ -31,6 +31,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
         })
         .flatten();
     let cmds = update_state(app, action);
+    let cmds = available(app, cmds);
     if let Some(id) = anchor {
         if let Some(i) = model::lists::traces(app)
             .iter()
@@ -44,7 +45,17 @@ pub fn update(app: &mut App, action: Action) -> Vec<Command> {
 
 fn update_state(app: &mut App, action: Action) -> Vec<Command> {
     match action {
-        Action::Data(ev) => ingest::ingest(app, *ev),
+        Action::Data(ev) => {
+            // A drill's undo waits for the mesh when it stops answering.
+            let was = app.conn.connected;
+            ingest::ingest(app, *ev);
+            if app.conn.connected && !was {
+                return app.practice.connected();
+            }
+            if was && !app.conn.connected {
+                app.practice.disconnected();
+            }
+        }
         Action::Tick => {
             app.traces_at = app.now;
             return routing::tick(app);
@@ -125,6 +136,7 @@ fn update_state(app: &mut App, action: Action) -> Vec<Command> {
         }
         Action::Enter => return enter(app),
         Action::Back => back(app),
+        Action::Logs => open_logs(app),
         Action::OpenPalette => app.palette = Some(String::new()),
         Action::EditField => why::edit_field(app),
         Action::OpenFilter => app.filter_input = Some(app.filter(app.view).to_string()),
@@ -225,6 +237,39 @@ fn update_state(app: &mut App, action: Action) -> Vec<Command> {
     Vec::new()
 }
 
+/// Drops what the attached source cannot do, saying why in the status
+/// line: greyed, not an error (a real cluster has no chaos, for one).
+fn available(app: &mut App, cmds: Vec<Command>) -> Vec<Command> {
+    use crate::tui::source::Feature;
+    // Nor is the question asked first.
+    let asks = match &app.confirm {
+        Some(Confirm::Chaos(_)) => Some(Feature::Chaos),
+        Some(Confirm::Scenario(_)) => Some(Feature::Scenarios),
+        Some(Confirm::Rollback(_)) => Some(Feature::Versions),
+        _ => None,
+    };
+    if let Some((f, why)) = asks.and_then(|f| app.conn.source.lacks(f).map(|w| (f, w.to_string())))
+    {
+        app.confirm = None;
+        app.say(format!("{} not available here: {why}", f.name()), false);
+    }
+    let mut kept = Vec::with_capacity(cmds.len());
+    for c in cmds {
+        let needs = match &c {
+            Command::Chaos(_) => Some(Feature::Chaos),
+            Command::Sequence(_) => Some(Feature::Scenarios),
+            Command::Explain(_) => Some(Feature::Why),
+            Command::Rollback(_) | Command::Diff(..) => Some(Feature::Versions),
+            _ => None,
+        };
+        match needs.and_then(|f| app.conn.source.lacks(f).map(|why| (f, why.to_string()))) {
+            Some((f, why)) => app.say(format!("{} not available here: {why}", f.name()), false),
+            None => kept.push(c),
+        }
+    }
+    kept
+}
+
 /// y or n to the question asked.
 fn confirm(app: &mut App, yes: bool) -> Vec<Command> {
     let Some(c) = app.confirm.take() else {
@@ -254,6 +299,10 @@ fn confirm(app: &mut App, yes: bool) -> Vec<Command> {
         }
         Confirm::Scenario(name) => routing::run_scenario(app, &name),
         Confirm::Chaos(req) => vec![Command::Chaos(req)],
+        Confirm::ApplyToCluster { yaml, file, .. } => {
+            app.say("applying to the cluster...", false);
+            vec![Command::ApplyConfirmed { yaml, file }]
+        }
     }
 }
 
@@ -294,6 +343,47 @@ fn enter(app: &mut App) -> Vec<Command> {
     Vec::new()
 }
 
+/// `l`: the access log of the proxy behind the selected row: the reporting
+/// proxy of a Tap row, else the first instance of the selected service.
+fn open_logs(app: &mut App) {
+    if let Some(why) = app
+        .conn
+        .source
+        .lacks(crate::tui::source::Feature::Tap)
+        .map(str::to_string)
+    {
+        app.say(format!("access logs not available here: {why}"), false);
+        return;
+    }
+    let first_instance = |app: &App, service: &str, version: Option<&str>| {
+        app.mesh
+            .workloads
+            .iter()
+            .filter(|w| w.service == service && version.is_none_or(|v| w.version == v))
+            .map(|w| w.instance.clone())
+            .min()
+    };
+    let proxy = match app.view {
+        View::Tap => model::lists::tap(app)
+            .get(app.sel(View::Tap))
+            .map(|e| e.logged_by().to_string()),
+        View::Services => model::lists::services(app)
+            .get(app.sel(View::Services))
+            .and_then(|s| first_instance(app, &s.service, Some(&s.version))),
+        View::Graph => model::graph::rows(app)
+            .get(app.sel(View::Graph))
+            .and_then(|r| match r.service.as_str() {
+                "ingress" => Some("istio-ingressgateway-0".to_string()),
+                s => first_instance(app, s, None),
+            }),
+        _ => None,
+    };
+    match proxy.filter(|p| !p.is_empty()) {
+        Some(p) => app.logs = Some(p),
+        None => app.say("select a row with a proxy behind it first", false),
+    }
+}
+
 /// Esc: close the innermost thing open, else clear the view's filter.
 fn back(app: &mut App) {
     if app.palette.take().is_some() || app.filter_input.take().is_some() {
@@ -301,6 +391,7 @@ fn back(app: &mut App) {
     }
     if app.help {
         app.help = false;
+    } else if app.logs.take().is_some() {
     } else if app.look.is_some() {
         app.look = None;
     } else if app.open_trace.is_some() {

@@ -94,7 +94,9 @@ fn workloads_of(app: &App, service: &str) -> Vec<String> {
         .workloads
         .iter()
         .filter(|w| w.service == service)
-        .map(|w| format!("{}-{}", w.service, w.version))
+        // Edges name the calling workload: `service-version` in meshcon, the
+        // Deployment (the workload's instance name here) in a real mesh.
+        .flat_map(|w| [format!("{}-{}", w.service, w.version), w.instance.clone()])
         .collect();
     w.sort();
     w.dedup();

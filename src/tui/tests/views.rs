@@ -360,3 +360,30 @@ fn a_slow_edge_turns_yellow_and_a_very_slow_one_red() {
         "{line}"
     );
 }
+
+#[test]
+fn l_opens_the_access_log_of_the_proxy_behind_the_row_and_esc_closes_it() {
+    let mut app = recorded_app();
+    show(&mut app, View::Tap);
+    let reporter = crate::tui::model::lists::tap(&app)[0]
+        .logged_by()
+        .to_string();
+    update(&mut app, Action::Logs);
+    assert_eq!(app.logs.as_deref(), Some(reporter.as_str()));
+    let s = text(&render(&app, 120, 30));
+    assert!(s.contains(&format!("access log · {reporter}")), "{s}");
+    // Envoy's default format: [start] "METHOD path PROTOCOL" code flags ...
+    assert!(s.contains("\"GET /cart -\" "), "{s}");
+    snapshot!("access_log", s);
+    update(&mut app, Action::Back);
+    assert!(app.logs.is_none());
+    // From Services: the first instance of the selected version.
+    show(&mut app, View::Services);
+    update(&mut app, Action::Logs);
+    let first = crate::tui::model::lists::services(&app)[0].clone();
+    let proxy = app.logs.clone().expect("a proxy");
+    assert!(
+        proxy.starts_with(&format!("{}-{}-", first.service, first.version)),
+        "{proxy} for {first:?}"
+    );
+}

@@ -14,7 +14,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::{block, bold, fg, selected};
-use crate::practice::exercises::{self, BLANKS, DIAGRAM};
+use crate::practice::exercises::{self, BLANKS};
 use crate::practice::glossary::{self, TERMS};
 use crate::tui::app::App;
 use crate::tui::practice::{Screen, MENU};
@@ -30,6 +30,18 @@ fn menu(f: &mut Frame, area: Rect, app: &App) {
             } else {
                 Default::default()
             };
+            let due = if i == 1 {
+                match p.cards_due(app.now) {
+                    (0, Some(at)) => format!(
+                        " · nothing due, next {}",
+                        crate::practice::schedule::in_words(at - app.now)
+                    ),
+                    (0, None) => String::new(),
+                    (n, _) => format!(" · {n} due"),
+                }
+            } else {
+                String::new()
+            };
             Line::from(vec![
                 Span::styled(
                     format!(
@@ -39,7 +51,7 @@ fn menu(f: &mut Frame, area: Rect, app: &App) {
                     ),
                     style,
                 ),
-                Span::styled(*what, fg(app, Color::DarkGray)),
+                Span::styled(format!("{what}{due}"), fg(app, Color::DarkGray)),
             ])
         })
         .collect();
@@ -153,7 +165,38 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             selected: sel,
             open,
         } => glossary_screen(f, area, app, query, *typing, *sel, *open),
-        Screen::Card { term, dir, flipped } => {
+        Screen::NoCard { next } => {
+            let mut lines = vec![
+                Line::styled(
+                    "Nothing due: every card you have seen is scheduled later.",
+                    bold(),
+                ),
+                Line::raw(""),
+                Line::raw(match next {
+                    Some(at) => format!(
+                        "0 due · next {}",
+                        crate::practice::schedule::in_words(at - app.now)
+                    ),
+                    None => "0 due".to_string(),
+                }),
+                Line::styled("Enter: look again · Esc menu", fg(app, Color::DarkGray)),
+            ];
+            if let Some(n) = &p.note {
+                lines.push(Line::styled(n.clone(), fg(app, Color::Cyan)));
+            }
+            f.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: true })
+                    .block(block("Flashcards · spaced repetition (SM-2) · Esc menu")),
+                area,
+            );
+        }
+        Screen::Card {
+            term,
+            dir,
+            flipped,
+            due,
+        } => {
             let t = &TERMS[*term];
             let (front, back) = if *dir == 0 {
                 (t.term.to_string(), t.meaning.to_string())
@@ -177,7 +220,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 lines.push(Line::styled(back, fg(app, Color::Green)));
                 lines.push(Line::raw(""));
                 lines.push(Line::styled(
-                    "Did you know it?  y: yes   n: not yet",
+                    "How well did you know it?  1 again · 2 hard · 3 good · 4 easy",
                     bold(),
                 ));
             } else {
@@ -186,7 +229,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             let c = p.summary();
             lines.push(Line::raw(""));
             lines.push(Line::styled(
-                format!("boxes 1-5: {:?} · streak {}", c.boxes, c.streak),
+                format!(
+                    "{due} due · cards learning / <1 week / <1 month / longer: {:?} · streak {}",
+                    c.boxes, c.streak
+                ),
                 fg(app, Color::DarkGray),
             ));
             if let Some(n) = &p.note {
@@ -195,7 +241,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             f.render_widget(
                 Paragraph::new(lines)
                     .wrap(Wrap { trim: true })
-                    .block(block("Flashcards · spaced repetition (Leitner) · Esc menu")),
+                    .block(block("Flashcards · spaced repetition (SM-2) · Esc menu")),
                 area,
             );
         }
@@ -216,16 +262,23 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                     )),
                 ]),
             ];
+            let meaning = glossary::find(b.term).map_or("", |t| t.meaning);
             match result {
                 Some(true) => lines.push(Line::styled(
-                    format!("✓ right ({})", b.term),
+                    format!("✓ right: {}", b.term),
                     fg(app, Color::Green),
                 )),
                 Some(false) => lines.push(Line::styled(
-                    format!("✗ not quite — accepted: {}", b.answers.join(", ")),
+                    format!(
+                        "✗ not quite — the term is {} (it comes back in a few sentences)",
+                        b.term
+                    ),
                     fg(app, Color::Red),
                 )),
                 None => {}
+            }
+            if result.is_some() {
+                lines.push(Line::raw(format!("{}: {meaning}", b.term)));
             }
             lines.push(Line::styled(
                 if result.is_none() {
@@ -247,14 +300,25 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             );
         }
         Screen::Diagram {
+            diagram,
             assigned,
             slot,
             result,
         } => {
-            let [d, r] = Layout::vertical([Constraint::Length(10), Constraint::Min(5)]).areas(area);
+            let [d, r] = Layout::vertical([
+                Constraint::Length(diagram.lines.len() as u16 + 2),
+                Constraint::Min(5),
+            ])
+            .areas(area);
             f.render_widget(
-                Paragraph::new(DIAGRAM.iter().map(|l| Line::raw(*l)).collect::<Vec<_>>())
-                    .block(block(
+                Paragraph::new(
+                    diagram
+                        .lines
+                        .iter()
+                        .map(|l| Line::raw(l.as_str()))
+                        .collect::<Vec<_>>(),
+                )
+                .block(block(
                     "Label the diagram · a-e or j/k pick a slot · 1-5 put a label · Enter scores",
                 )),
                 d,
@@ -397,17 +461,23 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                     lines.push(Line::raw("A fault or rule will be hidden in the running mesh. Find it in the console (1-8 switch views),"));
                     lines.push(Line::raw("come back with 9, say what happened and which resource fixes it. The drill undoes itself."));
                     lines.push(Line::raw(""));
+                    lines.push(Line::raw(format!(
+                        "kind: {} · c changes",
+                        p.drill_choice.map_or("any, at random", |k| k.name())
+                    )));
                     lines.push(Line::styled(
                         if app.conn.connected {
                             "Enter: start a drill"
+                        } else if app.conn.addr.is_empty() {
+                            "no mesh: drills run on one you start (`meshcon`) or name (`meshcon practice --mesh ADDR`)"
                         } else {
-                            "not connected to a mesh: start `meshcon` first"
+                            "not connected to the mesh yet"
                         },
                         bold(),
                     ));
                 }
                 Some(d) => {
-                    lines.push(Line::styled(d.kind.question(), bold()));
+                    lines.push(Line::styled(d.kind().question(), bold()));
                     lines.push(Line::from(vec![
                         Span::raw("your answer: "),
                         Span::styled(
@@ -428,7 +498,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                         ),
                     ]));
                     lines.push(Line::from(vec![
-                        Span::raw("fixed by (resource kind): "),
+                        Span::raw(format!("{} ", d.kind().fix_question())),
                         Span::styled(
                             format!(
                                 "{}{}",
@@ -482,7 +552,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 lines.push(Line::raw("nothing practised yet"));
             }
             lines.push(Line::raw(""));
-            lines.push(Line::raw(format!("flashcards per box 1-5: {:?}", s.boxes)));
+            lines.push(Line::raw(format!(
+                "flashcards learning / <1 week / <1 month / longer: {:?}",
+                s.boxes
+            )));
             if !s.weak.is_empty() {
                 lines.push(Line::styled(
                     format!(

@@ -256,8 +256,18 @@ fn editor(f: &mut Frame, area: Rect, app: &App) {
     }
 }
 
+/// The editor's findings, else (on a real mesh) those in the config as loaded.
+fn shown_findings(app: &App) -> (&[mesh::api::Finding], &'static str) {
+    if app.routing.findings.is_empty() && !app.mesh.config_findings.is_empty() {
+        (&app.mesh.config_findings, " in the loaded config")
+    } else {
+        (&app.routing.findings, "")
+    }
+}
+
 fn findings(f: &mut Frame, area: Rect, app: &App) {
-    let lines: Vec<Line> = if app.routing.findings.is_empty() {
+    let (list, whose) = shown_findings(app);
+    let lines: Vec<Line> = if list.is_empty() {
         vec![Line::styled(
             if app.routing.pane == RoutingPane::Editor {
                 "no findings: the YAML is valid"
@@ -267,9 +277,7 @@ fn findings(f: &mut Frame, area: Rect, app: &App) {
             fg(app, Color::Green),
         )]
     } else {
-        app.routing
-            .findings
-            .iter()
+        list.iter()
             .map(|x| {
                 let style = if x.level == "Error" {
                     fg(app, Color::Red)
@@ -286,13 +294,8 @@ fn findings(f: &mut Frame, area: Rect, app: &App) {
             })
             .collect()
     };
-    let n = app.routing.findings.len();
-    let errors = app
-        .routing
-        .findings
-        .iter()
-        .filter(|x| x.level == "Error")
-        .count();
+    let n = list.len();
+    let errors = list.iter().filter(|x| x.level == "Error").count();
     let para = Paragraph::new(lines).wrap(Wrap { trim: true });
     let inner = area.width.saturating_sub(2);
     let total = para.line_count(inner) as u16;
@@ -301,9 +304,9 @@ fn findings(f: &mut Frame, area: Rect, app: &App) {
     let scroll = app.routing.findings_scroll.min(max);
     let title = match (n, max) {
         (0, _) => "Findings".to_string(),
-        (_, 0) => format!("Findings · {n} ({errors} error(s))"),
+        (_, 0) => format!("Findings{whose} · {n} ({errors} error(s))"),
         _ => format!(
-            "Findings · {n} ({errors} error(s)) · lines {}-{} of {total} · [ ] scroll",
+            "Findings{whose} · {n} ({errors} error(s)) · lines {}-{} of {total} · [ ] scroll",
             scroll + 1,
             (scroll + room).min(total)
         ),
@@ -313,7 +316,7 @@ fn findings(f: &mut Frame, area: Rect, app: &App) {
 
 /// Rows the findings pane takes: all its lines, up to a third of the view.
 fn findings_height(area: Rect, app: &App) -> u16 {
-    let n = app.routing.findings.len() as u16;
+    let n = shown_findings(app).0.len() as u16;
     (n.max(1) * 2 + 2).clamp(5, (area.height / 3).max(5))
 }
 

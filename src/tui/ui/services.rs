@@ -8,7 +8,7 @@
 //! └──────────────────────────────────────────────────────────────────────────────────┘
 //! ```
 
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{Cell, Row, Table, TableState};
 use ratatui::Frame;
 
@@ -17,8 +17,19 @@ use crate::tui::action::View;
 use crate::tui::app::{App, SortKey};
 use crate::tui::model::lists;
 
-/// Draws the services table.
+/// Draws the services table (and, when the filter names one service,
+/// its instances below).
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let area = match crate::tui::model::instances::focused_service(app) {
+        Some(s) if area.height >= 14 => {
+            let h = super::instances::height(app, &s).min(area.height / 2);
+            let [top, bottom] =
+                Layout::vertical([Constraint::Min(6), Constraint::Length(h)]).areas(area);
+            super::instances::draw(f, bottom, app, &s);
+            top
+        }
+        _ => area,
+    };
     let rows = lists::services(app);
     let sel = app.sel(View::Services).min(rows.len().saturating_sub(1));
     let height = area.height.saturating_sub(3) as usize;

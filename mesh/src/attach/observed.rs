@@ -1,0 +1,198 @@
+//! A topology drawn from what a real mesh's metrics show: the clusters,
+//! services and versions that answered, who called whom, and the ingress
+//! gateway's first hop. The console's graph and map walk a topology, so a
+//! real mesh gets one made of observations instead of a file.
+
+use std::collections::BTreeMap;
+
+use crate::proto::Workload;
+use crate::telemetry::golden::{EdgeSignal, ServiceSignal};
+use crate::topology::{Cluster, Ingress, Latency, Load, Service, Topology, Version};
+
+/// The topology the observations describe, named `mesh`.
+pub fn topology(
+    mesh: &str,
+    services: &[ServiceSignal],
+    edges: &[EdgeSignal],
+    workloads: &[Workload],
+) -> Topology {
+    let mut clusters: Vec<String> = services
+        .iter()
+        .map(|s| s.cluster.clone())
+        .chain(workloads.iter().map(|w| w.cluster.clone()))
+        .collect();
+    clusters.sort();
+    clusters.dedup();
+    // A service is named once per cluster it answers in.
+    let mut by: BTreeMap<(String, String), Service> = BTreeMap::new();
+    for s in services {
+        let e = by
+            .entry((s.cluster.clone(), s.service.clone()))
+            .or_insert_with(|| Service {
+                name: s.service.clone(),
+                cluster: s.cluster.clone(),
+                namespace: if s.namespace.is_empty() {
+                    "default".into()
+                } else {
+                    s.namespace.clone()
+                },
+                service_account: None,
+                port: 8080,
+                versions: Vec::new(),
+                calls: Vec::new(),
+                external: None,
+            });
+        if !e.versions.iter().any(|v| v.name == s.version) {
+            e.versions.push(Version {
+                name: s.version.clone(),
+                replicas: 1,
+                latency: Latency::default(),
+                error_rate: 0.0,
+            });
+        }
+    }
+    // Callers are workloads; their service is what the workload list says.
+    let service_of = |workload: &str| -> Option<String> {
+        workloads
+            .iter()
+            .find(|w| w.instance == workload || format!("{}-{}", w.service, w.version) == workload)
+            .map(|w| w.service.clone())
+    };
+    let mut ingress: BTreeMap<String, String> = BTreeMap::new();
+    for e in edges {
+        let gateway = workloads
+            .iter()
+            .any(|w| w.instance == e.source && w.kind == "ingress-gateway")
+            || e.source.contains("ingressgateway");
+        if gateway {
+            ingress
+                .entry(e.source_cluster.clone())
+                .or_insert_with(|| e.service.clone());
+            continue;
+        }
+        let Some(caller) = service_of(&e.source) else {
+            continue;
+        };
+        for (_, s) in by.iter_mut().filter(|((_, n), _)| *n == caller) {
+            if !s.calls.contains(&e.service) {
+                s.calls.push(e.service.clone());
+            }
+        }
+    }
+    // Callers seen only as callers (a load generator, a job) still appear.
+    for w in workloads.iter().filter(|w| w.kind == "sidecar") {
+        by.entry((w.cluster.clone(), w.service.clone()))
+            .or_insert_with(|| Service {
+                name: w.service.clone(),
+                cluster: w.cluster.clone(),
+                namespace: if w.namespace.is_empty() {
+                    "default".into()
+                } else {
+                    w.namespace.clone()
+                },
+                service_account: None,
+                port: 8080,
+                versions: vec![Version {
+                    name: if w.version.is_empty() {
+                        "-".into()
+                    } else {
+                        w.version.clone()
+                    },
+                    replicas: 1,
+                    latency: Latency::default(),
+                    error_rate: 0.0,
+                }],
+                calls: Vec::new(),
+                external: None,
+            });
+    }
+    let mut services: Vec<Service> = by.into_values().collect();
+    for s in &mut services {
+        let targets: Vec<String> = edges
+            .iter()
+            .filter(|e| service_of(&e.source).as_deref() == Some(s.name.as_str()))
+            .map(|e| e.service.clone())
+            .collect();
+        for t in targets {
+            if !s.calls.contains(&t) {
+                s.calls.push(t);
+            }
+        }
+        s.calls.sort();
+    }
+    Topology {
+        mesh: mesh.to_string(),
+        clusters: clusters
+            .into_iter()
+            .map(|name| Cluster {
+                ingress: ingress.get(&name).map(|svc| Ingress {
+                    hosts: Vec::new(),
+                    service: svc.clone(),
+                }),
+                trust_domain: String::new(),
+                name,
+            })
+            .collect(),
+        services,
+        load: Load::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_and_the_ingress_come_from_edges() {
+        let svc = |c: &str, s: &str, v: &str| ServiceSignal {
+            cluster: c.into(),
+            namespace: "default".into(),
+            service: s.into(),
+            version: v.into(),
+            ..Default::default()
+        };
+        let edge = |src: &str, s: &str| EdgeSignal {
+            source: src.into(),
+            source_cluster: "eu".into(),
+            service: s.into(),
+            version: "v1".into(),
+            destination_cluster: "eu".into(),
+            ..Default::default()
+        };
+        let wl = |kind: &str, s: &str, v: &str, inst: &str| Workload {
+            kind: kind.into(),
+            cluster: "eu".into(),
+            service: s.into(),
+            version: v.into(),
+            instance: inst.into(),
+            ..Default::default()
+        };
+        let t = topology(
+            "prod",
+            &[
+                svc("eu", "web", "v1"),
+                svc("eu", "api", "v1"),
+                svc("eu", "api", "v2"),
+            ],
+            &[edge("istio-ingressgateway", "web"), edge("web-v1", "api")],
+            &[
+                wl(
+                    "ingress-gateway",
+                    "istio-ingressgateway",
+                    "",
+                    "istio-ingressgateway",
+                ),
+                wl("sidecar", "web", "v1", "web-v1"),
+            ],
+        );
+        assert_eq!(t.clusters.len(), 1);
+        assert_eq!(
+            t.clusters[0].ingress.as_ref().map(|i| i.service.as_str()),
+            Some("web")
+        );
+        let web = t.services.iter().find(|s| s.name == "web").expect("web");
+        assert_eq!(web.calls, vec!["api".to_string()]);
+        let api = t.services.iter().find(|s| s.name == "api").expect("api");
+        assert_eq!(api.versions.len(), 2);
+    }
+}

@@ -130,7 +130,10 @@ enum Command {
         source: SourceArgs,
     },
     /// Practise the vocabulary of service meshes (works without a mesh).
-    Practice,
+    Practice {
+        #[command(subcommand)]
+        what: Option<PracticeCommand>,
+    },
     /// Validate and apply Istio resources; prints the version and its convergence.
     Apply {
         /// YAML file, or - for standard input.
@@ -239,6 +242,20 @@ enum Command {
     /// Serve one demo service version as a plain HTTP server (what the
     /// exported Deployments run).
     Workload(commands::export::WorkloadArgs),
+}
+
+/// What `meshcon practice` can do besides opening the console.
+#[derive(Debug, Subcommand)]
+enum PracticeCommand {
+    /// Check an explanation of the diagram (about 100 words): prints the
+    /// rubric and the verdict; exit 0 on pass, 1 on fail.
+    Check {
+        /// The text, or - for standard input.
+        file: String,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: Format,
+    },
 }
 
 /// The words of `meshcon chaos`, which the console's `:chaos` takes too.
@@ -545,7 +562,10 @@ pub fn main() -> ExitCode {
                     None => commands::up::attach(addr.or(mesh), state_dir).await,
                 }
             }
-            Some(Command::Practice) => commands::up::practice(mesh, state_dir).await,
+            Some(Command::Practice { what: None }) => commands::up::practice(mesh, state_dir).await,
+            Some(Command::Practice {
+                what: Some(PracticeCommand::Check { file, output }),
+            }) => commands::check::run(&file, output),
             Some(Command::Apply { file }) => {
                 commands::config::apply(mesh.as_deref(), &file, false).await
             }
@@ -685,6 +705,8 @@ mod tests {
             &["meshcon", "diff", "v2", "3"],
             &["meshcon", "chaos", "fail", "billing-v1-0", "--rate", "0.5"],
             &["meshcon", "delete", "vs", "billing"],
+            &["meshcon", "practice"],
+            &["meshcon", "practice", "check", "-o", "json", "-"],
             &[
                 "meshcon",
                 "attach",

@@ -2,6 +2,7 @@
 
 pub mod attach;
 pub mod bench;
+pub mod check;
 pub mod config;
 pub mod export;
 pub mod get;

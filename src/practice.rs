@@ -8,6 +8,7 @@
 //! - [`schedule`]: SM-2 spaced repetition for flashcards.
 //! - [`progress`]: schedules, results, streaks and a drill to undo, in SQLite.
 
+pub mod check;
 pub mod diagram;
 pub mod drill;
 pub mod exercises;

@@ -4,7 +4,8 @@
 //! - [`glossary`]: the terms, in our own words.
 //! - [`drill`]: live drills: faults, questions, injection, undo and the judge.
 //! - [`diagram`]: the diagram to label, drawn anew each time.
-//! - [`exercises`]: sentences, slot feedback, the explanation checker.
+//! - [`exercises`]: fill-in-the-blank sentences and diagram slot feedback.
+//! - [`check`]: the explanation checker: a rubric, misconceptions, its reasons.
 //! - [`schedule`]: SM-2 spaced repetition for flashcards.
 //! - [`progress`]: schedules, results, streaks and a drill to undo, in SQLite.
 

@@ -92,6 +92,41 @@ impl Report {
     }
 }
 
+/// The glossary terms behind the required points a report found missing
+/// and behind its misconceptions, for "weak terms".
+pub fn terms_missed(r: &Report) -> Vec<&'static str> {
+    let term = |name: &str| -> Option<&'static str> {
+        Some(match name {
+            n if n.starts_with("sidecar") || n == "shared-sidecar" => "sidecar proxy",
+            n if n.starts_with("data-plane") => "data plane",
+            n if n.starts_with("control-plane") || n == "configuration-not-from-control-plane" => {
+                "control plane"
+            }
+            n if n.starts_with("mtls")
+                || n.contains("plaintext")
+                || n == "application-does-tls" =>
+            {
+                "mTLS"
+            }
+            "identity" | "proxy-signs-certificate" => "SPIFFE",
+            n if n.starts_with("ingress") || n == "gateway-in-control-plane" => "Ingress Gateway",
+            n if n.contains("retr") => "retry policy",
+            n if n.starts_with("circuit-breaking") => "circuit breaking",
+            _ => return None,
+        })
+    };
+    let mut out: Vec<&'static str> = r
+        .points
+        .iter()
+        .filter(|p| p.required && !p.found)
+        .filter_map(|p| term(&p.name))
+        .chain(r.misconceptions.iter().filter_map(|m| term(&m.name)))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 impl Refusal {
     /// The reason in words.
     pub fn describe(self, words: usize) -> String {
@@ -405,3 +440,24 @@ pub fn render(r: &Report) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod weak_terms {
+    #[test]
+    fn what_an_explanation_misses_or_misstates_names_glossary_terms() {
+        let r = super::check("The control plane handles every request.");
+        let terms = super::terms_missed(&r);
+        for t in &terms {
+            assert!(
+                crate::practice::glossary::TERMS
+                    .iter()
+                    .any(|e| e.term == *t),
+                "{t} is not a glossary term"
+            );
+        }
+        assert!(
+            terms.contains(&"control plane") && terms.contains(&"sidecar proxy"),
+            "{terms:?}"
+        );
+    }
+}

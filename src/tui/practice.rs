@@ -10,8 +10,9 @@ use super::action::View;
 use super::data::Command;
 use super::editor::Editor;
 use super::mesh_data::MeshData;
+use crate::practice::check::{self, Report};
 use crate::practice::drill::Step;
-use crate::practice::exercises::{self, Verdict, BLANKS, LABELS};
+use crate::practice::exercises::{self, BLANKS, LABELS};
 use crate::practice::glossary::{self, ShowMe, TERMS};
 use crate::practice::progress::{Ledger, Next, Summary};
 use crate::practice::schedule::{in_words, Grade};
@@ -102,8 +103,10 @@ pub enum Screen {
     },
     /// The explanation editor.
     Explain {
-        /// The verdict once checked.
-        verdict: Option<Verdict>,
+        /// The checker's report once checked.
+        verdict: Option<Box<Report>>,
+        /// Lines the report is scrolled down by (PgDn/PgUp).
+        scroll: u16,
     },
     /// A live drill.
     Drill(Option<Drill>),
@@ -395,7 +398,10 @@ impl Practice {
                 slot: 0,
                 result: None,
             },
-            4 => Screen::Explain { verdict: None },
+            4 => Screen::Explain {
+                verdict: None,
+                scroll: 0,
+            },
             5 => Screen::Drill(None),
             _ => Screen::Progress(self.progress.summary()),
         };
@@ -651,15 +657,33 @@ impl Practice {
                     },
                 }
             }
-            Screen::Explain { verdict } => {
+            Screen::Explain { verdict, scroll } => {
                 if (ctrl && k.code == KeyCode::Char('s')) || k.code == KeyCode::F(2) {
-                    let v = exercises::check_explanation(&self.editor.text());
-                    self.save(&mut fx, "explain", "explain", v.passed(), now);
-                    Screen::Explain { verdict: Some(v) }
+                    let r = check::check(&self.editor.text());
+                    self.save(&mut fx, "explain", "explain", r.passed(), now);
+                    // A part of the diagram left out or misused is a weak term.
+                    for term in check::terms_missed(&r) {
+                        let w = self.progress.miss(term, now);
+                        fx.commands.push(Command::SaveProgress(w));
+                    }
+                    Screen::Explain {
+                        verdict: Some(Box::new(r)),
+                        scroll: 0,
+                    }
+                } else if verdict.is_some() && k.code == KeyCode::PageDown {
+                    Screen::Explain {
+                        verdict,
+                        scroll: scroll.saturating_add(5),
+                    }
+                } else if verdict.is_some() && k.code == KeyCode::PageUp {
+                    Screen::Explain {
+                        verdict,
+                        scroll: scroll.saturating_sub(5),
+                    }
                 } else {
                     self.editor.handle(k);
                     self.editor.follow(10);
-                    Screen::Explain { verdict }
+                    Screen::Explain { verdict, scroll }
                 }
             }
             Screen::Drill(None) => self.drill_idle(k, d, connected, now, &mut fx),

@@ -65,8 +65,24 @@ fn practice_flashcards_diagram_and_explanation() {
     }
     update(&mut app, key(KeyCode::F(2)));
     let s = text(&render(&app, 100, 30));
-    assert!(s.contains("never handles") && s.contains("missing"), "{s}");
+    assert!(s.contains("not yet") && s.contains("too short"), "{s}");
+    // What is wrong is said, with why, before the rubric.
+    let report = crate::practice::check::check("The control plane handles every request.");
+    let m = report
+        .misconceptions
+        .first()
+        .expect("the misconception is named");
+    assert!(
+        s.contains(&m.explanation[..40.min(m.explanation.len())]),
+        "{s}"
+    );
     snapshot!("practice_explain", s);
+    // The rest of the report scrolls into view, the model answer last.
+    for _ in 0..20 {
+        update(&mut app, key(KeyCode::PageDown));
+    }
+    let s = text(&render(&app, 100, 30));
+    assert!(s.contains("model answer"), "{s}");
     // Unicode input never crashes.
     for c in "ü→日本語🚀".chars() {
         update(&mut app, key(KeyCode::Char(c)));

@@ -373,8 +373,25 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 r,
             );
         }
-        Screen::Explain { verdict } => {
-            let [e, v] = Layout::vertical([Constraint::Min(6), Constraint::Length(8)]).areas(area);
+        Screen::Explain { verdict, scroll } => {
+            use crate::practice::check;
+            let report_rows = if verdict.is_some() {
+                area.height / 2
+            } else {
+                3
+            };
+            let [q, e, v] = Layout::vertical([
+                Constraint::Length(4),
+                Constraint::Min(6),
+                Constraint::Length(report_rows),
+            ])
+            .areas(area);
+            f.render_widget(
+                Paragraph::new(check::PROMPT)
+                    .wrap(Wrap { trim: true })
+                    .block(block("The exercise")),
+                q,
+            );
             let ed = &p.editor;
             let words = ed
                 .text()
@@ -398,61 +415,34 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 })
                 .collect();
             f.render_widget(
-                Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(format!("Explain a service mesh in about 100 words ({words} so far) · Ctrl-S or F2 checks · Esc menu"))),
+                Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(format!(
+                    "Your explanation ({words} words; {}–{} accepted) · Ctrl-S or F2 checks · Esc menu",
+                    check::MIN_WORDS,
+                    check::MAX_WORDS
+                ))),
                 e,
             );
-            let mut out = Vec::new();
-            match verdict {
-                Some(v) => {
-                    out.push(Line::styled(
-                        format!(
-                            "{} words {}",
-                            v.words,
-                            if v.length_ok {
-                                "✓ (90-110)"
-                            } else {
-                                "✗ (aim for 90-110)"
-                            }
-                        ),
-                        if v.length_ok {
-                            fg(app, Color::Green)
-                        } else {
-                            fg(app, Color::Red)
-                        },
-                    ));
-                    out.push(Line::styled(
-                        format!("used: {}", v.used.join(", ")),
-                        fg(app, Color::Green),
-                    ));
-                    if !v.missing.is_empty() {
-                        out.push(Line::styled(
-                            format!("missing: {}", v.missing.join(", ")),
-                            fg(app, Color::Red),
-                        ));
-                    }
-                    for (s, why) in &v.misuses {
-                        out.push(Line::styled(format!("“{s}”: {why}"), fg(app, Color::Red)));
-                    }
-                    out.push(Line::styled(
-                        if v.passed() {
-                            "verdict: PASS"
-                        } else {
-                            "verdict: not yet"
-                        },
-                        bold(),
-                    ));
-                }
-                None => out.push(Line::styled(
-                    "use: data plane, control plane, sidecar, mTLS, Ingress Gateway",
+            let out: Vec<Line> = match verdict {
+                Some(r) => report_lines(app, r),
+                None => vec![Line::styled(
+                    "the checker shows each point of the rubric, found or missing, with the sentence that made it",
                     fg(app, Color::DarkGray),
-                )),
-            }
-            f.render_widget(
-                Paragraph::new(out)
-                    .wrap(Wrap { trim: true })
-                    .block(block("Checker")),
-                v,
-            );
+                )],
+            };
+            let para = Paragraph::new(out).wrap(Wrap { trim: true });
+            let total = para.line_count(v.width.saturating_sub(2)) as u16;
+            let room = v.height.saturating_sub(2);
+            let scroll = (*scroll).min(total.saturating_sub(room));
+            let title = if total > room {
+                format!(
+                    "Checker · lines {}-{} of {total} · PgDn PgUp scroll",
+                    scroll + 1,
+                    (scroll + room).min(total)
+                )
+            } else {
+                "Checker".to_string()
+            };
+            f.render_widget(para.scroll((scroll, 0)).block(block(title)), v);
         }
         Screen::Drill(drill) => {
             let mut lines = Vec::new();
@@ -575,4 +565,46 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             );
         }
     }
+}
+
+/// The checker's report, most telling first: the verdict and its reasons,
+/// what is wrong and why, then the rubric with the sentence behind each
+/// point, what could not be judged, and the model answer.
+fn report_lines(app: &App, r: &crate::practice::check::Report) -> Vec<Line<'static>> {
+    let red = fg(app, Color::Red);
+    let green = fg(app, Color::Green);
+    let grey = fg(app, Color::DarkGray);
+    let mut out = vec![Line::styled(
+        format!(
+            "Verdict: {} ({} words; {}–{} accepted)",
+            if r.passed() { "PASS" } else { "not yet" },
+            r.words,
+            r.accepted_words[0],
+            r.accepted_words[1]
+        ),
+        if r.passed() { green } else { red }.add_modifier(ratatui::style::Modifier::BOLD),
+    )];
+    for why in &r.reasons {
+        out.push(Line::styled(format!("· {why}"), red));
+    }
+    for m in &r.misconceptions {
+        out.push(Line::styled(format!("✗ “{}”", m.sentence), red));
+        out.push(Line::raw(format!("  {}", m.explanation)));
+    }
+    for p in &r.points {
+        let (mark, style) = match (p.found, p.required) {
+            (true, _) => ("✓", green),
+            (false, true) => ("✗", red),
+            (false, false) => ("·", grey),
+        };
+        out.push(Line::styled(format!("{mark} {}", p.says), style));
+        if let Some(sentence) = &p.sentence {
+            out.push(Line::styled(format!("  “{sentence}”"), grey));
+        }
+    }
+    for u in &r.unjudged {
+        out.push(Line::styled(format!("? could not judge: “{u}”"), grey));
+    }
+    out.push(Line::raw(format!("model answer: {}", r.model_answer)));
+    out
 }

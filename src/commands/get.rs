@@ -473,7 +473,7 @@ pub fn traces_table(traces: &[mesh::api::Trace]) -> String {
                 t.spans.len().to_string(),
                 t.clusters.join(","),
                 t.status().to_string(),
-                t.spans.first().map(|s| s.name.clone()).unwrap_or_default(),
+                t.root_label(),
             ]
         })
         .collect();

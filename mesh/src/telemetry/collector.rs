@@ -74,6 +74,34 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// The span the trace starts with, and whether it is the true root: a
+    /// trace whose first span has not arrived (or was not sampled) starts
+    /// with a span whose parent is missing, which must not pass for a root.
+    pub fn root(&self) -> Option<(&StoredSpan, bool)> {
+        if let Some(r) = self.spans.iter().find(|s| s.parent_span_id.is_empty()) {
+            return Some((r, true));
+        }
+        // A parent outside the trace is normal where a request enters the
+        // mesh (a gateway's span, a client's outbound call carrying an
+        // outside caller's traceparent); a sidecar's server span always
+        // has a caller inside the mesh, so its absence means the trace is
+        // not all here yet.
+        root(&self.spans).map(|s| {
+            let entry = s.kind != "server" || s.service.contains("gateway");
+            (s, entry)
+        })
+    }
+
+    /// What a list shows as the trace's root: `service name`, or the
+    /// earliest span whose parent is missing, marked as such.
+    pub fn root_label(&self) -> String {
+        match self.root() {
+            Some((s, true)) => format!("{} {}", s.service, s.name),
+            Some((s, false)) => format!("(root missing) {} {}", s.service, s.name),
+            None => String::new(),
+        }
+    }
+
     /// `error` (the caller got a failure), `recovered` (something inside
     /// failed, a retry or fallback hid it) or `ok`.
     pub fn status(&self) -> &'static str {
@@ -354,5 +382,46 @@ impl TraceService for Collector {
         Ok(Response::new(ExportTraceServiceResponse {
             partial_success: None,
         }))
+    }
+}
+
+#[cfg(test)]
+mod root_tests {
+    use super::*;
+
+    fn span(id: &str, parent: &str, start: f64, name: &str) -> StoredSpan {
+        StoredSpan {
+            span_id: id.into(),
+            parent_span_id: parent.into(),
+            name: name.into(),
+            kind: "server".into(),
+            service: "billing-v1".into(),
+            cluster: "us".into(),
+            start_unix_ms: start,
+            duration_ms: 1.0,
+            error: false,
+            attributes: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_trace_without_its_first_span_does_not_name_a_child_as_root() {
+        let whole = assemble(
+            "t",
+            &[span("a", "", 1.0, "GET /"), span("b", "a", 2.0, "GET /pay")],
+        );
+        assert_eq!(whole.root_label(), "billing-v1 GET /");
+        // The root has not arrived; an earlier-starting child of it has.
+        let partial = assemble(
+            "t",
+            &[
+                span("c", "a", 0.5, "POST /charge"),
+                span("b", "a", 2.0, "GET /pay"),
+            ],
+        );
+        assert_eq!(
+            partial.root_label(),
+            "(root missing) billing-v1 POST /charge"
+        );
     }
 }

@@ -152,12 +152,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                     "recovered" => fg(app, Color::Yellow),
                     _ => fg(app, Color::Green),
                 }),
-                Cell::from(
-                    t.spans
-                        .first()
-                        .map(|s| format!("{} {}", s.service, s.name))
-                        .unwrap_or_default(),
-                ),
+                Cell::from(t.root_label()),
             ])
         })
         .collect();

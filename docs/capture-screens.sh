@@ -1,16 +1,17 @@
 #!/bin/sh
 # Regenerates docs/screens.md: starts the console on the demo mesh in a
 # detached tmux session (120x36), lets traffic flow, and captures every view
-# as text. Needs tmux and a release build (cargo build --release).
+# as text, at the demo's own traffic rate. Needs tmux and a release build
+# (cargo build --release; MESHCON_BIN picks another binary).
 set -eu
 cd "$(dirname "$0")/.."
-bin=target/release/meshcon
+bin=${MESHCON_BIN:-target/release/meshcon}
 state=$(mktemp -d)
 sock=meshcon-screens
 out=docs/screens.md
 t() { tmux -L "$sock" -f /dev/null "$@"; }
 trap 't kill-server 2>/dev/null; rm -rf "$state"' EXIT
-t new-session -d -x 120 -y 36 "$bin up --ephemeral --rps 20 --state-dir $state"
+t new-session -d -x 120 -y 36 "$bin up --ephemeral --state-dir $state"
 sleep 20
 # A canary at 25% so the graph, routing and traces have something to show.
 t send-keys 6; sleep 0.5
@@ -35,7 +36,8 @@ shot() { # name, keys...
 shot "Graph (1)" 1 j j j j
 shot "Services (2)" 2
 shot "Tap (3)" 3
-shot "Identities (4)" 4
+shot "Access log (3, l)" l
+shot "Identities (4)" Escape 4
 shot "Traces (5)" 5
 shot "Trace waterfall (5, Enter)" Enter
 shot "Routing (6)" Escape 6

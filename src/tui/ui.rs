@@ -225,7 +225,7 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
             let text = if app.conn.source.real {
                 // A real mesh has no meshcon config versions or ACKs.
                 format!(" {} · {fresh}", app.conn.source.label)
-            } else if compact(app) || app.status.is_some() {
+            } else if compact(app) || (app.status.is_some() && area.height < 2) {
                 format!(
                     " {} v{} · {fresh} · {acked}/{} ACKed",
                     app.conn.mesh,
@@ -268,19 +268,33 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
         let used: usize = spans.iter().map(|s| width(&s.content)).sum();
         let room = (area.width as usize).saturating_sub(used + 3);
         let mut show_hint = true;
+        let mut second = None;
         if let Some(super::app::Status { text: msg, error }) = &app.status {
             let style = if *error {
                 fg(app, Color::Red)
             } else {
                 fg(app, Color::Cyan)
             };
-            // The hint gives way first; then the message is cut, visibly.
-            show_hint = width(msg) + width(hint) <= room;
-            spans.push(Span::raw(" │ "));
-            spans.push(Span::styled(ellipsis(msg, room), style));
+            if area.height >= 2 {
+                // A long message gets rows of its own, cut only past them.
+                let room = area.width as usize * (area.height as usize - 1);
+                second = Some(Line::styled(ellipsis(msg, room), style));
+            } else {
+                // The hint gives way first; then the message is cut, visibly.
+                show_hint = width(msg) + width(hint) <= room;
+                spans.push(Span::raw(" │ "));
+                spans.push(Span::styled(ellipsis(msg, room), style));
+            }
         }
         if show_hint {
             spans.push(Span::styled(hint, fg(app, Color::DarkGray)));
+        }
+        if let Some(line) = second {
+            f.render_widget(
+                Paragraph::new(vec![Line::from(spans), line]).wrap(Wrap { trim: false }),
+                area,
+            );
+            return;
         }
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
@@ -360,7 +374,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
         return;
     }
-    let (t, body, s) = areas(area);
+    let (t, body, s) = areas(app, area);
     tabs(f, t, app);
     match app.view {
         View::Graph => graph::draw(f, body, app),

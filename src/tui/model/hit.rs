@@ -23,14 +23,26 @@ pub fn offset(sel: usize, height: usize) -> usize {
 }
 
 /// The frame's parts: tabs, body, status.
-pub fn areas(area: Rect) -> (Rect, Rect, Rect) {
+pub fn areas(app: &App, area: Rect) -> (Rect, Rect, Rect) {
     let [tabs, body, status] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(3),
-        Constraint::Length(1),
+        Constraint::Length(status_rows(app, area.width)),
     ])
     .areas(area);
     (tabs, body, status)
+}
+
+/// The status line takes rows of its own for a message that would not fit
+/// beside the connection, so a long message is read whole, not cut.
+pub fn status_rows(app: &App, width: u16) -> u16 {
+    let Some(st) = &app.status else { return 1 };
+    let w = unicode_width::UnicodeWidthStr::width(st.text.as_str());
+    if w + 60 <= width as usize {
+        return 1;
+    }
+    // Wrapped under the connection line, three rows at most.
+    (1 + w.div_ceil(width.max(1) as usize)).min(3) as u16
 }
 
 /// Narrow terminals get shorter tab titles and status line.
@@ -88,7 +100,7 @@ fn list_origin(app: &App, body: Rect) -> Option<(u16, usize)> {
 /// Which tab or row is at (x, y).
 pub fn hit(app: &App, x: u16, y: u16) -> Option<Hit> {
     let area = Rect::new(0, 0, app.size.0, app.size.1);
-    let (tabs, body, _) = areas(area);
+    let (tabs, body, _) = areas(app, area);
     if y == tabs.y {
         return tab_ranges(app)
             .into_iter()

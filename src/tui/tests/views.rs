@@ -206,23 +206,32 @@ fn hiding_idle_edges_hides_an_idle_gateway_but_keeps_the_ingress() {
 }
 
 #[test]
-fn a_long_status_message_is_cut_visibly_and_the_hint_gives_way() {
+fn a_long_status_message_is_never_cut_and_the_hint_stays() {
     for w in [100u16, 120] {
         let mut app = recorded_app();
         app.size = (w, 30);
+        let msg = "v6 applied: 11/11 proxies ACKed in 4.7 ms (2 pushed, the rest unaffected); 3 not connected to a control plane";
         app.status = Some(crate::tui::app::Status {
-            text: "v6 applied: 11/11 proxies ACKed in 4.7 ms (2 pushed, the rest unaffected); 3 not connected to a control plane"
-                .to_string(),
+            text: msg.to_string(),
             error: false,
         });
         let s = text(&render(&app, w, 30));
-        let last = s.lines().last().unwrap_or_default().to_string();
-        assert!(
-            last.contains("v6 applied: 11/11 proxies ACKed in 4.7 ms"),
-            "{last}"
+        let lines: Vec<&str> = s.lines().collect();
+        // The message's rows, joined, are the message.
+        let at = lines
+            .iter()
+            .rposition(|l| l.contains("q qui"))
+            .expect("the connection row");
+        let shown: String = lines[at + 1..]
+            .iter()
+            .map(|l| l.trim_end())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(
+            shown.split_whitespace().collect::<Vec<_>>(),
+            msg.split_whitespace().collect::<Vec<_>>(),
+            "{s}"
         );
-        assert!(last.trim_end().ends_with('…'), "{last}");
-        assert!(!last.contains("q qui"), "{last}");
     }
 }
 
@@ -482,4 +491,30 @@ fn the_graph_marks_a_stopped_gateway_ejected_instances_and_folds_without_detachi
         "billing is folded into its callers, not detached: {:?}",
         rows.iter().map(|r| &r.label).collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn a_long_status_message_gets_a_row_of_its_own_and_is_read_whole() {
+    let mut app = recorded_app();
+    show(&mut app, View::Graph);
+    let msg = "rejected: 3 error(s); nothing changed, v3 stays current — see the findings pane in Routing for each one, with its fix";
+    app.status = Some(crate::tui::app::Status {
+        text: msg.into(),
+        error: true,
+    });
+    let s = text(&render(&app, 140, 30));
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(lines.last().map(|l| l.trim_end()), Some(msg), "{s}");
+    assert!(
+        lines[lines.len() - 2].contains("mesh shop"),
+        "the connection stays: {s}"
+    );
+    // A short one shares the row.
+    app.status = Some(crate::tui::app::Status {
+        text: "applied".into(),
+        error: false,
+    });
+    let s = text(&render(&app, 140, 30));
+    let last = s.lines().last().unwrap_or_default();
+    assert!(last.contains("shop v3") && last.contains("applied"), "{s}");
 }

@@ -96,6 +96,10 @@ pub enum Action {
     Quit,
     /// Open the selected proxy's access log (Graph, Services, Tap).
     Logs,
+    /// Services: sort the other way.
+    SortReverse,
+    /// Show the YAML of the config that applies to the selected row.
+    ShowYaml,
     /// Ctrl-C a second time: leave without asking.
     ForceQuit,
     /// Routing: throw staged edits away (asks first).

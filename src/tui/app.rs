@@ -196,6 +196,8 @@ pub struct App {
     pub collapsed: BTreeSet<String>,
     /// Services: the column rows are sorted by.
     pub sort: SortKey,
+    /// The sort runs the other way (`S`).
+    pub sort_reversed: bool,
     /// Services: show exact percentiles.
     pub exact: bool,
     /// Tap: new requests are dropped while paused.
@@ -241,6 +243,7 @@ impl App {
             hide_idle: false,
             collapsed: BTreeSet::new(),
             sort: SortKey::default(),
+            sort_reversed: false,
             exact: false,
             paused: false,
             open_trace: None,

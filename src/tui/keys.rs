@@ -120,6 +120,8 @@ fn view_key(app: &App, code: KeyCode) -> Option<Action> {
     Some(match (app.view, code) {
         (View::Services, KeyCode::Char('e')) => Action::ToggleExact,
         (View::Services, KeyCode::Char('s')) => Action::SortNext,
+        (View::Services, KeyCode::Char('S')) => Action::SortReverse,
+        (View::Graph | View::Services | View::Routing, KeyCode::Char('y')) => Action::ShowYaml,
         (View::Tap, KeyCode::Char(' ')) => Action::TogglePause,
         (View::Graph, KeyCode::Char('i')) => Action::ToggleIdle,
         (View::Routing, KeyCode::Char('e')) => Action::EditSelected,
@@ -166,7 +168,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("g Home  G End", "first / last row (in Events, the last row follows new events)"),
     ("mouse", "click a tab or a row, scroll lists"),
     ("Graph: i", "hide idle edges"),
-    ("Services: e  s", "exact / bucketed percentiles; next sort column"),
+    ("Services: e  s  S", "exact / bucketed percentiles; next sort column; reverse the sort"),
+    ("Graph Services Routing: y", "the YAML of the config that applies to the selected service or resource"),
     ("Tap: Space", "pause / resume"),
     ("Graph Services Tap: l", "the selected proxy's access log, following (Esc closes)"),
     ("Routing: e n", "edit the selected resource; new VirtualService"),

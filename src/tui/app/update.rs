@@ -198,6 +198,8 @@ fn update_state(app: &mut App, action: Action) -> Vec<Command> {
                 SortKey::P99 => SortKey::Name,
             }
         }
+        Action::SortReverse => app.sort_reversed = !app.sort_reversed,
+        Action::ShowYaml => show_yaml(app),
         Action::TogglePause => app.paused = !app.paused,
         Action::ToggleIdle => app.hide_idle = !app.hide_idle,
         Action::EditSelected => return routing::edit_selected(app),
@@ -382,6 +384,54 @@ fn open_logs(app: &mut App) {
         Some(p) => app.logs = Some(p),
         None => app.say("select a row with a proxy behind it first", false),
     }
+}
+
+/// `y`: the applied resources that concern the selected service (its
+/// host in their hosts or destinations), or the selected resource, as YAML.
+fn show_yaml(app: &mut App) {
+    let service = match app.view {
+        View::Graph => model::graph::rows(app)
+            .get(app.sel(View::Graph))
+            .map(|r| r.service.clone()),
+        View::Services => model::lists::services(app)
+            .get(app.sel(View::Services))
+            .map(|s| s.service.clone()),
+        _ => None,
+    };
+    let (title, yaml) = match (app.view, service) {
+        (View::Routing, _) => match app.mesh.resources.get(app.sel(View::Routing)) {
+            Some(r) => (
+                format!("{} {}/{}", r.kind, r.namespace, r.name),
+                r.yaml.clone(),
+            ),
+            None => return app.say("no resource selected", false),
+        },
+        (_, Some(svc)) => {
+            let mentions = |yaml: &str| {
+                yaml.lines().any(|l| {
+                    let v = l.trim().trim_start_matches("- ").trim();
+                    let v = v.strip_prefix("host:").map(str::trim).unwrap_or(v);
+                    v == svc || v.starts_with(&format!("{svc}."))
+                })
+            };
+            let yaml: Vec<String> = app
+                .mesh
+                .resources
+                .iter()
+                .filter(|r| mentions(&r.yaml))
+                .map(|r| r.yaml.clone())
+                .collect();
+            if yaml.is_empty() {
+                return app.say(
+                    format!("no applied resource concerns {svc}: it takes its default route"),
+                    false,
+                );
+            }
+            (format!("config for {svc}"), yaml.join("---\n"))
+        }
+        _ => return,
+    };
+    app.look = Some(super::Look { title, text: yaml });
 }
 
 /// Esc: close the innermost thing open, else clear the view's filter.

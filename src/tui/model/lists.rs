@@ -38,6 +38,9 @@ pub fn services(app: &App) -> Vec<ServiceSignal> {
         SortKey::Success => rows.sort_by(|a, b| a.success_rate.total_cmp(&b.success_rate)),
         SortKey::P99 => rows.sort_by(|a, b| b.p99_ms.total_cmp(&a.p99_ms)),
     }
+    if app.sort_reversed {
+        rows.reverse();
+    }
     rows
 }
 

@@ -518,3 +518,36 @@ fn a_long_status_message_gets_a_row_of_its_own_and_is_read_whole() {
     let last = s.lines().last().unwrap_or_default();
     assert!(last.contains("shop v3") && last.contains("applied"), "{s}");
 }
+
+#[test]
+fn services_sort_both_ways_and_y_shows_the_config_of_a_service() {
+    let mut app = recorded_app();
+    show(&mut app, View::Services);
+    update(&mut app, Action::SortNext); // by RPS, busiest first
+    let down: Vec<f64> = crate::tui::model::lists::services(&app)
+        .iter()
+        .map(|s| s.rps)
+        .collect();
+    update(&mut app, Action::SortReverse);
+    let up: Vec<f64> = crate::tui::model::lists::services(&app)
+        .iter()
+        .map(|s| s.rps)
+        .collect();
+    assert!(down.windows(2).all(|w| w[0] >= w[1]), "{down:?}");
+    assert!(up.windows(2).all(|w| w[0] <= w[1]), "{up:?}");
+    let s = text(&render(&app, 140, 30));
+    assert!(s.contains("sort rps ↑ (s, S reverses)"), "{s}");
+    // y on billing: the resources whose hosts name it.
+    update(&mut app, Action::SortReverse);
+    app.sort = crate::tui::app::SortKey::Name;
+    let at = crate::tui::model::lists::services(&app)
+        .iter()
+        .position(|s| s.service == "billing")
+        .expect("billing row");
+    app.selected.insert(View::Services, at);
+    update(&mut app, Action::ShowYaml);
+    let look = app.look.clone().expect("a YAML note");
+    assert_eq!(look.title, "config for billing");
+    assert!(look.text.contains("host: billing"), "{}", look.text);
+    assert!(!look.text.contains("host: auth"), "{}", look.text);
+}

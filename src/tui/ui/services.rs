@@ -88,14 +88,21 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             Row::new(cells)
         })
         .collect();
-    let sort = match app.sort {
-        SortKey::Name => "name",
-        SortKey::Rps => "rps",
-        SortKey::Success => "success",
-        SortKey::P99 => "p99",
+    // Each key's natural direction: names A→Z, the worst rows first.
+    let (sort, natural_down) = match app.sort {
+        SortKey::Name => ("name", false),
+        SortKey::Rps => ("rps", true),
+        SortKey::Success => ("success", false),
+        SortKey::P99 => ("p99", true),
     };
+    let arrow = if natural_down != app.sort_reversed {
+        "↓"
+    } else {
+        "↑"
+    };
+    let sort = format!("{sort} {arrow}");
     let title = format!(
-        "Services · last {} s · percentiles {} (e toggles) · sort {sort} (s) · Enter: traces{}",
+        "Services · last {} s · percentiles {} (e toggles) · sort {sort} (s, S reverses) · Enter: traces{}",
         crate::tui::data::WINDOW,
         if app.exact {
             "exact, HDR"

@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod map;
 pub mod output;
 pub mod practice;
 pub mod tui;

@@ -10,6 +10,7 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 
 use super::exercises::{SlotResult, LABELS};
+use crate::map::{Link, Node, Spec};
 
 /// Services a diagram draws from (the demo's names).
 const SERVICES: [&str; 5] = ["frontend", "billing", "user", "catalog", "auth"];
@@ -69,34 +70,15 @@ pub fn generate(rng: &mut impl Rng) -> Diagram {
     // first pod, i is pod i-1 → pod i.
     let mtls_link = *(0..n).collect::<Vec<_>>().choose(rng).unwrap_or(&0);
 
-    // Three rows (box tops, middles, bottoms) built segment by segment so
-    // columns line up; `proxies` are the columns the control plane feeds.
-    let mut top = String::new();
-    let mut mid = String::new();
-    let mut bot = String::new();
-    let mut proxies: Vec<usize> = Vec::new();
-    let push = |t: &str, m: &str, b: &str, top: &mut String, mid: &mut String, bot: &mut String| {
-        let w = t
-            .chars()
-            .count()
-            .max(m.chars().count())
-            .max(b.chars().count());
-        for (row, s) in [(top, t), (mid, m), (bot, b)] {
-            row.push_str(s);
-            row.push_str(&" ".repeat(w - s.chars().count()));
-        }
-    };
-    push("", "client ─HTTPS▶ ", "", &mut top, &mut mid, &mut bot);
-    let start = mid.chars().count();
-    proxies.push(start + 2);
-    push(
-        "┌───┐",
-        &format!("│{}│", tag(&slot_of, 4)),
-        "└───┘",
-        &mut top,
-        &mut mid,
-        &mut bot,
-    );
+    // Drawn by the same code as the console's map: the pods in a row, the
+    // control plane over every proxy, the data-plane bracket under them.
+    let mut nodes = vec![Node {
+        cell: tag(&slot_of, 4),
+        name: None,
+        detail: None,
+        band: 0,
+    }];
+    let mut links = Vec::new();
     let link = |i: usize| {
         if i == mtls_link {
             format!("═{}▶", tag(&slot_of, 3))
@@ -105,91 +87,63 @@ pub fn generate(rng: &mut impl Rng) -> Diagram {
         }
     };
     for (i, s) in services.iter().enumerate() {
+        let from = nodes.len() - 1;
         if clusters == 2 && i == split {
-            push("     ", &link(i), "     ", &mut top, &mut mid, &mut bot);
-            proxies.push(top.chars().count() + 2);
-            push("┌───┐", "│e-w│", "└───┘", &mut top, &mut mid, &mut bot);
-            push("   ", "══▶", "   ", &mut top, &mut mid, &mut bot);
+            nodes.push(Node {
+                cell: "e-w".into(),
+                name: None,
+                detail: None,
+                band: 0,
+            });
+            links.push(Link {
+                from,
+                to: from + 1,
+                art: link(i),
+            });
+            links.push(Link {
+                from: from + 1,
+                to: from + 2,
+                art: "══▶".into(),
+            });
         } else {
-            push("     ", &link(i), "     ", &mut top, &mut mid, &mut bot);
+            links.push(Link {
+                from,
+                to: from + 1,
+                art: link(i),
+            });
         }
-        let cell = if i == sidecar_pod {
-            tag(&slot_of, 2)
-        } else {
-            " · ".to_string()
-        };
-        proxies.push(top.chars().count() + 2);
-        let name = format!(" {s} ");
-        let bar = "─".repeat(name.chars().count());
-        push(
-            &format!("┌───┬{bar}┐"),
-            &format!("│{cell}│{name}│"),
-            &format!("└───┴{bar}┘"),
-            &mut top,
-            &mut mid,
-            &mut bot,
-        );
+        nodes.push(Node {
+            cell: if i == sidecar_pod {
+                tag(&slot_of, 2)
+            } else {
+                " · ".to_string()
+            },
+            name: Some(s.to_string()),
+            detail: None,
+            band: 0,
+        });
     }
-    let end = top.chars().count();
-    let width = end + 1;
-    let grid = |cols: &[usize], ch: char| {
-        let mut v: Vec<char> = vec![' '; width];
-        for c in cols {
-            if let Some(x) = v.get_mut(*c) {
-                *x = ch;
-            }
-        }
-        v.into_iter().collect::<String>().trim_end().to_string()
-    };
-    // The control plane: one box over every proxy, and nothing else in it.
-    let cp_label = format!(" {} ", tag(&slot_of, 1));
-    let inner = end - start - 2;
-    let left = inner.saturating_sub(cp_label.chars().count()) / 2;
-    let right = inner.saturating_sub(cp_label.chars().count() + left);
-    let cp_top = format!(
-        "{}┌{}{cp_label}{}┐",
-        " ".repeat(start),
-        "─".repeat(left),
-        "─".repeat(right)
-    );
-    let mut cp_bot: Vec<char> = format!("{}└{}┘", " ".repeat(start), "─".repeat(inner))
-        .chars()
-        .collect();
-    for p in &proxies {
-        if let Some(x) = cp_bot.get_mut(*p) {
-            *x = '┬';
-        }
-    }
-    let dp_label = format!(" {} ", tag(&slot_of, 0));
-    let left = inner.saturating_sub(dp_label.chars().count()) / 2;
-    let right = inner.saturating_sub(dp_label.chars().count() + left);
-    let bracket = format!(
-        "{}└{}{dp_label}{}┘",
-        " ".repeat(start),
-        "─".repeat(left),
-        "─".repeat(right)
-    );
-    let mut lines = vec![
-        cp_top,
-        cp_bot.into_iter().collect(),
-        grid(&proxies, '▼'),
-        top.trim_end().to_string(),
-        mid.trim_end().to_string(),
-        bot.trim_end().to_string(),
-        bracket,
-    ];
+    let mut notes = Vec::new();
     if clusters == 2 {
         let names: Vec<String> = services
             .iter()
             .enumerate()
             .map(|(i, s)| format!("{s}: {}", if i < split { "eu" } else { "us" }))
             .collect();
-        lines.push(format!(
-            "{}two clusters joined by an east-west gateway (e-w) · {}",
-            " ".repeat(start),
+        notes.push(format!(
+            "two clusters joined by an east-west gateway (e-w) · {}",
             names.join(", ")
         ));
     }
+    let lines = crate::map::draw(&Spec {
+        entry: "client ─HTTPS▶ ".into(),
+        nodes,
+        links,
+        over: Some(tag(&slot_of, 1)),
+        under: Some(tag(&slot_of, 0)),
+        bands: Vec::new(),
+        notes,
+    });
     Diagram {
         lines,
         answer,

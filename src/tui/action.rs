@@ -98,6 +98,8 @@ pub enum Action {
     Logs,
     /// Services: sort the other way.
     SortReverse,
+    /// Graph: the map instead of the tree, or back.
+    ToggleMap,
     /// Show the YAML of the config that applies to the selected row.
     ShowYaml,
     /// Ctrl-C a second time: leave without asking.

@@ -171,6 +171,8 @@ pub struct App {
     pub confirm: Option<Confirm>,
     /// The proxy whose access log is open over the view.
     pub logs: Option<String>,
+    /// Graph shows the map rather than the tree.
+    pub graph_map: bool,
     /// The `:` palette's input, when open.
     pub palette: Option<String>,
     /// The `/` filter being typed.
@@ -231,6 +233,7 @@ impl App {
             help_scroll: 0,
             confirm: None,
             logs: None,
+            graph_map: false,
             palette: None,
             filter_input: None,
             filters: HashMap::new(),

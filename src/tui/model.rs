@@ -13,6 +13,7 @@ pub mod graph;
 pub mod hit;
 pub mod instances;
 pub mod lists;
+pub mod map;
 
 use super::action::View;
 use super::app::{App, RoutingPane};

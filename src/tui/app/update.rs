@@ -199,6 +199,7 @@ fn update_state(app: &mut App, action: Action) -> Vec<Command> {
             }
         }
         Action::SortReverse => app.sort_reversed = !app.sort_reversed,
+        Action::ToggleMap => app.graph_map = !app.graph_map,
         Action::ShowYaml => show_yaml(app),
         Action::TogglePause => app.paused = !app.paused,
         Action::ToggleIdle => app.hide_idle = !app.hide_idle,

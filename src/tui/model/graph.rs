@@ -77,7 +77,7 @@ pub fn ejected(app: &App) -> std::collections::BTreeMap<String, i64> {
         .collect()
 }
 
-fn versions(app: &App, service: &str) -> String {
+pub(crate) fn versions(app: &App, service: &str) -> String {
     let ejected = ejected(app);
     let mut counts: std::collections::BTreeMap<String, (usize, usize, usize)> =
         std::collections::BTreeMap::new();
@@ -150,7 +150,7 @@ fn workloads_of(app: &App, service: &str) -> Vec<String> {
     w
 }
 
-fn edge_row(
+pub(crate) fn edge_row(
     app: &App,
     parent: &str,
     child: &str,

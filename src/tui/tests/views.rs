@@ -551,3 +551,26 @@ fn services_sort_both_ways_and_y_shows_the_config_of_a_service() {
     assert!(look.text.contains("host: billing"), "{}", look.text);
     assert!(!look.text.contains("host: auth"), "{}", look.text);
 }
+
+#[test]
+fn m_draws_the_mesh_as_a_map_with_clusters_as_bands() {
+    let mut app = recorded_app();
+    show(&mut app, View::Graph);
+    update(&mut app, Action::ToggleMap);
+    let s = text(&render(&app, 120, 40));
+    assert!(s.contains("Graph · map"), "{s}");
+    for part in ["igw", "frontend", "billing", "┄┄ cluster us", "🔒"] {
+        assert!(s.contains(part), "{part} in\n{s}");
+    }
+    // us's services sit below the band line, eu's above.
+    let line = |p: &str| s.lines().position(|l| l.contains(p)).unwrap_or(0);
+    assert!(line("┄┄ cluster us") < line("billing"), "{s}");
+    assert!(line("┄┄ cluster us") > line("auth"), "{s}");
+    snapshot!("graph_map", s);
+    // Too small for the map: the tree, saying so.
+    let s = text(&render(&app, 100, 30));
+    assert!(s.contains("map: needs"), "{s}");
+    update(&mut app, Action::ToggleMap);
+    let s = text(&render(&app, 160, 45));
+    assert!(!s.contains("Graph · map"), "{s}");
+}

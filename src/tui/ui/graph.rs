@@ -23,8 +23,36 @@ use crate::tui::action::View;
 use crate::tui::app::App;
 use crate::tui::model::graph;
 
-/// Draws the graph.
+/// Draws the map when asked for and it fits; else the tree, saying why.
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    if app.graph_map {
+        let lines = crate::tui::model::map::spec(app)
+            .map(|s| crate::map::draw(&s))
+            .unwrap_or_default();
+        let wide = lines.iter().map(|l| super::width(l)).max().unwrap_or(0);
+        let (w, h) = (wide as u16 + 2, lines.len() as u16 + 2);
+        if w <= area.width && h <= area.height && !lines.is_empty() {
+            let text: Vec<Line> = lines.into_iter().map(Line::raw).collect();
+            f.render_widget(
+                Paragraph::new(text).block(block(format!(
+                    "Graph · map · m: the tree{}",
+                    super::filtered(app, View::Graph)
+                ))),
+                area,
+            );
+            return;
+        }
+        let why = if lines.is_empty() {
+            "no topology yet".to_string()
+        } else {
+            format!("needs {w}×{h}")
+        };
+        return tree(f, area, app, Some(why));
+    }
+    tree(f, area, app, None)
+}
+
+fn tree(f: &mut Frame, area: Rect, app: &App, note: Option<String>) {
     let [top, bottom] = Layout::vertical([Constraint::Min(5), Constraint::Length(7)]).areas(area);
     let rows = graph::rows(app);
     let sel = app.sel(View::Graph).min(rows.len().saturating_sub(1));
@@ -79,13 +107,17 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .collect();
     let clusters = app.mesh.topology.as_ref().map_or(0, |t| t.clusters.len());
     let title = format!(
-        "Graph · {clusters} clusters · {} · i {} idle · Enter folds{}",
+        "Graph · {clusters} clusters · {} · i {} idle · Enter folds · m {}{}",
         if app.hide_idle {
             "idle hidden"
         } else {
             "all edges"
         },
         if app.hide_idle { "shows" } else { "hides" },
+        match &note {
+            Some(why) => format!("map: {why}, tree shown"),
+            None => "map".to_string(),
+        },
         super::filtered(app, View::Graph)
     );
     let table = Table::new(

@@ -40,7 +40,7 @@ pub const MENU: &[(&str, &str)] = &[
     ),
     (
         "Explain it in 100 words",
-        "write, and get a check of length, terms and misuse",
+        "explain the diagram; a rubric shows what is found, missing or wrong",
     ),
     (
         "Live drill",

@@ -67,8 +67,9 @@ fn menu(f: &mut Frame, area: Rect, app: &App) {
         lines.push(Line::styled(n.clone(), fg(app, Color::Cyan)));
     }
     f.render_widget(
+        // Not trimmed: the unselected rows' leading space keeps the names aligned.
         Paragraph::new(lines)
-            .wrap(Wrap { trim: true })
+            .wrap(Wrap { trim: false })
             .block(block("Practice · j/k Enter · Esc back")),
         area,
     );

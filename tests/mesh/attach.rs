@@ -25,13 +25,6 @@ fn json<T: serde::de::DeserializeOwned>(out: &std::process::Output, what: &str) 
         .unwrap_or_else(|e| panic!("{what}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
-fn now_s() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 fn within(a: f64, b: f64, share: f64) -> bool {
     (a - b).abs() <= share * b.abs().max(1e-9)
 }
@@ -45,25 +38,7 @@ async fn attached_to_prometheus_the_console_shows_what_the_native_one_shows() {
     let prom = Prometheus::start(&String::from_utf8_lossy(&cfg.stdout)).await;
     // The native console's computation, from the proxies' own scrapes, over
     // the same seconds Prometheus scrapes them.
-    let admins: Vec<String> = m
-        .workloads()
-        .await
-        .into_iter()
-        .filter_map(|w| w.addresses.and_then(|a| a.admin))
-        .collect();
-    let mut signals = mesh::api::Signals::new(60.0);
-    for _ in 0..16 {
-        let at = now_s();
-        for a in &admins {
-            if let Ok(t) =
-                mesh::api::util::get_text(a, "/stats/prometheus", Duration::from_secs(2)).await
-            {
-                signals.ingest(a, at, &t).expect("parses");
-            }
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    let now = now_s();
+    let (signals, now) = support::scrape_alongside(&m, 16).await;
     let native = signals.services(10.0, now);
     let native_edges = signals.edges(10.0, now);
     let url = prom.url();

@@ -414,31 +414,7 @@ async fn prometheus_and_meshcon_agree_on_rate_and_p99() {
     let prom = support::Prometheus::start(&String::from_utf8_lossy(&out.stdout)).await;
     let listen = prom.listen.clone();
     // Scrape alongside Prometheus, once a second, for 15 s.
-    let admins: Vec<String> = m
-        .workloads()
-        .await
-        .into_iter()
-        .filter_map(|w| w.addresses.and_then(|a| a.admin))
-        .collect();
-    let mut signals = mesh::api::Signals::new(60.0);
-    let now_s = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0)
-    };
-    for _ in 0..16 {
-        let at = now_s();
-        for a in &admins {
-            if let Ok(t) =
-                mesh::api::util::get_text(a, "/stats/prometheus", Duration::from_secs(2)).await
-            {
-                signals.ingest(a, at, &t).expect("parses");
-            }
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    let now = now_s();
+    let (signals, now) = support::scrape_alongside(&m, 16).await;
     let ours = signals.services(10.0, now);
     let slow = ours.iter().find(|s| s.service == "slow").expect("slow");
     let rate = prom_query(&listen, "sum(rate(istio_requests_total{reporter=\"destination\",destination_service_name=\"slow\"}[10s]))")

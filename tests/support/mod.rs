@@ -586,3 +586,35 @@ pub async fn serve_text(body: Vec<u8>) -> String {
     });
     addr
 }
+
+/// Seconds since the epoch.
+pub fn now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Scrapes every proxy of `m` once a second for `rounds` seconds, as the
+/// console does, and returns the history and when it ended.
+pub async fn scrape_alongside(m: &TestMesh, rounds: usize) -> (mesh::api::Signals, f64) {
+    let admins: Vec<String> = m
+        .workloads()
+        .await
+        .into_iter()
+        .filter_map(|w| w.addresses.and_then(|a| a.admin))
+        .collect();
+    let mut signals = mesh::api::Signals::new(60.0);
+    for _ in 0..rounds {
+        let at = now_s();
+        for a in &admins {
+            if let Ok(t) =
+                mesh::api::util::get_text(a, "/stats/prometheus", Duration::from_secs(2)).await
+            {
+                signals.ingest(a, at, &t).expect("parses");
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    (signals, now_s())
+}

@@ -9,6 +9,34 @@ use crate::proto::Workload;
 use crate::telemetry::golden::{EdgeSignal, ServiceSignal};
 use crate::topology::{Cluster, Ingress, Latency, Load, Service, Topology, Version};
 
+/// A service as observed: no versions yet, no calls.
+fn service(name: &str, cluster: &str, namespace: &str) -> Service {
+    Service {
+        name: name.to_string(),
+        cluster: cluster.to_string(),
+        namespace: if namespace.is_empty() {
+            "default".into()
+        } else {
+            namespace.to_string()
+        },
+        service_account: None,
+        port: 8080,
+        versions: Vec::new(),
+        calls: Vec::new(),
+        external: None,
+    }
+}
+
+/// A version seen answering (one replica as far as the metrics tell).
+fn version(name: &str) -> Version {
+    Version {
+        name: name.to_string(),
+        replicas: 1,
+        latency: Latency::default(),
+        error_rate: 0.0,
+    }
+}
+
 /// The topology the observations describe, named `mesh`.
 pub fn topology(
     mesh: &str,
@@ -28,27 +56,9 @@ pub fn topology(
     for s in services {
         let e = by
             .entry((s.cluster.clone(), s.service.clone()))
-            .or_insert_with(|| Service {
-                name: s.service.clone(),
-                cluster: s.cluster.clone(),
-                namespace: if s.namespace.is_empty() {
-                    "default".into()
-                } else {
-                    s.namespace.clone()
-                },
-                service_account: None,
-                port: 8080,
-                versions: Vec::new(),
-                calls: Vec::new(),
-                external: None,
-            });
+            .or_insert_with(|| service(&s.service, &s.cluster, &s.namespace));
         if !e.versions.iter().any(|v| v.name == s.version) {
-            e.versions.push(Version {
-                name: s.version.clone(),
-                replicas: 1,
-                latency: Latency::default(),
-                error_rate: 0.0,
-            });
+            e.versions.push(version(&s.version));
         }
     }
     // Callers are workloads; their service is what the workload list says.
@@ -82,28 +92,14 @@ pub fn topology(
     // Callers seen only as callers (a load generator, a job) still appear.
     for w in workloads.iter().filter(|w| w.kind == "sidecar") {
         by.entry((w.cluster.clone(), w.service.clone()))
-            .or_insert_with(|| Service {
-                name: w.service.clone(),
-                cluster: w.cluster.clone(),
-                namespace: if w.namespace.is_empty() {
-                    "default".into()
+            .or_insert_with(|| {
+                let mut s = service(&w.service, &w.cluster, &w.namespace);
+                s.versions.push(version(if w.version.is_empty() {
+                    "-"
                 } else {
-                    w.namespace.clone()
-                },
-                service_account: None,
-                port: 8080,
-                versions: vec![Version {
-                    name: if w.version.is_empty() {
-                        "-".into()
-                    } else {
-                        w.version.clone()
-                    },
-                    replicas: 1,
-                    latency: Latency::default(),
-                    error_rate: 0.0,
-                }],
-                calls: Vec::new(),
-                external: None,
+                    &w.version
+                }));
+                s
             });
     }
     let mut services: Vec<Service> = by.into_values().collect();

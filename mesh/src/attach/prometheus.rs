@@ -226,18 +226,7 @@ impl Prometheus {
                 row.mtls_ratio += v;
             }
         }
-        for (i, list) in q.iter().enumerate() {
-            for s in list {
-                if let Some(row) = services.get_mut(&key(s)) {
-                    let v = finite(s.value);
-                    match i {
-                        0 => row.p50_ms = v,
-                        1 => row.p90_ms = v,
-                        _ => row.p99_ms = v,
-                    }
-                }
-            }
-        }
+        percentiles(&mut services, &q, key);
         for s in &effective {
             for row in services.values_mut().filter(|r| {
                 r.namespace == s.get("destination_service_namespace")
@@ -286,19 +275,7 @@ impl Prometheus {
                 e.p99_ms = finite(s.value);
             }
         }
-        let edges = by
-            .into_values()
-            .map(|mut e| {
-                if e.rps > 0.0 {
-                    e.error_rate /= e.rps;
-                    e.mtls_ratio /= e.rps;
-                } else {
-                    e.error_rate = 0.0;
-                    e.mtls_ratio = 0.0;
-                }
-                e
-            })
-            .collect();
+        let edges = by.into_values().map(edge_shares).collect();
 
         let mut workloads: BTreeMap<(String, String), Workload> = BTreeMap::new();
         for s in &dests {
@@ -400,18 +377,7 @@ impl Prometheus {
             let k = key(s);
             services.entry(k.clone()).or_insert_with(|| row(&k));
         }
-        for (i, list) in q.iter().enumerate() {
-            for s in list {
-                if let Some(r) = services.get_mut(&key(s)) {
-                    let v = finite(s.value);
-                    match i {
-                        0 => r.p50_ms = v,
-                        1 => r.p90_ms = v,
-                        _ => r.p99_ms = v,
-                    }
-                }
-            }
-        }
+        percentiles(&mut services, &q, key);
         for r in services.values_mut() {
             r.effective_rps = r.rps;
         }
@@ -449,16 +415,7 @@ impl Prometheus {
                 e.p99_ms = finite(s.value);
             }
         }
-        let edges = by
-            .into_values()
-            .map(|mut e| {
-                if e.rps > 0.0 {
-                    e.error_rate /= e.rps;
-                    e.mtls_ratio /= e.rps;
-                }
-                e
-            })
-            .collect();
+        let edges = by.into_values().map(edge_shares).collect();
         let mut workloads: BTreeMap<(String, String), Workload> = BTreeMap::new();
         for s in &seen {
             let name = linkerd_workload(s, "");
@@ -515,6 +472,38 @@ fn row_of(k: (String, String, String, String)) -> ServiceSignal {
         version: k.3,
         ..Default::default()
     }
+}
+
+/// Fills P50, P90 and P99 from the three quantile queries, in that order.
+fn percentiles<K: Ord>(
+    rows: &mut BTreeMap<K, ServiceSignal>,
+    q: &[Vec<Sample>],
+    key: impl Fn(&Sample) -> K,
+) {
+    for (i, list) in q.iter().enumerate() {
+        for s in list {
+            if let Some(r) = rows.get_mut(&key(s)) {
+                let v = finite(s.value);
+                match i {
+                    0 => r.p50_ms = v,
+                    1 => r.p90_ms = v,
+                    _ => r.p99_ms = v,
+                }
+            }
+        }
+    }
+}
+
+/// Turns an edge's summed error and mTLS rates into shares.
+fn edge_shares(mut e: EdgeSignal) -> EdgeSignal {
+    if e.rps > 0.0 {
+        e.error_rate /= e.rps;
+        e.mtls_ratio /= e.rps;
+    } else {
+        e.error_rate = 0.0;
+        e.mtls_ratio = 0.0;
+    }
+    e
 }
 
 /// Turns the summed ok and mTLS rates into shares.

@@ -102,6 +102,8 @@ pub enum Action {
     ToggleMap,
     /// Show the YAML of the config that applies to the selected row.
     ShowYaml,
+    /// The drill-down pane of the selected row's service.
+    Detail,
     /// Ctrl-C a second time: leave without asking.
     ForceQuit,
     /// Routing: throw staged edits away (asks first).

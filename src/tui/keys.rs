@@ -122,6 +122,9 @@ fn view_key(app: &App, code: KeyCode) -> Option<Action> {
         (View::Services, KeyCode::Char('s')) => Action::SortNext,
         (View::Services, KeyCode::Char('S')) => Action::SortReverse,
         (View::Graph | View::Services | View::Routing, KeyCode::Char('y')) => Action::ShowYaml,
+        (View::Graph | View::Services | View::Tap | View::Identities, KeyCode::Char('d')) => {
+            Action::Detail
+        }
         (View::Tap, KeyCode::Char(' ')) => Action::TogglePause,
         (View::Graph, KeyCode::Char('i')) => Action::ToggleIdle,
         (View::Graph, KeyCode::Char('m')) => Action::ToggleMap,
@@ -171,6 +174,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("Graph: i  m", "hide idle edges; the map (boxes and links, clusters as bands) or the tree"),
     ("Services: e  s  S", "exact / bucketed percentiles; next sort column; reverse the sort"),
     ("Graph Services Routing: y", "the YAML of the config that applies to the selected service or resource"),
+    ("Graph Svc Tap Id: d", "drill down: the service's instances and their state, config, traffic, events, certificates"),
     ("Tap: Space", "pause / resume"),
     ("Graph Services Tap: l", "the selected proxy's access log, following (Esc closes)"),
     ("Routing: e n", "edit the selected resource; new VirtualService"),

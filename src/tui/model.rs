@@ -9,6 +9,7 @@
 //! - [`hit`]: where things are on screen, for clicks;
 //! - [`instances`]: per-instance figures and saturation for Services.
 
+pub mod detail;
 pub mod graph;
 pub mod hit;
 pub mod instances;

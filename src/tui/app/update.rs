@@ -201,6 +201,7 @@ fn update_state(app: &mut App, action: Action) -> Vec<Command> {
         Action::SortReverse => app.sort_reversed = !app.sort_reversed,
         Action::ToggleMap => app.graph_map = !app.graph_map,
         Action::ShowYaml => show_yaml(app),
+        Action::Detail => detail(app),
         Action::TogglePause => app.paused = !app.paused,
         Action::ToggleIdle => app.hide_idle = !app.hide_idle,
         Action::EditSelected => return routing::edit_selected(app),
@@ -387,6 +388,39 @@ fn open_logs(app: &mut App) {
     }
 }
 
+/// `d`: the drill-down pane of the service behind the selected row.
+fn detail(app: &mut App) {
+    let service = match app.view {
+        View::Graph => model::graph::rows(app)
+            .get(app.sel(View::Graph))
+            .map(|r| r.service.clone())
+            .filter(|s| s != "ingress" && !s.starts_with("eastwest-")),
+        View::Services => model::lists::services(app)
+            .get(app.sel(View::Services))
+            .map(|s| s.service.clone()),
+        View::Tap => model::lists::tap(app)
+            .get(app.sel(View::Tap))
+            .and_then(|e| {
+                app.mesh
+                    .workloads
+                    .iter()
+                    .find(|w| w.instance == e.destination_instance)
+                    .map(|w| w.service.clone())
+            }),
+        View::Identities => model::lists::identities(app)
+            .get(app.sel(View::Identities))
+            .map(|w| w.service.clone()),
+        _ => None,
+    };
+    match service {
+        Some(s) => {
+            let (title, text) = model::detail::service(app, &s);
+            app.look = Some(super::Look { title, text });
+        }
+        None => app.say("select a service's row first", false),
+    }
+}
+
 /// `y`: the applied resources that concern the selected service (its
 /// host in their hosts or destinations), or the selected resource, as YAML.
 fn show_yaml(app: &mut App) {
@@ -408,18 +442,11 @@ fn show_yaml(app: &mut App) {
             None => return app.say("no resource selected", false),
         },
         (_, Some(svc)) => {
-            let mentions = |yaml: &str| {
-                yaml.lines().any(|l| {
-                    let v = l.trim().trim_start_matches("- ").trim();
-                    let v = v.strip_prefix("host:").map(str::trim).unwrap_or(v);
-                    v == svc || v.starts_with(&format!("{svc}."))
-                })
-            };
             let yaml: Vec<String> = app
                 .mesh
                 .resources
                 .iter()
-                .filter(|r| mentions(&r.yaml))
+                .filter(|r| model::detail::concerns(&r.yaml, &svc))
                 .map(|r| r.yaml.clone())
                 .collect();
             if yaml.is_empty() {

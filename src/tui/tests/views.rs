@@ -574,3 +574,37 @@ fn m_draws_the_mesh_as_a_map_with_clusters_as_bands() {
     let s = text(&render(&app, 160, 45));
     assert!(!s.contains("Graph · map"), "{s}");
 }
+
+#[test]
+fn d_drills_into_a_service_with_its_instances_config_traffic_events_and_certificates() {
+    let mut app = recorded_app();
+    show(&mut app, View::Services);
+    let at = crate::tui::model::lists::services(&app)
+        .iter()
+        .position(|s| s.service == "billing")
+        .expect("billing row");
+    app.selected.insert(View::Services, at);
+    update(&mut app, Action::Detail);
+    let look = app.look.clone().expect("the detail pane");
+    let text = look.text;
+    assert!(look.title.starts_with("billing"), "{}", look.title);
+    for w in app.mesh.workloads.iter().filter(|w| w.service == "billing") {
+        assert!(text.contains(&w.instance), "{} in\n{text}", w.instance);
+        if !w.spiffe_id.is_empty() {
+            assert!(text.contains(&w.spiffe_id), "{text}");
+        }
+    }
+    // The recording has one billing instance down and one ejected.
+    assert!(text.contains("DOWN") && text.contains("ejected"), "{text}");
+    assert!(
+        text.contains("Config that applies") && text.contains("DestinationRule"),
+        "{text}"
+    );
+    assert!(text.contains("Traffic, last minute"), "{text}");
+    snapshot!("detail_billing", text);
+    // From Tap: the service that answered the selected request.
+    update(&mut app, Action::Back);
+    show(&mut app, View::Tap);
+    update(&mut app, Action::Detail);
+    assert!(app.look.is_some());
+}

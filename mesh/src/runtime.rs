@@ -234,7 +234,7 @@ pub fn gateway_identity(
     SpiffeId::workload(trust_domain, "istio-system", sa)
 }
 
-fn gateway_instance(cluster: &str, kind: ProxyKind) -> Instance {
+pub(crate) fn gateway_instance(cluster: &str, kind: ProxyKind) -> Instance {
     let service = match kind {
         ProxyKind::IngressGateway => "istio-ingressgateway",
         _ => "istio-eastwestgateway",

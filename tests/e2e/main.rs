@@ -6,4 +6,5 @@ mod support;
 
 mod attach;
 mod console;
+mod operator;
 mod practice;

@@ -127,6 +127,40 @@ impl Backend for MeshBackend {
                 ..Default::default()
             });
         }
+        // A stopped gateway leaves the registry but not the mesh: listed,
+        // not ready, so the console can show it down.
+        for (id, g) in self.mesh.gateway_addresses() {
+            if seen.contains(&id) {
+                continue;
+            }
+            let inst = crate::runtime::gateway_instance(&g.cluster, g.kind);
+            let td = self
+                .mesh
+                .topology()
+                .cluster(&g.cluster)
+                .map(|c| c.trust_domain.clone())
+                .unwrap_or_default();
+            out.push(proto::Workload {
+                kind: g.kind.as_str().into(),
+                cluster: g.cluster.clone(),
+                namespace: inst.namespace.clone(),
+                service: inst.service.clone(),
+                version: inst.version.clone(),
+                instance: inst.name.clone(),
+                spiffe_id: format!(
+                    "spiffe://{td}/ns/{}/sa/{}",
+                    inst.namespace, inst.service_account
+                ),
+                addresses: Some(proto::Addresses {
+                    app: addr(g.addresses.app),
+                    inbound: addr(g.addresses.inbound),
+                    outbound: addr(g.addresses.outbound),
+                    admin: addr(g.addresses.admin),
+                }),
+                ready: false,
+                ..Default::default()
+            });
+        }
         out.sort_by(|a, b| {
             (&a.cluster, &a.kind, &a.service, &a.instance).cmp(&(
                 &b.cluster,

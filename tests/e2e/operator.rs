@@ -85,3 +85,74 @@ async fn map_drill_down_logs_and_a_stopped_gateway_on_the_graph() {
     let s = t.wait_text(LONG, "EXITED:").await;
     assert!(s.contains("EXITED:0") && terminal_restored(&s), "{s}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_asks_events_follow_and_layouts_hold_when_the_terminal_shrinks() {
+    let dir = tempfile::TempDir::new().expect("dir");
+    let state = dir.path().to_str().expect("path").to_string();
+    let t = Tmux::start(
+        &format!(
+            "{} up --ephemeral --state-dir {state}{AFTER_EXIT}",
+            meshcon_bin().display()
+        ),
+        120,
+        40,
+    );
+    t.wait_text(LONG, "proxies ACKed").await;
+    // Ctrl-C asks before stopping the mesh this console runs.
+    t.keys(&["C-c"]).await;
+    t.wait_text(Duration::from_secs(10), "Quit? The mesh running")
+        .await;
+    t.keys(&["n"]).await;
+    t.wait_text(Duration::from_secs(10), "cancelled").await;
+    // Events, at the newest, follow a new event.
+    t.keys(&["8", "G"]).await;
+    let out = std::process::Command::new(meshcon_bin())
+        .args([
+            "--state-dir",
+            &state,
+            "chaos",
+            "slow",
+            "auth",
+            "--delay-ms",
+            "30",
+        ])
+        .output()
+        .expect("chaos");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.wait_text(LONG, "30 ms slower").await;
+    let out = std::process::Command::new(meshcon_bin())
+        .args(["--state-dir", &state, "chaos", "heal", "auth"])
+        .output()
+        .expect("chaos");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.wait_text(LONG, "healed").await;
+    // 80×24: every tab and the quit hint still fit.
+    t.keys(&["1"]).await;
+    t.resize(80, 24);
+    let s = t
+        .wait_for(Duration::from_secs(10), "the 80×24 layout", |s| {
+            s.lines().count() <= 24 && s.contains("9 Practice") && s.contains("q quit")
+        })
+        .await;
+    assert!(s.contains("frontend"), "{s}");
+    // 50 columns: a notice instead of cut views.
+    t.resize(50, 20);
+    t.wait_text(Duration::from_secs(10), "at least 60×16").await;
+    t.resize(120, 40);
+    t.wait_text(Duration::from_secs(10), "ACKed").await;
+    t.keys(&["q"]).await;
+    t.wait_text(Duration::from_secs(10), "Quit? The mesh running")
+        .await;
+    t.keys(&["y"]).await;
+    let s = t.wait_text(LONG, "EXITED:").await;
+    assert!(s.contains("EXITED:0") && terminal_restored(&s), "{s}");
+}

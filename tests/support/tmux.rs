@@ -66,6 +66,19 @@ impl Tmux {
         }
     }
 
+    /// Resizes the terminal, as a user dragging the window would.
+    pub fn resize(&self, width: u16, height: u16) {
+        self.tmux(&[
+            "resize-window",
+            "-t",
+            "0",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+        ]);
+    }
+
     /// Types text literally (any Unicode).
     pub async fn type_text(&self, text: &str) {
         self.tmux(&["send-keys", "-t", "0", "-l", text]);

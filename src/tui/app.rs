@@ -173,6 +173,8 @@ pub struct App {
     pub logs: Option<String>,
     /// Graph shows the map rather than the tree.
     pub graph_map: bool,
+    /// The selected span of the open trace's waterfall.
+    pub span_sel: usize,
     /// The `:` palette's input, when open.
     pub palette: Option<String>,
     /// The `/` filter being typed.
@@ -234,6 +236,7 @@ impl App {
             confirm: None,
             logs: None,
             graph_map: false,
+            span_sel: 0,
             palette: None,
             filter_input: None,
             filters: HashMap::new(),

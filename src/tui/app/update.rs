@@ -107,6 +107,14 @@ fn update_state(app: &mut App, action: Action) -> Vec<Command> {
         Action::PageUp | Action::PageDown if app.view == View::Why => {
             why::scroll(app, matches!(action, Action::PageDown))
         }
+        Action::Up | Action::Down if app.view == View::Traces && app.open_trace.is_some() => {
+            let n = open_spans(app);
+            app.span_sel = if matches!(action, Action::Down) {
+                (app.span_sel + 1).min(n.saturating_sub(1))
+            } else {
+                app.span_sel.saturating_sub(1)
+            };
+        }
         Action::Up => move_sel(app, -1),
         Action::Down => move_sel(app, 1),
         Action::DiscardStaged => match &app.routing.staged {
@@ -316,7 +324,9 @@ fn enter(app: &mut App) -> Vec<Command> {
         View::Traces if app.open_trace.is_none() => {
             let rows = model::lists::traces(app);
             app.open_trace = rows.get(app.sel(View::Traces)).map(|t| t.trace_id.clone());
+            app.span_sel = 0;
         }
+        View::Traces => open_span(app),
         View::Graph => {
             let rows = model::graph::rows(app);
             if let Some(r) = rows.get(app.sel(View::Graph)) {
@@ -386,6 +396,54 @@ fn open_logs(app: &mut App) {
         Some(p) => app.logs = Some(p),
         None => app.say("select a row with a proxy behind it first", false),
     }
+}
+
+/// Spans in the open trace.
+fn open_spans(app: &App) -> usize {
+    app.open_trace
+        .as_ref()
+        .and_then(|id| app.mesh.traces.iter().find(|t| &t.trace_id == id))
+        .map_or(0, |t| t.spans.len())
+}
+
+/// Enter on a span of the waterfall: everything it recorded.
+fn open_span(app: &mut App) {
+    let Some(t) = app
+        .open_trace
+        .as_ref()
+        .and_then(|id| app.mesh.traces.iter().find(|t| &t.trace_id == id))
+    else {
+        return;
+    };
+    let order = model::lists::span_order(t);
+    let Some((_, s)) = order.get(app.span_sel) else {
+        return;
+    };
+    let mut text = vec![
+        format!("{} · {} · {} ({})", s.name, s.kind, s.service, s.cluster),
+        format!(
+            "{:.1} ms, {}",
+            s.duration_ms,
+            if s.error { "failed" } else { "ok" }
+        ),
+        format!(
+            "span {} · parent {}",
+            s.span_id,
+            if s.parent_span_id.is_empty() {
+                "-"
+            } else {
+                &s.parent_span_id
+            }
+        ),
+    ];
+    for (k, v) in &s.attributes {
+        text.push(format!("  {k} = {v}"));
+    }
+    let title = format!("span {} · Esc closes", s.span_id);
+    app.look = Some(super::Look {
+        title,
+        text: text.join("\n"),
+    });
 }
 
 /// `d`: the drill-down pane of the service behind the selected row.

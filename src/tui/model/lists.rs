@@ -1,7 +1,7 @@
 //! The rows of the list views, filtered (and sorted) as shown: the
 //! selection indexes these, so `update` and the views must agree on them.
 
-use mesh::api::{Event, ServiceSignal, TapEntry, Trace, Workload};
+use mesh::api::{Event, ServiceSignal, StoredSpan, TapEntry, Trace, Workload};
 
 use crate::tui::action::View;
 use crate::tui::app::{App, SortKey};
@@ -129,4 +129,38 @@ pub fn identities(app: &App) -> Vec<&Workload> {
                 || w.cluster.contains(&q)
         })
         .collect()
+}
+
+/// A trace's spans in waterfall order, with their depth: each span under
+/// its parent, siblings by start; spans whose parent is missing first.
+pub fn span_order(t: &Trace) -> Vec<(usize, &StoredSpan)> {
+    let ids: std::collections::BTreeSet<&str> =
+        t.spans.iter().map(|s| s.span_id.as_str()).collect();
+    let mut out = Vec::new();
+    fn visit<'a>(t: &'a Trace, parent: &str, depth: usize, out: &mut Vec<(usize, &'a StoredSpan)>) {
+        let mut kids: Vec<&StoredSpan> = t
+            .spans
+            .iter()
+            .filter(|s| s.parent_span_id == parent)
+            .collect();
+        kids.sort_by(|a, b| a.start_unix_ms.total_cmp(&b.start_unix_ms));
+        for k in kids {
+            out.push((depth, k));
+            if depth < 40 {
+                visit(t, &k.span_id, depth + 1, out);
+            }
+        }
+    }
+    let roots: Vec<&StoredSpan> = t
+        .spans
+        .iter()
+        .filter(|s| !ids.contains(s.parent_span_id.as_str()))
+        .collect();
+    let mut parents: Vec<&str> = roots.iter().map(|s| s.parent_span_id.as_str()).collect();
+    parents.sort();
+    parents.dedup();
+    for p in parents {
+        visit(t, p, 0, &mut out);
+    }
+    out
 }

@@ -608,3 +608,36 @@ fn d_drills_into_a_service_with_its_instances_config_traffic_events_and_certific
     update(&mut app, Action::Detail);
     assert!(app.look.is_some());
 }
+
+#[test]
+fn a_waterfall_span_is_selected_and_opened() {
+    let mut app = recorded_app();
+    show(&mut app, View::Traces);
+    update(&mut app, Action::Enter);
+    assert!(app.open_trace.is_some());
+    update(&mut app, Action::Down);
+    update(&mut app, Action::Down);
+    assert_eq!(app.span_sel, 2);
+    let t = app
+        .mesh
+        .traces
+        .iter()
+        .find(|t| Some(&t.trace_id) == app.open_trace.as_ref())
+        .cloned()
+        .expect("trace");
+    let order = crate::tui::model::lists::span_order(&t);
+    let chosen = order[2].1.clone();
+    update(&mut app, Action::Enter);
+    let look = app.look.clone().expect("the span's details");
+    assert!(look.title.contains(&chosen.span_id), "{}", look.title);
+    assert!(look.text.contains(&chosen.name), "{}", look.text);
+    for k in chosen.attributes.keys() {
+        assert!(look.text.contains(k), "{k}: {}", look.text);
+    }
+    // Down stops at the last span.
+    update(&mut app, Action::Back);
+    for _ in 0..50 {
+        update(&mut app, Action::Down);
+    }
+    assert_eq!(app.span_sel, order.len() - 1);
+}

@@ -20,39 +20,7 @@ use super::{block, fg, offset, selected};
 use crate::tui::action::View;
 use crate::tui::app::App;
 use crate::tui::model::lists;
-use mesh::api::{StoredSpan, Trace};
-
-fn depth_order(t: &Trace) -> Vec<(usize, &StoredSpan)> {
-    let ids: std::collections::BTreeSet<&str> =
-        t.spans.iter().map(|s| s.span_id.as_str()).collect();
-    let mut out = Vec::new();
-    fn visit<'a>(t: &'a Trace, parent: &str, depth: usize, out: &mut Vec<(usize, &'a StoredSpan)>) {
-        let mut kids: Vec<&StoredSpan> = t
-            .spans
-            .iter()
-            .filter(|s| s.parent_span_id == parent)
-            .collect();
-        kids.sort_by(|a, b| a.start_unix_ms.total_cmp(&b.start_unix_ms));
-        for k in kids {
-            out.push((depth, k));
-            if depth < 40 {
-                visit(t, &k.span_id, depth + 1, out);
-            }
-        }
-    }
-    let roots: Vec<&StoredSpan> = t
-        .spans
-        .iter()
-        .filter(|s| !ids.contains(s.parent_span_id.as_str()))
-        .collect();
-    let mut parents: Vec<&str> = roots.iter().map(|s| s.parent_span_id.as_str()).collect();
-    parents.sort();
-    parents.dedup();
-    for p in parents {
-        visit(t, p, 0, &mut out);
-    }
-    out
-}
+use mesh::api::Trace;
 
 fn waterfall(f: &mut Frame, area: Rect, app: &App, t: &Trace) {
     let width = area.width.saturating_sub(2) as usize;
@@ -62,7 +30,7 @@ fn waterfall(f: &mut Frame, area: Rect, app: &App, t: &Trace) {
     let bar_w = width.saturating_sub(label_w + 9).max(4);
     let total = t.duration_ms.max(0.001);
     let mut lines = Vec::new();
-    for (depth, s) in depth_order(t) {
+    for (i, (depth, s)) in lists::span_order(t).into_iter().enumerate() {
         let status = s
             .attributes
             .get("http.status_code")
@@ -91,8 +59,13 @@ fn waterfall(f: &mut Frame, area: Rect, app: &App, t: &Trace) {
         } else {
             fg(app, cluster_colour(&t.clusters, &s.cluster))
         };
+        let marker = if i == app.span_sel {
+            selected(app)
+        } else {
+            Default::default()
+        };
         lines.push(Line::from(vec![
-            Span::raw(format!("{} ", super::pad(&label, label_w))),
+            Span::styled(format!("{} ", super::pad(&label, label_w)), marker),
             Span::raw(" ".repeat(start)),
             Span::styled("█".repeat(len), style),
             Span::raw(" ".repeat(bar_w - start - len)),
@@ -100,8 +73,8 @@ fn waterfall(f: &mut Frame, area: Rect, app: &App, t: &Trace) {
         ]));
     }
     let title = format!(
-        "Trace {} · {:.1} ms · {} spans · clusters {} · Esc back",
-        t.trace_id,
+        "Trace {}… · {:.1} ms · {} spans · {} · ↑↓ Enter: a span · Esc back",
+        t.trace_id.chars().take(16).collect::<String>(),
         t.duration_ms,
         t.spans.len(),
         t.clusters.join(",")

@@ -100,6 +100,8 @@ pub enum Action {
     SortReverse,
     /// Graph: the map instead of the tree, or back.
     ToggleMap,
+    /// Graph and Services: the next window (30 s, 1 m, 5 m, 15 m).
+    NextWindow,
     /// Show the YAML of the config that applies to the selected row.
     ShowYaml,
     /// The drill-down pane of the selected row's service.

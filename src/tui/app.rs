@@ -175,6 +175,8 @@ pub struct App {
     pub graph_map: bool,
     /// The selected span of the open trace's waterfall.
     pub span_sel: usize,
+    /// The window golden signals cover, seconds.
+    pub window: f64,
     /// The `:` palette's input, when open.
     pub palette: Option<String>,
     /// The `/` filter being typed.
@@ -237,6 +239,7 @@ impl App {
             logs: None,
             graph_map: false,
             span_sel: 0,
+            window: crate::tui::data::WINDOW,
             palette: None,
             filter_input: None,
             filters: HashMap::new(),
@@ -295,5 +298,14 @@ impl App {
             text: text.into(),
             error,
         });
+    }
+}
+
+/// A window as titles say it: `30 s`, `5 m`.
+pub fn window_words(seconds: f64) -> String {
+    if seconds >= 60.0 {
+        format!("{:.0} m", seconds / 60.0)
+    } else {
+        format!("{seconds:.0} s")
     }
 }

@@ -138,6 +138,8 @@ pub enum Command {
     },
     /// Show what the attached Envoys say of one part of their config.
     ProxyConfig(crate::commands::proxy_config::Section),
+    /// Compute golden signals over this many seconds from now on.
+    SetWindow(f64),
     /// Roll back to a version.
     Rollback(u64),
     /// Diff two versions (0: current).
@@ -160,6 +162,7 @@ impl Command {
         match self {
             Command::Apply { .. } | Command::ApplyConfirmed { .. } => "apply",
             Command::Validate { .. } => "validate",
+            Command::SetWindow(_) => "window",
             Command::ProxyConfig(_) => "proxy-config",
             Command::Rollback(_) => "rollback",
             Command::Diff(..) => "diff",

@@ -208,6 +208,24 @@ fn update_state(app: &mut App, action: Action) -> Vec<Command> {
         }
         Action::SortReverse => app.sort_reversed = !app.sort_reversed,
         Action::ToggleMap => app.graph_map = !app.graph_map,
+        Action::NextWindow => {
+            use crate::tui::source::WINDOWS;
+            let at = WINDOWS.iter().position(|w| *w == app.window).unwrap_or(0);
+            app.window = WINDOWS[(at + 1) % WINDOWS.len()];
+            app.say(
+                format!(
+                    "figures cover the last {} from the next scrape on{}",
+                    crate::tui::app::window_words(app.window),
+                    if app.window > 60.0 {
+                        " (exact percentiles: the last minute)"
+                    } else {
+                        ""
+                    }
+                ),
+                false,
+            );
+            return vec![Command::SetWindow(app.window)];
+        }
         Action::ShowYaml => show_yaml(app),
         Action::Detail => detail(app),
         Action::TogglePause => app.paused = !app.paused,

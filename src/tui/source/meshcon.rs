@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use mesh::api::{
     ApplyRequest, DiffRequest, Empty, EventsRequest, LatencyRequest, ResourcesRequest,
-    RollbackRequest, Signals, TapRequest, TraceQuery,
+    RollbackRequest, TapRequest, TraceQuery,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::MeshClient;
-use crate::tui::data::{now_s, send, Command, DataEvent, RECENT, WINDOW};
+use crate::tui::data::{now_s, send, Command, DataEvent, RECENT};
 
 /// Starts the tasks that read the mesh at `addr` and carry out `commands` on it.
 pub fn spawn<E: From<DataEvent> + Send + 'static>(
@@ -23,11 +23,17 @@ pub fn spawn<E: From<DataEvent> + Send + 'static>(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let client = MeshClient::lazy(addr)?;
+    let window = super::Window::new();
     {
         let client = client.clone();
         let tx = tx.clone();
+        let window = window.clone();
         tokio::spawn(async move {
             while let Some(cmd) = commands.recv().await {
+                if let Command::SetWindow(w) = cmd {
+                    window.set(w);
+                    continue;
+                }
                 let mut c = client.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
@@ -52,7 +58,7 @@ pub fn spawn<E: From<DataEvent> + Send + 'static>(
         let cancel = cancel.clone();
         tokio::spawn(async move {
             let mut c = client;
-            let mut signals = Signals::new(WINDOW * 2.0 + 5.0);
+            let mut signals = super::History::default();
             let mut connected = false;
             let mut tick: u64 = 0;
             let mut admins: HashMap<String, String> = HashMap::new();
@@ -126,20 +132,14 @@ pub fn spawn<E: From<DataEvent> + Send + 'static>(
                             let _ = signals.ingest(&id, at, &t);
                         }
                     }
-                    let gone: Vec<String> = signals
-                        .targets()
-                        .filter(|t| !admins.contains_key(*t))
-                        .map(str::to_string)
-                        .collect();
-                    for g in gone {
-                        signals.forget(&g);
-                    }
+                    signals.keep(|t| admins.contains_key(t));
                     let now = now_s();
+                    let w = window.get();
                     send(
                         &tx,
                         DataEvent::Signals {
-                            services: signals.services(WINDOW, now),
-                            edges: signals.edges(WINDOW, now),
+                            services: signals.services(w, now),
+                            edges: signals.edges(w, now),
                             recent_edges: signals.edges(RECENT, now),
                             at: now,
                         },
@@ -149,7 +149,8 @@ pub fn spawn<E: From<DataEvent> + Send + 'static>(
                         if let Ok(l) = c
                             .console
                             .latency(LatencyRequest {
-                                window_s: WINDOW as u32,
+                                // Exact percentiles are kept for a minute.
+                                window_s: w.min(60.0) as u32,
                             })
                             .await
                         {
@@ -360,6 +361,8 @@ async fn run_command(c: &mut MeshClient, cmd: Command) -> DataEvent {
         Command::ProxyConfig(_) => DataEvent::Note(
             "proxy-config reads a real Envoy's admin (attach with --envoy-admin or --config-dump); a meshcon proxy's routes and certificate are in Why and Identities".into(),
         ),
+        // Taken by the command loop before it gets here.
+        Command::SetWindow(_) => DataEvent::Note(String::new()),
         Command::RefreshConfig => DataEvent::Resources {
             yaml: c
                 .console

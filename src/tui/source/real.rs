@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use mesh::api::attach::{Dialect, Kubectl, Prometheus};
 use mesh::api::realmesh;
-use mesh::api::{ApplyReply, HistoryEntry, Signals, TraceStore, TraceStoreQuery, WorkloadList};
+use mesh::api::{ApplyReply, HistoryEntry, TraceStore, TraceStoreQuery, WorkloadList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::commands::proxy_config;
-use crate::tui::data::{now_s, send, Command, DataEvent, RECENT, WINDOW};
+use crate::tui::data::{now_s, send, Command, DataEvent, RECENT};
 use crate::tui::data::{Feature, SourceInfo};
 
 /// How often figures are refreshed.
@@ -193,12 +193,18 @@ pub fn spawn<E: From<DataEvent> + Send + 'static>(
         });
     }
     let history = std::sync::Arc::new(parking_lot::Mutex::new(History::default()));
+    let window = super::Window::new();
     {
         let real = real.clone();
         let tx = tx.clone();
         let history = history.clone();
+        let window = window.clone();
         tokio::spawn(async move {
             while let Some(cmd) = commands.recv().await {
+                if let Command::SetWindow(w) = cmd {
+                    window.set(w);
+                    continue;
+                }
                 let ev = run_command(&real, &history, cmd).await;
                 let applied = matches!(ev, DataEvent::Applied(Ok(_)));
                 if applied {
@@ -210,10 +216,10 @@ pub fn spawn<E: From<DataEvent> + Send + 'static>(
     }
     tokio::spawn(async move {
         let mut dialect = real.dialect;
-        let mut signals = Signals::new(WINDOW * 2.0 + 5.0);
+        let mut signals = super::History::default();
         let mut tick: u64 = 0;
         loop {
-            if !poll(&real, &mut dialect, &mut signals, &store, &tx).await {
+            if !poll(&real, &mut dialect, &mut signals, window.get(), &store, &tx).await {
                 return;
             }
             if tick.is_multiple_of(5) {
@@ -233,7 +239,8 @@ pub fn spawn<E: From<DataEvent> + Send + 'static>(
 async fn poll<E: From<DataEvent>>(
     real: &RealMesh,
     dialect: &mut Option<Dialect>,
-    signals: &mut Signals,
+    signals: &mut super::History,
+    window: f64,
     store: &TraceStore,
     tx: &mpsc::Sender<E>,
 ) -> bool {
@@ -255,7 +262,7 @@ async fn poll<E: From<DataEvent>>(
                     send(tx, DataEvent::Attached(real.info(Some(d)))).await;
                 }
                 match (
-                    p.signals(d, WINDOW as u64).await,
+                    p.signals(d, window as u64).await,
                     p.signals(d, RECENT as u64).await,
                 ) {
                     (Ok(all), Ok(recent)) => {
@@ -283,8 +290,8 @@ async fn poll<E: From<DataEvent>>(
             }
         }
         let now = now_s();
-        services = signals.services(WINDOW, now);
-        edges = signals.edges(WINDOW, now);
+        services = signals.services(window, now);
+        edges = signals.edges(window, now);
         recent_edges = signals.edges(RECENT, now);
         workloads = workloads_seen(&services, &edges);
         if errors.len() == real.scrape.len() {
@@ -645,6 +652,8 @@ async fn run_command(
             yaml: resources(real).await.unwrap_or_default(),
             version: history.lock().entries.len() as u64,
         },
+        // Taken by the command loop before it gets here.
+        Command::SetWindow(_) => DataEvent::Note(String::new()),
         Command::Chaos(_) => unavailable(Feature::Chaos),
         Command::Sequence(_) => unavailable(Feature::Scenarios),
         Command::Explain(_) => unavailable(Feature::Why),

@@ -641,3 +641,23 @@ fn a_waterfall_span_is_selected_and_opened() {
     }
     assert_eq!(app.span_sel, order.len() - 1);
 }
+
+#[test]
+fn w_steps_the_window_through_30_s_1_m_5_m_15_m_and_titles_say_it() {
+    let mut app = recorded_app();
+    show(&mut app, View::Services);
+    let mut asked = Vec::new();
+    for _ in 0..4 {
+        for c in update(&mut app, Action::NextWindow) {
+            if let crate::tui::data::Command::SetWindow(w) = c {
+                asked.push(w);
+            }
+        }
+        let s = text(&render(&app, 140, 30));
+        assert!(
+            s.contains(&format!("last {} (w)", crate::tui::app::window_words(app.window))),
+            "{s}"
+        );
+    }
+    assert_eq!(asked, vec![60.0, 300.0, 900.0, 30.0]);
+}

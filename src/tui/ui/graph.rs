@@ -35,7 +35,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             let text: Vec<Line> = lines.into_iter().map(Line::raw).collect();
             f.render_widget(
                 Paragraph::new(text).block(block(format!(
-                    "Graph · map · m: the tree{}",
+                    "Graph · map · last {} (w) · m: the tree{}",
+                    crate::tui::app::window_words(app.window),
                     super::filtered(app, View::Graph)
                 ))),
                 area,
@@ -107,7 +108,8 @@ fn tree(f: &mut Frame, area: Rect, app: &App, note: Option<String>) {
         .collect();
     let clusters = app.mesh.topology.as_ref().map_or(0, |t| t.clusters.len());
     let title = format!(
-        "Graph · {clusters} clusters · {} · i {} idle · Enter folds · m {}{}",
+        "Graph · {clusters} clusters · last {} (w) · {} · i {} idle · Enter folds · m {}{}",
+        crate::tui::app::window_words(app.window),
         if app.hide_idle {
             "idle hidden"
         } else {

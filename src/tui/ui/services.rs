@@ -102,8 +102,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     };
     let sort = format!("{sort} {arrow}");
     let title = format!(
-        "Services · last {} s · percentiles {} (e toggles) · sort {sort} (s, S reverses) · Enter: traces{}",
-        crate::tui::data::WINDOW,
+        "Services · last {} (w) · percentiles {} (e toggles) · sort {sort} (s, S reverses) · Enter: traces{}",
+        crate::tui::app::window_words(app.window),
         if app.exact {
             "exact, HDR"
         } else {

@@ -102,6 +102,8 @@ pub enum Action {
     ToggleMap,
     /// Graph and Services: the next window (30 s, 1 m, 5 m, 15 m).
     NextWindow,
+    /// Services: per route and path instead of per version, or back.
+    ToggleRoutes,
     /// Show the YAML of the config that applies to the selected row.
     ShowYaml,
     /// The drill-down pane of the selected row's service.

@@ -177,6 +177,8 @@ pub struct App {
     pub span_sel: usize,
     /// The window golden signals cover, seconds.
     pub window: f64,
+    /// Services shows routes rather than versions.
+    pub by_route: bool,
     /// The `:` palette's input, when open.
     pub palette: Option<String>,
     /// The `/` filter being typed.
@@ -240,6 +242,7 @@ impl App {
             graph_map: false,
             span_sel: 0,
             window: crate::tui::data::WINDOW,
+            by_route: false,
             palette: None,
             filter_input: None,
             filters: HashMap::new(),

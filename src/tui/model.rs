@@ -15,6 +15,7 @@ pub mod hit;
 pub mod instances;
 pub mod lists;
 pub mod map;
+pub mod routes;
 
 use super::action::View;
 use super::app::{App, RoutingPane};

@@ -15,6 +15,7 @@ pub mod identities;
 pub mod instances;
 pub mod logs;
 pub mod practice;
+pub mod routes;
 pub mod routing;
 pub mod services;
 pub mod tap;
@@ -378,6 +379,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     tabs(f, t, app);
     match app.view {
         View::Graph => graph::draw(f, body, app),
+        View::Services if app.by_route => routes::draw(f, body, app),
         View::Services => services::draw(f, body, app),
         View::Tap => tap::draw(f, body, app),
         View::Identities => identities::draw(f, body, app),

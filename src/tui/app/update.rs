@@ -208,6 +208,7 @@ fn update_state(app: &mut App, action: Action) -> Vec<Command> {
         }
         Action::SortReverse => app.sort_reversed = !app.sort_reversed,
         Action::ToggleMap => app.graph_map = !app.graph_map,
+        Action::ToggleRoutes => app.by_route = !app.by_route,
         Action::NextWindow => {
             use crate::tui::source::WINDOWS;
             let at = WINDOWS.iter().position(|w| *w == app.window).unwrap_or(0);

@@ -655,9 +655,34 @@ fn w_steps_the_window_through_30_s_1_m_5_m_15_m_and_titles_say_it() {
         }
         let s = text(&render(&app, 140, 30));
         assert!(
-            s.contains(&format!("last {} (w)", crate::tui::app::window_words(app.window))),
+            s.contains(&format!(
+                "last {} (w)",
+                crate::tui::app::window_words(app.window)
+            )),
             "{s}"
         );
     }
     assert_eq!(asked, vec![60.0, 300.0, 900.0, 30.0]);
+}
+
+#[test]
+fn r_shows_services_by_route_and_path() {
+    let mut app = recorded_app();
+    // The recording's requests matched no named route; one matches a
+    // canary route, as a VirtualService would name it.
+    if let Some(e) = app.mesh.tap.iter_mut().find(|e| e.reporter == "source") {
+        e.route_name = "canary".into();
+        e.upstream_cluster = "outbound|8080|v2|billing.default.svc.cluster.local".into();
+    }
+    show(&mut app, View::Services);
+    update(&mut app, Action::ToggleRoutes);
+    let (rows, _) = crate::tui::model::routes::rows(&app);
+    assert!(rows.iter().any(|r| r.route == "canary" && r.service == "billing"), "{rows:?}");
+    assert!(rows.iter().any(|r| r.route == "default"), "{rows:?}");
+    let s = text(&render(&app, 120, 30));
+    assert!(s.contains("Routes · per VirtualService route and path"), "{s}");
+    assert!(s.contains("canary") && s.contains("/cart"), "{s}");
+    update(&mut app, Action::ToggleRoutes);
+    let s = text(&render(&app, 120, 30));
+    assert!(s.contains("Services · last"), "{s}");
 }

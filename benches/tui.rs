@@ -18,9 +18,21 @@ fn main() -> anyhow::Result<()> {
         "{:<12} {:>10} {:>10} {:>10}",
         "VIEW", "P50 ms", "P99 ms", "MAX ms"
     );
-    for view in View::ALL {
+    // Every view, then the Graph's map and the Services by route.
+    let extra = [
+        ("Map", View::Graph, Action::ToggleMap),
+        ("Routes", View::Services, Action::ToggleRoutes),
+    ];
+    let plain = View::ALL.iter().map(|v| (format!("{v:?}"), *v, None));
+    let modes = extra
+        .into_iter()
+        .map(|(name, v, a)| (name.to_string(), v, Some(a)));
+    for (name, view, mode) in plain.chain(modes) {
         let mut app = big_app(200);
         update(&mut app, Action::Show(view));
+        if let Some(a) = mode {
+            update(&mut app, a);
+        }
         let mut terminal = Terminal::new(TestBackend::new(160, 48))?;
         let mut times = Vec::with_capacity(FRAMES);
         for _ in 0..FRAMES {
@@ -32,7 +44,7 @@ fn main() -> anyhow::Result<()> {
         let at = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
         println!(
             "{:<12} {:>10.3} {:>10.3} {:>10.3}",
-            format!("{view:?}"),
+            name,
             at(0.5),
             at(0.99),
             at(1.0)

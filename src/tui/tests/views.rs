@@ -677,10 +677,17 @@ fn r_shows_services_by_route_and_path() {
     show(&mut app, View::Services);
     update(&mut app, Action::ToggleRoutes);
     let (rows, _) = crate::tui::model::routes::rows(&app);
-    assert!(rows.iter().any(|r| r.route == "canary" && r.service == "billing"), "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r.route == "canary" && r.service == "billing"),
+        "{rows:?}"
+    );
     assert!(rows.iter().any(|r| r.route == "default"), "{rows:?}");
     let s = text(&render(&app, 120, 30));
-    assert!(s.contains("Routes · per VirtualService route and path"), "{s}");
+    assert!(
+        s.contains("Routes · per VirtualService route and path"),
+        "{s}"
+    );
     assert!(s.contains("canary") && s.contains("/cart"), "{s}");
     update(&mut app, Action::ToggleRoutes);
     let s = text(&render(&app, 120, 30));

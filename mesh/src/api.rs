@@ -22,7 +22,7 @@ pub use crate::proto::{
     TrustDomain, Workload, WorkloadList,
 };
 
-pub use crate::control::events::EventKind;
+pub use crate::control::events::{ejected_instances, EventKind};
 pub use crate::control::federation::{
     ClusterFederation, ExportedService, FederationStatus, RemoteEndpoints,
 };

@@ -145,7 +145,9 @@ pub async fn get(real: RealMesh, what: GetWhat, o: GetOptions) -> anyhow::Result
                 (GetWhat::Services, f) => output::structured(&s.services, f)?,
                 (GetWhat::Edges, Format::Table) => get::edges_table(&s.edges),
                 (GetWhat::Edges, f) => output::structured(&s.edges, f)?,
-                (GetWhat::Workloads, Format::Table) => get::workloads_rows(&s.workloads),
+                (GetWhat::Workloads, Format::Table) => {
+                    get::workloads_rows(&s.workloads, &Default::default())
+                }
                 (GetWhat::Identities, Format::Table) => get::identities_rows(&s.workloads),
                 (_, f) => output::structured(&s.workloads, f)?,
             }

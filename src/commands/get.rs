@@ -56,11 +56,31 @@ pub async fn workloads_table(addr: &str) -> anyhow::Result<String> {
         .await
         .map_err(status_error)?
         .into_inner();
-    Ok(workloads_rows(&list.workloads))
+    // Ejections are told as events; the table says which still hold.
+    let mut events = Vec::new();
+    if let Ok(stream) = c
+        .console
+        .events(EventsRequest {
+            follow: false,
+            last: 1000,
+        })
+        .await
+    {
+        let mut stream = stream.into_inner();
+        while let Ok(Some(e)) = stream.message().await {
+            events.push(e);
+        }
+    }
+    let ejected = mesh::api::ejected_instances(&events, (now_s() * 1000.0) as i64);
+    Ok(workloads_rows(&list.workloads, &ejected))
 }
 
-/// Workloads as a table.
-pub fn workloads_rows(workloads: &[mesh::api::Workload]) -> String {
+/// Workloads as a table; READY says `ejected` for an instance an outlier
+/// detector has taken out of its callers' pools.
+pub fn workloads_rows(
+    workloads: &[mesh::api::Workload],
+    ejected: &std::collections::BTreeMap<String, i64>,
+) -> String {
     let rows: Vec<Vec<String>> = workloads
         .iter()
         .map(|w| {
@@ -71,7 +91,11 @@ pub fn workloads_rows(workloads: &[mesh::api::Workload]) -> String {
                 format!("{}/{}", w.namespace, w.service),
                 w.version.clone(),
                 w.instance.clone(),
-                if w.ready { "yes".into() } else { "no".into() },
+                match (w.ready, ejected.contains_key(&w.instance)) {
+                    (true, false) => "yes".into(),
+                    (true, true) => "ejected".into(),
+                    (false, _) => "no".into(),
+                },
                 a.inbound.unwrap_or_else(|| "-".into()),
                 a.admin.unwrap_or_else(|| "-".into()),
                 w.spiffe_id.clone(),

@@ -820,3 +820,58 @@ async fn chaos_events_say_whether_the_cli_or_the_console_caused_them() {
     assert_eq!(chaos.source, "cli", "{chaos:?}");
     m.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ejected_instance_is_said_in_get_workloads() {
+    let m = support::demo().await;
+    apply(
+        &m,
+        "
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: billing, namespace: default}
+spec:
+  host: billing
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 5, interval: 1s, baseEjectionTime: 60s, maxEjectionPercent: 100}
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+",
+    )
+    .await;
+    apply(&m, V1_ONLY).await;
+    chaos(&m, "fail", "billing-v1-0", 1.0, 0).await;
+    let user = outbound_of(&m, "user-v1-0").await;
+    burst(&user, "billing", "/", &[], 10, 1).await;
+    let api = m.mesh.api_addr().to_string();
+    let bin = support::meshcon_bin();
+    let row = |out: &str| -> Option<String> {
+        out.lines()
+            .find(|l| l.contains("billing-v1-0"))
+            .map(str::to_string)
+    };
+    let mut last = String::new();
+    support::eventually(
+        Duration::from_secs(20),
+        "billing-v1-0 listed as ejected",
+        || {
+            let out = support::tool(
+                bin.to_str().expect("path"),
+                &["get", "workloads", "--mesh", &api],
+            );
+            last = String::from_utf8_lossy(&out.stdout).into_owned();
+            let ok = row(&last).is_some_and(|r| r.split_whitespace().any(|w| w == "ejected"));
+            async move { ok }
+        },
+    )
+    .await;
+    // Its sibling is not.
+    let sibling = last
+        .lines()
+        .find(|l| l.contains("billing-v1-1"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(!sibling.contains("ejected"), "{sibling}");
+    m.stop().await;
+}

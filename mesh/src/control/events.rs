@@ -210,3 +210,98 @@ mod tests {
         );
     }
 }
+
+/// What an ejection event says: the instance first, its address, the
+/// upstream cluster and for how long; [`ejected_instances`] reads it back.
+pub(crate) fn ejection_message(
+    instance: &str,
+    host: &str,
+    cluster: &str,
+    secs: u64,
+    times: u32,
+) -> String {
+    format!("{instance} ({host}) ejected from {cluster} for {secs}s (ejection #{times})")
+}
+
+/// What a return event says (the address that is back).
+pub(crate) fn uneject_message(host: &str, cluster: &str) -> String {
+    format!("{host} back in {cluster}")
+}
+
+/// Instances an outlier detector has ejected and not yet returned, read
+/// from the events in order, each with when its ejection ends (ms since
+/// the epoch); those whose time is up by `now_ms` are left out.
+pub fn ejected_instances<'a>(
+    events: impl IntoIterator<Item = &'a crate::proto::Event>,
+    now_ms: i64,
+) -> std::collections::BTreeMap<String, i64> {
+    let mut out: std::collections::BTreeMap<String, (String, i64)> = Default::default();
+    for e in events {
+        match e.kind.parse::<EventKind>() {
+            Ok(EventKind::Ejection) => {
+                let mut words = e.message.split_whitespace();
+                let (Some(instance), Some(host)) = (words.next(), words.next()) else {
+                    continue;
+                };
+                let secs: i64 = e
+                    .message
+                    .rsplit(" for ")
+                    .next()
+                    .and_then(|r| r.split('s').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let host = host.trim_matches(|c| c == '(' || c == ')').to_string();
+                out.insert(instance.to_string(), (host, e.unix_ms + secs * 1000));
+            }
+            Ok(EventKind::Uneject) => {
+                let host = e.message.split_whitespace().next().unwrap_or_default();
+                out.retain(|_, (h, _)| h != host);
+            }
+            _ => {}
+        }
+    }
+    out.into_iter()
+        .filter(|(_, (_, until))| *until > now_ms)
+        .map(|(i, (_, until))| (i, until))
+        .collect()
+}
+
+#[cfg(test)]
+mod ejection_tests {
+    use super::*;
+
+    #[test]
+    fn an_ejection_is_read_back_until_its_return_or_its_time_is_up() {
+        let ev = |kind: &str, ms: i64, message: String| crate::proto::Event {
+            kind: kind.into(),
+            unix_ms: ms,
+            message,
+            ..Default::default()
+        };
+        let out = ev(
+            "ejection",
+            1_000,
+            ejection_message(
+                "billing-v1-1",
+                "127.0.0.1:9",
+                "outbound|8080|v1|billing",
+                30,
+                1,
+            ),
+        );
+        assert_eq!(
+            ejected_instances([&out], 2_000).get("billing-v1-1"),
+            Some(&31_000)
+        );
+        assert!(ejected_instances([&out], 40_000).is_empty(), "time is up");
+        let back = ev(
+            "uneject",
+            5_000,
+            uneject_message("127.0.0.1:9", "outbound|8080|v1|billing"),
+        );
+        assert!(
+            ejected_instances([&out, &back], 6_000).is_empty(),
+            "returned"
+        );
+    }
+}

@@ -272,17 +272,17 @@ fn record(ctx: &ProxyContext, cluster: &UpstreamCluster, ep: &Endpoint, outcome:
                 times,
             } => ctx.emit(
                 EventKind::Ejection,
-                format!(
-                    "{} ({}) ejected from {} for {}s (ejection #{times})",
-                    ep.instance,
-                    host,
-                    cluster.name,
-                    duration.as_secs()
+                crate::control::events::ejection_message(
+                    &ep.instance,
+                    &host.to_string(),
+                    &cluster.name,
+                    duration.as_secs(),
+                    times,
                 ),
             ),
             Decision::Returned { host } => ctx.emit(
                 EventKind::Uneject,
-                format!("{host} back in {}", cluster.name),
+                crate::control::events::uneject_message(&host.to_string(), &cluster.name),
             ),
         }
     }

@@ -44,37 +44,7 @@ pub struct GraphRow {
 /// events (`billing-v1-1 (127.0.0.1:4242) ejected from ... for 30s`), with
 /// when their ejection ends, ms since the epoch.
 pub fn ejected(app: &App) -> std::collections::BTreeMap<String, i64> {
-    use mesh::api::EventKind;
-    let mut out: std::collections::BTreeMap<String, (String, i64)> = Default::default();
-    for e in &app.mesh.events {
-        match e.event_kind() {
-            Some(EventKind::Ejection) => {
-                let mut words = e.message.split_whitespace();
-                let (Some(instance), Some(host)) = (words.next(), words.next()) else {
-                    continue;
-                };
-                let secs: i64 = e
-                    .message
-                    .rsplit(" for ")
-                    .next()
-                    .and_then(|r| r.split('s').next())
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0);
-                let host = host.trim_matches(|c| c == '(' || c == ')').to_string();
-                out.insert(instance.to_string(), (host, e.unix_ms + secs * 1000));
-            }
-            Some(EventKind::Uneject) => {
-                let host = e.message.split_whitespace().next().unwrap_or_default();
-                out.retain(|_, (h, _)| h != host);
-            }
-            _ => {}
-        }
-    }
-    let now = (app.now * 1000.0) as i64;
-    out.into_iter()
-        .filter(|(_, (_, until))| *until > now)
-        .map(|(i, (_, until))| (i, until))
-        .collect()
+    mesh::api::ejected_instances(&app.mesh.events, (app.now * 1000.0) as i64)
 }
 
 pub(crate) fn versions(app: &App, service: &str) -> String {

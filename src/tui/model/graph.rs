@@ -47,6 +47,25 @@ pub fn ejected(app: &App) -> std::collections::BTreeMap<String, i64> {
     mesh::api::ejected_instances(&app.mesh.events, (app.now * 1000.0) as i64)
 }
 
+/// Requests to `service` its callers' circuit breakers turned away
+/// (Envoy's `UO`: upstream overflow) in the last window of the tap.
+pub fn overflowed(app: &App, service: &str) -> usize {
+    let since = ((app.now - crate::tui::data::WINDOW) * 1000.0) as i64;
+    app.mesh
+        .tap
+        .iter()
+        .filter(|e| e.unix_ms >= since && e.reporter == "source")
+        .filter(|e| e.flags.split(',').any(|f| f == "UO"))
+        .filter(|e| {
+            e.destination == service
+                || e.upstream_cluster
+                    .rsplit('|')
+                    .next()
+                    .is_some_and(|h| h.split('.').next() == Some(service))
+        })
+        .count()
+}
+
 pub(crate) fn versions(app: &App, service: &str) -> String {
     let ejected = ejected(app);
     let mut counts: std::collections::BTreeMap<String, (usize, usize, usize)> =
@@ -66,7 +85,8 @@ pub(crate) fn versions(app: &App, service: &str) -> String {
             e.2 += 1;
         }
     }
-    counts
+    let overflow = overflowed(app, service);
+    let mut text = counts
         .iter()
         .map(|(v, (n, ready, out))| {
             let mut s = if *n > 1 {
@@ -83,7 +103,12 @@ pub(crate) fn versions(app: &App, service: &str) -> String {
             s
         })
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    if overflow > 0 {
+        // The circuit breaker is tripping: callers get 503 UO at once.
+        text.push_str(&format!(" ⚡{overflow} overflow"));
+    }
+    text
 }
 
 fn clusters_of(app: &App, service: &str) -> Vec<String> {

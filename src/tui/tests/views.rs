@@ -693,3 +693,31 @@ fn r_shows_services_by_route_and_path() {
     let s = text(&render(&app, 120, 30));
     assert!(s.contains("Services · last"), "{s}");
 }
+
+#[test]
+fn a_tripping_circuit_breaker_is_marked_on_its_service() {
+    let mut app = recorded_app();
+    show(&mut app, View::Graph);
+    let label = |app: &crate::tui::app::App| {
+        crate::tui::model::graph::rows(app)
+            .into_iter()
+            .find(|r| r.service == "billing")
+            .map(|r| r.label)
+            .expect("billing row")
+    };
+    assert!(!label(&app).contains("overflow"), "{}", label(&app));
+    let mut e = app
+        .mesh
+        .tap
+        .iter()
+        .find(|e| e.reporter == "source")
+        .cloned()
+        .expect("a tapped request");
+    e.flags = "UO".into();
+    e.status = 503;
+    e.destination = "billing".into();
+    e.unix_ms = (app.now * 1000.0) as i64 - 1000;
+    app.mesh.tap.push_back(e.clone());
+    app.mesh.tap.push_back(e);
+    assert!(label(&app).contains("⚡2 overflow"), "{}", label(&app));
+}

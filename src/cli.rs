@@ -43,6 +43,16 @@ pub struct Cli {
     /// state directory); copy it from another machine to reach its mesh.
     #[arg(long, global = true, env = "MESHCON_CREDENTIALS", value_name = "FILE")]
     credentials: Option<PathBuf>,
+    /// When the console's figures turn yellow and red: success under
+    /// WARN/CRIT percent, P99 over SLOW/VERY_SLOW ms
+    /// [default: success=99.5/95,p99=200/1000].
+    #[arg(
+        long,
+        global = true,
+        env = "MESHCON_THRESHOLDS",
+        value_name = "success=WARN/CRIT,p99=SLOW/VERY_SLOW"
+    )]
+    thresholds: Option<crate::tui::app::Thresholds>,
 }
 
 /// Options of `meshcon up`.
@@ -536,6 +546,9 @@ pub fn main() -> ExitCode {
     };
     let state_dir = cli.state_dir.clone();
     crate::client::use_credentials(cli.credentials.clone(), state_dir.as_deref());
+    if let Some(t) = cli.thresholds {
+        crate::tui::use_thresholds(t);
+    }
     // A mesh started with this state directory recorded its address there.
     let mesh = cli.mesh.clone().or_else(|| {
         let dir = state_dir.as_ref()?;

@@ -139,6 +139,14 @@ pub async fn run_loop<B: Backend>(
     Ok(())
 }
 
+static THRESHOLDS: std::sync::OnceLock<app::Thresholds> = std::sync::OnceLock::new();
+
+/// When the console's figures turn yellow and red (`--thresholds`), for
+/// every console this process opens.
+pub fn use_thresholds(t: app::Thresholds) {
+    let _ = THRESHOLDS.set(t);
+}
+
 /// Opens the console on `source` and runs until the user quits.
 pub async fn run(
     source: source::Source,
@@ -172,6 +180,7 @@ pub async fn run(
     app.practice.addr = addr.to_string();
     app.practice.note = healed;
     app.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    app.thresholds = THRESHOLDS.get().copied().unwrap_or_default();
     app.view = start;
 
     // Restore the terminal before a panic message is printed.

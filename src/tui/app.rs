@@ -179,6 +179,8 @@ pub struct App {
     pub window: f64,
     /// Services shows routes rather than versions.
     pub by_route: bool,
+    /// When figures turn yellow and red.
+    pub thresholds: Thresholds,
     /// The `:` palette's input, when open.
     pub palette: Option<String>,
     /// The `/` filter being typed.
@@ -243,6 +245,7 @@ impl App {
             span_sel: 0,
             window: crate::tui::data::WINDOW,
             by_route: false,
+            thresholds: Thresholds::default(),
             palette: None,
             filter_input: None,
             filters: HashMap::new(),
@@ -310,5 +313,61 @@ pub fn window_words(seconds: f64) -> String {
         format!("{:.0} m", seconds / 60.0)
     } else {
         format!("{seconds:.0} s")
+    }
+}
+
+/// When figures turn yellow and red: success rate under `warn`/`crit`
+/// (shares), P99 over `slow_ms`/`very_slow_ms`. Kiali's defaults are of
+/// the same order; `--thresholds` (env `MESHCON_THRESHOLDS`) changes them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Success below this is yellow.
+    pub warn: f64,
+    /// Success below this is red.
+    pub crit: f64,
+    /// P99 above this is yellow, ms.
+    pub slow_ms: f64,
+    /// P99 above this is red, ms.
+    pub very_slow_ms: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            warn: 0.995,
+            crit: 0.95,
+            slow_ms: 200.0,
+            very_slow_ms: 1000.0,
+        }
+    }
+}
+
+impl std::str::FromStr for Thresholds {
+    type Err = String;
+
+    /// `success=99.5/95,p99=200/1000` (either part may be left out).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("'{s}' is not thresholds like success=99.5/95,p99=200/1000 (percent, then ms)")
+        };
+        let mut t = Thresholds::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = part.split_once('=').ok_or_else(bad)?;
+            let (a, b) = value.split_once('/').ok_or_else(bad)?;
+            let a: f64 = a.trim().parse().map_err(|_| bad())?;
+            let b: f64 = b.trim().parse().map_err(|_| bad())?;
+            match key.trim() {
+                "success" if (0.0..=100.0).contains(&b) && b <= a && a <= 100.0 => {
+                    t.warn = a / 100.0;
+                    t.crit = b / 100.0;
+                }
+                "p99" if a > 0.0 && a <= b => {
+                    t.slow_ms = a;
+                    t.very_slow_ms = b;
+                }
+                _ => return Err(bad()),
+            }
+        }
+        Ok(t)
     }
 }

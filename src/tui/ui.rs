@@ -64,29 +64,24 @@ pub fn health(app: &App, success: f64, rps: f64) -> Style {
     if rps <= 0.0 {
         return fg(app, Color::DarkGray);
     }
-    if success < 0.95 {
+    if success < app.thresholds.crit {
         fg(app, Color::Red)
-    } else if success < 0.995 {
+    } else if success < app.thresholds.warn {
         fg(app, Color::Yellow)
     } else {
         fg(app, Color::Green)
     }
 }
 
-/// P99 above this is slow: yellow (Kiali's default degraded threshold is
-/// also a few hundred ms; a demo call answers in tens).
-pub const SLOW_P99_MS: f64 = 200.0;
-/// P99 above this is failing the caller: red.
-pub const VERY_SLOW_P99_MS: f64 = 1000.0;
-
-/// The colour of a latency: green, yellow over [`SLOW_P99_MS`], red over
-/// [`VERY_SLOW_P99_MS`], grey without traffic.
+/// The colour of a latency: green, yellow over the slow threshold (200 ms
+/// by default: a demo call answers in tens), red over the very slow one
+/// (1 s), grey without traffic.
 pub fn latency_health(app: &App, p99_ms: f64, rps: f64) -> Style {
     if rps <= 0.0 {
         fg(app, Color::DarkGray)
-    } else if p99_ms > VERY_SLOW_P99_MS {
+    } else if p99_ms > app.thresholds.very_slow_ms {
         fg(app, Color::Red)
-    } else if p99_ms > SLOW_P99_MS {
+    } else if p99_ms > app.thresholds.slow_ms {
         fg(app, Color::Yellow)
     } else {
         fg(app, Color::Green)

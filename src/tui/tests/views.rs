@@ -721,3 +721,30 @@ fn a_tripping_circuit_breaker_is_marked_on_its_service() {
     app.mesh.tap.push_back(e);
     assert!(label(&app).contains("⚡2 overflow"), "{}", label(&app));
 }
+
+#[test]
+fn thresholds_are_read_and_colour_the_figures() {
+    use crate::tui::app::Thresholds;
+    let t: Thresholds = "success=90/80,p99=5/10".parse().expect("parses");
+    assert_eq!(
+        (t.warn, t.crit, t.slow_ms, t.very_slow_ms),
+        (0.9, 0.8, 5.0, 10.0)
+    );
+    for bad in [
+        "success=95/99",
+        "p99=10/5",
+        "latency=1/2",
+        "success=99",
+        "p99=a/b",
+    ] {
+        assert!(bad.parse::<Thresholds>().is_err(), "{bad}");
+    }
+    // billing v1 answers 92% of requests: yellow under 90/80, red under the defaults.
+    let mut app = recorded_app();
+    let style = |app: &crate::tui::app::App| crate::tui::ui::health(app, 0.92, 1.0).fg;
+    assert_eq!(style(&app), Some(Color::Red));
+    app.thresholds = t;
+    assert_eq!(style(&app), Some(Color::Green));
+    app.thresholds = "success=95/90".parse().expect("parses");
+    assert_eq!(style(&app), Some(Color::Yellow));
+}

@@ -748,3 +748,32 @@ fn thresholds_are_read_and_colour_the_figures() {
     app.thresholds = "success=95/90".parse().expect("parses");
     assert_eq!(style(&app), Some(Color::Yellow));
 }
+
+#[test]
+fn the_instances_of_one_service_say_their_state_and_sort_with_the_table() {
+    let mut app = recorded_app();
+    show(&mut app, View::Services);
+    app.filters.insert(View::Services, "billing".into());
+    let s = text(&render(&app, 120, 40));
+    assert!(s.contains("billing: instances"), "{s}");
+    assert!(s.contains("STATE"), "{s}");
+    // The recording has billing-v1-1 down and ejected.
+    let row = s
+        .lines()
+        .find(|l| l.contains("billing-v1-1") && l.contains("down"))
+        .unwrap_or_default();
+    assert!(row.contains("ejected"), "{s}");
+    // Sorted by requests, the busiest first; S reverses.
+    update(&mut app, Action::SortNext);
+    let order = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| l.contains("billing-v") && (l.contains("ready") || l.contains("down")))
+            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("billing-v")).map(str::to_string))
+            .collect()
+    };
+    let busiest_first = order(&text(&render(&app, 120, 40)));
+    update(&mut app, Action::SortReverse);
+    let mut quietest_first = order(&text(&render(&app, 120, 40)));
+    quietest_first.reverse();
+    assert_eq!(busiest_first, quietest_first);
+}

@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! ┌ billing: instances (tap, last 42 s) · saturation 0.4 in flight of 100 (http2MaxRequests) ┐
-//! │ INSTANCE        REQ   FAILED   P99ms   IN FLIGHT                                       │
-//! │ billing-v1-1    31    100%     2.1     0.01                                            │
+//! │ INSTANCE        STATE    REQ   FAILED   P99ms   IN FLIGHT                              │
+//! │ billing-v1-1    ejected  31    100%     2.1     0.01                                   │
 //! └─────────────────────────────────────────────────────────────────────────────────────────┘
 //! ```
 
@@ -24,8 +24,35 @@ pub fn height(app: &App, service: &str) -> u16 {
 
 /// Draws the instances of `service`.
 pub fn draw(f: &mut Frame, area: Rect, app: &App, service: &str) {
-    let (rows, span) = instances::for_service(app, service);
+    let (mut rows, span) = instances::for_service(app, service);
     let sat = instances::saturation(app, service, &rows);
+    // Sorted as the Services table above is (s, S reverses).
+    use crate::tui::app::SortKey;
+    let failed = |r: &InstanceRow| f64::from(r.failed) / f64::from(r.requests.max(1));
+    match app.sort {
+        SortKey::Name => rows.sort_by(|a, b| a.instance.cmp(&b.instance)),
+        SortKey::Rps => rows.sort_by(|a, b| b.requests.cmp(&a.requests)),
+        SortKey::Success => rows.sort_by(|a, b| failed(b).total_cmp(&failed(a))),
+        SortKey::P99 => rows.sort_by(|a, b| b.p99_ms.total_cmp(&a.p99_ms)),
+    }
+    if app.sort_reversed {
+        rows.reverse();
+    }
+    let ejected = crate::tui::model::graph::ejected(app);
+    let state = |instance: &str| {
+        let ready = app
+            .mesh
+            .workloads
+            .iter()
+            .find(|w| w.instance == instance)
+            .is_none_or(|w| w.ready);
+        match (ready, ejected.contains_key(instance)) {
+            (false, true) => "down, ejected",
+            (false, false) => "down",
+            (true, true) => "ejected",
+            (true, false) => "ready",
+        }
+    };
     let saturation = match sat.limit {
         Some((limit, what)) => format!(
             "saturation {:.0}%: {:.2} in flight of {limit} ({what})",
@@ -52,8 +79,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, service: &str) {
             } else {
                 Default::default()
             };
+            let st = state(&r.instance);
             Row::new(vec![
                 Cell::from(r.instance.clone()),
+                Cell::from(st).style(if st == "ready" {
+                    fg(app, Color::Green)
+                } else {
+                    fg(app, Color::Red)
+                }),
                 Cell::from(r.requests.to_string()),
                 Cell::from(if r.requests == 0 {
                     "-".to_string()
@@ -79,13 +112,16 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, service: &str) {
         body,
         [
             Constraint::Min(16),
+            Constraint::Length(14),
             Constraint::Length(6),
             Constraint::Length(8),
             Constraint::Length(8),
             Constraint::Length(10),
         ],
     )
-    .header(Row::new(["INSTANCE", "REQ", "FAILED", "P99ms", "IN FLIGHT"]).style(super::bold()))
+    .header(
+        Row::new(["INSTANCE", "STATE", "REQ", "FAILED", "P99ms", "IN FLIGHT"]).style(super::bold()),
+    )
     .block(block(title));
     f.render_widget(table, area);
 }

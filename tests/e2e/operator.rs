@@ -156,3 +156,89 @@ async fn ctrl_c_asks_events_follow_and_layouts_hold_when_the_terminal_shrinks() 
     let s = t.wait_text(LONG, "EXITED:").await;
     assert!(s.contains("EXITED:0") && terminal_restored(&s), "{s}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_opens_on_the_newest_drill_down_works_from_every_view_and_ejections_show() {
+    let dir = tempfile::TempDir::new().expect("dir");
+    let state = dir.path().to_str().expect("path").to_string();
+    let t = Tmux::start(
+        &format!(
+            "{} up --ephemeral --state-dir {state}{AFTER_EXIT}",
+            meshcon_bin().display()
+        ),
+        120,
+        40,
+    );
+    t.wait_text(LONG, "proxies ACKed").await;
+    // Two versions from the console; History opens on the newer.
+    t.keys(&["6", "+", "a"]).await;
+    t.wait_text(Duration::from_secs(10), "Apply the editor's YAML")
+        .await;
+    t.keys(&["y"]).await;
+    t.wait_text(LONG, "v1 applied").await;
+    t.keys(&["+", "a"]).await;
+    t.wait_text(Duration::from_secs(10), "Apply the editor's YAML")
+        .await;
+    t.keys(&["y"]).await;
+    t.wait_text(LONG, "v2 applied").await;
+    t.keys(&["H", "R"]).await;
+    t.wait_text(Duration::from_secs(10), "Make version v2 current again")
+        .await;
+    t.keys(&["n", "Escape", "Escape"]).await;
+    // Drill-down from Graph, Services, Tap and Identities.
+    for (view, moves) in [
+        ("1", &["j", "j"][..]),
+        ("2", &[]),
+        ("3", &[]),
+        ("4", &["j"]),
+    ] {
+        t.keys(&[view]).await;
+        t.keys(moves).await;
+        t.keys(&["d"]).await;
+        let s = t
+            .wait_text(Duration::from_secs(10), " · d · Esc closes")
+            .await;
+        assert!(
+            s.contains("Instances") || s.contains("Certificates"),
+            "{view}: {s}"
+        );
+        t.keys(&["Escape"]).await;
+    }
+    // An instance ejected by outlier detection is marked on the graph.
+    let rule = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: billing, namespace: default}\nspec:\n  host: billing\n  trafficPolicy:\n    outlierDetection: {consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 60s, maxEjectionPercent: 100}\n  subsets:\n  - {name: v1, labels: {version: v1}}\n  - {name: v2, labels: {version: v2}}\n";
+    let out = crate::support::tool_stdin(
+        meshcon_bin().to_str().expect("path"),
+        &["--state-dir", &state, "apply", "-f", "-"],
+        rule.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new(meshcon_bin())
+        .args([
+            "--state-dir",
+            &state,
+            "chaos",
+            "fail",
+            "billing-v1-0",
+            "--rate",
+            "1",
+        ])
+        .output()
+        .expect("chaos");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.keys(&["1"]).await;
+    t.wait_text(LONG, "(1 ejected)").await;
+    t.keys(&["q"]).await;
+    t.wait_text(Duration::from_secs(10), "Quit? The mesh running")
+        .await;
+    t.keys(&["y"]).await;
+    let s = t.wait_text(LONG, "EXITED:").await;
+    assert!(s.contains("EXITED:0") && terminal_restored(&s), "{s}");
+}

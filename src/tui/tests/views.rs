@@ -768,7 +768,11 @@ fn the_instances_of_one_service_say_their_state_and_sort_with_the_table() {
     let order = |s: &str| -> Vec<String> {
         s.lines()
             .filter(|l| l.contains("billing-v") && (l.contains("ready") || l.contains("down")))
-            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("billing-v")).map(str::to_string))
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .find(|w| w.starts_with("billing-v"))
+                    .map(str::to_string)
+            })
             .collect()
     };
     let busiest_first = order(&text(&render(&app, 120, 40)));

@@ -31,7 +31,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, service: &str) {
     let failed = |r: &InstanceRow| f64::from(r.failed) / f64::from(r.requests.max(1));
     match app.sort {
         SortKey::Name => rows.sort_by(|a, b| a.instance.cmp(&b.instance)),
-        SortKey::Rps => rows.sort_by(|a, b| b.requests.cmp(&a.requests)),
+        SortKey::Rps => rows.sort_by_key(|r| std::cmp::Reverse(r.requests)),
         SortKey::Success => rows.sort_by(|a, b| failed(b).total_cmp(&failed(a))),
         SortKey::P99 => rows.sort_by(|a, b| b.p99_ms.total_cmp(&a.p99_ms)),
     }

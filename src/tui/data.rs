@@ -152,6 +152,8 @@ pub enum Command {
     RefreshConfig,
     /// Run commands one after another (a scenario).
     Sequence(Vec<Command>),
+    /// In a sequence: let the mesh run this many seconds before the next step.
+    Wait(u64),
     /// Make a practice result last (in the state directory's practice.db).
     SaveProgress(Write),
 }
@@ -170,6 +172,7 @@ impl Command {
             Command::Explain(_) => "why",
             Command::RefreshConfig => "refresh",
             Command::Sequence(_) => "scenario",
+            Command::Wait(_) => "wait",
             Command::SaveProgress(_) => "save progress",
         }
     }

@@ -94,6 +94,9 @@ pub struct Step {
     /// A chaos action.
     #[serde(default)]
     pub chaos: Option<ChaosStep>,
+    /// Seconds to let the mesh run before the next step (at most a minute).
+    #[serde(default)]
+    pub wait: Option<u64>,
 }
 
 /// A scenario: what to do, and what to look at.

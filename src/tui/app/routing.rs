@@ -370,6 +370,9 @@ pub(super) fn run_scenario(app: &mut App, name: &str) -> Vec<Command> {
                 error_rate: c.rate,
             }));
         }
+        if let Some(s) = step.wait {
+            out.push(Command::Wait(s.min(60)));
+        }
     }
     let services = services_with_traffic(app);
     start_before_after(app, services);

@@ -346,6 +346,26 @@ fn enter(app: &mut App) -> Vec<Command> {
             app.span_sel = 0;
         }
         View::Traces => open_span(app),
+        View::Tap => {
+            // The request's trace: its waterfall if the console has it.
+            if let Some(id) = model::lists::tap(app)
+                .get(app.sel(View::Tap))
+                .map(|e| e.trace_id.clone())
+                .filter(|id| !id.is_empty())
+            {
+                app.view = View::Traces;
+                if app.mesh.traces.iter().any(|t| t.trace_id == id) {
+                    app.open_trace = Some(id);
+                    app.span_sel = 0;
+                } else {
+                    app.say(
+                        format!("trace {id} has not arrived yet; listed when it does"),
+                        false,
+                    );
+                    app.filters.insert(View::Traces, id);
+                }
+            }
+        }
         View::Graph => {
             let rows = model::graph::rows(app);
             if let Some(r) = rows.get(app.sel(View::Graph)) {

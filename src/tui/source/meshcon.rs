@@ -363,6 +363,10 @@ async fn run_command(c: &mut MeshClient, cmd: Command) -> DataEvent {
         ),
         // Taken by the command loop before it gets here.
         Command::SetWindow(_) => DataEvent::Note(String::new()),
+        Command::Wait(s) => {
+            tokio::time::sleep(Duration::from_secs(s)).await;
+            DataEvent::Chaos(Ok(format!("waited {s} s")))
+        }
         Command::RefreshConfig => DataEvent::Resources {
             yaml: c
                 .console

@@ -653,7 +653,7 @@ async fn run_command(
             version: history.lock().entries.len() as u64,
         },
         // Taken by the command loop before it gets here.
-        Command::SetWindow(_) => DataEvent::Note(String::new()),
+        Command::SetWindow(_) | Command::Wait(_) => DataEvent::Note(String::new()),
         Command::Chaos(_) => unavailable(Feature::Chaos),
         Command::Sequence(_) => unavailable(Feature::Scenarios),
         Command::Explain(_) => unavailable(Feature::Why),

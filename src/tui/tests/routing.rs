@@ -351,3 +351,27 @@ fn before_and_after_always_belong_to_the_latest_change() {
         .expect("the scenario's picture");
     assert!(sc.at > ba.at && sc.after.is_none(), "{sc:?}");
 }
+
+#[test]
+fn the_federation_scenario_breaks_and_heals_the_link() {
+    use crate::tui::data::Command;
+    let mut app = recorded_app();
+    update(&mut app, Action::RunScenario("federation".into()));
+    let cmds = update(&mut app, Action::Confirm(true));
+    let Some(Command::Sequence(steps)) = cmds.into_iter().next() else {
+        panic!("a sequence");
+    };
+    let chaos: Vec<String> = steps
+        .iter()
+        .filter_map(|c| match c {
+            Command::Chaos(r) if r.action != "heal" => Some(format!("{} {}", r.action, r.target)),
+            Command::Wait(s) => Some(format!("wait {s}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        chaos,
+        vec!["stop-gateway us", "wait 15", "start-gateway us"],
+        "{steps:?}"
+    );
+}

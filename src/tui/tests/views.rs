@@ -781,3 +781,17 @@ fn the_instances_of_one_service_say_their_state_and_sort_with_the_table() {
     quietest_first.reverse();
     assert_eq!(busiest_first, quietest_first);
 }
+
+#[test]
+fn enter_on_a_tap_row_opens_its_trace() {
+    let mut app = recorded_app();
+    show(&mut app, View::Tap);
+    let id = crate::tui::model::lists::tap(&app)[0].trace_id.clone();
+    update(&mut app, Action::Enter);
+    assert_eq!(app.view, View::Traces);
+    if app.mesh.traces.iter().any(|t| t.trace_id == id) {
+        assert_eq!(app.open_trace.as_deref(), Some(id.as_str()));
+    } else {
+        assert_eq!(app.filter(View::Traces), id);
+    }
+}

@@ -242,3 +242,63 @@ async fn history_opens_on_the_newest_drill_down_works_from_every_view_and_ejecti
     let s = t.wait_text(LONG, "EXITED:").await;
     assert!(s.contains("EXITED:0") && terminal_restored(&s), "{s}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_findings_pane_scrolls_to_every_finding() {
+    let dir = tempfile::TempDir::new().expect("dir");
+    let t = Tmux::start(
+        &format!(
+            "{} up --ephemeral --state-dir {}{AFTER_EXIT}",
+            meshcon_bin().display(),
+            dir.path().display()
+        ),
+        120,
+        40,
+    );
+    t.wait_text(LONG, "proxies ACKed").await;
+    // A new VirtualService, with twelve fields Istio does not have: more
+    // findings than the pane has rows.
+    t.keys(&["6", "n"]).await;
+    t.wait_text(Duration::from_secs(10), "kind: VirtualService")
+        .await;
+    let names: Vec<String> = (0..12).map(|i| format!("bogus{i:02}")).collect();
+    for k in &names {
+        t.type_text(&format!("{k}: 1")).await;
+        t.keys(&["Enter"]).await;
+    }
+    let s = t
+        .wait_for(Duration::from_secs(20), "twelve findings", |s| {
+            s.contains("Findings · 12")
+        })
+        .await;
+    // A finding names its field in backquotes; the editor's own line does not.
+    let findings = |s: &str| -> Vec<String> {
+        names
+            .iter()
+            .filter(|n| s.contains(&format!("`{n}`")))
+            .cloned()
+            .collect()
+    };
+    let first = findings(&s);
+    assert!(first.contains(&names[0]), "the first finding shows: {s}");
+    assert!(!first.contains(&names[11]), "not all fit at once: {s}");
+    // Scrolled down, the last one shows.
+    for _ in 0..30 {
+        t.keys(&["M-Down"]).await;
+    }
+    let s = t
+        .wait_for(Duration::from_secs(10), "the last finding", |s| {
+            findings(s).contains(&names[11])
+        })
+        .await;
+    assert!(s.contains("[ ] scroll") || s.contains("lines"), "{s}");
+    t.keys(&["Escape", "D"]).await;
+    t.wait_text(Duration::from_secs(10), "Discard the staged edits")
+        .await;
+    t.keys(&["y", "q"]).await;
+    t.wait_text(Duration::from_secs(10), "Quit? The mesh running")
+        .await;
+    t.keys(&["y"]).await;
+    let s = t.wait_text(LONG, "EXITED:").await;
+    assert!(s.contains("EXITED:0") && terminal_restored(&s), "{s}");
+}

@@ -302,3 +302,76 @@ async fn the_findings_pane_scrolls_to_every_finding() {
     let s = t.wait_text(LONG, "EXITED:").await;
     assert!(s.contains("EXITED:0") && terminal_restored(&s), "{s}");
 }
+
+/// The v2 shares before and after in the before/after line of user → billing.
+fn v2_before_after(screen: &str) -> Option<(f64, f64)> {
+    let line = screen
+        .lines()
+        .find(|l| l.contains("→ billing:") && l.contains('⇒'))?;
+    let (before, after) = line.split_once('⇒')?;
+    let share = |s: &str| -> Option<f64> {
+        let at = s.find("v2 ")? + 3;
+        s[at..].split('%').next()?.trim().parse().ok()
+    };
+    Some((share(before)?, share(after)?))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_and_after_show_the_new_versions_numbers_and_a_rollbacks() {
+    let dir = tempfile::TempDir::new().expect("dir");
+    let t = Tmux::start(
+        &format!(
+            "{} up --ephemeral --rps 20 --state-dir {}{AFTER_EXIT}",
+            meshcon_bin().display(),
+            dir.path().display()
+        ),
+        120,
+        40,
+    );
+    t.wait_text(LONG, "proxies ACKed").await;
+    // Let the window fill: billing's three instances share its traffic.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    t.keys(&["6"]).await;
+    t.keys(&["+"; 10]).await;
+    t.keys(&["a"]).await;
+    t.wait_text(Duration::from_secs(10), "Apply the editor's YAML")
+        .await;
+    t.keys(&["y"]).await;
+    let s = t
+        .wait_for(LONG, "the canary's after picture", |s| {
+            v2_before_after(s).is_some_and(|(b, a)| a > b + 8.0)
+        })
+        .await;
+    let (before, after) = v2_before_after(&s).expect("shares");
+    assert!(
+        (40.0..=60.0).contains(&after),
+        "v2 after the 50% canary: {after} (before {before})\n{s}"
+    );
+    // Back to 0%: the new version's numbers, v2 falling.
+    t.keys(&["-"; 10]).await;
+    t.keys(&["a"]).await;
+    t.wait_text(Duration::from_secs(10), "Apply the editor's YAML")
+        .await;
+    t.keys(&["y"]).await;
+    t.wait_for(LONG, "the second version's after picture", |s| {
+        v2_before_after(s).is_some_and(|(b, a)| b > a + 8.0)
+    })
+    .await;
+    // Rolled back to the 50% version: the rollback's own picture, v2 rising.
+    t.keys(&["H"]).await;
+    t.wait_text(Duration::from_secs(10), "History").await;
+    t.keys(&["k", "R"]).await;
+    t.wait_text(Duration::from_secs(10), "Make version v1 current again")
+        .await;
+    t.keys(&["y"]).await;
+    t.wait_for(LONG, "the rollback's after picture", |s| {
+        v2_before_after(s).is_some_and(|(b, a)| a > b + 8.0)
+    })
+    .await;
+    t.keys(&["Escape", "Escape", "q"]).await;
+    t.wait_text(Duration::from_secs(10), "Quit? The mesh running")
+        .await;
+    t.keys(&["y"]).await;
+    let s = t.wait_text(LONG, "EXITED:").await;
+    assert!(s.contains("EXITED:0") && terminal_restored(&s), "{s}");
+}

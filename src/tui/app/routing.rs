@@ -298,6 +298,29 @@ pub(super) fn services_with_traffic(app: &App) -> Vec<String> {
     set.into_iter().collect()
 }
 
+/// The services a whole-config change (a rollback) may move: those the
+/// applied rules name, when they name any with traffic, else every
+/// service with traffic. The panel has room for a few rows, and the
+/// ones a rollback changes must not be cut for untouched ones.
+pub(super) fn services_a_rollback_moves(app: &App) -> Vec<String> {
+    let all = services_with_traffic(app);
+    let ruled: Vec<String> = all
+        .iter()
+        .filter(|s| {
+            app.mesh
+                .resources
+                .iter()
+                .any(|r| crate::tui::model::detail::concerns(&r.yaml, s))
+        })
+        .cloned()
+        .collect();
+    if ruled.is_empty() {
+        all
+    } else {
+        ruled
+    }
+}
+
 /// Time passed: validate after a pause in typing, and take the after
 /// picture of the last change once it can be trusted.
 pub(super) fn tick(app: &mut App) -> Vec<Command> {

@@ -324,7 +324,7 @@ fn confirm(app: &mut App, yes: bool) -> Vec<Command> {
             app.say(format!("rolling back to v{v}..."), false);
             // The diff shown was of the old pair; the new version makes it stale.
             app.routing.diff = None;
-            let services = routing::services_with_traffic(app);
+            let services = routing::services_a_rollback_moves(app);
             routing::start_before_after(app, services);
             vec![Command::Rollback(v)]
         }

@@ -616,12 +616,14 @@ pub fn edges_table(edges: &[mesh::api::EdgeSignal]) -> String {
                 format!("{:.1}%", e.error_rate * 100.0),
                 format!("{:.1}", e.p99_ms),
                 format!("{:.0}%", e.mtls_ratio * 100.0),
+                format!("{:.1}%", e.overflow_rate * 100.0),
             ]
         })
         .collect();
     output::table(
         &[
             "SOURCE", "FROM", "SERVICE", "VERSION", "TO", "RPS", "ERRORS", "P99 ms", "mTLS",
+            "OVERFLOW",
         ],
         &rows,
     )

@@ -75,6 +75,7 @@ fn edge(from: (&str, &str), to: (&str, &str, &str), rps: f64, err: f64, p99: f64
         error_rate: err,
         p99_ms: p99,
         mtls_ratio: 1.0,
+        overflow_rate: 0.0,
     }
 }
 

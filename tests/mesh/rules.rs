@@ -730,7 +730,11 @@ spec:
     .await;
     chaos(&m, "slow", "billing", 0.0, 300).await;
     let user = outbound_of(&m, "user-v1-0").await;
-    let answers = burst(&user, "billing", "/", &[], 6, 6).await;
+    // Scraped meanwhile, as the console does, so the overflows have a rate.
+    let ((signals, now), answers) = tokio::join!(support::scrape_alongside(&m, 5), async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        burst(&user, "billing", "/", &[], 6, 6).await
+    });
     let overflow = answers
         .iter()
         .filter(|(s, b)| *s == 503 && b.contains("overflow"))
@@ -741,6 +745,15 @@ spec:
         "6 at once with 1 in flight and 1 pending: {overflow} overflowed"
     );
     assert!((1..=2).contains(&ok), "{ok} got through");
+    // The overflows are told apart in the edges the console and `get edges`
+    // show (the caller's proxy reports them with Envoy's UO flag).
+    let edges = signals.edges(30.0, now);
+    assert!(
+        edges
+            .iter()
+            .any(|e| e.source == "user-v1" && e.service == "billing" && e.overflow_rate > 0.0),
+        "{edges:?}"
+    );
     m.stop().await;
 }
 

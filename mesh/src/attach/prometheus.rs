@@ -186,12 +186,12 @@ impl Prometheus {
         // destination side still shows who called whom.
         let mut reporter = "source";
         let mut edges = self
-            .query(&format!("sum by ({EDGE},response_code,connection_security_policy,destination_workload) (rate(istio_requests_total{{reporter=\"source\"}}[{w}s]))"))
+            .query(&format!("sum by ({EDGE},response_code,response_flags,connection_security_policy,destination_workload) (rate(istio_requests_total{{reporter=\"source\"}}[{w}s]))"))
             .await?;
         if edges.is_empty() {
             reporter = "destination";
             edges = self
-                .query(&format!("sum by ({EDGE},response_code,connection_security_policy,destination_workload) (rate(istio_requests_total{{reporter=\"destination\"}}[{w}s]))"))
+                .query(&format!("sum by ({EDGE},response_code,response_flags,connection_security_policy,destination_workload) (rate(istio_requests_total{{reporter=\"destination\"}}[{w}s]))"))
                 .await?;
         }
         let edge_p99 = self
@@ -268,6 +268,9 @@ impl Prometheus {
                 || (reporter == "source" && s.get("destination_workload") != "unknown")
             {
                 e.mtls_ratio += v;
+            }
+            if s.get("response_flags").split(',').any(|f| f == "UO") {
+                e.overflow_rate += v;
             }
         }
         for s in &edge_p99 {
@@ -494,14 +497,16 @@ fn percentiles<K: Ord>(
     }
 }
 
-/// Turns an edge's summed error and mTLS rates into shares.
+/// Turns an edge's summed error, mTLS and overflow rates into shares.
 fn edge_shares(mut e: EdgeSignal) -> EdgeSignal {
     if e.rps > 0.0 {
         e.error_rate /= e.rps;
         e.mtls_ratio /= e.rps;
+        e.overflow_rate /= e.rps;
     } else {
         e.error_rate = 0.0;
         e.mtls_ratio = 0.0;
+        e.overflow_rate = 0.0;
     }
     e
 }

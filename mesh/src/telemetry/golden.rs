@@ -55,8 +55,9 @@ type SeriesRate = (SeriesKey, f64, Vec<(f64, f64)>);
 /// An edge: source workload, source cluster, service, version, destination cluster.
 type EdgeKey = (String, String, String, String, String);
 
-/// An edge's rates: requests, errors, mTLS, and buckets keyed by upper bound's bits.
-type EdgeSums = (f64, f64, f64, BTreeMap<u64, f64>);
+/// An edge's rates: requests, errors, mTLS, circuit-breaker overflows, and
+/// buckets keyed by upper bound's bits.
+type EdgeSums = (f64, f64, f64, f64, BTreeMap<u64, f64>);
 
 /// Scrape history of every target, and the signals derived from it.
 #[derive(Debug, Default)]
@@ -135,6 +136,9 @@ pub struct EdgeSignal {
     pub p99_ms: f64,
     /// Share over mutual TLS, 0-1.
     pub mtls_ratio: f64,
+    /// Share turned away by the caller's circuit breaker (`UO`), 0-1.
+    #[serde(default)]
+    pub overflow_rate: f64,
 }
 
 /// Prometheus's `extrapolatedRate` for a counter: the per-second increase
@@ -415,15 +419,19 @@ impl Signals {
             if k.destination_workload != "unknown" {
                 e.2 += rps;
             }
+            // Envoy's UO: the caller's circuit breaker turned it away.
+            if k.response_flags.split(',').any(|f| f == "UO") {
+                e.3 += rps;
+            }
             for (le, v) in buckets {
-                *e.3.entry(le.to_bits()).or_default() += v;
+                *e.4.entry(le.to_bits()).or_default() += v;
             }
         }
         by.into_iter()
             .map(
                 |(
                     (source, source_cluster, service, version, destination_cluster),
-                    (rps, err, mtls, b),
+                    (rps, err, mtls, overflow, b),
                 )| {
                     let buckets: Vec<(f64, f64)> =
                         b.iter().map(|(le, v)| (f64::from_bits(*le), *v)).collect();
@@ -435,6 +443,7 @@ impl Signals {
                         destination_cluster,
                         error_rate: if rps > 0.0 { err / rps } else { 0.0 },
                         mtls_ratio: if rps > 0.0 { mtls / rps } else { 0.0 },
+                        overflow_rate: if rps > 0.0 { overflow / rps } else { 0.0 },
                         p99_ms: histogram_quantile(0.99, &buckets).unwrap_or(0.0),
                         rps,
                     }
@@ -708,5 +717,29 @@ mod tests {
             ("cart:4191", "api")
         );
         assert!((edges[0].error_rate - 1.0).abs() < 1e-9, "{edges:?}");
+    }
+
+    #[test]
+    fn circuit_breaker_overflows_are_a_share_of_the_edge() {
+        let scrape = |n: u32| {
+            format!(
+                "istio_requests_total{{reporter=\"source\",source_workload=\"user-v1\",destination_service_name=\"billing\",destination_version=\"v1\",destination_workload=\"billing-v1\",response_code=\"200\",response_flags=\"-\"}} {}\n\
+                 istio_requests_total{{reporter=\"source\",source_workload=\"user-v1\",destination_service_name=\"billing\",destination_version=\"unknown\",destination_workload=\"unknown\",response_code=\"503\",response_flags=\"UO\"}} {}\n",
+                n * 3,
+                n
+            )
+        };
+        let mut s = Signals::new(60.0);
+        for i in 0..5u32 {
+            s.ingest("t", f64::from(i), &scrape(i)).expect("parses");
+        }
+        let edges = s.edges(4.0, 4.0);
+        let rejected = edges
+            .iter()
+            .find(|e| e.version == "unknown")
+            .expect("the overflowing requests");
+        assert!((rejected.overflow_rate - 1.0).abs() < 1e-9, "{edges:?}");
+        let served = edges.iter().find(|e| e.version == "v1").expect("served");
+        assert_eq!(served.overflow_rate, 0.0);
     }
 }

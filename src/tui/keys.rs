@@ -125,7 +125,7 @@ fn view_key(app: &App, code: KeyCode) -> Option<Action> {
         (View::Graph | View::Services | View::Tap | View::Identities, KeyCode::Char('d')) => {
             Action::Detail
         }
-        (View::Tap, KeyCode::Char(' ')) => Action::TogglePause,
+        (View::Tap | View::Events, KeyCode::Char(' ')) => Action::TogglePause,
         (View::Graph, KeyCode::Char('i')) => Action::ToggleIdle,
         (View::Graph, KeyCode::Char('m')) => Action::ToggleMap,
         (View::Graph | View::Services, KeyCode::Char('w')) => Action::NextWindow,
@@ -179,7 +179,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("Services: e  s  S", "exact / bucketed percentiles; next sort column; reverse the sort"),
     ("Graph Services Routing: y", "the YAML of the config that applies to the selected service or resource"),
     ("Graph Svc Tap Id: d", "drill down: the service's instances and their state, config, traffic, events, certificates"),
-    ("Tap: Space", "pause / resume"),
+    ("Tap Events: Space", "pause / follow again"),
     ("Graph Services Tap: l", "the selected proxy's access log, following (Esc closes)"),
     ("Routing: e n", "edit the selected resource; new VirtualService"),
     ("Routing: + -", "stage billing's canary weight ±5% in the editor (a applies)"),

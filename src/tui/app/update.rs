@@ -229,6 +229,14 @@ fn update_state(app: &mut App, action: Action) -> Vec<Command> {
         }
         Action::ShowYaml => show_yaml(app),
         Action::Detail => detail(app),
+        Action::TogglePause if app.view == View::Events => {
+            // Following jumps to the newest; not following holds the place.
+            app.events_follow = !app.events_follow;
+            if app.events_follow {
+                let n = model::row_count(app);
+                app.set_sel(View::Events, n.saturating_sub(1));
+            }
+        }
         Action::TogglePause => app.paused = !app.paused,
         Action::ToggleIdle => app.hide_idle = !app.hide_idle,
         Action::EditSelected => return routing::edit_selected(app),

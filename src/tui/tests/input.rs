@@ -507,3 +507,22 @@ fn the_findings_pane_scrolls_to_its_last_finding() {
     let screen = text(&render(&app, 120, 40));
     assert!(screen.contains("finding number 12"), "{screen}");
 }
+
+#[test]
+fn space_in_events_holds_and_follows_again() {
+    let mut app = crate::tui::fixtures::recorded_app();
+    show(&mut app, View::Events);
+    assert!(app.events_follow);
+    update(&mut app, Action::TogglePause);
+    assert!(!app.events_follow);
+    let s = text(&render(&app, 120, 30));
+    assert!(s.contains("held (Space or G follows)"), "{s}");
+    update(&mut app, Action::Top);
+    update(&mut app, Action::TogglePause);
+    assert!(app.events_follow);
+    assert_eq!(
+        app.sel(View::Events) + 1,
+        crate::tui::model::row_count(&app),
+        "following starts at the newest"
+    );
+}

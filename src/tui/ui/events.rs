@@ -65,8 +65,13 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     .header(Row::new(["TIME", "KIND", "CL", "SOURCE", "MESSAGE"]).style(super::bold()))
     .row_highlight_style(selected(app))
     .block(block(format!(
-        "Events · {}{} · / filter (try: nack, ejection, denied, cert)",
+        "Events · {} · {}{} · / filter (try: nack, ejection, denied, cert)",
         rows.len(),
+        if app.events_follow {
+            "following (Space holds)"
+        } else {
+            "held (Space or G follows)"
+        },
         super::filtered(app, View::Events)
     )));
     f.render_stateful_widget(table, area, &mut state);

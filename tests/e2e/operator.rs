@@ -9,19 +9,35 @@ use crate::support::tmux::{terminal_restored, Tmux, AFTER_EXIT};
 
 const LONG: Duration = Duration::from_secs(60);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn map_drill_down_logs_and_a_stopped_gateway_on_the_graph() {
-    let dir = tempfile::TempDir::new().expect("dir");
+/// The demo mesh and its console in a 120×40 terminal, ready.
+async fn up(dir: &std::path::Path, extra: &str) -> Tmux {
     let t = Tmux::start(
         &format!(
-            "{} up --ephemeral --state-dir {}{AFTER_EXIT}",
+            "{} up --ephemeral {extra} --state-dir {}{AFTER_EXIT}",
             meshcon_bin().display(),
-            dir.path().display()
+            dir.display()
         ),
         120,
         40,
     );
     t.wait_text(LONG, "proxies ACKed").await;
+    t
+}
+
+/// Quits, confirming that the mesh stops, and checks the terminal is back.
+async fn quit(t: &Tmux) {
+    t.keys(&["q"]).await;
+    t.wait_text(Duration::from_secs(10), "Quit? The mesh running")
+        .await;
+    t.keys(&["y"]).await;
+    let s = t.wait_text(LONG, "EXITED:").await;
+    assert!(s.contains("EXITED:0") && terminal_restored(&s), "{s}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn map_drill_down_logs_and_a_stopped_gateway_on_the_graph() {
+    let dir = tempfile::TempDir::new().expect("dir");
+    let t = up(dir.path(), "").await;
     // The map at 120×40: both clusters as bands, the services in boxes.
     t.keys(&["m"]).await;
     let s = t
@@ -78,27 +94,15 @@ async fn map_drill_down_logs_and_a_stopped_gateway_on_the_graph() {
         .wait_for(LONG, "a newer line in the log", |s| newest(s) > first)
         .await;
     assert!(s.contains("HTTP/"), "Envoy's format: {s}");
-    t.keys(&["Escape", "q"]).await;
-    t.wait_text(Duration::from_secs(10), "Quit? The mesh running")
-        .await;
-    t.keys(&["y"]).await;
-    let s = t.wait_text(LONG, "EXITED:").await;
-    assert!(s.contains("EXITED:0") && terminal_restored(&s), "{s}");
+    t.keys(&["Escape"]).await;
+    quit(&t).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_asks_events_follow_and_layouts_hold_when_the_terminal_shrinks() {
     let dir = tempfile::TempDir::new().expect("dir");
     let state = dir.path().to_str().expect("path").to_string();
-    let t = Tmux::start(
-        &format!(
-            "{} up --ephemeral --state-dir {state}{AFTER_EXIT}",
-            meshcon_bin().display()
-        ),
-        120,
-        40,
-    );
-    t.wait_text(LONG, "proxies ACKed").await;
+    let t = up(dir.path(), "").await;
     // Ctrl-C asks before stopping the mesh this console runs.
     t.keys(&["C-c"]).await;
     t.wait_text(Duration::from_secs(10), "Quit? The mesh running")
@@ -149,27 +153,14 @@ async fn ctrl_c_asks_events_follow_and_layouts_hold_when_the_terminal_shrinks() 
     t.wait_text(Duration::from_secs(10), "at least 60×16").await;
     t.resize(120, 40);
     t.wait_text(Duration::from_secs(10), "ACKed").await;
-    t.keys(&["q"]).await;
-    t.wait_text(Duration::from_secs(10), "Quit? The mesh running")
-        .await;
-    t.keys(&["y"]).await;
-    let s = t.wait_text(LONG, "EXITED:").await;
-    assert!(s.contains("EXITED:0") && terminal_restored(&s), "{s}");
+    quit(&t).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_opens_on_the_newest_drill_down_works_from_every_view_and_ejections_show() {
     let dir = tempfile::TempDir::new().expect("dir");
     let state = dir.path().to_str().expect("path").to_string();
-    let t = Tmux::start(
-        &format!(
-            "{} up --ephemeral --state-dir {state}{AFTER_EXIT}",
-            meshcon_bin().display()
-        ),
-        120,
-        40,
-    );
-    t.wait_text(LONG, "proxies ACKed").await;
+    let t = up(dir.path(), "").await;
     // Two versions from the console; History opens on the newer.
     t.keys(&["6", "+", "a"]).await;
     t.wait_text(Duration::from_secs(10), "Apply the editor's YAML")
@@ -235,27 +226,13 @@ async fn history_opens_on_the_newest_drill_down_works_from_every_view_and_ejecti
     );
     t.keys(&["1"]).await;
     t.wait_text(LONG, "(1 ejected)").await;
-    t.keys(&["q"]).await;
-    t.wait_text(Duration::from_secs(10), "Quit? The mesh running")
-        .await;
-    t.keys(&["y"]).await;
-    let s = t.wait_text(LONG, "EXITED:").await;
-    assert!(s.contains("EXITED:0") && terminal_restored(&s), "{s}");
+    quit(&t).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_findings_pane_scrolls_to_every_finding() {
     let dir = tempfile::TempDir::new().expect("dir");
-    let t = Tmux::start(
-        &format!(
-            "{} up --ephemeral --state-dir {}{AFTER_EXIT}",
-            meshcon_bin().display(),
-            dir.path().display()
-        ),
-        120,
-        40,
-    );
-    t.wait_text(LONG, "proxies ACKed").await;
+    let t = up(dir.path(), "").await;
     // A new VirtualService, with twelve fields Istio does not have: more
     // findings than the pane has rows.
     t.keys(&["6", "n"]).await;
@@ -295,12 +272,8 @@ async fn the_findings_pane_scrolls_to_every_finding() {
     t.keys(&["Escape", "D"]).await;
     t.wait_text(Duration::from_secs(10), "Discard the staged edits")
         .await;
-    t.keys(&["y", "q"]).await;
-    t.wait_text(Duration::from_secs(10), "Quit? The mesh running")
-        .await;
     t.keys(&["y"]).await;
-    let s = t.wait_text(LONG, "EXITED:").await;
-    assert!(s.contains("EXITED:0") && terminal_restored(&s), "{s}");
+    quit(&t).await;
 }
 
 /// The v2 shares before and after in the before/after line of user → billing.
@@ -319,16 +292,7 @@ fn v2_before_after(screen: &str) -> Option<(f64, f64)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn before_and_after_show_the_new_versions_numbers_and_a_rollbacks() {
     let dir = tempfile::TempDir::new().expect("dir");
-    let t = Tmux::start(
-        &format!(
-            "{} up --ephemeral --rps 20 --state-dir {}{AFTER_EXIT}",
-            meshcon_bin().display(),
-            dir.path().display()
-        ),
-        120,
-        40,
-    );
-    t.wait_text(LONG, "proxies ACKed").await;
+    let t = up(dir.path(), "--rps 20").await;
     // Let the window fill: billing's three instances share its traffic.
     tokio::time::sleep(Duration::from_secs(12)).await;
     t.keys(&["6"]).await;
@@ -368,10 +332,6 @@ async fn before_and_after_show_the_new_versions_numbers_and_a_rollbacks() {
         v2_before_after(s).is_some_and(|(b, a)| a > b + 8.0)
     })
     .await;
-    t.keys(&["Escape", "Escape", "q"]).await;
-    t.wait_text(Duration::from_secs(10), "Quit? The mesh running")
-        .await;
-    t.keys(&["y"]).await;
-    let s = t.wait_text(LONG, "EXITED:").await;
-    assert!(s.contains("EXITED:0") && terminal_restored(&s), "{s}");
+    t.keys(&["Escape", "Escape"]).await;
+    quit(&t).await;
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Mesh, RuntimeError, WorkloadAddresses};
+use super::{Mesh, RuntimeError};
 use crate::config::scope;
 use crate::control::console::{Backend, ProxyTap};
 use crate::control::events::EventBus;
@@ -88,25 +88,19 @@ impl Backend for MeshBackend {
                 });
             }
         }
-        // Killed instances stay listed, not ready, so the console can show them.
-        for (id, w) in self.mesh.workload_addresses().await {
-            let WorkloadAddresses {
-                instance: inst,
-                addresses: addrs,
-                external,
-                ..
-            } = w;
-            if seen.contains(&id) {
-                continue;
-            }
+        // Killed instances and stopped gateways leave the registry but not
+        // the mesh: listed, not ready, so the console can show them down.
+        let stopped = |kind: &str,
+                       inst: &crate::topology::Instance,
+                       a: &crate::control::registry::Addresses| {
             let td = self
                 .mesh
                 .topology()
                 .cluster(&inst.cluster)
                 .map(|c| c.trust_domain.clone())
                 .unwrap_or_default();
-            out.push(proto::Workload {
-                kind: "sidecar".into(),
+            proto::Workload {
+                kind: kind.into(),
                 cluster: inst.cluster.clone(),
                 namespace: inst.namespace.clone(),
                 service: inst.service.clone(),
@@ -117,49 +111,27 @@ impl Backend for MeshBackend {
                     inst.namespace, inst.service_account
                 ),
                 addresses: Some(proto::Addresses {
-                    app: addr(addrs.app),
-                    inbound: addr(addrs.inbound),
-                    outbound: addr(addrs.outbound),
-                    admin: addr(addrs.admin),
+                    app: addr(a.app),
+                    inbound: addr(a.inbound),
+                    outbound: addr(a.outbound),
+                    admin: addr(a.admin),
                 }),
                 ready: false,
-                external,
                 ..Default::default()
-            });
-        }
-        // A stopped gateway leaves the registry but not the mesh: listed,
-        // not ready, so the console can show it down.
-        for (id, g) in self.mesh.gateway_addresses() {
-            if seen.contains(&id) {
-                continue;
             }
-            let inst = crate::runtime::gateway_instance(&g.cluster, g.kind);
-            let td = self
-                .mesh
-                .topology()
-                .cluster(&g.cluster)
-                .map(|c| c.trust_domain.clone())
-                .unwrap_or_default();
-            out.push(proto::Workload {
-                kind: g.kind.as_str().into(),
-                cluster: g.cluster.clone(),
-                namespace: inst.namespace.clone(),
-                service: inst.service.clone(),
-                version: inst.version.clone(),
-                instance: inst.name.clone(),
-                spiffe_id: format!(
-                    "spiffe://{td}/ns/{}/sa/{}",
-                    inst.namespace, inst.service_account
-                ),
-                addresses: Some(proto::Addresses {
-                    app: addr(g.addresses.app),
-                    inbound: addr(g.addresses.inbound),
-                    outbound: addr(g.addresses.outbound),
-                    admin: addr(g.addresses.admin),
-                }),
-                ready: false,
-                ..Default::default()
-            });
+        };
+        for (id, w) in self.mesh.workload_addresses().await {
+            if !seen.contains(&id) {
+                let mut wl = stopped("sidecar", &w.instance, &w.addresses);
+                wl.external = w.external;
+                out.push(wl);
+            }
+        }
+        for (id, g) in self.mesh.gateway_addresses() {
+            if !seen.contains(&id) {
+                let inst = crate::runtime::gateway_instance(&g.cluster, g.kind);
+                out.push(stopped(g.kind.as_str(), &inst, &g.addresses));
+            }
         }
         out.sort_by(|a, b| {
             (&a.cluster, &a.kind, &a.service, &a.instance).cmp(&(

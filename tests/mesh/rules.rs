@@ -61,6 +61,25 @@ async fn header_matching_routes_all_tester_traffic_to_v2() {
     m.stop().await;
 }
 
+/// Billing's subsets with outlier detection: five 5xx in a row eject a
+/// host for `ejection` (a Go duration).
+fn outlier_rule(ejection: &str) -> String {
+    format!(
+        "
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: billing, namespace: default}}
+spec:
+  host: billing
+  trafficPolicy:
+    outlierDetection: {{consecutive5xxErrors: 5, interval: 1s, baseEjectionTime: {ejection}, maxEjectionPercent: 100}}
+  subsets:
+  - {{name: v1, labels: {{version: v1}}}}
+  - {{name: v2, labels: {{version: v2}}}}
+"
+    )
+}
+
 const V1_ONLY: &str = "
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -130,22 +149,7 @@ async fn retries_on_5xx_raise_success_from_about_half_to_over_99_percent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outlier_detection_ejects_after_five_consecutive_503s_until_the_ejection_ends() {
     let m = support::demo().await;
-    apply(
-        &m,
-        "
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: billing, namespace: default}
-spec:
-  host: billing
-  trafficPolicy:
-    outlierDetection: {consecutive5xxErrors: 5, interval: 1s, baseEjectionTime: 3s, maxEjectionPercent: 100}
-  subsets:
-  - {name: v1, labels: {version: v1}}
-  - {name: v2, labels: {version: v2}}
-",
-    )
-    .await;
+    apply(&m, &outlier_rule("3s")).await;
     apply(&m, V1_ONLY).await;
     chaos(&m, "fail", "billing-v1-0", 1.0, 0).await;
     let user = outbound_of(&m, "user-v1-0").await;
@@ -837,22 +841,7 @@ async fn chaos_events_say_whether_the_cli_or_the_console_caused_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ejected_instance_is_said_in_get_workloads() {
     let m = support::demo().await;
-    apply(
-        &m,
-        "
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: billing, namespace: default}
-spec:
-  host: billing
-  trafficPolicy:
-    outlierDetection: {consecutive5xxErrors: 5, interval: 1s, baseEjectionTime: 60s, maxEjectionPercent: 100}
-  subsets:
-  - {name: v1, labels: {version: v1}}
-  - {name: v2, labels: {version: v2}}
-",
-    )
-    .await;
+    apply(&m, &outlier_rule("60s")).await;
     apply(&m, V1_ONLY).await;
     chaos(&m, "fail", "billing-v1-0", 1.0, 0).await;
     let user = outbound_of(&m, "user-v1-0").await;

@@ -168,19 +168,22 @@ impl Prometheus {
         }
     }
 
-    async fn istio(&self, w: u64) -> Result<MeshSignals, AttachError> {
-        const DEST: &str = "destination_cluster,destination_service_namespace,destination_service_name,destination_version";
-        const EDGE: &str = "source_workload,source_cluster,destination_service_name,destination_version,destination_cluster";
-        let rows = self
-            .query(&format!("sum by ({DEST},response_code,connection_security_policy) (rate(istio_requests_total{{reporter=\"destination\"}}[{w}s]))"))
-            .await?;
-        let effective = self
-            .query(&format!("sum by (destination_service_namespace,destination_service_name,destination_version) (rate(istio_requests_total{{reporter=\"source\"}}[{w}s]))"))
-            .await?;
-        let mut q = Vec::new();
-        for p in [0.5, 0.9, 0.99] {
-            q.push(self.query(&format!("histogram_quantile({p}, sum by (le,{DEST}) (rate(istio_request_duration_milliseconds_bucket{{reporter=\"destination\"}}[{w}s])))")).await?);
+    /// Only the edges over the last `window_s` seconds (a change's
+    /// before/after needs no more).
+    pub async fn edges(
+        &self,
+        dialect: Dialect,
+        window_s: u64,
+    ) -> Result<Vec<EdgeSignal>, AttachError> {
+        match dialect {
+            Dialect::Istio => self.istio_edges(window_s).await,
+            Dialect::Linkerd => self.linkerd_edges(window_s).await,
         }
+    }
+
+    /// Istio's edges over `w` seconds: per caller workload and service version.
+    async fn istio_edges(&self, w: u64) -> Result<Vec<EdgeSignal>, AttachError> {
+        const EDGE: &str = "source_workload,source_cluster,destination_service_name,destination_version,destination_cluster";
         // Edges as callers report them (local failures such as no healthy
         // upstream exist only there); a Prometheus holding only the
         // destination side still shows who called whom.
@@ -197,6 +200,61 @@ impl Prometheus {
         let edge_p99 = self
             .query(&format!("histogram_quantile(0.99, sum by (le,{EDGE}) (rate(istio_request_duration_milliseconds_bucket{{reporter=\"{reporter}\"}}[{w}s])))"))
             .await?;
+        let ekey = |s: &Sample| {
+            (
+                s.get("source_workload").to_string(),
+                s.get("source_cluster").to_string(),
+                s.get("destination_service_name").to_string(),
+                s.get("destination_version").to_string(),
+                s.get("destination_cluster").to_string(),
+            )
+        };
+        let mut by: BTreeMap<(String, String, String, String, String), EdgeSignal> =
+            BTreeMap::new();
+        for s in &edges {
+            let k = ekey(s);
+            let e = by.entry(k.clone()).or_insert_with(|| EdgeSignal {
+                source: k.0,
+                source_cluster: k.1,
+                service: k.2,
+                version: k.3,
+                destination_cluster: k.4,
+                ..Default::default()
+            });
+            let v = finite(s.value);
+            e.rps += v;
+            if failed(s.get("response_code")) {
+                e.error_rate += v;
+            }
+            if s.get("connection_security_policy") == "mutual_tls"
+                || (reporter == "source" && s.get("destination_workload") != "unknown")
+            {
+                e.mtls_ratio += v;
+            }
+            if s.get("response_flags").split(',').any(|f| f == "UO") {
+                e.overflow_rate += v;
+            }
+        }
+        for s in &edge_p99 {
+            if let Some(e) = by.get_mut(&ekey(s)) {
+                e.p99_ms = finite(s.value);
+            }
+        }
+        Ok(by.into_values().map(edge_shares).collect())
+    }
+
+    async fn istio(&self, w: u64) -> Result<MeshSignals, AttachError> {
+        const DEST: &str = "destination_cluster,destination_service_namespace,destination_service_name,destination_version";
+        let rows = self
+            .query(&format!("sum by ({DEST},response_code,connection_security_policy) (rate(istio_requests_total{{reporter=\"destination\"}}[{w}s]))"))
+            .await?;
+        let effective = self
+            .query(&format!("sum by (destination_service_namespace,destination_service_name,destination_version) (rate(istio_requests_total{{reporter=\"source\"}}[{w}s]))"))
+            .await?;
+        let mut q = Vec::new();
+        for p in [0.5, 0.9, 0.99] {
+            q.push(self.query(&format!("histogram_quantile({p}, sum by (le,{DEST}) (rate(istio_request_duration_milliseconds_bucket{{reporter=\"destination\"}}[{w}s])))")).await?);
+        }
         let dests = self
             .query("count by (destination_workload,destination_workload_namespace,destination_service_name,destination_version,destination_cluster,destination_principal) (istio_requests_total)")
             .await?;
@@ -238,47 +296,7 @@ impl Prometheus {
         }
         let services = services.into_values().map(ratios).collect();
 
-        let ekey = |s: &Sample| {
-            (
-                s.get("source_workload").to_string(),
-                s.get("source_cluster").to_string(),
-                s.get("destination_service_name").to_string(),
-                s.get("destination_version").to_string(),
-                s.get("destination_cluster").to_string(),
-            )
-        };
-        let mut by: BTreeMap<(String, String, String, String, String), EdgeSignal> =
-            BTreeMap::new();
-        for s in &edges {
-            let k = ekey(s);
-            let e = by.entry(k.clone()).or_insert_with(|| EdgeSignal {
-                source: k.0,
-                source_cluster: k.1,
-                service: k.2,
-                version: k.3,
-                destination_cluster: k.4,
-                ..Default::default()
-            });
-            let v = finite(s.value);
-            e.rps += v;
-            if failed(s.get("response_code")) {
-                e.error_rate += v;
-            }
-            if s.get("connection_security_policy") == "mutual_tls"
-                || (reporter == "source" && s.get("destination_workload") != "unknown")
-            {
-                e.mtls_ratio += v;
-            }
-            if s.get("response_flags").split(',').any(|f| f == "UO") {
-                e.overflow_rate += v;
-            }
-        }
-        for s in &edge_p99 {
-            if let Some(e) = by.get_mut(&ekey(s)) {
-                e.p99_ms = finite(s.value);
-            }
-        }
-        let edges = by.into_values().map(edge_shares).collect();
+        let edges = self.istio_edges(w).await?;
 
         let mut workloads: BTreeMap<(String, String), Workload> = BTreeMap::new();
         for s in &dests {
@@ -330,6 +348,50 @@ impl Prometheus {
         })
     }
 
+    /// Linkerd's edges over `w` seconds: per caller and destination workload.
+    async fn linkerd_edges(&self, w: u64) -> Result<Vec<EdgeSignal>, AttachError> {
+        const WL: &str = "namespace,deployment,statefulset,daemonset,pod,job";
+        let edges = self
+            .query(&format!("sum by ({WL},dst_namespace,dst_deployment,dst_statefulset,dst_daemonset,dst_service,classification,tls) (rate(response_total{{direction=\"outbound\"}}[{w}s]))"))
+            .await?;
+        let edge_p99 = self
+            .query(&format!("histogram_quantile(0.99, sum by (le,{WL},dst_namespace,dst_deployment,dst_statefulset,dst_daemonset,dst_service) (rate(response_latency_ms_bucket{{direction=\"outbound\"}}[{w}s])))"))
+            .await?;
+        let ekey = |s: &Sample| {
+            (
+                linkerd_workload(s, ""),
+                s.get("dst_namespace").to_string(),
+                linkerd_workload(s, "dst_"),
+            )
+        };
+        let mut by: BTreeMap<(String, String, String), EdgeSignal> = BTreeMap::new();
+        for s in &edges {
+            let k = ekey(s);
+            if k.2.is_empty() {
+                continue;
+            }
+            let e = by.entry(k.clone()).or_insert_with(|| EdgeSignal {
+                source: k.0.clone(),
+                service: k.2.clone(),
+                ..Default::default()
+            });
+            let v = finite(s.value);
+            e.rps += v;
+            if s.get("classification") == "failure" {
+                e.error_rate += v;
+            }
+            if s.get("tls") == "true" {
+                e.mtls_ratio += v;
+            }
+        }
+        for s in &edge_p99 {
+            if let Some(e) = by.get_mut(&ekey(s)) {
+                e.p99_ms = finite(s.value);
+            }
+        }
+        Ok(by.into_values().map(edge_shares).collect())
+    }
+
     async fn linkerd(&self, w: u64) -> Result<MeshSignals, AttachError> {
         // linkerd-viz's Prometheus adds the pod's namespace, name and
         // controller (deployment, statefulset...) to every series; a
@@ -347,12 +409,6 @@ impl Prometheus {
         for p in [0.5, 0.9, 0.99] {
             q.push(self.query(&format!("histogram_quantile({p}, sum by (le,{WL}) (rate(response_latency_ms_bucket{{direction=\"inbound\"}}[{w}s])))")).await?);
         }
-        let edges = self
-            .query(&format!("sum by ({WL},dst_namespace,dst_deployment,dst_statefulset,dst_daemonset,dst_service,classification,tls) (rate(response_total{{direction=\"outbound\"}}[{w}s]))"))
-            .await?;
-        let edge_p99 = self
-            .query(&format!("histogram_quantile(0.99, sum by (le,{WL},dst_namespace,dst_deployment,dst_statefulset,dst_daemonset,dst_service) (rate(response_latency_ms_bucket{{direction=\"outbound\"}}[{w}s])))"))
-            .await?;
         let seen = self
             .query(&format!(
                 "count by ({WL}) (request_total) or count by ({WL}) (response_total)"
@@ -386,39 +442,7 @@ impl Prometheus {
         }
         let services = services.into_values().map(ratios).collect();
 
-        let ekey = |s: &Sample| {
-            (
-                linkerd_workload(s, ""),
-                s.get("dst_namespace").to_string(),
-                linkerd_workload(s, "dst_"),
-            )
-        };
-        let mut by: BTreeMap<(String, String, String), EdgeSignal> = BTreeMap::new();
-        for s in &edges {
-            let k = ekey(s);
-            if k.2.is_empty() {
-                continue;
-            }
-            let e = by.entry(k.clone()).or_insert_with(|| EdgeSignal {
-                source: k.0.clone(),
-                service: k.2.clone(),
-                ..Default::default()
-            });
-            let v = finite(s.value);
-            e.rps += v;
-            if s.get("classification") == "failure" {
-                e.error_rate += v;
-            }
-            if s.get("tls") == "true" {
-                e.mtls_ratio += v;
-            }
-        }
-        for s in &edge_p99 {
-            if let Some(e) = by.get_mut(&ekey(s)) {
-                e.p99_ms = finite(s.value);
-            }
-        }
-        let edges = by.into_values().map(edge_shares).collect();
+        let edges = self.linkerd_edges(w).await?;
         let mut workloads: BTreeMap<(String, String), Workload> = BTreeMap::new();
         for s in &seen {
             let name = linkerd_workload(s, "");

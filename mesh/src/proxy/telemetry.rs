@@ -133,8 +133,10 @@ where
 
         // As Envoy's %PROTOCOL% spells it.
         let protocol = match req.version() {
-            http::Version::HTTP_2 => "HTTP/2".to_string(),
-            v => format!("{v:?}"),
+            http::Version::HTTP_2 => "HTTP/2",
+            http::Version::HTTP_10 => "HTTP/1.0",
+            http::Version::HTTP_3 => "HTTP/3",
+            _ => "HTTP/1.1",
         };
         let method = req.method().to_string();
         let path = req.uri().path().to_string();
@@ -282,7 +284,7 @@ where
                     Direction::Outbound => fields.upstream_instance.clone().unwrap_or_default(),
                     Direction::Inbound => ctx.info.instance.clone(),
                 },
-                protocol,
+                protocol: protocol.to_string(),
                 bytes_received: request_bytes,
                 bytes_sent: response_bytes,
                 upstream_host: fields.upstream_host.clone().unwrap_or_default(),

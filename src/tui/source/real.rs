@@ -51,19 +51,6 @@ pub struct RealMesh {
 }
 
 impl RealMesh {
-    /// Whether any real-mesh part was asked for.
-    pub fn is_empty(&self) -> bool {
-        self.prometheus.is_none()
-            && self.scrape.is_empty()
-            && self.otlp_listen.is_none()
-            && self.zipkin_listen.is_none()
-            && self.jaeger.is_none()
-            && self.envoy_admin.is_empty()
-            && self.config_dump.is_none()
-            && self.kubectl.is_none()
-            && self.resources_file.is_none()
-    }
-
     /// What the footer says, e.g. `prometheus http://127.0.0.1:9090 · istio`.
     pub fn label(&self, dialect: Option<Dialect>) -> String {
         let mut parts = Vec::new();
@@ -217,9 +204,24 @@ pub fn spawn<E: From<DataEvent> + Send + 'static>(
     tokio::spawn(async move {
         let mut dialect = real.dialect;
         let mut signals = super::History::default();
+        let mut slow = Slow::default();
         let mut tick: u64 = 0;
         loop {
-            if !poll(&real, &mut dialect, &mut signals, window.get(), &store, &tx).await {
+            // Certificates and an outside Jaeger change slowly: read every 10 s.
+            if tick.is_multiple_of(5) {
+                slow.refresh(&real, &tx).await;
+            }
+            if !poll(
+                &real,
+                &mut dialect,
+                &mut signals,
+                &slow,
+                window.get(),
+                &store,
+                &tx,
+            )
+            .await
+            {
                 return;
             }
             if tick.is_multiple_of(5) {
@@ -235,11 +237,40 @@ pub fn spawn<E: From<DataEvent> + Send + 'static>(
     Ok(())
 }
 
+/// What is read every few rounds rather than every round.
+#[derive(Debug, Default)]
+struct Slow {
+    /// Proxies' certificates and trust anchors from Envoy admin, and what
+    /// could not be read.
+    identities: (
+        Vec<mesh::api::Workload>,
+        Vec<mesh::api::TrustDomain>,
+        Vec<String>,
+    ),
+    /// An outside Jaeger's newest traces.
+    jaeger: Vec<mesh::api::Trace>,
+}
+
+impl Slow {
+    async fn refresh<E: From<DataEvent>>(&mut self, real: &RealMesh, tx: &mpsc::Sender<E>) {
+        self.identities = identities(real).await;
+        if let Some(base) = &real.jaeger {
+            match jaeger_traces(base).await {
+                Ok(t) => self.jaeger = t,
+                Err(e) => {
+                    send(tx, DataEvent::Note(format!("jaeger {base}: {e}"))).await;
+                }
+            }
+        }
+    }
+}
+
 /// One round of reading; false once the UI is gone.
 async fn poll<E: From<DataEvent>>(
     real: &RealMesh,
     dialect: &mut Option<Dialect>,
     signals: &mut super::History,
+    slow: &Slow,
     window: f64,
     store: &TraceStore,
     tx: &mpsc::Sender<E>,
@@ -263,13 +294,13 @@ async fn poll<E: From<DataEvent>>(
                 }
                 match (
                     p.signals(d, window as u64).await,
-                    p.signals(d, RECENT as u64).await,
+                    p.edges(d, RECENT as u64).await,
                 ) {
                     (Ok(all), Ok(recent)) => {
                         workloads = all.workloads;
                         services = all.services;
                         edges = all.edges;
-                        recent_edges = recent.edges;
+                        recent_edges = recent;
                     }
                     (Err(e), _) | (_, Err(e)) => failure = Some(e.to_string()),
                 }
@@ -300,7 +331,7 @@ async fn poll<E: From<DataEvent>>(
             send(tx, DataEvent::Note(errors.join("; "))).await;
         }
     }
-    let (certs, trust_domains, cert_errors) = identities(real).await;
+    let (certs, trust_domains, cert_errors) = slow.identities.clone();
     if real.prometheus.is_none()
         && real.scrape.is_empty()
         && !cert_errors.is_empty()
@@ -358,13 +389,8 @@ async fn poll<E: From<DataEvent>>(
         limit: 150,
         ..Default::default()
     });
-    if let Some(base) = &real.jaeger {
-        match jaeger_traces(base).await {
-            Ok(t) => traces.extend(t),
-            Err(e) => {
-                send(tx, DataEvent::Note(format!("jaeger {base}: {e}"))).await;
-            }
-        }
+    if !slow.jaeger.is_empty() {
+        traces.extend(slow.jaeger.iter().cloned());
         traces.sort_by(|a, b| b.start_unix_ms.total_cmp(&a.start_unix_ms));
         traces.dedup_by(|a, b| a.trace_id == b.trace_id);
     }

@@ -49,6 +49,9 @@ pub struct Endpoint {
     pub limit: usize,
     /// Deadline for one exchange.
     pub timeout: Duration,
+    /// The TLS settings, built on first use: every query of a refresh
+    /// would otherwise read and parse the CA bundle again.
+    tls: Arc<std::sync::OnceLock<Arc<rustls::ClientConfig>>>,
 }
 
 impl Endpoint {
@@ -87,6 +90,7 @@ impl Endpoint {
             ca: None,
             limit: 32 << 20,
             timeout: Duration::from_secs(10),
+            tls: Arc::default(),
         })
     }
 
@@ -140,7 +144,16 @@ impl Endpoint {
             .body(Empty::<Bytes>::new())
             .map_err(|e| unreachable(e.to_string()))?;
         let resp = if self.https {
-            let tls = tokio_rustls::TlsConnector::from(Arc::new(self.tls_config()?));
+            let config = match self.tls.get() {
+                Some(c) => c.clone(),
+                None => {
+                    // A bad CA file is said again next time, not remembered.
+                    let c = Arc::new(self.tls_config()?);
+                    let _ = self.tls.set(c.clone());
+                    c
+                }
+            };
+            let tls = tokio_rustls::TlsConnector::from(config);
             let name = rustls::pki_types::ServerName::try_from(self.host.clone())
                 .map_err(|e| AttachError::Tls(format!("{}: {e}", self.host)))?;
             let stream = tls

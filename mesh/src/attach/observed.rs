@@ -61,13 +61,28 @@ pub fn topology(
             e.versions.push(version(&s.version));
         }
     }
+    // Callers seen only as callers (a load generator, a job) still appear.
+    for w in workloads.iter().filter(|w| w.kind == "sidecar") {
+        by.entry((w.cluster.clone(), w.service.clone()))
+            .or_insert_with(|| {
+                let mut s = service(&w.service, &w.cluster, &w.namespace);
+                s.versions.push(version(if w.version.is_empty() {
+                    "-"
+                } else {
+                    &w.version
+                }));
+                s
+            });
+    }
     // Callers are workloads; their service is what the workload list says.
-    let service_of = |workload: &str| -> Option<String> {
-        workloads
-            .iter()
-            .find(|w| w.instance == workload || format!("{}-{}", w.service, w.version) == workload)
-            .map(|w| w.service.clone())
-    };
+    // Edges name a caller by instance (a real mesh's Deployment) or by
+    // `service-version` (meshcon's workloads).
+    let mut caller_service: BTreeMap<String, String> = BTreeMap::new();
+    for w in workloads {
+        caller_service.insert(format!("{}-{}", w.service, w.version), w.service.clone());
+        caller_service.insert(w.instance.clone(), w.service.clone());
+    }
+    let service_of = |workload: &str| caller_service.get(workload).cloned();
     let mut ingress: BTreeMap<String, String> = BTreeMap::new();
     for e in edges {
         let gateway = workloads
@@ -89,31 +104,8 @@ pub fn topology(
             }
         }
     }
-    // Callers seen only as callers (a load generator, a job) still appear.
-    for w in workloads.iter().filter(|w| w.kind == "sidecar") {
-        by.entry((w.cluster.clone(), w.service.clone()))
-            .or_insert_with(|| {
-                let mut s = service(&w.service, &w.cluster, &w.namespace);
-                s.versions.push(version(if w.version.is_empty() {
-                    "-"
-                } else {
-                    &w.version
-                }));
-                s
-            });
-    }
     let mut services: Vec<Service> = by.into_values().collect();
     for s in &mut services {
-        let targets: Vec<String> = edges
-            .iter()
-            .filter(|e| service_of(&e.source).as_deref() == Some(s.name.as_str()))
-            .map(|e| e.service.clone())
-            .collect();
-        for t in targets {
-            if !s.calls.contains(&t) {
-                s.calls.push(t);
-            }
-        }
         s.calls.sort();
     }
     Topology {

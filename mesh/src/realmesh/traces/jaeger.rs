@@ -197,21 +197,9 @@ pub async fn traces(
     let target = Target::parse(base)?;
     let path = format!(
         "/api/traces?service={}&limit={limit}",
-        encode_query(service)
+        crate::attach::prometheus::encode(service)
     );
     parse_traces(&fetch::get_text(&target, &path, MAX_ANSWER, timeout).await?)
-}
-
-/// Percent-encodes a query value (unreserved characters kept).
-fn encode_query(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -220,8 +208,9 @@ mod tests {
 
     #[test]
     fn query_values_are_encoded() {
-        assert_eq!(encode_query("a b&c"), "a%20b%26c");
-        assert_eq!(encode_query("reviews.default"), "reviews.default");
+        let encode = crate::attach::prometheus::encode;
+        assert_eq!(encode("a b&c"), "a%20b%26c");
+        assert_eq!(encode("reviews.default"), "reviews.default");
     }
 
     #[test]

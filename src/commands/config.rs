@@ -37,7 +37,7 @@ pub fn print_findings(findings: &[mesh::api::Finding]) {
 
 /// Reads a config file (or standard input for `-`), refusing one larger than
 /// the mesh would parse before reading all of it.
-fn read_input(file: &str) -> anyhow::Result<(String, String)> {
+pub(crate) fn read_input(file: &str) -> anyhow::Result<(String, String)> {
     let limit = mesh::api::util::MAX_INPUT_BYTES;
     let shown = output::escape(file);
     let too_big = |size: String| {

@@ -108,33 +108,6 @@ impl WorkloadArgs {
     }
 }
 
-fn load_topology(file: Option<&Path>) -> anyhow::Result<Topology> {
-    match file {
-        Some(path) => {
-            let src = std::fs::read_to_string(path).with_context(|| {
-                format!(
-                    "cannot read topology file {}",
-                    escape(&path.display().to_string())
-                )
-            })?;
-            Ok(Topology::parse(&path.display().to_string(), &src)?)
-        }
-        None => Ok(Topology::demo()),
-    }
-}
-
-fn read_capped(path: &Path) -> anyhow::Result<String> {
-    let shown = escape(&path.display().to_string());
-    let limit = mesh::api::util::MAX_INPUT_BYTES as u64;
-    let size = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {shown}"))?
-        .len();
-    if size > limit {
-        bail!("{shown} is {size} bytes; meshcon reads at most {limit} bytes of YAML at once: split it");
-    }
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))
-}
-
 /// The rules to export and a phrase saying where they came from.
 fn rules(
     args: &KubernetesArgs,
@@ -143,7 +116,7 @@ fn rules(
 ) -> anyhow::Result<(Vec<Resource>, String)> {
     if let Some(path) = &args.rules {
         let shown = path.display().to_string();
-        let text = read_capped(path)?;
+        let text = super::config::read_input(&path.display().to_string())?.1;
         let (resources, findings) = config::check(&shown, &text, topology, &[]);
         let protos: Vec<_> = findings.iter().map(mesh::api::finding).collect();
         super::config::print_findings(&protos);
@@ -193,7 +166,7 @@ fn fresh_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// `meshcon export kubernetes`.
 pub fn kubernetes(args: KubernetesArgs, state_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let topology = load_topology(args.file.as_deref())?;
+    let topology = super::up::load_topology(args.file.as_deref())?;
     let (rules, rules_source) = rules(&args, &topology, state_dir)?;
     let export = ex::kubernetes(
         &topology,
@@ -314,7 +287,7 @@ pub fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
             .join("/");
         files.push(SourceFile {
             path: rel,
-            text: read_capped(p)?,
+            text: super::config::read_input(&p.display().to_string())?.1,
         });
     }
     let imported = ex::import(&files)?;

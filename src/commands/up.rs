@@ -37,11 +37,15 @@ pub fn init_logging(state_dir: &std::path::Path) {
 }
 
 /// Reads the topology: a file, or the embedded demo.
-pub fn load_topology(args: &UpArgs) -> anyhow::Result<Topology> {
-    match &args.file {
+pub fn load_topology(file: Option<&std::path::Path>) -> anyhow::Result<Topology> {
+    match file {
         Some(path) => {
-            let src = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read topology file {}", path.display()))?;
+            let src = std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "cannot read topology file {}",
+                    crate::output::escape(&path.display().to_string())
+                )
+            })?;
             Ok(Topology::parse(&path.display().to_string(), &src)?)
         }
         None => Ok(Topology::demo()),
@@ -50,7 +54,7 @@ pub fn load_topology(args: &UpArgs) -> anyhow::Result<Topology> {
 
 /// Starts the mesh the options describe.
 pub async fn start(args: &UpArgs) -> anyhow::Result<Mesh> {
-    let topology = load_topology(args)?;
+    let topology = load_topology(args.file.as_deref())?;
     let state_dir = args
         .state_dir
         .clone()

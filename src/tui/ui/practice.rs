@@ -19,6 +19,26 @@ use crate::practice::glossary::{self, TERMS};
 use crate::tui::app::App;
 use crate::tui::practice::{Screen, MENU};
 
+/// A practice panel: its lines, then the last note (feedback from the previous action) in cyan.
+fn noted_panel(
+    f: &mut Frame,
+    area: Rect,
+    app: &App,
+    mut lines: Vec<Line<'static>>,
+    trim: bool,
+    title: &str,
+) {
+    if let Some(n) = &app.practice.note {
+        lines.push(Line::styled(n.clone(), fg(app, Color::Cyan)));
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim })
+            .block(block(title)),
+        area,
+    );
+}
+
 fn menu(f: &mut Frame, area: Rect, app: &App) {
     let p = &app.practice;
     let mut lines: Vec<Line> = MENU
@@ -63,15 +83,14 @@ fn menu(f: &mut Frame, area: Rect, app: &App) {
         s.best,
         TERMS.len()
     )));
-    if let Some(n) = &p.note {
-        lines.push(Line::styled(n.clone(), fg(app, Color::Cyan)));
-    }
-    f.render_widget(
-        // Not trimmed: the unselected rows' leading space keeps the names aligned.
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block("Practice · j/k Enter · Esc back")),
+    // Not trimmed: the unselected rows' leading space keeps the names aligned.
+    noted_panel(
+        f,
         area,
+        app,
+        lines,
+        false,
+        "Practice · j/k Enter · Esc back",
     );
 }
 
@@ -144,14 +163,13 @@ fn glossary_screen(
             fg(app, Color::DarkGray),
         ));
     }
-    if let Some(n) = &app.practice.note {
-        lines.push(Line::styled(n.clone(), fg(app, Color::Cyan)));
-    }
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: true })
-            .block(block("Glossary · j/k · Enter · s show me · Esc menu")),
+    noted_panel(
+        f,
         r,
+        app,
+        lines,
+        true,
+        "Glossary · j/k · Enter · s show me · Esc menu",
     );
 }
 
@@ -167,7 +185,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             open,
         } => glossary_screen(f, area, app, query, *typing, *sel, *open),
         Screen::NoCard { next } => {
-            let mut lines = vec![
+            let lines = vec![
                 Line::styled(
                     "Nothing due: every card you have seen is scheduled later.",
                     bold(),
@@ -182,14 +200,13 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 }),
                 Line::styled("Enter: look again · Esc menu", fg(app, Color::DarkGray)),
             ];
-            if let Some(n) = &p.note {
-                lines.push(Line::styled(n.clone(), fg(app, Color::Cyan)));
-            }
-            f.render_widget(
-                Paragraph::new(lines)
-                    .wrap(Wrap { trim: true })
-                    .block(block("Flashcards · spaced repetition (SM-2) · Esc menu")),
+            noted_panel(
+                f,
                 area,
+                app,
+                lines,
+                true,
+                "Flashcards · spaced repetition (SM-2) · Esc menu",
             );
         }
         Screen::Card {
@@ -236,14 +253,13 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 ),
                 fg(app, Color::DarkGray),
             ));
-            if let Some(n) = &p.note {
-                lines.push(Line::styled(n.clone(), fg(app, Color::Cyan)));
-            }
-            f.render_widget(
-                Paragraph::new(lines)
-                    .wrap(Wrap { trim: true })
-                    .block(block("Flashcards · spaced repetition (SM-2) · Esc menu")),
+            noted_panel(
+                f,
                 area,
+                app,
+                lines,
+                true,
+                "Flashcards · spaced repetition (SM-2) · Esc menu",
             );
         }
         Screen::Blank {
@@ -518,15 +534,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                     }
                 }
             }
-            if let Some(n) = &p.note {
-                lines.push(Line::styled(n.clone(), fg(app, Color::Cyan)));
-            }
-            f.render_widget(
-                Paragraph::new(lines)
-                    .wrap(Wrap { trim: true })
-                    .block(block("Live drill")),
-                area,
-            );
+            noted_panel(f, area, app, lines, true, "Live drill");
         }
         Screen::Progress(s) => {
             let mut lines = vec![

@@ -90,6 +90,9 @@ pub async fn run_discovery<F>(
                 backoff = Duration::from_millis(50);
                 let _ = connected.send(true);
                 let mut stream = resp.into_inner();
+                // Nonces count up within a stream; an older push arriving
+                // after a newer one must not replace it.
+                let mut last_nonce = 0u64;
                 loop {
                     tokio::select! {
                         _ = cancel.cancelled() => {
@@ -108,6 +111,13 @@ pub async fn run_discovery<F>(
                                     break;
                                 }
                             };
+                            if let Ok(n) = resp.nonce.parse::<u64>() {
+                                if n <= last_nonce {
+                                    tracing::warn!(nonce = n, last_nonce, "ignored a push older than the config held");
+                                    continue;
+                                }
+                                last_nonce = n;
+                            }
                             let result = serde_json::from_slice::<ProxySnapshot>(&resp.snapshot)
                                 .map_err(NackReason::from)
                                 .and_then(&mut apply);

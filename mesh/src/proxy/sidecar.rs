@@ -3,10 +3,10 @@
 //! outbound, admin). Gateways reuse the agent with their own listeners.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -73,7 +73,9 @@ pub fn start_agent(
     cancel: &CancellationToken,
 ) -> Vec<JoinHandle<()>> {
     let channel = client::channel(spec.control_plane);
-    let configured = Arc::new(AtomicBool::new(false));
+    // Ready once it holds both a certificate and a config, whichever comes
+    // last; one lock, so the two tasks cannot both miss the other's step.
+    let steps = Arc::new(Mutex::new(Steps::default()));
     let signer: Arc<dyn CertificateSigner> =
         Arc::new(GrpcSigner::new(channel.clone(), spec.token.clone()));
     let mut tasks = Vec::new();
@@ -81,7 +83,7 @@ pub fn start_agent(
     let cert_ctx = Arc::clone(ctx);
     let cert_cancel = cancel.clone();
     let ttl = spec.cert_ttl;
-    let cert_configured = Arc::clone(&configured);
+    let cert_steps = Arc::clone(&steps);
     tasks.push(tokio::spawn(async move {
         let mut backoff = Duration::from_millis(50);
         loop {
@@ -100,7 +102,7 @@ pub fn start_agent(
                 }
             }
         }
-        if cert_configured.load(Ordering::Acquire) {
+        if cert_steps.lock().certified() {
             cert_ctx.ready.send_replace(true);
         }
         let rot_ctx = Arc::clone(&cert_ctx);
@@ -130,8 +132,7 @@ pub fn start_agent(
             move |snap| {
                 // The discovery client sends the reason back in the NACK.
                 apply_ctx.apply(snap).map_err(|e| e.to_string())?;
-                configured.store(true, Ordering::Release);
-                if apply_ctx.identity.current().is_some() {
+                if steps.lock().configured() {
                     apply_ctx.ready.send_replace(true);
                 }
                 Ok(())
@@ -185,4 +186,25 @@ pub fn start_sidecar(
         cancel.clone(),
     )));
     ProxyHandle { ctx, cancel, tasks }
+}
+
+/// The two things a sidecar waits for before it is ready.
+#[derive(Debug, Default)]
+struct Steps {
+    certificate: bool,
+    config: bool,
+}
+
+impl Steps {
+    /// Records the certificate; whether the config came first.
+    fn certified(&mut self) -> bool {
+        self.certificate = true;
+        self.config
+    }
+
+    /// Records a config; whether the certificate came first.
+    fn configured(&mut self) -> bool {
+        self.config = true;
+        self.certificate
+    }
 }

@@ -40,6 +40,10 @@ impl AckState {
     }
 }
 
+/// How long a proxy whose stream is still full of earlier pushes is left
+/// before it is pushed to again.
+const BACKLOG_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+
 pub(super) type ResponseTx = mpsc::Sender<Result<DiscoveryResponse, Status>>;
 
 /// What the control plane remembers of one proxy's Discovery stream.
@@ -150,7 +154,8 @@ impl ControlPlane {
             version: config.version,
         };
         let services = snapshot::merged_services(&view);
-        let mut sends = Vec::new();
+        let mut sent = Vec::new();
+        let mut backlogged = false;
         {
             let mut proxies = self.inner.proxies.lock();
             for (id, conn) in proxies.iter_mut() {
@@ -170,8 +175,33 @@ impl ControlPlane {
                     conn.sent_version = conn.sent_version.max(snap.version);
                     continue;
                 }
-                if let Some(resp) = self.prepare(conn, snap) {
-                    sends.push((id.clone(), tx, resp));
+                if tx.capacity() == 0 {
+                    // The proxy has not read its earlier pushes yet: a later
+                    // round sends this (last_sent still differs).
+                    backlogged = true;
+                    continue;
+                }
+                let Some(resp) = self.prepare(conn, snap) else {
+                    continue;
+                };
+                // Queued here, under the lock, so a proxy receives pushes in
+                // the order they were built: two sends racing on separate
+                // tasks could deliver an older snapshot last, which the
+                // proxy would keep (a trust bundle without a peer's root)
+                // while the newer one's ACK told us all was well.
+                let version = resp.version_info.clone();
+                match tx.try_send(Ok(resp)) {
+                    Ok(()) => sent.push((id.clone(), version)),
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        // Only this loop sends, under the lock, so room seen
+                        // above stays; should it not, send again later.
+                        conn.last_sent = None;
+                        backlogged = true;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        conn.tx = None;
+                        conn.state = AckState::Disconnected;
+                    }
                 }
             }
         }
@@ -180,13 +210,20 @@ impl ControlPlane {
             .pushed_generation
             .store(generation, Ordering::Release);
         self.inner.progress.send_modify(|p| *p += 1);
-        for (id, tx, resp) in sends {
-            let cluster = self.inner.cluster.clone();
-            let events = Arc::clone(&self.inner.events);
+        for (id, version) in sent {
+            self.inner.events.emit(
+                EventKind::Push,
+                &self.inner.cluster,
+                &id,
+                format!("pushed v{version}"),
+            );
+        }
+        if backlogged {
+            let weak = Arc::downgrade(&self.inner);
             tokio::spawn(async move {
-                let version = resp.version_info.clone();
-                if tx.send(Ok(resp)).await.is_ok() {
-                    events.emit(EventKind::Push, &cluster, &id, format!("pushed v{version}"));
+                tokio::time::sleep(BACKLOG_RETRY).await;
+                if let Some(inner) = weak.upgrade() {
+                    ControlPlane { inner }.mark_dirty();
                 }
             });
         }
@@ -315,5 +352,126 @@ impl ControlPlane {
             });
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::sync::{mpsc, watch};
+
+    use super::*;
+    use crate::control::events::EventBus;
+    use crate::control::registry::Addresses;
+    use crate::control::store::ConfigState;
+    use crate::identity::{CertificateAuthority, SpiffeId};
+    use crate::topology::Instance;
+
+    fn entry(service: &str) -> WorkloadEntry {
+        let instance = Instance {
+            cluster: "eu".into(),
+            namespace: "default".into(),
+            service: service.into(),
+            version: "v1".into(),
+            index: 0,
+            name: format!("{service}-v1-0"),
+            service_account: service.into(),
+        };
+        WorkloadEntry {
+            kind: ProxyKind::Sidecar,
+            spiffe_id: SpiffeId::workload("eu.mesh", "default", service).expect("valid id"),
+            instance,
+            token: format!("token-{service}"),
+            addresses: Addresses {
+                app: Some("127.0.0.1:8080".parse().expect("address")),
+                inbound: Some("127.0.0.1:15006".parse().expect("address")),
+                ..Addresses::default()
+            },
+            port: 8080,
+            ready: true,
+            external: false,
+            cert_serial: String::new(),
+            cert_not_after: String::new(),
+            certs_issued: 0,
+            issuer: String::new(),
+            cert_root: String::new(),
+            scope: None,
+        }
+    }
+
+    fn snapshot_of(resp: &Result<DiscoveryResponse, Status>) -> (u64, ProxySnapshot) {
+        let resp = resp.as_ref().expect("a push, not an error");
+        let nonce = resp.nonce.parse().expect("numeric nonce");
+        let snap = serde_json::from_slice(&resp.snapshot).expect("snapshot JSON");
+        (nonce, snap)
+    }
+
+    fn plane() -> ControlPlane {
+        let ca = Arc::new(CertificateAuthority::generate("eu.mesh").expect("CA"));
+        let (_config_tx, config) = watch::channel(Arc::new(ConfigState::default()));
+        ControlPlane::new("eu", ca, config, Arc::new(EventBus::default()))
+    }
+
+    #[tokio::test]
+    async fn pushes_reach_a_proxy_in_the_order_they_were_built() {
+        let cp = plane();
+        let user = entry("user");
+        let id = user.id();
+        cp.update_registry(|r| r.upsert(user));
+        let (tx, mut rx) = mpsc::channel(8);
+        cp.on_connect(&id, 1, tx, 0);
+
+        cp.push_all();
+        cp.update_registry(|r| r.upsert(entry("billing")));
+        cp.push_all();
+
+        // Both are queued before push_all returns, oldest first: a send left
+        // to a task of its own could land after a newer one.
+        let (n1, first) = snapshot_of(&rx.try_recv().expect("first push queued"));
+        let (n2, second) = snapshot_of(&rx.try_recv().expect("second push queued"));
+        assert!(n1 < n2, "nonces {n1} then {n2}");
+        let names = |s: &ProxySnapshot| {
+            s.services
+                .iter()
+                .map(|e| e.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            !names(&first).contains(&"billing".to_string()),
+            "{:?}",
+            names(&first)
+        );
+        assert!(
+            names(&second).contains(&"billing".to_string()),
+            "{:?}",
+            names(&second)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_proxy_behind_on_its_pushes_gets_the_newest_once_it_reads() {
+        let cp = plane();
+        let user = entry("user");
+        let id = user.id();
+        cp.update_registry(|r| r.upsert(user));
+        let (tx, mut rx) = mpsc::channel(1);
+        cp.on_connect(&id, 1, tx, 0);
+
+        cp.push_all();
+        cp.update_registry(|r| r.upsert(entry("billing")));
+        // The stream is full: nothing is dropped in its place, nothing waits.
+        cp.push_all();
+        let (_, first) = snapshot_of(&rx.try_recv().expect("first push queued"));
+        assert!(
+            rx.try_recv().is_err(),
+            "a push was queued past a full stream"
+        );
+        assert!(first.services.iter().all(|e| e.name != "billing"));
+
+        // Once there is room, the next round sends what is current.
+        cp.push_all();
+        let (_, newest) = snapshot_of(&rx.try_recv().expect("newest push queued"));
+        assert!(newest.services.iter().any(|e| e.name == "billing"));
     }
 }

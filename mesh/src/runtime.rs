@@ -134,6 +134,9 @@ struct ClusterRt {
     cp: ControlPlane,
     /// The control plane's address, kept across stops and starts.
     addr: SocketAddr,
+    /// The connection this cluster's proxies share to it (reconnects on
+    /// its own after a stop and start).
+    channel: tonic::transport::Channel,
     /// None while the control plane is stopped.
     serving: Mutex<Option<Running>>,
 }

@@ -82,6 +82,8 @@ pub(super) struct Inner {
     /// it pushed, so `settled` knows whether a change still waits.
     generation: AtomicU64,
     pushed_generation: AtomicU64,
+    /// The services of the last push and what they were merged from.
+    merged: Mutex<Option<push::MergedServices>>,
 }
 
 /// A cluster's control plane. Cheap to clone.
@@ -125,6 +127,7 @@ impl ControlPlane {
                 traces: TraceStore::default(),
                 generation: AtomicU64::new(0),
                 pushed_generation: AtomicU64::new(0),
+                merged: Mutex::new(None),
             }),
         };
         cp.spawn_push_loop();

@@ -157,7 +157,8 @@ pub fn local_services(registry: &Registry, cluster: &str) -> Vec<ServiceEntry> {
     by_key.into_values().collect()
 }
 
-/// Merges local and remote services by name and namespace.
+/// Merges local and remote services by name and namespace, sorted by both
+/// (what [`build`] relies on).
 pub fn merged_services(view: &MeshView<'_>) -> Vec<ServiceEntry> {
     let mut by_key: BTreeMap<(String, String), ServiceEntry> = BTreeMap::new();
     let remote = view
@@ -222,17 +223,25 @@ pub fn build(
         }
         _ => None,
     };
-    let services: Vec<ServiceEntry> = services
-        .iter()
-        .filter(|s| match (&wanted, proxy.kind) {
-            (_, ProxyKind::EastwestGateway) => {
-                !s.endpoints.iter().all(|e| e.cluster != view.cluster)
-            }
-            (Some(w), _) => w.contains(&s.name),
-            (None, _) => true,
-        })
-        .cloned()
-        .collect();
+    let services: Vec<ServiceEntry> = match (&wanted, proxy.kind) {
+        (_, ProxyKind::EastwestGateway) => services
+            .iter()
+            .filter(|s| !s.endpoints.iter().all(|e| e.cluster != view.cluster))
+            .cloned()
+            .collect(),
+        // `services` is sorted by name (merged_services), so each wanted
+        // name is a range found by bisection: a push to a thousand scoped
+        // proxies must not compare each with every service.
+        (Some(w), _) => w
+            .iter()
+            .flat_map(|name| {
+                let from = services.partition_point(|s| s.name.as_str() < name.as_str());
+                services[from..].iter().take_while(move |s| s.name == *name)
+            })
+            .cloned()
+            .collect(),
+        (None, _) => services.to_vec(),
+    };
 
     let names: BTreeSet<(String, String)> = services
         .iter()

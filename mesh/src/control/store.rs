@@ -525,6 +525,12 @@ impl ConfigStore {
             params![version as i64, super::events::unix_ms(), summary, manifest],
         )?;
         txn.commit()?;
+        // Committed: the control planes start pushing while the backup is
+        // written (the lock keeps the next commit until it is).
+        self.tx.send_replace(Arc::new(ConfigState {
+            version,
+            resources: Arc::new(resources),
+        }));
         if let Some(path) = &self.path {
             // The commit stands without it; the next commit tries again.
             if let Err(e) = backup(&db, path) {
@@ -532,10 +538,6 @@ impl ConfigStore {
             }
         }
         drop(db);
-        self.tx.send_replace(Arc::new(ConfigState {
-            version,
-            resources: Arc::new(resources),
-        }));
         Ok(version)
     }
 

@@ -19,8 +19,12 @@ pub const ALPN_H2: &[u8] = b"h2";
 /// ALPN for HTTP/1.1.
 pub const ALPN_HTTP11: &[u8] = b"http/1.1";
 
+/// One provider for every TLS config the process builds (a thousand
+/// proxies rebuild theirs on every push).
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    static PROVIDER: std::sync::OnceLock<Arc<rustls::crypto::CryptoProvider>> =
+        std::sync::OnceLock::new();
+    Arc::clone(PROVIDER.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider())))
 }
 
 /// Inbound mTLS: present our SVID, require a trusted client SVID.

@@ -47,11 +47,11 @@ pub struct CompiledConfig {
     /// Snapshot version.
     pub version: u64,
     /// Every name a service answers to, mapped to its FQDN.
-    pub hosts: HashMap<String, String>,
+    pub hosts: Arc<HashMap<String, String>>,
     /// Services by FQDN.
-    pub services: HashMap<String, Arc<ServiceTarget>>,
+    pub services: Arc<HashMap<String, Arc<ServiceTarget>>>,
     /// Clusters by Envoy-style name.
-    pub clusters: HashMap<String, Arc<UpstreamCluster>>,
+    pub clusters: Arc<HashMap<String, Arc<UpstreamCluster>>>,
     /// Inbound mTLS mode.
     pub mtls_mode: String,
     /// Inbound authorization policies.
@@ -59,7 +59,7 @@ pub struct CompiledConfig {
     /// The JWTs this proxy verifies (RequestAuthentication).
     pub jwt: Arc<super::jwt::Verifier>,
     /// Ingress routes (ingress gateways only).
-    pub ingress: Vec<IngressBinding>,
+    pub ingress: Arc<Vec<IngressBinding>>,
     /// The trust bundles of this version.
     pub trust: TrustSet,
 }
@@ -74,6 +74,10 @@ pub struct CompileInputs<'a> {
     pub clusters: &'a ClusterManager,
     /// The proxy's namespace, for short names.
     pub namespace: &'a str,
+    /// The snapshot in force and what it compiled to: what did not change
+    /// is shared rather than built again (a thousand proxies recompile on
+    /// every push, most often for a policy change alone).
+    pub previous: Option<(&'a ProxySnapshot, &'a CompiledConfig)>,
 }
 
 impl CompiledConfig {
@@ -170,8 +174,30 @@ pub fn compile(
     snap: &ProxySnapshot,
     inputs: &CompileInputs<'_>,
 ) -> Result<CompiledConfig, CompileError> {
-    let trust =
-        TrustSet::from_pem(snap.trust_bundles.clone()).map_err(CompileError::TrustBundle)?;
+    let previous = inputs
+        .previous
+        .filter(|(old, _)| old.trust_bundles == snap.trust_bundles);
+    if let Some((old, compiled)) = previous {
+        if old.services == snap.services
+            && old.routing == snap.routing
+            && old.gateways == snap.gateways
+        {
+            return Ok(CompiledConfig {
+                hosts: Arc::clone(&compiled.hosts),
+                services: Arc::clone(&compiled.services),
+                clusters: Arc::clone(&compiled.clusters),
+                ingress: Arc::clone(&compiled.ingress),
+                trust: compiled.trust.clone(),
+                ..security(snap)
+            });
+        }
+    }
+    let trust = match previous {
+        Some((_, compiled)) => compiled.trust.clone(),
+        None => {
+            TrustSet::from_pem(snap.trust_bundles.clone()).map_err(CompileError::TrustBundle)?
+        }
+    };
 
     let mut hosts: HashMap<String, String> = HashMap::new();
     // The proxy's own namespace wins short names, as the Kubernetes DNS search path does.
@@ -350,16 +376,25 @@ pub fn compile(
     }
 
     Ok(CompiledConfig {
+        hosts: Arc::new(hosts),
+        services: Arc::new(services),
+        clusters: Arc::new(clusters),
+        ingress: Arc::new(ingress),
+        trust,
+        ..security(snap)
+    })
+}
+
+/// The parts of a compiled config that come from the snapshot's security
+/// policies (and its version); the rest left empty.
+fn security(snap: &ProxySnapshot) -> CompiledConfig {
+    CompiledConfig {
         version: snap.version,
-        hosts,
-        services,
-        clusters,
         mtls_mode: snap.mtls_mode.clone(),
         authorization: snap.authorization.clone(),
         jwt: Arc::new(super::jwt::Verifier::new(&snap.request_authentication)),
-        ingress,
-        trust,
-    })
+        ..CompiledConfig::default()
+    }
 }
 
 fn compile_routes(

@@ -255,9 +255,10 @@ impl ProxyContext {
                 trust: &self.trust,
                 clusters: &self.clusters,
                 namespace: &self.info.namespace,
+                previous: Some((&self.snapshot.load(), &self.config.load())),
             },
         )?;
-        for (name, c) in &compiled.clusters {
+        for (name, c) in compiled.clusters.iter() {
             self.metrics
                 .register_cluster(name, Arc::clone(&c.state.counters));
         }

@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
 
 use super::context::ProxyContext;
 use super::{admin, inbound, outbound};
@@ -20,8 +21,12 @@ use crate::proto::{Node, ProxyEvent};
 /// How a proxy reaches its control plane.
 #[derive(Debug, Clone)]
 pub struct AgentSpec {
-    /// The cluster's control plane (Discovery and Certificates).
-    pub control_plane: SocketAddr,
+    /// The cluster's control plane (Discovery and Certificates): one
+    /// connection that every proxy of the cluster in this process shares,
+    /// each with its own streams (a thousand proxies pushed to over a
+    /// thousand connections spent most of a push in per-connection reads,
+    /// writes and wake-ups).
+    pub control_plane: Channel,
     /// The bootstrap token that proves the workload's identity.
     pub token: String,
     /// Requested certificate lifetime.
@@ -72,7 +77,7 @@ pub fn start_agent(
     spec: &AgentSpec,
     cancel: &CancellationToken,
 ) -> Vec<JoinHandle<()>> {
-    let channel = client::channel(spec.control_plane);
+    let channel = spec.control_plane.clone();
     // Ready once it holds both a certificate and a config, whichever comes
     // last; one lock, so the two tasks cannot both miss the other's step.
     let steps = Arc::new(Mutex::new(Steps::default()));

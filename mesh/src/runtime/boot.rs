@@ -87,6 +87,7 @@ impl Mesh {
             let rt = ClusterRt {
                 cp,
                 addr,
+                channel: crate::control::client::channel(addr),
                 serving: Mutex::new(None),
             };
             rt.serve(listener, &cancel);
@@ -355,7 +356,7 @@ impl Mesh {
             ctx,
             events,
             &AgentSpec {
-                control_plane: rt.addr,
+                control_plane: rt.channel.clone(),
                 token: tok,
                 cert_ttl: self.inner.opts.cert_ttl,
             },
@@ -434,7 +435,7 @@ impl Mesh {
             pod_ip: None,
         };
         let agent = AgentSpec {
-            control_plane: rt.addr,
+            control_plane: rt.channel.clone(),
             token,
             cert_ttl: self.inner.opts.cert_ttl,
         };

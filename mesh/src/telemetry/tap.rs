@@ -4,6 +4,7 @@
 
 use parking_lot::Mutex;
 use std::collections::VecDeque;
+use std::sync::OnceLock;
 
 use tokio::sync::broadcast;
 
@@ -11,37 +12,40 @@ use crate::proto::TapEntry;
 
 const KEEP: usize = 512;
 
+/// Entries a live follower may fall behind by before it skips ahead.
+const FOLLOW_BACKLOG: usize = 256;
+
 /// Recent requests of one proxy.
-#[derive(Debug)]
+///
+/// Both parts grow only when used: a broadcast channel preallocates every
+/// slot, and a ring of 512 entries per proxy was most of the memory of a
+/// thousand idle sidecars.
+#[derive(Debug, Default)]
 pub struct Tap {
     ring: Mutex<VecDeque<TapEntry>>,
-    tx: broadcast::Sender<TapEntry>,
-}
-
-impl Default for Tap {
-    fn default() -> Self {
-        Self {
-            ring: Mutex::new(VecDeque::with_capacity(KEEP)),
-            tx: broadcast::channel(1024).0,
-        }
-    }
+    tx: OnceLock<broadcast::Sender<TapEntry>>,
 }
 
 impl Tap {
     /// Records a request.
     pub fn push(&self, entry: TapEntry) {
+        let follower = self.tx.get().filter(|tx| tx.receiver_count() > 0);
         {
             let mut r = self.ring.lock();
             if r.len() == KEEP {
                 r.pop_front();
             }
-            if self.tx.receiver_count() == 0 {
-                r.push_back(entry);
-                return;
+            match follower {
+                None => {
+                    r.push_back(entry);
+                    return;
+                }
+                Some(_) => r.push_back(entry.clone()),
             }
-            r.push_back(entry.clone());
         }
-        let _ = self.tx.send(entry);
+        if let Some(tx) = follower {
+            let _ = tx.send(entry);
+        }
     }
 
     /// The most recent `n` entries, oldest first.
@@ -52,7 +56,9 @@ impl Tap {
 
     /// Follows new entries.
     pub fn subscribe(&self) -> broadcast::Receiver<TapEntry> {
-        self.tx.subscribe()
+        self.tx
+            .get_or_init(|| broadcast::channel(FOLLOW_BACKLOG).0)
+            .subscribe()
     }
 }
 

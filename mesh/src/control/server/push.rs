@@ -2,6 +2,7 @@
 //! what the control plane remembers per proxy stream, and the ACK/NACK
 //! bookkeeping the console reads.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,7 +13,7 @@ use tonic::Status;
 use super::ControlPlane;
 use crate::control::events::EventKind;
 use crate::control::registry::{ProxyKind, WorkloadEntry};
-use crate::control::snapshot::{self, MeshView, ProxySnapshot};
+use crate::control::snapshot::{self, MeshView, ProxySnapshot, RemoteCluster, ServiceEntry};
 use crate::proto::{DiscoveryRequest, DiscoveryResponse};
 
 /// ACK state of one proxy, as the console shows it.
@@ -81,6 +82,14 @@ impl ProxyConn {
             last_push_version: 0,
         }
     }
+}
+
+/// Services merged from the registry at one generation and peers' exports.
+#[derive(Debug)]
+pub(super) struct MergedServices {
+    registry_generation: u64,
+    remote: BTreeMap<String, RemoteCluster>,
+    services: Arc<Vec<ServiceEntry>>,
 }
 
 /// A proxy's state as reported to the console.
@@ -153,17 +162,24 @@ impl ControlPlane {
             resources: &config.resources,
             version: config.version,
         };
-        let services = snapshot::merged_services(&view);
+        let services = self.merged_services(&view);
         let mut sent = Vec::new();
         let mut backlogged = false;
-        {
+        // Only this loop pushes, so each proxy's pushes leave in the order
+        // built; the lock is taken per proxy, so ACKs of the first proxies
+        // are taken in while the last ones' snapshots are still built.
+        let ids: Vec<String> = self.inner.proxies.lock().keys().cloned().collect();
+        for id in ids {
+            let Some(entry) = registry.get(&id) else {
+                continue;
+            };
+            let snap = snapshot::build(&view, entry, &services);
             let mut proxies = self.inner.proxies.lock();
-            for (id, conn) in proxies.iter_mut() {
+            let Some(conn) = proxies.get_mut(&id) else {
+                continue;
+            };
+            {
                 let Some(tx) = conn.tx.clone() else { continue };
-                let Some(entry) = registry.get(id) else {
-                    continue;
-                };
-                let snap = snapshot::build(&view, entry, &services);
                 let unchanged = conn
                     .last_sent
                     .as_ref()
@@ -191,7 +207,7 @@ impl ControlPlane {
                 // while the newer one's ACK told us all was well.
                 let version = resp.version_info.clone();
                 match tx.try_send(Ok(resp)) {
-                    Ok(()) => sent.push((id.clone(), version)),
+                    Ok(()) => sent.push((id, version)),
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         // Only this loop sends, under the lock, so room seen
                         // above stays; should it not, send again later.
@@ -229,6 +245,25 @@ impl ControlPlane {
         }
     }
 
+    /// Every service this cluster knows, merged anew only when the registry
+    /// or a peer's exports changed: a policy change reuses the last merge.
+    fn merged_services(&self, view: &MeshView<'_>) -> Arc<Vec<ServiceEntry>> {
+        let generation = view.local.generation();
+        let mut cache = self.inner.merged.lock();
+        if let Some(c) = cache.as_ref() {
+            if c.registry_generation == generation && c.remote == *view.remote {
+                return Arc::clone(&c.services);
+            }
+        }
+        let services = Arc::new(snapshot::merged_services(view));
+        *cache = Some(MergedServices {
+            registry_generation: generation,
+            remote: view.remote.clone(),
+            services: Arc::clone(&services),
+        });
+        services
+    }
+
     fn prepare(&self, conn: &mut ProxyConn, snap: ProxySnapshot) -> Option<DiscoveryResponse> {
         let body = serde_json::to_vec(&snap).ok()?;
         let nonce = self.inner.nonce.fetch_add(1, Ordering::Relaxed) + 1;
@@ -238,9 +273,10 @@ impl ControlPlane {
         conn.sent_at = Instant::now();
         conn.state = AckState::Pending;
         conn.pushes += 1;
-        conn.last_sent = Some(snap.clone());
+        let version_info = snap.version.to_string();
+        conn.last_sent = Some(snap);
         Some(DiscoveryResponse {
-            version_info: snap.version.to_string(),
+            version_info,
             nonce: conn.sent_nonce.clone(),
             snapshot: body,
         })

@@ -104,14 +104,36 @@ pub async fn run_loop<B: Backend>(
     terminal
         .draw(|f| ui::draw(f, app))
         .map_err(|e| anyhow::anyhow!("draw: {e:?}"))?;
-    while let Some(first) = events.recv().await {
-        let mut batch = vec![first];
-        while let Ok(more) = events.try_recv() {
-            batch.push(more);
-            if batch.len() > 256 {
-                break;
+    let mut last_draw = std::time::Instant::now();
+    let mut pending = false;
+    loop {
+        // Keys are drawn at once; data and ticks at most once per
+        // FRAME_GAP, so a second's burst of data events is one frame, not
+        // six (an idle console redrew ten times a second).
+        let first = if pending {
+            let wait = FRAME_GAP.saturating_sub(last_draw.elapsed());
+            match tokio::time::timeout(wait, events.recv()).await {
+                Ok(Some(ev)) => Some(ev),
+                Ok(None) => return Ok(()),
+                Err(_) => None,
+            }
+        } else {
+            match events.recv().await {
+                Some(ev) => Some(ev),
+                None => return Ok(()),
+            }
+        };
+        let mut batch: Vec<Event> = first.into_iter().collect();
+        while !batch.is_empty() && batch.len() <= 256 {
+            match events.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
             }
         }
+        let urgent = batch
+            .iter()
+            .any(|ev| matches!(ev, Event::Key(_) | Event::Mouse(_) | Event::Resize(..)));
+        pending |= !batch.is_empty();
         for ev in batch {
             if matches!(ev, Event::Tick) {
                 app.now = now_s();
@@ -132,12 +154,18 @@ pub async fn run_loop<B: Backend>(
                 return Ok(());
             }
         }
-        terminal
-            .draw(|f| ui::draw(f, app))
-            .map_err(|e| anyhow::anyhow!("draw: {e:?}"))?;
+        if pending && (urgent || last_draw.elapsed() >= FRAME_GAP) {
+            terminal
+                .draw(|f| ui::draw(f, app))
+                .map_err(|e| anyhow::anyhow!("draw: {e:?}"))?;
+            last_draw = std::time::Instant::now();
+            pending = false;
+        }
     }
-    Ok(())
 }
+
+/// The least time between two frames not asked for by a key, click or resize.
+const FRAME_GAP: std::time::Duration = std::time::Duration::from_millis(200);
 
 static THRESHOLDS: std::sync::OnceLock<app::Thresholds> = std::sync::OnceLock::new();
 

@@ -366,7 +366,10 @@ pub async fn get_text(addr: &str, path: &str, timeout: Duration) -> Result<Strin
                 status,
             });
         }
-        Ok(String::from_utf8_lossy(&body).into_owned())
+        // Scrapes run to hundreds of kilobytes a second: no second copy
+        // unless the text is not UTF-8.
+        Ok(String::from_utf8(Vec::from(body))
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     };
     tokio::time::timeout(timeout, fut)
         .await

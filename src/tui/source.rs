@@ -194,6 +194,15 @@ impl History {
     pub fn edges(&self, window: f64, now: f64) -> Vec<mesh::api::EdgeSignal> {
         self.over(window).edges(window, now)
     }
+
+    /// Both, from one pass over the history.
+    pub fn services_and_edges(
+        &self,
+        window: f64,
+        now: f64,
+    ) -> (Vec<mesh::api::ServiceSignal>, Vec<mesh::api::EdgeSignal>) {
+        self.over(window).services_and_edges(window, now)
+    }
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ pub struct SeriesKey {
     pub security: String,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct SeriesValue {
     requests: f64,
     /// (upper bound, cumulative count).
@@ -63,6 +63,8 @@ type EdgeSums = (f64, f64, f64, f64, BTreeMap<u64, f64>);
 #[derive(Debug, Default)]
 pub struct Signals {
     targets: BTreeMap<String, VecDeque<Sample>>,
+    /// The series lines each target's scrapes have shown.
+    lines: HashMap<String, LineCache>,
     /// History kept, seconds.
     pub max_age: f64,
 }
@@ -228,8 +230,10 @@ pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
 
 mod exposition;
 
+#[cfg(test)]
 use exposition::parse;
 pub(crate) use exposition::sample;
+use exposition::LineCache;
 pub use exposition::ScrapeError;
 
 impl Signals {
@@ -237,13 +241,18 @@ impl Signals {
     pub fn new(max_age: f64) -> Self {
         Self {
             targets: BTreeMap::new(),
+            lines: HashMap::new(),
             max_age,
         }
     }
 
     /// Adds a scrape of `target` taken at `at` (seconds).
     pub fn ingest(&mut self, target: &str, at: f64, text: &str) -> Result<(), ScrapeError> {
-        let series = parse(target, text)?;
+        let series = self
+            .lines
+            .entry(target.to_string())
+            .or_default()
+            .parse(target, text)?;
         let q = self.targets.entry(target.to_string()).or_default();
         q.push_back(Sample { at, series });
         while q.front().is_some_and(|s| at - s.at > self.max_age) {
@@ -255,6 +264,7 @@ impl Signals {
     /// Forgets a target (a proxy that is gone).
     pub fn forget(&mut self, target: &str) {
         self.targets.remove(target);
+        self.lines.remove(target);
     }
 
     /// Targets with history.
@@ -286,22 +296,22 @@ impl Signals {
             keys.sort();
             keys.dedup();
             for k in keys {
+                // Each sample's value of the series, looked up once (not once
+                // per bucket: the console rates every series every second).
+                let values: Vec<(f64, Option<&SeriesValue>)> =
+                    in_range.iter().map(|s| (s.at, s.series.get(k))).collect();
                 // A series that appears mid-window starts from zero, as a new counter would.
                 let points = |f: &dyn Fn(&SeriesValue) -> f64| -> Vec<(f64, f64)> {
-                    in_range
+                    values
                         .iter()
-                        .map(|s| (s.at, s.series.get(k).map_or(0.0, f)))
+                        .map(|(at, v)| (*at, v.map_or(0.0, f)))
                         .collect()
                 };
                 let rps = prometheus_rate(&points(&|v| v.requests), start, now).unwrap_or(0.0);
-                let bounds: Vec<f64> = in_range
+                let bounds: Vec<f64> = values
                     .iter()
                     .rev()
-                    .find_map(|s| {
-                        s.series
-                            .get(k)
-                            .map(|v| v.buckets.iter().map(|b| b.0).collect())
-                    })
+                    .find_map(|(_, v)| v.map(|v| v.buckets.iter().map(|b| b.0).collect()))
                     .unwrap_or_default();
                 let buckets = bounds
                     .iter()
@@ -319,157 +329,184 @@ impl Signals {
 
     /// Golden signals per service version, over `window` seconds ending `now`.
     pub fn services(&self, window: f64, now: f64) -> Vec<ServiceSignal> {
-        let rates = self.rates(window, now);
-        struct Acc {
-            rps: f64,
-            ok: f64,
-            mtls: f64,
-            buckets: BTreeMap<u64, f64>,
-        }
-        let mut by: BTreeMap<(String, String, String, String), Acc> = BTreeMap::new();
-        // What callers sent to each version (a retried request counts once,
-        // for the version its last attempt reached).
-        let mut effective: BTreeMap<(String, String, String), f64> = BTreeMap::new();
-        for (k, rps, buckets) in &rates {
-            if k.reporter == "source" {
-                *effective
-                    .entry((
-                        k.destination_namespace.clone(),
-                        k.destination_service.clone(),
-                        k.destination_version.clone(),
-                    ))
-                    .or_default() += rps;
-                continue;
-            }
-            if k.reporter != "destination" {
-                continue;
-            }
-            let acc = by
-                .entry((
-                    k.destination_cluster.clone(),
-                    k.destination_namespace.clone(),
-                    k.destination_service.clone(),
-                    k.destination_version.clone(),
-                ))
-                .or_insert(Acc {
-                    rps: 0.0,
-                    ok: 0.0,
-                    mtls: 0.0,
-                    buckets: BTreeMap::new(),
-                });
-            acc.rps += rps;
-            if !k.response_code.starts_with('5') && k.response_code != "0" {
-                acc.ok += rps;
-            }
-            if k.security == "mutual_tls" {
-                acc.mtls += rps;
-            }
-            for (le, v) in buckets {
-                *acc.buckets.entry(le.to_bits()).or_default() += v;
-            }
-        }
-        by.into_iter()
-            .map(|((cluster, namespace, service, version), a)| {
-                let buckets: Vec<(f64, f64)> = a
-                    .buckets
-                    .iter()
-                    .map(|(le, v)| (f64::from_bits(*le), *v))
-                    .collect();
-                let q = |p: f64| histogram_quantile(p, &buckets).unwrap_or(0.0);
-                ServiceSignal {
-                    effective_rps: effective
-                        .get(&(namespace.clone(), service.clone(), version.clone()))
-                        .copied()
-                        .unwrap_or(0.0),
-                    cluster,
-                    namespace,
-                    service,
-                    version,
-                    success_rate: if a.rps > 0.0 { a.ok / a.rps } else { 1.0 },
-                    mtls_ratio: if a.rps > 0.0 { a.mtls / a.rps } else { 0.0 },
-                    rps: a.rps,
-                    p50_ms: q(0.5),
-                    p90_ms: q(0.9),
-                    p99_ms: q(0.99),
-                    ..Default::default()
-                }
-            })
-            .collect()
+        services_of(&self.rates(window, now))
     }
 
     /// Signals per edge (caller workload → service version), from callers' reports.
     pub fn edges(&self, window: f64, now: f64) -> Vec<EdgeSignal> {
+        edges_of(&self.rates(window, now))
+    }
+
+    /// Both [`Self::services`] and [`Self::edges`], from one pass over the history.
+    pub fn services_and_edges(
+        &self,
+        window: f64,
+        now: f64,
+    ) -> (Vec<ServiceSignal>, Vec<EdgeSignal>) {
         let rates = self.rates(window, now);
-        let mut by: BTreeMap<EdgeKey, EdgeSums> = BTreeMap::new();
-        for (k, rps, buckets) in rates.iter().filter(|(k, _, _)| k.reporter == "source") {
-            let e = by
+        (services_of(&rates), edges_of(&rates))
+    }
+}
+
+/// Golden signals per service version, from the series' rates.
+fn services_of(rates: &[SeriesRate]) -> Vec<ServiceSignal> {
+    struct Acc {
+        rps: f64,
+        ok: f64,
+        mtls: f64,
+        buckets: BTreeMap<u64, f64>,
+    }
+    let mut by: BTreeMap<(String, String, String, String), Acc> = BTreeMap::new();
+    // What callers sent to each version (a retried request counts once,
+    // for the version its last attempt reached).
+    let mut effective: BTreeMap<(String, String, String), f64> = BTreeMap::new();
+    for (k, rps, buckets) in rates {
+        if k.reporter == "source" {
+            *effective
                 .entry((
-                    k.source_workload.clone(),
-                    k.source_cluster.clone(),
+                    k.destination_namespace.clone(),
                     k.destination_service.clone(),
                     k.destination_version.clone(),
-                    k.destination_cluster.clone(),
                 ))
-                .or_default();
-            e.0 += rps;
-            if k.response_code.starts_with('5') || k.response_code == "0" {
-                e.1 += rps;
-            }
-            // Source sidecars originate mTLS to every endpoint they reach.
-            if k.destination_workload != "unknown" {
-                e.2 += rps;
-            }
-            // Envoy's UO: the caller's circuit breaker turned it away.
-            if k.response_flags.split(',').any(|f| f == "UO") {
-                e.3 += rps;
-            }
-            for (le, v) in buckets {
-                *e.4.entry(le.to_bits()).or_default() += v;
-            }
+                .or_default() += rps;
+            continue;
         }
-        by.into_iter()
-            .map(
-                |(
-                    (source, source_cluster, service, version, destination_cluster),
-                    (rps, err, mtls, overflow, b),
-                )| {
-                    let buckets: Vec<(f64, f64)> =
-                        b.iter().map(|(le, v)| (f64::from_bits(*le), *v)).collect();
-                    EdgeSignal {
-                        source,
-                        source_cluster,
-                        service,
-                        version,
-                        destination_cluster,
-                        error_rate: if rps > 0.0 { err / rps } else { 0.0 },
-                        mtls_ratio: if rps > 0.0 { mtls / rps } else { 0.0 },
-                        overflow_rate: if rps > 0.0 { overflow / rps } else { 0.0 },
-                        p99_ms: histogram_quantile(0.99, &buckets).unwrap_or(0.0),
-                        rps,
-                    }
-                },
-            )
-            .collect()
+        if k.reporter != "destination" {
+            continue;
+        }
+        let acc = by
+            .entry((
+                k.destination_cluster.clone(),
+                k.destination_namespace.clone(),
+                k.destination_service.clone(),
+                k.destination_version.clone(),
+            ))
+            .or_insert(Acc {
+                rps: 0.0,
+                ok: 0.0,
+                mtls: 0.0,
+                buckets: BTreeMap::new(),
+            });
+        acc.rps += rps;
+        if !k.response_code.starts_with('5') && k.response_code != "0" {
+            acc.ok += rps;
+        }
+        if k.security == "mutual_tls" {
+            acc.mtls += rps;
+        }
+        for (le, v) in buckets {
+            *acc.buckets.entry(le.to_bits()).or_default() += v;
+        }
     }
+    by.into_iter()
+        .map(|((cluster, namespace, service, version), a)| {
+            let buckets: Vec<(f64, f64)> = a
+                .buckets
+                .iter()
+                .map(|(le, v)| (f64::from_bits(*le), *v))
+                .collect();
+            let q = |p: f64| histogram_quantile(p, &buckets).unwrap_or(0.0);
+            ServiceSignal {
+                effective_rps: effective
+                    .get(&(namespace.clone(), service.clone(), version.clone()))
+                    .copied()
+                    .unwrap_or(0.0),
+                cluster,
+                namespace,
+                service,
+                version,
+                success_rate: if a.rps > 0.0 { a.ok / a.rps } else { 1.0 },
+                mtls_ratio: if a.rps > 0.0 { a.mtls / a.rps } else { 0.0 },
+                rps: a.rps,
+                p50_ms: q(0.5),
+                p90_ms: q(0.9),
+                p99_ms: q(0.99),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+/// Signals per edge (caller workload → service version), from callers'
+/// reports, from the series' rates.
+fn edges_of(rates: &[SeriesRate]) -> Vec<EdgeSignal> {
+    let mut by: BTreeMap<EdgeKey, EdgeSums> = BTreeMap::new();
+    for (k, rps, buckets) in rates.iter().filter(|(k, _, _)| k.reporter == "source") {
+        let e = by
+            .entry((
+                k.source_workload.clone(),
+                k.source_cluster.clone(),
+                k.destination_service.clone(),
+                k.destination_version.clone(),
+                k.destination_cluster.clone(),
+            ))
+            .or_default();
+        e.0 += rps;
+        if k.response_code.starts_with('5') || k.response_code == "0" {
+            e.1 += rps;
+        }
+        // Source sidecars originate mTLS to every endpoint they reach.
+        if k.destination_workload != "unknown" {
+            e.2 += rps;
+        }
+        // Envoy's UO: the caller's circuit breaker turned it away.
+        if k.response_flags.split(',').any(|f| f == "UO") {
+            e.3 += rps;
+        }
+        for (le, v) in buckets {
+            *e.4.entry(le.to_bits()).or_default() += v;
+        }
+    }
+    by.into_iter()
+        .map(
+            |(
+                (source, source_cluster, service, version, destination_cluster),
+                (rps, err, mtls, overflow, b),
+            )| {
+                let buckets: Vec<(f64, f64)> =
+                    b.iter().map(|(le, v)| (f64::from_bits(*le), *v)).collect();
+                EdgeSignal {
+                    source,
+                    source_cluster,
+                    service,
+                    version,
+                    destination_cluster,
+                    error_rate: if rps > 0.0 { err / rps } else { 0.0 },
+                    mtls_ratio: if rps > 0.0 { mtls / rps } else { 0.0 },
+                    overflow_rate: if rps > 0.0 { overflow / rps } else { 0.0 },
+                    p99_ms: histogram_quantile(0.99, &buckets).unwrap_or(0.0),
+                    rps,
+                }
+            },
+        )
+        .collect()
 }
 
 /// Merges exact percentiles (destination-side HDR windows) into service signals.
 pub fn merge_exact(signals: &mut [ServiceSignal], exact: &[super::exact::EdgeStat]) {
+    // Several callers: the one with the most samples (the first of equals)
+    // speaks for the version. Indexed once, as a console with a thousand
+    // services merges on every frame.
+    let mut best: HashMap<(&str, &str, &str), &super::exact::EdgeStat> = HashMap::new();
+    for e in exact {
+        let Some(k) = e.edge.as_ref().filter(|k| k.reporter == "destination") else {
+            continue;
+        };
+        let key = (
+            k.destination_service.as_str(),
+            k.destination_version.as_str(),
+            k.destination_cluster.as_str(),
+        );
+        match best.get(&key) {
+            Some(have) if have.count >= e.count => {}
+            _ => {
+                best.insert(key, e);
+            }
+        }
+    }
     for s in signals.iter_mut() {
-        let mut merged: Vec<&super::exact::EdgeStat> = exact
-            .iter()
-            .filter(|e| {
-                e.edge.as_ref().is_some_and(|k| {
-                    k.reporter == "destination"
-                        && k.destination_service == s.service
-                        && k.destination_version == s.version
-                        && k.destination_cluster == s.cluster
-                })
-            })
-            .collect();
-        // Several callers: the one with the most samples speaks for the version.
-        merged.sort_by_key(|e| std::cmp::Reverse(e.count));
-        if let Some(e) = merged.first() {
+        let key = (s.service.as_str(), s.version.as_str(), s.cluster.as_str());
+        if let Some(e) = best.get(&key) {
             s.exact_p50_ms = Some(e.p50_ms);
             s.exact_p90_ms = Some(e.p90_ms);
             s.exact_p99_ms = Some(e.p99_ms);
@@ -599,6 +636,36 @@ mod tests {
         assert_eq!(v.buckets, vec![(5.0, 3.0), (f64::INFINITY, 7.0)]);
         assert!(parse("t", "istio_requests_total{reporter=\"x} 1\n").is_err());
         assert!(parse("t", "istio_requests_total 1x\n").is_err());
+    }
+
+    #[test]
+    fn a_cached_series_reads_its_new_value_and_new_series_are_read_whole() {
+        let scrape = |requests: u32, inf: u32, extra: &str| {
+            format!(
+                "istio_requests_total{{reporter=\"source\",destination_service_name=\"billing\",response_flags=\"UF,URX\"}} {requests}\n\
+                 istio_request_duration_milliseconds_bucket{{reporter=\"source\",destination_service_name=\"billing\",response_flags=\"UF,URX\",le=\"+Inf\"}} {inf} 1700000000000\n{extra}"
+            )
+        };
+        let mut cache = LineCache::default();
+        let first = cache.parse("t", &scrape(1, 1, "")).expect("parses");
+        assert_eq!(first, parse("t", &scrape(1, 1, "")).expect("parses"));
+        let added =
+            "istio_requests_total{reporter=\"source\",destination_service_name=\"catalog\"} 4\n";
+        let text = scrape(9, 8, added);
+        let second = cache.parse("t", &text).expect("parses");
+        assert_eq!(second, parse("t", &text).expect("parses"));
+        let billing = second
+            .iter()
+            .find(|(k, _)| k.destination_service == "billing")
+            .map(|(_, v)| v)
+            .expect("billing");
+        assert_eq!(billing.requests, 9.0);
+        assert_eq!(billing.buckets, vec![(f64::INFINITY, 8.0)]);
+        assert_eq!(second.len(), 2);
+        // A known series with a broken value is still refused.
+        assert!(cache
+            .parse("t", &scrape(1, 1, "").replace("} 1\n", "} x\n"))
+            .is_err());
     }
 
     #[test]

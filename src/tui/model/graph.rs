@@ -3,6 +3,8 @@
 //! gateway, with the traffic on the edge into each.
 
 use crate::tui::action::View;
+use std::collections::HashMap;
+
 use crate::tui::app::App;
 
 /// One line of the graph.
@@ -47,45 +49,109 @@ pub fn ejected(app: &App) -> std::collections::BTreeMap<String, i64> {
     mesh::api::ejected_instances(&app.mesh.events, (app.now * 1000.0) as i64)
 }
 
-/// Requests to `service` its callers' circuit breakers turned away
-/// (Envoy's `UO`: upstream overflow) in the last window of the tap.
-pub fn overflowed(app: &App, service: &str) -> usize {
-    let since = ((app.now - crate::tui::data::WINDOW) * 1000.0) as i64;
-    app.mesh
-        .tap
-        .iter()
-        .filter(|e| e.unix_ms >= since && e.reporter == "source")
-        .filter(|e| e.flags.split(',').any(|f| f == "UO"))
-        .filter(|e| {
-            e.destination == service
-                || e.upstream_cluster
-                    .rsplit('|')
-                    .next()
-                    .is_some_and(|h| h.split('.').next() == Some(service))
-        })
-        .count()
+/// What the graph and the map look up once per row, gathered in one pass
+/// over the mesh's data: with a thousand services, scanning every
+/// workload, edge and tap entry for each row made a frame take 8 ms.
+pub(crate) struct Index<'a> {
+    app: &'a App,
+    /// Workloads by service.
+    workloads: HashMap<&'a str, Vec<&'a mesh::api::Workload>>,
+    /// Edges by the service they call.
+    edges: HashMap<&'a str, Vec<&'a mesh::api::EdgeSignal>>,
+    /// The clusters each service runs in, sorted.
+    clusters: HashMap<&'a str, Vec<String>>,
+    /// What each service calls, by the topology.
+    calls: HashMap<&'a str, Vec<String>>,
+    ejected: std::collections::BTreeMap<String, i64>,
+    /// Requests to each service its callers' circuit breakers turned away
+    /// (Envoy's `UO`: upstream overflow) in the last window of the tap.
+    overflow: HashMap<&'a str, usize>,
 }
 
-pub(crate) fn versions(app: &App, service: &str) -> String {
-    let ejected = ejected(app);
+impl<'a> Index<'a> {
+    /// Indexes the mesh `app` holds now.
+    pub(crate) fn new(app: &'a App) -> Self {
+        let mut workloads: HashMap<&str, Vec<_>> = HashMap::new();
+        for w in &app.mesh.workloads {
+            workloads.entry(w.service.as_str()).or_default().push(w);
+        }
+        let mut edges: HashMap<&str, Vec<_>> = HashMap::new();
+        for e in &app.mesh.edges {
+            edges.entry(e.service.as_str()).or_default().push(e);
+        }
+        let mut clusters: HashMap<&str, Vec<String>> = HashMap::new();
+        let mut calls: HashMap<&str, Vec<String>> = HashMap::new();
+        if let Some(t) = &app.mesh.topology {
+            for s in &t.services {
+                clusters
+                    .entry(s.name.as_str())
+                    .or_default()
+                    .push(s.cluster.clone());
+                calls
+                    .entry(s.name.as_str())
+                    .or_default()
+                    .extend(s.calls.iter().cloned());
+            }
+        }
+        for c in clusters.values_mut() {
+            c.sort();
+            c.dedup();
+        }
+        let since = ((app.now - crate::tui::data::WINDOW) * 1000.0) as i64;
+        let mut overflow: HashMap<&str, usize> = HashMap::new();
+        for e in app.mesh.tap.iter().filter(|e| {
+            e.unix_ms >= since && e.reporter == "source" && e.flags.split(',').any(|f| f == "UO")
+        }) {
+            // The service named by the destination, or by the first label
+            // of the upstream cluster's host.
+            let host = e
+                .upstream_cluster
+                .rsplit('|')
+                .next()
+                .and_then(|h| h.split('.').next());
+            *overflow.entry(e.destination.as_str()).or_default() += 1;
+            if let Some(h) = host.filter(|h| *h != e.destination) {
+                *overflow.entry(h).or_default() += 1;
+            }
+        }
+        Self {
+            app,
+            workloads,
+            edges,
+            clusters,
+            calls,
+            ejected: ejected(app),
+            overflow,
+        }
+    }
+
+    fn workloads(&self, service: &str) -> &[&'a mesh::api::Workload] {
+        self.workloads.get(service).map_or(&[], Vec::as_slice)
+    }
+
+    fn clusters_of(&self, service: &str) -> Vec<String> {
+        self.clusters.get(service).cloned().unwrap_or_default()
+    }
+
+    fn calls(&self, service: &str) -> Vec<String> {
+        self.calls.get(service).cloned().unwrap_or_default()
+    }
+}
+
+pub(crate) fn versions(ix: &Index<'_>, service: &str) -> String {
     let mut counts: std::collections::BTreeMap<String, (usize, usize, usize)> =
         std::collections::BTreeMap::new();
-    for w in app
-        .mesh
-        .workloads
-        .iter()
-        .filter(|w| w.is_sidecar() && w.service == service)
-    {
+    for w in ix.workloads(service).iter().filter(|w| w.is_sidecar()) {
         let e = counts.entry(w.version.clone()).or_default();
         e.0 += 1;
         if w.ready {
             e.1 += 1;
         }
-        if ejected.contains_key(&w.instance) {
+        if ix.ejected.contains_key(&w.instance) {
             e.2 += 1;
         }
     }
-    let overflow = overflowed(app, service);
+    let overflow = ix.overflow.get(service).copied().unwrap_or(0);
     let mut text = counts
         .iter()
         .map(|(v, (n, ready, out))| {
@@ -111,31 +177,13 @@ pub(crate) fn versions(app: &App, service: &str) -> String {
     text
 }
 
-fn clusters_of(app: &App, service: &str) -> Vec<String> {
-    let mut c: Vec<String> = app
-        .mesh
-        .topology
-        .as_ref()
-        .map(|t| {
-            t.services_named(service)
-                .map(|s| s.cluster.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    c.sort();
-    c.dedup();
-    c
-}
-
-fn workloads_of(app: &App, service: &str) -> Vec<String> {
+fn workloads_of(ix: &Index<'_>, service: &str) -> Vec<String> {
     if service == "ingress" {
         return vec!["istio-ingressgateway".into()];
     }
-    let mut w: Vec<String> = app
-        .mesh
-        .workloads
+    let mut w: Vec<String> = ix
+        .workloads(service)
         .iter()
-        .filter(|w| w.service == service)
         // Edges name the calling workload: `service-version` in meshcon, the
         // Deployment (the workload's instance name here) in a real mesh.
         .flat_map(|w| [format!("{}-{}", w.service, w.version), w.instance.clone()])
@@ -146,18 +194,20 @@ fn workloads_of(app: &App, service: &str) -> Vec<String> {
 }
 
 pub(crate) fn edge_row(
-    app: &App,
+    ix: &Index<'_>,
     parent: &str,
     child: &str,
     label: String,
     parent_cluster: &[String],
 ) -> GraphRow {
-    let callers = workloads_of(app, parent);
-    let edges: Vec<&mesh::api::EdgeSignal> = app
-        .mesh
+    let callers = workloads_of(ix, parent);
+    let edges: Vec<&mesh::api::EdgeSignal> = ix
         .edges
+        .get(child)
+        .map_or(&[][..], Vec::as_slice)
         .iter()
-        .filter(|e| e.service == child && callers.contains(&e.source))
+        .filter(|e| callers.contains(&e.source))
+        .copied()
         .collect();
     let rps: f64 = edges.iter().map(|e| e.rps).sum();
     let err = if rps > 0.0 {
@@ -187,7 +237,7 @@ pub(crate) fn edge_row(
     } else {
         String::new()
     };
-    let cl = clusters_of(app, child);
+    let cl = ix.clusters_of(child);
     let cross = !parent_cluster.is_empty() && !cl.iter().any(|c| parent_cluster.contains(c));
     GraphRow {
         label,
@@ -232,12 +282,13 @@ pub fn rows(app: &App) -> Vec<GraphRow> {
     let Some(t) = &app.mesh.topology else {
         return Vec::new();
     };
+    let ix = Index::new(app);
     let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for c in &t.clusters {
         let Some(ing) = &c.ingress else { continue };
         let mut root = edge_row(
-            app,
+            &ix,
             "client",
             "ingress",
             format!("⇥ ingress {}", ing.hosts.join(",")),
@@ -247,7 +298,7 @@ pub fn rows(app: &App) -> Vec<GraphRow> {
         root.cluster = c.name.clone();
         root.infra = true;
         // The ingress's traffic is what it sends on.
-        let from_ingress = edge_row(app, "ingress", &ing.service, String::new(), &[]);
+        let from_ingress = edge_row(&ix, "ingress", &ing.service, String::new(), &[]);
         root.rps = from_ingress.rps;
         root.error_rate = from_ingress.error_rate;
         root.p99 = from_ingress.p99;
@@ -256,7 +307,7 @@ pub fn rows(app: &App) -> Vec<GraphRow> {
         root.exact_from = from_ingress.callers.first().cloned();
         out.push(root);
         walk(
-            app,
+            &ix,
             t,
             "ingress",
             &ing.service,
@@ -275,10 +326,10 @@ pub fn rows(app: &App) -> Vec<GraphRow> {
             }
             seen.insert(s.name.clone());
             let mut r = edge_row(
-                app,
+                &ix,
                 "",
                 &s.name,
-                format!("· {} {}", s.name, versions(app, &s.name)),
+                format!("· {} {}", s.name, versions(&ix, &s.name)),
                 &[],
             );
             r.cluster = c.name.clone();
@@ -339,7 +390,7 @@ pub fn rows(app: &App) -> Vec<GraphRow> {
 
 #[allow(clippy::too_many_arguments)]
 fn walk(
-    app: &App,
+    ix: &Index<'_>,
     t: &mesh::api::Topology,
     parent: &str,
     child: &str,
@@ -351,21 +402,18 @@ fn walk(
     depth: usize,
 ) {
     let branch = if last { "└─▶ " } else { "├─▶ " };
-    let folded = app.collapsed.contains(child);
-    let calls: Vec<String> = t
-        .services_named(child)
-        .flat_map(|s| s.calls.clone())
-        .collect();
+    let folded = ix.app.collapsed.contains(child);
+    let calls = ix.calls(child);
     let mark = if folded && !calls.is_empty() {
         " [+]"
     } else {
         ""
     };
     let row = edge_row(
-        app,
+        ix,
         parent,
         child,
-        format!("{prefix}{branch}{child} {}{mark}", versions(app, child)),
+        format!("{prefix}{branch}{child} {}{mark}", versions(ix, child)),
         parent_clusters,
     );
     let cross = row.cross;
@@ -379,12 +427,12 @@ fn walk(
     if depth > 16 {
         return;
     }
-    let here = clusters_of(app, child);
+    let here = ix.clusters_of(child);
     let next_prefix = format!("{prefix}{}", if last { "    " } else { "│   " });
     let _ = cross;
     for (i, c) in calls.iter().enumerate() {
         walk(
-            app,
+            ix,
             t,
             child,
             c,

@@ -11,11 +11,12 @@ pub fn services(app: &App) -> Vec<ServiceSignal> {
     let mut rows = app.mesh.services.clone();
     mesh::api::merge_exact(&mut rows, &app.mesh.latency);
     // Versions that run but had no traffic in the window still get a row.
+    let mut have: std::collections::HashSet<(String, String, String)> = rows
+        .iter()
+        .map(|r| (r.service.clone(), r.version.clone(), r.cluster.clone()))
+        .collect();
     for w in app.mesh.workloads.iter().filter(|w| w.is_sidecar()) {
-        if !rows
-            .iter()
-            .any(|r| r.service == w.service && r.version == w.version && r.cluster == w.cluster)
-        {
+        if have.insert((w.service.clone(), w.version.clone(), w.cluster.clone())) {
             rows.push(ServiceSignal {
                 cluster: w.cluster.clone(),
                 namespace: w.namespace.clone(),

@@ -8,11 +8,11 @@
 use crate::map::{Link, Node, Spec};
 use crate::tui::app::App;
 
-use super::graph::{edge_row, versions};
+use super::graph::{edge_row, versions, Index};
 
 /// What a box says under its name: the traffic into it from `from`.
-fn figures(app: &App, from: &str, to: &str) -> String {
-    let e = edge_row(app, from, to, String::new(), &[]);
+fn figures(ix: &Index<'_>, from: &str, to: &str) -> String {
+    let e = edge_row(ix, from, to, String::new(), &[]);
     if e.rps <= 0.0 {
         return "idle".into();
     }
@@ -50,6 +50,7 @@ fn arrow(crosses: bool) -> String {
 /// The map of the running topology, or None before the mesh has said what it runs.
 pub fn spec(app: &App) -> Option<Spec> {
     let t = app.mesh.topology.as_ref()?;
+    let ix = Index::new(app);
     let clusters: Vec<String> = t.clusters.iter().map(|c| c.name.clone()).collect();
     let band = |c: &str| clusters.iter().position(|x| x == c).unwrap_or(0);
     let mut nodes: Vec<Node> = Vec::new();
@@ -89,8 +90,8 @@ pub fn spec(app: &App) -> Option<Spec> {
             });
         nodes.push(Node {
             cell: if down { " ✗ " } else { " · " }.into(),
-            name: Some(format!("{} {}", s.name, versions(app, &s.name))),
-            detail: Some(caller.map_or_else(|| "no callers".into(), |c| figures(app, &c, &s.name))),
+            name: Some(format!("{} {}", s.name, versions(&ix, &s.name))),
+            detail: Some(caller.map_or_else(|| "no callers".into(), |c| figures(&ix, &c, &s.name))),
             band: band(&s.cluster),
         });
         keys.push((s.name.clone(), s.cluster.clone()));

@@ -135,11 +135,12 @@ pub fn spawn<E: From<DataEvent> + Send + 'static>(
                     signals.keep(|t| admins.contains_key(t));
                     let now = now_s();
                     let w = window.get();
+                    let (services, edges) = signals.services_and_edges(w, now);
                     send(
                         &tx,
                         DataEvent::Signals {
-                            services: signals.services(w, now),
-                            edges: signals.edges(w, now),
+                            services,
+                            edges,
                             recent_edges: signals.edges(RECENT, now),
                             at: now,
                         },

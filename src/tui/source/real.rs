@@ -321,8 +321,7 @@ async fn poll<E: From<DataEvent>>(
             }
         }
         let now = now_s();
-        services = signals.services(window, now);
-        edges = signals.edges(window, now);
+        (services, edges) = signals.services_and_edges(window, now);
         recent_edges = signals.edges(RECENT, now);
         workloads = workloads_seen(&services, &edges);
         if errors.len() == real.scrape.len() {

@@ -576,6 +576,17 @@ fn m_draws_the_mesh_as_a_map_with_clusters_as_bands() {
 }
 
 #[test]
+fn a_mesh_with_more_boxes_than_the_screen_holds_is_shown_as_the_tree_without_a_layout() {
+    let mut app = big_app(1000);
+    show(&mut app, View::Graph);
+    update(&mut app, Action::ToggleMap);
+    let s = text(&render(&app, 160, 45));
+    assert!(!s.contains("Graph · map"), "{s}");
+    assert!(s.contains("boxes need more than"), "{s}");
+    assert!(s.contains("svc-0"), "{s}");
+}
+
+#[test]
 fn d_drills_into_a_service_with_its_instances_config_traffic_events_and_certificates() {
     let mut app = recorded_app();
     show(&mut app, View::Services);

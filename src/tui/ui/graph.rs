@@ -26,6 +26,21 @@ use crate::tui::model::graph;
 /// Draws the map when asked for and it fits; else the tree, saying why.
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     if app.graph_map {
+        // Each box holds at least 4 lines by 5 columns of its own, so a mesh
+        // with more boxes than the area has room for is not laid out at all
+        // (laying out a thousand services took 30 ms a frame).
+        let boxes = app
+            .mesh
+            .topology
+            .as_ref()
+            .map_or(0, |t| t.services.len() + t.clusters.len());
+        if boxes * 20 > usize::from(area.width) * usize::from(area.height) {
+            let why = format!(
+                "{boxes} boxes need more than {}×{}",
+                area.width, area.height
+            );
+            return tree(f, area, app, Some(why));
+        }
         let lines = crate::tui::model::map::spec(app)
             .map(|s| crate::map::draw(&s))
             .unwrap_or_default();

@@ -178,64 +178,132 @@ fn linkerd_key(target: &str, labels: &[(&str, String)]) -> SeriesKey {
     }
 }
 
-/// Reads the mesh series of one exposition (Istio's, or a linkerd2-proxy's
-/// read as Istio's): request counts, and the duration histogram's
-/// cumulative buckets.
+/// What one series line of a mesh family says, apart from its value.
+#[derive(Debug, Clone)]
+struct Series {
+    key: SeriesKey,
+    /// A bucket's upper bound; None for a request counter.
+    le: Option<f64>,
+}
+
+/// The series lines of one target read so far, by the text before their
+/// value: a proxy's label sets hardly change between scrapes, so each is
+/// read (with `prometheus-parse`, label by label) once, and later scrapes
+/// only read the number after it. A console scraping every proxy every
+/// second spent most of its idle time reading the same labels again.
+#[derive(Debug, Default)]
+pub(super) struct LineCache {
+    series: HashMap<String, Series>,
+}
+
+/// Series lines remembered per target before the cache starts over (label
+/// sets that keep changing must not grow it without bound).
+const MAX_CACHED_SERIES: usize = 20_000;
+
+impl LineCache {
+    /// Reads the mesh series of one exposition (Istio's, or a
+    /// linkerd2-proxy's read as Istio's): request counts, and the duration
+    /// histogram's cumulative buckets.
+    pub(super) fn parse(
+        &mut self,
+        target: &str,
+        text: &str,
+    ) -> Result<HashMap<SeriesKey, SeriesValue>, ScrapeError> {
+        const FAMILIES: [&str; 4] = [REQUESTS, BUCKETS, LINKERD_RESPONSES, LINKERD_BUCKETS];
+        if self.series.len() > MAX_CACHED_SERIES {
+            self.series.clear();
+        }
+        let mut out: HashMap<SeriesKey, SeriesValue> = HashMap::new();
+        for line in text.lines() {
+            // Other families (byte sizes, Envoy counters) are most of an
+            // exposition: skip them before reading a single label.
+            if !FAMILIES.iter().any(|p| line.starts_with(p)) {
+                continue;
+            }
+            // The value (and any timestamp) follows the label block's
+            // closing brace, which they cannot contain.
+            let split = line
+                .rfind('}')
+                .map(|i| i + 1)
+                .or_else(|| line.find(char::is_whitespace))
+                .unwrap_or(line.len());
+            let (head, rest) = line.split_at(split);
+            let known = self.series.get(head).cloned();
+            let (series, v) = match known.zip(rest.split_whitespace().next()) {
+                Some((series, value)) => match number(value) {
+                    Some(v) => (series, v),
+                    None => return Err(ScrapeError::Malformed(line.to_string())),
+                },
+                None => {
+                    let Some((series, v)) = read_series(target, line)? else {
+                        continue;
+                    };
+                    self.series.insert(head.to_string(), series.clone());
+                    (series, v)
+                }
+            };
+            let e = out.entry(series.key).or_default();
+            match series.le {
+                None => e.requests += v,
+                Some(le) => match e.buckets.iter_mut().find(|b| b.0 == le) {
+                    Some(b) => b.1 += v,
+                    None => e.buckets.push((le, v)),
+                },
+            }
+        }
+        for v in out.values_mut() {
+            v.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
+        Ok(out)
+    }
+}
+
+const REQUESTS: &str = "istio_requests_total";
+const BUCKETS: &str = "istio_request_duration_milliseconds_bucket";
+const LINKERD_RESPONSES: &str = "response_total";
+const LINKERD_BUCKETS: &str = "response_latency_ms_bucket";
+
+/// A sample value as the text format writes it.
+fn number(v: &str) -> Option<f64> {
+    match v {
+        "+Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        v => v.parse().ok(),
+    }
+}
+
+/// Reads one line of a mesh family whole: its series and value; None for
+/// a family that only starts like one of them.
+fn read_series(target: &str, line: &str) -> Result<Option<(Series, f64)>, ScrapeError> {
+    let Some((name, mut labels, v)) = sample(line)? else {
+        return Ok(None);
+    };
+    let linkerd = name == LINKERD_RESPONSES || name == LINKERD_BUCKETS;
+    let le = if name == REQUESTS || name == LINKERD_RESPONSES {
+        None
+    } else if name == BUCKETS || name == LINKERD_BUCKETS {
+        let le = labels
+            .iter()
+            .position(|(n, _)| *n == "le")
+            .map(|i| labels.remove(i).1)
+            .ok_or_else(|| ScrapeError::NoLe(line.to_string()))?;
+        Some(number(&le).ok_or_else(|| ScrapeError::BadLe(line.to_string()))?)
+    } else {
+        return Ok(None);
+    };
+    let key = if linkerd {
+        linkerd_key(target, &labels)
+    } else {
+        key_of(&labels)
+    };
+    Ok(Some((Series { key, le }, v)))
+}
+
+/// Reads the mesh series of one exposition, without a cache.
+#[cfg(test)]
 pub(super) fn parse(
     target: &str,
     text: &str,
 ) -> Result<HashMap<SeriesKey, SeriesValue>, ScrapeError> {
-    const REQUESTS: &str = "istio_requests_total";
-    const BUCKETS: &str = "istio_request_duration_milliseconds_bucket";
-    const LINKERD_RESPONSES: &str = "response_total";
-    const LINKERD_BUCKETS: &str = "response_latency_ms_bucket";
-    let mut out: HashMap<SeriesKey, SeriesValue> = HashMap::new();
-    for line in text.lines() {
-        // Other families (byte sizes, Envoy counters) are most of an
-        // exposition: skip them before reading a single label.
-        if ![REQUESTS, BUCKETS, LINKERD_RESPONSES, LINKERD_BUCKETS]
-            .iter()
-            .any(|p| line.starts_with(p))
-        {
-            continue;
-        }
-        let Some((name, mut labels, v)) = sample(line)? else {
-            continue;
-        };
-        let linkerd = name == LINKERD_RESPONSES || name == LINKERD_BUCKETS;
-        if name == REQUESTS || name == LINKERD_RESPONSES {
-            let key = if linkerd {
-                linkerd_key(target, &labels)
-            } else {
-                key_of(&labels)
-            };
-            out.entry(key).or_default().requests += v;
-        } else if name == BUCKETS || name == LINKERD_BUCKETS {
-            let le = labels
-                .iter()
-                .position(|(n, _)| *n == "le")
-                .map(|i| labels.remove(i).1)
-                .ok_or_else(|| ScrapeError::NoLe(line.to_string()))?;
-            let le: f64 = match le.as_str() {
-                "+Inf" => f64::INFINITY,
-                x => x
-                    .parse()
-                    .map_err(|_| ScrapeError::BadLe(line.to_string()))?,
-            };
-            let key = if linkerd {
-                linkerd_key(target, &labels)
-            } else {
-                key_of(&labels)
-            };
-            let e = out.entry(key).or_default();
-            match e.buckets.iter_mut().find(|b| b.0 == le) {
-                Some(b) => b.1 += v,
-                None => e.buckets.push((le, v)),
-            }
-        }
-    }
-    for v in out.values_mut() {
-        v.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    }
-    Ok(out)
+    LineCache::default().parse(target, text)
 }

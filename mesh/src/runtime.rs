@@ -17,6 +17,7 @@ mod chaos;
 mod federation;
 pub mod plan;
 mod rogue;
+pub mod workers;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -97,6 +98,8 @@ pub struct MeshOptions {
     pub trace_sampling: f64,
     /// Outside OTLP/gRPC collectors that also get every span.
     pub otlp: Vec<SocketAddr>,
+    /// Threads the sidecars' data plane runs on (see [`workers`]).
+    pub dataplane_threads: usize,
 }
 
 impl MeshOptions {
@@ -112,6 +115,7 @@ impl MeshOptions {
             rps: None,
             trace_sampling: 100.0,
             otlp: Vec::new(),
+            dataplane_threads: 1,
         }
     }
 }
@@ -205,6 +209,8 @@ struct Inner {
     links: Mutex<BTreeMap<(String, String), CancellationToken>>,
     /// The addresses of stopped components, held until they start again.
     held: Mutex<BTreeMap<SocketAddr, plan::Reserved>>,
+    /// The threads sidecars serve on.
+    workers: workers::Workers,
 }
 
 /// A running mesh. Cheap to clone.

@@ -17,6 +17,7 @@ use super::{admin, inbound, outbound};
 use crate::control::client::{self, GrpcSigner};
 use crate::identity::CertificateSigner;
 use crate::proto::{Node, ProxyEvent};
+use crate::runtime::workers::Worker;
 
 /// How a proxy reaches its control plane.
 #[derive(Debug, Clone)]
@@ -154,6 +155,8 @@ pub fn start_agent(
 /// The listeners of a sidecar, already bound.
 #[derive(Debug)]
 pub struct SidecarListeners {
+    /// The data-plane thread the listeners, and all they accept, run on.
+    pub worker: Worker,
     /// mTLS from peers (absent for client-only external workloads).
     pub inbound: Option<TcpListener>,
     /// Plain HTTP from the app.
@@ -161,6 +164,16 @@ pub struct SidecarListeners {
     /// Admin.
     pub admin: TcpListener,
 }
+
+/// Serves one listener of a sidecar until cancelled.
+type ServeFn = Box<
+    dyn FnOnce(
+            TcpListener,
+            Arc<ProxyContext>,
+            CancellationToken,
+        ) -> futures::future::BoxFuture<'static, ()>
+        + Send,
+>;
 
 /// Starts a sidecar in front of `app`.
 pub fn start_sidecar(
@@ -172,24 +185,34 @@ pub fn start_sidecar(
 ) -> ProxyHandle {
     let cancel = CancellationToken::new();
     let mut tasks = start_agent(&ctx, events, spec, &cancel);
+    let worker = listeners.worker;
+    // A listener is registered with the runtime that made it: it moves to
+    // its worker's as a plain socket and is registered again there.
+    let on_worker = |listener: TcpListener, serve: ServeFn| {
+        let ctx = Arc::clone(&ctx);
+        let cancel = cancel.clone();
+        let std = listener.into_std();
+        worker.spawn(async move {
+            match std.and_then(TcpListener::from_std) {
+                Ok(l) => serve(l, ctx, cancel).await,
+                Err(e) => tracing::error!(error = %e, proxy = %ctx.info.id, "cannot move a listener to its data-plane thread"),
+            }
+        })
+    };
     if let Some(l) = listeners.inbound {
-        tasks.push(tokio::spawn(inbound::serve(
+        tasks.push(on_worker(
             l,
-            Arc::clone(&ctx),
-            app,
-            cancel.clone(),
-        )));
+            Box::new(move |l, ctx, cancel| Box::pin(inbound::serve(l, ctx, app, cancel))),
+        ));
     }
-    tasks.push(tokio::spawn(outbound::serve(
+    tasks.push(on_worker(
         listeners.outbound,
-        Arc::clone(&ctx),
-        cancel.clone(),
-    )));
-    tasks.push(tokio::spawn(admin::serve(
+        Box::new(|l, ctx, cancel| Box::pin(outbound::serve(l, ctx, cancel))),
+    ));
+    tasks.push(on_worker(
         listeners.admin,
-        Arc::clone(&ctx),
-        cancel.clone(),
-    )));
+        Box::new(|l, ctx, cancel| Box::pin(admin::serve(l, ctx, cancel))),
+    ));
     ProxyHandle { ctx, cancel, tasks }
 }
 

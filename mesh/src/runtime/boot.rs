@@ -125,6 +125,9 @@ impl Mesh {
             federation_token,
             links: Mutex::new(BTreeMap::new()),
             held: Mutex::new(BTreeMap::new()),
+            workers: super::workers::Workers::start(opts.dataplane_threads).map_err(|e| {
+                RuntimeError::NotReady(format!("cannot start the data-plane threads: {e}"))
+            })?,
         });
         let mesh = Mesh { inner };
         mesh.spawn_federation();
@@ -362,6 +365,7 @@ impl Mesh {
             },
             app_addr,
             SidecarListeners {
+                worker: self.inner.workers.pick(),
                 inbound: l.inbound,
                 outbound: l.outbound,
                 admin: l.admin,

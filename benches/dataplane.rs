@@ -13,12 +13,13 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     for trace_sampling in [100.0, 0.0] {
         rt.block_on(run(BenchWhat::Dataplane {
-            rate: 1000,
+            rate: vec![1000],
             duration: Duration::from_secs(5),
             body: 1024,
             trace_sampling,
             nginx: "nginx".into(),
             no_nginx: false,
+            dataplane_threads: 1,
             output: Format::Table,
         }))?;
     }

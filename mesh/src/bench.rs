@@ -25,7 +25,7 @@ use crate::topology::Topology;
 
 mod nginx;
 
-pub use nginx::{NginxError, NginxPair, SERVER_NAME};
+pub use nginx::{Layout, NginxError, NginxPair, SERVER_NAME};
 
 /// Latency of one way of calling the server.
 #[derive(Debug, Clone, Serialize)]
@@ -63,28 +63,56 @@ pub struct DataplaneOptions {
     pub trace_sampling: f64,
     /// The nginx binary to compare against (skipped when None).
     pub nginx: Option<PathBuf>,
+    /// Threads the sidecars' data plane runs on.
+    pub dataplane_threads: usize,
 }
 
-/// The result of the data-plane benchmark.
+/// The result of the data-plane benchmark at one rate.
 #[derive(Debug, Clone, Serialize)]
 pub struct DataplaneReport {
+    /// Requests a second asked for.
+    pub rate: u32,
+    /// Data-plane threads the sidecars ran on.
+    pub dataplane_threads: usize,
     /// Calls straight to the reference server: the baseline.
     pub direct: LatencyReport,
     /// Through two sidecars with mTLS.
     pub meshed: LatencyReport,
     /// Extra CPU-seconds per 1000 requests spent by the two sidecars.
     pub sidecar_cpu_per_1000: f64,
-    /// Through two nginx proxies doing mTLS, when nginx ran.
-    pub nginx: Option<LatencyReport>,
-    /// CPU-seconds per 1000 requests spent by the two nginx processes.
-    pub nginx_cpu_per_1000: Option<f64>,
+    /// Through two nginx proxies doing mTLS, each way nginx was run.
+    pub nginx: Vec<NginxRun>,
     /// Why the nginx pair did not run.
     pub nginx_skipped: Option<String>,
+}
+
+/// The nginx pair in one layout.
+#[derive(Debug, Clone, Serialize)]
+pub struct NginxRun {
+    /// One worker for both proxies, or a process each.
+    pub layout: Layout,
+    /// What a request through it took.
+    pub latency: LatencyReport,
+    /// CPU-seconds per 1000 requests spent by nginx.
+    pub cpu_per_1000: f64,
 }
 
 /// CPU time (user + system) of this process so far, seconds.
 pub fn process_cpu_seconds() -> f64 {
     cpu_seconds(Path::new("/proc/self/stat"))
+}
+
+/// Resident memory of this process now, bytes (Linux `VmRSS`).
+pub fn process_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// CPU time (user + system) from a `/proc/<pid>/stat` file, seconds.
@@ -235,6 +263,7 @@ pub async fn dataplane(
     let mut mo = MeshOptions::new(pair_topology(server), state_dir.to_path_buf());
     mo.plan = AddressPlan::Ephemeral;
     mo.trace_sampling = opts.trace_sampling;
+    mo.dataplane_threads = opts.dataplane_threads;
     let mesh = Mesh::start(mo).await?;
     let outbound = mesh
         .workload_addresses()
@@ -265,36 +294,52 @@ pub async fn dataplane(
             cpu / r.ok as f64 * 1000.0
         }
     };
-    let (mut nginx, mut nginx_cpu_per_1000, mut nginx_skipped) = (None, None, None);
+    let (mut nginx, mut nginx_skipped) = (Vec::new(), None);
     match &opts.nginx {
         None => nginx_skipped = Some("not asked for".to_string()),
-        Some(bin) => match NginxPair::start(bin, server, &state_dir.join("nginx")).await {
-            Ok(pair) => {
-                open_loop("warm", pair.entry, "ref", 200, warm, opts.body).await;
-                let cpu0 = pair.cpu_seconds();
-                let r = open_loop(
-                    "two nginx, mTLS",
-                    pair.entry,
-                    "ref",
-                    opts.rate,
-                    opts.duration,
-                    opts.body,
-                )
-                .await;
-                nginx_cpu_per_1000 = Some(per_1000(pair.cpu_seconds() - cpu0, &r));
-                nginx = Some(r);
+        Some(bin) => {
+            for layout in [Layout::OneWorker, Layout::TwoProcesses] {
+                let dir = state_dir.join(format!("nginx-{layout:?}"));
+                match NginxPair::start(bin, server, &dir, layout).await {
+                    Ok(pair) => {
+                        open_loop("warm", pair.entry, "ref", 200, warm, opts.body).await;
+                        let cpu0 = pair.cpu_seconds();
+                        let label = match layout {
+                            Layout::OneWorker => "two nginx, one worker",
+                            Layout::TwoProcesses => "two nginx processes",
+                        };
+                        let r = open_loop(
+                            label,
+                            pair.entry,
+                            "ref",
+                            opts.rate,
+                            opts.duration,
+                            opts.body,
+                        )
+                        .await;
+                        nginx.push(NginxRun {
+                            layout,
+                            cpu_per_1000: per_1000(pair.cpu_seconds() - cpu0, &r),
+                            latency: r,
+                        });
+                    }
+                    Err(e) => {
+                        nginx_skipped = Some(e.to_string());
+                        break;
+                    }
+                }
             }
-            Err(e) => nginx_skipped = Some(e.to_string()),
-        },
+        }
     }
     cancel.cancel();
     Ok(DataplaneReport {
+        rate: opts.rate,
+        dataplane_threads: opts.dataplane_threads,
         sidecar_cpu_per_1000: (per_1000(meshed.cpu_s, &meshed) - per_1000(direct.cpu_s, &direct))
             .max(0.0),
         direct,
         meshed,
         nginx,
-        nginx_cpu_per_1000,
         nginx_skipped,
     })
 }
@@ -312,6 +357,11 @@ pub struct ConvergenceReport {
     pub p99_ms: f64,
     /// The slowest apply to every proxy ACKed, ms.
     pub max_ms: f64,
+    /// Resident memory of the whole process (control planes, CAs and every
+    /// proxy) once the applies are done, MiB.
+    pub rss_mib: f64,
+    /// That divided by the proxies: an upper bound on a proxy's share, KiB.
+    pub rss_per_proxy_kib: f64,
 }
 
 /// A topology of `n` single-replica services in one cluster, each calling the next.
@@ -371,6 +421,7 @@ pub async fn convergence(
         }
         times.push(t0.elapsed().as_secs_f64() * 1000.0);
     }
+    let rss = process_rss_bytes().unwrap_or(0) as f64;
     mesh.shutdown().await;
     times.sort_by(f64::total_cmp);
     let q = |p: f64| {
@@ -385,5 +436,7 @@ pub async fn convergence(
         p50_ms: q(0.5),
         p99_ms: q(0.99),
         max_ms: times.last().copied().unwrap_or(0.0),
+        rss_mib: rss / (1024.0 * 1024.0),
+        rss_per_proxy_kib: rss / 1024.0 / proxies.max(1) as f64,
     })
 }

@@ -14,9 +14,10 @@ use crate::output::{self, Format};
 pub enum BenchWhat {
     /// Latency added by two sidecars doing mTLS, against a direct call.
     Dataplane {
-        /// Requests per second.
-        #[arg(long, default_value_t = 1000)]
-        rate: u32,
+        /// Requests per second; several (`500,1000,2000,4000`) sweep the
+        /// rates one after another, each against its own mesh and nginx.
+        #[arg(long, value_delimiter = ',', default_value = "1000", value_parser = clap::value_parser!(u32).range(1..))]
+        rate: Vec<u32>,
         /// Length of each phase.
         #[arg(long, default_value = "10s", value_parser = some_time)]
         duration: Duration,
@@ -33,6 +34,9 @@ pub enum BenchWhat {
         /// Skip the nginx comparison.
         #[arg(long)]
         no_nginx: bool,
+        /// Threads the sidecars' data plane runs on.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        dataplane_threads: u16,
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: Format,
@@ -72,6 +76,51 @@ fn row(r: &bench::LatencyReport) -> Vec<String> {
     ]
 }
 
+/// One rate's figures as a table, and what each pair adds to a direct call.
+fn print_dataplane(r: &bench::DataplaneReport) {
+    let added = |label: &str, to: &bench::LatencyReport| {
+        let d = |a: u64, b: u64| format!("{:+.3}", (b as f64 - a as f64) / 1000.0);
+        vec![
+            label.to_string(),
+            String::new(),
+            String::new(),
+            d(r.direct.p50_us, to.p50_us),
+            d(r.direct.p90_us, to.p90_us),
+            d(r.direct.p99_us, to.p99_us),
+            d(r.direct.p999_us, to.p999_us),
+        ]
+    };
+    let mut rows = vec![row(&r.direct), row(&r.meshed)];
+    rows.extend(r.nginx.iter().map(|n| row(&n.latency)));
+    rows.push(added("added by the sidecars", &r.meshed));
+    for n in &r.nginx {
+        rows.push(added(&format!("added by {}", n.latency.label), &n.latency));
+    }
+    crate::out!(
+        "{}",
+        output::table(
+            &["PATH", "RPS", "ERRORS", "P50 ms", "P90 ms", "P99 ms", "P99.9 ms"],
+            &rows
+        )
+    );
+    crate::outln!(
+        "sidecar CPU: {:.4} CPU-seconds per 1000 requests for both sidecars ({:.4} per proxy)",
+        r.sidecar_cpu_per_1000,
+        r.sidecar_cpu_per_1000 / 2.0
+    );
+    for n in &r.nginx {
+        crate::outln!(
+            "{}: {:.4} CPU-seconds per 1000 requests ({:.4} per proxy)",
+            n.latency.label,
+            n.cpu_per_1000,
+            n.cpu_per_1000 / 2.0
+        );
+    }
+    if let Some(why) = &r.nginx_skipped {
+        crate::outln!("nginx pair skipped: {why}");
+    }
+}
+
 /// Runs a benchmark.
 pub async fn run(what: BenchWhat) -> anyhow::Result<ExitCode> {
     let dir = tempfile_dir()?;
@@ -83,62 +132,31 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<ExitCode> {
             trace_sampling,
             nginx,
             no_nginx,
+            dataplane_threads,
             output: fmt,
         } => {
-            eprintln!("meshcon bench: {rate} req/s for {duration:?} per phase, {body}-byte bodies, tracing {trace_sampling}%");
-            let r = bench::dataplane(
-                &bench::DataplaneOptions {
-                    rate,
-                    duration,
-                    body,
-                    trace_sampling,
-                    nginx: (!no_nginx).then_some(nginx),
-                },
-                &dir,
-            )
-            .await?;
-            match fmt {
-                Format::Table => {
-                    let added = |label: &str, to: &bench::LatencyReport| {
-                        let d = |a: u64, b: u64| format!("{:+.3}", (b as f64 - a as f64) / 1000.0);
-                        vec![
-                            label.to_string(),
-                            String::new(),
-                            String::new(),
-                            d(r.direct.p50_us, to.p50_us),
-                            d(r.direct.p90_us, to.p90_us),
-                            d(r.direct.p99_us, to.p99_us),
-                            d(r.direct.p999_us, to.p999_us),
-                        ]
-                    };
-                    let mut rows = vec![row(&r.direct), row(&r.meshed)];
-                    if let Some(n) = &r.nginx {
-                        rows.push(row(n));
-                    }
-                    rows.push(added("added by the sidecars", &r.meshed));
-                    if let Some(n) = &r.nginx {
-                        rows.push(added("added by nginx", n));
-                    }
-                    crate::out!(
-                        "{}",
-                        output::table(
-                            &["PATH", "RPS", "ERRORS", "P50 ms", "P90 ms", "P99 ms", "P99.9 ms"],
-                            &rows
-                        )
-                    );
-                    crate::outln!(
-                        "sidecar CPU: {:.4} CPU-seconds per 1000 requests (both sidecars)",
-                        r.sidecar_cpu_per_1000
-                    );
-                    match (r.nginx_cpu_per_1000, &r.nginx_skipped) {
-                        (Some(cpu), _) => crate::outln!(
-                            "nginx CPU:   {cpu:.4} CPU-seconds per 1000 requests (both nginx)"
-                        ),
-                        (None, Some(why)) => crate::outln!("nginx pair skipped: {why}"),
-                        (None, None) => {}
-                    }
+            let mut reports = Vec::new();
+            for rate in rate {
+                eprintln!("meshcon bench: {rate} req/s for {duration:?} per phase, {body}-byte bodies, tracing {trace_sampling}%, {dataplane_threads} data-plane thread(s)");
+                let r = bench::dataplane(
+                    &bench::DataplaneOptions {
+                        rate,
+                        duration,
+                        body,
+                        trace_sampling,
+                        nginx: (!no_nginx).then(|| nginx.clone()),
+                        dataplane_threads: usize::from(dataplane_threads),
+                    },
+                    &dir,
+                )
+                .await?;
+                if fmt == Format::Table {
+                    print_dataplane(&r);
                 }
-                f => crate::out!("{}", output::structured(&r, f)?),
+                reports.push(r);
+            }
+            if fmt != Format::Table {
+                crate::out!("{}", output::structured(&reports, fmt)?);
             }
         }
         BenchWhat::Convergence {
@@ -150,8 +168,8 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<ExitCode> {
             let r = bench::convergence(services, applies, &dir).await?;
             match fmt {
                 Format::Table => crate::outln!(
-                    "{} proxies: apply → all ACKed P50 {:.1} ms, P99 {:.1} ms, max {:.1} ms over {} applies",
-                    r.proxies, r.p50_ms, r.p99_ms, r.max_ms, r.applies
+                    "{} proxies: apply → all ACKed P50 {:.1} ms, P99 {:.1} ms, max {:.1} ms over {} applies; process RSS {:.0} MiB, {:.0} KiB per proxy",
+                    r.proxies, r.p50_ms, r.p99_ms, r.max_ms, r.applies, r.rss_mib, r.rss_per_proxy_kib
                 ),
                 f => crate::out!("{}", output::structured(&r, f)?),
             }

@@ -1,7 +1,8 @@
 //! The yardstick of the data-plane budget: a pair of nginx proxies doing mTLS
 //! with certificates from our own CA, on the same path as the sidecar pair
 //! (plain HTTP in, mTLS between the two, plain HTTP to the server, keep-alive
-//! on every leg), measured in the same run.
+//! on every leg), measured in the same run, either both in one nginx
+//! worker or each in a process of its own.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -46,7 +47,17 @@ impl NginxError {
     }
 }
 
-/// Two running nginx processes (killed on drop).
+/// How the two nginx proxies are run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// One nginx process with one worker hosting both proxies.
+    OneWorker,
+    /// An nginx process (one worker) for each proxy.
+    TwoProcesses,
+}
+
+/// The running nginx proxies (killed on drop).
 pub struct NginxPair {
     children: Vec<tokio::process::Child>,
     /// Where the client sends plain HTTP.
@@ -79,7 +90,12 @@ fn http_common(dir: &Path, name: &str) -> String {
 impl NginxPair {
     /// Writes certificates (`ca.pem`, `client.pem`, `client.key`, …) and
     /// configs under `dir` and starts both proxies in front of `server`.
-    pub async fn start(nginx: &Path, server: SocketAddr, dir: &Path) -> Result<Self, NginxError> {
+    pub async fn start(
+        nginx: &Path,
+        server: SocketAddr,
+        dir: &Path,
+        layout: Layout,
+    ) -> Result<Self, NginxError> {
         let io = NginxError::io;
         std::fs::create_dir_all(dir).map_err(|e| io("state dir", e))?;
         let ca = CertificateAuthority::generate_dns("bench nginx")?;
@@ -99,14 +115,19 @@ impl NginxPair {
         // A free port may be taken again before nginx binds it: try afresh.
         let mut tries = 0;
         loop {
-            match Self::launch(nginx, server, dir).await {
+            match Self::launch(nginx, server, dir, layout).await {
                 Err(e) if tries < 3 && e.address_in_use() => tries += 1,
                 r => return r,
             }
         }
     }
 
-    async fn launch(nginx: &Path, server: SocketAddr, dir: &Path) -> Result<Self, NginxError> {
+    async fn launch(
+        nginx: &Path,
+        server: SocketAddr,
+        dir: &Path,
+        layout: Layout,
+    ) -> Result<Self, NginxError> {
         let io = NginxError::io;
         let d = dir.display();
         let (entry_port, mtls_port) = (
@@ -114,17 +135,27 @@ impl NginxPair {
             free_port().map_err(|e| io("port", e))?,
         );
         let client_side = format!(
-            "{}http {{\n{}  upstream mtls {{ server 127.0.0.1:{mtls_port}; keepalive 64; }}\n  server {{\n    listen 127.0.0.1:{entry_port};\n    location / {{\n      proxy_pass https://mtls;\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_ssl_protocols TLSv1.3;\n      proxy_ssl_certificate {d}/client.pem;\n      proxy_ssl_certificate_key {d}/client.key;\n      proxy_ssl_trusted_certificate {d}/ca.pem;\n      proxy_ssl_verify on;\n      proxy_ssl_name {SERVER_NAME};\n      proxy_ssl_server_name on;\n      proxy_ssl_session_reuse on;\n    }}\n  }}\n}}\n",
-            common(dir, "client-side"),
-            http_common(dir, "client-side"),
+            "  upstream mtls {{ server 127.0.0.1:{mtls_port}; keepalive 64; }}\n  server {{\n    listen 127.0.0.1:{entry_port};\n    location / {{\n      proxy_pass https://mtls;\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_ssl_protocols TLSv1.3;\n      proxy_ssl_certificate {d}/client.pem;\n      proxy_ssl_certificate_key {d}/client.key;\n      proxy_ssl_trusted_certificate {d}/ca.pem;\n      proxy_ssl_verify on;\n      proxy_ssl_name {SERVER_NAME};\n      proxy_ssl_server_name on;\n      proxy_ssl_session_reuse on;\n    }}\n  }}\n",
         );
         let server_side = format!(
-            "{}http {{\n{}  upstream app {{ server {server}; keepalive 64; }}\n  server {{\n    listen 127.0.0.1:{mtls_port} ssl;\n    ssl_protocols TLSv1.3;\n    ssl_certificate {d}/server.pem;\n    ssl_certificate_key {d}/server.key;\n    ssl_client_certificate {d}/ca.pem;\n    ssl_verify_client on;\n    location / {{\n      proxy_pass http://app;\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n    }}\n  }}\n}}\n",
-            common(dir, "server-side"),
-            http_common(dir, "server-side"),
+            "  upstream app {{ server {server}; keepalive 64; }}\n  server {{\n    listen 127.0.0.1:{mtls_port} ssl;\n    ssl_protocols TLSv1.3;\n    ssl_certificate {d}/server.pem;\n    ssl_certificate_key {d}/server.key;\n    ssl_client_certificate {d}/ca.pem;\n    ssl_verify_client on;\n    location / {{\n      proxy_pass http://app;\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n    }}\n  }}\n",
         );
+        // One worker hosting both proxies (as the sidecars share a
+        // data-plane thread), or a process each.
+        let configs: Vec<(&str, String)> = match layout {
+            Layout::OneWorker => vec![("both", format!("{server_side}{client_side}"))],
+            Layout::TwoProcesses => {
+                vec![("server-side", server_side), ("client-side", client_side)]
+            }
+        };
+        let names: Vec<&str> = configs.iter().map(|(n, _)| *n).collect();
         let mut children = Vec::new();
-        for (name, conf) in [("server-side", server_side), ("client-side", client_side)] {
+        for (name, http) in &configs {
+            let conf = format!(
+                "{}http {{\n{}{http}}}\n",
+                common(dir, name),
+                http_common(dir, name)
+            );
             let path = dir.join(format!("{name}.conf"));
             std::fs::write(&path, conf).map_err(|e| io(name, e))?;
             let child = tokio::process::Command::new(nginx)
@@ -159,7 +190,7 @@ impl NginxPair {
                         std::fs::read_to_string(dir.join(format!("{n}.log"))).unwrap_or_default()
                     };
                     return Err(NginxError::NotStarted {
-                        log: format!("{}{}", log("server-side"), log("client-side")),
+                        log: names.iter().map(|n| log(n)).collect(),
                     });
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;

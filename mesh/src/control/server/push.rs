@@ -443,20 +443,27 @@ mod tests {
         (nonce, snap)
     }
 
-    fn plane() -> ControlPlane {
+    /// A control plane with `user`'s sidecar connected on a stream of `capacity`.
+    fn connected(
+        capacity: usize,
+    ) -> (
+        ControlPlane,
+        mpsc::Receiver<Result<DiscoveryResponse, Status>>,
+    ) {
         let ca = Arc::new(CertificateAuthority::generate("eu.mesh").expect("CA"));
         let (_config_tx, config) = watch::channel(Arc::new(ConfigState::default()));
-        ControlPlane::new("eu", ca, config, Arc::new(EventBus::default()))
+        let cp = ControlPlane::new("eu", ca, config, Arc::new(EventBus::default()));
+        let user = entry("user");
+        let id = user.id();
+        cp.update_registry(|r| r.upsert(user));
+        let (tx, rx) = mpsc::channel(capacity);
+        cp.on_connect(&id, 1, tx, 0);
+        (cp, rx)
     }
 
     #[tokio::test]
     async fn pushes_reach_a_proxy_in_the_order_they_were_built() {
-        let cp = plane();
-        let user = entry("user");
-        let id = user.id();
-        cp.update_registry(|r| r.upsert(user));
-        let (tx, mut rx) = mpsc::channel(8);
-        cp.on_connect(&id, 1, tx, 0);
+        let (cp, mut rx) = connected(8);
 
         cp.push_all();
         cp.update_registry(|r| r.upsert(entry("billing")));
@@ -487,12 +494,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_proxy_behind_on_its_pushes_gets_the_newest_once_it_reads() {
-        let cp = plane();
-        let user = entry("user");
-        let id = user.id();
-        cp.update_registry(|r| r.upsert(user));
-        let (tx, mut rx) = mpsc::channel(1);
-        cp.on_connect(&id, 1, tx, 0);
+        let (cp, mut rx) = connected(1);
 
         cp.push_all();
         cp.update_registry(|r| r.upsert(entry("billing")));

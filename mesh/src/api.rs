@@ -125,7 +125,7 @@ pub mod attach {
 /// Small helpers a client needs to read what a mesh serves.
 pub mod util {
     pub use crate::duration::parse as parse_duration;
-    pub use crate::http::get_text;
+    pub use crate::http::{get_if_changed, get_text, Fetched};
     pub use crate::identity::certinfo::rfc3339;
     pub use crate::yaml::parse_one as parse_yaml;
     pub use crate::yaml::{escape_control, MAX_INPUT_BYTES};

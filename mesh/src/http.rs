@@ -328,6 +328,37 @@ pub fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
 
 /// A plain HTTP/1.1 GET (admin endpoints, scrapes): the body as text.
 pub async fn get_text(addr: &str, path: &str, timeout: Duration) -> Result<String, HttpError> {
+    match get_if_changed(addr, path, timeout, None).await? {
+        Fetched::Changed { text, .. } => Ok(text),
+        Fetched::Unchanged => Err(HttpError::Exchange(format!(
+            "{addr}{path}: 304 Not Modified to a GET that held nothing"
+        ))),
+    }
+}
+
+/// What a conditional GET found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fetched {
+    /// A new text, and its entity tag if the server gave one.
+    Changed {
+        /// The body.
+        text: String,
+        /// The `ETag` to send next time.
+        etag: Option<String>,
+    },
+    /// The text held under the tag sent is still current (304).
+    Unchanged,
+}
+
+/// A GET that sends `If-None-Match: etag` when one is held: a scrape of an
+/// exposition that has not changed costs the scraper no transfer and no
+/// parse (the console scrapes every proxy every second).
+pub async fn get_if_changed(
+    addr: &str,
+    path: &str,
+    timeout: Duration,
+    etag: Option<&str>,
+) -> Result<Fetched, HttpError> {
     let exchange = |e: hyper::Error| HttpError::Exchange(e.to_string());
     let fut = async {
         let stream = tokio::net::TcpStream::connect(addr)
@@ -347,12 +378,23 @@ pub async fn get_text(addr: &str, path: &str, timeout: Duration) -> Result<Strin
                 tracing::debug!(error = %e, "GET connection ended with an error");
             }
         });
-        let req = http::Request::get(path)
-            .header(http::header::HOST, addr)
+        let mut req = http::Request::get(path).header(http::header::HOST, addr);
+        if let Some(tag) = etag {
+            req = req.header(http::header::IF_NONE_MATCH, tag);
+        }
+        let req = req
             .body(Empty::<Bytes>::new())
             .map_err(|e| HttpError::Exchange(e.to_string()))?;
         let resp = sender.send_request(req).await.map_err(exchange)?;
         let status = resp.status();
+        if status == http::StatusCode::NOT_MODIFIED && etag.is_some() {
+            return Ok(Fetched::Unchanged);
+        }
+        let tag = resp
+            .headers()
+            .get(http::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = resp
             .into_body()
             .collect()
@@ -368,8 +410,9 @@ pub async fn get_text(addr: &str, path: &str, timeout: Duration) -> Result<Strin
         }
         // Scrapes run to hundreds of kilobytes a second: no second copy
         // unless the text is not UTF-8.
-        Ok(String::from_utf8(Vec::from(body))
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+        let text = String::from_utf8(Vec::from(body))
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        Ok(Fetched::Changed { text, etag: tag })
     };
     tokio::time::timeout(timeout, fut)
         .await

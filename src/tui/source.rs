@@ -162,6 +162,19 @@ impl History {
         Ok(())
     }
 
+    /// Records that `target`'s scrape at `at` is unchanged (304); false
+    /// when there is no earlier scrape to repeat (scrape it whole).
+    pub fn ingest_unchanged(&mut self, target: &str, at: f64) -> bool {
+        if !self.dense.ingest_unchanged(target, at) {
+            return false;
+        }
+        if self.sparse_at.get(target).is_none_or(|t| at - t >= 10.0) {
+            self.sparse_at.insert(target.to_string(), at);
+            self.sparse.ingest_unchanged(target, at);
+        }
+        true
+    }
+
     /// Forgets targets that are gone.
     pub fn keep(&mut self, alive: impl Fn(&str) -> bool) {
         let gone: Vec<String> = self

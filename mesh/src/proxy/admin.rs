@@ -108,11 +108,35 @@ pub fn handle(ctx: &ProxyContext, req: &http::Request<Incoming>) -> http::Respon
             text_response(200, out)
         }
         "/stats/prometheus" => {
-            let mut resp = http::Response::new(full(ctx.metrics.render()));
-            resp.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-            );
+            let text = ctx.metrics.render();
+            // A scraper holding this very exposition gets 304 instead of it
+            // again: an idle mesh's expositions do not change, and the
+            // console scrapes every proxy every second.
+            let etag = {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                text.hash(&mut h);
+                format!("\"{:016x}\"", h.finish())
+            };
+            let held = req
+                .headers()
+                .get(http::header::IF_NONE_MATCH)
+                .is_some_and(|v| v.as_bytes() == etag.as_bytes());
+            let mut resp = if held {
+                let mut r = http::Response::new(full(""));
+                *r.status_mut() = http::StatusCode::NOT_MODIFIED;
+                r
+            } else {
+                let mut r = http::Response::new(full(text));
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                r
+            };
+            if let Ok(v) = http::HeaderValue::from_str(&etag) {
+                resp.headers_mut().insert(http::header::ETAG, v);
+            }
             resp
         }
         "/stats/exact" => {

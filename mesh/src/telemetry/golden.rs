@@ -261,6 +261,22 @@ impl Signals {
         Ok(())
     }
 
+    /// Records that `target`'s exposition at `at` is the one last
+    /// ingested (a scrape answered 304); false if there is none to repeat.
+    pub fn ingest_unchanged(&mut self, target: &str, at: f64) -> bool {
+        let Some(q) = self.targets.get_mut(target) else {
+            return false;
+        };
+        let Some(series) = q.back().map(|s| s.series.clone()) else {
+            return false;
+        };
+        q.push_back(Sample { at, series });
+        while q.front().is_some_and(|s| at - s.at > self.max_age) {
+            q.pop_front();
+        }
+        true
+    }
+
     /// Forgets a target (a proxy that is gone).
     pub fn forget(&mut self, target: &str) {
         self.targets.remove(target);
@@ -666,6 +682,28 @@ mod tests {
         assert!(cache
             .parse("t", &scrape(1, 1, "").replace("} 1\n", "} x\n"))
             .is_err());
+    }
+
+    #[test]
+    fn an_unchanged_scrape_repeats_the_last_one_at_its_own_time() {
+        let text = "istio_requests_total{reporter=\"destination\",destination_service_name=\"billing\",destination_version=\"v1\",destination_cluster=\"us\",response_code=\"200\"} 10\n";
+        let mut s = Signals::new(60.0);
+        assert!(!s.ingest_unchanged("t", 1.0), "nothing to repeat yet");
+        s.ingest("t", 1.0, text).expect("parses");
+        let busier = text.replace("} 10", "} 20");
+        s.ingest("t", 2.0, &busier).expect("parses");
+        for at in [3.0, 4.0, 5.0] {
+            assert!(s.ingest_unchanged("t", at));
+        }
+        // Ten requests in the first second, none since: the same as four
+        // full scrapes saying 20.
+        let mut full = Signals::new(60.0);
+        full.ingest("t", 1.0, text).expect("parses");
+        for at in [2.0, 3.0, 4.0, 5.0] {
+            full.ingest("t", at, &busier).expect("parses");
+        }
+        assert_eq!(s.services(10.0, 5.0), full.services(10.0, 5.0));
+        assert!(s.services(10.0, 5.0).iter().any(|x| x.rps > 0.0));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use mesh::api::util::Fetched;
 use mesh::api::{
     ApplyRequest, DiffRequest, Empty, EventsRequest, LatencyRequest, ResourcesRequest,
     RollbackRequest, TapRequest, TraceQuery,
@@ -62,6 +63,8 @@ pub fn spawn<E: From<DataEvent> + Send + 'static>(
             let mut connected = false;
             let mut tick: u64 = 0;
             let mut admins: HashMap<String, String> = HashMap::new();
+            // Each proxy's last exposition tag: unchanged ones answer 304.
+            let mut etags: HashMap<String, String> = HashMap::new();
             loop {
                 match c.console.workloads(Empty {}).await {
                     Ok(w) => {
@@ -114,25 +117,41 @@ pub fn spawn<E: From<DataEvent> + Send + 'static>(
                     let scrapes = futures::future::join_all(admins.iter().map(|(id, a)| {
                         let id = id.clone();
                         let a = a.clone();
+                        let etag = etags.get(&id).cloned();
                         async move {
-                            (
-                                id,
-                                mesh::api::util::get_text(
-                                    &a,
-                                    "/stats/prometheus",
-                                    Duration::from_millis(800),
-                                )
-                                .await,
+                            let got = mesh::api::util::get_if_changed(
+                                &a,
+                                "/stats/prometheus",
+                                Duration::from_millis(800),
+                                etag.as_deref(),
                             )
+                            .await;
+                            (id, got)
                         }
                     }))
                     .await;
-                    for (id, text) in scrapes {
-                        if let Ok(t) = text {
-                            let _ = signals.ingest(&id, at, &t);
+                    for (id, got) in scrapes {
+                        match got {
+                            Ok(Fetched::Changed { text, etag }) => {
+                                if signals.ingest(&id, at, &text).is_ok() {
+                                    match etag {
+                                        Some(e) => etags.insert(id, e),
+                                        None => etags.remove(&id),
+                                    };
+                                } else {
+                                    etags.remove(&id);
+                                }
+                            }
+                            Ok(Fetched::Unchanged) => {
+                                if !signals.ingest_unchanged(&id, at) {
+                                    etags.remove(&id);
+                                }
+                            }
+                            Err(_) => {}
                         }
                     }
                     signals.keep(|t| admins.contains_key(t));
+                    etags.retain(|t, _| admins.contains_key(t));
                     let now = now_s();
                     let w = window.get();
                     let (services, edges) = signals.services_and_edges(w, now);

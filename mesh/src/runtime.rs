@@ -441,6 +441,9 @@ impl Mesh {
         for t in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
         }
+        // Not left to the last clone's drop: a task still holding the mesh
+        // would keep idle data-plane threads alive.
+        self.inner.workers.stop();
     }
 }
 

@@ -369,25 +369,26 @@ const ENVOY_COUNTERS_WITHOUT_TOTAL: &[&str] = &[
 async fn an_unchanged_exposition_answers_304_to_its_tag_and_a_changed_one_the_text() {
     use mesh::api::util::{get_if_changed, Fetched};
     let m = support::start(mesh::api::Topology::demo(), |o| o.rps = Some(0.0)).await;
-    let frontend = m
+    // The ingress gateway: every request through the mesh changes its counters.
+    let gateway = m
         .workloads()
         .await
         .into_iter()
-        .find(|w| w.service == "frontend")
+        .find(|w| w.kind == "ingress-gateway")
         .and_then(|w| w.addresses.and_then(|a| a.admin))
-        .expect("a frontend admin address");
+        .expect("the ingress gateway's admin address");
     let wait = Duration::from_secs(5);
     let path = "/stats/prometheus";
     let Fetched::Changed {
         etag: Some(tag), ..
-    } = get_if_changed(&frontend, path, wait, None)
+    } = get_if_changed(&gateway, path, wait, None)
         .await
         .expect("scrape")
     else {
         panic!("a first scrape is the text, with a tag");
     };
     // Nothing happened in between: curl, holding the tag, gets 304 and no body.
-    let url = format!("http://{frontend}{path}");
+    let url = format!("http://{gateway}{path}");
     let header = format!("If-None-Match: {tag}");
     let out = tool(
         "curl",
@@ -403,10 +404,10 @@ async fn an_unchanged_exposition_answers_304_to_its_tag_and_a_changed_one_the_te
         ],
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "304 0");
-    // A request through the mesh changes frontend's counters: the text again.
+    // A request through the mesh changes the gateway's counters: the text again.
     let client = m.mesh.ingress_client().expect("client");
     client.get("/cart", &[]).await.expect("request");
-    match get_if_changed(&frontend, path, wait, Some(&tag))
+    match get_if_changed(&gateway, path, wait, Some(&tag))
         .await
         .expect("scrape")
     {
@@ -414,7 +415,7 @@ async fn an_unchanged_exposition_answers_304_to_its_tag_and_a_changed_one_the_te
             assert!(text.contains("istio_requests_total"), "{text}");
             assert!(etag.is_some_and(|t| t != tag));
         }
-        Fetched::Unchanged => panic!("frontend's counters changed, yet 304"),
+        Fetched::Unchanged => panic!("the gateway's counters changed, yet 304"),
     }
 }
 

@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 #[derive(Debug)]
 pub struct Workers {
     handles: Vec<Handle>,
-    stops: Vec<oneshot::Sender<()>>,
+    stops: parking_lot::Mutex<Vec<oneshot::Sender<()>>>,
     next: AtomicUsize,
 }
 
@@ -45,7 +45,7 @@ impl Workers {
         }
         Ok(Self {
             handles,
-            stops,
+            stops: parking_lot::Mutex::new(stops),
             next: AtomicUsize::new(0),
         })
     }
@@ -65,13 +65,18 @@ impl Workers {
     pub fn is_empty(&self) -> bool {
         self.handles.is_empty()
     }
+
+    /// Ends the threads and every task still on them (a mesh shutting down).
+    pub fn stop(&self) {
+        for stop in self.stops.lock().drain(..) {
+            let _ = stop.send(());
+        }
+    }
 }
 
 impl Drop for Workers {
     fn drop(&mut self) {
-        for stop in self.stops.drain(..) {
-            let _ = stop.send(());
-        }
+        self.stop();
     }
 }
 

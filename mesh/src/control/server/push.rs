@@ -178,53 +178,54 @@ impl ControlPlane {
             let Some(conn) = proxies.get_mut(&id) else {
                 continue;
             };
-            {
-                let Some(tx) = conn.tx.clone() else { continue };
-                let unchanged = conn
-                    .last_sent
-                    .as_ref()
-                    .is_some_and(|s| s.same_content(&snap));
-                if unchanged {
-                    if conn.state == AckState::Acked {
-                        conn.acked_version = conn.acked_version.max(snap.version);
-                    }
-                    conn.sent_version = conn.sent_version.max(snap.version);
-                    continue;
+            let Some(tx) = conn.tx.clone() else { continue };
+            let unchanged = conn
+                .last_sent
+                .as_ref()
+                .is_some_and(|s| s.same_content(&snap));
+            if unchanged {
+                if conn.state == AckState::Acked {
+                    conn.acked_version = conn.acked_version.max(snap.version);
                 }
-                if tx.capacity() == 0 {
-                    // The proxy has not read its earlier pushes yet: a later
-                    // round sends this (last_sent still differs).
+                conn.sent_version = conn.sent_version.max(snap.version);
+                continue;
+            }
+            if tx.capacity() == 0 {
+                // The proxy has not read its earlier pushes yet: a later
+                // round sends this (last_sent still differs).
+                backlogged = true;
+                continue;
+            }
+            let Some(resp) = self.prepare(conn, snap) else {
+                continue;
+            };
+            // Queued here, under the lock, so a proxy receives pushes in
+            // the order they were built: two sends racing on separate
+            // tasks could deliver an older snapshot last, which the
+            // proxy would keep (a trust bundle without a peer's root)
+            // while the newer one's ACK told us all was well.
+            let version = resp.version_info.clone();
+            match tx.try_send(Ok(resp)) {
+                Ok(()) => sent.push((id, version)),
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    // Only this loop sends, under the lock, so room seen
+                    // above stays; should it not, send again later.
+                    conn.last_sent = None;
                     backlogged = true;
-                    continue;
                 }
-                let Some(resp) = self.prepare(conn, snap) else {
-                    continue;
-                };
-                // Queued here, under the lock, so a proxy receives pushes in
-                // the order they were built: two sends racing on separate
-                // tasks could deliver an older snapshot last, which the
-                // proxy would keep (a trust bundle without a peer's root)
-                // while the newer one's ACK told us all was well.
-                let version = resp.version_info.clone();
-                match tx.try_send(Ok(resp)) {
-                    Ok(()) => sent.push((id, version)),
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        // Only this loop sends, under the lock, so room seen
-                        // above stays; should it not, send again later.
-                        conn.last_sent = None;
-                        backlogged = true;
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => {
-                        conn.tx = None;
-                        conn.state = AckState::Disconnected;
-                    }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    conn.tx = None;
+                    conn.state = AckState::Disconnected;
                 }
             }
         }
         drop(registry);
-        self.inner
-            .pushed_generation
-            .store(generation, Ordering::Release);
+        // A proxy left behind still waits for this generation: not settled.
+        if !backlogged {
+            self.inner
+                .pushed_generation
+                .store(generation, Ordering::Release);
+        }
         self.inner.progress.send_modify(|p| *p += 1);
         for (id, version) in sent {
             self.inner.events.emit(
@@ -500,16 +501,26 @@ mod tests {
         cp.update_registry(|r| r.upsert(entry("billing")));
         // The stream is full: nothing is dropped in its place, nothing waits.
         cp.push_all();
-        let (_, first) = snapshot_of(&rx.try_recv().expect("first push queued"));
+        let (n1, first) = snapshot_of(&rx.try_recv().expect("first push queued"));
         assert!(
             rx.try_recv().is_err(),
             "a push was queued past a full stream"
         );
         assert!(first.services.iter().all(|e| e.name != "billing"));
+        // ACKing what it got does not make the plane settled: it is behind.
+        let id = entry("user").id();
+        let ack = |nonce: u64| DiscoveryRequest {
+            response_nonce: nonce.to_string(),
+            ..Default::default()
+        };
+        cp.on_request(&id, 1, ack(n1));
+        assert!(!cp.settled(), "settled with a proxy left behind");
 
         // Once there is room, the next round sends what is current.
         cp.push_all();
-        let (_, newest) = snapshot_of(&rx.try_recv().expect("newest push queued"));
+        let (n2, newest) = snapshot_of(&rx.try_recv().expect("newest push queued"));
         assert!(newest.services.iter().any(|e| e.name == "billing"));
+        cp.on_request(&id, 1, ack(n2));
+        assert!(cp.settled());
     }
 }

@@ -88,6 +88,11 @@ pub struct UpArgs {
     /// Also export every span with OTLP/gRPC to this collector.
     #[arg(long, value_name = "ADDR")]
     pub otlp: Vec<std::net::SocketAddr>,
+    /// Threads the sidecars' data plane runs on: one keeps every hop of a
+    /// request on one thread (the lowest latency); more carry more traffic
+    /// (`meshcon bench dataplane` shows where one saturates).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub dataplane_threads: u16,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -758,5 +763,31 @@ mod tests {
         ] {
             assert!(super::Cli::try_parse_from(args).is_ok(), "{args:?}");
         }
+    }
+
+    #[test]
+    fn data_plane_threads_are_between_1_and_64() {
+        for ok in [
+            &["meshcon", "up", "--dataplane-threads", "2"][..],
+            &[
+                "meshcon",
+                "bench",
+                "dataplane",
+                "--dataplane-threads",
+                "4",
+                "--rate",
+                "500,1000",
+            ],
+        ] {
+            assert!(super::Cli::try_parse_from(ok).is_ok(), "{ok:?}");
+        }
+        for bad in ["0", "65", "two"] {
+            let e = super::Cli::try_parse_from(["meshcon", "up", "--dataplane-threads", bad])
+                .expect_err("refused");
+            assert!(e.to_string().contains("--dataplane-threads"), "{e}");
+        }
+        let e = super::Cli::try_parse_from(["meshcon", "bench", "dataplane", "--rate", "0"])
+            .expect_err("a rate of 0 is refused");
+        assert!(e.to_string().contains("--rate"), "{e}");
     }
 }

@@ -98,6 +98,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Mesh> {
     opts.rps = args.rps;
     opts.trace_sampling = args.trace_sampling;
     opts.otlp = args.otlp.clone();
+    opts.dataplane_threads = usize::from(args.dataplane_threads);
     let started = std::time::Instant::now();
     let mesh = Mesh::start(opts).await.context("the mesh did not start")?;
     for w in mesh.state_warnings() {

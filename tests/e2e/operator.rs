@@ -25,6 +25,20 @@ async fn up(dir: &std::path::Path, extra: &str) -> Tmux {
 }
 
 /// Quits, confirming that the mesh stops, and checks the terminal is back.
+/// Runs `meshcon chaos ARGS` against the mesh whose state is in `state`.
+fn chaos(state: &str, args: &[&str]) {
+    let out = std::process::Command::new(meshcon_bin())
+        .args(["--state-dir", state, "chaos"])
+        .args(args)
+        .output()
+        .expect("chaos");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn quit(t: &Tmux) {
     t.keys(&["q"]).await;
     t.wait_text(Duration::from_secs(10), "Quit? The mesh running")
@@ -51,25 +65,9 @@ async fn map_drill_down_logs_and_a_stopped_gateway_on_the_graph() {
     t.keys(&["m"]).await;
     // A stopped east-west gateway is marked on the graph.
     let state = dir.path().to_str().expect("path").to_string();
-    let out = std::process::Command::new(meshcon_bin())
-        .args(["--state-dir", &state, "chaos", "stop-gateway", "us"])
-        .output()
-        .expect("chaos");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    chaos(&state, &["stop-gateway", "us"]);
     t.wait_text(LONG, "east-west gateway (inbound) DOWN").await;
-    let out = std::process::Command::new(meshcon_bin())
-        .args(["--state-dir", &state, "chaos", "start-gateway", "us"])
-        .output()
-        .expect("chaos");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    chaos(&state, &["start-gateway", "us"]);
     // Drill down into a service from Services.
     t.keys(&["2", "/"]).await;
     t.type_text("auth").await;
@@ -111,33 +109,9 @@ async fn ctrl_c_asks_events_follow_and_layouts_hold_when_the_terminal_shrinks() 
     t.wait_text(Duration::from_secs(10), "cancelled").await;
     // Events, at the newest, follow a new event.
     t.keys(&["8", "G"]).await;
-    let out = std::process::Command::new(meshcon_bin())
-        .args([
-            "--state-dir",
-            &state,
-            "chaos",
-            "slow",
-            "auth",
-            "--delay-ms",
-            "30",
-        ])
-        .output()
-        .expect("chaos");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    chaos(&state, &["slow", "auth", "--delay-ms", "30"]);
     t.wait_text(LONG, "30 ms slower").await;
-    let out = std::process::Command::new(meshcon_bin())
-        .args(["--state-dir", &state, "chaos", "heal", "auth"])
-        .output()
-        .expect("chaos");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    chaos(&state, &["heal", "auth"]);
     t.wait_text(LONG, "healed").await;
     // 80×24: every tab and the quit hint still fit.
     t.keys(&["1"]).await;
@@ -207,23 +181,7 @@ async fn history_opens_on_the_newest_drill_down_works_from_every_view_and_ejecti
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = std::process::Command::new(meshcon_bin())
-        .args([
-            "--state-dir",
-            &state,
-            "chaos",
-            "fail",
-            "billing-v1-0",
-            "--rate",
-            "1",
-        ])
-        .output()
-        .expect("chaos");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    chaos(&state, &["fail", "billing-v1-0", "--rate", "1"]);
     t.keys(&["1"]).await;
     t.wait_text(LONG, "(1 ejected)").await;
     quit(&t).await;

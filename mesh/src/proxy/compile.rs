@@ -423,6 +423,73 @@ fn compile_routes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::registry::ProxyKind;
+    use crate::control::snapshot::Endpoint;
+    use crate::identity::CertificateAuthority;
+    use crate::proxy::context::{ProxyContext, ProxyInfo};
+    use crate::telemetry::trace::SpanSink;
+
+    fn snapshot(root: &str, mode: &str, endpoint: &str) -> ProxySnapshot {
+        ProxySnapshot {
+            version: 1,
+            services: vec![ServiceEntry {
+                name: "billing".into(),
+                namespace: "default".into(),
+                hostname: "billing.default.svc.cluster.local".into(),
+                port: 8080,
+                identities: vec!["spiffe://eu.mesh/ns/default/sa/billing".into()],
+                endpoints: vec![Endpoint {
+                    address: endpoint.into(),
+                    instance: "billing-v1-0".into(),
+                    cluster: "eu".into(),
+                    ..Default::default()
+                }],
+            }],
+            trust_bundles: [("eu.mesh".to_string(), vec![root.to_string()])].into(),
+            mtls_mode: mode.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_policy_change_shares_the_compiled_routing_and_a_routing_change_rebuilds_it() {
+        let info = ProxyInfo {
+            id: "user-v1-0.default.eu".into(),
+            kind: ProxyKind::Sidecar,
+            cluster: "eu".into(),
+            namespace: "default".into(),
+            service: "user".into(),
+            version: "v1".into(),
+            instance: "user-v1-0".into(),
+            spiffe_id: "spiffe://eu.mesh/ns/default/sa/user".parse().expect("ID"),
+            pod_ip: None,
+        };
+        let (ctx, _events) = ProxyContext::new(info, SpanSink::disabled());
+        let ca = CertificateAuthority::generate("eu.mesh").expect("CA");
+        let root = ca.root_pem();
+        ctx.apply(snapshot(root, "STRICT", "127.0.0.1:15006"))
+            .expect("applies");
+        let first = ctx.config();
+        ctx.apply(snapshot(root, "PERMISSIVE", "127.0.0.1:15006"))
+            .expect("applies");
+        let policy_only = ctx.config();
+        assert_eq!(policy_only.mtls_mode, "PERMISSIVE");
+        assert!(Arc::ptr_eq(&first.clusters, &policy_only.clusters));
+        assert!(Arc::ptr_eq(&first.services, &policy_only.services));
+        ctx.apply(snapshot(root, "PERMISSIVE", "127.0.0.2:15006"))
+            .expect("applies");
+        let moved = ctx.config();
+        assert!(!Arc::ptr_eq(&policy_only.clusters, &moved.clusters));
+        let endpoints: Vec<String> = moved
+            .clusters
+            .values()
+            .flat_map(|c| c.endpoints.iter().map(|e| e.address.clone()))
+            .collect();
+        assert!(
+            endpoints.iter().all(|a| a == "127.0.0.2:15006"),
+            "{endpoints:?}"
+        );
+    }
 
     #[test]
     fn authorities_are_normalized() {

@@ -258,9 +258,12 @@ impl ProxyContext {
                 previous: Some((&self.snapshot.load(), &self.config.load())),
             },
         )?;
-        for (name, c) in compiled.clusters.iter() {
-            self.metrics
-                .register_cluster(name, Arc::clone(&c.state.counters));
+        // Clusters shared with the config in force are registered already.
+        if !Arc::ptr_eq(&compiled.clusters, &self.config.load().clusters) {
+            for (name, c) in compiled.clusters.iter() {
+                self.metrics
+                    .register_cluster(name, Arc::clone(&c.state.counters));
+            }
         }
         self.trust.replace(compiled.trust.clone());
         self.config.store(Arc::new(compiled));

@@ -56,16 +56,6 @@ impl Workers {
         Worker(self.handles[i].clone())
     }
 
-    /// How many threads there are.
-    pub fn len(&self) -> usize {
-        self.handles.len()
-    }
-
-    /// Never: a pool has at least one thread.
-    pub fn is_empty(&self) -> bool {
-        self.handles.is_empty()
-    }
-
     /// Ends the threads and every task still on them (a mesh shutting down).
     pub fn stop(&self) {
         for stop in self.stops.lock().drain(..) {

@@ -19,3 +19,4 @@ mod rules;
 mod state;
 mod telemetry;
 mod tracecontext;
+mod upstream;

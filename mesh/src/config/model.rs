@@ -723,6 +723,10 @@ pub struct HttpSettings {
     /// Retries in flight at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<i64>,
+    /// `UPGRADE`: HTTP/1.1 requests cross between sidecars as HTTP/2;
+    /// `DEFAULT` and `DO_NOT_UPGRADE` keep them HTTP/1.1 (the mesh default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub h2_upgrade_policy: Option<String>,
     /// Idle time before a connection is closed.
     #[serde(
         default,

@@ -1,12 +1,13 @@
 //! The endpoint part of the outbound path: one attempt to the endpoint
 //! [`Balance`](super::concrete::Balance) picked.
 //!
-//! - [`Endpoint`] shapes the request for the upstream sidecar (HTTP/2
-//!   absolute URI, no hop-by-hop headers, this proxy's peer header) and
+//! - [`Endpoint`] shapes the request for the upstream sidecar (HTTP/1.1
+//!   with a Host header, or HTTP/2 with an absolute URI; no hop-by-hop
+//!   headers; this proxy's peer header) and
 //!   reads who answered, for the access log;
 //! - [`Attempt`] opens the attempt's span, propagates the trace, and
 //!   records the span when the attempt ends;
-//! - [`Connect`] sends the request over the pool's mTLS HTTP/2 connection.
+//! - [`Connect`] sends the request over the pool's mTLS connections.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -138,11 +139,25 @@ where
             Ok(p) => p,
             Err(e) => return Box::pin(async move { Err(e) }),
         };
-        *req.uri_mut() = uri;
-        *req.version_mut() = http::Version::HTTP_2;
+        // HTTP/2 stays HTTP/2; HTTP/1.x goes as HTTP/1.1 unless the
+        // cluster's DestinationRule upgrades it (Istio's h2UpgradePolicy).
+        let http2 = req.version() == http::Version::HTTP_2 || cluster.limits.upgrade_h2;
+        strip_hop_by_hop(req.headers_mut());
+        if http2 {
+            *req.version_mut() = http::Version::HTTP_2;
+            req.headers_mut().remove(http::header::HOST);
+            *req.uri_mut() = uri;
+        } else {
+            *req.version_mut() = http::Version::HTTP_11;
+            if let Some(a) = uri.authority() {
+                if let Ok(host) = http::HeaderValue::from_str(a.as_str()) {
+                    req.headers_mut().insert(http::header::HOST, host);
+                }
+            }
+            let origin = uri.path_and_query().cloned().map(http::Uri::from);
+            *req.uri_mut() = origin.unwrap_or(uri);
+        }
         let headers = req.headers_mut();
-        strip_hop_by_hop(headers);
-        headers.remove(http::header::HOST);
         if let Ok(v) = http::HeaderValue::from_str(&self.ctx.info.peer_header()) {
             headers.insert(PEER_HEADER, v);
         }
@@ -309,6 +324,7 @@ impl Service<Req> for Connect {
             let (parts, body) = req.into_parts();
             // Only method, URI, version and headers go upstream: the
             // extensions are this proxy's bookkeeping.
+            let http2 = parts.version == http::Version::HTTP_2;
             let mut up = http::Request::new(Full::new(body));
             *up.method_mut() = parts.method;
             *up.uri_mut() = parts.uri;
@@ -326,13 +342,13 @@ impl Service<Req> for Connect {
                         sni: &sni,
                         tls: Arc::clone(&cluster.tls),
                         max_requests_per_connection: cluster.limits.max_requests_per_connection,
+                        http2,
                         connect_timeout: cluster.connect_timeout,
                         counters,
                     },
                     up,
                 )
                 .await
-                .map(|r| r.map(crate::http::incoming))
         })
     }
 }

@@ -1,8 +1,14 @@
 //! Connections to upstream sidecars: TCP (bound to the pod address, so the
 //! peer sees where a call really came from), then mTLS with the destination's
-//! expected identity, then HTTP/2. One multiplexed connection per endpoint
-//! and SNI, reused by every request, replaced when it dies or has served
-//! `maxRequestsPerConnection` requests.
+//! expected identity, then HTTP/1.1 or HTTP/2 as the request goes.
+//!
+//! As in Istio, an HTTP/1.1 request crosses to the next sidecar as HTTP/1.1
+//! (`h2UpgradePolicy` DO_NOT_UPGRADE, the mesh default): a pool of
+//! keep-alive connections per endpoint and SNI, a connection going back to
+//! the pool when its answer's body has been read. HTTP/2 requests, and every
+//! request to a cluster whose DestinationRule says UPGRADE, share one
+//! multiplexed connection per endpoint and SNI. Either kind is replaced when
+//! it dies or has served `maxRequestsPerConnection` requests.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -11,9 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body::{Body as _, Frame, SizeHint};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::client::conn::http2::SendRequest;
+use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use parking_lot::Mutex;
 use rustls::pki_types::ServerName;
@@ -21,6 +28,8 @@ use rustls::ClientConfig;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 
+use crate::http::Body;
+use crate::identity::tls::{ALPN_H2, ALPN_HTTP11};
 use crate::svc::{ClusterCounters, ProxyError};
 
 /// The ALPN value by which a sidecar asks the east-west gateway for one
@@ -48,14 +57,30 @@ struct PoolKey {
     endpoint: String,
 }
 
-struct Conn {
-    sender: SendRequest<Full<Bytes>>,
+struct Conn<S> {
+    sender: S,
     used: usize,
 }
 
+type H1Conn = Conn<http1::SendRequest<Full<Bytes>>>;
+
+/// Idle HTTP/1.1 connections kept per endpoint; more are closed when their
+/// answer is read.
+const MAX_IDLE_H1: usize = 64;
+
 #[derive(Default)]
 struct Slot {
-    conn: tokio::sync::Mutex<Option<Conn>>,
+    h2: tokio::sync::Mutex<Option<Conn<http2::SendRequest<Full<Bytes>>>>>,
+    h1_idle: Mutex<Vec<H1Conn>>,
+}
+
+impl Slot {
+    fn give_back(&self, conn: H1Conn) {
+        let mut idle = self.h1_idle.lock();
+        if idle.len() < MAX_IDLE_H1 {
+            idle.push(conn);
+        }
+    }
 }
 
 /// Where and how to reach one endpoint.
@@ -73,6 +98,8 @@ pub struct Dial<'a> {
     pub tls: Arc<ClientConfig>,
     /// Requests per connection before it is replaced.
     pub max_requests_per_connection: Option<usize>,
+    /// HTTP/2 (one multiplexed connection) rather than HTTP/1.1.
+    pub http2: bool,
     /// TCP connect timeout.
     pub connect_timeout: Duration,
     /// Counters of the cluster.
@@ -100,21 +127,41 @@ impl UpstreamPool {
         &self,
         dial: Dial<'_>,
         req: http::Request<Full<Bytes>>,
-    ) -> Result<http::Response<Incoming>, ProxyError> {
+    ) -> Result<http::Response<Body>, ProxyError> {
         let key = PoolKey {
             addr: dial.addr,
             sni: dial.sni.to_string(),
             endpoint: dial.endpoint.to_string(),
         };
         let slot = Arc::clone(self.slots.lock().entry(key).or_default());
+        if dial.http2 {
+            self.send_h2(&slot, &dial, req).await
+        } else {
+            self.send_h1(slot, &dial, req).await
+        }
+    }
+
+    async fn send_h2(
+        &self,
+        slot: &Slot,
+        dial: &Dial<'_>,
+        req: http::Request<Full<Bytes>>,
+    ) -> Result<http::Response<Body>, ProxyError> {
         let mut sender = {
-            let mut guard = slot.conn.lock().await;
+            let mut guard = slot.h2.lock().await;
             let reusable = guard.as_ref().is_some_and(|c| {
                 !c.sender.is_closed() && dial.max_requests_per_connection.is_none_or(|m| c.used < m)
             });
             if !reusable {
                 *guard = None;
-                let sender = self.connect(&dial).await?;
+                let io = self.connect(dial, ALPN_H2).await?;
+                let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+                    .timer(TokioTimer::new())
+                    .keep_alive_interval(Duration::from_secs(20))
+                    .handshake(io)
+                    .await
+                    .map_err(|e| connect_failure(dial, format!("HTTP/2 handshake failed: {e}")))?;
+                drive(conn);
                 *guard = Some(Conn { sender, used: 0 });
             }
             match guard.as_mut() {
@@ -132,22 +179,88 @@ impl UpstreamPool {
         sender.ready().await.map_err(|e| ProxyError::Reset {
             reason: format!("connection closed: {e}"),
         })?;
-        sender
+        let resp = sender
             .send_request(req)
             .await
             .map_err(|e| ProxyError::Reset {
                 reason: reset_reason(&e),
-            })
+            })?;
+        Ok(resp.map(crate::http::incoming))
     }
 
-    async fn connect(&self, dial: &Dial<'_>) -> Result<SendRequest<Full<Bytes>>, ProxyError> {
-        let fail = |reason: String| {
-            dial.counters.connect_fail.fetch_add(1, Ordering::Relaxed);
-            ProxyError::ConnectFailure {
-                endpoint: dial.addr.to_string(),
-                reason,
+    /// One request on an idle keep-alive connection, or on a new one when
+    /// none is idle or the idle one turns out closed before the request
+    /// left.
+    async fn send_h1(
+        &self,
+        slot: Arc<Slot>,
+        dial: &Dial<'_>,
+        mut req: http::Request<Full<Bytes>>,
+    ) -> Result<http::Response<Body>, ProxyError> {
+        loop {
+            let idle = slot.h1_idle.lock().pop();
+            let spent = |c: &H1Conn| {
+                c.sender.is_closed()
+                    || dial
+                        .max_requests_per_connection
+                        .is_some_and(|m| c.used >= m)
+            };
+            let (mut conn, reused) = match idle {
+                Some(c) if spent(&c) => continue,
+                Some(c) => (c, true),
+                None => (self.connect_h1(dial).await?, false),
+            };
+            if conn.sender.ready().await.is_err() {
+                if reused {
+                    continue;
+                }
+                return Err(ProxyError::Reset {
+                    reason: "connection closed before the request was sent".into(),
+                });
             }
-        };
+            conn.used += 1;
+            match conn.sender.try_send_request(req).await {
+                Ok(resp) => {
+                    let keep = dial
+                        .max_requests_per_connection
+                        .is_none_or(|m| conn.used < m);
+                    let back = keep.then(|| (conn, Arc::clone(&slot)));
+                    return Ok(resp.map(|body| Recycle { body, back }.boxed_unsync()));
+                }
+                Err(mut e) => {
+                    // A kept connection the peer closed while idle: the
+                    // request never left, so it goes on a fresh one.
+                    match e.take_message() {
+                        Some(r) if reused => req = r,
+                        _ => {
+                            return Err(ProxyError::Reset {
+                                reason: reset_reason(e.error()),
+                            })
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn connect_h1(&self, dial: &Dial<'_>) -> Result<H1Conn, ProxyError> {
+        let io = self.connect(dial, ALPN_HTTP11).await?;
+        let (sender, conn) = http1::Builder::new()
+            .handshake(io)
+            .await
+            .map_err(|e| connect_failure(dial, format!("HTTP/1.1 handshake failed: {e}")))?;
+        drive(conn);
+        Ok(Conn { sender, used: 0 })
+    }
+
+    /// TCP, then mTLS offering `alpn` (plus the endpoint hint through a
+    /// gateway).
+    async fn connect(
+        &self,
+        dial: &Dial<'_>,
+        alpn: &[u8],
+    ) -> Result<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>, ProxyError> {
+        let fail = |reason: String| connect_failure(dial, reason);
         let tcp = tokio::time::timeout(dial.connect_timeout, self.tcp_connect(dial.addr))
             .await
             .map_err(|_| fail(format!("connect timeout after {:?}", dial.connect_timeout)))?
@@ -155,12 +268,16 @@ impl UpstreamPool {
         let _ = tcp.set_nodelay(true);
         let name = ServerName::try_from(dial.sni.to_string())
             .map_err(|e| fail(format!("bad SNI {}: {e}", dial.sni)))?;
-        let config = if dial.via_gateway {
-            let mut c = (*dial.tls).clone();
-            c.alpn_protocols.push(endpoint_hint(dial.endpoint));
-            Arc::new(c)
-        } else {
+        let mut protocols = vec![alpn.to_vec()];
+        if dial.via_gateway {
+            protocols.push(endpoint_hint(dial.endpoint));
+        }
+        let config = if dial.tls.alpn_protocols == protocols {
             Arc::clone(&dial.tls)
+        } else {
+            let mut c = (*dial.tls).clone();
+            c.alpn_protocols = protocols;
+            Arc::new(c)
         };
         let tls = tokio::time::timeout(
             dial.connect_timeout,
@@ -174,19 +291,8 @@ impl UpstreamPool {
                 crate::identity::verify::handshake_failure(&e)
             ))
         })?;
-        let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .keep_alive_interval(Duration::from_secs(20))
-            .handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| fail(format!("HTTP/2 handshake failed: {e}")))?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "upstream connection ended");
-            }
-        });
         dial.counters.cx_total.fetch_add(1, Ordering::Relaxed);
-        Ok(sender)
+        Ok(TokioIo::new(tls))
     }
 
     async fn tcp_connect(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {
@@ -200,6 +306,77 @@ impl UpstreamPool {
             }
         }
         socket.connect(addr).await
+    }
+}
+
+fn connect_failure(dial: &Dial<'_>, reason: String) -> ProxyError {
+    dial.counters.connect_fail.fetch_add(1, Ordering::Relaxed);
+    ProxyError::ConnectFailure {
+        endpoint: dial.addr.to_string(),
+        reason,
+    }
+}
+
+/// Runs a connection's I/O on this thread until it ends.
+fn drive<F>(conn: F)
+where
+    F: std::future::Future<Output = hyper::Result<()>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "upstream connection ended");
+        }
+    });
+}
+
+/// An HTTP/1.1 answer's body that returns its connection to the pool once
+/// read to the end; a body dropped early takes its connection with it.
+struct Recycle {
+    body: Incoming,
+    back: Option<(H1Conn, Arc<Slot>)>,
+}
+
+impl Recycle {
+    fn done(&mut self) {
+        if let Some((conn, slot)) = self.back.take() {
+            slot.give_back(conn);
+        }
+    }
+}
+
+impl Drop for Recycle {
+    fn drop(&mut self) {
+        // An empty answer is complete before anyone reads it.
+        if self.body.is_end_stream() {
+            self.done();
+        }
+    }
+}
+
+impl http_body::Body for Recycle {
+    type Data = Bytes;
+    type Error = crate::http::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.body).poll_frame(cx);
+        match &polled {
+            std::task::Poll::Ready(None) => self.done(),
+            std::task::Poll::Ready(Some(Ok(_))) if self.body.is_end_stream() => self.done(),
+            std::task::Poll::Ready(Some(Err(_))) => self.back = None,
+            _ => {}
+        }
+        polled.map(|f| f.map(|r| r.map_err(|e| Box::new(e) as crate::http::BoxError)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

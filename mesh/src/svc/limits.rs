@@ -2,10 +2,10 @@
 //! requests in flight up to `min(maxConnections, http2MaxRequests)`; beyond
 //! that up to `http1MaxPendingRequests` wait; beyond that, overflow (503 UO).
 //!
-//! meshcon multiplexes requests between sidecars over HTTP/2, so
-//! `maxConnections` limits requests in flight, which is what it limits in
-//! Istio's circuit-breaking task (HTTP/1.1 upstreams, one request per
-//! connection).
+//! `maxConnections` limits requests in flight whether they cross on
+//! HTTP/1.1 connections (one request each at a time) or multiplexed on
+//! HTTP/2, which is what it limits in Istio's circuit-breaking task
+//! (HTTP/1.1 upstreams, one request per connection).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -25,6 +25,9 @@ pub struct PoolLimits {
     pub max_requests_per_connection: Option<usize>,
     /// Retries in flight.
     pub max_retries: Option<usize>,
+    /// HTTP/1.1 requests cross to the next sidecar as HTTP/2
+    /// (`h2UpgradePolicy: UPGRADE`).
+    pub upgrade_h2: bool,
 }
 
 impl PoolLimits {
@@ -43,6 +46,7 @@ impl PoolLimits {
             max_pending: pos(http.and_then(|h| h.http1_max_pending_requests)),
             max_requests_per_connection: pos(http.and_then(|h| h.max_requests_per_connection)),
             max_retries: pos(http.and_then(|h| h.max_retries)),
+            upgrade_h2: http.and_then(|h| h.h2_upgrade_policy.as_deref()) == Some("UPGRADE"),
         }
     }
 }

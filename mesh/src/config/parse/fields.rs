@@ -87,7 +87,6 @@ pub(super) const ISTIO_ONLY_FIELDS: &[(&str, &str, &[&str])] = &[
         "DestinationRule",
         "connectionPool.http",
         &[
-            "h2UpgradePolicy",
             "useClientProtocol",
             "maxConcurrentStreams",
             "http2KeepAlive",

@@ -174,6 +174,10 @@ pub struct ProxyContext {
     pub default_ingress: Option<(Vec<String>, String)>,
     /// The proxy as a route-matching source.
     pub source: Source,
+    /// The proxy as metric labels name it ([`ProxyInfo::peer`]), made once.
+    pub peer: Peer,
+    /// Its [`PEER_HEADER`] value, made once: every request carries it.
+    pub peer_header: Option<http::HeaderValue>,
 }
 
 impl std::fmt::Debug for ProxyContext {
@@ -202,6 +206,8 @@ impl ProxyContext {
             ProxyKind::Sidecar => "proxy",
             _ => "gateway",
         });
+        let peer = info.peer();
+        let peer_header = http::HeaderValue::from_str(&info.peer_header()).ok();
         let ctx = Arc::new(Self {
             pool: UpstreamPool::new(info.pod_ip),
             info,
@@ -220,6 +226,8 @@ impl ProxyContext {
             control_plane: watch::channel(false).0,
             default_ingress: None,
             source,
+            peer,
+            peer_header,
         });
         (ctx, rx)
     }

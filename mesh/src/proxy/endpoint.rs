@@ -158,8 +158,8 @@ where
             *req.uri_mut() = origin.unwrap_or(uri);
         }
         let headers = req.headers_mut();
-        if let Ok(v) = http::HeaderValue::from_str(&self.ctx.info.peer_header()) {
-            headers.insert(PEER_HEADER, v);
+        if let Some(v) = &self.ctx.peer_header {
+            headers.insert(PEER_HEADER, v.clone());
         }
         let attempt = attempt_of(&req);
         let log = req.extensions().get::<RequestLog>().cloned();

@@ -212,8 +212,7 @@ impl Service<Req> for AppService {
             });
         };
         let client = self.client.clone();
-        let me = self.ctx.info.spiffe_id.to_string();
-        let me_header = self.ctx.info.peer_header();
+        let ctx = Arc::clone(&self.ctx);
         Box::pin(async move {
             let peer = req
                 .extensions()
@@ -249,6 +248,7 @@ impl Service<Req> for AppService {
             if let Ok(v) = http::HeaderValue::from_str(&authority) {
                 headers.insert(http::header::HOST, v);
             }
+            let me = &ctx.info.spiffe_id;
             let xfcc = match &peer {
                 Some(p) => format!("By={me};URI={p}"),
                 None => format!("By={me}"),
@@ -261,8 +261,8 @@ impl Service<Req> for AppService {
                 Ok(resp) => {
                     let mut resp = resp.map(crate::http::incoming);
                     strip_hop_by_hop(resp.headers_mut());
-                    if let Ok(v) = http::HeaderValue::from_str(&me_header) {
-                        resp.headers_mut().insert(PEER_HEADER, v);
+                    if let Some(v) = &ctx.peer_header {
+                        resp.headers_mut().insert(PEER_HEADER, v.clone());
                     }
                     Ok(resp)
                 }

@@ -187,7 +187,7 @@ where
             let status = resp.status().as_u16();
             let response_bytes = http_body::Body::size_hint(resp.body()).exact().unwrap_or(0);
 
-            let me = ctx.info.peer();
+            let me = ctx.peer.clone();
             let (reporter, source, destination, mtls) = match direction {
                 Direction::Outbound => {
                     let dest = fields.peer.clone().unwrap_or_else(|| {

@@ -67,6 +67,10 @@ async fn http11_crosses_as_http11_on_kept_connections_and_as_http2_when_upgraded
         burst,
         "kept connections are reused"
     );
+    // A wider burst than there are connections: requests beyond the two
+    // handshakes a pool runs at once wait for a connection to come back,
+    // and every one is answered.
+    all_ok(&frontend, "/h1", 128, 64).await;
     let seen = protocols_seen_by_auth(&m, "/h1").await;
     assert!(!seen.is_empty());
     assert!(seen.iter().all(|p| p == "HTTP/1.1"), "{seen:?}");

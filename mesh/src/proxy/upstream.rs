@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +26,7 @@ use parking_lot::Mutex;
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::Notify;
 use tokio_rustls::TlsConnector;
 
 use crate::http::Body;
@@ -66,20 +67,42 @@ type H1Conn = Conn<http1::SendRequest<Full<Bytes>>>;
 
 /// Idle HTTP/1.1 connections kept per endpoint; more are closed when their
 /// answer is read.
-const MAX_IDLE_H1: usize = 64;
+const MAX_IDLE_H1: usize = 256;
+
+/// HTTP/1.1 handshakes one endpoint's pool runs at once. Further requests
+/// wait for a connection to come back, which under a burst is sooner than a
+/// handshake: a pool that dials for every waiting request turns a burst
+/// into handshakes that slow every request, and so into a bigger burst.
+const MAX_CONNECTING_H1: usize = 2;
 
 #[derive(Default)]
 struct Slot {
     h2: tokio::sync::Mutex<Option<Conn<http2::SendRequest<Full<Bytes>>>>>,
     h1_idle: Mutex<Vec<H1Conn>>,
+    h1_connecting: AtomicUsize,
+    /// A connection came back, or a handshake ended.
+    h1_changed: Notify,
 }
 
 impl Slot {
     fn give_back(&self, conn: H1Conn) {
-        let mut idle = self.h1_idle.lock();
-        if idle.len() < MAX_IDLE_H1 {
-            idle.push(conn);
+        {
+            let mut idle = self.h1_idle.lock();
+            if idle.len() < MAX_IDLE_H1 {
+                idle.push(conn);
+            }
         }
+        self.h1_changed.notify_one();
+    }
+}
+
+/// One of a slot's handshakes in flight; its end wakes a waiting request.
+struct Connecting<'a>(&'a Slot);
+
+impl Drop for Connecting<'_> {
+    fn drop(&mut self) {
+        self.0.h1_connecting.fetch_sub(1, Ordering::AcqRel);
+        self.0.h1_changed.notify_one();
     }
 }
 
@@ -208,7 +231,10 @@ impl UpstreamPool {
             let (mut conn, reused) = match idle {
                 Some(c) if spent(&c) => continue,
                 Some(c) => (c, true),
-                None => (self.connect_h1(dial).await?, false),
+                None => match self.connect_or_wait(&slot, dial).await? {
+                    Some(c) => (c, false),
+                    None => continue,
+                },
             };
             if conn.sender.ready().await.is_err() {
                 if reused {
@@ -241,6 +267,30 @@ impl UpstreamPool {
                 }
             }
         }
+    }
+
+    /// A new connection when fewer than [`MAX_CONNECTING_H1`] handshakes
+    /// are under way; otherwise waits until a connection comes back or a
+    /// handshake ends (None: look again).
+    async fn connect_or_wait(
+        &self,
+        slot: &Slot,
+        dial: &Dial<'_>,
+    ) -> Result<Option<H1Conn>, ProxyError> {
+        // Registered before looking, so a wake-up in between is not lost.
+        let changed = slot.h1_changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if slot.h1_connecting.fetch_add(1, Ordering::AcqRel) < MAX_CONNECTING_H1 {
+            let _connecting = Connecting(slot);
+            return self.connect_h1(dial).await.map(Some);
+        }
+        slot.h1_connecting.fetch_sub(1, Ordering::AcqRel);
+        if !slot.h1_idle.lock().is_empty() {
+            return Ok(None);
+        }
+        let _ = tokio::time::timeout(dial.connect_timeout, changed).await;
+        Ok(None)
     }
 
     async fn connect_h1(&self, dial: &Dial<'_>) -> Result<H1Conn, ProxyError> {

@@ -32,6 +32,19 @@ async fn protocols_seen_by_auth(m: &TestMesh, path: &str) -> Vec<String> {
         .collect()
 }
 
+/// Applies a DestinationRule for auth with `http` as its
+/// `connectionPool.http`, waits until every proxy has it, and returns the
+/// findings' messages.
+async fn set_auth_pool(m: &TestMesh, http: &str) -> Vec<String> {
+    let yaml = format!(
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: auth, namespace: default}}\nspec:\n  host: auth\n  trafficPolicy:\n    connectionPool:\n      http: {{{http}}}\n"
+    );
+    let r = support::apply(m, &yaml).await;
+    assert!(r.applied, "{:?}", r.findings);
+    assert!(m.mesh.wait_settled(Duration::from_secs(10)).await);
+    r.findings.into_iter().map(|f| f.message).collect()
+}
+
 async fn all_ok(outbound: &str, path: &str, n: usize, concurrency: usize) {
     for (status, body) in support::burst(outbound, "auth", path, &[], n, concurrency).await {
         assert_eq!(status, 200, "{body}");
@@ -76,20 +89,11 @@ async fn http11_crosses_as_http11_on_kept_connections_and_as_http2_when_upgraded
     assert!(seen.iter().all(|p| p == "HTTP/1.1"), "{seen:?}");
 
     // UPGRADE: the same requests cross as HTTP/2, on one new connection.
-    let r = support::apply(
-        &m,
-        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: auth, namespace: default}\nspec:\n  host: auth\n  trafficPolicy:\n    connectionPool:\n      http: {h2UpgradePolicy: UPGRADE}\n",
-    )
-    .await;
-    assert!(r.applied, "{:?}", r.findings);
+    let findings = set_auth_pool(&m, "h2UpgradePolicy: UPGRADE").await;
     assert!(
-        r.findings
-            .iter()
-            .all(|f| !f.message.contains("h2UpgradePolicy")),
-        "h2UpgradePolicy is implemented, not ignored: {:?}",
-        r.findings
+        findings.iter().all(|f| !f.contains("h2UpgradePolicy")),
+        "h2UpgradePolicy is implemented, not ignored: {findings:?}"
     );
-    assert!(m.mesh.wait_settled(Duration::from_secs(10)).await);
     let before = connections_to(&admin, "auth").await;
     all_ok(&frontend, "/h2", 48, 16).await;
     assert_eq!(connections_to(&admin, "auth").await, before + 1);
@@ -99,13 +103,7 @@ async fn http11_crosses_as_http11_on_kept_connections_and_as_http2_when_upgraded
 
     // maxRequestsPerConnection: 1 replaces the connection after every
     // request, on HTTP/1.1 too.
-    let r = support::apply(
-        &m,
-        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: auth, namespace: default}\nspec:\n  host: auth\n  trafficPolicy:\n    connectionPool:\n      http: {maxRequestsPerConnection: 1}\n",
-    )
-    .await;
-    assert!(r.applied, "{:?}", r.findings);
-    assert!(m.mesh.wait_settled(Duration::from_secs(10)).await);
+    set_auth_pool(&m, "maxRequestsPerConnection: 1").await;
     all_ok(&frontend, "/once", 1, 1).await;
     let before = connections_to(&admin, "auth").await;
     all_ok(&frontend, "/once", 5, 1).await;

@@ -78,8 +78,12 @@ pub struct DataplaneReport {
     pub direct: LatencyReport,
     /// Through two sidecars with mTLS.
     pub meshed: LatencyReport,
-    /// Extra CPU-seconds per 1000 requests spent by the two sidecars.
+    /// Extra CPU-seconds per 1000 requests spent by the two sidecars: the
+    /// process's CPU in the meshed phase minus the direct phase's.
     pub sidecar_cpu_per_1000: f64,
+    /// CPU-seconds per 1000 requests of the sidecars' data-plane threads
+    /// alone, read per thread (0 where `/proc` does not say).
+    pub dataplane_thread_cpu_per_1000: f64,
     /// Through two nginx proxies doing mTLS, each way nginx was run.
     pub nginx: Vec<NginxRun>,
     /// Why the nginx pair did not run.
@@ -115,8 +119,9 @@ pub fn process_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// CPU time (user + system) from a `/proc/<pid>/stat` file, seconds.
-fn cpu_seconds(stat: &Path) -> f64 {
+/// CPU time (user + system) from a `/proc/<pid>/stat` (or a thread's
+/// `/proc/<pid>/task/<tid>/stat`) file, seconds.
+pub fn cpu_seconds(stat: &Path) -> f64 {
     let Ok(stat) = std::fs::read_to_string(stat) else {
         return 0.0;
     };
@@ -277,6 +282,7 @@ pub async fn dataplane(
     open_loop("warm", server, "ref", 200, warm, opts.body).await;
     open_loop("warm", outbound, "ref", 200, warm, opts.body).await;
     let direct = open_loop("direct", server, "ref", opts.rate, opts.duration, opts.body).await;
+    let threads0 = mesh.dataplane_cpu_seconds();
     let meshed = open_loop(
         "two sidecars, mTLS",
         outbound,
@@ -286,6 +292,7 @@ pub async fn dataplane(
         opts.body,
     )
     .await;
+    let threads_cpu = mesh.dataplane_cpu_seconds() - threads0;
     mesh.shutdown().await;
     let per_1000 = |cpu: f64, r: &LatencyReport| {
         if r.ok == 0 {
@@ -337,6 +344,7 @@ pub async fn dataplane(
         dataplane_threads: opts.dataplane_threads,
         sidecar_cpu_per_1000: (per_1000(meshed.cpu_s, &meshed) - per_1000(direct.cpu_s, &direct))
             .max(0.0),
+        dataplane_thread_cpu_per_1000: per_1000(threads_cpu, &meshed),
         direct,
         meshed,
         nginx,

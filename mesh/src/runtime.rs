@@ -274,6 +274,11 @@ impl Mesh {
         ok
     }
 
+    /// CPU time the sidecars' data-plane threads have used so far, seconds.
+    pub fn dataplane_cpu_seconds(&self) -> f64 {
+        self.inner.workers.cpu_seconds()
+    }
+
     /// The console API address.
     pub fn api_addr(&self) -> SocketAddr {
         self.inner.api_addr

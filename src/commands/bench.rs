@@ -108,6 +108,13 @@ fn print_dataplane(r: &bench::DataplaneReport) {
         r.sidecar_cpu_per_1000,
         r.sidecar_cpu_per_1000 / 2.0
     );
+    if r.dataplane_thread_cpu_per_1000 > 0.0 {
+        crate::outln!(
+            "sidecar CPU on their data-plane threads alone, read per thread: {:.4} ({:.4} per proxy)",
+            r.dataplane_thread_cpu_per_1000,
+            r.dataplane_thread_cpu_per_1000 / 2.0
+        );
+    }
     for n in &r.nginx {
         crate::outln!(
             "{}: {:.4} CPU-seconds per 1000 requests ({:.4} per proxy)",

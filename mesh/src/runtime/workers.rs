@@ -10,6 +10,7 @@
 //! scheduler's context switches.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::runtime::Handle;
@@ -21,6 +22,8 @@ pub struct Workers {
     handles: Vec<Handle>,
     stops: parking_lot::Mutex<Vec<oneshot::Sender<()>>>,
     next: AtomicUsize,
+    /// Each thread's `/proc/<pid>/task/<tid>/stat`, where Linux has it.
+    stats: Vec<PathBuf>,
 }
 
 impl Workers {
@@ -28,6 +31,7 @@ impl Workers {
     pub fn start(n: usize) -> std::io::Result<Self> {
         let mut handles = Vec::new();
         let mut stops = Vec::new();
+        let mut stats = Vec::new();
         for i in 0..n.max(1) {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -35,18 +39,24 @@ impl Workers {
             let (stop, stopped) = oneshot::channel::<()>();
             handles.push(rt.handle().clone());
             stops.push(stop);
+            let (said, where_) = std::sync::mpsc::channel();
             std::thread::Builder::new()
                 .name(format!("meshcon-dataplane-{i}"))
                 .spawn(move || {
+                    let _ = said.send(std::fs::read_link("/proc/thread-self").ok());
                     // Runs until the pool is dropped; the runtime, and every
                     // task still on it, goes with the thread.
                     let _ = rt.block_on(stopped);
                 })?;
+            if let Ok(Some(task)) = where_.recv() {
+                stats.push(PathBuf::from("/proc").join(task).join("stat"));
+            }
         }
         Ok(Self {
             handles,
             stops: parking_lot::Mutex::new(stops),
             next: AtomicUsize::new(0),
+            stats,
         })
     }
 
@@ -54,6 +64,15 @@ impl Workers {
     pub fn pick(&self) -> Worker {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
         Worker(self.handles[i].clone())
+    }
+
+    /// CPU time (user + system) the threads have used so far, seconds; 0
+    /// where `/proc` does not say.
+    pub fn cpu_seconds(&self) -> f64 {
+        self.stats
+            .iter()
+            .map(|stat| crate::bench::cpu_seconds(stat))
+            .sum()
     }
 
     /// Ends the threads and every task still on them (a mesh shutting down).
@@ -82,5 +101,38 @@ impl Worker {
         F::Output: Send + 'static,
     {
         self.0.spawn(fut)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_threads_cpu_is_read_per_thread() {
+        let workers = Workers::start(1).expect("a data-plane thread");
+        let before = workers.cpu_seconds();
+        // Busy on the data-plane thread until its own CPU reading moves
+        // (ticks are 10 ms), bounded in time.
+        let busy = workers.pick().spawn(async {
+            let started = std::time::Instant::now();
+            let stat = std::fs::read_link("/proc/thread-self")
+                .map(|t| PathBuf::from("/proc").join(t).join("stat"))
+                .expect("/proc/thread-self");
+            let mut x = 0u64;
+            while crate::bench::cpu_seconds(&stat) < 0.05
+                && started.elapsed() < std::time::Duration::from_secs(20)
+            {
+                for i in 0..100_000u64 {
+                    x = x.wrapping_mul(31).wrapping_add(i);
+                }
+            }
+            x
+        });
+        busy.await.expect("the busy task ends");
+        let after = workers.cpu_seconds();
+        assert!(after >= before + 0.05, "{before} → {after} CPU-s");
+        // The process spent at least that much too.
+        assert!(crate::bench::process_cpu_seconds() >= after);
     }
 }

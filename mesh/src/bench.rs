@@ -103,7 +103,7 @@ pub struct NginxRun {
 
 /// CPU time (user + system) of this process so far, seconds.
 pub fn process_cpu_seconds() -> f64 {
-    cpu_seconds(Path::new("/proc/self/stat"))
+    crate::runtime::workers::cpu_seconds(Path::new("/proc/self/stat"))
 }
 
 /// Resident memory of this process now, bytes (Linux `VmRSS`).
@@ -117,22 +117,6 @@ pub fn process_rss_bytes() -> Option<u64> {
         .parse()
         .ok()?;
     Some(kib * 1024)
-}
-
-/// CPU time (user + system) from a `/proc/<pid>/stat` (or a thread's
-/// `/proc/<pid>/task/<tid>/stat`) file, seconds.
-pub fn cpu_seconds(stat: &Path) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(stat) else {
-        return 0.0;
-    };
-    // Fields after the command name (which may hold spaces) start after ')'.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return 0.0;
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after ')'.
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// A server that answers every request with `body` bytes.

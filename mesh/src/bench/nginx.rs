@@ -204,7 +204,9 @@ impl NginxPair {
         self.children
             .iter()
             .filter_map(|c| c.id())
-            .map(|pid| super::cpu_seconds(&PathBuf::from(format!("/proc/{pid}/stat"))))
+            .map(|pid| {
+                crate::runtime::workers::cpu_seconds(&PathBuf::from(format!("/proc/{pid}/stat")))
+            })
             .sum()
     }
 }

@@ -69,10 +69,7 @@ impl Workers {
     /// CPU time (user + system) the threads have used so far, seconds; 0
     /// where `/proc` does not say.
     pub fn cpu_seconds(&self) -> f64 {
-        self.stats
-            .iter()
-            .map(|stat| crate::bench::cpu_seconds(stat))
-            .sum()
+        self.stats.iter().map(|stat| cpu_seconds(stat)).sum()
     }
 
     /// Ends the threads and every task still on them (a mesh shutting down).
@@ -104,6 +101,22 @@ impl Worker {
     }
 }
 
+/// CPU time (user + system) from a `/proc/<pid>/stat` (or a thread's
+/// `/proc/<pid>/task/<tid>/stat`) file, seconds.
+pub fn cpu_seconds(stat: &std::path::Path) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(stat) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start after ')'.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after ')'.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,7 +133,7 @@ mod tests {
                 .map(|t| PathBuf::from("/proc").join(t).join("stat"))
                 .expect("/proc/thread-self");
             let mut x = 0u64;
-            while crate::bench::cpu_seconds(&stat) < 0.05
+            while cpu_seconds(&stat) < 0.05
                 && started.elapsed() < std::time::Duration::from_secs(20)
             {
                 for i in 0..100_000u64 {

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use crate::support::meshcon_bin;
 use crate::support::tmux::{terminal_restored, Tmux, AFTER_EXIT};
+use crate::support::{self, meshcon_bin};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -24,14 +24,11 @@ async fn up(dir: &std::path::Path, extra: &str) -> Tmux {
     t
 }
 
-/// Quits, confirming that the mesh stops, and checks the terminal is back.
 /// Runs `meshcon chaos ARGS` against the mesh whose state is in `state`.
 fn chaos(state: &str, args: &[&str]) {
-    let out = std::process::Command::new(meshcon_bin())
-        .args(["--state-dir", state, "chaos"])
-        .args(args)
-        .output()
-        .expect("chaos");
+    let bin = meshcon_bin();
+    let all = [&["--state-dir", state, "chaos"][..], args].concat();
+    let out = support::tool(bin.to_str().expect("UTF-8 path"), &all);
     assert!(
         out.status.success(),
         "{}",
@@ -39,6 +36,7 @@ fn chaos(state: &str, args: &[&str]) {
     );
 }
 
+/// Quits, confirming that the mesh stops, and checks the terminal is back.
 async fn quit(t: &Tmux) {
     t.keys(&["q"]).await;
     t.wait_text(Duration::from_secs(10), "Quit? The mesh running")

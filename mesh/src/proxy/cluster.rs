@@ -168,6 +168,10 @@ pub struct UpstreamCluster {
     pub locality: LocalityPolicy,
     /// Pool limits.
     pub limits: PoolLimits,
+    /// HTTP/1.1 requests cross to the next sidecar as HTTP/2
+    /// (`connectionPool.http.h2UpgradePolicy: UPGRADE`); a protocol, not a
+    /// limit, so changing it leaves the limiter's state alone.
+    pub upgrade_h2: bool,
     /// TCP connect timeout.
     pub connect_timeout: Duration,
     /// Which DestinationRule shaped it.
@@ -240,6 +244,12 @@ impl UpstreamCluster {
             ),
             outlier,
             limits,
+            upgrade_h2: policy
+                .connection_pool
+                .as_ref()
+                .and_then(|c| c.http.as_ref())
+                .and_then(|h| h.h2_upgrade_policy.as_deref())
+                == Some("UPGRADE"),
             connect_timeout: policy
                 .connection_pool
                 .as_ref()

@@ -423,7 +423,6 @@ fn compile_routes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::registry::ProxyKind;
     use crate::control::snapshot::Endpoint;
     use crate::identity::CertificateAuthority;
     use crate::proxy::context::{ProxyContext, ProxyInfo};
@@ -453,17 +452,7 @@ mod tests {
 
     #[test]
     fn a_policy_change_shares_the_compiled_routing_and_a_routing_change_rebuilds_it() {
-        let info = ProxyInfo {
-            id: "user-v1-0.default.eu".into(),
-            kind: ProxyKind::Sidecar,
-            cluster: "eu".into(),
-            namespace: "default".into(),
-            service: "user".into(),
-            version: "v1".into(),
-            instance: "user-v1-0".into(),
-            spiffe_id: "spiffe://eu.mesh/ns/default/sa/user".parse().expect("ID"),
-            pod_ip: None,
-        };
+        let info = ProxyInfo::test_user();
         let (ctx, _events) = ProxyContext::new(info, SpanSink::disabled());
         let ca = CertificateAuthority::generate("eu.mesh").expect("CA");
         let root = ca.root_pem();

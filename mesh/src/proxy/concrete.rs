@@ -297,7 +297,6 @@ mod tests {
 
     use super::*;
     use crate::config::model::TrafficPolicy;
-    use crate::control::registry::ProxyKind;
     use crate::proto::ProxyEvent;
     use crate::proxy::cluster::UpstreamCluster;
     use crate::proxy::context::ProxyInfo;
@@ -305,19 +304,7 @@ mod tests {
     use crate::telemetry::trace::SpanSink;
 
     fn proxy() -> (Arc<ProxyContext>, tokio::sync::mpsc::Receiver<ProxyEvent>) {
-        let info = ProxyInfo {
-            id: "user-v1-0.default.eu".into(),
-            kind: ProxyKind::Sidecar,
-            cluster: "eu".into(),
-            namespace: "default".into(),
-            service: "user".into(),
-            version: "v1".into(),
-            instance: "user-v1-0".into(),
-            spiffe_id: "spiffe://eu.meshcon/ns/default/sa/user"
-                .parse()
-                .expect("SPIFFE ID"),
-            pod_ip: None,
-        };
+        let info = ProxyInfo::test_user();
         ProxyContext::new(info, SpanSink::disabled())
     }
 

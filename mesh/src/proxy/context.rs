@@ -53,6 +53,24 @@ pub struct ProxyInfo {
 }
 
 impl ProxyInfo {
+    /// user-v1-0 in cluster eu (trust domain `eu.mesh`), for unit tests.
+    #[cfg(test)]
+    pub(crate) fn test_user() -> Self {
+        Self {
+            id: "user-v1-0.default.eu".into(),
+            kind: ProxyKind::Sidecar,
+            cluster: "eu".into(),
+            namespace: "default".into(),
+            service: "user".into(),
+            version: "v1".into(),
+            instance: "user-v1-0".into(),
+            spiffe_id: "spiffe://eu.mesh/ns/default/sa/user"
+                .parse()
+                .expect("a valid SPIFFE ID"),
+            pod_ip: None,
+        }
+    }
+
     /// Istio's workload name (`billing-v1`; the gateway's name for gateways).
     pub fn workload(&self) -> String {
         match self.kind {

@@ -78,24 +78,46 @@ pub struct Endpoint<S> {
     ctx: Arc<ProxyContext>,
 }
 
-/// The upstream URI: the caller's authority (else the service host) and path.
-fn upstream_uri(req: &Req, cluster: &UpstreamCluster) -> Result<http::Uri, ProxyError> {
-    let pq = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    let authority = req
-        .headers()
+/// The authority the upstream sees: the caller's (else the service host).
+fn upstream_authority(req: &Req, cluster: &UpstreamCluster) -> String {
+    req.headers()
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .map(str::to_string)
         .or_else(|| req.uri().authority().map(|a| a.to_string()))
         .filter(|a| a.parse::<http::uri::Authority>().is_ok())
-        .unwrap_or_else(|| cluster.host.clone());
-    format!("http://{authority}{pq}")
-        .parse()
-        .map_err(|e| ProxyError::BadRequest(format!("cannot form upstream URI: {e}")))
+        .unwrap_or_else(|| cluster.host.clone())
+}
+
+/// Puts `req` in the form its protocol to the next sidecar wants: HTTP/2
+/// carries the authority in an absolute URI, HTTP/1.1 in `Host` with an
+/// origin-form URI.
+fn shape_for_upstream(req: &mut Req, authority: &str, http2: bool) -> Result<(), ProxyError> {
+    let bad = |e: String| ProxyError::BadRequest(format!("cannot form upstream request: {e}"));
+    if http2 {
+        let pq = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let uri: http::Uri = format!("http://{authority}{pq}")
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| bad(e.to_string()))?;
+        *req.uri_mut() = uri;
+        *req.version_mut() = http::Version::HTTP_2;
+        req.headers_mut().remove(http::header::HOST);
+    } else {
+        let host = http::HeaderValue::from_str(authority).map_err(|e| bad(e.to_string()))?;
+        let origin = req
+            .uri()
+            .path_and_query()
+            .cloned()
+            .map_or_else(|| http::Uri::from_static("/"), http::Uri::from);
+        *req.uri_mut() = origin;
+        *req.version_mut() = http::Version::HTTP_11;
+        req.headers_mut().insert(http::header::HOST, host);
+    }
+    Ok(())
 }
 
 /// Who an endpoint is when its sidecar does not say (an error, or an answer
@@ -131,31 +153,17 @@ where
     }
 
     fn call(&mut self, mut req: Req) -> SvcFuture {
-        let prepared = picked(&req).and_then(|(cluster, picked)| {
-            let uri = upstream_uri(&req, &cluster)?;
-            Ok((cluster, picked, uri))
-        });
-        let (cluster, picked, uri) = match prepared {
+        let (cluster, picked) = match picked(&req) {
             Ok(p) => p,
             Err(e) => return Box::pin(async move { Err(e) }),
         };
+        let authority = upstream_authority(&req, &cluster);
         // HTTP/2 stays HTTP/2; HTTP/1.x goes as HTTP/1.1 unless the
         // cluster's DestinationRule upgrades it (Istio's h2UpgradePolicy).
-        let http2 = req.version() == http::Version::HTTP_2 || cluster.limits.upgrade_h2;
+        let http2 = req.version() == http::Version::HTTP_2 || cluster.upgrade_h2;
         strip_hop_by_hop(req.headers_mut());
-        if http2 {
-            *req.version_mut() = http::Version::HTTP_2;
-            req.headers_mut().remove(http::header::HOST);
-            *req.uri_mut() = uri;
-        } else {
-            *req.version_mut() = http::Version::HTTP_11;
-            if let Some(a) = uri.authority() {
-                if let Ok(host) = http::HeaderValue::from_str(a.as_str()) {
-                    req.headers_mut().insert(http::header::HOST, host);
-                }
-            }
-            let origin = uri.path_and_query().cloned().map(http::Uri::from);
-            *req.uri_mut() = origin.unwrap_or(uri);
+        if let Err(e) = shape_for_upstream(&mut req, &authority, http2) {
+            return Box::pin(async move { Err(e) });
         }
         let headers = req.headers_mut();
         if let Some(v) = &self.ctx.peer_header {

@@ -220,14 +220,14 @@ impl UpstreamPool {
         dial: &Dial<'_>,
         mut req: http::Request<Full<Bytes>>,
     ) -> Result<http::Response<Body>, ProxyError> {
+        let spent = |c: &H1Conn| {
+            c.sender.is_closed()
+                || dial
+                    .max_requests_per_connection
+                    .is_some_and(|m| c.used >= m)
+        };
         loop {
             let idle = slot.h1_idle.lock().pop();
-            let spent = |c: &H1Conn| {
-                c.sender.is_closed()
-                    || dial
-                        .max_requests_per_connection
-                        .is_some_and(|m| c.used >= m)
-            };
             let (mut conn, reused) = match idle {
                 Some(c) if spent(&c) => continue,
                 Some(c) => (c, true),

@@ -43,13 +43,13 @@ impl Workers {
             std::thread::Builder::new()
                 .name(format!("meshcon-dataplane-{i}"))
                 .spawn(move || {
-                    let _ = said.send(std::fs::read_link("/proc/thread-self").ok());
+                    let _ = said.send(own_stat());
                     // Runs until the pool is dropped; the runtime, and every
                     // task still on it, goes with the thread.
                     let _ = rt.block_on(stopped);
                 })?;
-            if let Ok(Some(task)) = where_.recv() {
-                stats.push(PathBuf::from("/proc").join(task).join("stat"));
+            if let Ok(Some(stat)) = where_.recv() {
+                stats.push(stat);
             }
         }
         Ok(Self {
@@ -101,6 +101,12 @@ impl Worker {
     }
 }
 
+/// The calling thread's `/proc/<pid>/task/<tid>/stat`, where Linux has it.
+fn own_stat() -> Option<PathBuf> {
+    let task = std::fs::read_link("/proc/thread-self").ok()?;
+    Some(PathBuf::from("/proc").join(task).join("stat"))
+}
+
 /// CPU time (user + system) from a `/proc/<pid>/stat` (or a thread's
 /// `/proc/<pid>/task/<tid>/stat`) file, seconds.
 pub fn cpu_seconds(stat: &std::path::Path) -> f64 {
@@ -121,31 +127,34 @@ pub fn cpu_seconds(stat: &std::path::Path) -> f64 {
 mod tests {
     use super::*;
 
+    /// Spins until the calling thread has used `secs` of CPU (ticks are
+    /// 10 ms), for at most 20 s.
+    fn spin_for_cpu(secs: f64) -> u64 {
+        let started = std::time::Instant::now();
+        let stat = own_stat().expect("/proc/thread-self");
+        let mut x = 0u64;
+        while cpu_seconds(&stat) < secs && started.elapsed() < std::time::Duration::from_secs(20) {
+            for i in 0..100_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+        }
+        x
+    }
+
     #[tokio::test]
     async fn a_threads_cpu_is_read_per_thread() {
         let workers = Workers::start(1).expect("a data-plane thread");
         let before = workers.cpu_seconds();
-        // Busy on the data-plane thread until its own CPU reading moves
-        // (ticks are 10 ms), bounded in time.
-        let busy = workers.pick().spawn(async {
-            let started = std::time::Instant::now();
-            let stat = std::fs::read_link("/proc/thread-self")
-                .map(|t| PathBuf::from("/proc").join(t).join("stat"))
-                .expect("/proc/thread-self");
-            let mut x = 0u64;
-            while cpu_seconds(&stat) < 0.05
-                && started.elapsed() < std::time::Duration::from_secs(20)
-            {
-                for i in 0..100_000u64 {
-                    x = x.wrapping_mul(31).wrapping_add(i);
-                }
-            }
-            x
-        });
+        let busy = workers.pick().spawn(async { spin_for_cpu(0.05) });
         busy.await.expect("the busy task ends");
         let after = workers.cpu_seconds();
         assert!(after >= before + 0.05, "{before} → {after} CPU-s");
-        // The process spent at least that much too.
-        assert!(crate::bench::process_cpu_seconds() >= after);
+        // Work on another thread does not count: the reading is the
+        // data-plane thread's own, not the process's.
+        let elsewhere = std::thread::spawn(|| spin_for_cpu(0.1));
+        elsewhere.join().expect("the other thread ends");
+        let idle = workers.cpu_seconds();
+        assert!(idle < after + 0.05, "{after} → {idle} CPU-s while idle");
+        assert!(crate::bench::process_cpu_seconds() >= idle + 0.1);
     }
 }

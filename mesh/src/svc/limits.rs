@@ -25,9 +25,6 @@ pub struct PoolLimits {
     pub max_requests_per_connection: Option<usize>,
     /// Retries in flight.
     pub max_retries: Option<usize>,
-    /// HTTP/1.1 requests cross to the next sidecar as HTTP/2
-    /// (`h2UpgradePolicy: UPGRADE`).
-    pub upgrade_h2: bool,
 }
 
 impl PoolLimits {
@@ -46,7 +43,6 @@ impl PoolLimits {
             max_pending: pos(http.and_then(|h| h.http1_max_pending_requests)),
             max_requests_per_connection: pos(http.and_then(|h| h.max_requests_per_connection)),
             max_retries: pos(http.and_then(|h| h.max_retries)),
-            upgrade_h2: http.and_then(|h| h.h2_upgrade_policy.as_deref()) == Some("UPGRADE"),
         }
     }
 }

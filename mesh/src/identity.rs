@@ -9,9 +9,12 @@
 //! - [`svid`]: a workload's own certificate, made from its own key and rotated
 //!   at half-life without dropping a request.
 //! - [`tls`]: the rustls configurations built from all of the above.
+//! - [`resumption`]: TLS session caches that forget their sessions when the
+//!   trusted roots change.
 
 pub mod ca;
 pub mod certinfo;
+pub mod resumption;
 pub mod spiffe;
 pub mod svid;
 pub mod tls;

@@ -225,6 +225,76 @@ async fn openssl_with_a_self_signed_certificate_is_refused_and_with_a_mesh_certi
     m.stop().await;
 }
 
+/// `openssl s_client` to `inbound` with a mesh client certificate; `extra`
+/// adds the session options. Its whole output, session summary included.
+fn s_client_with_session(inbound: &str, cert: &str, key: &str, extra: &[&str]) -> String {
+    let request = b"GET /pay HTTP/1.1\r\nHost: billing\r\nConnection: close\r\n\r\n";
+    let mut args = vec![
+        "s_client", "-connect", inbound, "-alpn", "http/1.1", "-ign_eof", "-cert", cert, "-key",
+        key,
+    ];
+    args.extend_from_slice(extra);
+    let out = tool_stdin("openssl", &args, request);
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A resumed TLS 1.3 session carries no certificate, so no verifier runs on
+/// it: a session must not outlive the trust it was verified under.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_session_resumes_across_pushes_but_not_after_its_trust_domain_is_unfederated() {
+    let m = support::demo().await;
+    let w = m.workload("billing-v1-0").await;
+    let inbound = w.addresses.and_then(|a| a.inbound).expect("inbound");
+    let (keep, cert, key) =
+        mesh_client_cert(&m, "eu", "eu.mesh", "spiffe://eu.mesh/ns/default/sa/tester");
+    let path = |name: &str| keep.path().join(name).to_string_lossy().to_string();
+    let (first, second) = (path("first.session"), path("second.session"));
+
+    let full = s_client_with_session(&inbound, &cert, &key, &["-sess_out", &first]);
+    assert!(full.contains("HTTP/1.1 200"), "{full}");
+    assert!(full.contains("New, TLSv1.3"), "{full}");
+
+    // A config push re-sends the same trust bundles: sessions stay.
+    let r = support::apply(
+        &m,
+        "apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: billing, namespace: default}
+spec:
+  host: billing
+  trafficPolicy:
+    connectionPool:
+      http: {maxRequestsPerConnection: 100}
+",
+    )
+    .await;
+    assert!(r.applied, "{:?}", r.findings);
+    m.mesh.wait_settled(Duration::from_secs(5)).await;
+    let resumed = s_client_with_session(
+        &inbound,
+        &cert,
+        &key,
+        &["-sess_in", &first, "-sess_out", &second],
+    );
+    assert!(resumed.contains("HTTP/1.1 200"), "{resumed}");
+    assert!(resumed.contains("Reused, TLSv1.3"), "{resumed}");
+
+    let said = support::chaos(&m, "unfederate", "eu,us", 0.0, 0).await;
+    assert!(said.contains("no longer federated"), "{said}");
+    m.mesh.wait_settled(Duration::from_secs(5)).await;
+    let after = s_client_with_session(&inbound, &cert, &key, &["-sess_in", &second]);
+    assert!(
+        !after.contains("HTTP/1.1 200") && !after.contains("Reused,"),
+        "a session from before unfederation was resumed: {after}"
+    );
+    assert!(after.contains("alert"), "expected a TLS alert: {after}");
+    m.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sidecar_presents_one_spiffe_uri_san_that_chains_to_its_cluster_ca() {
     let m = support::demo().await;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, ServerConfig};
 
+use super::resumption;
 use super::verify::{SpiffeClientVerifier, SpiffeServerVerifier, TrustStore};
 use super::{IdentityError, SpiffeId, WorkloadIdentity};
 
@@ -34,9 +35,10 @@ pub fn inbound_server_config(
 ) -> Result<Arc<ServerConfig>, IdentityError> {
     let mut cfg = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
-        .with_client_cert_verifier(Arc::new(SpiffeClientVerifier::new(trust)))
+        .with_client_cert_verifier(Arc::new(SpiffeClientVerifier::new(Arc::clone(&trust))))
         .with_cert_resolver(identity);
     cfg.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP11.to_vec()];
+    cfg.session_storage = resumption::server_sessions(trust);
     Ok(Arc::new(cfg))
 }
 
@@ -50,9 +52,13 @@ pub fn outbound_client_config(
     let mut cfg = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(SpiffeServerVerifier::new(trust, expected)))
+        .with_custom_certificate_verifier(Arc::new(SpiffeServerVerifier::new(
+            Arc::clone(&trust),
+            expected,
+        )))
         .with_client_cert_resolver(identity);
     cfg.alpn_protocols = vec![ALPN_H2.to_vec()];
+    cfg.resumption = rustls::client::Resumption::store(resumption::client_sessions(trust));
     Ok(Arc::new(cfg))
 }
 

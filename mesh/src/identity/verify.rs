@@ -42,6 +42,9 @@ pub struct DomainRoots {
 #[derive(Debug, Default, Clone)]
 pub struct TrustSet {
     domains: BTreeMap<String, DomainRoots>,
+    /// Counts the changes of roots in the store holding the set, so TLS
+    /// sessions verified under other roots are not resumed.
+    generation: u64,
 }
 
 impl TrustSet {
@@ -101,6 +104,16 @@ impl TrustSet {
         self.domains.get(trust_domain)
     }
 
+    /// Whether both sets trust exactly the same roots for the same domains.
+    pub fn same_roots(&self, other: &TrustSet) -> bool {
+        self.domains.len() == other.domains.len()
+            && self
+                .domains
+                .iter()
+                .zip(&other.domains)
+                .all(|((a, ra), (b, rb))| a == b && ra.roots == rb.roots)
+    }
+
     /// SHA-256 fingerprints of every root, by trust domain.
     pub fn fingerprints(&self) -> BTreeMap<String, Vec<String>> {
         self.domains
@@ -129,9 +142,24 @@ impl TrustStore {
         }
     }
 
-    /// Replaces the bundles; the next handshake uses them.
+    /// Replaces the bundles; the next handshake uses them. A change of roots
+    /// starts a new generation.
     pub fn replace(&self, set: TrustSet) {
-        self.current.store(Arc::new(set));
+        self.current.rcu(|current| {
+            let mut next = set.clone();
+            next.generation = if current.same_roots(&set) {
+                current.generation
+            } else {
+                current.generation + 1
+            };
+            next
+        });
+    }
+
+    /// Which generation of roots is in force: it changes whenever a root is
+    /// added or removed, not when the same bundles are pushed again.
+    pub fn generation(&self) -> u64 {
+        self.current.load().generation
     }
 
     /// The bundles now in force.

@@ -295,6 +295,91 @@ spec:
     m.stop().await;
 }
 
+/// A connection's peer is verified at its handshake; a kept-alive
+/// connection must still end when the trust bundles stop trusting that peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_alive_connection_ends_when_its_peer_is_no_longer_trusted() {
+    use std::io::{Read, Write};
+    let m = support::demo().await;
+    let w = m.workload("billing-v1-0").await;
+    let inbound = w.addresses.and_then(|a| a.inbound).expect("inbound");
+    let (_keep, cert, key) =
+        mesh_client_cert(&m, "eu", "eu.mesh", "spiffe://eu.mesh/ns/default/sa/tester");
+    let mut child = std::process::Command::new("openssl")
+        .args([
+            "s_client", "-connect", &inbound, "-quiet", "-ign_eof", "-alpn", "http/1.1", "-cert",
+            &cert, "-key", &key,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl s_client (see .ci/run)");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let seen = std::sync::Arc::clone(&seen);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut s) = seen.lock() {
+                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        })
+    };
+    let keep_alive = b"GET /pay HTTP/1.1\r\nHost: billing\r\n\r\n";
+    let answers = |seen: &std::sync::Mutex<String>| {
+        seen.lock()
+            .map(|s| s.matches("HTTP/1.1 200").count())
+            .unwrap_or(0)
+    };
+    stdin.write_all(keep_alive).expect("first request");
+    stdin.flush().expect("flush");
+    support::eventually(Duration::from_secs(10), "the first answer", || {
+        let n = answers(&seen);
+        async move { n == 1 }
+    })
+    .await;
+
+    let said = support::chaos(&m, "unfederate", "eu,us", 0.0, 0).await;
+    assert!(said.contains("no longer federated"), "{said}");
+    support::eventually(
+        Duration::from_secs(10),
+        "billing closes the connection",
+        || {
+            let exited = child.try_wait().ok().flatten().is_some();
+            async move { exited }
+        },
+    )
+    .await;
+    // Whatever reaches the closed connection now is not answered.
+    let _ = stdin.write_all(keep_alive);
+    let _ = reader.join();
+    assert_eq!(
+        answers(&seen),
+        1,
+        "{}",
+        seen.lock().map(|s| s.clone()).unwrap_or_default()
+    );
+    support::eventually(Duration::from_secs(5), "the closing is an event", || {
+        let m = &m;
+        async move {
+            m.events().await.iter().any(|e| {
+                e.kind == "denied"
+                    && e.message.contains("mTLS connection from")
+                    && e.message.contains("eu.mesh")
+            })
+        }
+    })
+    .await;
+    m.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sidecar_presents_one_spiffe_uri_san_that_chains_to_its_cluster_ca() {
     let m = support::demo().await;

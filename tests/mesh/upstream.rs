@@ -111,3 +111,32 @@ async fn http11_crosses_as_http11_on_kept_connections_and_as_http2_when_upgraded
     let seen = protocols_seen_by_auth(&m, "/once").await;
     assert!(seen.iter().all(|p| p == "HTTP/1.1"), "{seen:?}");
 }
+
+/// A kept connection's server was verified under the roots of its
+/// handshake: when the caller's roots change, it is not reused, and the
+/// next request makes a new, verified one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_connections_are_not_reused_once_the_trusted_roots_change() {
+    let m = support::start(mesh::api::Topology::demo(), |o| o.rps = Some(0.0)).await;
+    let frontend = support::outbound_of(&m, "frontend-v1-0").await;
+    let admin = m.admin("frontend-v1-0").await;
+    all_ok(&frontend, "/", 10, 1).await;
+    let kept = connections_to(&admin, "auth").await;
+    all_ok(&frontend, "/", 10, 1).await;
+    assert_eq!(
+        connections_to(&admin, "auth").await,
+        kept,
+        "kept and reused"
+    );
+
+    // eu stops trusting us's root; auth (in eu) is still trusted.
+    let said = support::chaos(&m, "unfederate", "eu,us", 0.0, 0).await;
+    assert!(said.contains("no longer federated"), "{said}");
+    assert!(m.mesh.wait_settled(Duration::from_secs(10)).await);
+    all_ok(&frontend, "/", 10, 1).await;
+    assert_eq!(
+        connections_to(&admin, "auth").await,
+        kept + 1,
+        "one new connection under the new roots, then reused"
+    );
+}

@@ -129,15 +129,25 @@ impl TrustSet {
 }
 
 /// The live trust bundles of a proxy, swapped atomically on updates.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TrustStore {
     current: ArcSwap<TrustSet>,
+    /// The generation, for connections that must end when their peer is no
+    /// longer trusted.
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for TrustStore {
+    fn default() -> Self {
+        Self::new(TrustSet::default())
+    }
 }
 
 impl TrustStore {
     /// A store holding `set`.
     pub fn new(set: TrustSet) -> Self {
         Self {
+            changes: tokio::sync::watch::Sender::new(set.generation),
             current: ArcSwap::from_pointee(set),
         }
     }
@@ -145,7 +155,7 @@ impl TrustStore {
     /// Replaces the bundles; the next handshake uses them. A change of roots
     /// starts a new generation.
     pub fn replace(&self, set: TrustSet) {
-        self.current.rcu(|current| {
+        let before = self.current.rcu(|current| {
             let mut next = set.clone();
             next.generation = if current.same_roots(&set) {
                 current.generation
@@ -154,6 +164,33 @@ impl TrustStore {
             };
             next
         });
+        let now = self.generation();
+        if now != before.generation {
+            self.changes.send_replace(now);
+        }
+    }
+
+    /// Wakes on every new generation of roots.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Checks a client's chain (leaf first) again against the roots in
+    /// force, as the inbound handshake did.
+    pub fn verify_client_chain(
+        &self,
+        chain: &[CertificateDer<'static>],
+    ) -> Result<SpiffeId, IdentityError> {
+        let (leaf, intermediates) = chain
+            .split_first()
+            .ok_or_else(|| IdentityError::Certificate("no certificate".into()))?;
+        self.verify_peer(
+            leaf,
+            intermediates,
+            UnixTime::now(),
+            webpki::KeyUsage::client_auth(),
+            &algorithms(),
+        )
     }
 
     /// Which generation of roots is in force: it changes whenever a root is

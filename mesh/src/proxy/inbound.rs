@@ -315,6 +315,28 @@ pub async fn serve(
     .await
 }
 
+/// Ends an mTLS connection once the trust bundles stop trusting its peer
+/// (`unfederate`, a retired root): its chain was checked only at the
+/// handshake, and a kept-alive connection would otherwise go on serving.
+async fn end_when_distrusted(
+    ctx: Arc<ProxyContext>,
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    remote: std::net::SocketAddr,
+    end: CancellationToken,
+) {
+    let mut changes = ctx.trust.subscribe();
+    while changes.changed().await.is_ok() {
+        if let Err(e) = ctx.trust.verify_client_chain(&chain) {
+            ctx.emit(
+                EventKind::Denied,
+                format!("mTLS connection from {remote} closed: {e}"),
+            );
+            end.cancel();
+            return;
+        }
+    }
+}
+
 async fn handle(
     stream: TcpStream,
     remote: std::net::SocketAddr,
@@ -356,18 +378,29 @@ async fn handle(
                 return;
             }
         };
-        let peer_id = tls_stream
+        let chain = tls_stream
             .get_ref()
             .1
             .peer_certificates()
-            .and_then(|c| c.first())
+            .map(<[_]>::to_vec)
+            .unwrap_or_default();
+        let peer_id = chain
+            .first()
             .and_then(|c| certinfo::svid_id(c).ok())
             .map(|id| id.to_string());
         let conn = ConnInfo {
             peer_id,
             remote: Some(remote),
         };
-        serve_stack(tls_stream, svc, conn, cancel, ListenerLimits::SIDECAR).await;
+        let end = cancel.child_token();
+        let watcher = tokio::spawn(end_when_distrusted(
+            Arc::clone(&ctx),
+            chain,
+            remote,
+            end.clone(),
+        ));
+        serve_stack(tls_stream, svc, conn, end, ListenerLimits::SIDECAR).await;
+        watcher.abort();
     } else {
         let mode = ctx.config().mtls_mode.clone();
         if mode == "STRICT" || mode.is_empty() {

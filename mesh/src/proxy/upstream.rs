@@ -61,6 +61,8 @@ struct PoolKey {
 struct Conn<S> {
     sender: S,
     used: usize,
+    /// The generation of trusted roots its server was verified under.
+    generation: u64,
 }
 
 type H1Conn = Conn<http1::SendRequest<Full<Bytes>>>;
@@ -127,6 +129,9 @@ pub struct Dial<'a> {
     pub connect_timeout: Duration,
     /// Counters of the cluster.
     pub counters: &'a ClusterCounters,
+    /// The generation of trusted roots in force: connections made under
+    /// another are not reused, so a server no longer trusted is not either.
+    pub trust_generation: u64,
 }
 
 /// The upstream connection pool of one proxy.
@@ -173,7 +178,9 @@ impl UpstreamPool {
         let mut sender = {
             let mut guard = slot.h2.lock().await;
             let reusable = guard.as_ref().is_some_and(|c| {
-                !c.sender.is_closed() && dial.max_requests_per_connection.is_none_or(|m| c.used < m)
+                !c.sender.is_closed()
+                    && c.generation == dial.trust_generation
+                    && dial.max_requests_per_connection.is_none_or(|m| c.used < m)
             });
             if !reusable {
                 *guard = None;
@@ -185,7 +192,11 @@ impl UpstreamPool {
                     .await
                     .map_err(|e| connect_failure(dial, format!("HTTP/2 handshake failed: {e}")))?;
                 drive(conn);
-                *guard = Some(Conn { sender, used: 0 });
+                *guard = Some(Conn {
+                    sender,
+                    used: 0,
+                    generation: dial.trust_generation,
+                });
             }
             match guard.as_mut() {
                 Some(c) => {
@@ -222,6 +233,7 @@ impl UpstreamPool {
     ) -> Result<http::Response<Body>, ProxyError> {
         let spent = |c: &H1Conn| {
             c.sender.is_closed()
+                || c.generation != dial.trust_generation
                 || dial
                     .max_requests_per_connection
                     .is_some_and(|m| c.used >= m)
@@ -300,7 +312,11 @@ impl UpstreamPool {
             .await
             .map_err(|e| connect_failure(dial, format!("HTTP/1.1 handshake failed: {e}")))?;
         drive(conn);
-        Ok(Conn { sender, used: 0 })
+        Ok(Conn {
+            sender,
+            used: 0,
+            generation: dial.trust_generation,
+        })
     }
 
     /// TCP, then mTLS offering `alpn` (plus the endpoint hint through a

@@ -124,6 +124,20 @@ fn mesh_client_cert(
     (dir, c, k)
 }
 
+/// The inbound address of `instance`, and a client certificate for an eu
+/// workload (`spiffe://eu.mesh/ns/default/sa/tester`) kept in the returned
+/// directory.
+async fn inbound_and_eu_tester(
+    m: &support::TestMesh,
+    instance: &str,
+) -> (String, tempfile::TempDir, String, String) {
+    let w = m.workload(instance).await;
+    let inbound = w.addresses.and_then(|a| a.inbound).expect("inbound");
+    let (dir, cert, key) =
+        mesh_client_cert(m, "eu", "eu.mesh", "spiffe://eu.mesh/ns/default/sa/tester");
+    (inbound, dir, cert, key)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openssl_with_a_self_signed_certificate_is_refused_and_with_a_mesh_certificate_accepted() {
     let m = support::demo().await;
@@ -247,10 +261,7 @@ fn s_client_with_session(inbound: &str, cert: &str, key: &str, extra: &[&str]) -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tls_session_resumes_across_pushes_but_not_after_its_trust_domain_is_unfederated() {
     let m = support::demo().await;
-    let w = m.workload("billing-v1-0").await;
-    let inbound = w.addresses.and_then(|a| a.inbound).expect("inbound");
-    let (keep, cert, key) =
-        mesh_client_cert(&m, "eu", "eu.mesh", "spiffe://eu.mesh/ns/default/sa/tester");
+    let (inbound, keep, cert, key) = inbound_and_eu_tester(&m, "billing-v1-0").await;
     let path = |name: &str| keep.path().join(name).to_string_lossy().to_string();
     let (first, second) = (path("first.session"), path("second.session"));
 
@@ -301,10 +312,7 @@ spec:
 async fn a_kept_alive_connection_ends_when_its_peer_is_no_longer_trusted() {
     use std::io::{Read, Write};
     let m = support::demo().await;
-    let w = m.workload("billing-v1-0").await;
-    let inbound = w.addresses.and_then(|a| a.inbound).expect("inbound");
-    let (_keep, cert, key) =
-        mesh_client_cert(&m, "eu", "eu.mesh", "spiffe://eu.mesh/ns/default/sa/tester");
+    let (inbound, _keep, cert, key) = inbound_and_eu_tester(&m, "billing-v1-0").await;
     let mut child = std::process::Command::new("openssl")
         .args([
             "s_client", "-connect", &inbound, "-quiet", "-ign_eof", "-alpn", "http/1.1", "-cert",
@@ -383,10 +391,7 @@ async fn a_kept_alive_connection_ends_when_its_peer_is_no_longer_trusted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sidecar_presents_one_spiffe_uri_san_that_chains_to_its_cluster_ca() {
     let m = support::demo().await;
-    let w = m.workload("billing-v2-0").await;
-    let inbound = w.addresses.and_then(|a| a.inbound).expect("inbound");
-    let (_keep, cert, key) =
-        mesh_client_cert(&m, "eu", "eu.mesh", "spiffe://eu.mesh/ns/default/sa/tester");
+    let (inbound, _keep, cert, key) = inbound_and_eu_tester(&m, "billing-v2-0").await;
     let shown = tool_stdin(
         "openssl",
         &[

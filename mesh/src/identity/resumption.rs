@@ -7,7 +7,7 @@
 //! Sessions are therefore kept per generation of the [`TrustStore`]'s roots
 //! and for at most [`SESSION_MAX_AGE`]; after `unfederate` or a root rotation
 //! every peer goes through a full, verified handshake again. Resuming saves
-//! about a third of a new connection's CPU (docs/performance.md).
+//! about 30% of a new connection's CPU (docs/performance.md).
 //!
 //! A handshake verified just before a change and finished just after it may
 //! still store its session in the new generation: the same window in which

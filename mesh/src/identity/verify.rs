@@ -43,7 +43,7 @@ pub struct DomainRoots {
 pub struct TrustSet {
     domains: BTreeMap<String, DomainRoots>,
     /// Counts the changes of roots in the store holding the set, so TLS
-    /// sessions verified under other roots are not resumed.
+    /// sessions and connections verified under other roots are not reused.
     generation: u64,
 }
 

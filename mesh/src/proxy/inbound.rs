@@ -18,6 +18,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use rustls::HandshakeKind;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -320,11 +321,11 @@ pub async fn serve(
 /// handshake, and a kept-alive connection would otherwise go on serving.
 async fn end_when_distrusted(
     ctx: Arc<ProxyContext>,
+    mut changes: tokio::sync::watch::Receiver<u64>,
     chain: Vec<rustls::pki_types::CertificateDer<'static>>,
     remote: std::net::SocketAddr,
     end: CancellationToken,
 ) {
-    let mut changes = ctx.trust.subscribe();
     while changes.changed().await.is_ok() {
         if let Err(e) = ctx.trust.verify_client_chain(&chain) {
             ctx.emit(
@@ -362,6 +363,8 @@ async fn handle(
         }
     }
     if first[0] == 0x16 {
+        // Subscribed before the handshake, so a change of roots during it is seen.
+        let mut changes = ctx.trust.subscribe();
         let accepted = tokio::time::timeout(wait, tls.accept(stream)).await;
         let tls_stream = match accepted {
             Ok(Ok(s)) => s,
@@ -392,9 +395,23 @@ async fn handle(
             peer_id,
             remote: Some(remote),
         };
+        // A resumed session was verified by an earlier handshake, perhaps
+        // under other roots; and the roots may have changed during this one.
+        let resumed = tls_stream.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed);
+        if resumed || changes.has_changed().unwrap_or(true) {
+            changes.mark_unchanged();
+            if let Err(e) = ctx.trust.verify_client_chain(&chain) {
+                ctx.emit(
+                    EventKind::Denied,
+                    format!("mTLS connection from {remote} refused: {e}"),
+                );
+                return;
+            }
+        }
         let end = cancel.child_token();
         let watcher = tokio::spawn(end_when_distrusted(
             Arc::clone(&ctx),
+            changes,
             chain,
             remote,
             end.clone(),

@@ -10,8 +10,9 @@
 //! about 30% of a new connection's CPU (docs/performance.md).
 //!
 //! A handshake verified just before a change and finished just after it may
-//! still store its session in the new generation: the same window in which
-//! its connection, already open, outlives the change.
+//! still store its session in the new generation; until every cache that
+//! could hold such a session has ended ([`may_straddle_a_change`]), resumed
+//! connections have their peer's chain checked again by the proxy.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +30,13 @@ pub const SESSION_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// Sessions kept per store (rustls's default).
 const SESSIONS: usize = 256;
+
+/// Whether a session resumed now may come from a handshake that straddled
+/// the last change of roots. A cache's epoch begins at its first use after
+/// the change and lasts [`SESSION_MAX_AGE`], so twice that is a safe bound.
+pub fn may_straddle_a_change(trust: &TrustStore) -> bool {
+    trust.changed_within(2 * SESSION_MAX_AGE)
+}
 
 /// A session cache that starts empty whenever the roots change or it gets
 /// older than [`SESSION_MAX_AGE`].
@@ -287,6 +295,27 @@ mod tests {
         let (second, accepted) = p.connect().await;
         assert_eq!(second, Ok(HandshakeKind::Resumed));
         assert_eq!(accepted, Ok(()));
+    }
+
+    #[test]
+    fn sessions_are_checked_again_only_for_a_while_after_the_roots_change() {
+        let p = Pair::new();
+        assert!(!may_straddle_a_change(&p.server_trust), "never changed");
+        let fresh = TrustStore::default();
+        fresh.replace(trusting(&[&p.us]));
+        assert!(
+            !may_straddle_a_change(&fresh),
+            "the first roots after none: nothing was verified before"
+        );
+        p.server_trust.replace(trusting(&[&p.us, &p.eu]));
+        assert!(!may_straddle_a_change(&p.server_trust), "same roots again");
+        p.server_trust.replace(trusting(&[&p.us]));
+        assert!(may_straddle_a_change(&p.server_trust), "roots changed");
+        p.server_trust.replace(trusting(&[&p.us]));
+        assert!(
+            may_straddle_a_change(&p.server_trust),
+            "a push of the same roots keeps the time of the change"
+        );
     }
 
     #[tokio::test]

@@ -45,6 +45,8 @@ pub struct TrustSet {
     /// Counts the changes of roots in the store holding the set, so TLS
     /// sessions and connections verified under other roots are not reused.
     generation: u64,
+    /// When that generation began (None: no roots were replaced yet).
+    changed_at: Option<std::time::Instant>,
 }
 
 impl TrustSet {
@@ -157,11 +159,17 @@ impl TrustStore {
     pub fn replace(&self, set: TrustSet) {
         let before = self.current.rcu(|current| {
             let mut next = set.clone();
-            next.generation = if current.same_roots(&set) {
-                current.generation
+            if current.same_roots(&set) {
+                next.generation = current.generation;
+                next.changed_at = current.changed_at;
             } else {
-                current.generation + 1
-            };
+                next.generation = current.generation + 1;
+                // Under no roots no peer was verified, so no session or
+                // connection from before can be held.
+                next.changed_at = (!current.domains.is_empty())
+                    .then(std::time::Instant::now)
+                    .or(current.changed_at);
+            }
             next
         });
         let now = self.generation();
@@ -175,28 +183,32 @@ impl TrustStore {
         self.changes.subscribe()
     }
 
-    /// Checks a client's chain (leaf first) again against the roots in
-    /// force, as the inbound handshake did.
-    pub fn verify_client_chain(
+    /// Checks a peer's chain (leaf first) again against the roots in force,
+    /// as its handshake did: `usage` is `client_auth` for a client's chain,
+    /// `server_auth` for a server's.
+    pub fn verify_chain(
         &self,
-        chain: &[CertificateDer<'static>],
+        chain: &[CertificateDer<'_>],
+        usage: webpki::KeyUsage,
     ) -> Result<SpiffeId, IdentityError> {
         let (leaf, intermediates) = chain
             .split_first()
             .ok_or_else(|| IdentityError::Certificate("no certificate".into()))?;
-        self.verify_peer(
-            leaf,
-            intermediates,
-            UnixTime::now(),
-            webpki::KeyUsage::client_auth(),
-            &algorithms(),
-        )
+        self.verify_peer(leaf, intermediates, UnixTime::now(), usage, &algorithms())
     }
 
     /// Which generation of roots is in force: it changes whenever a root is
     /// added or removed, not when the same bundles are pushed again.
     pub fn generation(&self) -> u64 {
         self.current.load().generation
+    }
+
+    /// Whether the roots changed less than `window` ago.
+    pub fn changed_within(&self, window: std::time::Duration) -> bool {
+        self.current
+            .load()
+            .changed_at
+            .is_some_and(|t| t.elapsed() < window)
     }
 
     /// The bundles now in force.

@@ -353,6 +353,7 @@ impl Service<Req> for Connect {
                         http2,
                         connect_timeout: cluster.connect_timeout,
                         counters,
+                        trust: &ctx.trust,
                         trust_generation: ctx.trust.generation(),
                     },
                     up,

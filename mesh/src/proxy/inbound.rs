@@ -31,7 +31,7 @@ use super::telemetry::{Direction, TelemetryLayer};
 use crate::control::events::EventKind;
 use crate::http::pod::PodConnector;
 use crate::http::{accept_loop, serve_stack, strip_hop_by_hop, ListenerLimits, Refusal};
-use crate::identity::{certinfo, tls};
+use crate::identity::{certinfo, resumption, tls};
 use crate::svc::{MeshService, ProxyError, Req, Resp, SvcFuture};
 use crate::telemetry::access::ConnInfo;
 
@@ -327,7 +327,10 @@ async fn end_when_distrusted(
     end: CancellationToken,
 ) {
     while changes.changed().await.is_ok() {
-        if let Err(e) = ctx.trust.verify_client_chain(&chain) {
+        if let Err(e) = ctx
+            .trust
+            .verify_chain(&chain, webpki::KeyUsage::client_auth())
+        {
             ctx.emit(
                 EventKind::Denied,
                 format!("mTLS connection from {remote} closed: {e}"),
@@ -398,9 +401,14 @@ async fn handle(
         // A resumed session was verified by an earlier handshake, perhaps
         // under other roots; and the roots may have changed during this one.
         let resumed = tls_stream.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed);
-        if resumed || changes.has_changed().unwrap_or(true) {
+        if (resumed && resumption::may_straddle_a_change(&ctx.trust))
+            || changes.has_changed().unwrap_or(true)
+        {
             changes.mark_unchanged();
-            if let Err(e) = ctx.trust.verify_client_chain(&chain) {
+            if let Err(e) = ctx
+                .trust
+                .verify_chain(&chain, webpki::KeyUsage::client_auth())
+            {
                 ctx.emit(
                     EventKind::Denied,
                     format!("mTLS connection from {remote} refused: {e}"),

@@ -24,13 +24,14 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use parking_lot::Mutex;
 use rustls::pki_types::ServerName;
-use rustls::ClientConfig;
+use rustls::{ClientConfig, HandshakeKind};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Notify;
 use tokio_rustls::TlsConnector;
 
 use crate::http::Body;
 use crate::identity::tls::{ALPN_H2, ALPN_HTTP11};
+use crate::identity::{resumption, TrustStore};
 use crate::svc::{ClusterCounters, ProxyError};
 
 /// The ALPN value by which a sidecar asks the east-west gateway for one
@@ -129,6 +130,8 @@ pub struct Dial<'a> {
     pub connect_timeout: Duration,
     /// Counters of the cluster.
     pub counters: &'a ClusterCounters,
+    /// The proxy's trusted roots, to check a resumed session's server again.
+    pub trust: &'a TrustStore,
     /// The generation of trusted roots in force: connections made under
     /// another are not reused, so a server no longer trusted is not either.
     pub trust_generation: u64,
@@ -357,6 +360,19 @@ impl UpstreamPool {
                 crate::identity::verify::handshake_failure(&e)
             ))
         })?;
+        // A resumed session's server was verified by an earlier handshake,
+        // perhaps under other roots; and the roots may have changed during
+        // this one.
+        let session = tls.get_ref().1;
+        if (session.handshake_kind() == Some(HandshakeKind::Resumed)
+            && resumption::may_straddle_a_change(dial.trust))
+            || dial.trust.generation() != dial.trust_generation
+        {
+            let chain = session.peer_certificates().unwrap_or_default();
+            dial.trust
+                .verify_chain(chain, webpki::KeyUsage::server_auth())
+                .map_err(|e| fail(format!("TLS session no longer trusted: {e}")))?;
+        }
         dial.counters.cx_total.fetch_add(1, Ordering::Relaxed);
         Ok(TokioIo::new(tls))
     }

@@ -327,16 +327,32 @@ async fn end_when_distrusted(
     end: CancellationToken,
 ) {
     while changes.changed().await.is_ok() {
-        if let Err(e) = ctx
-            .trust
-            .verify_chain(&chain, webpki::KeyUsage::client_auth())
-        {
-            ctx.emit(
-                EventKind::Denied,
-                format!("mTLS connection from {remote} closed: {e}"),
-            );
+        if !peer_still_trusted(&ctx, &chain, remote, "closed") {
             end.cancel();
             return;
+        }
+    }
+}
+
+/// Checks a connection's client chain against the roots in force; a
+/// `denied` event says why when it no longer chains.
+fn peer_still_trusted(
+    ctx: &ProxyContext,
+    chain: &[rustls::pki_types::CertificateDer<'_>],
+    remote: std::net::SocketAddr,
+    outcome: &str,
+) -> bool {
+    match ctx
+        .trust
+        .verify_chain(chain, webpki::KeyUsage::client_auth())
+    {
+        Ok(_) => true,
+        Err(e) => {
+            ctx.emit(
+                EventKind::Denied,
+                format!("mTLS connection from {remote} {outcome}: {e}"),
+            );
+            false
         }
     }
 }
@@ -405,14 +421,7 @@ async fn handle(
             || changes.has_changed().unwrap_or(true)
         {
             changes.mark_unchanged();
-            if let Err(e) = ctx
-                .trust
-                .verify_chain(&chain, webpki::KeyUsage::client_auth())
-            {
-                ctx.emit(
-                    EventKind::Denied,
-                    format!("mTLS connection from {remote} refused: {e}"),
-                );
+            if !peer_still_trusted(&ctx, &chain, remote, "refused") {
                 return;
             }
         }

@@ -306,74 +306,114 @@ spec:
     m.stop().await;
 }
 
-/// A connection's peer is verified at its handshake; a kept-alive
-/// connection must still end when the trust bundles stop trusting that peer.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_kept_alive_connection_ends_when_its_peer_is_no_longer_trusted() {
-    use std::io::{Read, Write};
-    let m = support::demo().await;
-    let (inbound, _keep, cert, key) = inbound_and_eu_tester(&m, "billing-v1-0").await;
-    let mut child = std::process::Command::new("openssl")
-        .args([
-            "s_client", "-connect", &inbound, "-quiet", "-ign_eof", "-alpn", "http/1.1", "-cert",
-            &cert, "-key", &key,
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("openssl s_client (see .ci/run)");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let reader = {
-        let seen = std::sync::Arc::clone(&seen);
+/// `openssl s_client` holding one kept-alive connection, its answers read
+/// as they come.
+struct KeptAlive {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl KeptAlive {
+    fn open(inbound: &str, cert: &str, key: &str) -> Self {
+        use std::io::Read;
+        let mut child = std::process::Command::new("openssl")
+            .args([
+                "s_client", "-connect", inbound, "-quiet", "-ign_eof", "-alpn", "http/1.1",
+                "-cert", cert, "-key", key,
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_client (see .ci/run)");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = std::sync::Arc::clone(&seen);
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = stdout.read(&mut buf) {
                 if n == 0 {
                     break;
                 }
-                if let Ok(mut s) = seen.lock() {
+                if let Ok(mut s) = sink.lock() {
                     s.push_str(&String::from_utf8_lossy(&buf[..n]));
                 }
             }
-        })
-    };
-    let keep_alive = b"GET /pay HTTP/1.1\r\nHost: billing\r\n\r\n";
-    let answers = |seen: &std::sync::Mutex<String>| {
-        seen.lock()
+        });
+        Self { child, stdin, seen }
+    }
+
+    /// Sends one kept-alive request; false when the connection is gone.
+    fn send(&mut self) -> bool {
+        use std::io::Write;
+        let request = b"GET /pay HTTP/1.1\r\nHost: billing\r\n\r\n";
+        self.stdin.write_all(request).is_ok() && self.stdin.flush().is_ok()
+    }
+
+    fn answers(&self) -> usize {
+        self.seen
+            .lock()
             .map(|s| s.matches("HTTP/1.1 200").count())
             .unwrap_or(0)
-    };
-    stdin.write_all(keep_alive).expect("first request");
-    stdin.flush().expect("flush");
-    support::eventually(Duration::from_secs(10), "the first answer", || {
-        let n = answers(&seen);
-        async move { n == 1 }
-    })
-    .await;
+    }
+
+    async fn wait_answers(&self, n: usize) {
+        support::eventually(Duration::from_secs(10), "an answer", || {
+            let got = self.answers();
+            async move { got >= n }
+        })
+        .await;
+    }
+
+    fn closed(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_some()
+    }
+}
+
+impl Drop for KeptAlive {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A connection's peer is verified at its handshake; a kept-alive
+/// connection must still end when the trust bundles stop trusting that
+/// peer, and only then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_alive_connection_ends_when_its_peer_is_no_longer_trusted() {
+    let m = support::demo().await;
+    let (inbound, _eu, cert, key) = inbound_and_eu_tester(&m, "billing-v1-0").await;
+    let mut eu = KeptAlive::open(&inbound, &cert, &key);
+    let (_us, us_cert, us_key) =
+        mesh_client_cert(&m, "us", "us.mesh", "spiffe://us.mesh/ns/default/sa/tester");
+    let mut us = KeptAlive::open(&inbound, &us_cert, &us_key);
+    for c in [&mut eu, &mut us] {
+        assert!(c.send(), "first request");
+        c.wait_answers(1).await;
+    }
 
     let said = support::chaos(&m, "unfederate", "eu,us", 0.0, 0).await;
     assert!(said.contains("no longer federated"), "{said}");
     support::eventually(
         Duration::from_secs(10),
-        "billing closes the connection",
+        "billing closes the eu connection",
         || {
-            let exited = child.try_wait().ok().flatten().is_some();
-            async move { exited }
+            let closed = eu.closed();
+            async move { closed }
         },
     )
     .await;
     // Whatever reaches the closed connection now is not answered.
-    let _ = stdin.write_all(keep_alive);
-    let _ = reader.join();
-    assert_eq!(
-        answers(&seen),
-        1,
-        "{}",
-        seen.lock().map(|s| s.clone()).unwrap_or_default()
-    );
+    eu.send();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(eu.answers(), 1);
+    // A peer still trusted keeps its connection.
+    assert!(!us.closed(), "the us connection was closed too");
+    assert!(us.send(), "second request from us");
+    us.wait_answers(2).await;
     support::eventually(Duration::from_secs(5), "the closing is an event", || {
         let m = &m;
         async move {

@@ -10,9 +10,13 @@
 //! about 30% of a new connection's CPU (docs/performance.md).
 //!
 //! A handshake verified just before a change and finished just after it may
-//! still store its session in the new generation; until every cache that
-//! could hold such a session has ended ([`may_straddle_a_change`]), resumed
-//! connections have their peer's chain checked again by the proxy.
+//! still store its session in the new generation. A server stores its
+//! sessions during the handshake (bounded by the listener's handshake
+//! timeout), so inbound proxies check a resumed client's chain again only
+//! until every cache that could hold such a session has ended
+//! ([`may_straddle_a_change`]). A client stores whatever tickets arrive,
+//! whenever they arrive, even on a connection made under roots since
+//! removed, so the upstream pool checks every resumed server's chain.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,9 +35,11 @@ pub const SESSION_MAX_AGE: Duration = Duration::from_secs(300);
 /// Sessions kept per store (rustls's default).
 const SESSIONS: usize = 256;
 
-/// Whether a session resumed now may come from a handshake that straddled
-/// the last change of roots. A cache's epoch begins at its first use after
-/// the change and lasts [`SESSION_MAX_AGE`], so twice that is a safe bound.
+/// Whether a server-side session resumed now may come from a handshake that
+/// straddled the last removal of a root. A cache's epoch begins at its first
+/// use after the change and lasts [`SESSION_MAX_AGE`], and a handshake lasts
+/// at most the listener's handshake timeout (seconds), so twice that age is
+/// a safe bound.
 pub fn may_straddle_a_change(trust: &TrustStore) -> bool {
     trust.changed_within(2 * SESSION_MAX_AGE)
 }
@@ -68,8 +74,10 @@ impl<T> Scoped<T> {
 
     /// The cache for the roots in force now.
     fn current(&self) -> Arc<T> {
-        let generation = self.trust.generation();
         let mut epoch = self.epoch.lock();
+        // Read under the lock, so a reader that saw an older generation
+        // cannot switch the cache back to it.
+        let generation = self.trust.generation();
         if epoch.generation != generation || epoch.started.elapsed() >= SESSION_MAX_AGE {
             *epoch = Epoch {
                 generation,
@@ -309,6 +317,14 @@ mod tests {
         );
         p.server_trust.replace(trusting(&[&p.us, &p.eu]));
         assert!(!may_straddle_a_change(&p.server_trust), "same roots again");
+        let extra = CertificateAuthority::generate("mars.mesh").expect("ca");
+        p.server_trust.replace(trusting(&[&p.us, &p.eu, &extra]));
+        assert!(!may_straddle_a_change(&p.server_trust), "a root added");
+        assert_eq!(
+            p.server_trust.generation(),
+            0,
+            "additions keep the generation"
+        );
         p.server_trust.replace(trusting(&[&p.us]));
         assert!(may_straddle_a_change(&p.server_trust), "roots changed");
         p.server_trust.replace(trusting(&[&p.us]));

@@ -42,10 +42,12 @@ pub struct DomainRoots {
 #[derive(Debug, Default, Clone)]
 pub struct TrustSet {
     domains: BTreeMap<String, DomainRoots>,
-    /// Counts the changes of roots in the store holding the set, so TLS
-    /// sessions and connections verified under other roots are not reused.
+    /// Counts the removals of roots in the store holding the set, so TLS
+    /// sessions and connections verified under roots since removed are not
+    /// reused. Added roots cannot make a verified chain fail, so they do
+    /// not count.
     generation: u64,
-    /// When that generation began (None: no roots were replaced yet).
+    /// When that generation began (None: no root was removed yet).
     changed_at: Option<std::time::Instant>,
 }
 
@@ -106,14 +108,14 @@ impl TrustSet {
         self.domains.get(trust_domain)
     }
 
-    /// Whether both sets trust exactly the same roots for the same domains.
-    pub fn same_roots(&self, other: &TrustSet) -> bool {
-        self.domains.len() == other.domains.len()
-            && self
-                .domains
-                .iter()
-                .zip(&other.domains)
-                .all(|((a, ra), (b, rb))| a == b && ra.roots == rb.roots)
+    /// Whether this set trusts every root `other` trusts, for the same
+    /// domains: then no chain `other` accepts is refused here.
+    pub fn trusts_all_of(&self, other: &TrustSet) -> bool {
+        other.domains.iter().all(|(td, theirs)| {
+            self.domains
+                .get(td)
+                .is_some_and(|ours| theirs.roots.iter().all(|r| ours.roots.contains(r)))
+        })
     }
 
     /// SHA-256 fingerprints of every root, by trust domain.
@@ -154,21 +156,17 @@ impl TrustStore {
         }
     }
 
-    /// Replaces the bundles; the next handshake uses them. A change of roots
+    /// Replaces the bundles; the next handshake uses them. A removed root
     /// starts a new generation.
     pub fn replace(&self, set: TrustSet) {
         let before = self.current.rcu(|current| {
             let mut next = set.clone();
-            if current.same_roots(&set) {
+            if set.trusts_all_of(current) {
                 next.generation = current.generation;
                 next.changed_at = current.changed_at;
             } else {
                 next.generation = current.generation + 1;
-                // Under no roots no peer was verified, so no session or
-                // connection from before can be held.
-                next.changed_at = (!current.domains.is_empty())
-                    .then(std::time::Instant::now)
-                    .or(current.changed_at);
+                next.changed_at = Some(std::time::Instant::now());
             }
             next
         });
@@ -178,7 +176,7 @@ impl TrustStore {
         }
     }
 
-    /// Wakes on every new generation of roots.
+    /// Wakes on every new generation of roots (a root removed).
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.changes.subscribe()
     }
@@ -198,12 +196,12 @@ impl TrustStore {
     }
 
     /// Which generation of roots is in force: it changes whenever a root is
-    /// added or removed, not when the same bundles are pushed again.
+    /// removed, not when one is added or the same bundles are pushed again.
     pub fn generation(&self) -> u64 {
         self.current.load().generation
     }
 
-    /// Whether the roots changed less than `window` ago.
+    /// Whether a root was removed less than `window` ago.
     pub fn changed_within(&self, window: std::time::Duration) -> bool {
         self.current
             .load()

@@ -354,7 +354,6 @@ impl Service<Req> for Connect {
                         connect_timeout: cluster.connect_timeout,
                         counters,
                         trust: &ctx.trust,
-                        trust_generation: ctx.trust.generation(),
                     },
                     up,
                 )

@@ -22,6 +22,7 @@ use rustls::HandshakeKind;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service, ServiceBuilder};
 
@@ -415,7 +416,9 @@ async fn handle(
             remote: Some(remote),
         };
         // A resumed session was verified by an earlier handshake, perhaps
-        // under other roots; and the roots may have changed during this one.
+        // under roots since removed (only a handshake that straddled the
+        // removal can have stored one); and roots may have been removed
+        // during this handshake.
         let resumed = tls_stream.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed);
         if (resumed && resumption::may_straddle_a_change(&ctx.trust))
             || changes.has_changed().unwrap_or(true)
@@ -426,15 +429,15 @@ async fn handle(
             }
         }
         let end = cancel.child_token();
-        let watcher = tokio::spawn(end_when_distrusted(
+        // Aborted when this connection ends, however it ends.
+        let _watcher = AbortOnDropHandle::new(tokio::spawn(end_when_distrusted(
             Arc::clone(&ctx),
             changes,
             chain,
             remote,
             end.clone(),
-        ));
+        )));
         serve_stack(tls_stream, svc, conn, end, ListenerLimits::SIDECAR).await;
-        watcher.abort();
     } else {
         let mode = ctx.config().mtls_mode.clone();
         if mode == "STRICT" || mode.is_empty() {

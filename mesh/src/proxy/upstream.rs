@@ -31,7 +31,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::http::Body;
 use crate::identity::tls::{ALPN_H2, ALPN_HTTP11};
-use crate::identity::{resumption, TrustStore};
+use crate::identity::TrustStore;
 use crate::svc::{ClusterCounters, ProxyError};
 
 /// The ALPN value by which a sidecar asks the east-west gateway for one
@@ -130,11 +130,10 @@ pub struct Dial<'a> {
     pub connect_timeout: Duration,
     /// Counters of the cluster.
     pub counters: &'a ClusterCounters,
-    /// The proxy's trusted roots, to check a resumed session's server again.
+    /// The proxy's trusted roots: connections made under an older
+    /// generation are not reused, and a resumed session's server is checked
+    /// against them again.
     pub trust: &'a TrustStore,
-    /// The generation of trusted roots in force: connections made under
-    /// another are not reused, so a server no longer trusted is not either.
-    pub trust_generation: u64,
 }
 
 /// The upstream connection pool of one proxy.
@@ -182,12 +181,12 @@ impl UpstreamPool {
             let mut guard = slot.h2.lock().await;
             let reusable = guard.as_ref().is_some_and(|c| {
                 !c.sender.is_closed()
-                    && c.generation == dial.trust_generation
+                    && c.generation == dial.trust.generation()
                     && dial.max_requests_per_connection.is_none_or(|m| c.used < m)
             });
             if !reusable {
                 *guard = None;
-                let io = self.connect(dial, ALPN_H2).await?;
+                let (io, generation) = self.connect(dial, ALPN_H2).await?;
                 let (sender, conn) = http2::Builder::new(TokioExecutor::new())
                     .timer(TokioTimer::new())
                     .keep_alive_interval(Duration::from_secs(20))
@@ -198,7 +197,7 @@ impl UpstreamPool {
                 *guard = Some(Conn {
                     sender,
                     used: 0,
-                    generation: dial.trust_generation,
+                    generation,
                 });
             }
             match guard.as_mut() {
@@ -236,7 +235,7 @@ impl UpstreamPool {
     ) -> Result<http::Response<Body>, ProxyError> {
         let spent = |c: &H1Conn| {
             c.sender.is_closed()
-                || c.generation != dial.trust_generation
+                || c.generation != dial.trust.generation()
                 || dial
                     .max_requests_per_connection
                     .is_some_and(|m| c.used >= m)
@@ -309,7 +308,7 @@ impl UpstreamPool {
     }
 
     async fn connect_h1(&self, dial: &Dial<'_>) -> Result<H1Conn, ProxyError> {
-        let io = self.connect(dial, ALPN_HTTP11).await?;
+        let (io, generation) = self.connect(dial, ALPN_HTTP11).await?;
         let (sender, conn) = http1::Builder::new()
             .handshake(io)
             .await
@@ -318,18 +317,19 @@ impl UpstreamPool {
         Ok(Conn {
             sender,
             used: 0,
-            generation: dial.trust_generation,
+            generation,
         })
     }
 
     /// TCP, then mTLS offering `alpn` (plus the endpoint hint through a
-    /// gateway).
+    /// gateway); with the generation of roots the server was verified under.
     async fn connect(
         &self,
         dial: &Dial<'_>,
         alpn: &[u8],
-    ) -> Result<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>, ProxyError> {
+    ) -> Result<(TokioIo<tokio_rustls::client::TlsStream<TcpStream>>, u64), ProxyError> {
         let fail = |reason: String| connect_failure(dial, reason);
+        let generation = dial.trust.generation();
         let tcp = tokio::time::timeout(dial.connect_timeout, self.tcp_connect(dial.addr))
             .await
             .map_err(|_| fail(format!("connect timeout after {:?}", dial.connect_timeout)))?
@@ -361,20 +361,19 @@ impl UpstreamPool {
             ))
         })?;
         // A resumed session's server was verified by an earlier handshake,
-        // perhaps under other roots; and the roots may have changed during
-        // this one.
+        // perhaps under roots since removed (a client stores tickets
+        // whenever they arrive); and roots may have been removed during this
+        // handshake.
         let session = tls.get_ref().1;
-        if (session.handshake_kind() == Some(HandshakeKind::Resumed)
-            && resumption::may_straddle_a_change(dial.trust))
-            || dial.trust.generation() != dial.trust_generation
-        {
+        let now = dial.trust.generation();
+        if session.handshake_kind() == Some(HandshakeKind::Resumed) || now != generation {
             let chain = session.peer_certificates().unwrap_or_default();
             dial.trust
                 .verify_chain(chain, webpki::KeyUsage::server_auth())
                 .map_err(|e| fail(format!("TLS session no longer trusted: {e}")))?;
         }
         dial.counters.cx_total.fetch_add(1, Ordering::Relaxed);
-        Ok(TokioIo::new(tls))
+        Ok((TokioIo::new(tls), now))
     }
 
     async fn tcp_connect(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {

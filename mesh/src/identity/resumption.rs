@@ -25,9 +25,9 @@ use parking_lot::Mutex;
 use rustls::client::{ClientSessionMemoryCache, ClientSessionStore};
 use rustls::pki_types::ServerName;
 use rustls::server::{ServerSessionMemoryCache, StoresServerSessions};
-use rustls::NamedGroup;
+use rustls::{HandshakeKind, NamedGroup};
 
-use super::TrustStore;
+use super::{IdentityError, TrustStore};
 
 /// The longest a session is resumed after its full handshake.
 pub const SESSION_MAX_AGE: Duration = Duration::from_secs(300);
@@ -97,6 +97,24 @@ impl<T> std::fmt::Debug for Scoped<T> {
             .field("age", &epoch.started.elapsed())
             .finish()
     }
+}
+
+/// Checks a client connection's server against the roots in force when its
+/// session was resumed (a client stores tickets whenever they arrive, also
+/// on a connection made under roots since removed) or when a root was
+/// removed during the handshake (`before`: the generation when it began).
+/// Returns the generation the server now stands verified under.
+pub fn check_server(
+    conn: &rustls::ClientConnection,
+    trust: &TrustStore,
+    before: u64,
+) -> Result<u64, IdentityError> {
+    let now = trust.generation();
+    if conn.handshake_kind() == Some(HandshakeKind::Resumed) || now != before {
+        let chain = conn.peer_certificates().unwrap_or_default();
+        trust.verify_chain(chain, webpki::KeyUsage::server_auth())?;
+    }
+    Ok(now)
 }
 
 /// Server-side sessions (inbound mTLS), scoped to `trust`.
@@ -332,6 +350,55 @@ mod tests {
             may_straddle_a_change(&p.server_trust),
             "a push of the same roots keeps the time of the change"
         );
+    }
+
+    /// A ticket read after the client stopped trusting its server (on a
+    /// connection made before) lands in the cache of the new roots, and
+    /// resuming with it runs no verifier: `check_server` must refuse it.
+    #[tokio::test]
+    async fn a_ticket_that_arrives_after_a_root_is_removed_is_refused_on_resumption() {
+        let p = Pair::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let acceptor = p.acceptor.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut tls) = acceptor.accept(tcp).await {
+                        let _ = tls.write_all(b"ok").await;
+                        let _ = tls.shutdown().await;
+                    }
+                });
+            }
+        });
+        let name = || ServerName::try_from("billing.default.svc.cluster.local").expect("name");
+        let dial = || async {
+            let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            p.connector.connect(name(), tcp).await
+        };
+        // The handshake is done; the server's tickets wait unread.
+        let mut first = dial().await.expect("full handshake");
+        assert_eq!(
+            first.get_ref().1.handshake_kind(),
+            Some(HandshakeKind::Full)
+        );
+        p.client_trust.replace(trusting(&[&p.eu]));
+        let mut buf = Vec::new();
+        first.read_to_end(&mut buf).await.expect("read");
+
+        let second = dial().await.expect("resumed");
+        assert_eq!(
+            second.get_ref().1.handshake_kind(),
+            Some(HandshakeKind::Resumed),
+            "resumed with no verifier: what the check is for"
+        );
+        let now = p.client_trust.generation();
+        let refused = check_server(second.get_ref().1, &p.client_trust, now)
+            .expect_err("the server's root was removed");
+        assert!(refused.to_string().contains("us.mesh"), "{refused}");
     }
 
     #[tokio::test]

@@ -24,14 +24,14 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use parking_lot::Mutex;
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, HandshakeKind};
+use rustls::ClientConfig;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Notify;
 use tokio_rustls::TlsConnector;
 
 use crate::http::Body;
 use crate::identity::tls::{ALPN_H2, ALPN_HTTP11};
-use crate::identity::TrustStore;
+use crate::identity::{resumption, TrustStore};
 use crate::svc::{ClusterCounters, ProxyError};
 
 /// The ALPN value by which a sidecar asks the east-west gateway for one
@@ -360,18 +360,8 @@ impl UpstreamPool {
                 crate::identity::verify::handshake_failure(&e)
             ))
         })?;
-        // A resumed session's server was verified by an earlier handshake,
-        // perhaps under roots since removed (a client stores tickets
-        // whenever they arrive); and roots may have been removed during this
-        // handshake.
-        let session = tls.get_ref().1;
-        let now = dial.trust.generation();
-        if session.handshake_kind() == Some(HandshakeKind::Resumed) || now != generation {
-            let chain = session.peer_certificates().unwrap_or_default();
-            dial.trust
-                .verify_chain(chain, webpki::KeyUsage::server_auth())
-                .map_err(|e| fail(format!("TLS session no longer trusted: {e}")))?;
-        }
+        let now = resumption::check_server(tls.get_ref().1, dial.trust, generation)
+            .map_err(|e| fail(format!("TLS session no longer trusted: {e}")))?;
         dial.counters.cx_total.fetch_add(1, Ordering::Relaxed);
         Ok((TokioIo::new(tls), now))
     }

@@ -5,9 +5,10 @@
 //! verifier runs on it: a session kept across a trust-bundle change would let
 //! a peer in (or a server be believed) that the new bundles no longer trust.
 //! Sessions are therefore kept per generation of the [`TrustStore`]'s roots
-//! and for at most [`SESSION_MAX_AGE`]; after `unfederate` or a root rotation
-//! every peer goes through a full, verified handshake again. Resuming saves
-//! about 30% of a new connection's CPU (docs/performance.md).
+//! (a generation ends when a root is removed) and for at most
+//! [`SESSION_MAX_AGE`]; after `unfederate` or a retired root every peer goes
+//! through a full, verified handshake again. Resuming, checks included,
+//! saves about 15% of a new connection's CPU (docs/performance.md).
 //!
 //! A handshake verified just before a change and finished just after it may
 //! still store its session in the new generation. A server stores its
@@ -44,7 +45,7 @@ pub fn may_straddle_a_change(trust: &TrustStore) -> bool {
     trust.changed_within(2 * SESSION_MAX_AGE)
 }
 
-/// A session cache that starts empty whenever the roots change or it gets
+/// A session cache that starts empty whenever a root is removed or it gets
 /// older than [`SESSION_MAX_AGE`].
 struct Scoped<T> {
     trust: Arc<TrustStore>,

@@ -118,6 +118,23 @@ pub fn check_server(
     Ok(now)
 }
 
+/// Checks a server connection's client against the roots in force when its
+/// session was resumed soon after a root was removed (only a handshake that
+/// straddled the removal can have stored one, see [`may_straddle_a_change`])
+/// or when `roots_removed` during this handshake.
+pub fn check_client(
+    conn: &rustls::ServerConnection,
+    trust: &TrustStore,
+    roots_removed: bool,
+) -> Result<(), IdentityError> {
+    let resumed = conn.handshake_kind() == Some(HandshakeKind::Resumed);
+    if roots_removed || (resumed && may_straddle_a_change(trust)) {
+        let chain = conn.peer_certificates().unwrap_or_default();
+        trust.verify_chain(chain, webpki::KeyUsage::client_auth())?;
+    }
+    Ok(())
+}
+
 /// Server-side sessions (inbound mTLS), scoped to `trust`.
 pub fn server_sessions(trust: Arc<TrustStore>) -> Arc<dyn StoresServerSessions> {
     Arc::new(ServerSessions(Scoped::new(trust, || {
@@ -400,6 +417,39 @@ mod tests {
         let refused = check_server(second.get_ref().1, &p.client_trust, now)
             .expect_err("the server's root was removed");
         assert!(refused.to_string().contains("us.mesh"), "{refused}");
+    }
+
+    /// A client verified by a full handshake is checked again only when a
+    /// root was removed during that handshake.
+    #[tokio::test]
+    async fn check_client_refuses_a_client_whose_root_went_during_the_handshake() {
+        let p = Pair::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let client = {
+            let connector = p.connector.clone();
+            tokio::spawn(async move {
+                let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                let name = ServerName::try_from("billing.default.svc.cluster.local").expect("name");
+                let mut tls = connector.connect(name, tcp).await.expect("handshake");
+                let mut buf = Vec::new();
+                let _ = tls.read_to_end(&mut buf).await;
+            })
+        };
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let server = p.acceptor.accept(tcp).await.expect("handshake");
+        let conn = server.get_ref().1;
+        p.server_trust.replace(trusting(&[&p.us]));
+        assert!(
+            check_client(conn, &p.server_trust, false).is_ok(),
+            "not asked"
+        );
+        let refused = check_client(conn, &p.server_trust, true).expect_err("eu's root went");
+        assert!(refused.to_string().contains("eu.mesh"), "{refused}");
+        drop(server);
+        let _ = client.await;
     }
 
     #[tokio::test]

@@ -18,7 +18,6 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use rustls::HandshakeKind;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -328,34 +327,28 @@ async fn end_when_distrusted(
     end: CancellationToken,
 ) {
     while changes.changed().await.is_ok() {
-        if !peer_still_trusted(&ctx, &chain, remote, "closed") {
+        if let Err(e) = ctx
+            .trust
+            .verify_chain(&chain, webpki::KeyUsage::client_auth())
+        {
+            deny(&ctx, remote, "closed", &e);
             end.cancel();
             return;
         }
     }
 }
 
-/// Checks a connection's client chain against the roots in force; a
-/// `denied` event says why when it no longer chains.
-fn peer_still_trusted(
+/// A `denied` event for an mTLS connection whose client no longer chains.
+fn deny(
     ctx: &ProxyContext,
-    chain: &[rustls::pki_types::CertificateDer<'_>],
     remote: std::net::SocketAddr,
     outcome: &str,
-) -> bool {
-    match ctx
-        .trust
-        .verify_chain(chain, webpki::KeyUsage::client_auth())
-    {
-        Ok(_) => true,
-        Err(e) => {
-            ctx.emit(
-                EventKind::Denied,
-                format!("mTLS connection from {remote} {outcome}: {e}"),
-            );
-            false
-        }
-    }
+    why: &crate::identity::IdentityError,
+) {
+    ctx.emit(
+        EventKind::Denied,
+        format!("mTLS connection from {remote} {outcome}: {why}"),
+    );
 }
 
 async fn handle(
@@ -415,18 +408,12 @@ async fn handle(
             peer_id,
             remote: Some(remote),
         };
-        // A resumed session was verified by an earlier handshake, perhaps
-        // under roots since removed (only a handshake that straddled the
-        // removal can have stored one); and roots may have been removed
-        // during this handshake.
-        let resumed = tls_stream.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed);
-        if (resumed && resumption::may_straddle_a_change(&ctx.trust))
-            || changes.has_changed().unwrap_or(true)
+        let roots_removed = changes.has_changed().unwrap_or(true);
+        changes.mark_unchanged();
+        if let Err(e) = resumption::check_client(tls_stream.get_ref().1, &ctx.trust, roots_removed)
         {
-            changes.mark_unchanged();
-            if !peer_still_trusted(&ctx, &chain, remote, "refused") {
-                return;
-            }
+            deny(&ctx, remote, "refused", &e);
+            return;
         }
         let end = cancel.child_token();
         // Aborted when this connection ends, however it ends.

@@ -33,9 +33,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let rows = lists::services(app);
     let sel = app.sel(View::Services).min(rows.len().saturating_sub(1));
     let height = area.height.saturating_sub(3) as usize;
-    let mut state = TableState::default()
-        .with_selected(Some(sel))
-        .with_offset(offset(sel, height));
+    // Only the rows on screen are formatted: at 1000 services the rest were
+    // most of a frame's work.
+    let first = offset(sel, height);
+    let mut state = TableState::default().with_selected(Some(sel - first));
     let pick = |exact: Option<f64>, bucketed: f64| {
         if app.exact {
             exact.map(ms).unwrap_or_else(|| "-".into())
@@ -47,6 +48,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let wide = area.width >= 100;
     let body: Vec<Row> = rows
         .iter()
+        .skip(first)
+        .take(height)
         .map(|r| {
             let live = r.has_traffic();
             let pick = |exact: Option<f64>, bucketed: f64| {

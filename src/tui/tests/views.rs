@@ -806,3 +806,24 @@ fn enter_on_a_tap_row_opens_its_trace() {
         assert_eq!(app.filter(View::Traces), id);
     }
 }
+
+#[test]
+fn a_long_services_list_scrolls_to_the_selected_row() {
+    let mut app = big_app(200);
+    show(&mut app, View::Services);
+    let rows = crate::tui::model::lists::services(&app);
+    let last = rows.len() - 1;
+    app.selected.insert(View::Services, last);
+    let s = text(&render(&app, 120, 24));
+    let shows = |r: &mesh::api::ServiceSignal| {
+        s.lines().any(|l| {
+            l.contains(&format!("{} ", r.service)) && l.contains(&format!(" {} ", r.version))
+        })
+    };
+    assert!(
+        shows(&rows[last]),
+        "the selected last row is on screen:\n{s}"
+    );
+    assert!(shows(&rows[last - 1]), "and the one above it:\n{s}");
+    assert!(!shows(&rows[0]), "the first row has scrolled away:\n{s}");
+}
